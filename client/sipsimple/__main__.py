@@ -1,0 +1,3 @@
+from sipsimple.cli.main import main
+
+main()

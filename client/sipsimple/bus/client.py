@@ -1,0 +1,494 @@
+"""The facade's side of the bus.
+
+`BusClient` connects to every service. Synchronous calls use a DEALER socket
+per calling thread, so a call is one send and one receive with no thread
+hand-off; asynchronous calls, heartbeats and events go through one background
+thread ("sipsimple-bus"), which also posts service events to the
+NotificationCenter. zmq reconnects by itself after a service restarts; the
+heartbeat notices the new instance and posts ``ServiceDidRestart`` so that
+components can rebuild what the old instance held.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import itertools
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import zmq
+
+from sipsimple.bus import endpoints
+from sipsimple.bus.schema import (
+    HEARTBEAT_INTERVAL,
+    SERVICES,
+    BusProtocolError,
+    Reply,
+    Request,
+    decode_event,
+    decode_reply,
+    encode_request,
+)
+from sipsimple.notification import NotificationCenter, NotificationData
+
+__all__ = [
+    "BusClient",
+    "BusError",
+    "BusFuture",
+    "ServiceError",
+    "ServiceUnavailable",
+    "get_bus",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 10.0
+UNAVAILABLE_AFTER = 3 * HEARTBEAT_INTERVAL  # silence before a service counts as gone
+
+
+class BusError(Exception):
+    """Base of every error the bus raises."""
+
+
+class ServiceUnavailable(BusError):
+    """The service did not answer in time (not running, restarting or stuck)."""
+
+    def __init__(self, service: str, method: str, timeout: float) -> None:
+        super().__init__(
+            f"service {service!r} did not answer {method!r} within {timeout:g} s "
+            f"(is it running? see `sipsimple services status`)"
+        )
+        self.service = service
+        self.method = method
+
+
+class ServiceError(BusError):
+    """The service answered with an error reply."""
+
+    def __init__(self, service: str, method: str, code: str, message: str) -> None:
+        super().__init__(f"{service}.{method}: {message} [{code}]")
+        self.service = service
+        self.method = method
+        self.code = code
+        self.message = message
+
+
+class BusFuture:
+    """The eventual result of an asynchronous call; callbacks run on the bus thread."""
+
+    def __init__(self, service: str, method: str) -> None:
+        self.service = service
+        self.method = method
+        self._done = threading.Event()
+        self._result: Any = None
+        self._exception: BaseException | None = None
+        self._callbacks: list[Callable[[BusFuture], None]] = []
+        self._lock = threading.Lock()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"{self.service}.{self.method} still pending after {timeout} s")
+        if self._exception is not None:
+            raise self._exception
+        return self._result
+
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"{self.service}.{self.method} still pending after {timeout} s")
+        return self._exception
+
+    def add_done_callback(self, callback: Callable[[BusFuture], None]) -> None:
+        with self._lock:
+            if not self._done.is_set():
+                self._callbacks.append(callback)
+                return
+        callback(self)
+
+    def _set(self, result: Any = None, exception: BaseException | None = None) -> None:
+        with self._lock:
+            if self._done.is_set():
+                return
+            self._result, self._exception = result, exception
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("callback of %s.%s failed", self.service, self.method)
+
+
+@dataclass
+class ServiceState:
+    available: bool = False
+    instance: str | None = None
+    last_seen: float = 0.0
+
+
+@dataclass
+class _Pending:
+    future: BusFuture
+    deadline: float
+    timeout: float
+
+
+def _unwrap(service: str, method: str, reply: Reply) -> Any:
+    if reply.error is not None:
+        raise ServiceError(service, method, reply.error.code, reply.error.message)
+    return reply.result
+
+
+class BusClient:
+    def __init__(
+        self,
+        services: Iterable[str] = SERVICES,
+        request_timeout: float = DEFAULT_TIMEOUT,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL,
+    ) -> None:
+        self.services = tuple(services)
+        self.request_timeout = request_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self.client_id = uuid.uuid4().hex
+        self.state = {name: ServiceState() for name in self.services}
+        self._context = zmq.Context()
+        self._ids = itertools.count(1)
+        self._local = threading.local()
+        self._local_sockets: list[zmq.Socket] = []
+        self._sockets_lock = threading.Lock()
+        self._outbox: queue.SimpleQueue[tuple[str, int, bytes, _Pending]] = queue.SimpleQueue()
+        self._wake_endpoint = f"inproc://wake-{self.client_id}"
+        self._wake_lock = threading.Lock()
+        self._wake: zmq.Socket | None = None
+        self._thread: threading.Thread | None = None
+        self._running = False
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, args=(ready,), name="sipsimple-bus", daemon=True
+        )
+        self._thread.start()
+        ready.wait()
+
+    def stop(self, goodbye: bool = True) -> None:
+        if not self._running:
+            return
+        if goodbye:
+            for service in self.services:
+                if self.state[service].available:
+                    with contextlib.suppress(BusError):
+                        self.call(service, "goodbye", timeout=0.5)
+        self._running = False
+        self._wakeup()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+        self._context.destroy(linger=0)
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    # --- calls ---------------------------------------------------------------
+
+    def call(self, service: str, method: str, timeout: float | None = None, **params: Any) -> Any:
+        """Send a request and wait for its reply on this thread's own socket."""
+        self._check(service)
+        timeout = self.request_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        socket = self._thread_socket(service)
+        request_id = next(self._ids)
+        payload = self._encode(request_id, method, params)
+        while True:
+            try:
+                socket.send(payload, zmq.NOBLOCK)
+                break
+            except zmq.Again:  # not connected yet (IMMEDIATE): wait for the service
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not socket.poll(int(remaining * 1000) + 1, zmq.POLLOUT):
+                    raise ServiceUnavailable(service, method, timeout) from None
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                raise ServiceUnavailable(service, method, timeout)
+            try:
+                reply = decode_reply(socket.recv())
+            except BusProtocolError as exc:
+                log.warning("dropped a bad reply from %s: %s", service, exc)
+                continue
+            if reply.id == request_id:  # anything else is a late reply to a timed-out call
+                return _unwrap(service, method, reply)
+
+    def call_async(
+        self,
+        service: str,
+        method: str,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> BusFuture:
+        """Send a request from the bus thread; the future completes there."""
+        self._check(service)
+        timeout = self.request_timeout if timeout is None else timeout
+        future = BusFuture(service, method)
+        request_id = next(self._ids)
+        payload = self._encode(request_id, method, params or {})
+        pending = _Pending(future, time.monotonic() + timeout, timeout)
+        self._outbox.put((service, request_id, payload, pending))
+        self._wakeup()
+        return future
+
+    def ping(self, service: str, timeout: float = 2.0) -> dict[str, Any]:
+        result: dict[str, Any] = self.call(service, "ping", timeout=timeout)
+        return result
+
+    def _check(self, service: str) -> None:
+        if service not in self.services:
+            raise ValueError(f"unknown service {service!r} (known: {', '.join(self.services)})")
+        if not self._running:
+            raise BusError("the bus client is not running")
+
+    def _encode(self, request_id: int, method: str, params: dict[str, Any]) -> bytes:
+        try:
+            return encode_request(Request(request_id, self.client_id, method, params))
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(
+                f"cannot send {method!r}: parameters not serializable: {exc}"
+            ) from None
+
+    def _dealer(self, service: str) -> zmq.Socket:
+        socket = self._context.socket(zmq.DEALER)
+        socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a service that isn't there
+        socket.setsockopt(zmq.RECONNECT_IVL, 100)
+        socket.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+        socket.connect(endpoints.command_endpoint(service))
+        return socket
+
+    def _thread_socket(self, service: str) -> zmq.Socket:
+        sockets: dict[str, zmq.Socket] | None = getattr(self._local, "sockets", None)
+        if sockets is None:
+            sockets = self._local.sockets = {}
+        socket = sockets.get(service)
+        if socket is None:
+            socket = sockets[service] = self._dealer(service)
+            with self._sockets_lock:
+                self._local_sockets.append(socket)
+        return socket
+
+    def _wakeup(self) -> None:
+        with self._wake_lock:
+            if self._wake is None:
+                self._wake = self._context.socket(zmq.PUSH)
+                self._wake.connect(self._wake_endpoint)
+            self._wake.send(b"")
+
+    # --- the bus thread ------------------------------------------------------
+
+    def _loop(self, ready: threading.Event) -> None:
+        wake = self._context.socket(zmq.PULL)
+        wake.bind(self._wake_endpoint)
+        dealers = {service: self._dealer(service) for service in self.services}
+        subscribers: dict[str, zmq.Socket] = {}
+        for service in self.services:
+            sub = self._context.socket(zmq.SUB)
+            sub.setsockopt(zmq.LINGER, 0)
+            sub.setsockopt(zmq.RECONNECT_IVL, 100)
+            sub.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
+            sub.connect(endpoints.event_endpoint(service))
+            subscribers[service] = sub
+        poller = zmq.Poller()
+        poller.register(wake, zmq.POLLIN)
+        owner = {}
+        for service in self.services:
+            poller.register(dealers[service], zmq.POLLIN)
+            poller.register(subscribers[service], zmq.POLLIN)
+            owner[dealers[service]] = ("reply", service)
+            owner[subscribers[service]] = ("event", service)
+        pending: dict[int, _Pending] = {}
+        unsent: list[tuple[str, int, bytes]] = []  # waiting for a connection
+        heartbeats: dict[int, str] = {}
+        next_heartbeat = 0.0
+        ready.set()
+        try:
+            while self._running:
+                now = time.monotonic()
+                if now >= next_heartbeat:
+                    self._heartbeat(dealers, heartbeats, now)
+                    next_heartbeat = now + self.heartbeat_interval
+                self._expire(pending, now)
+                unsent = self._send(dealers, [u for u in unsent if u[1] in pending])
+                wait = next_heartbeat - now
+                if pending:
+                    wait = min(wait, min(p.deadline for p in pending.values()) - now)
+                if unsent:
+                    wait = min(wait, 0.02)
+                for socket, _ in poller.poll(max(0, int(wait * 1000)) + 1):
+                    if socket is wake:
+                        while wake.poll(0):
+                            wake.recv()
+                        unsent += self._drain_outbox(pending)
+                        unsent = self._send(dealers, unsent)
+                        continue
+                    kind, service = owner[socket]
+                    while socket.poll(0):
+                        frames = socket.recv_multipart()
+                        if kind == "reply":
+                            self._on_reply(service, frames, pending, heartbeats)
+                        else:
+                            self._on_event(service, frames)
+        except zmq.ContextTerminated:
+            pass
+        except Exception:
+            log.exception("bus thread crashed")
+        finally:
+            for p in pending.values():
+                p.future._set(exception=BusError("the bus client stopped"))
+
+    def _drain_outbox(self, pending: dict[int, _Pending]) -> list[tuple[str, int, bytes]]:
+        drained: list[tuple[str, int, bytes]] = []
+        while True:
+            try:
+                service, request_id, payload, item = self._outbox.get_nowait()
+            except queue.Empty:
+                return drained
+            pending[request_id] = item
+            drained.append((service, request_id, payload))
+
+    @staticmethod
+    def _send(
+        dealers: dict[str, zmq.Socket], requests: list[tuple[str, int, bytes]]
+    ) -> list[tuple[str, int, bytes]]:
+        """Send what can be sent; return the rest (their service is not connected)."""
+        left = []
+        for service, request_id, payload in requests:
+            try:
+                dealers[service].send(payload, zmq.NOBLOCK)
+            except zmq.Again:
+                left.append((service, request_id, payload))
+        return left
+
+    def _expire(self, pending: dict[int, _Pending], now: float) -> None:
+        for request_id, item in list(pending.items()):
+            if now >= item.deadline:
+                del pending[request_id]
+                item.future._set(
+                    exception=ServiceUnavailable(
+                        item.future.service, item.future.method, item.timeout
+                    )
+                )
+
+    def _heartbeat(
+        self, dealers: dict[str, zmq.Socket], heartbeats: dict[int, str], now: float
+    ) -> None:
+        for service, dealer in dealers.items():
+            state = self.state[service]
+            if state.available and now - state.last_seen > UNAVAILABLE_AFTER:
+                state.available = False
+                log.warning("service %s stopped answering", service)
+                self._post("ServiceDidDisconnect", service=service, instance=state.instance)
+            request_id = next(self._ids)
+            heartbeats[request_id] = service
+            try:
+                dealer.send(self._encode(request_id, "heartbeat", {}), zmq.NOBLOCK)
+            except zmq.Again:
+                heartbeats.pop(request_id)
+        if len(heartbeats) > 64 * len(dealers):  # replies that will never come
+            for request_id in sorted(heartbeats)[: len(heartbeats) // 2]:
+                heartbeats.pop(request_id)
+
+    def _on_reply(
+        self,
+        service: str,
+        frames: list[bytes],
+        pending: dict[int, _Pending],
+        heartbeats: dict[int, str],
+    ) -> None:
+        if len(frames) != 1:
+            log.warning("dropped a reply of %d frames from %s", len(frames), service)
+            return
+        try:
+            reply = decode_reply(frames[0])
+        except BusProtocolError as exc:
+            log.warning("dropped a bad reply from %s: %s", service, exc)
+            return
+        state = self.state[service]
+        state.last_seen = time.monotonic()
+        if heartbeats.pop(reply.id, None) is not None:
+            instance = reply.result.get("instance") if isinstance(reply.result, dict) else None
+            previous, was_available = state.instance, state.available
+            state.instance, state.available = instance, True
+            if previous is not None and instance != previous:
+                log.warning("service %s restarted", service)
+                self._post(
+                    "ServiceDidRestart",
+                    service=service,
+                    instance=instance,
+                    previous_instance=previous,
+                )
+            elif not was_available:
+                self._post("ServiceDidConnect", service=service, instance=instance)
+            return
+        item = pending.pop(reply.id, None)
+        if item is None:
+            return
+        try:
+            item.future._set(result=_unwrap(service, item.future.method, reply))
+        except ServiceError as exc:
+            item.future._set(exception=exc)
+
+    def _on_event(self, service: str, frames: list[bytes]) -> None:
+        try:
+            event = decode_event(frames)
+        except BusProtocolError as exc:
+            log.warning("dropped a bad event from %s: %s", service, exc)
+            return
+        data = dict(event.data)
+        data.update(
+            sender_id=event.sender,
+            service=service,
+            timestamp=datetime.datetime.fromtimestamp(event.timestamp),
+        )
+        NotificationCenter().post_notification(
+            event.name, sender=self, data=NotificationData(**data)
+        )
+
+    def _post(self, name: str, **data: Any) -> None:
+        NotificationCenter().post_notification(name, sender=self, data=NotificationData(**data))
+
+
+_bus: BusClient | None = None
+_bus_lock = threading.Lock()
+
+
+def get_bus() -> BusClient:
+    """The process-wide bus client, started on first use."""
+    global _bus
+    with _bus_lock:
+        if _bus is None or not _bus.running:
+            _bus = BusClient()
+            _bus.start()
+        return _bus
+
+
+def reset_bus() -> None:
+    """Stop the process-wide client (the next get_bus() makes a new one)."""
+    global _bus
+    with _bus_lock:
+        if _bus is not None:
+            _bus.stop()
+        _bus = None

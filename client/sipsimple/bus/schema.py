@@ -1,0 +1,315 @@
+"""Bus schema: message shapes, method tables, error codes, protocol version.
+
+Both the facade and every service import this module and nothing else to
+agree on the wire format. Encoding is msgpack:
+
+- request: ``{"v": 1, "id": int, "client": str, "method": str, "params": map}``
+- reply:   ``{"v": 1, "id": int, "result": any}`` or ``{..., "error": {"code", "message"}}``
+- event:   two frames, ``topic`` (the event name) and ``{"name", "sender", "data", "timestamp"}``
+
+Decoding never raises anything but `BusProtocolError`, whatever the bytes.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_SIZE = 1 << 20  # answered with TOO_LARGE above this
+HARD_MESSAGE_LIMIT = 16 << 20  # zmq drops the peer above this (never read into memory)
+
+# Start order under supervisord, lowest priority first.
+SERVICES: tuple[str, ...] = ("dns", "media", "msrp", "signalling")
+
+HEARTBEAT_INTERVAL = 1.0  # seconds between client heartbeats
+CLIENT_TIMEOUT = 6.0  # a client silent this long loses its objects
+
+
+class ErrorCode(enum.StrEnum):
+    BAD_MESSAGE = "bad-message"  # not msgpack, not a map, missing fields
+    UNSUPPORTED_VERSION = "unsupported-version"
+    TOO_LARGE = "too-large"
+    UNKNOWN_METHOD = "unknown-method"
+    INVALID_PARAMS = "invalid-params"
+    NOT_FOUND = "not-found"  # the object a request names does not exist
+    FAILED = "failed"  # the operation ran and failed (e.g. NXDOMAIN)
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"  # a bug in the service; logged there
+
+
+class BusProtocolError(Exception):
+    """A message on the bus could not be decoded or validated."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Error:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Request:
+    id: int
+    client: str
+    method: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    id: int
+    result: Any = None
+    error: Error | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    sender: str
+    data: Mapping[str, Any]
+    timestamp: float
+
+
+# --- method tables -----------------------------------------------------------
+
+NoneType = type(None)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    types: tuple[type, ...]
+    required: bool = True
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    params: tuple[Param, ...] = ()
+
+    def validate(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        known = {p.name: p for p in self.params}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise BusProtocolError(
+                ErrorCode.INVALID_PARAMS, f"{self.name}: unknown parameter(s) {', '.join(unknown)}"
+            )
+        checked: dict[str, Any] = {}
+        for p in self.params:
+            if p.name not in params:
+                if p.required:
+                    raise BusProtocolError(
+                        ErrorCode.INVALID_PARAMS, f"{self.name}: missing parameter {p.name!r}"
+                    )
+                continue
+            value = params[p.name]
+            # bool is an int subclass; never accept it where an int is asked for
+            if not isinstance(value, p.types) or (isinstance(value, bool) and bool not in p.types):
+                wanted = " or ".join(t.__name__ for t in p.types)
+                raise BusProtocolError(
+                    ErrorCode.INVALID_PARAMS,
+                    f"{self.name}: parameter {p.name!r} must be {wanted}, "
+                    f"not {type(value).__name__}",
+                )
+            checked[p.name] = value
+        return checked
+
+
+def _methods(*methods: Method) -> dict[str, Method]:
+    return {m.name: m for m in methods}
+
+
+# Every service answers these.
+COMMON_METHODS = _methods(
+    Method("ping"),
+    Method("heartbeat"),
+    Method("goodbye"),  # the client is leaving: release its objects now
+)
+
+OPT_STR = (str, NoneType)
+
+METHODS: dict[str, dict[str, Method]] = {
+    "dns": _methods(
+        Method(
+            "lookup_sip_proxy",
+            (
+                Param("uri", (str,)),
+                Param("supported_transports", (list,)),
+                Param("tls_name", OPT_STR, required=False),
+                Param("lookup_id", OPT_STR, required=False),
+            ),
+        ),
+        Method("lookup_msrp_relay", (Param("uri", (str,)), Param("lookup_id", OPT_STR, False))),
+        Method("lookup_stun_server", (Param("uri", (str,)), Param("lookup_id", OPT_STR, False))),
+        Method("lookup_xcap_server", (Param("uri", (str,)), Param("lookup_id", OPT_STR, False))),
+        Method("get_nameservers"),
+        Method(
+            "set_nameservers",
+            (
+                Param("nameservers", (list, NoneType)),
+                Param("fallback_nameservers", (list, NoneType), required=False),
+            ),
+        ),
+        Method("probe_nameservers"),
+    ),
+    "media": _methods(),
+    "msrp": _methods(),
+    "signalling": _methods(),
+}
+
+
+def method_for(service: str, name: str) -> Method:
+    method = COMMON_METHODS.get(name) or METHODS.get(service, {}).get(name)
+    if method is None:
+        raise BusProtocolError(ErrorCode.UNKNOWN_METHOD, f"{service}: unknown method {name!r}")
+    return method
+
+
+# --- events ------------------------------------------------------------------
+
+# Event names are "<service>.<what>", distinct from the facade's notification
+# names, which the facade posts after mapping senders to its own objects.
+EVENTS: dict[str, frozenset[str]] = {
+    "dns": frozenset({"dns.trace", "dns.nameservers_changed"}),
+    "media": frozenset(),
+    "msrp": frozenset(),
+    "signalling": frozenset(),
+}
+COMMON_EVENTS = frozenset({"service.started", "service.stopping", "service.client_expired"})
+
+
+# --- encoding ----------------------------------------------------------------
+
+
+def _packb(obj: Any) -> bytes:
+    data: bytes = msgpack.packb(obj, use_bin_type=True)
+    return data
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise BusProtocolError(ErrorCode.BAD_MESSAGE, f"msgpack extension type {code} not allowed")
+
+
+def _unpack_map(data: bytes, what: str) -> dict[str, Any]:
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise BusProtocolError(
+            ErrorCode.TOO_LARGE, f"{what} of {len(data)} bytes exceeds {MAX_MESSAGE_SIZE}"
+        )
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=True, ext_hook=_reject_ext)
+    except BusProtocolError:
+        raise
+    except Exception as exc:  # msgpack raises many types for bad input
+        raise BusProtocolError(
+            ErrorCode.BAD_MESSAGE, f"{what} is not valid msgpack: {exc}"
+        ) from None
+    if not isinstance(obj, dict):
+        raise BusProtocolError(ErrorCode.BAD_MESSAGE, f"{what} is not a map")
+    return obj
+
+
+def _field(obj: Mapping[str, Any], name: str, types: tuple[type, ...], what: str) -> Any:
+    value = obj.get(name)
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+        raise BusProtocolError(ErrorCode.BAD_MESSAGE, f"{what} field {name!r} missing or mistyped")
+    return value
+
+
+def encode_request(request: Request) -> bytes:
+    return _packb(
+        {
+            "v": PROTOCOL_VERSION,
+            "id": request.id,
+            "client": request.client,
+            "method": request.method,
+            "params": dict(request.params),
+        }
+    )
+
+
+def decode_request(data: bytes) -> Request:
+    obj = _unpack_map(data, "request")
+    version = obj.get("v")
+    if version != PROTOCOL_VERSION:
+        raise BusProtocolError(
+            ErrorCode.UNSUPPORTED_VERSION,
+            f"protocol version {version!r} not supported (this side speaks {PROTOCOL_VERSION})",
+        )
+    return Request(
+        id=_field(obj, "id", (int,), "request"),
+        client=_field(obj, "client", (str,), "request"),
+        method=_field(obj, "method", (str,), "request"),
+        params=_field(obj, "params", (dict,), "request"),
+    )
+
+
+def request_id_of(data: bytes) -> int | None:
+    """Best effort: the id of an undecodable request, so its error reply can match."""
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False) if len(data) < 4096 else None
+    except Exception:
+        return None
+    value = obj.get("id") if isinstance(obj, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def encode_reply(reply: Reply) -> bytes:
+    obj: dict[str, Any] = {"v": PROTOCOL_VERSION, "id": reply.id}
+    if reply.error is not None:
+        obj["error"] = {"code": reply.error.code, "message": reply.error.message}
+    else:
+        obj["result"] = reply.result
+    return _packb(obj)
+
+
+def decode_reply(data: bytes) -> Reply:
+    obj = _unpack_map(data, "reply")
+    reply_id = obj.get("id")
+    if reply_id is not None and (not isinstance(reply_id, int) or isinstance(reply_id, bool)):
+        raise BusProtocolError(ErrorCode.BAD_MESSAGE, "reply field 'id' mistyped")
+    error = obj.get("error")
+    if error is not None:
+        code = _field(error, "code", (str,), "error") if isinstance(error, dict) else None
+        message = _field(error, "message", (str,), "error") if isinstance(error, dict) else None
+        if code is None or message is None:
+            raise BusProtocolError(ErrorCode.BAD_MESSAGE, "reply field 'error' mistyped")
+        return Reply(id=reply_id if reply_id is not None else -1, error=Error(code, message))
+    return Reply(id=reply_id if reply_id is not None else -1, result=obj.get("result"))
+
+
+def encode_event(event: Event) -> list[bytes]:
+    payload = _packb(
+        {
+            "name": event.name,
+            "sender": event.sender,
+            "data": dict(event.data),
+            "timestamp": event.timestamp,
+        }
+    )
+    return [event.name.encode(), payload]
+
+
+def decode_event(frames: list[bytes]) -> Event:
+    if len(frames) != 2:
+        raise BusProtocolError(ErrorCode.BAD_MESSAGE, f"event has {len(frames)} frames, not 2")
+    obj = _unpack_map(frames[1], "event")
+    return Event(
+        name=_field(obj, "name", (str,), "event"),
+        sender=_field(obj, "sender", (str,), "event"),
+        data=_field(obj, "data", (dict,), "event"),
+        timestamp=_field(obj, "timestamp", (float, int), "event"),
+    )
+
+
+def error_reply(request_id: int, code: ErrorCode | str, message: str) -> bytes:
+    return encode_reply(Reply(id=request_id, error=Error(str(code), message)))

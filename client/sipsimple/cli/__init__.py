@@ -1,0 +1,1 @@
+"""The `sipsimple` command line (click)."""

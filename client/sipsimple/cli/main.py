@@ -1,0 +1,26 @@
+"""Entry point of the `sipsimple` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import click
+
+from sipsimple import __version__
+from sipsimple.cli.output import CleanGroup
+from sipsimple.cli.services import services
+
+
+@click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sipsimple")
+def cli() -> None:
+    """SIP SIMPLE client SDK: services, lookups, configuration."""
+    logging.basicConfig(level=os.environ.get("SIPSIMPLE_LOG_LEVEL", "WARNING"))
+
+
+cli.add_command(services)
+
+
+def main() -> None:
+    cli(prog_name="sipsimple")

@@ -1,0 +1,298 @@
+"""Service base: the bus server side of every service process.
+
+A service binds a ROUTER command socket and a PUB event socket, answers the
+common methods (ping, heartbeat, goodbye), runs each request in its own
+greenlet, tracks which client owns which object and releases the objects of a
+client whose heartbeat stops. Whatever arrives on the command socket, the
+service answers with an error reply or drops it with a log line and keeps
+serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gevent
+import zmq.green as zmq
+from gevent.event import Event as GEvent
+
+from sipsimple import __version__
+from sipsimple.bus import endpoints
+from sipsimple.bus.schema import (
+    CLIENT_TIMEOUT,
+    HARD_MESSAGE_LIMIT,
+    BusProtocolError,
+    ErrorCode,
+    Event,
+    Reply,
+    Request,
+    decode_request,
+    encode_event,
+    encode_reply,
+    error_reply,
+    method_for,
+    request_id_of,
+)
+
+log = logging.getLogger("sipsimple.service")
+
+
+class ServiceError(Exception):
+    """Raised by a handler to send an error reply with a stable code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class _Client:
+    last_seen: float
+    objects: dict[str, Callable[[], None]] = field(default_factory=dict)
+
+
+class Service:
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = __version__
+    client_timeout: float = CLIENT_TIMEOUT
+
+    def __init__(self) -> None:
+        if not self.name:
+            raise TypeError("a Service subclass must set `name`")
+        self.instance = uuid.uuid4().hex
+        self.started_at = time.monotonic()
+        self.clients: dict[str, _Client] = {}
+        self._context = zmq.Context()
+        self._commands: Any = None
+        self._events: Any = None
+        self._stopping = GEvent()
+        self._loops: list[gevent.Greenlet] = []
+        self.client_timeout = float(os.environ.get("SIPSIMPLE_CLIENT_TIMEOUT", self.client_timeout))
+
+    # --- hooks for subclasses ------------------------------------------------
+
+    def on_start(self) -> None:
+        """Called once the sockets are bound."""
+
+    def on_stop(self) -> None:
+        """Called on SIGTERM after every client's objects were released."""
+
+    # --- API for subclasses --------------------------------------------------
+
+    def publish(self, name: str, sender: str, data: dict[str, Any]) -> None:
+        event = Event(name=name, sender=sender, data=data, timestamp=time.time())
+        self._events.send_multipart(encode_event(event))
+
+    def own(self, client: str, key: str, release: Callable[[], None]) -> None:
+        """Record that `client` owns object `key`; `release` ends it if the client goes away."""
+        self._client(client).objects[key] = release
+
+    def disown(self, client: str, key: str) -> None:
+        state = self.clients.get(client)
+        if state is not None:
+            state.objects.pop(key, None)
+
+    # --- common methods ------------------------------------------------------
+
+    def rpc_ping(self, client: str) -> dict[str, Any]:
+        return {
+            "service": self.name,
+            "version": self.version,
+            "pid": os.getpid(),
+            "uptime": time.monotonic() - self.started_at,
+            "instance": self.instance,
+            "clients": len(self.clients),
+        }
+
+    def rpc_heartbeat(self, client: str) -> dict[str, Any]:
+        return {"instance": self.instance}
+
+    def rpc_goodbye(self, client: str) -> None:
+        self._release(client, "said goodbye")
+
+    # --- running -------------------------------------------------------------
+
+    def bind(self) -> None:
+        endpoints.runtime_dir()  # creates the private directory (0700)
+        self._commands = self._context.socket(zmq.ROUTER)
+        # Above this size zmq drops the peer without reading the message in.
+        self._commands.setsockopt(zmq.MAXMSGSIZE, HARD_MESSAGE_LIMIT)
+        self._commands.setsockopt(zmq.LINGER, 0)
+        self._commands.bind(endpoints.command_endpoint(self.name))
+        self._events = self._context.socket(zmq.PUB)
+        self._events.setsockopt(zmq.LINGER, 0)
+        self._events.bind(endpoints.event_endpoint(self.name))
+        for endpoint in (
+            endpoints.command_endpoint(self.name),
+            endpoints.event_endpoint(self.name),
+        ):
+            if endpoint.startswith("ipc://"):
+                os.chmod(endpoint[len("ipc://") :], 0o600)
+
+    def run(self) -> int:
+        self.bind()
+        gevent.signal_handler(signal.SIGTERM, self.stop)
+        gevent.signal_handler(signal.SIGINT, self.stop)
+        self._loops = [gevent.spawn(self._serve), gevent.spawn(self._reap)]
+        log.info("%s service %s started (pid %d)", self.name, self.version, os.getpid())
+        self.on_start()
+        self.publish("service.started", self.name, {"instance": self.instance})
+        self._stopping.wait()
+        log.info("%s service stopping", self.name)
+        for client in list(self.clients):
+            self._release(client, "service stopping")
+        try:
+            self.on_stop()
+        except Exception:
+            log.exception("%s: on_stop failed", self.name)
+        gevent.killall(self._loops, timeout=2)
+        self._commands.close()
+        self._events.close()
+        self._context.term()
+        log.info("%s service stopped", self.name)
+        return 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _serve(self) -> None:
+        while True:
+            frames = self._commands.recv_multipart(copy=True)
+            try:
+                self._dispatch(frames)
+            except Exception:  # never let one message take the loop down
+                log.exception("%s: failed to handle a command", self.name)
+
+    def _dispatch(self, frames: list[bytes]) -> None:
+        identity, rest = frames[0], frames[1:]
+        # A REQ peer puts an empty delimiter before the payload; echo it back.
+        envelope = [identity]
+        if len(rest) == 2 and rest[0] == b"":
+            envelope.append(b"")
+            rest = rest[1:]
+        if len(rest) != 1:
+            log.warning("%s: dropped a command of %d frames", self.name, len(rest))
+            self._commands.send_multipart(
+                [*envelope, error_reply(-1, ErrorCode.BAD_MESSAGE, "expected one frame")]
+            )
+            return
+        payload = rest[0]
+        try:
+            request = decode_request(payload)
+            method = method_for(self.name, request.method)
+            params = method.validate(request.params)
+        except BusProtocolError as exc:
+            log.warning("%s: bad command: %s", self.name, exc.message)
+            request_id = request_id_of(payload)
+            self._commands.send_multipart(
+                [
+                    *envelope,
+                    error_reply(-1 if request_id is None else request_id, exc.code, exc.message),
+                ]
+            )
+            return
+        self._client(request.client)
+        handler = getattr(self, "rpc_" + request.method, None)
+        if handler is None:
+            self._reply(
+                envelope,
+                request.id,
+                error=(
+                    ErrorCode.UNKNOWN_METHOD,
+                    f"{self.name}: method {request.method!r} is not implemented yet",
+                ),
+            )
+            return
+        gevent.spawn(self._execute, envelope, request, handler, params)
+
+    def _execute(
+        self,
+        envelope: list[bytes],
+        request: Request,
+        handler: Callable[..., Any],
+        params: dict[str, Any],
+    ) -> None:
+        try:
+            result = handler(request.client, **params)
+        except ServiceError as exc:
+            self._reply(envelope, request.id, error=(exc.code, exc.message))
+        except Exception as exc:
+            log.exception("%s: %s failed", self.name, request.method)
+            self._reply(
+                envelope, request.id, error=(ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+            )
+        else:
+            self._reply(envelope, request.id, result=result)
+
+    def _reply(
+        self,
+        envelope: list[bytes],
+        request_id: int,
+        result: Any = None,
+        error: tuple[ErrorCode, str] | None = None,
+    ) -> None:
+        if error is not None:
+            payload = error_reply(request_id, *error)
+        else:
+            try:
+                payload = encode_reply(Reply(id=request_id, result=result))
+            except Exception as exc:  # a handler returned something msgpack can't carry
+                log.exception("%s: unencodable result", self.name)
+                payload = error_reply(request_id, ErrorCode.INTERNAL, f"unencodable result: {exc}")
+        self._commands.send_multipart([*envelope, payload])
+
+    def _client(self, client: str) -> _Client:
+        state = self.clients.get(client)
+        if state is None:
+            state = self.clients[client] = _Client(last_seen=time.monotonic())
+        state.last_seen = time.monotonic()
+        return state
+
+    def _release(self, client: str, why: str) -> None:
+        state = self.clients.pop(client, None)
+        if state is None:
+            return
+        if state.objects:
+            log.info(
+                "%s: releasing %d object(s) of client %s (%s)",
+                self.name,
+                len(state.objects),
+                client,
+                why,
+            )
+        for key, release in state.objects.items():
+            try:
+                release()
+            except Exception:
+                log.exception("%s: releasing %s failed", self.name, key)
+        self.publish(
+            "service.client_expired",
+            self.name,
+            {"client": client, "objects": list(state.objects), "reason": why},
+        )
+
+    def _reap(self) -> None:
+        while True:
+            gevent.sleep(min(1.0, self.client_timeout / 3))
+            now = time.monotonic()
+            for client, state in list(self.clients.items()):
+                if now - state.last_seen > self.client_timeout:
+                    self._release(client, "heartbeat stopped")
+
+
+def main(service_class: type[Service]) -> None:
+    logging.basicConfig(
+        level=os.environ.get("SIPSIMPLE_LOG_LEVEL", "INFO"),
+        format=f"%(asctime)s {service_class.name}[%(process)d] %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    sys.exit(service_class().run())

@@ -1,0 +1,1 @@
+"""The msrp service (answers the bus; its protocol engine arrives in a later issue)."""
