@@ -32,6 +32,7 @@ from sipsimple.bus.schema import (
     BusProtocolError,
     ErrorCode,
     Event,
+    Method,
     Reply,
     Request,
     decode_request,
@@ -62,6 +63,8 @@ class _Client:
 
 class Service:
     name: ClassVar[str] = ""
+    # The service's method table; None means METHODS[name] from the bus schema.
+    methods: ClassVar[dict[str, Method] | None] = None
     version: ClassVar[str] = __version__
     client_timeout: float = CLIENT_TIMEOUT
 
@@ -188,7 +191,7 @@ class Service:
         payload = rest[0]
         try:
             request = decode_request(payload)
-            method = method_for(self.name, request.method)
+            method = method_for(self.name, request.method, self.methods)
             params = method.validate(request.params)
         except BusProtocolError as exc:
             log.warning("%s: bad command: %s", self.name, exc.message)

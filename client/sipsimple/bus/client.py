@@ -190,7 +190,7 @@ class BusClient:
             return
         if goodbye:
             for service in self.services:
-                if self.state[service].available:
+                if self.state[service].last_seen:  # we talked to it: it may hold our objects
                     with contextlib.suppress(BusError):
                         self.call(service, "goodbye", timeout=0.5)
         self._running = False
@@ -231,6 +231,7 @@ class BusClient:
                 log.warning("dropped a bad reply from %s: %s", service, exc)
                 continue
             if reply.id == request_id:  # anything else is a late reply to a timed-out call
+                self.state[service].last_seen = time.monotonic()
                 return _unwrap(service, method, reply)
 
     def call_async(

@@ -168,8 +168,10 @@ METHODS: dict[str, dict[str, Method]] = {
 }
 
 
-def method_for(service: str, name: str) -> Method:
-    method = COMMON_METHODS.get(name) or METHODS.get(service, {}).get(name)
+def method_for(service: str, name: str, table: dict[str, Method] | None = None) -> Method:
+    """The method `name` of `service`; `table` replaces the service's entry in METHODS."""
+    methods = METHODS.get(service, {}) if table is None else table
+    method = COMMON_METHODS.get(name) or methods.get(name)
     if method is None:
         raise BusProtocolError(ErrorCode.UNKNOWN_METHOD, f"{service}: unknown method {name!r}")
     return method

@@ -1,0 +1,22 @@
+"""Shared fixtures.
+
+Every test session runs with its own private runtime and state directories,
+so the tests never talk to (or start) a user's real services.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+# Before anything imports sipsimple.bus: isolate the whole session.
+_SESSION_RUNTIME = tempfile.mkdtemp(prefix="ss-", dir="/tmp")
+os.environ["SIPSIMPLE_RUNTIME_DIR"] = _SESSION_RUNTIME
+os.environ["SIPSIMPLE_STATE_DIR"] = tempfile.mkdtemp(prefix="sst-", dir="/tmp")
+
+pytest_plugins = ["harness.processes"]
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_RUNTIME, ignore_errors=True)

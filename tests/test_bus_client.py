@@ -1,0 +1,131 @@
+"""The facade's bus client against a real service process."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+from sipsimple.bus.client import BusClient, BusError, ServiceUnavailable, get_bus, reset_bus
+from sipsimple.notification import Notification, NotificationCenter
+
+pytestmark = pytest.mark.integration
+OWNER = "harness.owner_service"
+Spawn = Callable[..., subprocess.Popen[bytes]]
+
+
+class Recorder:
+    def __init__(self, *names: str) -> None:
+        self.names = names
+        self.seen: list[Notification] = []
+        for name in names:
+            NotificationCenter().add_observer(self, name=name)
+
+    def close(self) -> None:
+        for name in self.names:
+            NotificationCenter().remove_observer(self, name=name)
+
+    def handle_notification(self, notification: Notification) -> None:
+        self.seen.append(notification)
+
+    def wait(self, name: str, timeout: float = 15) -> Notification:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for notification in list(self.seen):
+                if notification.name == name:
+                    return notification
+            time.sleep(0.02)
+        raise AssertionError(f"{name} not seen; saw {[n.name for n in self.seen]}")
+
+
+@pytest.fixture
+def client() -> BusClient:
+    bus = BusClient(services=["media"])
+    bus.start()
+    yield bus
+    bus.stop(goodbye=False)
+
+
+def test_timeout_names_the_service_and_method(runtime: object, client: BusClient) -> None:
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable) as info:
+        client.call("media", "ping", timeout=0.3)
+    assert time.monotonic() - started < 2
+    assert "'media'" in str(info.value) and "'ping'" in str(info.value)
+    future = client.call_async("media", "ping", timeout=0.3)
+    assert isinstance(future.exception(5), ServiceUnavailable)
+
+
+def test_unknown_service_and_unserializable_params(runtime: object, client: BusClient) -> None:
+    with pytest.raises(ValueError, match="unknown service"):
+        client.call("nope", "ping")
+    with pytest.raises(ValueError, match="not serializable"):
+        client.call("media", "create", key=object())
+
+
+def test_async_calls_and_callbacks(spawn_service: Spawn, client: BusClient) -> None:
+    spawn_service(OWNER, "media")
+    results: list[object] = []
+    future = client.call_async("media", "create", {"key": "a"})
+    future.add_done_callback(lambda f: results.append(f.result()))
+    assert future.result(5) == ["a"]
+    deadline = time.monotonic() + 5
+    while not results and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert results == [["a"]]
+    futures = [client.call_async("media", "create", {"key": str(i)}) for i in range(50)]
+    assert len(futures[-1].result(5)) == 51
+
+
+def test_events_reach_the_notification_center(spawn_service: Spawn, client: BusClient) -> None:
+    spawn_service(OWNER, "media")
+    recorder = Recorder("test.tick", "ServiceDidConnect")
+    try:
+        recorder.wait("ServiceDidConnect")
+        time.sleep(0.2)
+        client.call("media", "emit", count=3)
+        deadline = time.monotonic() + 5
+        while len([n for n in recorder.seen if n.name == "test.tick"]) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        ticks = [n for n in recorder.seen if n.name == "test.tick"]
+        assert [n.data.index for n in ticks] == [0, 1, 2]
+        assert ticks[0].sender is client
+        assert ticks[0].data.service == "media" and ticks[0].data.sender_id == "ticker"
+    finally:
+        recorder.close()
+
+
+def test_recovers_after_the_service_is_killed_and_restarted(spawn_service: Spawn, client: BusClient) -> None:
+    first = spawn_service(OWNER, "media")
+    recorder = Recorder("ServiceDidConnect", "ServiceDidDisconnect", "ServiceDidRestart", "test.tick")
+    try:
+        recorder.wait("ServiceDidConnect")
+        old = client.ping("media")
+        first.send_signal(signal.SIGKILL)
+        first.wait(5)
+        recorder.wait("ServiceDidDisconnect")
+        with pytest.raises(BusError):
+            client.call("media", "ping", timeout=0.3)
+        spawn_service(OWNER, "media")
+        restarted = recorder.wait("ServiceDidRestart")
+        assert restarted.data.previous_instance == old["instance"]
+        new = client.ping("media")
+        assert new["pid"] != old["pid"] and new["instance"] == restarted.data.instance
+        time.sleep(0.3)
+        client.call("media", "emit", count=1)  # events flow again on the new instance
+        recorder.wait("test.tick")
+    finally:
+        recorder.close()
+
+
+def test_process_wide_bus(runtime: object) -> None:
+    bus = get_bus()
+    assert get_bus() is bus and bus.running
+    reset_bus()
+    assert not bus.running
+    assert get_bus() is not bus
+    reset_bus()

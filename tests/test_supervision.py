@@ -1,0 +1,89 @@
+"""The services under a real supervisord, as `sipsimple services` and SIPApplication run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from sipsimple import supervision
+from sipsimple.bus.client import BusClient
+from sipsimple.bus.schema import SERVICES
+from sipsimple.notification import Notification, NotificationCenter
+
+pytestmark = pytest.mark.integration
+
+
+def test_all_four_run_and_answer(supervised: Path) -> None:
+    states = supervision.status()
+    assert [s.name for s in states] == list(SERVICES)
+    assert all(s.state == "RUNNING" and s.pid for s in states)
+    assert (supervised / "supervisor.sock").exists()
+    assert (supervised.stat().st_mode & 0o777) == 0o700
+    logs = supervision.log_dir()
+    assert {f"{name}.log" for name in SERVICES} <= {p.name for p in logs.iterdir()}
+
+
+def test_start_is_idempotent(supervised: Path) -> None:
+    pids = [s.pid for s in supervision.status()]
+    supervision.start()
+    assert [s.pid for s in supervision.status()] == pids
+
+
+class Restarts:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+        NotificationCenter().add_observer(self, name="ServiceDidRestart")
+
+    def handle_notification(self, notification: Notification) -> None:
+        self.seen.append(notification.data.service)
+
+
+def test_sigkill_of_each_service_recovers_with_a_facade_attached(supervised: Path) -> None:
+    client = BusClient()
+    client.start()
+    restarts = Restarts()
+    try:
+        for service in SERVICES:
+            before = client.ping(service)
+            os.kill(before["pid"], signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while service not in restarts.seen:
+                assert time.monotonic() < deadline, f"{service} was not restarted"
+                time.sleep(0.05)
+            after = client.ping(service)  # the same client, never restarted
+            assert after["pid"] != before["pid"]
+            assert after["instance"] != before["instance"]
+        assert all(s.state == "RUNNING" for s in supervision.status())
+    finally:
+        NotificationCenter().remove_observer(restarts, name="ServiceDidRestart")
+        client.stop()
+
+
+def test_stop_then_status(supervised: Path) -> None:
+    assert supervision.stop() is True
+    assert all(s.state == "STOPPED" for s in supervision.status())
+    assert supervision.stop() is False
+    supervision.start()  # the fixture's teardown stops it again
+    assert all(s.state == "RUNNING" for s in supervision.status())
+
+
+def test_restart(supervised: Path) -> None:
+    pids = {s.name: s.pid for s in supervision.status()}
+    supervision.restart()
+    after = {s.name: s.pid for s in supervision.status()}
+    assert all(after[name] != pids[name] for name in SERVICES)
+
+
+def test_a_service_that_cannot_start_is_named(runtime: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An interpreter that cannot import the services: every program exits at once.
+    monkeypatch.setattr(supervision.sys, "executable", "/bin/false")
+    with pytest.raises(supervision.ServicesError) as info:
+        supervision.start(timeout=3)
+    monkeypatch.undo()
+    message = str(info.value)
+    assert "dns" in message and "signalling" in message and "logs in" in message
+    supervision.stop()
