@@ -17,6 +17,7 @@ import dns.exception
 import dns.message
 import dns.name
 import dns.nameserver
+import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
@@ -37,7 +38,7 @@ from sipsimple_services.dns.records import (
     record_text,
 )
 
-__all__ = ["DNSResolver", "Trace"]
+__all__ = ["DNSResolver", "Trace", "probe_nameserver"]
 
 NEGATIVE_TTL_CAP = 60  # a name may appear soon after it did not exist; recheck within a minute
 SUPPORTED_TYPES = frozenset({"A", "AAAA", "SRV", "NAPTR", "TXT"})
@@ -197,3 +198,30 @@ class DNSResolver:
         if on_trace is not None:
             on_trace(Trace(rdtype, name, servers, tuple(record_text(r) for r in records),
                            error, cached, round(duration, 6)))
+
+
+def probe_nameserver(
+    nameserver: Nameserver, name: str | None, rdtype: str = "A", timeout: float = 2.0
+) -> bool:
+    """Whether `nameserver` answers properly.
+
+    With a probe name, "properly" means NOERROR with records for it. Without
+    one (no name is known to resolve, e.g. on a private network), any answer
+    at all counts, even NXDOMAIN or REFUSED: the server is alive.
+    """
+    qname = dns.name.from_text(name if name else ".")
+    request = dns.message.make_query(qname, rdtype if name else "NS")
+    try:
+        response = dns.query.udp(request, nameserver.address, timeout=timeout, port=nameserver.port)
+    except (dns.exception.DNSException, OSError, ValueError):
+        return False
+    if not name:
+        return True
+    if response.rcode() != dns.rcode.NOERROR or not isinstance(
+        response, dns.message.QueryMessage
+    ):
+        return False
+    try:
+        return bool(response.resolve_chaining().answer)
+    except dns.exception.DNSException:
+        return False

@@ -137,9 +137,14 @@ COMMON_METHODS = _methods(
 )
 
 OPT_STR = (str, NoneType)
+OPT_NUMBER = (float, int, NoneType)  # used by dns
 
 METHODS: dict[str, dict[str, Method]] = {
     "dns": _methods(
+        # A lookup that ran replies {"lookup_id", "result", "traces"} or, when
+        # DNS had no answer, {"lookup_id", "error", "reason", "traces"} with
+        # reason "invalid" | "not-found" | "timeout": the traces ride along so
+        # the facade can report them before the outcome (events may lag).
         Method(
             "lookup_sip_proxy",
             (
@@ -147,11 +152,20 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("supported_transports", (list,)),
                 Param("tls_name", OPT_STR, required=False),
                 Param("lookup_id", OPT_STR, required=False),
+                Param("lifetime", OPT_NUMBER, required=False),
             ),
         ),
-        Method("lookup_msrp_relay", (Param("uri", (str,)), Param("lookup_id", OPT_STR, False))),
-        Method("lookup_stun_server", (Param("uri", (str,)), Param("lookup_id", OPT_STR, False))),
-        Method("lookup_xcap_server", (Param("uri", (str,)), Param("lookup_id", OPT_STR, False))),
+        *(
+            Method(
+                name,
+                (
+                    Param("uri", (str,)),
+                    Param("lookup_id", OPT_STR, required=False),
+                    Param("lifetime", OPT_NUMBER, required=False),
+                ),
+            )
+            for name in ("lookup_msrp_relay", "lookup_stun_server", "lookup_xcap_server")
+        ),
         Method("get_nameservers"),
         Method(
             "set_nameservers",

@@ -1,0 +1,275 @@
+"""The DNS service process: lookups over the bus, nameserver management.
+
+Configuration (environment):
+
+- ``SIPSIMPLE_DNS_NAMESERVERS``: ``ip``, ``ip:port`` or ``[ipv6]:port``,
+  comma-separated; default: the system's (resolv.conf).
+- ``SIPSIMPLE_DNS_FALLBACK_NAMESERVERS``: same form; default Google Public
+  DNS, as the original SDK; empty for none.
+- ``SIPSIMPLE_DNS_TIMEOUT``: a lookup's total time budget in seconds (5).
+- ``SIPSIMPLE_DNS_PROBE_NAME``: a name that must resolve (``name`` or
+  ``name/TYPE``); unset, any answer from a nameserver counts.
+- ``SIPSIMPLE_DNS_PROBE_TIMEOUT`` (2), ``SIPSIMPLE_DNS_PROBE_INTERVAL`` (300,
+  while the configured servers work), ``SIPSIMPLE_DNS_RETRY_INTERVAL`` (15,
+  while they don't).
+
+Blocking dnspython calls are fine here: ``__main__`` monkey-patches the
+standard library before anything imports it, so dnspython's sockets and
+selectors are gevent's and every request runs in its own greenlet. That keeps
+the resolver code plain and synchronous (and unit-testable without gevent).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import gevent
+import gevent.event
+import gevent.lock
+import gevent.pool
+
+from sipsimple.bus.schema import ErrorCode
+from sipsimple.core import SIPURI, Route, SIPURIError
+from sipsimple_services.common.service import Service, ServiceError
+from sipsimple_services.dns.nameservers import (
+    DEFAULT_FALLBACK,
+    Nameserver,
+    NameserverManager,
+    parse_nameservers,
+)
+from sipsimple_services.dns.records import Query
+from sipsimple_services.dns.resolution import InvalidInput, ResolutionError
+from sipsimple_services.dns.resolver import DNSResolver, Trace, probe_nameserver
+from sipsimple_services.dns.rfc3263 import resolve_sip_proxy
+from sipsimple_services.dns.servers import (
+    resolve_msrp_relay,
+    resolve_stun_server,
+    resolve_xcap_server,
+)
+
+log = logging.getLogger("sipsimple.dns")
+
+MAX_LIFETIME = 300.0
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+        if number <= 0:
+            raise ValueError
+    except ValueError:
+        log.error("%s=%r is not a positive number; using %s", name, value, default)
+        return default
+    return number
+
+
+def _env_nameservers(name: str, default: Callable[[], Sequence[Nameserver]]) -> list[Nameserver]:
+    value = os.environ.get(name)
+    if value is None:
+        return list(default())
+    try:
+        return list(parse_nameservers(value))
+    except ValueError as exc:
+        log.error("%s: %s; using the default", name, exc)
+        return list(default())
+
+
+def system_nameservers() -> list[Nameserver]:
+    import dns.resolver
+
+    try:
+        resolver = dns.resolver.Resolver(configure=True)
+    except Exception as exc:  # no or unreadable resolv.conf
+        log.warning("cannot read the system resolver configuration: %s", exc)
+        return []
+    try:
+        return list(parse_nameservers([str(n) for n in resolver.nameservers]))
+    except ValueError as exc:
+        log.warning("unusable system nameservers: %s", exc)
+        return []
+
+
+def _routes(routes: Sequence[Route]) -> list[dict[str, Any]]:
+    return [
+        {"address": r.address, "port": r.port, "transport": r.transport, "tls_name": r.tls_name}
+        for r in routes
+    ]
+
+
+class DNSService(Service):
+    name = "dns"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lifetime = _env_float("SIPSIMPLE_DNS_TIMEOUT", 5.0)
+        self.probe_timeout = _env_float("SIPSIMPLE_DNS_PROBE_TIMEOUT", 2.0)
+        self.probe_interval = _env_float("SIPSIMPLE_DNS_PROBE_INTERVAL", 300.0)
+        self.retry_interval = _env_float("SIPSIMPLE_DNS_RETRY_INTERVAL", 15.0)
+        probe = os.environ.get("SIPSIMPLE_DNS_PROBE_NAME") or None
+        self.probe_name, self.probe_type = None, "A"
+        if probe:
+            name, _, rdtype = probe.partition("/")
+            self.probe_name, self.probe_type = name, (rdtype or "A").upper()
+        self.rng = random.Random()
+        configured = self._configured_default()
+        fallback = _env_nameservers("SIPSIMPLE_DNS_FALLBACK_NAMESERVERS", lambda: DEFAULT_FALLBACK)
+        self.manager = NameserverManager(configured, fallback, self._check)
+        self.resolver = DNSResolver(self.manager.state.active, attempt_timeout=2.0)
+        self._probe_lock = gevent.lock.BoundedSemaphore()
+        self._probe_wakeup = gevent.event.Event()
+        self._prober: gevent.Greenlet | None = None
+
+    @staticmethod
+    def _configured_default() -> list[Nameserver]:
+        return _env_nameservers("SIPSIMPLE_DNS_NAMESERVERS", system_nameservers)
+
+    # --- lifecycle -----------------------------------------------------------
+
+    def on_start(self) -> None:
+        log.info("nameservers %s, fallback %s",
+                 [str(n) for n in self.manager.state.configured],
+                 [str(n) for n in self.manager.state.fallback])
+        self._prober = gevent.spawn(self._probe_loop)
+
+    def on_stop(self) -> None:
+        if self._prober is not None:
+            self._prober.kill(block=False)
+
+    # --- nameservers ---------------------------------------------------------
+
+    def _check(self, nameservers: Sequence[Nameserver]) -> list[Nameserver]:
+        pool = gevent.pool.Pool(16)
+        jobs = [
+            pool.spawn(probe_nameserver, n, self.probe_name, self.probe_type, self.probe_timeout)
+            for n in nameservers
+        ]
+        gevent.joinall(jobs, timeout=self.probe_timeout + 1)
+        pool.kill(block=False)
+        return [n for n, job in zip(nameservers, jobs, strict=True) if job.value is True]
+
+    def _probe(self) -> None:
+        with self._probe_lock:
+            changed = self.manager.probe()
+            self._apply(changed)
+
+    def _apply(self, changed: bool) -> None:
+        state = self.manager.state
+        self.resolver.set_nameservers(state.active)
+        if changed:
+            log.info("nameservers now %s%s", [str(n) for n in state.active],
+                     " (fallback)" if state.using_fallback else "")
+            self.publish("dns.nameservers_changed", self.name, state.as_dict())
+
+    def _probe_loop(self) -> None:
+        while True:
+            try:
+                self._probe()
+            except Exception:
+                log.exception("nameserver probe failed")
+            healthy = self.manager.state.healthy
+            self._probe_wakeup.wait(self.probe_interval if healthy else self.retry_interval)
+            self._probe_wakeup.clear()
+
+    def rpc_get_nameservers(self, client: str) -> dict[str, object]:
+        return self.manager.state.as_dict()
+
+    def rpc_set_nameservers(
+        self, client: str, nameservers: list[Any] | None,
+        fallback_nameservers: list[Any] | None = None,
+    ) -> dict[str, object]:
+        try:
+            configured = (
+                list(parse_nameservers(nameservers)) if nameservers is not None
+                else self._configured_default()
+            )
+            fallback = (
+                list(parse_nameservers(fallback_nameservers))
+                if fallback_nameservers is not None else None
+            )
+        except ValueError as exc:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        self._apply(self.manager.configure(configured, fallback))
+        self._probe_wakeup.set()  # probe the new servers now, in the background
+        return self.manager.state.as_dict()
+
+    def rpc_probe_nameservers(self, client: str) -> dict[str, object]:
+        self._probe()
+        return self.manager.state.as_dict()
+
+    # --- lookups -------------------------------------------------------------
+
+    def _lookup(
+        self, kind: str, uri_text: str, lookup_id: str | None, lifetime: float | None,
+        run: Callable[[SIPURI, Query], list[Any]],
+    ) -> dict[str, Any]:
+        lookup_id = lookup_id or uuid.uuid4().hex
+        if lifetime is None:
+            lifetime = self.lifetime
+        elif not 0 < lifetime <= MAX_LIFETIME:
+            raise ServiceError(
+                ErrorCode.INVALID_PARAMS, f"lifetime must be in (0, {MAX_LIFETIME:g}] seconds"
+            )
+        traces: list[dict[str, Any]] = []
+
+        def on_trace(trace: Trace) -> None:
+            data = {"lookup_id": lookup_id, "lookup": kind, "uri": uri_text,
+                    "seq": len(traces), **trace.as_dict()}
+            traces.append(data)
+            self.publish("dns.trace", lookup_id, data)
+
+        try:
+            try:
+                uri = SIPURI.parse(uri_text)
+            except SIPURIError as exc:
+                raise InvalidInput(f"invalid URI: {exc}") from None
+            result = run(uri, self.resolver.query_function(lifetime, on_trace))
+        except ResolutionError as exc:
+            log.info("%s lookup of %s failed: %s", kind, uri_text, exc)
+            return {"lookup_id": lookup_id, "error": str(exc), "reason": exc.reason,
+                    "traces": traces}
+        return {"lookup_id": lookup_id, "result": result, "traces": traces}
+
+    def rpc_lookup_sip_proxy(
+        self, client: str, uri: str, supported_transports: list[Any],
+        tls_name: str | None = None, lookup_id: str | None = None,
+        lifetime: float | None = None,
+    ) -> dict[str, Any]:
+        def run(parsed: SIPURI, query: Query) -> list[Any]:
+            routes = resolve_sip_proxy(
+                parsed, supported_transports, query, tls_name=tls_name, rng=self.rng
+            )
+            return _routes(routes)
+
+        return self._lookup("sip", uri, lookup_id, lifetime, run)
+
+    def rpc_lookup_msrp_relay(
+        self, client: str, uri: str, lookup_id: str | None = None, lifetime: float | None = None,
+    ) -> dict[str, Any]:
+        return self._lookup(
+            "msrp-relay", uri, lookup_id, lifetime,
+            lambda parsed, query: _routes(resolve_msrp_relay(parsed, query, rng=self.rng)),
+        )
+
+    def rpc_lookup_stun_server(
+        self, client: str, uri: str, lookup_id: str | None = None, lifetime: float | None = None,
+    ) -> dict[str, Any]:
+        return self._lookup(
+            "stun", uri, lookup_id, lifetime,
+            lambda parsed, query: _routes(resolve_stun_server(parsed, query, rng=self.rng)),
+        )
+
+    def rpc_lookup_xcap_server(
+        self, client: str, uri: str, lookup_id: str | None = None, lifetime: float | None = None,
+    ) -> dict[str, Any]:
+        return self._lookup(
+            "xcap", uri, lookup_id, lifetime,
+            lambda parsed, query: list(resolve_xcap_server(parsed, query)),
+        )
