@@ -14,6 +14,8 @@ __all__ = [
     "get_setting",
     "get_setting_string",
     "parse_setting_value",
+    "reset_setting",
+    "resolve_setting",
     "set_setting",
     "set_setting_string",
     "setting_items",
@@ -30,7 +32,8 @@ def setting_keys(obj: SettingsObject, include_runtime: bool = False) -> list[str
     ]
 
 
-def _resolve(obj: SettingsObject, key: str) -> tuple[Any, Setting]:
+def resolve_setting(obj: SettingsObject, key: str) -> tuple[Any, Setting]:
+    """(object or bound group holding the setting, the Setting); UnknownSettingError."""
     schema = dict(iter_schema(type(obj)))
     setting = schema.get(key)
     if setting is None:
@@ -48,14 +51,20 @@ def _resolve(obj: SettingsObject, key: str) -> tuple[Any, Setting]:
 
 
 def get_setting(obj: SettingsObject, key: str) -> Any:
-    container, setting = _resolve(obj, key)
+    container, setting = resolve_setting(obj, key)
     return getattr(container, setting.name)
 
 
 def set_setting(obj: SettingsObject, key: str, value: Any) -> None:
     """Assign a Python value; TypeError / ValueError as for attribute assignment."""
-    container, setting = _resolve(obj, key)
+    container, setting = resolve_setting(obj, key)
     setattr(container, setting.name, value)
+
+
+def reset_setting(obj: SettingsObject, key: str) -> None:
+    """Return a setting to its default (the stored value goes at the next save)."""
+    container, setting = resolve_setting(obj, key)
+    delattr(container, setting.name)
 
 
 def parse_setting_value(setting: Setting, text: str) -> Any:
@@ -70,7 +79,7 @@ def format_setting_value(setting: Setting, value: Any) -> str:
 
 
 def get_setting_string(obj: SettingsObject, key: str) -> str:
-    container, setting = _resolve(obj, key)
+    container, setting = resolve_setting(obj, key)
     return format_setting_value(setting, getattr(container, setting.name))
 
 
@@ -80,7 +89,7 @@ def set_setting_string(obj: SettingsObject, key: str, text: str) -> None:
     Raises UnknownSettingError for an unknown key and InvalidValueError (a
     ValueError) naming the key when the text is not a valid value.
     """
-    container, setting = _resolve(obj, key)
+    container, setting = resolve_setting(obj, key)
     try:
         value = parse_setting_value(setting, text)
     except (TypeError, ValueError) as exc:

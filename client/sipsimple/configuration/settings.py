@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from .. import __version__
@@ -17,9 +18,12 @@ from .datatypes import (
     SIPAddress,
     SIPTransportList,
 )
+from .errors import ConfigurationError
 from .framework import RuntimeSetting, Setting, SettingsGroup, SettingsObject
 
 __all__ = ["SIPSimpleSettings"]
+
+log = logging.getLogger(__name__)
 
 
 class SIPSimpleSettings(SettingsObject):
@@ -82,4 +86,8 @@ class SIPSimpleSettings(SettingsObject):
     def _did_load(self) -> None:
         if self.instance_id is None:
             self.instance_id = f"urn:uuid:{uuid.uuid4()}"
-            self.save()
+            try:
+                self.save()
+            except ConfigurationError as exc:
+                # Read-only storage still works; the id is saved with the next save.
+                log.warning("could not save the new instance_id: %s", exc)

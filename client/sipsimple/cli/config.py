@@ -1,0 +1,143 @@
+"""`sipsimple config`: show and change settings stored in a FileStorage directory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import click
+
+from sipsimple.cli.output import CleanGroup, emit_json
+from sipsimple.configuration import (
+    ConfigurationError,
+    ConfigurationManager,
+    ConfigurationParseError,
+    SettingsObject,
+)
+from sipsimple.configuration.account import AccountSettings
+from sipsimple.configuration.datatypes import SIPAddress
+from sipsimple.configuration.keys import (
+    format_setting_value,
+    get_setting,
+    reset_setting,
+    resolve_setting,
+    set_setting_string,
+    setting_items,
+)
+from sipsimple.configuration.settings import SIPSimpleSettings
+from sipsimple.storage import FileStorage
+
+__all__ = ["config", "default_config_dir"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_META_KEY = "sipsimple.config_dir"
+
+
+def default_config_dir() -> str:
+    return os.environ.get("SIPSIMPLE_CONFIG_DIR") or "~/.config/sipsimple"
+
+
+def _config_dir_option(function: F) -> F:
+    # Accepted before or after the subcommand name: `config --config-dir D show` too.
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.meta[_META_KEY] = value
+
+    option = click.option(
+        "--config-dir",
+        type=click.Path(file_okay=False),
+        expose_value=False,
+        callback=remember,
+        help="Configuration directory [default: $SIPSIMPLE_CONFIG_DIR or ~/.config/sipsimple].",
+    )
+    return option(function)
+
+
+def _account_option(function: F) -> F:
+    option = click.option(
+        "--account", "account_id", metavar="ID", help="Use this account's settings (user@domain)."
+    )
+    return option(function)
+
+
+def _require_persistent(settings: SettingsObject, key: str) -> None:
+    if not resolve_setting(settings, key)[1].persistent:
+        raise ConfigurationError(f"{key} is a runtime setting; it is never saved")
+
+
+@contextmanager
+def _settings(account_id: str | None, create: bool) -> Iterator[SettingsObject]:
+    directory = click.get_current_context().meta.get(_META_KEY) or default_config_dir()
+    storage = FileStorage(directory)
+    manager = ConfigurationManager()
+    try:
+        manager.start(storage.configuration_backend)
+    except ConfigurationParseError as exc:
+        raise ConfigurationError(f"{exc}; fix the file, or move it aside to start afresh") from None
+    try:
+        if account_id is None:
+            yield SIPSimpleSettings()
+            return
+        account_id = str(SIPAddress.from_string(account_id))
+        if not create and account_id not in manager.get_names("Accounts"):
+            raise ConfigurationError(f"no account {account_id} in {storage.configuration_file}")
+        yield AccountSettings(account_id)
+    finally:
+        manager.stop()
+
+
+@click.group(cls=CleanGroup)
+@_config_dir_option
+def config() -> None:
+    """Show or change the stored configuration."""
+
+
+@config.command()
+@click.argument("key", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object: key -> stored value.")
+@_account_option
+@_config_dir_option
+def show(key: str | None, as_json: bool, account_id: str | None) -> None:
+    """Show all settings, or those under KEY (a setting or a group such as `sip`)."""
+    with _settings(account_id, create=False) as settings:
+        items = setting_items(settings)
+        if key is not None:
+            items = [item for item in items if item[0] == key or item[0].startswith(key + ".")]
+            if not items:
+                get_setting(settings, key)  # raises UnknownSettingError with suggestions
+        if as_json:
+            emit_json({name: setting.to_state(value) for name, setting, value in items})
+            return
+        for name, setting, value in items:
+            click.echo(f"{name} = {format_setting_value(setting, value)}".rstrip())
+
+
+@config.command("set")
+@click.argument("key")
+@click.argument("value")
+@_account_option
+@_config_dir_option
+def set_(key: str, value: str, account_id: str | None) -> None:
+    """Set KEY to VALUE and save. An empty VALUE means "none" where allowed.
+
+    Lists are comma-separated: `sipsimple config set rtp.audio_codec_list opus,PCMU`.
+    With --account, an account that does not exist yet is created.
+    """
+    with _settings(account_id, create=True) as settings:
+        _require_persistent(settings, key)
+        set_setting_string(settings, key, value)
+        settings.save()
+
+
+@config.command()
+@click.argument("key")
+@_account_option
+@_config_dir_option
+def unset(key: str, account_id: str | None) -> None:
+    """Return KEY to its default value and save."""
+    with _settings(account_id, create=False) as settings:
+        _require_persistent(settings, key)
+        reset_setting(settings, key)
+        settings.save()
