@@ -25,11 +25,7 @@ __all__ = [
 
 
 def setting_keys(obj: SettingsObject, include_runtime: bool = False) -> list[str]:
-    return [
-        key
-        for key, setting in iter_schema(type(obj))
-        if include_runtime or setting.persistent
-    ]
+    return [key for key, setting in iter_schema(type(obj)) if include_runtime or setting.persistent]
 
 
 def resolve_setting(obj: SettingsObject, key: str) -> tuple[Any, Setting]:

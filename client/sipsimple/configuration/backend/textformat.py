@@ -224,12 +224,13 @@ def _decode(data: bytes, filename: str) -> str:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise ConfigurationParseError(filename, line, "invalid UTF-8") from None
-    return text.removeprefix("\ufeff")
+    return text
 
 
 def loads(data: str | bytes, filename: str = "<string>") -> ConfigData:
     """Parse the file format; any problem raises ConfigurationParseError."""
     text = _decode(data, filename) if isinstance(data, bytes) else data
+    text = text.removeprefix("\ufeff")  # editors on some systems add one
     root: ConfigData = {}
     stack: list[tuple[int, ConfigData]] = [(0, root)]
     pending: ConfigData | None = None  # a group whose first entry is expected next
