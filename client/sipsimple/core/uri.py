@@ -77,7 +77,9 @@ def _check_host(host: Any) -> str:
         host = host[1:-1]
     if ":" in host:
         try:
-            ipaddress.IPv6Address(host)  # zone ids (%eth0) are rejected here too
+            if "%" in host:  # zone ids have no place in a SIP URI
+                raise ValueError
+            ipaddress.IPv6Address(host)
         except ValueError:
             raise SIPURIError(f"{host!r} is not a valid IPv6 address") from None
         return host
