@@ -342,3 +342,18 @@ def test_dotted_key_access(manager: ConfigurationManager) -> None:
     assert states["rtp.audio_codec_list"] == ["opus", "G722", "PCMU", "PCMA"]
     assert states["tls.ca_list"] is None
     assert "audio.muted" not in states  # runtime settings are not stored
+
+
+def test_start_accepts_a_storage_or_a_backend(tmp_path: Path) -> None:
+    manager = ConfigurationManager()
+    manager.stop()
+    storage = FileStorage(tmp_path)
+    manager.start(storage)
+    assert manager.backend is storage.configuration_backend
+    manager.stop()
+    manager.start(storage.configuration_backend)
+    assert manager.backend is storage.configuration_backend
+    manager.stop()
+    with pytest.raises(TypeError):
+        manager.start(object())  # type: ignore[arg-type]
+    assert not manager.running

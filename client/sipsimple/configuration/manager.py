@@ -6,10 +6,13 @@ import copy
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backend import ConfigData, IConfigurationBackend
 from .errors import ConfigurationError, ObjectNotFoundError
+
+if TYPE_CHECKING:
+    from ..storage import ISIPSimpleStorage
 
 __all__ = ["ConfigurationManager", "Key"]
 
@@ -26,10 +29,10 @@ def _path(key: Key) -> tuple[str, ...]:
 class ConfigurationManager:
     """Process-wide singleton holding the configuration tree.
 
-    ``start(backend)`` loads the tree from a configuration backend, normally
-    ``storage.configuration_backend`` (``SIPApplication.start(storage)`` calls
-    ``ConfigurationManager().start(storage.configuration_backend)``). A load
-    error propagates and leaves the manager stopped, so start can be retried.
+    ``start(source)`` loads the tree from a configuration backend: either the
+    backend itself or a storage object, whose ``configuration_backend`` is used
+    (``SIPApplication.start(storage)`` calls ``ConfigurationManager().start(storage)``).
+    A load error propagates and leaves the manager stopped, so start can be retried.
     Settings objects read their state from here and write it back with
     ``set``/``delete`` followed by ``save``.
     """
@@ -65,7 +68,10 @@ class ConfigurationManager:
     def backend(self) -> IConfigurationBackend | None:
         return self._backend
 
-    def start(self, backend: IConfigurationBackend) -> None:
+    def start(self, source: IConfigurationBackend | ISIPSimpleStorage) -> None:
+        backend = getattr(source, "configuration_backend", source)
+        if not isinstance(backend, IConfigurationBackend):
+            raise TypeError(f"expected a configuration backend or a storage, got {source!r}")
         with self._lock:
             if self._backend is not None:
                 raise ConfigurationError("the ConfigurationManager is already started")
