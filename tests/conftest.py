@@ -35,6 +35,12 @@ import pytest  # noqa: E402
 
 DNS_DOMAIN = "example.test"
 
+# Any DNS service a test starts (alone or under supervisord) asks loopback
+# only: nothing listens on 127.0.0.1:9, so its nameserver probes fail at once
+# instead of reaching the system resolver or the public fallback servers.
+os.environ["SIPSIMPLE_DNS_NAMESERVERS"] = "127.0.0.1:9"
+os.environ["SIPSIMPLE_DNS_FALLBACK_NAMESERVERS"] = ""
+
 # The test zone. Names under .test are answered by dnsmasq alone (local=), so
 # anything not listed is NXDOMAIN. local-ttl makes answers cacheable.
 DNSMASQ_RECORDS = """\

@@ -39,7 +39,7 @@ def test_second_place_follows_the_remaining_weights() -> None:
     # With "sixty" first, "thirty" should be second 3 times in 4 (30 / (30 + 10)).
     records = [srv(10, 10, "ten"), srv(10, 30, "thirty"), srv(10, 60, "sixty")]
     rng = random.Random(5)
-    seconds = Counter()
+    seconds: Counter[str] = Counter()
     for _ in range(8000):
         ordered = order_srv(records, rng)
         if ordered[0].target == "sixty":

@@ -194,11 +194,11 @@ def test_black_hole_nameserver_times_out_fast(
     assert reply["reason"] == "timeout" and "timeout" in reply["error"]
     assert 0.9 < elapsed < 2.5
     assert reply["traces"][0]["error"].startswith("timeout")
-    # Two at once take no longer than one: lookups run concurrently.
+    # Four at once take no longer than one: lookups run concurrently.
     results: list[Any] = []
     threads = [
         threading.Thread(target=lambda: results.append(sip(bus, "sip:aonly.test", lifetime=1)))
-        for _ in range(2)
+        for _ in range(4)
     ]
     started = time.monotonic()
     for thread in threads:
@@ -206,7 +206,7 @@ def test_black_hole_nameserver_times_out_fast(
     for thread in threads:
         thread.join(10)
     assert time.monotonic() - started < 2.5
-    assert [r["reason"] for r in results] == ["timeout", "timeout"]
+    assert [r["reason"] for r in results] == ["timeout"] * 4
     assert bus.ping("dns")["service"] == "dns"
 
 
@@ -247,7 +247,7 @@ def test_nothing_answers_keeps_configured(
 
 
 def test_garbage_on_the_command_socket(bus: BusClient) -> None:
-    context = zmq.Context.instance()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     raw = context.socket(zmq.DEALER)
     raw.setsockopt(zmq.LINGER, 0)
     raw.connect(endpoints.command_endpoint("dns"))
@@ -267,3 +267,12 @@ def test_garbage_on_the_command_socket(bus: BusClient) -> None:
     finally:
         raw.close()
     assert sip(bus, "sip:aonly.test")["result"]
+
+
+def test_set_nameservers_none_restores_the_environment(
+    bus: BusClient, blackhole_nameserver: str, dnsmasq_server: str, restore_nameservers: None,
+) -> None:
+    bus.call("dns", "set_nameservers", nameservers=[blackhole_nameserver])
+    state = bus.call("dns", "set_nameservers", nameservers=None)
+    assert state["configured_nameservers"] == [dnsmasq_server]  # SIPSIMPLE_DNS_NAMESERVERS
+    assert state["nameservers"] == [dnsmasq_server]

@@ -28,7 +28,7 @@ class Recorder:
 
     def __init__(self, sender: object = None, names: tuple[str, ...] = ()) -> None:
         self.sender = sender
-        self.names = names or (None,)  # type: ignore[assignment]
+        self.names: tuple[str | None, ...] = names or (None,)
         self.seen: list[Notification] = []
         self.arrived = threading.Condition()
         for name in self.names:
@@ -237,3 +237,27 @@ def test_service_unavailable(monkeypatch: pytest.MonkeyPatch, dns_service: Path)
         reset_bus()
         monkeypatch.setenv("SIPSIMPLE_RUNTIME_DIR", str(dns_service))
         shutil.rmtree(empty, ignore_errors=True)
+
+
+def test_wait_on_the_bus_thread_fails_instead_of_deadlocking(dns: DNSLookup) -> None:
+    errors: list[BaseException] = []
+    finished = threading.Event()
+
+    class Handler:
+        def handle_notification(self, notification: Notification) -> None:
+            try:
+                DNSLookup().lookup_stun_server(SIPURI("example.test")).wait(5)
+            except DNSLookupError as exc:
+                errors.append(exc)
+            finished.set()
+
+    handler = Handler()
+    NotificationCenter().add_observer(handler, name="DNSLookupDidSucceed", sender=dns)
+    try:
+        started = time.monotonic()
+        dns.lookup_stun_server(SIPURI("example.test"))
+        assert finished.wait(10)
+        assert time.monotonic() - started < 2
+        assert errors and "bus thread" in str(errors[0])
+    finally:
+        NotificationCenter().discard_observer(handler, name="DNSLookupDidSucceed", sender=dns)

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 TRANSPORTS = ("udp", "tcp", "tls")
 BUS_MARGIN = 5.0  # the bus waits this much longer than the lookup may take
 BUS_TIMEOUT = 60.0  # when the service's own default lifetime applies
+BUS_THREAD = "sipsimple-bus"  # the bus client's thread, which delivers the answers
 
 
 class DNSLookupError(Exception):
@@ -67,6 +68,12 @@ class DNSLookupResult:
 
     def wait(self, timeout: float | None = None) -> Any:
         """The routes (or URLs for XCAP); raises `DNSLookupError`."""
+        if not self._done.is_set() and threading.current_thread().name == BUS_THREAD:
+            # The answer can only arrive on this very thread: waiting would deadlock.
+            raise DNSLookupError(
+                "wait() called on the bus thread (from a notification handler); "
+                "observe DNSLookupDidSucceed/DNSLookupDidFail instead", reason="failed",
+            )
         if not self._done.wait(timeout):
             raise DNSLookupError(
                 f"{self.kind} lookup still running after {timeout:g} s", reason="timeout"

@@ -182,6 +182,8 @@ class DNSResolver:
             converted = (_convert(rdata) for rdata in (answer.rrset or ()))
             records = tuple(r for r in converted if r is not None)
             ttl = max(0, int(answer.expiration - time.time()))
+            if not records:  # NODATA: negative caching, kept short as for NXDOMAIN
+                ttl = min(ttl, NEGATIVE_TTL_CAP)
             result = Answer(records, ttl)
             self.cache.put(key, result, ttl)
             return result
