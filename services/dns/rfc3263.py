@@ -59,7 +59,7 @@ def _uri_transport(uri: SIPURI, allowed: tuple[str, ...]) -> str | None:
     if name == "udp" and uri.secure:
         raise InvalidInput(f"{uri}: a sips: URI cannot use transport=udp (TLS runs over TCP)")
     if name == "tcp" and uri.secure:
-        name = "tls"  # sips: with transport=tcp is TLS over TCP (RFC 3261 19.1.2)
+        name = "tls"  # sips: with transport=tcp means TLS over TCP (RFC 3261)
     if name not in TRANSPORTS:
         raise InvalidInput(f"{uri}: transport {name!r} is not supported")
     if name not in allowed:

@@ -1,6 +1,6 @@
 """Locating MSRP relays, STUN servers and XCAP roots for a domain.
 
-- MSRP relay (RFC 4976 section 5.3 (relay discovery)): SRV ``_msrps._tcp``, else A/AAAA on 2855.
+- MSRP relay (RFC 4976): SRV ``_msrps._tcp``, else A/AAAA on 2855.
 - STUN server (RFC 5389 section 9): SRV ``_stun._udp``, else A/AAAA on 3478.
 - XCAP root: the http(s) URLs in the TXT records at ``xcap.<domain>``.
 
