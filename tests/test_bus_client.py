@@ -99,9 +99,13 @@ def test_events_reach_the_notification_center(spawn_service: Spawn, client: BusC
         recorder.close()
 
 
-def test_recovers_after_the_service_is_killed_and_restarted(spawn_service: Spawn, client: BusClient) -> None:
+def test_recovers_after_the_service_is_killed_and_restarted(
+    spawn_service: Spawn, client: BusClient
+) -> None:
     first = spawn_service(OWNER, "media")
-    recorder = Recorder("ServiceDidConnect", "ServiceDidDisconnect", "ServiceDidRestart", "test.tick")
+    recorder = Recorder(
+        "ServiceDidConnect", "ServiceDidDisconnect", "ServiceDidRestart", "test.tick"
+    )
     try:
         recorder.wait("ServiceDidConnect")
         old = client.ping("media")

@@ -37,11 +37,18 @@ def test_filters_by_name_and_sender() -> None:
         center.post_notification("TestA", sender_b)
         center.post_notification("TestB", sender_a)
     finally:
-        for observer, kwargs in ((by_name, {"name": "TestA"}), (by_sender, {"sender": sender_a}),
-                                 (by_both, {"name": "TestA", "sender": sender_b}), (everything, {})):
+        for observer, kwargs in (
+            (by_name, {"name": "TestA"}),
+            (by_sender, {"sender": sender_a}),
+            (by_both, {"name": "TestA", "sender": sender_b}),
+            (everything, {}),
+        ):
             center.remove_observer(observer, **kwargs)
     assert [(n.name, n.sender) for n in by_name.seen] == [("TestA", sender_a), ("TestA", sender_b)]
-    assert [(n.name, n.sender) for n in by_sender.seen] == [("TestA", sender_a), ("TestB", sender_a)]
+    assert [(n.name, n.sender) for n in by_sender.seen] == [
+        ("TestA", sender_a),
+        ("TestB", sender_a),
+    ]
     assert [(n.name, n.sender) for n in by_both.seen] == [("TestA", sender_b)]
     assert len([n for n in everything.seen if n.name.startswith("Test")]) == 3
     assert by_name.seen[0].data.x == 1

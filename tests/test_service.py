@@ -39,9 +39,18 @@ def raw() -> zmq.Socket:
     socket.close()
 
 
-def request(method: str, params: dict | None = None, request_id: int = 1, client: str = "raw") -> bytes:
-    return msgpack.packb({"v": PROTOCOL_VERSION, "id": request_id, "client": client,
-                          "method": method, "params": params or {}})
+def request(
+    method: str, params: dict | None = None, request_id: int = 1, client: str = "raw"
+) -> bytes:
+    return msgpack.packb(
+        {
+            "v": PROTOCOL_VERSION,
+            "id": request_id,
+            "client": client,
+            "method": method,
+            "params": params or {},
+        }
+    )
 
 
 def answer(socket: zmq.Socket, frames: list[bytes]):
@@ -64,8 +73,10 @@ def test_ping_names_the_service(owner: subprocess.Popen[bytes], raw: zmq.Socket)
         ([b"random bytes \xff\x00"], "bad-message"),
         ([msgpack.packb([1, 2, 3])], "bad-message"),
         ([msgpack.packb({"v": 1})], "bad-message"),
-        ([msgpack.packb({"v": 2, "id": 1, "client": "x", "method": "ping", "params": {}})],
-         "unsupported-version"),
+        (
+            [msgpack.packb({"v": 2, "id": 1, "client": "x", "method": "ping", "params": {}})],
+            "unsupported-version",
+        ),
         ([request("no_such_method")], "unknown-method"),
         ([request("create", {"key": 5})], "invalid-params"),
         ([request("create", {})], "invalid-params"),
@@ -149,7 +160,9 @@ class Recorder:
         raise AssertionError("notification not seen")
 
 
-def test_objects_of_a_silent_client_are_released(owner: subprocess.Popen[bytes], raw: zmq.Socket) -> None:
+def test_objects_of_a_silent_client_are_released(
+    owner: subprocess.Popen[bytes], raw: zmq.Socket
+) -> None:
     watcher = BusClient(services=["media"])
     watcher.start()
     recorder = Recorder()
@@ -157,7 +170,9 @@ def test_objects_of_a_silent_client_are_released(owner: subprocess.Popen[bytes],
     try:
         time.sleep(0.3)  # let the SUB socket join
         # The raw socket creates an object and then never heartbeats again.
-        assert answer(raw, [request("create", {"key": "call-1"}, client="silent")]).result == ["call-1"]
+        assert answer(raw, [request("create", {"key": "call-1"}, client="silent")]).result == [
+            "call-1"
+        ]
         ended = recorder.wait(lambda n: n.data.key == "call-1")
         assert ended.sender is watcher
         objects = watcher.call("media", "create", key="other")

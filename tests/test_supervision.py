@@ -36,17 +36,30 @@ def test_start_is_idempotent(supervised: Path) -> None:
 class Restarts:
     def __init__(self) -> None:
         self.seen: list[str] = []
+        self.connected: set[str] = set()
         NotificationCenter().add_observer(self, name="ServiceDidRestart")
+        NotificationCenter().add_observer(self, name="ServiceDidConnect")
 
     def handle_notification(self, notification: Notification) -> None:
-        self.seen.append(notification.data.service)
+        if notification.name == "ServiceDidConnect":
+            self.connected.add(notification.data.service)
+        else:
+            self.seen.append(notification.data.service)
+
+    def close(self) -> None:
+        NotificationCenter().remove_observer(self, name="ServiceDidRestart")
+        NotificationCenter().remove_observer(self, name="ServiceDidConnect")
 
 
 def test_sigkill_of_each_service_recovers_with_a_facade_attached(supervised: Path) -> None:
+    restarts = Restarts()
     client = BusClient()
     client.start()
-    restarts = Restarts()
     try:
+        deadline = time.monotonic() + 10
+        while restarts.connected != set(SERVICES):  # the facade knows every instance
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
         for service in SERVICES:
             before = client.ping(service)
             os.kill(before["pid"], signal.SIGKILL)
@@ -59,7 +72,7 @@ def test_sigkill_of_each_service_recovers_with_a_facade_attached(supervised: Pat
             assert after["instance"] != before["instance"]
         assert all(s.state == "RUNNING" for s in supervision.status())
     finally:
-        NotificationCenter().remove_observer(restarts, name="ServiceDidRestart")
+        restarts.close()
         client.stop()
 
 
@@ -78,12 +91,13 @@ def test_restart(supervised: Path) -> None:
     assert all(after[name] != pids[name] for name in SERVICES)
 
 
-def test_a_service_that_cannot_start_is_named(runtime: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_service_that_cannot_start_is_named(
+    runtime: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # An interpreter that cannot import the services: every program exits at once.
-    monkeypatch.setattr(supervision.sys, "executable", "/bin/false")
+    monkeypatch.setenv("SIPSIMPLE_PYTHON", "/bin/false")
     with pytest.raises(supervision.ServicesError) as info:
         supervision.start(timeout=3)
-    monkeypatch.undo()
     message = str(info.value)
     assert "dns" in message and "signalling" in message and "logs in" in message
     supervision.stop()

@@ -324,6 +324,7 @@ class DNSManager:
             if self._running:
                 return
             self._running = True
+            self._initialized = False  # every start announces the resolver once
         center = NotificationCenter()
         for name in self._NAMES:
             center.add_observer(self, name=name)

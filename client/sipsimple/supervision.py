@@ -51,7 +51,8 @@ def environment() -> dict[str, str]:
     state = endpoints.state_dir()
     (state / "logs").mkdir(mode=0o700, exist_ok=True)
     env[endpoints.STATE_ENV] = str(state)
-    env["SIPSIMPLE_PYTHON"] = sys.executable
+    # The interpreter that runs the services; override to run them elsewhere.
+    env.setdefault("SIPSIMPLE_PYTHON", sys.executable)
     return env
 
 
@@ -136,7 +137,11 @@ def _start_supervisord() -> None:
 
 
 def wait_until_ready(timeout: float = START_TIMEOUT) -> None:
-    """Wait until every service answers ping; name the ones that don't."""
+    """Wait until every service answers ping and supervisord counts it RUNNING.
+
+    supervisord only calls a program RUNNING after `startsecs`; a service that
+    answers but then dies at once is thereby not reported as up.
+    """
     from sipsimple.bus.client import BusClient, BusError
 
     client = BusClient()
@@ -152,6 +157,12 @@ def wait_until_ready(timeout: float = START_TIMEOUT) -> None:
                     waiting.remove(service)
                 except BusError:
                     pass
+        while not waiting and supervisord_running():
+            starting = [s.name for s in status() if s.state != "RUNNING"]
+            if not starting or time.monotonic() >= deadline:
+                waiting = starting
+                break
+            time.sleep(0.1)
     finally:
         client.stop(goodbye=False)
     if waiting:

@@ -10,6 +10,7 @@ serving.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -21,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gevent
-import zmq.green as zmq
+import gevent.socket
+import zmq
 from gevent.event import Event as GEvent
 
 from sipsimple import __version__
@@ -29,6 +31,7 @@ from sipsimple.bus import endpoints
 from sipsimple.bus.schema import (
     CLIENT_TIMEOUT,
     HARD_MESSAGE_LIMIT,
+    QUEUE_LIMIT,
     BusProtocolError,
     ErrorCode,
     Event,
@@ -65,6 +68,8 @@ class Service:
     name: ClassVar[str] = ""
     # The service's method table; None means METHODS[name] from the bus schema.
     methods: ClassVar[dict[str, Method] | None] = None
+    # Handlers that never block run in the receive loop itself: no greenlet per call.
+    inline_methods: ClassVar[frozenset[str]] = frozenset({"ping", "heartbeat", "goodbye"})
     version: ClassVar[str] = __version__
     client_timeout: float = CLIENT_TIMEOUT
 
@@ -130,9 +135,13 @@ class Service:
         # Above this size zmq drops the peer without reading the message in.
         self._commands.setsockopt(zmq.MAXMSGSIZE, HARD_MESSAGE_LIMIT)
         self._commands.setsockopt(zmq.LINGER, 0)
+        self._commands.setsockopt(zmq.RCVHWM, QUEUE_LIMIT)
+        self._commands.setsockopt(zmq.SNDHWM, QUEUE_LIMIT)
         self._commands.bind(endpoints.command_endpoint(self.name))
         self._events = self._context.socket(zmq.PUB)
         self._events.setsockopt(zmq.LINGER, 0)
+        # Bursts (many sessions ending at once) must not drop events.
+        self._events.setsockopt(zmq.SNDHWM, QUEUE_LIMIT)
         self._events.bind(endpoints.event_endpoint(self.name))
         for endpoint in (
             endpoints.command_endpoint(self.name),
@@ -168,8 +177,20 @@ class Service:
         self._stopping.set()
 
     def _serve(self) -> None:
+        # Plain zmq sockets, waited on through gevent: a ROUTER or PUB send never
+        # blocks, and draining every queued command per wake-up costs far less
+        # than zmq.green's per-call bookkeeping.
+        commands = self._commands
+        fd = commands.getsockopt(zmq.FD)
         while True:
-            frames = self._commands.recv_multipart(copy=True)
+            try:
+                frames = commands.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                # zmq's FD is edge-triggered: check EVENTS before sleeping on it.
+                if not commands.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+                    with contextlib.suppress(TimeoutError):
+                        gevent.socket.wait_read(fd, timeout=1.0)
+                continue
             try:
                 self._dispatch(frames)
             except Exception:  # never let one message take the loop down
@@ -215,7 +236,10 @@ class Service:
                 ),
             )
             return
-        gevent.spawn(self._execute, envelope, request, handler, params)
+        if request.method in self.inline_methods:
+            self._execute(envelope, request, handler, params)
+        else:
+            gevent.spawn(self._execute, envelope, request, handler, params)
 
     def _execute(
         self,

@@ -11,7 +11,7 @@ from typing import ClassVar
 import gevent
 
 from sipsimple.bus.schema import Method, Param
-from sipsimple_services.common.service import Service, ServiceError, ErrorCode, main
+from sipsimple_services.common.service import ErrorCode, Service, ServiceError, main
 
 
 class OwnerService(Service):

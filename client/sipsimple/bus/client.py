@@ -28,6 +28,7 @@ import zmq
 from sipsimple.bus import endpoints
 from sipsimple.bus.schema import (
     HEARTBEAT_INTERVAL,
+    QUEUE_LIMIT,
     SERVICES,
     BusProtocolError,
     Reply,
@@ -222,11 +223,15 @@ class BusClient:
                 if remaining <= 0 or not socket.poll(int(remaining * 1000) + 1, zmq.POLLOUT):
                     raise ServiceUnavailable(service, method, timeout) from None
         while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
-                raise ServiceUnavailable(service, method, timeout)
             try:
-                reply = decode_reply(socket.recv())
+                data = socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                    raise ServiceUnavailable(service, method, timeout) from None
+                continue
+            try:
+                reply = decode_reply(data)
             except BusProtocolError as exc:
                 log.warning("dropped a bad reply from %s: %s", service, exc)
                 continue
@@ -309,6 +314,7 @@ class BusClient:
             sub.setsockopt(zmq.LINGER, 0)
             sub.setsockopt(zmq.RECONNECT_IVL, 100)
             sub.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+            sub.setsockopt(zmq.RCVHWM, QUEUE_LIMIT)
             sub.setsockopt(zmq.SUBSCRIBE, b"")
             sub.connect(endpoints.event_endpoint(service))
             subscribers[service] = sub

@@ -22,6 +22,7 @@ import msgpack
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_SIZE = 1 << 20  # answered with TOO_LARGE above this
 HARD_MESSAGE_LIMIT = 16 << 20  # zmq drops the peer above this (never read into memory)
+QUEUE_LIMIT = 100_000  # zmq high-water mark (messages) on every bus socket
 
 # Start order under supervisord, lowest priority first.
 SERVICES: tuple[str, ...] = ("dns", "media", "msrp", "signalling")

@@ -8,6 +8,8 @@ import os
 import click
 
 from sipsimple import __version__
+from sipsimple.cli.config import config
+from sipsimple.cli.lookup import lookup
 from sipsimple.cli.output import CleanGroup
 from sipsimple.cli.services import services
 
@@ -20,6 +22,8 @@ def cli() -> None:
 
 
 cli.add_command(services)
+cli.add_command(lookup)
+cli.add_command(config)
 
 
 def main() -> None:

@@ -1,0 +1,137 @@
+"""SIPApplication against the real services, started under supervisord on demand."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sipsimple import supervision
+from sipsimple.application import SIPApplication, SIPApplicationError
+from sipsimple.configuration import ConfigurationError
+from sipsimple.notification import Notification, NotificationCenter
+from sipsimple.storage import FileStorage, MemoryStorage
+
+pytestmark = pytest.mark.integration
+
+APP_NOTIFICATIONS = (
+    "SIPApplicationWillStart",
+    "SIPApplicationDidStart",
+    "SIPApplicationWillEnd",
+    "SIPApplicationDidEnd",
+    "DNSResolverDidInitialize",
+)
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.seen: list[Notification] = []
+        self.changed = threading.Condition()
+        for name in APP_NOTIFICATIONS:
+            NotificationCenter().add_observer(self, name=name)
+
+    def close(self) -> None:
+        for name in APP_NOTIFICATIONS:
+            NotificationCenter().remove_observer(self, name=name)
+
+    def handle_notification(self, notification: Notification) -> None:
+        with self.changed:
+            self.seen.append(notification)
+            self.changed.notify_all()
+
+    def wait(self, name: str, timeout: float = 30) -> Notification:
+        with self.changed:
+            found = self.changed.wait_for(lambda: any(n.name == name for n in self.seen), timeout)
+        assert found, f"{name} not posted; saw {self.names}"
+        return next(n for n in self.seen if n.name == name)
+
+    @property
+    def names(self) -> list[str]:
+        return [n.name for n in self.seen]
+
+
+@pytest.fixture
+def app(runtime: Path) -> Iterator[SIPApplication]:
+    application = SIPApplication()
+    yield application
+    if application.state not in (None, "stopped"):
+        recorder = Recorder()
+        application.stop()
+        recorder.wait("SIPApplicationDidEnd")
+        recorder.close()
+    supervision.stop()
+
+
+def test_start_brings_the_services_up_and_stop_ends_cleanly(app: SIPApplication) -> None:
+    assert all(s.state == "STOPPED" for s in supervision.status())
+    recorder = Recorder()
+    try:
+        app.start(MemoryStorage())
+        assert app.running and app.storage is not None
+        recorder.wait("SIPApplicationDidStart")
+        recorder.wait("DNSResolverDidInitialize")
+        assert recorder.names.index("SIPApplicationWillStart") < recorder.names.index(
+            "SIPApplicationDidStart"
+        )
+        assert app.state == "started"
+        assert all(s.state == "RUNNING" for s in supervision.status())
+        with pytest.raises(SIPApplicationError):
+            app.start(MemoryStorage())
+        started = time.monotonic()
+        app.stop()
+        assert time.monotonic() - started < 1  # stop() returns at once
+        assert not app.running
+        recorder.wait("SIPApplicationDidEnd")
+        assert recorder.names.index("SIPApplicationWillEnd") < recorder.names.index(
+            "SIPApplicationDidEnd"
+        )
+        assert app.state == "stopped"
+        for notification in recorder.seen:
+            assert notification.sender is app or notification.name.startswith("DNS")
+            assert notification.data.timestamp is not None
+        # The services outlive the application.
+        assert all(s.state == "RUNNING" for s in supervision.status())
+    finally:
+        recorder.close()
+
+
+def test_a_configuration_error_propagates_and_start_can_be_retried(
+    app: SIPApplication, tmp_path: Path
+) -> None:
+    storage = FileStorage(tmp_path / "config-dir")
+    config = Path(storage.configuration_file)
+    config.write_text('sip:\n  invite_timeout = "unterminated\n')
+    with pytest.raises(ConfigurationError) as info:
+        app.start(storage)
+    assert str(config) in str(info.value)
+    assert app.state in (None, "stopped") and not app.running
+    assert config.read_text() == 'sip:\n  invite_timeout = "unterminated\n'  # left alone
+    config.write_text("")
+    recorder = Recorder()
+    try:
+        app.start(storage)
+        recorder.wait("SIPApplicationDidStart")
+    finally:
+        recorder.close()
+
+
+def test_singleton_and_shared_attributes(runtime: Path) -> None:
+    class MyApplication(SIPApplication):
+        pass
+
+    assert SIPApplication() is SIPApplication()
+    assert MyApplication().running is SIPApplication().running
+    SIPApplication.local_nat_type = "symmetric"
+    try:
+        assert MyApplication().local_nat_type == "symmetric"
+    finally:
+        SIPApplication.local_nat_type = "unknown"
+
+
+def test_storage_must_implement_the_interface(app: SIPApplication) -> None:
+    with pytest.raises(TypeError):
+        app.start(object())  # type: ignore[arg-type]
+    assert app.state in (None, "stopped")
