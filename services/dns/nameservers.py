@@ -34,8 +34,10 @@ class Nameserver:
         return host if self.port == 53 else f"{host}:{self.port}"
 
 
-# The original SDK's fallback: Google Public DNS.
-DEFAULT_FALLBACK: tuple[Nameserver, ...] = (Nameserver("8.8.8.8"), Nameserver("8.8.4.4"))
+# No built-in fallback (the original SDK silently used Google Public DNS): a
+# user's queries go only to servers the system or the user configured, set
+# with the dns.fallback_nameservers setting or SIPSIMPLE_DNS_FALLBACK_NAMESERVERS.
+DEFAULT_FALLBACK: tuple[Nameserver, ...] = ()
 
 
 def parse_nameserver(text: str) -> Nameserver:

@@ -4,8 +4,8 @@ Configuration (environment):
 
 - ``SIPSIMPLE_DNS_NAMESERVERS``: ``ip``, ``ip:port`` or ``[ipv6]:port``,
   comma-separated; default: the system's (resolv.conf).
-- ``SIPSIMPLE_DNS_FALLBACK_NAMESERVERS``: same form; default Google Public
-  DNS, as the original SDK; empty for none.
+- ``SIPSIMPLE_DNS_FALLBACK_NAMESERVERS``: same form; default none (the
+  original SDK used Google Public DNS; we only ask servers someone configured).
 - ``SIPSIMPLE_DNS_TIMEOUT``: a lookup's total time budget in seconds (5).
 - ``SIPSIMPLE_DNS_PROBE_NAME``: a name that must resolve (``name`` or
   ``name/TYPE``); unset, any answer from a nameserver counts.

@@ -9,6 +9,7 @@ import click
 
 from sipsimple import __version__
 from sipsimple.cli.config import config
+from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
 from sipsimple.cli.output import CleanGroup
 from sipsimple.cli.services import services
@@ -24,6 +25,7 @@ def cli() -> None:
 cli.add_command(services)
 cli.add_command(lookup)
 cli.add_command(config)
+cli.add_command(demo)
 
 
 def main() -> None:
