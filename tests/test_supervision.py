@@ -101,3 +101,35 @@ def test_a_service_that_cannot_start_is_named(
     message = str(info.value)
     assert "dns" in message and "signalling" in message and "logs in" in message
     supervision.stop()
+
+
+def test_garbage_on_each_real_service_command_socket(supervised: Path) -> None:
+    import random
+
+    import zmq
+
+    from sipsimple.bus import endpoints
+
+    rng = random.Random(7)
+    client = BusClient()
+    client.start()
+    context = zmq.Context.instance()
+    try:
+        for service in SERVICES:
+            before = client.ping(service)
+            raw = context.socket(zmq.DEALER)
+            raw.setsockopt(zmq.LINGER, 0)
+            raw.connect(endpoints.command_endpoint(service))
+            payloads = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
+                        for _ in range(200)]
+            payloads += [b"", b"\x80", b"\xc1" * 10, b"\x00" * (2 << 20)]
+            for payload in payloads:
+                raw.send(payload)
+            for _ in payloads:  # every one is answered with an error reply
+                assert raw.poll(10_000)
+                raw.recv()
+            raw.close()
+            after = client.ping(service)
+            assert after["pid"] == before["pid"], f"{service} restarted"
+    finally:
+        client.stop()
