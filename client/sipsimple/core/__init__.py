@@ -1,10 +1,31 @@
 """SIP value types shared by the facade and the services.
 
-Small and self-contained: URIs and routes now; headers and other URI schemes
-join later.
+URIs (`SIPURI`, `TelURI`, `AbsoluteURI`, `parse_uri`, `equivalent`),
+name-addr values (`NameAddress`), typed headers (`sipsimple.core.headers`),
+the one parse exception (`SIPParseError`) and `Route` (a lookup result).
 """
 
+from sipsimple.core.anyuri import URI, equivalent, parse_uri
+from sipsimple.core.errors import SIPParseError
+from sipsimple.core.grammar import Params
+from sipsimple.core.headers import *  # noqa: F403
+from sipsimple.core.headers import __all__ as _header_names
+from sipsimple.core.nameaddr import NameAddress
 from sipsimple.core.route import Route
+from sipsimple.core.teluri import AbsoluteURI, TelURI
 from sipsimple.core.uri import SIPURI, SIPURIError
 
-__all__ = ["SIPURI", "Route", "SIPURIError"]
+__all__ = [
+    "SIPURI",
+    "URI",
+    "AbsoluteURI",
+    "NameAddress",
+    "Params",
+    "Route",
+    "SIPParseError",
+    "SIPURIError",
+    "TelURI",
+    "equivalent",
+    "parse_uri",
+    *_header_names,
+]

@@ -18,10 +18,12 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import quote, unquote
 
+from sipsimple.core.errors import SIPParseError
+
 __all__ = ["SIPURI", "SIPURIError"]
 
 
-class SIPURIError(ValueError):
+class SIPURIError(SIPParseError):
     """The text or the values do not make a valid SIP URI."""
 
 
@@ -92,6 +94,26 @@ def _check_host(host: Any) -> str:
     if not _HOSTNAME_RE.fullmatch(host) or len(host) > 255:
         raise SIPURIError(f"{host!r} is not a valid host name")
     return host
+
+
+_STRICT_PARAMETERS = ("user", "ttl", "method", "maddr", "transport")
+_MISSING = object()
+
+
+def _folded(items: Mapping[str, str | None]) -> dict[str, str | None]:
+    return {
+        name.lower(): value.lower() if value is not None else None
+        for name, value in items.items()
+    }
+
+
+def _same_host(one: str, two: str) -> bool:
+    if one.lower() == two.lower():
+        return True
+    try:
+        return ipaddress.ip_address(one) == ipaddress.ip_address(two)
+    except ValueError:
+        return False
 
 
 def _freeze(value: Any, what: str, *, allow_flag: bool) -> Mapping[str, str | None]:
@@ -194,6 +216,36 @@ class SIPURI:
     def is_address(self) -> bool:
         """True when the host is an IPv4 or IPv6 address rather than a name."""
         return ":" in self.host or bool(_IPV4_RE.fullmatch(self.host))
+
+    # --- RFC 3261 19.1.4 comparison -----------------------------------------
+
+    def matches(self, other: object) -> bool:
+        """True when the two URIs are equivalent per RFC 3261 section 19.1.4.
+
+        User and password compare case-sensitively (escapes are already
+        resolved), the host and everything else case-insensitively; a default
+        port or transport that one URI states and the other omits makes them
+        differ; ``user``, ``ttl``, ``method``, ``maddr`` and ``transport``
+        must agree when either has them, other parameters only when both do;
+        URI headers must all be present in both and agree.
+        """
+        if not isinstance(other, SIPURI):
+            return False
+        if (self.secure, self.user, self.password, self.port) != (
+            other.secure, other.user, other.password, other.port,
+        ):
+            return False
+        if not _same_host(self.host, other.host):
+            return False
+        mine = _folded(self.parameters)
+        theirs = _folded(other.parameters)
+        for name in _STRICT_PARAMETERS:
+            if mine.get(name, _MISSING) != theirs.get(name, _MISSING):
+                return False
+        for name in mine.keys() & theirs.keys():
+            if mine[name] != theirs[name]:
+                return False
+        return _folded(self.headers) == _folded(other.headers)
 
     # --- text ----------------------------------------------------------------
 
