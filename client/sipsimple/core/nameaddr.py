@@ -76,6 +76,7 @@ def parse_name_addr(text: str) -> tuple[str | None, URI, Params]:
         uri_text, tail = rest[1:greater], rest[greater + 1 :]
     else:
         uri_text, *pieces = split_params(value)
+        uri_text = uri_text.rstrip(_WS)
         tail = ";" + ";".join(pieces) if pieces else ""
         if "?" in uri_text.rpartition("@")[2] and uri_text[:4].lower() in ("sip:", "sips"):
             raise SIPParseError(f"a URI with headers must be enclosed in <> in {text!r}")

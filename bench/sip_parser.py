@@ -1,0 +1,59 @@
+"""Micro-benchmark: parse (and serialize) a typical INVITE N times; prints messages/s.
+
+    python bench/sip_parser.py [N]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from sipsimple_services.signalling.parser import StreamParser, parse_message
+
+INVITE = (
+    b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9;rport\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"From: \"Alice\" <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\n"
+    b"To: Bob <sip:bob@biloxi.example.com>\r\n"
+    b"Call-ID: 3848276298220188511@atlanta.example.com\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"Contact: <sip:alice@client.atlanta.example.com;transport=udp>\r\n"
+    b"Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, REFER, NOTIFY, SUBSCRIBE, INFO\r\n"
+    b"Supported: replaces, timer, 100rel\r\n"
+    b"User-Agent: sipsimple 0.1.0\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: 151\r\n"
+    b"\r\n"
+    b"v=0\r\no=alice 2890844526 2890844526 IN IP4 client.atlanta.example.com\r\ns=-\r\n"
+    b"c=IN IP4 192.0.2.101\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
+    assert len(INVITE.split(b"\r\n\r\n", 1)[1]) == 151
+    for _ in range(200):  # warm up
+        parse_message(INVITE)
+    start = time.perf_counter()
+    for _ in range(count):
+        parse_message(INVITE)
+    parsed = time.perf_counter() - start
+    message = parse_message(INVITE)
+    start = time.perf_counter()
+    for _ in range(count):
+        bytes(message)
+    serialized = time.perf_counter() - start
+    parser = StreamParser()
+    stream = INVITE * 100
+    start = time.perf_counter()
+    for _ in range(count // 100):
+        parser.feed(stream)
+    streamed = time.perf_counter() - start
+    print(f"parse_message:   {count / parsed:10.0f} messages/s")
+    print(f"serialize:       {count / serialized:10.0f} messages/s")
+    print(f"StreamParser:    {(count // 100) * 100 / streamed:10.0f} messages/s")
+
+
+if __name__ == "__main__":
+    main()
