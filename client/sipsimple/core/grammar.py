@@ -35,6 +35,8 @@ _QUOTED_RE = re.compile(
     r'"((?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\U0010ffff]|\\[\x00-\x09\x0b\x0c\x0e-\x7f])*)"'
 )
 _QUOTED_PAIR_RE = re.compile(r"\\(.)", re.DOTALL)
+# Characters qdtext excludes, written as quoted-pairs.
+_NEEDS_PAIR_RE = re.compile(r'["\\\x00-\x08\x0b\x0c\x0e-\x1f\x7f]')
 _IPV6_REF_RE = re.compile(r"\[[0-9A-Fa-f:.]+\]")
 _WS = " \t"
 
@@ -53,11 +55,10 @@ def unquote_string(text: str) -> str:
 
 
 def quote_string(text: str) -> str:
-    """A quoted-string holding `text` (backslash and double quote escaped)."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
-    if any(ch in escaped for ch in "\r\n"):
+    """A quoted-string holding `text` (quote, backslash and controls as quoted-pairs)."""
+    if "\r" in text or "\n" in text:
         raise SIPParseError("a quoted string cannot hold CR or LF")
-    return f'"{escaped}"'
+    return '"' + _NEEDS_PAIR_RE.sub(r"\\\g<0>", text) + '"'
 
 
 def unquote(value: str | None) -> str | None:

@@ -45,6 +45,10 @@ def check_display_name(name: Any) -> str | None:
         return None
     if not isinstance(name, str) or "\r" in name or "\n" in name:
         raise SIPParseError(f"invalid display name {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SIPParseError(f"display name {name!r} is not encodable as UTF-8") from None
     return name
 
 

@@ -59,7 +59,15 @@ def check_text(value: Any, what: str) -> str:
     for char in value:
         if (char < " " and char != "\t") or char == "\x7f":
             raise SIPParseError(f"{what} holds a control character")
+    _check_utf8(value, what)
     return value
+
+
+def _check_utf8(value: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise SIPParseError(f"{what} is not encodable as UTF-8") from None
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class GenericHeader(Header):
             raise SIPParseError(f"invalid header name {self.name!r}")
         if not isinstance(self.value, str) or "\r" in self.value or "\n" in self.value:
             raise SIPParseError(f"header {self.name} value holds CR or LF")
+        _check_utf8(self.value, self.name)
 
     @classmethod
     def parse(cls, value: str) -> GenericHeader:
