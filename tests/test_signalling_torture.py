@@ -19,14 +19,40 @@ from sipsimple_services.signalling.parser import (
 DATA = Path(__file__).parent / "data" / "rfc4475"
 
 VALID = [
-    "wsinv", "intmeth", "esc01", "escnull", "esc02", "lwsdisp", "longreq", "dblreq",
-    "semiuri", "transports", "mpart01", "unreason", "noreason",
+    "wsinv",
+    "intmeth",
+    "esc01",
+    "escnull",
+    "esc02",
+    "lwsdisp",
+    "longreq",
+    "dblreq",
+    "semiuri",
+    "transports",
+    "mpart01",
+    "unreason",
+    "noreason",
 ]
 INVALID = {
-    "badinv01": 400, "clerr": 400, "ncl": 400, "scalar02": 400, "scalarlg": 400,
-    "quotbal": 400, "ltgtruri": 400, "lwsruri": 400, "lwsstart": 400, "trws": 400,
-    "escruri": 400, "baddate": 400, "regbadct": 400, "badaspec": 400, "baddn": 400,
-    "badvers": 505, "mismatch01": 400, "mismatch02": 400, "bigcode": 400,
+    "badinv01": 400,
+    "clerr": 400,
+    "ncl": 400,
+    "scalar02": 400,
+    "scalarlg": 400,
+    "quotbal": 400,
+    "ltgtruri": 400,
+    "lwsruri": 400,
+    "lwsstart": 400,
+    "trws": 400,
+    "escruri": 400,
+    "baddate": 400,
+    "regbadct": 400,
+    "badaspec": 400,
+    "baddn": 400,
+    "badvers": 505,
+    "mismatch01": 400,
+    "mismatch02": 400,
+    "bigcode": 400,
 }
 
 
@@ -128,7 +154,8 @@ def test_escapes() -> None:
     assert dict(contact.uri.parameters) == {"lr": None, "name": "value%41"}
     escnull = parse_message(load("escnull"))
     assert [c.uri.user for c in escnull.contact if isinstance(c.uri, SIPURI)] == [
-        "\x00", "\x00\x00",
+        "\x00",
+        "\x00\x00",
     ]
     esc02 = parse_message(load("esc02"))
     assert isinstance(esc02, SIPRequest) and esc02.method == "RE%47IST%45R"
@@ -170,8 +197,20 @@ def test_mismatch01_parses_without_checks() -> None:
     assert (message.method, message.cseq.method) == ("OPTIONS", "INVITE")
 
 
-@pytest.mark.parametrize("name", ["badinv01", "quotbal", "baddn", "badaspec", "regbadct",
-                                  "mismatch01", "baddate", "escruri", "badvers"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "badinv01",
+        "quotbal",
+        "baddn",
+        "badaspec",
+        "regbadct",
+        "mismatch01",
+        "baddate",
+        "escruri",
+        "badvers",
+    ],
+)
 def test_invalid_requests_can_still_be_answered(name: str) -> None:
     with pytest.raises(SIPParseError) as info:
         parse_message(load(name))
@@ -209,7 +248,10 @@ def test_unknown_scheme_request_uri() -> None:
     )
     assert isinstance(message, SIPRequest)
     assert str(message.uri) == "nobodyKnowsThisScheme:totallyopaquecontent"
-    tel = parse_message(bytes(message).replace(
-        b"nobodyKnowsThisScheme:totallyopaquecontent", b"tel:+1-212-555-0101"))
+    tel = parse_message(
+        bytes(message).replace(
+            b"nobodyKnowsThisScheme:totallyopaquecontent", b"tel:+1-212-555-0101"
+        )
+    )
     assert isinstance(tel, SIPRequest) and isinstance(tel.uri, TelURI)
     assert KeepAlive(ping=True) != KeepAlive(ping=False)

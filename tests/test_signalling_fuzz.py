@@ -1,0 +1,103 @@
+"""A short, seeded fuzz run over the message parsers: only SIPParseError, no hang.
+
+Mutations of valid messages (RFC 4475 ones and a typical INVITE): bit flips,
+truncations, insertions of SIP-significant bytes, duplicated and dropped
+lines, huge values. Each input goes through `parse_message` and, split at a
+random point, through a `StreamParser`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from sipsimple.core import SIPParseError
+from sipsimple_services.signalling.message import SIPRequest, SIPResponse
+from sipsimple_services.signalling.parser import (
+    KeepAlive,
+    ParseFailure,
+    StreamParser,
+    parse_message,
+)
+
+DATA = Path(__file__).parent / "data" / "rfc4475"
+ROUNDS = 20_000
+PER_INPUT_SECONDS = 0.5
+SPECIAL = [
+    b"\r\n",
+    b"\r",
+    b"\n",
+    b":",
+    b";",
+    b",",
+    b'"',
+    b"\\",
+    b"<",
+    b">",
+    b" ",
+    b"\t",
+    b"\x00",
+    b"\xff",
+    b"%",
+    b"=",
+    b"@",
+    b"[",
+    b"]",
+    b"/",
+    b"\r\n ",
+    b"SIP/2.0",
+]
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        if not buf:
+            buf += rng.choice(SPECIAL)
+            continue
+        choice = rng.randrange(7)
+        pos = rng.randrange(len(buf))
+        if choice == 0:
+            buf[pos] ^= 1 << rng.randrange(8)
+        elif choice == 1:
+            del buf[rng.randrange(len(buf)) :]
+        elif choice == 2:
+            buf[pos:pos] = rng.choice(SPECIAL)
+        elif choice == 3:
+            lines = bytes(buf).split(b"\r\n")
+            index = rng.randrange(len(lines))
+            lines.insert(index, lines[index])
+            buf = bytearray(b"\r\n".join(lines))
+        elif choice == 4:
+            lines = bytes(buf).split(b"\r\n")
+            del lines[rng.randrange(len(lines))]
+            buf = bytearray(b"\r\n".join(lines))
+        elif choice == 5:
+            buf[pos:pos] = rng.choice([b"a", b"9", b";x", b",", b'"']) * rng.randint(100, 5000)
+        else:
+            buf[pos] = rng.randrange(256)
+    return bytes(buf)
+
+
+def test_fuzz() -> None:
+    seeds = [path.read_bytes() for path in sorted(DATA.glob("*.dat"))]
+    rng = random.Random(20240611)
+    outcomes = {"parsed": 0, "rejected": 0}
+    for _ in range(ROUNDS):
+        data = mutate(rng, rng.choice(seeds))
+        started = time.perf_counter()
+        try:
+            parse_message(data)
+            outcomes["parsed"] += 1
+        except SIPParseError:
+            outcomes["rejected"] += 1
+        parser = StreamParser()
+        cut = rng.randrange(len(data) + 1)
+        for chunk in (data[:cut], data[cut:]):
+            for event in parser.feed(chunk):
+                assert isinstance(event, SIPRequest | SIPResponse | KeepAlive | ParseFailure)
+        elapsed = time.perf_counter() - started
+        assert elapsed < PER_INPUT_SECONDS, f"{elapsed:.2f}s on {data[:200]!r}"
+    # The mutations must exercise both paths.
+    assert outcomes["parsed"] > 500 and outcomes["rejected"] > 5000
