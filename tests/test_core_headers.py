@@ -27,13 +27,17 @@ ROUND_TRIPS: list[tuple[type[h.Header], str]] = [
     (h.ExpiresHeader, "3600"),
     (h.MinExpiresHeader, "60"),
     (h.ContentLengthHeader, "0"),
-    (h.WWWAuthenticateHeader,
-     'Digest realm="atlanta.example.com", qop="auth,auth-int", nonce="84a4cc6f", '
-     'opaque="", stale=FALSE, algorithm=MD5'),
+    (
+        h.WWWAuthenticateHeader,
+        'Digest realm="atlanta.example.com", qop="auth,auth-int", nonce="84a4cc6f", '
+        'opaque="", stale=FALSE, algorithm=MD5',
+    ),
     (h.ProxyAuthenticateHeader, 'Digest realm="x", nonce="y", algorithm=SHA-256'),
-    (h.AuthorizationHeader,
-     'Digest username="bob", realm="biloxi.com", nonce="dcd98b", uri="sip:bob@biloxi.com", '
-     "qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"6629fae4\", opaque=\"5ccc\""),
+    (
+        h.AuthorizationHeader,
+        'Digest username="bob", realm="biloxi.com", nonce="dcd98b", uri="sip:bob@biloxi.com", '
+        'qop=auth, nc=00000001, cnonce="0a4f113b", response="6629fae4", opaque="5ccc"',
+    ),
     (h.ProxyAuthorizationHeader, 'Digest username="a", response="b"'),
     (h.EventHeader, "presence;id=42"),
     (h.EventHeader, "conference"),
@@ -68,24 +72,48 @@ def test_round_trip(kind: type[h.Header], text: str) -> None:
 @pytest.mark.parametrize(
     ("kind", "text"),
     [
-        (h.ViaHeader, "SIP/2.0/UDP"), (h.ViaHeader, "SIP/2.0 host"), (h.ViaHeader, "SIP/2.0/UDP h;;"),
-        (h.ViaHeader, "SIP/2.0/UDP h;branch"), (h.ViaHeader, "SIP/2.0/UDP h;rport=0"),
-        (h.ViaHeader, "SIP/2.0/UDP h;received=x.y"), (h.ViaHeader, "SIP/2.0/UDP h;ttl=256"),
-        (h.ViaHeader, "SIP/2.0/UDP h:99999"), (h.ViaHeader, "SIP/2.0/UDP ::1"),
-        (h.CSeqHeader, "1"), (h.CSeqHeader, "x INVITE"), (h.CSeqHeader, "4294967296 INVITE"),
-        (h.CSeqHeader, "1 INV ITE"), (h.CallIDHeader, ""), (h.CallIDHeader, "a b"),
-        (h.CallIDHeader, "a@b@c"), (h.MaxForwardsHeader, "256"), (h.MaxForwardsHeader, "-1"),
-        (h.ExpiresHeader, "1" + "0" * 30), (h.ContentLengthHeader, "five"),
-        (h.ContactHeader, "<sip:a@b>;expires=x"), (h.ContactHeader, "<sip:a@b>;q=1.5"),
-        (h.ContactHeader, "*x"), (h.ToHeader, ""), (h.FromHeader, "<sip:a@b"),
-        (h.AuthorizationHeader, ""), (h.AuthorizationHeader, 'Digest realm="x'),
-        (h.AuthorizationHeader, "Digest realm"), (h.WWWAuthenticateHeader, "Digest a=b c"),
-        (h.EventHeader, ""), (h.EventHeader, "pres ence"), (h.SubscriptionStateHeader, "active;expires=x"),
-        (h.ReplacesHeader, "abc;to-tag=1"), (h.ReasonHeader, "SIP;cause=x"),
-        (h.WarningHeader, "1812 overture \"In Progress\""), (h.WarningHeader, "301 a b"),
-        (h.SupportedHeader, "a, , b"), (h.AllowHeader, "IN VITE"),
-        (h.ContentTypeHeader, "application"), (h.ContentTypeHeader, "a/b;c"),
-        (h.DateHeader, "Fri, 01 Jan 2010 16:00:00 EST"), (h.DateHeader, "Sat, 31 Feb 2010 00:00:00 GMT"),
+        (h.ViaHeader, "SIP/2.0/UDP"),
+        (h.ViaHeader, "SIP/2.0 host"),
+        (h.ViaHeader, "SIP/2.0/UDP h;;"),
+        (h.ViaHeader, "SIP/2.0/UDP h;branch"),
+        (h.ViaHeader, "SIP/2.0/UDP h;rport=0"),
+        (h.ViaHeader, "SIP/2.0/UDP h;received=x.y"),
+        (h.ViaHeader, "SIP/2.0/UDP h;ttl=256"),
+        (h.ViaHeader, "SIP/2.0/UDP h:99999"),
+        (h.ViaHeader, "SIP/2.0/UDP ::1"),
+        (h.CSeqHeader, "1"),
+        (h.CSeqHeader, "x INVITE"),
+        (h.CSeqHeader, "4294967296 INVITE"),
+        (h.CSeqHeader, "1 INV ITE"),
+        (h.CallIDHeader, ""),
+        (h.CallIDHeader, "a b"),
+        (h.CallIDHeader, "a@b@c"),
+        (h.MaxForwardsHeader, "256"),
+        (h.MaxForwardsHeader, "-1"),
+        (h.ExpiresHeader, "1" + "0" * 30),
+        (h.ContentLengthHeader, "five"),
+        (h.ContactHeader, "<sip:a@b>;expires=x"),
+        (h.ContactHeader, "<sip:a@b>;q=1.5"),
+        (h.ContactHeader, "*x"),
+        (h.ToHeader, ""),
+        (h.FromHeader, "<sip:a@b"),
+        (h.AuthorizationHeader, ""),
+        (h.AuthorizationHeader, 'Digest realm="x'),
+        (h.AuthorizationHeader, "Digest realm"),
+        (h.WWWAuthenticateHeader, "Digest a=b c"),
+        (h.EventHeader, ""),
+        (h.EventHeader, "pres ence"),
+        (h.SubscriptionStateHeader, "active;expires=x"),
+        (h.ReplacesHeader, "abc;to-tag=1"),
+        (h.ReasonHeader, "SIP;cause=x"),
+        (h.WarningHeader, '1812 overture "In Progress"'),
+        (h.WarningHeader, "301 a b"),
+        (h.SupportedHeader, "a, , b"),
+        (h.AllowHeader, "IN VITE"),
+        (h.ContentTypeHeader, "application"),
+        (h.ContentTypeHeader, "a/b;c"),
+        (h.DateHeader, "Fri, 01 Jan 2010 16:00:00 EST"),
+        (h.DateHeader, "Sat, 31 Feb 2010 00:00:00 GMT"),
     ],
 )
 def test_invalid(kind: type[h.Header], text: str) -> None:
@@ -95,7 +123,12 @@ def test_invalid(kind: type[h.Header], text: str) -> None:
 
 def test_accessors() -> None:
     via = h.ViaHeader.parse("SIP / 2.0 / udp host.example.com ; branch = z9hG4bKa ; rport")
-    assert (via.transport, via.host, via.port, via.branch) == ("UDP", "host.example.com", None, "z9hG4bKa")
+    assert (via.transport, via.host, via.port, via.branch) == (
+        "UDP",
+        "host.example.com",
+        None,
+        "z9hG4bKa",
+    )
     assert via.has_rport and via.rport is None and via.is_rfc3261
     assert via.sent_by == ("host.example.com", None)
     answered = via.with_parameters(received="192.0.2.1", rport=5070)
@@ -112,22 +145,48 @@ def test_accessors() -> None:
     assert tagged.tag == "abc" and to.tag is None and tagged.with_tag(None) == to
     assert h.FrozenToHeader is h.ToHeader and h.FrozenFromHeader is h.FromHeader
 
-    auth = h.WWWAuthenticateHeader.parse('Digest realm="a, b", nonce="n", qop="auth,auth-int", stale=TRUE')
-    assert (auth.realm, auth.nonce, auth.qop, auth.stale) == ("a, b", "n", ("auth", "auth-int"), True)
-    creds = h.AuthorizationHeader.digest(username="bob", realm="r", nonce="n", uri="sip:x",
-                                         response="abc", qop="auth", nc=1, cnonce="c", algorithm="MD5")
-    assert str(creds) == ('Digest username="bob", realm="r", nonce="n", uri="sip:x", '
-                          'response="abc", qop=auth, nc=00000001, cnonce="c", algorithm=MD5')
+    auth = h.WWWAuthenticateHeader.parse(
+        'Digest realm="a, b", nonce="n", qop="auth,auth-int", stale=TRUE'
+    )
+    assert (auth.realm, auth.nonce, auth.qop, auth.stale) == (
+        "a, b",
+        "n",
+        ("auth", "auth-int"),
+        True,
+    )
+    creds = h.AuthorizationHeader.digest(
+        username="bob",
+        realm="r",
+        nonce="n",
+        uri="sip:x",
+        response="abc",
+        qop="auth",
+        nc=1,
+        cnonce="c",
+        algorithm="MD5",
+    )
+    assert str(creds) == (
+        'Digest username="bob", realm="r", nonce="n", uri="sip:x", '
+        'response="abc", qop=auth, nc=00000001, cnonce="c", algorithm=MD5'
+    )
     assert (creds.username, creds.nc, creds.cnonce) == ("bob", "00000001", "c")
     assert h.AuthorizationHeader.parse("NoOneKnowsThisScheme opaque-data=here").scheme == (
         "NoOneKnowsThisScheme"
     )
 
     state = h.SubscriptionStateHeader.parse("active;expires=600")
-    assert (state.state, state.expires, state.reason, state.retry_after) == ("active", 600, None, None)
+    assert (state.state, state.expires, state.reason, state.retry_after) == (
+        "active",
+        600,
+        None,
+        None,
+    )
     replaces = h.ReplacesHeader.parse("a@b;from-tag=2;to-tag=1")
     assert (replaces.call_id, replaces.to_tag, replaces.from_tag, replaces.early_only) == (
-        "a@b", "1", "2", False,
+        "a@b",
+        "1",
+        "2",
+        False,
     )
     reason = h.ReasonHeader.new("Q.850", 16, 'Terminated "normally"')
     assert h.ReasonHeader.parse(str(reason)) == reason
@@ -150,7 +209,9 @@ def test_registry() -> None:
     assert header_type("r") is h.ReferToHeader and header_type("b") is h.ReferredByHeader
     assert header_type("www-authenticate") is h.WWWAuthenticateHeader
     assert header_type("X-Custom") is None and header_type("e") is None
-    assert h.canonical_name("e") == "Content-Encoding" and h.canonical_name("x") == "Session-Expires"
+    assert (
+        h.canonical_name("e") == "Content-Encoding" and h.canonical_name("x") == "Session-Expires"
+    )
     assert h.canonical_name("X-Custom") == "X-Custom"
     assert h.canonical_name("cAlL-iD") == "Call-ID"
 
@@ -167,8 +228,14 @@ _token = st.from_regex(r"[A-Za-z0-9\-.!%*_+`'~]{1,12}", fullmatch=True)
 _hosts = st.sampled_from(["example.com", "10.0.0.1", "2001:db8::7", "a-b.c"])
 
 
-@given(_token, _hosts, st.none() | st.integers(1, 65535), _token, st.booleans(),
-       st.none() | st.integers(1, 65535))
+@given(
+    _token,
+    _hosts,
+    st.none() | st.integers(1, 65535),
+    _token,
+    st.booleans(),
+    st.none() | st.integers(1, 65535),
+)
 def test_via_round_trip(
     transport: str, host: str, port: int | None, branch: str, rport: bool, rport_value: int | None
 ) -> None:

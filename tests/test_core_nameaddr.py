@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,10 +46,24 @@ def test_parse(text: str, display: str | None, uri: str, params: dict[str, str])
 @pytest.mark.parametrize(
     "text",
     [
-        "", "<>", "<sip:a@b", '"unterminated <sip:a@b>', "Bell, A <sip:a@b>", "< sip:a@b >",
-        "sip:a@b?h=v", "sip:a@b;;x", "<sip:a@b>;", "<sip:a@b> junk", "<sip:a@b>;x=",
-        "<sip:a@b>;x=a b", '"a" sip:a@b', "<sip:a b@c>", "<sip:a@b>;x=\"open",
-        "<bad scheme:x>", "sip:a@b,c", "<sip:a@b>;t@g=1",
+        "",
+        "<>",
+        "<sip:a@b",
+        '"unterminated <sip:a@b>',
+        "Bell, A <sip:a@b>",
+        "< sip:a@b >",
+        "sip:a@b?h=v",
+        "sip:a@b;;x",
+        "<sip:a@b>;",
+        "<sip:a@b> junk",
+        "<sip:a@b>;x=",
+        "<sip:a@b>;x=a b",
+        '"a" sip:a@b',
+        "<sip:a b@c>",
+        '<sip:a@b>;x="open',
+        "<bad scheme:x>",
+        "sip:a@b,c",
+        "<sip:a@b>;t@g=1",
     ],
 )
 def test_invalid(text: str) -> None:
@@ -62,10 +78,16 @@ def test_invalid(text: str) -> None:
         ("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp", True),
         ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5", True),
         ("sip:carol@chicago.com;security=on", "sip:carol@chicago.com;newparam=5", True),
-        ("sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
-         "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com", True),
-        ("sip:alice@atlanta.com?subject=project%20x&priority=urgent",
-         "sip:alice@atlanta.com?priority=urgent&subject=project%20x", True),
+        (
+            "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+            "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+            True,
+        ),
+        (
+            "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+            "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+            True,
+        ),
         # ... and of non-equivalent ones.
         ("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP", False),
         ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060", False),
@@ -137,7 +159,5 @@ def test_round_trip(uri: object, display: str | None, params: dict[str, str | No
 
 @given(st.text(max_size=60))
 def test_random_text_raises_only_parse_errors(text: str) -> None:
-    try:
+    with contextlib.suppress(SIPParseError):
         NameAddress.parse(text)
-    except SIPParseError:
-        pass
