@@ -135,3 +135,68 @@ def test_storage_must_implement_the_interface(app: SIPApplication) -> None:
     with pytest.raises(TypeError):
         app.start(object())  # type: ignore[arg-type]
     assert app.state in (None, "stopped")
+
+
+def test_stop_right_after_start_leaves_nothing_running(app: SIPApplication) -> None:
+    recorder = Recorder()
+    try:
+        app.start(MemoryStorage())
+        app.stop()
+        recorder.wait("SIPApplicationDidEnd")
+        names = recorder.names
+        assert names[0] == "SIPApplicationWillStart" and names[-1] == "SIPApplicationDidEnd"
+        if "SIPApplicationDidStart" in names:  # start finished before stop took effect
+            assert names.index("SIPApplicationDidStart") < names.index("SIPApplicationDidEnd")
+        assert app.state == "stopped"
+        from sipsimple.lookup import DNSManager
+
+        assert not DNSManager()._running  # its component was stopped, not left behind
+    finally:
+        recorder.close()
+
+
+def test_dns_settings_survive_a_dns_service_crash(
+    app: SIPApplication, tmp_path: Path, dnsmasq: int
+) -> None:
+    import os
+    import signal
+
+    from sipsimple.bus.client import get_bus
+    from sipsimple.core import SIPURI
+    from sipsimple.lookup import DNSLookup
+
+    storage = FileStorage(tmp_path / "config-dir")
+    # The services' environment points DNS at a dead port; the setting must win.
+    Path(storage.configuration_file).write_text(
+        f"SIPSimpleSettings:\n    dns:\n        nameservers = 127.0.0.1:{dnsmasq},\n"
+    )
+    recorder = Recorder()
+    restarted = threading.Event()
+
+    class Restart:
+        def handle_notification(self, notification: Notification) -> None:
+            if notification.data.service == "dns":
+                restarted.set()
+
+    watcher = Restart()
+    NotificationCenter().add_observer(watcher, name="ServiceDidRestart")
+    try:
+        app.start(storage)
+        recorder.wait("SIPApplicationDidStart")
+        uri = SIPURI.parse("sip:srvonly.test")
+        routes = DNSLookup().lookup_sip_proxy(uri, ["udp"]).wait(10)
+        assert [(r.address, r.port) for r in routes] == [("127.0.0.3", 5070)]
+        os.kill(get_bus().ping("dns")["pid"], signal.SIGKILL)
+        assert restarted.wait(30), "the DNS service was not restarted"
+        deadline = time.monotonic() + 10
+        while True:  # the settings are re-applied shortly after the restart
+            try:
+                routes = DNSLookup().lookup_sip_proxy(uri, ["udp"]).wait(10)
+                break
+            except Exception:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert [(r.address, r.port) for r in routes] == [("127.0.0.3", 5070)]
+    finally:
+        NotificationCenter().remove_observer(watcher, name="ServiceDidRestart")
+        recorder.close()

@@ -120,8 +120,9 @@ def test_garbage_on_each_real_service_command_socket(supervised: Path) -> None:
             raw = context.socket(zmq.DEALER)
             raw.setsockopt(zmq.LINGER, 0)
             raw.connect(endpoints.command_endpoint(service))
-            payloads = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
-                        for _ in range(200)]
+            payloads = [
+                bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))) for _ in range(200)
+            ]
             payloads += [b"", b"\x80", b"\xc1" * 10, b"\x00" * (2 << 20)]
             for payload in payloads:
                 raw.send(payload)

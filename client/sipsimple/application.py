@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from sipsimple import supervision
-from sipsimple.bus.client import BusClient, BusError, get_bus, reset_bus
+from sipsimple.bus.client import BusClient, get_bus, reset_bus
 from sipsimple.bus.schema import SERVICES
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
 from sipsimple.storage import ISIPSimpleStorage
@@ -61,6 +61,7 @@ class SIPApplication(metaclass=Singleton):
 
     _lock: ClassVar[threading.RLock] = threading.RLock()
     _stopped_components: ClassVar[list[Callable[[], None]]] = []
+    _start_thread: ClassVar[threading.Thread | None] = None
 
     def start(self, storage: ISIPSimpleStorage) -> None:
         with self._lock:
@@ -70,53 +71,53 @@ class SIPApplication(metaclass=Singleton):
                 raise TypeError(
                     f"storage must implement ISIPSimpleStorage, not {type(storage).__name__}"
                 )
-            self._load_configuration(storage)  # errors propagate; start() may be called again
-            self._ensure_services()  # ServicesError names the services that did not come up
+            # Errors from either step propagate and leave nothing started, so
+            # start() may be called again once the cause is fixed.
+            try:
+                self._load_configuration(storage)
+                self._ensure_services()  # ServicesError names the services that did not come up
+            except BaseException:
+                self._stop_configuration()
+                raise
             self.storage = storage
             self.state = "starting"
             self.running = True
             self.bus = get_bus()
-        threading.Thread(target=self._run_start, name="sipsimple-start", daemon=True).start()
+            thread = threading.Thread(target=self._run_start, name="sipsimple-start", daemon=True)
+            type(self)._start_thread = thread
+        thread.start()
 
     def stop(self) -> None:
         with self._lock:
             if self.state in (None, "stopping", "stopped"):
                 return
             self.running = False
-            previous, self.state = self.state, "stopping"
+            self.state = "stopping"
         self._post("SIPApplicationWillEnd")
-        threading.Thread(
-            target=self._run_stop, args=(previous,), name="sipsimple-stop", daemon=True
-        ).start()
+        threading.Thread(target=self._run_stop, name="sipsimple-stop", daemon=True).start()
 
     # --- start ---------------------------------------------------------------
 
-    def _load_configuration(self, storage: ISIPSimpleStorage) -> None:
+    @staticmethod
+    def _load_configuration(storage: ISIPSimpleStorage) -> None:
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.settings import SIPSimpleSettings
 
-        manager = ConfigurationManager()
-        manager.start(storage)
+        ConfigurationManager().start(storage)
         SIPSimpleSettings()  # loads and validates the global settings now
 
-    def _ensure_services(self) -> None:
+    @staticmethod
+    def _ensure_services() -> None:
         probe = BusClient()
         probe.start()
         try:
-            missing = [s for s in SERVICES if not self._answers(probe, s)]
+            pings = {s: probe.call_async(s, "ping", timeout=0.5) for s in SERVICES}
+            missing = [s for s, ping in pings.items() if ping.exception() is not None]
         finally:
             probe.stop(goodbye=False)
         if missing:
             log.info("starting services (not answering: %s)", ", ".join(missing))
             supervision.start()
-
-    @staticmethod
-    def _answers(client: BusClient, service: str) -> bool:
-        try:
-            client.ping(service, timeout=0.5)
-        except BusError:
-            return False
-        return True
 
     def _run_start(self) -> None:
         self._post("SIPApplicationWillStart")
@@ -124,15 +125,16 @@ class SIPApplication(metaclass=Singleton):
         # step here (engine/signalling accounts, AccountManager, SessionManager,
         # audio bridges) with its stop counterpart pushed on the stack.
         for name, start_component in self._components():
-            if not self.running:
+            if not self.running:  # stop() was called meanwhile: no DidStart
                 return
             try:
                 self._stopped_components.append(start_component())
             except Exception:
                 log.exception("component %s failed to start", name)
         with self._lock:
-            if self.state == "starting":
-                self.state = "started"
+            if self.state != "starting":
+                return
+            self.state = "started"
         self._post("SIPApplicationDidStart")
 
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
@@ -144,39 +146,57 @@ class SIPApplication(metaclass=Singleton):
 
         manager = DNSManager()
         manager.start()
-        self._apply_dns_settings()
+        self._apply_dns_settings(initial=True)
         center = NotificationCenter()
         center.add_observer(self, name="CFGSettingsObjectDidChange", sender=SIPSimpleSettings())
+        center.add_observer(self, name="ServiceDidRestart")
 
         def stop() -> None:
             center.discard_observer(
                 self, name="CFGSettingsObjectDidChange", sender=SIPSimpleSettings()
             )
+            center.discard_observer(self, name="ServiceDidRestart")
             manager.stop()
 
         return stop
 
     @staticmethod
-    def _apply_dns_settings() -> None:
+    def _apply_dns_settings(initial: bool = False) -> None:
+        """Push the dns settings to the (shared) DNS service.
+
+        Empty nameservers mean the service's default (its environment, else the
+        system's). An empty fallback list keeps the service's default at start,
+        and means "no fallback" when the user clears it later.
+        """
         from sipsimple.configuration.settings import SIPSimpleSettings
         from sipsimple.lookup import DNSManager
 
         dns = SIPSimpleSettings().dns
+        fallback = [str(n) for n in dns.fallback_nameservers]
         DNSManager().set_nameservers(
             [str(n) for n in dns.nameservers] or None,
-            [str(n) for n in dns.fallback_nameservers] or None,
+            None if initial and not fallback else fallback,
         )
 
     def handle_notification(self, notification: Notification) -> None:
-        modified = notification.data.modified
-        if notification.name == "CFGSettingsObjectDidChange" and any(
-            key.startswith("dns.") for key in modified
-        ):
-            self._apply_dns_settings()
+        data = notification.data
+        if notification.name == "CFGSettingsObjectDidChange":
+            if any(key.startswith("dns.") for key in data.modified):
+                self._apply_dns_settings()
+        elif notification.name == "ServiceDidRestart" and data.service == "dns":
+            # The new instance starts from its defaults; not on the bus thread,
+            # which must keep delivering while this waits for the service.
+            threading.Thread(
+                target=self._apply_dns_settings, name="sipsimple-dns-settings", daemon=True
+            ).start()
 
     # --- stop ----------------------------------------------------------------
 
-    def _run_stop(self, previous: str | None) -> None:
+    def _run_stop(self) -> None:
+        # A stop during start waits for the component in progress, so that no
+        # component is left running behind SIPApplicationDidEnd.
+        if self._start_thread is not None:
+            self._start_thread.join(STOP_TIMEOUT)
         worker = threading.Thread(
             target=self._stop_components, name="sipsimple-stop-components", daemon=True
         )
@@ -197,9 +217,13 @@ class SIPApplication(metaclass=Singleton):
                 stop_component()
             except Exception:
                 log.exception("component failed to stop")
-        try:
-            from sipsimple.configuration import ConfigurationManager
+        self._stop_configuration()
 
+    @staticmethod
+    def _stop_configuration() -> None:
+        from sipsimple.configuration import ConfigurationManager
+
+        try:
             ConfigurationManager().stop()
         except Exception:
             log.exception("configuration manager failed to stop")

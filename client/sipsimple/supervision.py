@@ -9,11 +9,13 @@ answers `ping` on the bus. It is idempotent.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import subprocess
 import sys
 import time
 import xmlrpc.client
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -109,13 +111,25 @@ def status() -> list[ServiceStatus]:
     return result
 
 
+@contextlib.contextmanager
+def _start_lock() -> Iterator[None]:
+    """Serialise starters (a CLI and a UI starting at once) across processes."""
+    with open(endpoints.runtime_dir() / "start.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def start(timeout: float = START_TIMEOUT) -> None:
     """Bring every service up and wait until each answers on the bus."""
-    if supervisord_running():
-        with contextlib.suppress(xmlrpc.client.Fault):  # ALREADY_STARTED and friends
-            _rpc().supervisor.startProcessGroup(GROUP, False)
-    else:
-        _start_supervisord()
+    with _start_lock():
+        if supervisord_running():
+            with contextlib.suppress(xmlrpc.client.Fault):  # ALREADY_STARTED and friends
+                _rpc().supervisor.startProcessGroup(GROUP, False)
+        else:
+            _start_supervisord()
     wait_until_ready(timeout)
 
 

@@ -68,8 +68,10 @@ class Service:
     name: ClassVar[str] = ""
     # The service's method table; None means METHODS[name] from the bus schema.
     methods: ClassVar[dict[str, Method] | None] = None
-    # Handlers that never block run in the receive loop itself: no greenlet per call.
-    inline_methods: ClassVar[frozenset[str]] = frozenset({"ping", "heartbeat", "goodbye"})
+    # Handlers run in the receive loop itself (protocol cores are sans-IO, so a
+    # handler does its work and returns); the methods listed here may wait on
+    # the network or sleep, and get a greenlet of their own per request.
+    blocking_methods: ClassVar[frozenset[str]] = frozenset()
     version: ClassVar[str] = __version__
     client_timeout: float = CLIENT_TIMEOUT
 
@@ -182,7 +184,11 @@ class Service:
         # than zmq.green's per-call bookkeeping.
         commands = self._commands
         fd = commands.getsockopt(zmq.FD)
+        handled = 0
         while True:
+            handled += 1
+            if handled % 64 == 0:
+                gevent.sleep(0)  # a flood of commands must not starve other greenlets
             try:
                 frames = commands.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
@@ -236,10 +242,10 @@ class Service:
                 ),
             )
             return
-        if request.method in self.inline_methods:
-            self._execute(envelope, request, handler, params)
-        else:
+        if request.method in self.blocking_methods:
             gevent.spawn(self._execute, envelope, request, handler, params)
+        else:
+            self._execute(envelope, request, handler, params)
 
     def _execute(
         self,

@@ -25,6 +25,8 @@ class OwnerService(Service):
         "emit": Method("emit", (Param("count", (int,)),)),
     }
 
+    blocking_methods = frozenset({"sleep"})
+
     def __init__(self) -> None:
         super().__init__()
         self.objects: set[str] = set()

@@ -129,6 +129,17 @@ class BusFuture:
                 log.exception("callback of %s.%s failed", self.service, self.method)
 
 
+class _ThreadSockets(dict[str, zmq.Socket]):
+    """One thread's DEALER sockets; closed when the thread ends (thread-locals
+    are cleared in the ending thread), so short-lived worker threads leak no
+    file descriptors."""
+
+    def __del__(self) -> None:
+        for socket in self.values():
+            if not socket.closed:
+                socket.close(linger=0)
+
+
 @dataclass
 class ServiceState:
     available: bool = False
@@ -164,8 +175,6 @@ class BusClient:
         self._context = zmq.Context()
         self._ids = itertools.count(1)
         self._local = threading.local()
-        self._local_sockets: list[zmq.Socket] = []
-        self._sockets_lock = threading.Lock()
         self._outbox: queue.SimpleQueue[tuple[str, int, bytes, _Pending]] = queue.SimpleQueue()
         self._wake_endpoint = f"inproc://wake-{self.client_id}"
         self._wake_lock = threading.Lock()
@@ -202,7 +211,7 @@ class BusClient:
 
     @property
     def running(self) -> bool:
-        return self._running
+        return self._running and self._thread is not None and self._thread.is_alive()
 
     # --- calls ---------------------------------------------------------------
 
@@ -285,14 +294,12 @@ class BusClient:
         return socket
 
     def _thread_socket(self, service: str) -> zmq.Socket:
-        sockets: dict[str, zmq.Socket] | None = getattr(self._local, "sockets", None)
+        sockets: _ThreadSockets | None = getattr(self._local, "sockets", None)
         if sockets is None:
-            sockets = self._local.sockets = {}
+            sockets = self._local.sockets = _ThreadSockets()
         socket = sockets.get(service)
         if socket is None:
             socket = sockets[service] = self._dealer(service)
-            with self._sockets_lock:
-                self._local_sockets.append(socket)
         return socket
 
     def _wakeup(self) -> None:
@@ -300,7 +307,8 @@ class BusClient:
             if self._wake is None:
                 self._wake = self._context.socket(zmq.PUSH)
                 self._wake.connect(self._wake_endpoint)
-            self._wake.send(b"")
+            with contextlib.suppress(zmq.Again):  # a wake-up is already queued
+                self._wake.send(b"", zmq.NOBLOCK)
 
     # --- the bus thread ------------------------------------------------------
 
@@ -336,7 +344,10 @@ class BusClient:
                 now = time.monotonic()
                 if now >= next_heartbeat:
                     self._heartbeat(dealers, heartbeats, now)
-                    next_heartbeat = now + self.heartbeat_interval
+                    # Until every service has answered once, ask often: its
+                    # instance id is what later tells a restart apart.
+                    known = all(state.instance for state in self.state.values())
+                    next_heartbeat = now + (self.heartbeat_interval if known else 0.1)
                 self._expire(pending, now)
                 unsent = self._send(dealers, [u for u in unsent if u[1] in pending])
                 wait = next_heartbeat - now
@@ -354,10 +365,13 @@ class BusClient:
                     kind, service = owner[socket]
                     while socket.poll(0):
                         frames = socket.recv_multipart()
-                        if kind == "reply":
-                            self._on_reply(service, frames, pending, heartbeats)
-                        else:
-                            self._on_event(service, frames)
+                        try:
+                            if kind == "reply":
+                                self._on_reply(service, frames, pending, heartbeats)
+                            else:
+                                self._on_event(service, frames)
+                        except Exception:  # one bad message must not end the bus thread
+                            log.exception("failed to handle a %s from %s", kind, service)
         except zmq.ContextTerminated:
             pass
         except Exception:

@@ -39,9 +39,7 @@ class _Printer:
 
     def handle_notification(self, notification: Notification) -> None:
         stamp = notification.data.timestamp.strftime("%H:%M:%S.%f")[:-3]
-        details = {
-            k: v for k, v in notification.data.__dict__.items() if k not in ("timestamp",)
-        }
+        details = {k: v for k, v in notification.data.__dict__.items() if k not in ("timestamp",)}
         text = ", ".join(f"{k}={_short(v)}" for k, v in details.items())
         click.echo(f"  {stamp} {notification.name}" + (f": {text}" if text else ""))
         self.events[notification.name].set()
@@ -57,8 +55,12 @@ def _short(value: Any) -> str:
 
 
 @click.group(cls=CleanGroup, invoke_without_command=True)
-@click.option("--target", default="sip:127.0.0.1:5060;transport=tcp", show_default=True,
-              help="SIP URI to resolve (RFC 3263) through the DNS service.")
+@click.option(
+    "--target",
+    default="sip:127.0.0.1:5060;transport=tcp",
+    show_default=True,
+    help="SIP URI to resolve (RFC 3263) through the DNS service.",
+)
 def demo(target: str) -> None:
     """Start the services and the facade, resolve a SIP target, report what happened."""
     center = NotificationCenter()
@@ -74,19 +76,32 @@ def demo(target: str) -> None:
         click.echo("\nServices:")
         table(
             ["SERVICE", "STATE", "PID", "BUS", "VERSION"],
-            [[r["service"], r["state"], r["pid"] or "-", "ok" if r["answers"] else "no answer",
-              r["version"] or "-"] for r in collect_status()],
+            [
+                [
+                    r["service"],
+                    r["state"],
+                    r["pid"] or "-",
+                    "ok" if r["answers"] else "no answer",
+                    r["version"] or "-",
+                ]
+                for r in collect_status()
+            ],
         )
 
         click.echo(f"\nLooking up {target} for transports tls, tcp, udp:")
         routes = DNSLookup().lookup_sip_proxy(SIPURI.parse(target), ["tls", "tcp", "udp"]).wait(30)
         click.echo("\nRoutes, in the order to try:")
-        table(["ADDRESS", "PORT", "TRANSPORT", "TLS NAME"],
-              [[r.address, r.port, r.transport, r.tls_name or "-"] for r in routes])
+        table(
+            ["ADDRESS", "PORT", "TRANSPORT", "TLS NAME"],
+            [[r.address, r.port, r.transport, r.tls_name or "-"] for r in routes],
+        )
     finally:
-        click.echo("\nStopping SIPApplication (the services keep running; "
-                   "`sipsimple services stop` ends them):")
-        app.stop()
-        printer.wait("SIPApplicationDidEnd")
+        if app.state not in (None, "stopped"):  # start() failed: nothing to stop
+            click.echo(
+                "\nStopping SIPApplication (the services keep running; "
+                "`sipsimple services stop` ends them):"
+            )
+            app.stop()
+            printer.wait("SIPApplicationDidEnd")
         for name in SHOWN:
             center.discard_observer(printer, name=name)
