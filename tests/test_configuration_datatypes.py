@@ -31,9 +31,11 @@ from sipsimple.configuration.datatypes import (
     coerce_value,
     value_from_state,
     value_from_string,
+    value_to_json,
     value_to_state,
     value_to_string,
 )
+from sipsimple.configuration.datatypes.base import ListValue
 
 TYPES_AND_TEXT: list[tuple[type, str]] = [
     (bool, "true"),
@@ -185,3 +187,43 @@ def test_value_types_are_immutable() -> None:
 def test_path_normalized() -> None:
     assert Path("~/x").normalized.endswith("/x")
     assert not Path("~/x").normalized.startswith("~")
+
+
+def test_address_lists_take_text_items() -> None:
+    assert NameserverList(["127.0.0.1:5353", "::1"]) == (
+        NameserverAddress("127.0.0.1", 5353), NameserverAddress("::1"),
+    )
+    assert coerce_value(NameserverList, ["[::1]:53"]) == (NameserverAddress("::1", 53),)
+    with pytest.raises(ValueError, match="IP address"):
+        NameserverList(["dns.example.com"])
+    with pytest.raises(TypeError, match=r"NameserverAddress expects .*IP address\[:port\]"):
+        NameserverList([5353])
+    with pytest.raises(TypeError, match=r"host\[:port\]\[;transport=\.\.\.\]"):
+        coerce_value(SIPProxyAddress, 1)
+
+    class RangeList(ListValue):
+        item_type = PortRange
+
+    assert RangeList(["1000-2000"]) == (PortRange(1000, 2000),)
+    # Items that are themselves strings or numbers stay strict.
+    with pytest.raises(ValueError):
+        SIPTransportList([" udp"])
+
+
+@pytest.mark.parametrize(
+    ("type_", "text", "expected"),
+    [
+        (bool, "yes", True),
+        (int, "-3", -3),
+        (Port, "5060", 5060),
+        (str, "x", "x"),
+        (SIPTransportList, "tls, udp", ["tls", "udp"]),
+        (NameserverList, "127.0.0.1:5353, ::1", ["127.0.0.1:5353", "[::1]"]),
+        (PortRange, "1000-2000", "1000-2000"),
+        (SIPProxyAddress, "proxy.example.com", "proxy.example.com;transport=udp"),
+    ],
+)
+def test_value_to_json(type_: type, text: str, expected: Any) -> None:
+    value = value_to_json(type_, value_from_string(type_, text))
+    assert value == expected and type(value) is type(expected)
+    assert value_to_json(type_, None) is None

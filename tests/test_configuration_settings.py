@@ -14,6 +14,7 @@ from sipsimple.configuration import (
     ConfigurationManager,
     ConfigurationParseError,
     DuplicateIDError,
+    InvalidStoredValueError,
     InvalidValueError,
     ModifiedValue,
     ObjectNotFoundError,
@@ -25,7 +26,13 @@ from sipsimple.configuration import (
 )
 from sipsimple.configuration.account import AccountSettings
 from sipsimple.configuration.backend import MemoryBackend
-from sipsimple.configuration.datatypes import PortRange, PositiveInteger, SIPProxyAddress
+from sipsimple.configuration.datatypes import (
+    NameserverAddress,
+    PortRange,
+    PositiveInteger,
+    SIPProxyAddress,
+)
+from sipsimple.configuration.framework import replacing_stored_values
 from sipsimple.configuration.keys import (
     get_setting,
     get_setting_string,
@@ -35,7 +42,7 @@ from sipsimple.configuration.keys import (
     setting_keys,
     setting_states,
 )
-from sipsimple.configuration.settings import SIPSimpleSettings
+from sipsimple.configuration.settings import SIPSimpleSettings, start_configuration
 from sipsimple.notification import Notification, NotificationCenter
 from sipsimple.storage import FileStorage
 
@@ -168,17 +175,91 @@ def test_save_posts_created_then_did_change(
     assert manager.get("Sample") == {"outer": {"inner": {"ports": "3000-4000"}}}
 
 
-def test_unknown_stored_keys_survive_and_bad_values_fall_back(
-    manager: ConfigurationManager, caplog: pytest.LogCaptureFixture
-) -> None:
-    manager.set("Sample", {"count": "zero", "name": "stored", "extension": {"k": "v"}})
+def test_unknown_stored_keys_survive(manager: ConfigurationManager) -> None:
+    manager.set("Sample", {"name": "stored", "extension": {"k": "v"}, "outer": {"new": "1"}})
     sample = Sample()
     assert sample.name == "stored"
-    assert sample.count == 3
-    assert "count" in caplog.text
     sample.name = "changed"
     sample.save()
-    assert manager.get("Sample") == {"name": "changed", "extension": {"k": "v"}}
+    assert manager.get("Sample") == {
+        "name": "changed", "extension": {"k": "v"}, "outer": {"new": "1"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("stored", "key", "value", "problem"),
+    [
+        ({"count": "zero"}, "count", "zero", "expected an integer"),
+        ({"count": "0"}, "count", "0", "at least 1"),
+        ({"count": None}, "count", None, "cannot be None"),
+        ({"count": ["1", "2"]}, "count", ["1", "2"], "single value"),
+        ({"outer": {"inner": {"ports": "9-1"}}}, "outer.inner.ports", "9-1", "port range"),
+        ({"outer": "flat"}, "outer", "flat", "expected a group"),
+        ({"outer": {"flag": {"deep": "x"}}}, "outer.flag", {"deep": "x"}, "single value"),
+    ],
+)
+def test_invalid_stored_value_is_an_error_not_dropped(
+    manager: ConfigurationManager, stored: dict[str, Any], key: str, value: Any, problem: str
+) -> None:
+    manager.set("Sample", {**stored, "extension": "kept"})
+    with pytest.raises(InvalidStoredValueError, match=problem) as info:
+        Sample()
+    error = info.value
+    assert isinstance(error, ConfigurationError)
+    assert (error.section, error.key, error.value, error.source) == ("Sample", key, value, None)
+    assert key in str(error) and (repr(value) if value is not None else "empty") in str(error)
+    with pytest.raises(InvalidStoredValueError):  # not half-registered: it fails every time
+        Sample()
+    assert manager.get("Sample") == {**stored, "extension": "kept"}  # nothing rewritten
+
+
+def test_invalid_stored_object_is_an_error(manager: ConfigurationManager) -> None:
+    manager.set("Sample", "not a group")
+    with pytest.raises(InvalidStoredValueError, match="expected a group") as info:
+        Sample()
+    assert info.value.key == "" and "Sample" in str(info.value)
+
+
+def test_replacing_an_invalid_stored_value(
+    manager: ConfigurationManager, recorder: Recorder
+) -> None:
+    manager.set("Sample", {"count": "zero", "name": "kept", "extension": {"k": "v"}})
+    with replacing_stored_values("count"):
+        sample = Sample()
+    assert sample.count == 3 and sample.name == "kept"
+    sample.save()  # no change from the user, but the bad value must go
+    assert manager.get("Sample") == {"name": "kept", "extension": {"k": "v"}}
+    assert recorder.names() == []  # values as seen did not change
+
+
+def test_invalid_value_in_a_file_names_the_file(tmp_path: Path) -> None:
+    ConfigurationManager().stop()
+    storage = FileStorage(tmp_path)
+    text = "SIPSimpleSettings:\n    sip:\n        tcp_port = abc\n    extra = 1\n"
+    storage.configuration_file.write_text(text)
+    with pytest.raises(InvalidStoredValueError) as info:
+        start_configuration(storage)
+    message = str(info.value)
+    assert str(storage.configuration_file) in message
+    assert "sip.tcp_port" in message and "'abc'" in message and "expected an integer" in message
+    assert not ConfigurationManager().running  # start_configuration may be retried
+    assert storage.configuration_file.read_text() == text
+    storage.configuration_file.write_text(text.replace("abc", "5070"))
+    settings = start_configuration(storage)
+    try:
+        assert settings.sip.tcp_port == 5070
+        assert storage.configuration_file.read_text() == text.replace("abc", "5070")
+        settings.ensure_instance_id()
+        written = storage.configuration_file.read_text()
+        assert "tcp_port = 5070" in written and "extra = 1" in written  # unknown key kept
+    finally:
+        ConfigurationManager().stop()
+
+
+def test_start_configuration_refuses_a_running_manager(manager: ConfigurationManager) -> None:
+    with pytest.raises(ConfigurationError, match="already started"):
+        start_configuration(MemoryBackend())
+    assert manager.running  # someone else's manager is left alone
 
 
 def test_failed_save_keeps_changes_unsaved(manager: ConfigurationManager) -> None:
@@ -209,7 +290,7 @@ def test_failed_save_keeps_changes_unsaved(manager: ConfigurationManager) -> Non
 def test_sipsimple_settings_defaults(manager: ConfigurationManager) -> None:
     settings = SIPSimpleSettings()
     assert settings.user_agent == f"sipsimple {__version__}"
-    assert settings.instance_id.startswith("urn:uuid:")
+    assert settings.instance_id is None  # generated by the first save
     assert settings.default_account is None
     assert settings.audio.sample_rate == 48000
     assert settings.audio.input_device == "system_default"
@@ -231,12 +312,58 @@ def test_instance_id_is_generated_once_and_persisted(tmp_path: Path) -> None:
     manager = ConfigurationManager()
     manager.stop()
     storage = FileStorage(tmp_path)
-    manager.start(storage.configuration_backend)
-    first = SIPSimpleSettings().instance_id
+    settings = start_configuration(storage)
+    assert settings.instance_id is None
+    assert not storage.configuration_file.exists()  # loading writes nothing
+    first = settings.ensure_instance_id()
+    assert first.startswith("urn:uuid:") and settings.instance_id == first
+    assert first in storage.configuration_file.read_text()
     manager.stop()
-    manager.start(FileStorage(tmp_path).configuration_backend)
-    assert SIPSimpleSettings().instance_id == first
+    written = storage.configuration_file.stat().st_mtime_ns
+    settings = start_configuration(FileStorage(tmp_path))
+    assert settings.instance_id == first
+    assert settings.ensure_instance_id() == first
+    assert storage.configuration_file.stat().st_mtime_ns == written  # already stored
     manager.stop()
+
+
+def test_first_save_generates_the_instance_id(manager: ConfigurationManager) -> None:
+    settings = SIPSimpleSettings()
+    settings.sip.invite_timeout = 60
+    settings.save()
+    assert settings.instance_id is not None and settings.instance_id.startswith("urn:uuid:")
+    assert manager.get(("SIPSimpleSettings", "instance_id")) == settings.instance_id
+
+
+def test_ensure_instance_id_survives_a_failing_save(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class ReadOnly(MemoryBackend):
+        def save(self, data: dict[str, Any]) -> None:
+            raise ConfigurationError("read-only")
+
+    manager = ConfigurationManager()
+    manager.stop()
+    try:
+        settings = start_configuration(ReadOnly())
+        instance_id = settings.ensure_instance_id()
+        assert instance_id.startswith("urn:uuid:") and "read-only" in caplog.text
+        assert settings.ensure_instance_id() == instance_id  # stable for this run
+    finally:
+        manager.stop()
+
+
+def test_nameservers_take_text_items(manager: ConfigurationManager) -> None:
+    settings = SIPSimpleSettings()
+    settings.dns.nameservers = ["127.0.0.1:5353", NameserverAddress("::1")]
+    assert str(settings.dns.nameservers) == "127.0.0.1:5353, [::1]"
+    settings.dns.fallback_nameservers = ("192.0.2.53",)
+    assert settings.dns.fallback_nameservers == (NameserverAddress("192.0.2.53"),)
+    with pytest.raises(ValueError, match=r"dns\.nameservers: .*must be an IP address"):
+        settings.dns.nameservers = ["dns.example.com"]
+    with pytest.raises(TypeError, match=r"dns\.nameservers: .*IP address\[:port\]"):
+        settings.dns.nameservers = [53]
+    assert str(settings.dns.nameservers) == "127.0.0.1:5353, [::1]"
 
 
 def test_file_storage_round_trip(tmp_path: Path, recorder: Recorder) -> None:

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
+from collections.abc import Iterator
 
+import dns.flags
+import dns.message
+import dns.rcode
+import dns.rrset
 import pytest
 
 from sipsimple_services.dns.nameservers import parse_nameserver
@@ -104,7 +111,7 @@ def test_refused_is_a_failure(resolver: DNSResolver) -> None:
 
 def test_probe(dnsmasq: int, blackhole_nameserver: str) -> None:
     server = parse_nameserver(f"127.0.0.1:{dnsmasq}")
-    assert probe_nameserver(server, None, timeout=1)  # any answer counts (here REFUSED)
+    assert not probe_nameserver(server, None, timeout=1)  # no upstream: ". NS" is REFUSED
     assert probe_nameserver(server, "probe.test", timeout=1)
     assert probe_nameserver(server, "_sip._udp.example.test", "SRV", timeout=1)
     assert not probe_nameserver(server, "missing.test", timeout=1)  # NXDOMAIN
@@ -112,3 +119,69 @@ def test_probe(dnsmasq: int, blackhole_nameserver: str) -> None:
     started = time.monotonic()
     assert not probe_nameserver(parse_nameserver(blackhole_nameserver), None, timeout=0.3)
     assert time.monotonic() - started < 1
+
+
+class ScriptedNameserver:
+    """A loopback UDP nameserver answering every query with one rcode."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)
+        self.rcode = dns.rcode.NOERROR
+        self.questions: list[str] = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def address(self) -> str:
+        host, port = self.sock.getsockname()
+        return f"{host}:{port}"
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                data, peer = self.sock.recvfrom(4096)
+            except TimeoutError:
+                continue
+            query = dns.message.from_wire(data)
+            self.questions.append(query.question[0].to_text())
+            response = dns.message.make_response(query)
+            response.flags |= dns.flags.RA
+            response.set_rcode(self.rcode)
+            if self.rcode == dns.rcode.NOERROR:
+                response.answer.append(
+                    dns.rrset.from_text(".", 3600, "IN", "NS", "a.root-servers.net.")
+                )
+            self.sock.sendto(response.to_wire(), peer)
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedNameserver]:
+    server = ScriptedNameserver()
+    yield server
+    server.close()
+
+
+@pytest.mark.parametrize(
+    ("rcode", "healthy"),
+    [
+        (dns.rcode.NOERROR, True),
+        (dns.rcode.REFUSED, False),
+        (dns.rcode.SERVFAIL, False),
+        (dns.rcode.NXDOMAIN, False),  # the root always exists: a broken server
+        (dns.rcode.NOTIMP, False),
+    ],
+)
+def test_probe_without_a_name_needs_noerror_for_root_ns(
+    scripted: ScriptedNameserver, rcode: dns.rcode.Rcode, healthy: bool
+) -> None:
+    scripted.rcode = rcode
+    assert probe_nameserver(parse_nameserver(scripted.address), None, timeout=1) is healthy
+    assert scripted.questions == [". IN NS"]

@@ -276,3 +276,15 @@ def test_set_nameservers_none_restores_the_environment(
     state = bus.call("dns", "set_nameservers", nameservers=None)
     assert state["configured_nameservers"] == [dnsmasq_server]  # SIPSIMPLE_DNS_NAMESERVERS
     assert state["nameservers"] == [dnsmasq_server]
+
+
+def test_blocking_methods_are_declared() -> None:
+    from sipsimple.bus.schema import METHODS
+    from sipsimple_services.dns.service import DNSService
+
+    dns_methods = set(METHODS["dns"])
+    assert DNSService.blocking_methods <= dns_methods
+    # Everything that waits on the network; the rest only reads or sets state.
+    assert {m for m in dns_methods if m.startswith("lookup_")} <= DNSService.blocking_methods
+    assert "probe_nameservers" in DNSService.blocking_methods
+    assert not {"get_nameservers", "set_nameservers"} & DNSService.blocking_methods

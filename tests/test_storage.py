@@ -40,6 +40,15 @@ def test_file_storage_layout_and_modes(tmp_path: Path) -> None:
     assert mode(document.parent) == 0o700
 
 
+def test_file_storage_without_create_leaves_a_missing_directory_alone(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path / "later", create=False)
+    assert not storage.directory.exists()
+    assert storage.configuration_backend.load() == {}
+    assert not storage.directory.exists()
+    storage.configuration_backend.save({"k": "v"})  # the first save creates it, private
+    assert mode(storage.directory) == 0o700 and mode(storage.configuration_file) == 0o600
+
+
 def test_file_storage_keeps_an_existing_directory_mode(tmp_path: Path) -> None:
     tmp_path.chmod(0o755)
     FileStorage(tmp_path)

@@ -117,10 +117,16 @@ class MemoryXCAPStorage:
 
 
 class FileStorage:
-    """Storage in a directory (created with mode 0700 if missing)."""
+    """Storage in a directory (created with mode 0700 if missing).
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = ensure_private_directory(Path(directory).expanduser())
+    ``create=False`` leaves a missing directory alone until something is saved
+    (each save creates it, mode 0700): for read-only uses such as
+    ``sipsimple config show``, which must not leave traces.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], *, create: bool = True) -> None:
+        path = Path(directory).expanduser()
+        self.directory = ensure_private_directory(path) if create else path
         self.configuration_file = self.directory / "config"
         self.xcap_directory = self.directory / "xcap"
         self._configuration_backend = FileBackend(self.configuration_file)

@@ -208,8 +208,12 @@ def probe_nameserver(
     """Whether `nameserver` answers properly.
 
     With a probe name, "properly" means NOERROR with records for it. Without
-    one (no name is known to resolve, e.g. on a private network), any answer
-    at all counts, even NXDOMAIN or REFUSED: the server is alive.
+    one, the question is ``. NS``, which every working recursive resolver
+    answers with NOERROR (the root zone always exists and has nameservers).
+    REFUSED and SERVFAIL mean lookups through this server fail, and NXDOMAIN
+    for the root means a broken server: none of them count. A resolver that
+    only serves private zones (e.g. dnsmasq without upstream servers refuses
+    ``.``) needs a probe name it can answer (SIPSIMPLE_DNS_PROBE_NAME).
     """
     qname = dns.name.from_text(name if name else ".")
     request = dns.message.make_query(qname, rdtype if name else "NS")
@@ -217,11 +221,11 @@ def probe_nameserver(
         response = dns.query.udp(request, nameserver.address, timeout=timeout, port=nameserver.port)
     except (dns.exception.DNSException, OSError, ValueError):
         return False
+    if response.rcode() != dns.rcode.NOERROR:
+        return False
     if not name:
         return True
-    if response.rcode() != dns.rcode.NOERROR or not isinstance(
-        response, dns.message.QueryMessage
-    ):
+    if not isinstance(response, dns.message.QueryMessage):
         return False
     try:
         return bool(response.resolve_chaining().answer)

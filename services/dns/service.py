@@ -8,15 +8,17 @@ Configuration (environment):
   original SDK used Google Public DNS; we only ask servers someone configured).
 - ``SIPSIMPLE_DNS_TIMEOUT``: a lookup's total time budget in seconds (5).
 - ``SIPSIMPLE_DNS_PROBE_NAME``: a name that must resolve (``name`` or
-  ``name/TYPE``); unset, any answer from a nameserver counts.
+  ``name/TYPE``); unset, a nameserver must answer ``. NS`` with NOERROR (a
+  working recursive resolver; REFUSED or SERVFAIL do not count).
 - ``SIPSIMPLE_DNS_PROBE_TIMEOUT`` (2), ``SIPSIMPLE_DNS_PROBE_INTERVAL`` (300,
   while the configured servers work), ``SIPSIMPLE_DNS_RETRY_INTERVAL`` (15,
   while they don't).
 
 Blocking dnspython calls are fine here: ``__main__`` monkey-patches the
 standard library before anything imports it, so dnspython's sockets and
-selectors are gevent's and every request runs in its own greenlet. That keeps
-the resolver code plain and synchronous (and unit-testable without gevent).
+selectors are gevent's, and each request to a method in ``blocking_methods``
+runs in its own greenlet. That keeps the resolver code plain and synchronous
+(and unit-testable without gevent).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import os
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import gevent
 import gevent.event
@@ -106,6 +108,16 @@ def _routes(routes: Sequence[Route]) -> list[dict[str, Any]]:
 
 class DNSService(Service):
     name = "dns"
+    # Methods that wait on the network (lookups, probes) get a greenlet per
+    # request; get_nameservers and set_nameservers only touch state (the probe
+    # after set_nameservers runs in the prober greenlet), so they run inline.
+    blocking_methods: ClassVar[frozenset[str]] = frozenset({
+        "lookup_sip_proxy",
+        "lookup_msrp_relay",
+        "lookup_stun_server",
+        "lookup_xcap_server",
+        "probe_nameservers",
+    })
 
     def __init__(self) -> None:
         super().__init__()

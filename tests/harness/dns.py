@@ -138,6 +138,8 @@ def dns_service(dnsmasq: int) -> Iterator[Path]:
         "SIPSIMPLE_DNS_FALLBACK_NAMESERVERS": "",
         "SIPSIMPLE_DNS_TIMEOUT": "3",
         "SIPSIMPLE_DNS_PROBE_TIMEOUT": "0.5",
+        # dnsmasq has no upstream, so it refuses the default probe (". NS").
+        "SIPSIMPLE_DNS_PROBE_NAME": "probe.test",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "sipsimple_services.dns"],

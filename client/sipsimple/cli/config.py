@@ -14,10 +14,12 @@ from sipsimple.configuration import (
     ConfigurationError,
     ConfigurationManager,
     ConfigurationParseError,
+    InvalidStoredValueError,
     SettingsObject,
 )
 from sipsimple.configuration.account import AccountSettings
 from sipsimple.configuration.datatypes import SIPAddress
+from sipsimple.configuration.framework import replacing_stored_values
 from sipsimple.configuration.keys import (
     format_setting_value,
     get_setting,
@@ -25,6 +27,7 @@ from sipsimple.configuration.keys import (
     resolve_setting,
     set_setting_string,
     setting_items,
+    setting_json,
 )
 from sipsimple.configuration.settings import SIPSimpleSettings
 from sipsimple.storage import FileStorage
@@ -69,23 +72,35 @@ def _require_persistent(settings: SettingsObject, key: str) -> None:
 
 @contextmanager
 def _settings(account_id: str | None, create: bool) -> Iterator[SettingsObject]:
+    """The settings object to work on; create=False is read-only: nothing is written."""
     directory = click.get_current_context().meta.get(_META_KEY) or default_config_dir()
-    storage = FileStorage(directory)
+    storage = FileStorage(directory, create=create)
     manager = ConfigurationManager()
     try:
         manager.start(storage.configuration_backend)
     except ConfigurationParseError as exc:
         raise ConfigurationError(f"{exc}; fix the file, or move it aside to start afresh") from None
     try:
-        if account_id is None:
-            yield SIPSimpleSettings()
-            return
+        yield _load(manager, storage, account_id, create)
+    finally:
+        manager.stop()
+
+
+def _load(
+    manager: ConfigurationManager, storage: FileStorage, account_id: str | None, create: bool
+) -> SettingsObject:
+    if account_id is not None:
         account_id = str(SIPAddress.from_string(account_id))
         if not create and account_id not in manager.get_names("Accounts"):
             raise ConfigurationError(f"no account {account_id} in {storage.configuration_file}")
-        yield AccountSettings(account_id)
-    finally:
-        manager.stop()
+    try:
+        return SIPSimpleSettings() if account_id is None else AccountSettings(account_id)
+    except InvalidStoredValueError as exc:
+        if not exc.key:
+            raise
+        account = f" --account {account_id}" if account_id is not None else ""
+        fix = f"sipsimple config set{account} {exc.key} VALUE"
+        raise ConfigurationError(f"{exc}; fix the file, or run `{fix}`") from None
 
 
 @click.group(cls=CleanGroup)
@@ -96,7 +111,7 @@ def config() -> None:
 
 @config.command()
 @click.argument("key", required=False)
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object: key -> stored value.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object: key -> value.")
 @_account_option
 @_config_dir_option
 def show(key: str | None, as_json: bool, account_id: str | None) -> None:
@@ -108,7 +123,7 @@ def show(key: str | None, as_json: bool, account_id: str | None) -> None:
             if not items:
                 get_setting(settings, key)  # raises UnknownSettingError with suggestions
         if as_json:
-            emit_json({name: setting.to_state(value) for name, setting, value in items})
+            emit_json({name: setting_json(setting, value) for name, setting, value in items})
             return
         for name, setting, value in items:
             click.echo(f"{name} = {format_setting_value(setting, value)}".rstrip())
@@ -125,7 +140,8 @@ def set_(key: str, value: str, account_id: str | None) -> None:
     Lists are comma-separated: `sipsimple config set rtp.audio_codec_list opus,PCMU`.
     With --account, an account that does not exist yet is created.
     """
-    with _settings(account_id, create=True) as settings:
+    # Replacing a stored value that does not validate is how the user repairs it.
+    with replacing_stored_values(key), _settings(account_id, create=True) as settings:
         _require_persistent(settings, key)
         set_setting_string(settings, key, value)
         settings.save()
@@ -137,7 +153,7 @@ def set_(key: str, value: str, account_id: str | None) -> None:
 @_config_dir_option
 def unset(key: str, account_id: str | None) -> None:
     """Return KEY to its default value and save."""
-    with _settings(account_id, create=False) as settings:
+    with replacing_stored_values(key), _settings(account_id, create=False) as settings:
         _require_persistent(settings, key)
         reset_setting(settings, key)
         settings.save()

@@ -6,6 +6,7 @@ __all__ = [
     "ConfigurationError",
     "ConfigurationParseError",
     "DuplicateIDError",
+    "InvalidStoredValueError",
     "InvalidValueError",
     "ObjectNotFoundError",
     "UnknownSettingError",
@@ -40,3 +41,25 @@ class UnknownSettingError(ConfigurationError, LookupError):
 
 class InvalidValueError(ConfigurationError, ValueError):
     """A value given as text cannot be converted to the setting's type."""
+
+
+class InvalidStoredValueError(ConfigurationError):
+    """A stored value does not validate; raised when its settings object is loaded.
+
+    The message names the file (when the configuration is one), the settings
+    object, the dotted key, the stored value and the problem. Nothing is
+    dropped or rewritten: the user fixes the file (or sets the key anew).
+    """
+
+    def __init__(
+        self, source: str | None, section: str, key: str, value: object, problem: str
+    ) -> None:
+        where = f"{source}: " if source else ""
+        shown = "empty value" if value is None else f"value {value!r}"
+        target = f"{key} (in {section})" if key else section
+        super().__init__(f"{where}invalid {shown} for {target}: {problem}")
+        self.source = source
+        self.section = section
+        self.key = key  # dotted, within the settings object; "" for the object itself
+        self.value = value
+        self.problem = problem

@@ -10,14 +10,20 @@ changes in a later version still reaches users who never touched it.
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..notification import NotificationCenter, NotificationData
 from .datatypes import State, coerce_value, value_from_state, value_to_state
-from .errors import ConfigurationError, DuplicateIDError, ObjectNotFoundError
+from .errors import (
+    ConfigurationError,
+    DuplicateIDError,
+    InvalidStoredValueError,
+    ObjectNotFoundError,
+)
 from .manager import ConfigurationManager
 
 __all__ = [
@@ -27,10 +33,28 @@ __all__ = [
     "SettingsGroup",
     "SettingsObject",
     "iter_schema",
+    "replacing_stored_values",
 ]
 
-log = logging.getLogger(__name__)
 _UNSET: Any = object()
+
+# Dotted keys whose invalid stored values a load skips instead of failing on.
+_replacing: ContextVar[frozenset[str]] = ContextVar("_replacing", default=frozenset())
+
+
+@contextmanager
+def replacing_stored_values(*keys: str) -> Iterator[None]:
+    """Settings objects loaded within the block skip an invalid stored value of keys.
+
+    For a caller about to replace those values explicitly (``sipsimple config
+    set KEY VALUE`` or ``unset KEY`` on the key an error named): the user can
+    repair a bad value without editing the file. The next save rewrites it.
+    """
+    token = _replacing.set(_replacing.get() | frozenset(keys))
+    try:
+        yield
+    finally:
+        _replacing.reset(token)
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,9 @@ class _State:
         self.values: dict[str, Any] = {}
         self.saved: dict[str, Any] = {}
         self.runtime: dict[str, Any] = {}
+        # Keys whose invalid stored value was skipped (replacing_stored_values):
+        # the stored tree differs from `saved`, so the next save must write.
+        self.skipped: set[str] = set()
 
 
 class Setting:
@@ -206,12 +233,17 @@ def _remove(tree: dict[str, Any], parts: list[str]) -> None:
         del node[part]
 
 
-def _lookup(tree: Any, parts: list[str]) -> Any:
-    for part in parts:
-        if not isinstance(tree, dict) or part not in tree:
-            return _UNSET
-        tree = tree[part]
-    return tree
+def _lookup(tree: dict[str, Any], parts: list[str]) -> tuple[Any, str | None]:
+    """(stored value or _UNSET, None), or (the stored value, its dotted key) when a
+    value sits where the schema has a group (saving would replace it)."""
+    node: Any = tree
+    for index, part in enumerate(parts):
+        if part not in node:
+            return _UNSET, None
+        node = node[part]
+        if index < len(parts) - 1 and not isinstance(node, dict):
+            return node, ".".join(parts[: index + 1])
+    return node, None
 
 
 class SettingsObjectMeta(_ContainerMeta):
@@ -297,21 +329,40 @@ class SettingsObject(metaclass=SettingsObjectMeta):
         """Hook run once after the instance is built and registered."""
 
     def _load(self) -> None:
+        manager = ConfigurationManager()
         try:
-            tree = ConfigurationManager().get(self._key)
+            tree = manager.get(self._key)
         except ObjectNotFoundError:
             return
+        section = "/".join(self._key)
+        # An invalid stored value is an error, never dropped: the next save would
+        # rewrite the file without it, silently losing what the user wrote.
+        if not isinstance(tree, dict):
+            raise InvalidStoredValueError(
+                manager.source_name, section, "", tree, "expected a group of settings"
+            )
         self._stored = True
         state = self._settings_state
+        replacing = _replacing.get()
         for key, setting in iter_schema(type(self)):
-            stored = _lookup(tree, key.split(".")) if setting.persistent else _UNSET
+            if not setting.persistent:
+                continue
+            stored, misplaced = _lookup(tree, key.split("."))
+            if misplaced is not None:
+                raise InvalidStoredValueError(
+                    manager.source_name, section, misplaced, stored,
+                    "expected a group of settings, found a value",
+                )
             if stored is _UNSET:
                 continue
             try:
                 state.values[key] = setting.from_state(stored)
             except (TypeError, ValueError) as exc:
-                # One bad hand edit should not stop the application; the default applies.
-                log.warning("ignoring invalid value of %s in %s: %s", key, "/".join(self._key), exc)
+                if key not in replacing:
+                    raise InvalidStoredValueError(
+                        manager.source_name, section, key, stored, str(exc)
+                    ) from None
+                state.skipped.add(key)
         state.saved = dict(state.values)
 
     def _modified(self, old: dict[str, Any], new: dict[str, Any]) -> dict[str, ModifiedValue]:
@@ -331,7 +382,7 @@ class SettingsObject(metaclass=SettingsObjectMeta):
                 raise ConfigurationError(f"{self!r} was deleted")
             state = self._settings_state
             values = dict(state.values)
-            if self._stored and values == state.saved:
+            if self._stored and values == state.saved and not state.skipped:
                 return
             try:
                 old_tree = manager.get(self._key)
@@ -356,6 +407,7 @@ class SettingsObject(metaclass=SettingsObjectMeta):
                 raise
             modified = self._modified(state.saved, values)
             state.saved = values
+            state.skipped.clear()
             created, self._stored = not self._stored, True
         center = NotificationCenter()
         if created:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from .datatypes import State, value_from_string, value_to_string
+from .datatypes import State, value_from_string, value_to_json, value_to_string
+from .datatypes.base import JSONValue
 from .errors import InvalidValueError, UnknownSettingError
 from .framework import Setting, SettingsObject, iter_schema
 
@@ -19,6 +20,7 @@ __all__ = [
     "set_setting",
     "set_setting_string",
     "setting_items",
+    "setting_json",
     "setting_keys",
     "setting_states",
 ]
@@ -100,6 +102,11 @@ def setting_items(obj: SettingsObject) -> list[tuple[str, Setting, Any]]:
         if setting.persistent:
             items.append((key, setting, get_setting(obj, key)))
     return items
+
+
+def setting_json(setting: Setting, value: Any) -> JSONValue:
+    """A value as JSON-native data: numbers, booleans, lists and null stay typed."""
+    return value_to_json(setting.type, value)
 
 
 def setting_states(obj: SettingsObject) -> dict[str, State | None]:

@@ -68,6 +68,12 @@ class ConfigurationManager:
     def backend(self) -> IConfigurationBackend | None:
         return self._backend
 
+    @property
+    def source_name(self) -> str | None:
+        """The configuration file, for error messages; None for a backend without one."""
+        filename = getattr(self._backend, "filename", None)
+        return None if filename is None else str(filename)
+
     def start(self, source: IConfigurationBackend | ISIPSimpleStorage) -> None:
         backend = getattr(source, "configuration_backend", source)
         if not isinstance(backend, IConfigurationBackend):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from .datatypes import (
@@ -20,8 +21,13 @@ from .datatypes import (
 )
 from .errors import ConfigurationError
 from .framework import RuntimeSetting, Setting, SettingsGroup, SettingsObject
+from .manager import ConfigurationManager
 
-__all__ = ["SIPSimpleSettings"]
+if TYPE_CHECKING:
+    from ..storage import ISIPSimpleStorage
+    from .backend import IConfigurationBackend
+
+__all__ = ["SIPSimpleSettings", "start_configuration"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +35,11 @@ log = logging.getLogger(__name__)
 class SIPSimpleSettings(SettingsObject):
     """Global settings, stored under ``SIPSimpleSettings``.
 
-    ``instance_id`` (a ``urn:uuid:``, the +sip.instance of RFC 5626) is generated
-    the first time the object is loaded and saved right away, so it stays stable.
+    ``instance_id`` (a ``urn:uuid:``, the +sip.instance of RFC 5626) is None
+    until the first save, which generates it; loading never writes, so reading
+    the settings (``sipsimple config show``) leaves the file alone.
+    ``SIPApplication.start`` calls ``ensure_instance_id()``, which generates and
+    saves it, so it is set and stable whenever the application runs.
     """
 
     __id__ = "SIPSimpleSettings"
@@ -83,11 +92,41 @@ class SIPSimpleSettings(SettingsObject):
     class file_transfer(SettingsGroup):
         directory = Setting(Path, default="~/Downloads")
 
-    def _did_load(self) -> None:
+    def save(self) -> None:
         if self.instance_id is None:
             self.instance_id = f"urn:uuid:{uuid.uuid4()}"
+        super().save()
+
+    def ensure_instance_id(self) -> str:
+        """Generate and save the instance id if it is not stored yet; return it.
+
+        This saves the whole object: call it before making other changes, as
+        ``SIPApplication.start`` does right after loading. A failed save is
+        logged, not raised: the id holds for this run and is saved with the
+        next successful save (e.g. read-only storage).
+        """
+        if self.instance_id is None:
+            self.instance_id = f"urn:uuid:{uuid.uuid4()}"
+        instance_id: str = self.instance_id
+        if self._settings_state.saved.get("instance_id") != instance_id:
             try:
                 self.save()
             except ConfigurationError as exc:
-                # Read-only storage still works; the id is saved with the next save.
-                log.warning("could not save the new instance_id: %s", exc)
+                log.warning("could not save the instance_id: %s", exc)
+        return instance_id
+
+
+def start_configuration(source: ISIPSimpleStorage | IConfigurationBackend) -> SIPSimpleSettings:
+    """Start the ConfigurationManager on source and load SIPSimpleSettings.
+
+    Any error (an unparsable file, an invalid stored value) propagates with the
+    manager stopped again, so the call can be repeated once the file is fixed.
+    Nothing is written: ``ensure_instance_id()`` on the result does that.
+    """
+    manager = ConfigurationManager()
+    manager.start(source)
+    try:
+        return SIPSimpleSettings()
+    except BaseException:
+        manager.stop()
+        raise

@@ -15,6 +15,7 @@ from .base import (
     coerce_value,
     value_from_state,
     value_from_string,
+    value_to_json,
     value_to_state,
     value_to_string,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "coerce_value",
     "value_from_state",
     "value_from_string",
+    "value_to_json",
     "value_to_state",
     "value_to_string",
 ]

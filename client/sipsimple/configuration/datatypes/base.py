@@ -5,10 +5,14 @@ A setting's type is ``bool``, ``int``, ``str`` or a class implementing
 
 - ``coerce(value)``: attribute assignment. Strict: only Python values of the
   right kind (``"60"`` is not accepted for an integer setting; ``True`` is not
-  an integer).
+  an integer). One exception: a list of values that are not strings (e.g.
+  nameserver addresses) also takes its items as text, ``["127.0.0.1:5353"]``.
 - ``from_state(state)`` / ``to_state()``: what the backend stores, a ``str``
   or, for list types, a ``list[str]``.
 - ``from_string(text)`` / ``str(value)``: what a user types and reads.
+
+``value_to_json`` gives the value as JSON-native data (numbers, booleans,
+lists, null; text for everything else), for ``--json`` output.
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ __all__ = [
     "coerce_value",
     "value_from_state",
     "value_from_string",
+    "value_to_json",
     "value_to_state",
     "value_to_string",
 ]
 
+JSONValue = bool | int | str | list["JSONValue"] | None
 State = str | list[str]
 
 
@@ -125,6 +131,25 @@ def value_to_string(type_: type, value: Any) -> str:
     if type_ is bool:
         return "true" if value else "false"
     return str(value)
+
+
+def value_to_json(type_: type, value: Any) -> JSONValue:
+    """value as JSON-native data; types without a JSON counterpart give their text."""
+    if value is None:
+        return None
+    if type_ is bool:
+        return bool(value)
+    if issubclass(type_, int):
+        return int(value)
+    if issubclass(type_, ListValue):
+        return [value_to_json(type_.item_type, item) for item in value]
+    return value_to_string(type_, value)
+
+
+def _takes_text_items(item_type: type) -> bool:
+    # Items whose values are not strings themselves (addresses, port ranges):
+    # their text form is unambiguous. str and int item types keep strict coercion.
+    return not issubclass(item_type, str | int) and issubclass(item_type, SettingType)
 
 
 class IntValue(int):
@@ -223,7 +248,13 @@ class ListValue(tuple[Any, ...]):
     def __new__(cls, items: Iterable[Any] = ()) -> Self:
         if isinstance(items, str | bytes):
             raise TypeError(f"{cls.__name__} expects a list of items, not a single string")
-        values = tuple(coerce_value(cls.item_type, item) for item in items)
+        text_items = _takes_text_items(cls.item_type)
+        values = tuple(
+            cls.item_type.from_string(item)  # type: ignore[attr-defined]
+            if text_items and isinstance(item, str)
+            else coerce_value(cls.item_type, item)
+            for item in items
+        )
         if not values and not cls.allow_empty:
             raise ValueError(f"{cls.__name__} cannot be empty")
         if not cls.allow_duplicates and len(set(values)) != len(values):

@@ -103,12 +103,20 @@ def _split_host_port(text: str) -> tuple[str, int | None]:
     return host, int(port)
 
 
+def _expects(cls: type[NetworkAddress], value: object) -> str:
+    return (
+        f"{cls.__name__} expects a {cls.__name__} (as text: {cls.text_format}; "
+        f"parse it with {cls.__name__}.from_string), got {type(value).__name__} {value!r}"
+    )
+
+
 @dataclass(frozen=True)
 class NetworkAddress:
     """``host[:port]``; IPv6 is written in brackets. port None means the default."""
 
     host: str
     port: int | None = None
+    text_format: ClassVar[str] = "host[:port], e.g. sip.example.com:5060 or [2001:db8::1]:5060"
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str):
@@ -125,7 +133,7 @@ class NetworkAddress:
     def coerce(cls, value: object) -> Self:
         if isinstance(value, NetworkAddress):
             return cls(value.host, value.port)
-        raise TypeError(f"{cls.__name__} expects a {cls.__name__}, got {value!r}")
+        raise TypeError(_expects(cls, value))
 
     @classmethod
     def from_string(cls, text: str) -> Self:
@@ -148,6 +156,8 @@ class NetworkAddress:
 class NameserverAddress(NetworkAddress):
     """A DNS server: an IP address, optionally with a port (default 53)."""
 
+    text_format = "IP address[:port], e.g. 192.0.2.53 or [2001:db8::53]:5353"
+
     def __post_init__(self) -> None:
         super().__post_init__()
         if not _is_ip(self.host):
@@ -168,6 +178,7 @@ class _RoutedAddress(NetworkAddress):
 
     transport: str = ""
     transports: ClassVar[tuple[str, ...]] = ()
+    text_format = "host[:port][;transport=...], e.g. proxy.example.com:5061;transport=tls"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -181,7 +192,7 @@ class _RoutedAddress(NetworkAddress):
     def coerce(cls, value: object) -> Self:
         if isinstance(value, _RoutedAddress):
             return cls(value.host, value.port, value.transport)
-        raise TypeError(f"{cls.__name__} expects a {cls.__name__}, got {value!r}")
+        raise TypeError(_expects(cls, value))
 
     @classmethod
     def from_string(cls, text: str) -> Self:
