@@ -1,0 +1,139 @@
+"""One TCP or TLS connection: a reader greenlet around `StreamParser`, and locked writes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.lock
+
+from sipsimple.core import SIPParseError
+from sipsimple_services.signalling.message import PartialMessage, SIPMessage, make_response
+from sipsimple_services.signalling.parser import KeepAlive, Limits, ParseFailure, StreamParser
+from sipsimple_services.signalling.transport.types import TransportAddress, TransportError
+
+__all__ = ["READ_SIZE", "Connection", "error_response"]
+
+log = logging.getLogger("sipsimple_services.signalling.transport")
+
+READ_SIZE = 65536
+PING = b"\r\n\r\n"
+PONG = b"\r\n"
+
+
+def error_response(error: SIPParseError) -> bytes | None:
+    """The 400 (or 505) a parse error allows, serialized; None when it cannot be built."""
+    partial = error.partial
+    if not isinstance(partial, PartialMessage) or not partial.can_respond:
+        return None
+    try:
+        return bytes(make_response(partial, error.status, reason=None))
+    except (SIPParseError, ValueError):
+        return None
+
+
+class Connection:
+    """A stream to one peer, inbound (accepted) or outbound (connected by us).
+
+    ``deliver(message, connection)`` receives every parsed message and
+    ``closed(connection, reason)`` is called once when it ends.
+    """
+
+    def __init__(
+        self,
+        connection_id: int,
+        sock: Any,
+        remote: TransportAddress,
+        *,
+        outbound: bool,
+        limits: Limits,
+        deliver: Callable[[SIPMessage, Connection], None],
+        closed: Callable[[Connection, str], None],
+        server_name: str = "",
+    ) -> None:
+        self.id = connection_id
+        self.sock = sock
+        self.remote = remote
+        self.outbound = outbound
+        self.server_name = server_name
+        self.parser = StreamParser(limits)
+        self._deliver = deliver
+        self._closed = closed
+        self._lock = gevent.lock.Semaphore()
+        self.last_received = self.last_sent = time.monotonic()
+        self.is_closed = False
+        self._reader: gevent.Greenlet | None = None
+
+    @property
+    def key(self) -> tuple[str, str, int, str]:
+        return (self.remote.transport, self.remote.host, self.remote.port, self.server_name)
+
+    def start(self) -> None:
+        self._reader = gevent.spawn(self._read_loop)
+
+    def send(self, data: bytes) -> None:
+        if self.is_closed:
+            raise TransportError(self.remote, "connection closed")
+        try:
+            with self._lock:  # concurrent senders must not interleave partial writes
+                self.sock.sendall(data)
+        except OSError as exc:
+            self.close(f"send failed: {exc}")
+            raise TransportError(self.remote, f"send failed: {exc}") from None
+        self.last_sent = time.monotonic()
+
+    def close(self, reason: str) -> None:
+        if self.is_closed:
+            return
+        self.is_closed = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        reader = self._reader
+        if reader is not None and reader is not gevent.getcurrent():
+            reader.kill(block=False)
+        self._closed(self, reason)
+
+    def _read_loop(self) -> None:
+        reason = "closed by peer"
+        try:
+            while not self.is_closed:
+                data = self.sock.recv(READ_SIZE)
+                if not data:
+                    break
+                self.last_received = time.monotonic()
+                if not self._handle(data):
+                    reason = "parse error"
+                    break
+        except OSError as exc:  # ssl.SSLError included
+            reason = f"read failed: {exc}"
+        self.close(reason)
+
+    def _handle(self, data: bytes) -> bool:
+        """Feed the parser and act on its events; False when the stream must be closed."""
+        for event in self.parser.feed(data):
+            if isinstance(event, KeepAlive):
+                if event.ping:
+                    self._try_send(PONG)
+            elif isinstance(event, ParseFailure):
+                log.warning(
+                    "%s from %s: %s%s", "bad stream" if event.fatal else "bad message",
+                    self.remote, event.error, ", closing" if event.fatal else "",
+                )
+                answer = error_response(event.error)
+                if answer is not None:
+                    self._try_send(answer)
+                if event.fatal:
+                    return False
+            else:
+                self._deliver(event, self)
+        return True
+
+    def _try_send(self, data: bytes) -> None:
+        try:
+            self.send(data)
+        except TransportError as exc:
+            log.info("could not answer %s: %s", self.remote, exc.reason)

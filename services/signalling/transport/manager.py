@@ -1,0 +1,436 @@
+"""`TransportManager`: the UDP socket, TCP/TLS listeners and connections of one host.
+
+Received messages go to ``on_message(message, source, connection_id)``
+(requests with ``received``/``rport`` stamped on the top Via);
+``send``/``send_response`` write messages, reusing a connection to the same
+peer when one is open (ours or the peer's) and opening one otherwise.
+Everything is gevent; call from greenlets (the tests drive it unpatched).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import gevent.event
+from gevent import socket as gsocket
+
+from sipsimple.core import SIPParseError
+from sipsimple_services.signalling.message import SIPMessage, SIPRequest, SIPResponse
+from sipsimple_services.signalling.parser import parse_message
+from sipsimple_services.signalling.transport.connection import Connection, error_response
+from sipsimple_services.signalling.transport.tls import (
+    client_context,
+    describe_tls_error,
+    server_context,
+)
+from sipsimple_services.signalling.transport.types import (
+    AddressLike,
+    TransportAddress,
+    TransportConfig,
+    TransportError,
+)
+from sipsimple_services.signalling.transport.via import response_destination, stamp_received
+
+__all__ = ["MessageCallback", "TransportManager"]
+
+log = logging.getLogger("sipsimple_services.signalling.transport")
+
+MessageCallback = Callable[[SIPMessage, TransportAddress, "int | None"], None]
+ClosedCallback = Callable[[int, TransportAddress, str], None]
+
+_ConnectionKey = tuple[str, str, int, str]
+
+
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _normal_ip(host: str) -> str:
+    return str(ipaddress.ip_address(host))
+
+
+class TransportManager:
+    def __init__(
+        self,
+        config: TransportConfig,
+        on_message: MessageCallback,
+        *,
+        on_connection_closed: ClosedCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.on_message = on_message
+        self.on_connection_closed = on_connection_closed
+        self._family = _family(config.host)
+        self._udp: Any = None
+        self._listeners: dict[str, Any] = {}
+        self._local: dict[str, TransportAddress] = {}
+        self._greenlets: list[gevent.Greenlet] = []
+        self._connections: dict[int, Connection] = {}
+        self._by_key: dict[_ConnectionKey, Connection] = {}
+        self._connecting: dict[_ConnectionKey, gevent.event.AsyncResult] = {}
+        self._next_id = 1
+        self._server_tls: Any = None
+        self._client_tls: Any = None
+        self.running = False
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind every configured listener (raises OSError if a port is taken)."""
+        config = self.config
+        try:
+            if config.udp_port is not None:
+                sock = gsocket.socket(self._family, socket.SOCK_DGRAM)
+                sock.bind((config.host, config.udp_port))
+                self._udp = sock
+                self._local["UDP"] = self._address(sock, "UDP")
+                self._greenlets.append(gevent.spawn(self._udp_loop, sock))
+            if config.tls_port is not None:
+                self._server_tls = server_context(config.tls)
+            for transport, port in (("TCP", config.tcp_port), ("TLS", config.tls_port)):
+                if port is None:
+                    continue
+                sock = gsocket.socket(self._family, socket.SOCK_STREAM)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                sock.bind((config.host, port))
+                sock.listen(128)
+                self._listeners[transport] = sock
+                self._local[transport] = self._address(sock, transport)
+                self._greenlets.append(gevent.spawn(self._accept_loop, sock, transport))
+        except BaseException:
+            self.stop()
+            raise
+        self._greenlets.append(gevent.spawn(self._maintenance_loop))
+        self.running = True
+
+    def stop(self) -> None:
+        self.running = False
+        for connection in list(self._connections.values()):
+            connection.close("transport stopped")
+        gevent.killall(self._greenlets, block=True)
+        self._greenlets.clear()
+        for sock in [self._udp, *self._listeners.values()]:
+            if sock is not None:
+                sock.close()
+        self._udp = None
+        self._listeners.clear()
+
+    def _address(self, sock: Any, transport: str) -> TransportAddress:
+        host, port = sock.getsockname()[:2]
+        return TransportAddress(host, port, transport)
+
+    @property
+    def local_addresses(self) -> dict[str, TransportAddress]:
+        """The bound address of each listening transport (actual ports, after port 0)."""
+        return dict(self._local)
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return {name: address.port for name, address in self._local.items()}
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def send(
+        self,
+        message: SIPMessage | bytes,
+        target: AddressLike,
+        *,
+        connection_id: int | None = None,
+        server_name: str | None = None,
+    ) -> int | None:
+        """Send to `target`; returns the connection used (None for UDP).
+
+        TCP/TLS use ``connection_id`` when it is still open, else an open
+        connection to the same peer, else a new one. ``server_name`` is the
+        name a TLS server must prove (default: ``destination.host``).
+        Raises `TransportError` with the reason on failure.
+        """
+        destination = TransportAddress.of(target)
+        data = message if isinstance(message, bytes) else bytes(message)
+        if destination.transport == "UDP":
+            self._send_udp(data, destination)
+            return None
+        if destination.transport not in ("TCP", "TLS"):
+            raise TransportError(destination, f"unsupported transport {destination.transport}")
+        connection = self._connections.get(connection_id) if connection_id is not None else None
+        if connection is None or connection.is_closed:
+            connection = self._connection_to(destination, server_name)
+        connection.send(data)
+        return connection.id
+
+    def send_response(
+        self, response: SIPResponse, *, connection_id: int | None = None
+    ) -> int | None:
+        """Send a response per RFC 3261 18.2.2: on the request's connection while it is open,
+        else to the Via's received/rport (UDP) or received/sent-by (TCP/TLS)."""
+        if connection_id is not None:
+            connection = self._connections.get(connection_id)
+            if connection is not None and not connection.is_closed:
+                try:
+                    connection.send(bytes(response))
+                    return connection.id
+                except TransportError:
+                    pass  # fall back to a new connection, as 18.2.2 allows
+        try:
+            destination = response_destination(response)
+        except SIPParseError as exc:
+            raise TransportError(TransportAddress("", 0), str(exc)) from None
+        return self.send(response, destination)
+
+    def connection_to(
+        self, target: AddressLike, server_name: str | None = None
+    ) -> int | None:
+        """The id of an open connection to `target` (None if there is none)."""
+        destination = TransportAddress.of(target)
+        try:
+            key = self._key(destination, server_name, resolve=False)
+        except TransportError:
+            return None
+        connection = self._find(key)
+        return connection.id if connection is not None else None
+
+    def close_connection(self, connection_id: int) -> None:
+        connection = self._connections.get(connection_id)
+        if connection is not None:
+            connection.close("closed locally")
+
+    @property
+    def connections(self) -> dict[int, TransportAddress]:
+        return {cid: c.remote for cid, c in self._connections.items()}
+
+    def _resolve(self, destination: TransportAddress, kind: int) -> tuple[str, int]:
+        host = destination.host
+        if _is_ip(host):
+            return _normal_ip(host), destination.port
+        try:
+            infos = gsocket.getaddrinfo(host, destination.port, self._family, kind)
+        except OSError as exc:
+            raise TransportError(destination, f"cannot resolve {host!r}: {exc}") from None
+        if not infos:
+            raise TransportError(destination, f"cannot resolve {host!r}")
+        address = infos[0][4]
+        return _normal_ip(address[0]), address[1]
+
+    def _send_udp(self, data: bytes, destination: TransportAddress) -> None:
+        if self._udp is None:
+            raise TransportError(destination, "UDP is not enabled")
+        address = self._resolve(destination, socket.SOCK_DGRAM)
+        try:
+            self._udp.sendto(data, address)
+        except OSError as exc:
+            raise TransportError(destination, f"send failed: {exc}") from None
+
+    def _key(
+        self, destination: TransportAddress, server_name: str | None, *, resolve: bool = True
+    ) -> _ConnectionKey:
+        if resolve:
+            host, port = self._resolve(destination, socket.SOCK_STREAM)
+        elif _is_ip(destination.host):
+            host, port = _normal_ip(destination.host), destination.port
+        else:
+            raise TransportError(destination, "not an IP address")
+        name = (server_name or destination.host) if destination.transport == "TLS" else ""
+        return (destination.transport, host, port, name)
+
+    def _find(self, key: _ConnectionKey) -> Connection | None:
+        connection = self._by_key.get(key)
+        return connection if connection is not None and not connection.is_closed else None
+
+    def _connection_to(
+        self, destination: TransportAddress, server_name: str | None
+    ) -> Connection:
+        key = self._key(destination, server_name)
+        connection = self._find(key)
+        if connection is not None:
+            return connection
+        pending = self._connecting.get(key)
+        if pending is not None:  # another greenlet is connecting there: share its result
+            result = pending.get(timeout=self.config.connect_timeout + 1)
+            assert isinstance(result, Connection)
+            return result
+        pending = gevent.event.AsyncResult()
+        self._connecting[key] = pending
+        try:
+            connection = self._connect(destination, key)
+        except TransportError as exc:
+            pending.set_exception(exc)
+            raise
+        finally:
+            del self._connecting[key]
+        pending.set(connection)
+        return connection
+
+    def _connect(self, destination: TransportAddress, key: _ConnectionKey) -> Connection:
+        transport, host, port, server_name = key
+        timeout = self.config.connect_timeout
+        sock = gsocket.socket(_family(host), socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            local = self.config.host
+            if _is_ip(local) and not ipaddress.ip_address(local).is_unspecified and (
+                _family(local) == _family(host)
+            ):
+                sock.bind((local, 0))  # so that our Via host is the source the peer sees
+            sock.connect((host, port))
+        except OSError as exc:
+            sock.close()
+            raise TransportError(destination, f"connect failed: {exc}") from None
+        if transport == "TLS":
+            sock = self._client_handshake(sock, destination, server_name)
+        sock.settimeout(None)
+        return self._add_connection(sock, TransportAddress(host, port, transport), True, key[3])
+
+    def _client_handshake(self, sock: Any, destination: TransportAddress, name: str) -> Any:
+        if self._client_tls is None:
+            self._client_tls = client_context(self.config.tls)
+        try:
+            tls = self._client_tls.wrap_socket(
+                sock, server_hostname=name, do_handshake_on_connect=False
+            )
+            tls.settimeout(self.config.tls.handshake_timeout)
+            tls.do_handshake()
+        except (OSError, ValueError) as exc:
+            sock.close()
+            reason = describe_tls_error(exc)
+            log.warning("TLS to %s (%s) failed: %s", destination, name, reason)
+            raise TransportError(destination, reason) from None
+        return tls
+
+    def _add_connection(
+        self, sock: Any, remote: TransportAddress, outbound: bool, server_name: str = ""
+    ) -> Connection:
+        connection = Connection(
+            self._next_id, sock, remote, outbound=outbound, limits=self.config.limits,
+            deliver=self._deliver_stream, closed=self._connection_closed,
+            server_name=server_name,
+        )
+        self._next_id += 1
+        self._connections[connection.id] = connection
+        # The newest connection to a peer wins reuse; inbound ones count too (18.2.2).
+        self._by_key[connection.key] = connection
+        connection.start()
+        return connection
+
+    def _connection_closed(self, connection: Connection, reason: str) -> None:
+        self._connections.pop(connection.id, None)
+        if self._by_key.get(connection.key) is connection:
+            del self._by_key[connection.key]
+        log.debug("connection %d to %s closed: %s", connection.id, connection.remote, reason)
+        if self.on_connection_closed is not None:
+            try:
+                self.on_connection_closed(connection.id, connection.remote, reason)
+            except Exception:
+                log.exception("on_connection_closed failed")
+
+    # -- receiving --------------------------------------------------------------------------
+
+    def _dispatch(self, message: SIPMessage, source: TransportAddress, cid: int | None) -> None:
+        if isinstance(message, SIPRequest):
+            message = stamp_received(message, source)
+        try:
+            self.on_message(message, source, cid)
+        except Exception:
+            log.exception("on_message failed for a message from %s", source)
+
+    def _deliver_stream(self, message: SIPMessage, connection: Connection) -> None:
+        self._dispatch(message, connection.remote, connection.id)
+
+    def _udp_loop(self, sock: Any) -> None:
+        while True:
+            try:
+                data, address = sock.recvfrom(65535)
+            except OSError as exc:
+                log.warning("UDP receive failed: %s", exc)
+                gevent.sleep(0.01)
+                continue
+            source = TransportAddress(address[0], address[1], "UDP")
+            self._handle_datagram(data, source)
+
+    def _handle_datagram(self, data: bytes, source: TransportAddress) -> None:
+        if not data.strip(b"\r\n\x00"):
+            return  # keep-alive noise
+        try:
+            message = parse_message(data, limits=self.config.limits)
+        except SIPParseError as exc:
+            answer = error_response(exc)
+            log.warning(
+                "bad datagram from %s: %s (%s)", source, exc,
+                "answered" if answer is not None else "dropped",
+            )
+            if answer is not None:
+                try:
+                    self._send_udp(answer, source)
+                except TransportError as error:
+                    log.info("could not answer %s: %s", source, error.reason)
+            return
+        self._dispatch(message, source, None)
+
+    def _accept_loop(self, listener: Any, transport: str) -> None:
+        while True:
+            try:
+                sock, address = listener.accept()
+            except OSError as exc:
+                log.warning("%s accept failed: %s", transport, exc)
+                gevent.sleep(0.05)
+                continue
+            if len(self._connections) >= self.config.max_connections:
+                log.warning("refusing a %s connection from %s: too many", transport, address)
+                sock.close()
+                continue
+            remote = TransportAddress(_normal_ip(address[0]), address[1], transport)
+            if transport == "TLS":
+                gevent.spawn(self._server_handshake, sock, remote)
+            else:
+                self._add_connection(sock, remote, False)
+
+    def _server_handshake(self, sock: Any, remote: TransportAddress) -> None:
+        try:
+            tls = self._server_tls.wrap_socket(
+                sock, server_side=True, do_handshake_on_connect=False
+            )
+            tls.settimeout(self.config.tls.handshake_timeout)
+            tls.do_handshake()
+            tls.settimeout(None)
+        except (OSError, ValueError) as exc:
+            log.warning("TLS from %s failed: %s", remote, describe_tls_error(exc))
+            sock.close()
+            return
+        self._add_connection(tls, remote, False)
+
+    def _maintenance_loop(self) -> None:
+        """Close idle connections; ping quiet outbound ones (RFC 5626 CRLF keep-alive)."""
+        config = self.config
+        tick = min(1.0, config.idle_timeout / 4)
+        if config.keepalive_interval is not None:
+            tick = min(tick, config.keepalive_interval / 2)
+        while True:
+            gevent.sleep(tick)
+            now = time.monotonic()
+            for connection in list(self._connections.values()):
+                if now - max(connection.last_received, connection.last_sent) > (
+                    config.idle_timeout
+                ):
+                    log.info("closing idle connection to %s", connection.remote)
+                    connection.close("idle")
+                elif (
+                    connection.outbound
+                    and config.keepalive_interval is not None
+                    and now - connection.last_sent > config.keepalive_interval
+                ):
+                    with contextlib.suppress(TransportError):
+                        connection.send(b"\r\n\r\n")

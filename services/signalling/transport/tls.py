@@ -1,0 +1,56 @@
+"""TLS contexts (gevent's SSLContext, so that handshakes yield) and error wording."""
+
+from __future__ import annotations
+
+import ssl
+
+from gevent import ssl as gssl
+
+from sipsimple_services.signalling.transport.types import TLSConfig
+
+__all__ = ["client_context", "describe_tls_error", "server_context"]
+
+
+def server_context(config: TLSConfig) -> ssl.SSLContext:
+    if config.certificate is None:
+        raise ValueError("a TLS listener needs a certificate (and its private key)")
+    context = gssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.certificate, config.private_key)
+    if config.ca_file is not None:
+        # Lets peers present client certificates we can check; not required.
+        context.load_verify_locations(cafile=config.ca_file)
+        context.verify_mode = ssl.CERT_OPTIONAL
+    return context
+
+
+def client_context(config: TLSConfig) -> ssl.SSLContext:
+    """Verifies the server certificate and name unless ``verify_server`` is False.
+
+    PROTOCOL_TLS_CLIENT starts with CERT_REQUIRED and check_hostname, as
+    ``ssl.create_default_context`` does; gevent's class keeps I/O cooperative.
+    """
+    context = gssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if config.verify_server:
+        if config.ca_file is not None:
+            context.load_verify_locations(cafile=config.ca_file)
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if config.client_certificate is not None:
+        context.load_cert_chain(config.client_certificate, config.client_private_key)
+    return context
+
+
+def describe_tls_error(error: BaseException) -> str:
+    """A short, human reason: 'certificate verify failed: hostname mismatch, ...'."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        detail = (error.verify_message or "").rstrip(".")
+        detail = detail[:1].lower() + detail[1:]
+        return f"certificate verify failed: {detail}" if detail else "certificate verify failed"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or error}"
+    return f"TLS error: {error}"
