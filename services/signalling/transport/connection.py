@@ -64,7 +64,9 @@ class Connection:
         self._deliver = deliver
         self._closed = closed
         self._lock = gevent.lock.Semaphore()
-        self.last_received = self.last_sent = time.monotonic()
+        # Traffic that proves the connection in use: data received, messages sent
+        # (our own pings do not count, or a dead peer would never time out).
+        self.last_activity = self.last_ping = time.monotonic()
         self.is_closed = False
         self._reader: gevent.Greenlet | None = None
 
@@ -75,7 +77,7 @@ class Connection:
     def start(self) -> None:
         self._reader = gevent.spawn(self._read_loop)
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes, *, ping: bool = False) -> None:
         if self.is_closed:
             raise TransportError(self.remote, "connection closed")
         try:
@@ -84,7 +86,10 @@ class Connection:
         except OSError as exc:
             self.close(f"send failed: {exc}")
             raise TransportError(self.remote, f"send failed: {exc}") from None
-        self.last_sent = time.monotonic()
+        if ping:
+            self.last_ping = time.monotonic()
+        else:
+            self.last_activity = time.monotonic()
 
     def close(self, reason: str) -> None:
         if self.is_closed:
@@ -104,7 +109,7 @@ class Connection:
                 data = self.sock.recv(READ_SIZE)
                 if not data:
                     break
-                self.last_received = time.monotonic()
+                self.last_activity = time.monotonic()
                 if not self._handle(data):
                     reason = "parse error"
                     break

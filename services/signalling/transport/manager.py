@@ -422,15 +422,14 @@ class TransportManager:
             gevent.sleep(tick)
             now = time.monotonic()
             for connection in list(self._connections.values()):
-                if now - max(connection.last_received, connection.last_sent) > (
-                    config.idle_timeout
-                ):
+                quiet = now - connection.last_activity
+                if quiet > config.idle_timeout:
                     log.info("closing idle connection to %s", connection.remote)
                     connection.close("idle")
                 elif (
                     connection.outbound
                     and config.keepalive_interval is not None
-                    and now - connection.last_sent > config.keepalive_interval
+                    and min(quiet, now - connection.last_ping) > config.keepalive_interval
                 ):
                     with contextlib.suppress(TransportError):
-                        connection.send(b"\r\n\r\n")
+                        connection.send(b"\r\n\r\n", ping=True)

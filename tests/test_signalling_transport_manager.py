@@ -1,0 +1,339 @@
+"""TransportManager over real loopback sockets (UDP and TCP, IPv4 and IPv6), driven with gevent.
+
+The test process is not monkey-patched: the tests use gevent's sockets and
+queues, and blocking on a queue runs the hub and so the managers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import gevent
+import gevent.queue
+import pytest
+from gevent import socket as gsocket
+
+from sipsimple_services.signalling.message import SIPMessage, SIPRequest, SIPResponse, make_response
+from sipsimple_services.signalling.parser import Limits, StreamParser, parse_message
+from sipsimple_services.signalling.transport import (
+    TransportAddress,
+    TransportConfig,
+    TransportError,
+    TransportManager,
+)
+
+
+def ipv6_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+HOSTS = [
+    "127.0.0.1",
+    pytest.param("::1", marks=pytest.mark.skipif(not ipv6_available(), reason="no IPv6")),
+]
+_branches = itertools.count(1)
+
+
+def request_bytes(
+    transport: str, host: str, port: int, *, rport: bool = False, method: str = "OPTIONS",
+    extra: str = "", body: str = "",
+) -> bytes:
+    sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    params = ";rport" if rport else ""
+    return (
+        f"{method} sip:bob@example.com SIP/2.0\r\n"
+        f"Via: SIP/2.0/{transport} {sent_by}{params};branch=z9hG4bK{next(_branches)}\r\n"
+        "Max-Forwards: 70\r\nTo: <sip:bob@example.com>\r\n"
+        "From: <sip:alice@example.com>;tag=1\r\nCall-ID: c1@example.com\r\n"
+        f"CSeq: 1 {method}\r\n{extra}Content-Length: {len(body)}\r\n\r\n{body}"
+    ).encode()
+
+
+@dataclass
+class Endpoint:
+    manager: TransportManager
+    inbox: gevent.queue.Queue = field(default_factory=gevent.queue.Queue)
+    closed: gevent.queue.Queue = field(default_factory=gevent.queue.Queue)
+
+    def receive(self, timeout: float = 3.0) -> tuple[SIPMessage, TransportAddress, int | None]:
+        item: tuple[SIPMessage, TransportAddress, int | None] = self.inbox.get(timeout=timeout)
+        return item
+
+    def address(self, transport: str) -> TransportAddress:
+        return self.manager.local_addresses[transport]
+
+
+@pytest.fixture
+def endpoint() -> Iterator[Callable[..., Endpoint]]:
+    started: list[TransportManager] = []
+
+    def make(host: str = "127.0.0.1", **options: object) -> Endpoint:
+        inbox: gevent.queue.Queue = gevent.queue.Queue()
+        closed: gevent.queue.Queue = gevent.queue.Queue()
+        config = TransportConfig(host=host, **options)  # type: ignore[arg-type]
+        manager = TransportManager(
+            config,
+            lambda message, source, cid: inbox.put((message, source, cid)),
+            on_connection_closed=lambda cid, remote, reason: closed.put((cid, reason)),
+        )
+        manager.start()
+        started.append(manager)
+        return Endpoint(manager, inbox, closed)
+
+    yield make
+    for manager in started:
+        manager.stop()
+
+
+def raw_stream(address: TransportAddress) -> gsocket.socket:
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    sock = gsocket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(3)
+    sock.connect((address.host, address.port))
+    return sock
+
+
+def raw_datagram(host: str) -> gsocket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = gsocket.socket(family, socket.SOCK_DGRAM)
+    sock.settimeout(3)
+    sock.bind((host, 0))
+    return sock
+
+
+def read_message(sock: gsocket.socket) -> SIPMessage:
+    parser = StreamParser()
+    while True:
+        data = sock.recv(65536)
+        assert data, "connection closed before a message arrived"
+        for event in parser.feed(data):
+            if isinstance(event, SIPRequest | SIPResponse):
+                return event
+
+
+# -- configuration -------------------------------------------------------------------------
+
+
+def test_ports_are_reported_and_none_disables(endpoint: Callable[..., Endpoint]) -> None:
+    a = endpoint(udp_port=0, tcp_port=0)
+    ports = a.manager.ports
+    assert set(ports) == {"UDP", "TCP"} and all(port > 0 for port in ports.values())
+    b = endpoint(udp_port=None, tcp_port=0)
+    assert set(b.manager.ports) == {"TCP"}
+    with pytest.raises(TransportError, match="UDP is not enabled"):
+        b.manager.send(b"x", a.address("UDP"))
+    # A taken port fails start and leaves nothing bound.
+    taken = TransportManager(TransportConfig(host="127.0.0.1", udp_port=None,
+                                             tcp_port=ports["TCP"]), lambda *args: None)
+    with pytest.raises(OSError):
+        taken.start()
+    assert not taken.running
+
+
+# -- UDP ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_udp_both_ways_with_rport(host: str, endpoint: Callable[..., Endpoint]) -> None:
+    a, b = endpoint(host, tcp_port=None), endpoint(host, tcp_port=None)
+    a_udp = a.address("UDP")
+    # Advertise a wrong port in Via, as a NATed client would: rport fixes the way back.
+    assert a.manager.send(request_bytes("UDP", host, 9, rport=True), b.address("UDP")) is None
+    message, source, cid = b.receive()
+    assert isinstance(message, SIPRequest) and cid is None
+    assert source == TransportAddress(host, a_udp.port, "UDP")
+    via = message.top_via
+    assert via is not None and via.rport == a_udp.port and via.received is not None
+    b.manager.send_response(make_response(message, 200, to_tag="b"))
+    response, source, _ = a.receive()
+    assert isinstance(response, SIPResponse) and response.code == 200
+    assert source.port == b.address("UDP").port
+    # And the other way, with a message value rather than bytes.
+    b.manager.send(parse_message(request_bytes("UDP", host, b.address("UDP").port)), a_udp)
+    message, source, _ = a.receive()
+    assert isinstance(message, SIPRequest) and message.top_via is not None
+    assert message.top_via.received is None  # sent-by matched the source
+
+
+def test_garbage_datagrams(endpoint: Callable[..., Endpoint]) -> None:
+    b = endpoint(tcp_port=None)
+    target = b.address("UDP")
+    raw = raw_datagram("127.0.0.1")
+    for junk in (b"\x00\xff" * 50, b"hello world", b"INVITE\r\n\r\n", b"\r\n\r\n", b"SIP/2.0"):
+        raw.sendto(junk, (target.host, target.port))
+    # A request whose headers allow an answer gets 400; a response never does.
+    bad = request_bytes("UDP", "127.0.0.1", raw.getsockname()[1], extra="Expires: soon\r\n")
+    raw.sendto(bad, (target.host, target.port))
+    data, _ = raw.recvfrom(65536)
+    answer = parse_message(data)
+    assert isinstance(answer, SIPResponse) and answer.code == 400
+    raw.sendto(b"SIP/2.0 200 OK\r\nCSeq: x\r\n\r\n", (target.host, target.port))
+    # The manager keeps working.
+    raw.sendto(request_bytes("UDP", "127.0.0.1", raw.getsockname()[1]), (target.host, target.port))
+    message, _, _ = b.receive()
+    assert isinstance(message, SIPRequest)
+    assert b.inbox.empty()
+    raw.close()
+
+
+# -- TCP ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_tcp_both_ways_and_connection_reuse(host: str, endpoint: Callable[..., Endpoint]) -> None:
+    a, b = endpoint(host, udp_port=None), endpoint(host, udp_port=None)
+    a_tcp, b_tcp = a.address("TCP"), b.address("TCP")
+    first = a.manager.send(request_bytes("TCP", host, a_tcp.port), b_tcp)
+    assert first is not None
+    request, source, b_side = b.receive()
+    assert isinstance(request, SIPRequest) and b_side is not None
+    assert source.transport == "TCP" and source.host == host
+    # The response goes back on the same connection (18.2.2).
+    assert b.manager.send_response(make_response(request, 200), connection_id=b_side) == b_side
+    response, _, a_side = a.receive()
+    assert isinstance(response, SIPResponse) and a_side == first
+    # A second request to the same peer reuses the connection.
+    assert a.manager.send(request_bytes("TCP", host, a_tcp.port), b_tcp) == first
+    assert a.manager.connection_to(b_tcp) == first
+    _, _, again = b.receive()
+    assert again == b_side and len(b.manager.connections) == 1
+    # A request from b to a's source address rides the inbound connection.
+    assert b.manager.send(request_bytes("TCP", host, b_tcp.port), source) == b_side
+    _, _, reverse = a.receive()
+    assert reverse == first
+    # A request to a's listener opens a new connection.
+    new = b.manager.send(request_bytes("TCP", host, b_tcp.port), a_tcp)
+    assert new not in (None, b_side)
+    assert a.receive()[2] not in (None, first)
+
+
+def test_response_falls_back_to_via_when_the_connection_is_gone(
+    endpoint: Callable[..., Endpoint],
+) -> None:
+    a, b = endpoint(udp_port=None), endpoint(udp_port=None)
+    a.manager.send(request_bytes("TCP", "127.0.0.1", a.address("TCP").port), b.address("TCP"))
+    request, _, cid = b.receive()
+    assert isinstance(request, SIPRequest) and cid is not None
+    b.manager.close_connection(cid)
+    assert b.closed.get(timeout=3) == (cid, "closed locally")
+    # The Via names a's listener: a new connection goes there.
+    used = b.manager.send_response(make_response(request, 200), connection_id=cid)
+    assert used not in (None, cid)
+    response, _, _ = a.receive()
+    assert isinstance(response, SIPResponse) and response.code == 200
+
+
+def test_connect_refused_is_a_transport_error(endpoint: Callable[..., Endpoint]) -> None:
+    a = endpoint(udp_port=None)
+    listener = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there any more
+    with pytest.raises(TransportError, match="connect failed") as error:
+        a.manager.send(b"x", TransportAddress("127.0.0.1", port, "TCP"))
+    assert error.value.destination == TransportAddress("127.0.0.1", port, "TCP")
+    with pytest.raises(TransportError, match="unsupported transport"):
+        a.manager.send(b"x", TransportAddress("127.0.0.1", port, "SCTP"))
+
+
+def test_keepalive_ping_gets_a_pong(endpoint: Callable[..., Endpoint]) -> None:
+    b = endpoint(udp_port=None)
+    sock = raw_stream(b.address("TCP"))
+    sock.sendall(b"\r\n\r\n")
+    assert sock.recv(16) == b"\r\n"
+    sock.sendall(b"\r\n")  # a pong from the peer needs no answer
+    sock.sendall(request_bytes("TCP", "127.0.0.1", 5060))
+    message, _, _ = b.receive()
+    assert isinstance(message, SIPRequest)
+    sock.close()
+
+
+def test_outbound_pings_and_idle_timeout(endpoint: Callable[..., Endpoint]) -> None:
+    a = endpoint(udp_port=None, keepalive_interval=0.1, idle_timeout=0.6)
+    listener = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    peer = TransportAddress("127.0.0.1", listener.getsockname()[1], "TCP")
+    cid = a.manager.send(request_bytes("TCP", "127.0.0.1", 5060), peer)
+    sock, _ = listener.accept()
+    sock.settimeout(3)
+    read_message(sock)
+    assert sock.recv(16).startswith(b"\r\n\r\n")  # a ping on the quiet connection
+    # The peer never answers: the connection is idle and gets closed.
+    closed_cid, reason = a.closed.get(timeout=3)
+    assert (closed_cid, reason) == (cid, "idle")
+    assert a.manager.connections == {}
+    sock.close()
+    listener.close()
+
+
+def test_stream_that_never_ends_a_message_is_closed(endpoint: Callable[..., Endpoint]) -> None:
+    b = endpoint(udp_port=None, limits=Limits(max_header_bytes=8192))
+    sock = raw_stream(b.address("TCP"))
+    sock.sendall(b"OPTIONS sip:bob@example.com SIP/2.0\r\n")
+    sent = 0
+    for _ in range(2000):
+        try:
+            sock.sendall(b"X-Junk: " + b"a" * 1000 + b"\r\n")
+        except OSError:  # reset or broken pipe: the manager closed it
+            break
+        sent += 1010
+        gevent.sleep(0.001)
+        if peer_closed(sock):
+            break
+    else:
+        pytest.fail("the manager kept reading an endless header section")
+    assert sent < 100_000  # closed soon after the limit, not after megabytes
+    _, reason = b.closed.get(timeout=3)
+    assert reason == "parse error" and b.manager.connections == {}
+    assert b.inbox.empty()
+
+
+def peer_closed(sock: gsocket.socket) -> bool:
+    timeout = sock.gettimeout()
+    sock.settimeout(0)  # gevent would otherwise wait for data
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
+
+
+def test_bad_message_on_a_stream_gets_400_and_the_stream_goes_on(
+    endpoint: Callable[..., Endpoint],
+) -> None:
+    b = endpoint(udp_port=None)
+    sock = raw_stream(b.address("TCP"))
+    sock.sendall(request_bytes("TCP", "127.0.0.1", 5060, extra="Expires: soon\r\n"))
+    answer = read_message(sock)
+    assert isinstance(answer, SIPResponse) and answer.code == 400
+    sock.sendall(request_bytes("TCP", "127.0.0.1", 5060))
+    assert isinstance(b.receive()[0], SIPRequest)
+    sock.close()
+
+
+def test_oversized_message_gets_400_then_close(endpoint: Callable[..., Endpoint]) -> None:
+    b = endpoint(udp_port=None, limits=Limits(max_body_bytes=1000, max_headers=20))
+    sock = raw_stream(b.address("TCP"))
+    # Body too large: the headers allow a 400, then the framing is lost.
+    sock.sendall(request_bytes("TCP", "127.0.0.1", 5060, body="x" * 2000))
+    answer = read_message(sock)
+    assert isinstance(answer, SIPResponse) and answer.code == 400
+    assert sock.recv(65536) == b""
+    # Too many headers: closed (nothing usable to answer).
+    sock = raw_stream(b.address("TCP"))
+    many = "".join(f"X-H{n}: v\r\n" for n in range(50))
+    sock.sendall(request_bytes("TCP", "127.0.0.1", 5060, extra=many))
+    assert sock.recv(65536) == b""
+    assert b.inbox.empty()
