@@ -337,3 +337,23 @@ def test_oversized_message_gets_400_then_close(endpoint: Callable[..., Endpoint]
     sock.sendall(request_bytes("TCP", "127.0.0.1", 5060, extra=many))
     assert sock.recv(65536) == b""
     assert b.inbox.empty()
+
+
+@dataclass(frozen=True)
+class Destination:  # the transaction layer's own address type, duck-typed
+    host: str
+    port: int
+    transport: str
+
+
+def test_send_after_the_peer_dropped_the_connection(endpoint: Callable[..., Endpoint]) -> None:
+    a, b = endpoint(udp_port=None), endpoint(udp_port=None)
+    target = Destination("127.0.0.1", b.address("TCP").port, "TCP")
+    first = a.manager.send(request_bytes("TCP", "127.0.0.1", 5060), target)
+    _, _, b_side = b.receive()
+    assert b_side is not None
+    b.manager.close_connection(b_side)
+    gevent.sleep(0.05)  # a's reader sees the FIN (a send racing it would be lost, as in TCP)
+    second = a.manager.send(request_bytes("TCP", "127.0.0.1", 5060), target)
+    assert isinstance(b.receive()[0], SIPRequest)
+    assert second is not None and second != first

@@ -170,7 +170,13 @@ class TransportManager:
         connection = self._connections.get(connection_id) if connection_id is not None else None
         if connection is None or connection.is_closed:
             connection = self._connection_to(destination, server_name)
-        connection.send(data)
+        try:
+            connection.send(data)
+        except TransportError:
+            # A reused connection the peer has dropped without our noticing yet:
+            # one fresh attempt (the failed one is closed and forgotten by now).
+            connection = self._connection_to(destination, server_name)
+            connection.send(data)
         return connection.id
 
     def send_response(
