@@ -182,6 +182,9 @@ def test_verified_tls_both_ways(
     b.send_response(make_response(request, 200), connection_id=b_side)
     response, _, a_side = a_inbox.get(timeout=5)
     assert isinstance(response, SIPResponse) and a_side == first
+    # The request's source address, without a connection id, also means that connection.
+    assert b.send(make_response(request, 200), source) == b_side
+    assert a_inbox.get(timeout=5)[2] == first
     # ...the same name reuses the connection; the IP address (IP SAN) opens another.
     assert a.send(request_bytes("TLS", host, a_port), b_tls, server_name="sip.test") == first
     by_ip = a.send(request_bytes("TLS", host, a_port), b_tls)

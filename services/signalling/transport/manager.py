@@ -255,6 +255,10 @@ class TransportManager:
 
     def _find(self, key: _ConnectionKey) -> Connection | None:
         connection = self._by_key.get(key)
+        if connection is None or connection.is_closed:
+            # A connection the peer opened from exactly that address is the peer itself
+            # (18.2.2: a destination naming a request's source means its connection).
+            connection = self._by_key.get((key[0], key[1], key[2], ""))
         return connection if connection is not None and not connection.is_closed else None
 
     def _connection_to(
