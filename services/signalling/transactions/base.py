@@ -209,7 +209,8 @@ class Transaction:
     # -- inputs shared by all machines ---------------------------------
 
     def start(self, now: float) -> list[Effect]:
-        self.created_at = now
+        if self.state is State.IDLE:
+            self.created_at = now
         return self._handle(Event.START, now)
 
     def timer_fired(self, name: str, now: float) -> list[Effect]:
