@@ -237,6 +237,10 @@ def test_invalid_calls_raise_transaction_error() -> None:
         bad = SIPRequest("INVITE", request().uri, request().headers[:2])
         ClientInviteTransaction(("z9hG4bKx", "INVITE"), bad, UDP)
     tx, clock = make()
+    with pytest.raises(TransactionError):
+        tx.receive(response(tx.request, 200), 0.0)  # not started
+    with pytest.raises(TransactionError):
+        tx.transport_error(0.0)
     clock.apply(tx.start(0.0))
     with pytest.raises(TransactionError):
         tx.start(0.0)

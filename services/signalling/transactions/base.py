@@ -5,8 +5,8 @@ actions)``. Inputs become events; the runner looks the pair up, moves to the
 new state and performs the actions in order, collecting effects. Network and
 timer events without an entry are discarded (a late retransmission, a
 response in the wrong state); TU calls without an entry (start twice, a
-response after termination) raise `TransactionError`, the one documented
-exception of this package.
+response after termination) and any input before `start` raise
+`TransactionError`, the one documented exception of this package.
 
 Shared rules, so that tables stay short:
 
@@ -233,7 +233,7 @@ class Transaction:
     def _handle(self, event: Event, now: float, message: SIPMessage | None = None) -> list[Effect]:
         entry = self.TABLE.get((self.state, event))
         if entry is None:
-            if event in _TU_EVENTS:
+            if event in _TU_EVENTS or self.state is State.IDLE:
                 raise TransactionError(
                     f"{event.value} is not allowed in state {self.state.value} of {self!r}"
                 )
