@@ -186,6 +186,10 @@ def test_dns_settings_survive_a_dns_service_crash(
         uri = SIPURI.parse("sip:srvonly.test")
         routes = DNSLookup().lookup_sip_proxy(uri, ["udp"]).wait(10)
         assert [(r.address, r.port) for r in routes] == [("127.0.0.3", 5070)]
+        deadline = time.monotonic() + 10
+        while not get_bus().state["dns"].instance:  # the facade knows the instance it kills
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         os.kill(get_bus().ping("dns")["pid"], signal.SIGKILL)
         assert restarted.wait(30), "the DNS service was not restarted"
         deadline = time.monotonic() + 10

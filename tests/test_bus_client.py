@@ -81,8 +81,8 @@ def test_async_calls_and_callbacks(spawn_service: Spawn, client: BusClient) -> N
 
 
 def test_events_reach_the_notification_center(spawn_service: Spawn, client: BusClient) -> None:
-    spawn_service(OWNER, "media")
     recorder = Recorder("test.tick", "ServiceDidConnect")
+    spawn_service(OWNER, "media")
     try:
         recorder.wait("ServiceDidConnect")
         time.sleep(0.2)
@@ -102,10 +102,10 @@ def test_events_reach_the_notification_center(spawn_service: Spawn, client: BusC
 def test_recovers_after_the_service_is_killed_and_restarted(
     spawn_service: Spawn, client: BusClient
 ) -> None:
-    first = spawn_service(OWNER, "media")
     recorder = Recorder(
         "ServiceDidConnect", "ServiceDidDisconnect", "ServiceDidRestart", "test.tick"
     )
+    first = spawn_service(OWNER, "media")
     try:
         recorder.wait("ServiceDidConnect")
         old = client.ping("media")

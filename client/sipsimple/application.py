@@ -104,11 +104,13 @@ class SIPApplication(metaclass=Singleton):
         from sipsimple.configuration.settings import SIPSimpleSettings
 
         ConfigurationManager().start(storage)
-        SIPSimpleSettings()  # loads and validates the global settings now
+        # Loads and validates the global settings now; a running application
+        # has a persistent instance id (+sip.instance).
+        SIPSimpleSettings().ensure_instance_id()
 
     @staticmethod
     def _ensure_services() -> None:
-        probe = BusClient()
+        probe = BusClient(post_notifications=False)
         probe.start()
         try:
             pings = {s: probe.call_async(s, "ping", timeout=0.5) for s in SERVICES}
@@ -150,12 +152,14 @@ class SIPApplication(metaclass=Singleton):
         center = NotificationCenter()
         center.add_observer(self, name="CFGSettingsObjectDidChange", sender=SIPSimpleSettings())
         center.add_observer(self, name="ServiceDidRestart")
+        center.add_observer(self, name="ServiceDidConnect")
 
         def stop() -> None:
             center.discard_observer(
                 self, name="CFGSettingsObjectDidChange", sender=SIPSimpleSettings()
             )
             center.discard_observer(self, name="ServiceDidRestart")
+            center.discard_observer(self, name="ServiceDidConnect")
             manager.stop()
 
         return stop
@@ -183,8 +187,11 @@ class SIPApplication(metaclass=Singleton):
         if notification.name == "CFGSettingsObjectDidChange":
             if any(key.startswith("dns.") for key in data.modified):
                 self._apply_dns_settings()
-        elif notification.name == "ServiceDidRestart" and data.service == "dns":
-            # The new instance starts from its defaults; not on the bus thread,
+        elif notification.name in ("ServiceDidRestart", "ServiceDidConnect") and (
+            data.service == "dns" and notification.sender is self.bus
+        ):
+            # A new instance starts from its defaults (a restart seen before the
+            # first heartbeat looks like a first connect). Not on the bus thread,
             # which must keep delivering while this waits for the service.
             threading.Thread(
                 target=self._apply_dns_settings, name="sipsimple-dns-settings", daemon=True

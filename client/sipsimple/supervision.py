@@ -158,7 +158,7 @@ def wait_until_ready(timeout: float = START_TIMEOUT) -> None:
     """
     from sipsimple.bus.client import BusClient, BusError
 
-    client = BusClient()
+    client = BusClient(post_notifications=False)
     client.start()
     try:
         deadline = time.monotonic() + timeout

@@ -32,7 +32,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def wait_for_ping(service: str, timeout: float = 10.0) -> dict[str, object]:
-    client = BusClient(services=[service])
+    client = BusClient(services=[service], post_notifications=False)
     client.start()
     try:
         deadline = time.monotonic() + timeout

@@ -166,10 +166,14 @@ class BusClient:
         services: Iterable[str] = SERVICES,
         request_timeout: float = DEFAULT_TIMEOUT,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
+        post_notifications: bool = True,
     ) -> None:
+        """`post_notifications=False` makes a silent client (a status probe):
+        no events and no Service* notifications reach the NotificationCenter."""
         self.services = tuple(services)
         self.request_timeout = request_timeout
         self.heartbeat_interval = heartbeat_interval
+        self.post_notifications = post_notifications
         self.client_id = uuid.uuid4().hex
         self.state = {name: ServiceState() for name in self.services}
         self._context = zmq.Context()
@@ -473,6 +477,8 @@ class BusClient:
             item.future._set(exception=exc)
 
     def _on_event(self, service: str, frames: list[bytes]) -> None:
+        if not self.post_notifications:
+            return
         try:
             event = decode_event(frames)
         except BusProtocolError as exc:
@@ -489,6 +495,8 @@ class BusClient:
         )
 
     def _post(self, name: str, **data: Any) -> None:
+        if not self.post_notifications:
+            return
         NotificationCenter().post_notification(name, sender=self, data=NotificationData(**data))
 
 

@@ -45,7 +45,7 @@ def restart(timeout: float) -> None:
 
 def collect_status() -> list[dict[str, Any]]:
     rows = []
-    probe = BusClient()
+    probe = BusClient(post_notifications=False)
     probe.start()
     try:
         for entry in supervision.status():
