@@ -15,5 +15,9 @@ services = ["sipsimple_services"] + [
 setup(
     packages=client + services,
     package_dir={"sipsimple": "client/sipsimple", "sipsimple_services": "services"},
-    package_data={"sipsimple": ["data/*", "py.typed"], "sipsimple_services": ["py.typed"]},
+    package_data={
+        "sipsimple": ["py.typed"],
+        "sipsimple.data": ["*.conf"],
+        "sipsimple_services": ["py.typed"],
+    },
 )
