@@ -1,9 +1,12 @@
-from sipsimple_services.common.service import Service, main
+"""``python -m sipsimple_services.signalling``: run the signalling service."""
 
+# Patch first, so that anything using the standard library's sockets cooperates.
+from gevent import monkey
 
-class SignallingService(Service):
-    name = "signalling"
+monkey.patch_all()
 
+from sipsimple_services.common.service import main  # noqa: E402
+from sipsimple_services.signalling.service import SignallingService  # noqa: E402
 
 if __name__ == "__main__":
     main(SignallingService)

@@ -139,6 +139,7 @@ COMMON_METHODS = _methods(
 
 OPT_STR = (str, NoneType)
 OPT_NUMBER = (float, int, NoneType)  # used by dns
+OPT_INT = (int, NoneType)
 
 METHODS: dict[str, dict[str, Method]] = {
     "dns": _methods(
@@ -179,7 +180,69 @@ METHODS: dict[str, dict[str, Method]] = {
     ),
     "media": _methods(),
     "msrp": _methods(),
-    "signalling": _methods(),
+    "signalling": _methods(
+        # Unnamed settings keep their value; the reply is get_transports'.
+        Method(
+            "configure",
+            (
+                Param("transports", (list, NoneType), required=False),
+                Param("host", OPT_STR, required=False),
+                Param("udp_port", OPT_INT, required=False),
+                Param("tcp_port", OPT_INT, required=False),
+                Param("tls_port", OPT_INT, required=False),
+                Param("tls_certificate", OPT_STR, required=False),
+                Param("tls_private_key", OPT_STR, required=False),
+                Param("tls_ca_file", OPT_STR, required=False),
+                Param("tls_verify_server", (bool, NoneType), required=False),
+            ),
+        ),
+        Method("get_transports"),
+        # The client answers for the account: MESSAGE is delivered to it, and
+        # with options=True OPTIONS too; released when the client goes away.
+        Method("claim_account", (Param("aor", (str,)), Param("options", (bool,), required=False))),
+        Method("release_account", (Param("aor", (str,)),)),
+        # route: {"host", "port", "transport" (udp|tcp|tls), "tls_name"?}. Both
+        # reply with the final response {"code", "reason", "headers": [[name,
+        # value]], "body", "call_id", "local", "error"} once the transaction ends.
+        Method(
+            "send_options",
+            (
+                Param("uri", (str,)),
+                Param("route", (dict,)),
+                Param("headers", (list, NoneType), required=False),
+                Param("from_uri", OPT_STR, required=False),
+                Param("timeout", OPT_NUMBER, required=False),
+            ),
+        ),
+        Method(
+            "send_message",
+            (
+                Param("from_uri", (str,)),
+                Param("to_uri", (str,)),
+                Param("route", (dict,)),
+                Param("content_type", (str,)),
+                Param("body", (bytes,)),
+                # {"username", "password", "realm"?}
+                Param("credentials", (dict, NoneType), required=False),
+                Param("headers", (list, NoneType), required=False),
+                Param("uri", OPT_STR, required=False),  # Request-URI; default to_uri
+                Param("timeout", OPT_NUMBER, required=False),
+            ),
+        ),
+        # Answer a request delivered with "answered": None (server_key from
+        # signalling.request_received); 1xx first is allowed.
+        Method(
+            "respond",
+            (
+                Param("server_key", (str,)),
+                Param("code", (int,)),
+                Param("reason", OPT_STR, required=False),
+                Param("headers", (list, NoneType), required=False),
+                Param("body", (bytes, NoneType), required=False),
+            ),
+        ),
+        Method("set_trace", (Param("enabled", (bool,)),)),
+    ),
 }
 
 
@@ -200,7 +263,14 @@ EVENTS: dict[str, frozenset[str]] = {
     "dns": frozenset({"dns.trace", "dns.nameservers_changed"}),
     "media": frozenset(),
     "msrp": frozenset(),
-    "signalling": frozenset(),
+    "signalling": frozenset({
+        # {method, request_uri, headers, body, server_key, source, account, answered}
+        "signalling.request_received",
+        # {originator: local|remote, method, code, reason, call_id}
+        "signalling.transaction_completed",
+        # {direction: in|out, transport, source, destination, message, timestamp}
+        "signalling.message_traced",
+    }),
 }
 COMMON_EVENTS = frozenset({"service.started", "service.stopping", "service.client_expired"})
 

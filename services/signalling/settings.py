@@ -1,0 +1,119 @@
+"""The signalling service's transport settings: from the environment and from `configure`.
+
+Environment (read at start; `configure` overrides at run time):
+
+- ``SIPSIMPLE_SIP_HOST``: the address to bind (default ``127.0.0.1``: the
+  service listens on the network only once the facade configures it).
+- ``SIPSIMPLE_SIP_TRANSPORTS``: comma-separated ``udp,tcp,tls`` (default
+  ``udp,tcp``; tls needs a certificate).
+- ``SIPSIMPLE_SIP_UDP_PORT``, ``..._TCP_PORT``, ``..._TLS_PORT``: 0 (the
+  default) picks a free port.
+- ``SIPSIMPLE_SIP_TLS_CERTIFICATE``, ``..._TLS_PRIVATE_KEY``,
+  ``..._TLS_CA_FILE``: PEM files; ``..._TLS_VERIFY_SERVER`` (1): 0 turns off
+  server certificate verification.
+- ``SIPSIMPLE_SIP_TRACE``: 1 starts with tracing on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from sipsimple_services.signalling.transport import TLSConfig, TransportConfig
+
+__all__ = ["TRANSPORTS", "SIPSettings"]
+
+TRANSPORTS = ("udp", "tcp", "tls")
+_PREFIX = "SIPSIMPLE_SIP_"
+
+
+def _port(value: Any, what: str) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            raise ValueError(f"{what} {value!r} is not a number") from None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 65535:
+        raise ValueError(f"{what} must be in 0..65535 (0: any free port), not {value!r}")
+    return value
+
+
+def _transports(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        raise ValueError("transports must be a list of udp, tcp, tls")
+    result: list[str] = []
+    for item in items:
+        name = item.strip().lower() if isinstance(item, str) else item
+        if name not in TRANSPORTS:
+            raise ValueError(f"unknown transport {item!r} (udp, tcp, tls)")
+        if name not in result:
+            result.append(name)
+    if not result:
+        raise ValueError("at least one transport is needed")
+    return tuple(result)
+
+
+def _host(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"host must be an IP address, not {value!r}")
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        raise ValueError(f"host must be an IP address, not {value!r}") from None
+
+
+@dataclass(frozen=True)
+class SIPSettings:
+    host: str = "127.0.0.1"
+    transports: tuple[str, ...] = ("udp", "tcp")
+    udp_port: int = 0
+    tcp_port: int = 0
+    tls_port: int = 0
+    tls_certificate: str | None = None
+    tls_private_key: str | None = None
+    tls_ca_file: str | None = None
+    tls_verify_server: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "host", _host(self.host))
+        object.__setattr__(self, "transports", _transports(self.transports))
+        for name in ("udp_port", "tcp_port", "tls_port"):
+            object.__setattr__(self, name, _port(getattr(self, name), name))
+        if "tls" in self.transports and not self.tls_certificate:
+            raise ValueError("TLS needs tls_certificate (and tls_private_key)")
+        if not isinstance(self.tls_verify_server, bool):
+            raise ValueError("tls_verify_server must be true or false")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SIPSettings:
+        values: dict[str, Any] = {}
+        for item in fields(cls):
+            raw = environ.get(_PREFIX + item.name.upper())
+            if raw is None or raw == "":
+                continue
+            if item.name == "tls_verify_server":
+                values[item.name] = raw.strip().lower() not in ("0", "false", "no", "off")
+            else:
+                values[item.name] = raw
+        return cls(**values)
+
+    def updated(self, **changes: Any) -> SIPSettings:
+        """A copy with the given (non-None) values; ValueError names a bad one."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def transport_config(self) -> TransportConfig:
+        return TransportConfig(
+            host=self.host,
+            udp_port=self.udp_port if "udp" in self.transports else None,
+            tcp_port=self.tcp_port if "tcp" in self.transports else None,
+            tls_port=self.tls_port if "tls" in self.transports else None,
+            tls=TLSConfig(
+                certificate=self.tls_certificate,
+                private_key=self.tls_private_key,
+                ca_file=self.tls_ca_file,
+                verify_server=self.tls_verify_server,
+            ),
+        )
