@@ -4,7 +4,7 @@ URIs (`SIPURI`, `TelURI`, `AbsoluteURI`, `parse_uri`, `equivalent`),
 name-addr values (`NameAddress`), typed headers (`sipsimple.core.headers`),
 the one parse exception (`SIPParseError`) and `Route` (a lookup result).
 SDP types, parser and offer/answer helpers live in `sipsimple.core.sdp`; the
-public SDP names are re-exported here, where the original SDK had them.
+SDP types and exceptions are re-exported here, where the original SDK had them.
 """
 
 from sipsimple.core.anyuri import URI, equivalent, parse_uri
@@ -14,8 +14,24 @@ from sipsimple.core.headers import *  # noqa: F403
 from sipsimple.core.headers import __all__ as _header_names
 from sipsimple.core.nameaddr import NameAddress
 from sipsimple.core.route import Route
-from sipsimple.core.sdp import *  # noqa: F403
-from sipsimple.core.sdp import __all__ as _sdp_names
+from sipsimple.core.sdp import (
+    FrozenSDPAttribute,
+    FrozenSDPAttributeList,
+    FrozenSDPBandwidthInfo,
+    FrozenSDPConnection,
+    FrozenSDPMediaStream,
+    FrozenSDPSession,
+    FrozenSDPTiming,
+    SDPAttribute,
+    SDPAttributeList,
+    SDPBandwidthInfo,
+    SDPConnection,
+    SDPMediaStream,
+    SDPNegotiationError,
+    SDPParseError,
+    SDPSession,
+    SDPTiming,
+)
 from sipsimple.core.teluri import AbsoluteURI, TelURI
 from sipsimple.core.uri import SIPURI, SIPURIError
 
@@ -32,5 +48,20 @@ __all__ = [
     "equivalent",
     "parse_uri",
     *_header_names,
-    *_sdp_names,
+    "FrozenSDPAttribute",
+    "FrozenSDPAttributeList",
+    "FrozenSDPBandwidthInfo",
+    "FrozenSDPConnection",
+    "FrozenSDPMediaStream",
+    "FrozenSDPSession",
+    "FrozenSDPTiming",
+    "SDPAttribute",
+    "SDPAttributeList",
+    "SDPBandwidthInfo",
+    "SDPConnection",
+    "SDPMediaStream",
+    "SDPNegotiationError",
+    "SDPParseError",
+    "SDPSession",
+    "SDPTiming",
 ]
