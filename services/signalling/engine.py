@@ -26,7 +26,7 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, cast
 
 import gevent
@@ -162,14 +162,20 @@ class SignallingEngine:
         self.transport.stop()
 
     def reconfigure(self, config: TransportConfig) -> None:
-        """Rebind with `config`; on failure the previous transports are restored and it raises."""
+        """Rebind with `config`; on failure the previous transports are restored and it raises.
+
+        A port of 0 keeps the port already bound for that transport (any free
+        port is what 0 asks for), so that peers keep reaching us.
+        """
         old = self.transport
+        bound = old.ports
+        config = _pinned(config, bound)
         old.stop()
         new = self._make_transport(config)
         try:
             new.start()
         except (OSError, ValueError):
-            self.transport = self._make_transport(self.config)
+            self.transport = self._make_transport(_pinned(self.config, bound))
             self.transport.start()
             raise
         self.transport, self.config = new, config
@@ -399,6 +405,16 @@ class SignallingEngine:
 
     def _timer_fired(self, key: object, name: str) -> None:
         self._execute(self.layer.timer_fired(cast(TransactionKey, key), name, time.monotonic()))
+
+
+def _pinned(config: TransportConfig, bound: dict[str, int]) -> TransportConfig:
+    """`config` with each port 0 replaced by the port already bound for that transport."""
+    changes = {
+        f"{name.lower()}_port": bound[name]
+        for name in ("UDP", "TCP", "TLS")
+        if getattr(config, f"{name.lower()}_port") == 0 and name in bound
+    }
+    return replace(config, **changes)
 
 
 def _source_address_for(host: str, bound: str) -> str | None:

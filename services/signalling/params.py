@@ -112,5 +112,5 @@ def check_timeout(timeout: float | None, default: float) -> float:
     if timeout is None:
         return default
     if not 0 < timeout <= MAX_TIMEOUT:
-        raise ValueError(f"timeout must be in (0, {MAX_TIMEOUT:g}] seconds")
+        raise ValueError(f"response_timeout must be in (0, {MAX_TIMEOUT:g}] seconds")
     return float(timeout)

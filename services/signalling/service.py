@@ -186,13 +186,13 @@ class SignallingService(Service):
 
     def rpc_send_options(
         self, client: str, uri: str, route: dict[str, Any], headers: list[Any] | None = None,
-        from_uri: str | None = None, timeout: float | None = None,
+        from_uri: str | None = None, response_timeout: float | None = None,
     ) -> dict[str, Any]:
         target = _checked(lambda: parse_sip_uri(uri, "uri"))
         sender = _checked(lambda: parse_sip_uri(from_uri or ANONYMOUS, "from_uri"))
         destination, tls_name = _checked(lambda: parse_route(route))
         extra = _checked(lambda: parse_headers(headers))
-        wait = _checked(lambda: check_timeout(timeout, DEFAULT_TIMEOUT))
+        wait = _checked(lambda: check_timeout(response_timeout, DEFAULT_TIMEOUT))
         return _outcome(self._send(lambda: send_out_of_dialog(
             self.engine, "OPTIONS", target, destination, from_uri=sender, to_uri=target,
             user_agent=USER_AGENT, headers=extra, server_name=tls_name, timeout=wait,
@@ -201,7 +201,8 @@ class SignallingService(Service):
     def rpc_send_message(
         self, client: str, from_uri: str, to_uri: str, route: dict[str, Any],
         content_type: str, body: bytes, credentials: dict[str, Any] | None = None,
-        headers: list[Any] | None = None, uri: str | None = None, timeout: float | None = None,
+        headers: list[Any] | None = None, uri: str | None = None,
+        response_timeout: float | None = None,
     ) -> dict[str, Any]:
         sender = _checked(lambda: parse_sip_uri(from_uri, "from_uri"))
         recipient = _checked(lambda: parse_sip_uri(to_uri, "to_uri"))
@@ -210,7 +211,7 @@ class SignallingService(Service):
         ctype = _checked(lambda: check_content_type(content_type))
         auth = _checked(lambda: parse_credentials(credentials))
         extra = _checked(lambda: parse_headers(headers))
-        wait = _checked(lambda: check_timeout(timeout, DEFAULT_TIMEOUT))
+        wait = _checked(lambda: check_timeout(response_timeout, DEFAULT_TIMEOUT))
         return _outcome(self._send(lambda: send_out_of_dialog(
             self.engine, "MESSAGE", target, destination, from_uri=sender, to_uri=recipient,
             user_agent=USER_AGENT, headers=extra, content_type=ctype, body=body,

@@ -201,7 +201,8 @@ METHODS: dict[str, dict[str, Method]] = {
         # with options=True OPTIONS too; released when the client goes away.
         Method("claim_account", (Param("aor", (str,)), Param("options", (bool,), required=False))),
         Method("release_account", (Param("aor", (str,)),)),
-        # route: {"host", "port", "transport" (udp|tcp|tls), "tls_name"?}. Both
+        # route: {"host", "port", "transport" (udp|tcp|tls), "tls_name"?};
+        # response_timeout (s) bounds the wait (a local 408 after it). Both
         # reply with the final response {"code", "reason", "headers": [[name,
         # value]], "body", "call_id", "local", "error"} once the transaction ends.
         Method(
@@ -211,7 +212,7 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("route", (dict,)),
                 Param("headers", (list, NoneType), required=False),
                 Param("from_uri", OPT_STR, required=False),
-                Param("timeout", OPT_NUMBER, required=False),
+                Param("response_timeout", OPT_NUMBER, required=False),
             ),
         ),
         Method(
@@ -226,7 +227,7 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("credentials", (dict, NoneType), required=False),
                 Param("headers", (list, NoneType), required=False),
                 Param("uri", OPT_STR, required=False),  # Request-URI; default to_uri
-                Param("timeout", OPT_NUMBER, required=False),
+                Param("response_timeout", OPT_NUMBER, required=False),
             ),
         ),
         # Answer a request delivered with "answered": None (server_key from

@@ -1,0 +1,388 @@
+"""The signalling service process (`python -m sipsimple_services.signalling`) with real peers.
+
+SIPp calls us (OPTIONS, MESSAGE, INVITE, an INVITE flood) and answers us
+(OPTIONS, a MESSAGE challenged with 401); raw sockets send garbage. All on
+loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness.sipp import SIPp, free_ports, needs_sipp, scenario
+
+from sipsimple.bus.client import BusClient, ServiceError, get_bus
+from sipsimple.notification import Notification, NotificationCenter
+
+pytestmark = [pytest.mark.integration, needs_sipp]
+
+OPTIONS_RAW = (
+    "OPTIONS sip:probe@127.0.0.1 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{branch}\r\n"
+    "Max-Forwards: 70\r\nTo: <sip:probe@127.0.0.1>\r\nFrom: <sip:raw@127.0.0.1>;tag=r1\r\n"
+    "Call-ID: raw-{branch}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+)
+
+
+class Recorder:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.seen: list[Notification] = []
+        NotificationCenter().add_observer(self, name=name)
+
+    def close(self) -> None:
+        NotificationCenter().discard_observer(self, name=self.name)
+
+    def handle_notification(self, notification: Notification) -> None:
+        self.seen.append(notification)
+
+    def wait(self, predicate: Callable[[Any], bool], timeout: float = 10) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for notification in list(self.seen):
+                if predicate(notification.data):
+                    return notification.data
+            time.sleep(0.02)
+        raise AssertionError(f"no matching {self.name}; saw {[n.data for n in self.seen]}")
+
+
+@pytest.fixture
+def recorder() -> Iterator[Callable[[str], Recorder]]:
+    made: list[Recorder] = []
+
+    def make(name: str) -> Recorder:
+        made.append(Recorder(name))
+        return made[-1]
+
+    yield make
+    for item in made:
+        item.close()
+
+
+@pytest.fixture
+def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
+    spawn_service("sipsimple_services.signalling", "signalling")
+    result: dict[str, Any] = get_bus().call("signalling", "get_transports")
+    return result
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[SIPp]:
+    runner = SIPp(tmp_path)
+    yield runner
+    runner.stop()
+
+
+def us(ports: dict[str, Any], transport: str = "udp") -> str:
+    return f"127.0.0.1:{ports[transport]}"
+
+
+def route(port: int, transport: str = "udp") -> dict[str, Any]:
+    return {"host": "127.0.0.1", "port": port, "transport": transport}
+
+
+def check(result: Any, sipp: SIPp) -> None:
+    assert result.returncode == 0, (
+        f"sipp exit {result.returncode}\n{result.stderr.decode(errors='replace')[-2000:]}"
+        f"\n{sipp.errors()}"
+    )
+
+
+def play(name: str, sipp: SIPp, **replace: str) -> Path:
+    """The scenario `name` in this test's SIPp work directory."""
+    return scenario(name, sipp.workdir, **replace)
+
+
+def raw_options(port: int) -> bytes:
+    """One OPTIONS over a plain UDP socket; the answer's bytes."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(5)
+        local = sock.getsockname()[1]
+        sock.sendto(
+            OPTIONS_RAW.format(port=local, branch=os.urandom(6).hex()).encode(),
+            ("127.0.0.1", port),
+        )
+        data, _ = sock.recvfrom(65535)
+    return data
+
+
+# --- configuration --------------------------------------------------------------
+
+
+def test_get_transports_and_configure(ports: dict[str, Any]) -> None:
+    bus = get_bus()
+    assert ports["host"] == "127.0.0.1"
+    assert ports["transports"] == ["udp", "tcp"]
+    assert isinstance(ports["udp"], int) and ports["udp"] > 0
+    assert isinstance(ports["tcp"], int) and ports["tcp"] > 0
+    assert ports["tls"] is None
+    changed = bus.call("signalling", "configure", transports=["udp"], udp_port=0)
+    assert changed["transports"] == ["udp"] and changed["tcp"] is None
+    assert raw_options(changed["udp"]).startswith(b"SIP/2.0 200 OK")
+    for params, message in [
+        ({"transports": ["sctp"]}, "unknown transport"),
+        ({"transports": ["tls"]}, "tls_certificate"),
+        ({"udp_port": 70000}, "udp_port"),
+        ({"host": "example.com"}, "IP address"),
+    ]:
+        with pytest.raises(ServiceError) as info:
+            bus.call("signalling", "configure", **params)
+        assert info.value.code == "invalid-params" and message in str(info.value)
+    # A port that is taken: the previous transports stay.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        with pytest.raises(ServiceError) as info:
+            bus.call("signalling", "configure", udp_port=taken.getsockname()[1])
+    assert info.value.code == "failed"
+    assert bus.call("signalling", "get_transports")["udp"] == changed["udp"]
+    assert raw_options(changed["udp"]).startswith(b"SIP/2.0 200 OK")
+
+
+def test_ports_from_the_environment(spawn_service: Callable[..., Any]) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    spawn_service("sipsimple_services.signalling", "signalling",
+                  SIPSIMPLE_SIP_UDP_PORT=str(port), SIPSIMPLE_SIP_TRANSPORTS="udp")
+    assert get_bus().call("signalling", "get_transports")["udp"] == port
+
+
+# --- OPTIONS -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_options_from_sipp(ports: dict[str, Any], sipp: SIPp, transport: str) -> None:
+    ours = "udp" if transport == "u1" else "tcp"
+    check(sipp.run(play("uac_options.xml", sipp), remote=us(ports, ours),
+                   transport=transport), sipp)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_options_to_sipp(ports: dict[str, Any], sipp: SIPp, transport: str) -> None:
+    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    uas = sipp.start(play("uas_options.xml", sipp), port=port,
+                     transport="u1" if transport == "udp" else "t1")
+    time.sleep(0.5)  # SIPp binds its port
+    reply = get_bus().call("signalling", "send_options", uri=f"sip:uas@127.0.0.1:{port}",
+                           route=route(port, transport), timeout=20)
+    assert (reply["code"], reply["reason"], reply["local"]) == (200, "OK", False)
+    headers = dict((name, value) for name, value in reply["headers"])
+    assert headers["Server"] == "SIPp-UAS"
+    assert headers["Allow"] == "OPTIONS, MESSAGE"
+    assert uas.wait(20) == 0, sipp.errors()
+
+
+def test_options_to_nobody(ports: dict[str, Any]) -> None:
+    reply = get_bus().call("signalling", "send_options", uri="sip:x@127.0.0.1",
+                           route=route(free_ports(kinds=(socket.SOCK_STREAM,)), "tcp"))
+    assert reply["code"] == 503 and reply["local"] is True
+    assert "refused" in reply["error"]
+
+
+def test_options_answered_by_a_client(
+    ports: dict[str, Any], recorder: Callable[[str], Recorder]
+) -> None:
+    bus = get_bus()
+    requests = recorder("signalling.request_received")
+    bus.call("signalling", "claim_account", aor="sip:carol@127.0.0.1", options=True)
+    future = bus.call_async("signalling", "send_options", {
+        "uri": "sip:carol@127.0.0.1", "route": route(ports["udp"]),
+    }, timeout=20)
+    data = requests.wait(lambda d: d.method == "OPTIONS")
+    assert data.answered is None and data.account == "sip:carol@127.0.0.1"
+    bus.call("signalling", "respond", server_key=data.server_key, code=200,
+             headers=[["Allow", "MESSAGE"], ["X-Answered-By", "test"]])
+    reply = future.result(20)
+    headers = dict((name, value) for name, value in reply["headers"])
+    assert reply["code"] == 200 and headers["X-Answered-By"] == "test"
+    with pytest.raises(ServiceError) as info:  # answered already
+        bus.call("signalling", "respond", server_key=data.server_key, code=200)
+    assert info.value.code == "not-found"
+
+
+# --- MESSAGE and INVITE from SIPp ---------------------------------------------------
+
+
+def test_message_codes(
+    ports: dict[str, Any], sipp: SIPp, recorder: Callable[[str], Recorder]
+) -> None:
+    requests = recorder("signalling.request_received")
+    # no client attached to any account: 480
+    check(sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports),
+                   service="alice"), sipp)
+    bus = get_bus()
+    bus.call("signalling", "claim_account", aor="sip:bob@127.0.0.1")
+    # clients attached, none for alice: 404
+    check(sipp.run(play("uac_message.xml", sipp, CODE="404"), remote=us(ports),
+                   service="alice"), sipp)
+    # alice claimed: 200 and the message delivered
+    assert bus.call("signalling", "claim_account", aor="sip:alice@127.0.0.1") == {
+        "aor": "sip:alice@127.0.0.1", "options": False,
+    }
+    check(sipp.run(play("uac_message.xml", sipp, CODE="200"), remote=us(ports),
+                   service="alice"), sipp)
+    data = requests.wait(lambda d: d.method == "MESSAGE")
+    assert data.body.startswith(b"Hello from SIPp") and isinstance(data.body, bytes)
+    assert data.answered == 200 and data.account == "sip:alice@127.0.0.1"
+    assert data.request_uri.startswith("sip:alice@127.0.0.1")
+    assert ["Content-Type", "text/plain"] in data.headers
+    assert data.source["transport"] == "udp" and data.source["host"] == "127.0.0.1"
+    # released: 404 again (bob is still claimed)
+    bus.call("signalling", "release_account", aor="sip:alice@127.0.0.1")
+    check(sipp.run(play("uac_message.xml", sipp, CODE="404"), remote=us(ports),
+                   service="alice"), sipp)
+
+
+def test_claims_end_with_their_client(ports: dict[str, Any], sipp: SIPp) -> None:
+    other = BusClient(services=["signalling"], post_notifications=False)
+    other.start()
+    other.call("signalling", "claim_account", aor="sip:alice@127.0.0.1")
+    check(sipp.run(play("uac_message.xml", sipp, CODE="200"), remote=us(ports),
+                   service="alice"), sipp)
+    other.stop()  # says goodbye: its claim goes
+    check(sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports),
+                   service="alice"), sipp)
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_invite_without_owner_gets_480(ports: dict[str, Any], sipp: SIPp, transport: str) -> None:
+    ours = "udp" if transport == "u1" else "tcp"
+    check(sipp.run(play("uac_invite_480.xml", sipp), remote=us(ports, ours),
+                   transport=transport, service="nobody"), sipp)
+
+
+def test_invite_flood(ports: dict[str, Any], sipp: SIPp) -> None:
+    result = sipp.run(play("uac_invite_480.xml", sipp), remote=us(ports),
+                      service="nobody", calls=500, rate=250, limit=500, timeout=60)
+    check(result, sipp)
+    check(sipp.run(play("uac_options.xml", sipp), remote=us(ports)), sipp)
+
+
+# --- bad input ------------------------------------------------------------------------
+
+
+def test_garbage_does_not_stop_the_service(ports: dict[str, Any], sipp: SIPp) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for payload in [
+            os.urandom(1200), b"\x00" * 100, b"INVITE\r\n\r\n", b"SIP/2.0 200\r\n\r\n",
+            OPTIONS_RAW.format(port=1, branch="x").encode()[:-30],  # truncated
+            b"OPTIONS sip:a@b SIP/2.0\r\n" + b"X-Long: " + b"a" * 60000 + b"\r\n\r\n",
+        ]:
+            sock.sendto(payload, ("127.0.0.1", ports["udp"]))
+    # A TCP stream that never ends its message, kept open, and one far too long.
+    endless = socket.create_connection(("127.0.0.1", ports["tcp"]))
+    endless.sendall(b"OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1\r\n")
+    flood = socket.create_connection(("127.0.0.1", ports["tcp"]))
+    try:
+        with pytest.raises(OSError):  # the service closes the connection
+            for _ in range(200):
+                flood.sendall(b"X-Junk: " + b"j" * 4000 + b"\r\n")
+                time.sleep(0.001)
+    finally:
+        flood.close()
+    try:
+        assert raw_options(ports["udp"]).startswith(b"SIP/2.0 200 OK")
+        check(sipp.run(play("uac_options.xml", sipp), remote=us(ports)), sipp)
+        check(sipp.run(play("uac_options.xml", sipp), remote=us(ports, "tcp"),
+                       transport="t1"), sipp)
+    finally:
+        endless.close()
+
+
+def test_invalid_params(ports: dict[str, Any]) -> None:
+    bus = get_bus()
+    good = route(ports["udp"])
+    for method, params, message in [
+        ("send_options", {"uri": "http://x", "route": good}, "uri"),
+        ("send_options", {"uri": "sip:x@y", "route": {"host": "127.0.0.1"}}, "port"),
+        ("send_options", {"uri": "sip:x@y", "route": {**good, "transport": "sctp"}}, "transport"),
+        ("send_options", {"uri": "sip:x@y", "route": {**good, "bogus": 1}}, "unknown key"),
+        ("send_options", {"uri": "sip:x@y", "route": {**good, "host": "a b"}}, "host"),
+        ("send_options", {"uri": "sip:x@y", "route": good, "headers": [["Via", "x"]]}, "Via"),
+        ("send_options", {"uri": "sip:x@y", "route": good, "headers": [["A"]]}, "pair"),
+        ("send_options", {"uri": "sip:x@y", "route": good, "response_timeout": 0}, "timeout"),
+        ("send_message", {"from_uri": "sip:a@b", "to_uri": "nonsense", "route": good,
+                          "content_type": "text/plain", "body": b"x"}, "to_uri"),
+        ("send_message", {"from_uri": "sip:a@b", "to_uri": "sip:c@d", "route": good,
+                          "content_type": "text", "body": b"x"}, "content_type"),
+        ("send_message", {"from_uri": "sip:a@b", "to_uri": "sip:c@d", "route": good,
+                          "content_type": "text/plain", "body": b"x",
+                          "credentials": {"username": ""}}, "username"),
+        ("claim_account", {"aor": "alice"}, "aor"),
+        ("respond", {"server_key": "s1", "code": 99}, "code"),
+    ]:
+        with pytest.raises(ServiceError) as info:
+            bus.call("signalling", method, **params)
+        assert info.value.code == "invalid-params", (method, params)
+        assert message in str(info.value), (message, str(info.value))
+    with pytest.raises(ServiceError) as info:
+        bus.call("signalling", "respond", server_key="s999", code=200)
+    assert info.value.code == "not-found"
+    with pytest.raises(ServiceError) as info:
+        bus.call("signalling", "release_account", aor="sip:never@127.0.0.1")
+    assert info.value.code == "not-found"
+
+
+# --- MESSAGE out, with digest authentication -------------------------------------------
+
+
+@pytest.mark.parametrize(("password", "code"), [("secret", 200), ("wrong", 403)])
+def test_send_message_with_digest(
+    ports: dict[str, Any], sipp: SIPp, password: str, code: int
+) -> None:
+    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    uas = sipp.start(play("uas_message_auth.xml", sipp), port=port)
+    time.sleep(0.5)
+    reply = get_bus().call(
+        "signalling", "send_message", timeout=20, from_uri="sip:alice@sipp.test",
+        to_uri=f"sip:bob@127.0.0.1:{port}", route=route(port), content_type="text/plain",
+        body=b"hello", credentials={"username": "alice", "password": password},
+    )
+    assert reply["code"] == code, reply
+    assert uas.wait(20) == 0, sipp.errors()
+
+
+# --- events: tracing and completed transactions ----------------------------------------
+
+
+def test_trace_events_and_file(
+    ports: dict[str, Any], recorder: Callable[[str], Recorder], runtime: Path
+) -> None:
+    bus = get_bus()
+    traced = recorder("signalling.message_traced")
+    completed = recorder("signalling.transaction_completed")
+    result = bus.call("signalling", "set_trace", enabled=True)
+    assert result["enabled"] is True
+    reply = bus.call("signalling", "send_options", uri="sip:self@127.0.0.1",
+                     route=route(ports["udp"]))
+    assert reply["code"] == 200
+    out_request = traced.wait(lambda d: d.direction == "out" and d.message.startswith("OPTIONS"))
+    assert out_request.transport == "UDP"
+    assert out_request.destination == f"127.0.0.1:{ports['udp']}"
+    traced.wait(lambda d: d.direction == "in" and d.message.startswith("OPTIONS"))
+    traced.wait(lambda d: d.direction == "in" and d.message.startswith("SIP/2.0 200"))
+    for originator in ("local", "remote"):
+        data = completed.wait(lambda d, o=originator: d.originator == o)
+        assert (data.method, data.code, data.reason, data.call_id) == (
+            "OPTIONS", 200, "OK", reply["call_id"],
+        )
+    trace_file = Path(result["file"])
+    assert trace_file == Path(os.environ["SIPSIMPLE_STATE_DIR"]) / "logs" / "sip_trace.log"
+    deadline = time.monotonic() + 5
+    while "SIP/2.0 200 OK" not in trace_file.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = trace_file.read_text()
+    assert f" out UDP 127.0.0.1:{ports['udp']} -> 127.0.0.1:{ports['udp']}" in text
+    assert "OPTIONS sip:self@127.0.0.1 SIP/2.0" in text and "SIP/2.0 200 OK" in text
+    assert bus.call("signalling", "set_trace", enabled=False)["enabled"] is False
+    seen = len(traced.seen)
+    bus.call("signalling", "send_options", uri="sip:self@127.0.0.1", route=route(ports["udp"]))
+    time.sleep(0.3)
+    assert len(traced.seen) == seen
