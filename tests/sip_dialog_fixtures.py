@@ -161,15 +161,13 @@ class Network:
         self.run()
 
     def sent_by(self, name: str, method_or_code: str | int) -> list[SIPMessage]:
-        out = []
-        for sender, message in self.log:
-            if sender != name:
-                continue
-            if isinstance(message, SIPRequest) and message.method == method_or_code:
-                out.append(message)
-            elif isinstance(message, SIPResponse) and message.code == method_or_code:
-                out.append(message)
-        return out
+        """What `name` sent: requests by method, responses by code."""
+        return [
+            message for sender, message in self.log
+            if sender == name and method_or_code == (
+                message.method if isinstance(message, SIPRequest) else message.code
+            )
+        ]
 
 
 def pair(**kw: object) -> tuple[Network, Stack, Stack]:

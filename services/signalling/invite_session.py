@@ -165,6 +165,8 @@ class InviteSession(InviteActions):
             return self.on_stray_response(response) if response.code < 300 else []
         pending.final_seen = True
         self._completed("local", pending.request.method, response, None)
+        if self.auth is not None and response.code not in (401, 407):
+            self.auth.handle_response(response)  # confirms the credentials in use
         if pending.purpose is Purpose.REINVITE and self.state is not State.REINVITE_SENT:
             # we hung up meanwhile: a 2xx still needs its ACK
             if response.code < 300 and self.dialog is not None:

@@ -237,8 +237,6 @@ class SessionCore:
     def _auth_retry(self, pending: Pending, response: SIPResponse) -> bool:
         """Send `pending`'s request again with credentials for a 401/407 (new CSeq)."""
         if self.auth is None or response.code not in (401, 407):
-            if self.auth is not None:
-                self.auth.handle_response(response)
             return False
         if not isinstance(self.auth.handle_response(response), AuthRetry):
             return False
