@@ -69,7 +69,7 @@ def test_forked_2xx_gets_ack_and_bye() -> None:
 
 def test_2xx_after_timer_m_is_still_acked_as_stray() -> None:
     net, alice, _ = pair()
-    sid, invite = invite_from_alice(net, alice)
+    _sid, invite = invite_from_alice(net, alice)
     ok = answer(invite, 200, "x", "192.0.2.41")
     alice.take(alice.layer.receive(ok, PROXY, net.clock.now))
     net.queue.clear()
@@ -110,7 +110,7 @@ def test_strict_route_puts_the_remote_target_last() -> None:
 
 
 def test_uas_route_set_keeps_record_route_order_and_copies_it() -> None:
-    net, alice, bob = pair()
+    _net, _alice, bob = pair()
     request = _incoming_invite(bob, rr=("<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"))
     effects = bob.layer.receive(request, ALICE, 0)
     (incoming,) = [e for e in effects if isinstance(e, IncomingInvite)]
@@ -170,7 +170,7 @@ def test_out_of_dialog_requests_pass_through() -> None:
 
 def test_lower_cseq_gets_500() -> None:
     net, alice, bob = pair()
-    a, b = established(net, alice, bob)
+    a, _b = established(net, alice, bob)
     dialog = alice.layer.session(a).dialog
     assert dialog is not None
     info, _ = dialog.build_request("INFO", h.ViaHeader("UDP", ALICE.host, ALICE.port,
@@ -242,7 +242,7 @@ def test_session_timer_for_unknown_session_is_ignored() -> None:
 
 def test_state_changes_are_reported_in_order() -> None:
     net, alice, bob = pair()
-    a, b = established(net, alice, bob)
+    a, _b = established(net, alice, bob)
     changes = [(e.old, e.new) for e in alice.session_events(a)
                if isinstance(e, SessionStateChanged)]
     assert changes == [("null", "calling"), ("calling", "proceeding"),
