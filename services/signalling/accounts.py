@@ -41,7 +41,7 @@ class AccountRegistry:
     def claim(self, aor: SIPURI, client: str, *, options: bool = False) -> Claim:
         claims = self._claims.setdefault(account_key(aor), {})
         claims.pop(client, None)  # re-claiming moves the client to the end: it is asked first
-        name = str(SIPURI(host=aor.host, user=aor.user, secure=aor.secure))
+        name = str(SIPURI(host=aor.host.lower(), user=aor.user, secure=aor.secure))
         claim = claims[client] = Claim(name, client, options)
         return claim
 
