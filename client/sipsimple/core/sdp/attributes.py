@@ -69,6 +69,8 @@ class SDPAttribute:
 class _Queries:
     """Look-ups by name shared by both list types (values, not attribute objects)."""
 
+    __slots__ = ()
+
     def _items(self) -> Iterable[_Attribute]:
         raise NotImplementedError
 

@@ -30,6 +30,7 @@ def _direction(attributes: Any) -> str | None:
 
 
 class MediaQueries:
+    __slots__ = ()  # keeps the frozen dataclasses' slots effective
     port: int
     attributes: Any
 
@@ -57,6 +58,7 @@ class MediaQueries:
 
 
 class SessionQueries:
+    __slots__ = ()
     attributes: Any
     connection: Any
     media: Sequence[Any]
