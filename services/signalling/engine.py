@@ -409,12 +409,16 @@ class SignallingEngine:
 
 def _pinned(config: TransportConfig, bound: dict[str, int]) -> TransportConfig:
     """`config` with each port 0 replaced by the port already bound for that transport."""
-    changes = {
-        f"{name.lower()}_port": bound[name]
-        for name in ("UDP", "TCP", "TLS")
-        if getattr(config, f"{name.lower()}_port") == 0 and name in bound
-    }
-    return replace(config, **changes)
+
+    def pin(port: int | None, name: str) -> int | None:
+        return bound.get(name, 0) if port == 0 else port
+
+    return replace(
+        config,
+        udp_port=pin(config.udp_port, "UDP"),
+        tcp_port=pin(config.tcp_port, "TCP"),
+        tls_port=pin(config.tls_port, "TLS"),
+    )
 
 
 def _source_address_for(host: str, bound: str) -> str | None:
