@@ -216,3 +216,12 @@ def test_media_str_is_its_section() -> None:
     media = SDPMediaStream("video", 49170, "RTP/AVP", port_count=2, formats=["31"],
                            info="main", bandwidth_info=[SDPBandwidthInfo("AS", 256)])
     assert str(media) == "m=video 49170/2 RTP/AVP 31\r\ni=main\r\nb=AS:256\r\n"
+
+
+def test_assigning_a_plain_list_of_attributes_keeps_the_lookups() -> None:
+    media = SDPMediaStream("audio", 4000, "RTP/AVP", formats=["0"])
+    media.attributes = [SDPAttribute("rtcp-mux")]  # type: ignore[assignment]
+    assert isinstance(media.attributes, SDPAttributeList) and "rtcp-mux" in media.attributes
+    session = SDPSession("192.0.2.1")
+    session.attributes = [SDPAttribute("sendonly")]  # type: ignore[assignment]
+    assert session.attributes.getfirst("sendonly") == ""

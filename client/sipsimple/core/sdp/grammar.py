@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "DIRECTIONS",
+    "TOKEN_CHARS",
     "check_address",
     "check_int",
     "check_nonws",

@@ -68,8 +68,17 @@ def _copy_connection(value: Any) -> SDPConnection | None:
     return None if value is None else SDPConnection.new(value)
 
 
+class _CoerceAttributes:
+    """`x.attributes = [...]` keeps the name look-ups of SDPAttributeList."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "attributes" and not isinstance(value, SDPAttributeList):
+            value = SDPAttributeList(value)
+        super().__setattr__(name, value)
+
+
 @dataclass(init=False)
-class SDPMediaStream(MediaQueries):
+class SDPMediaStream(_CoerceAttributes, MediaQueries):
     media: str
     port: int
     transport: str
@@ -131,7 +140,7 @@ class SDPMediaStream(MediaQueries):
 
 
 @dataclass(init=False)
-class SDPSession(SessionQueries):
+class SDPSession(_CoerceAttributes, SessionQueries):
     address: str
     id: int
     version: int
