@@ -13,6 +13,7 @@ from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
 from sipsimple.cli.output import CleanGroup
 from sipsimple.cli.services import services
+from sipsimple.cli.sip import options, trace
 
 
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +27,8 @@ cli.add_command(services)
 cli.add_command(lookup)
 cli.add_command(config)
 cli.add_command(demo)
+cli.add_command(options)
+cli.add_command(trace)
 
 
 def main() -> None:
