@@ -156,3 +156,33 @@ class OwnerLayer(Generic[OwnerT]):
             handled = self.handle(effect, now) if isinstance(effect, TUEvent) else None
             out += [effect] if handled is None else handled
         return out
+
+
+class Timers:
+    """The named timers of one object, keyed ``(kind, id)``: start/cancel outputs
+    that keep the contract (never start a running timer, cancel only running ones)."""
+
+    def __init__(self, kind: str, owner: str) -> None:
+        self.key = timer_key(kind, owner)
+        self.running: set[str] = set()
+
+    def start(self, out: list[Output], name: str, delay: float) -> None:
+        self.cancel(out, name)
+        self.running.add(name)
+        out.append(StartTimer(self.key, name, max(delay, 0.001)))
+
+    def cancel(self, out: list[Output], name: str) -> None:
+        if name in self.running:
+            self.running.discard(name)
+            out.append(CancelTimer(self.key, name))
+
+    def cancel_all(self, out: list[Output]) -> None:
+        for name in sorted(self.running):
+            self.cancel(out, name)
+
+    def fired(self, name: str) -> bool:
+        """Whether ``name`` was running (a late firing of a cancelled timer is not)."""
+        if name not in self.running:
+            return False
+        self.running.discard(name)
+        return True

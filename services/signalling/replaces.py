@@ -16,7 +16,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 from sipsimple.core import SIPURI, SIPParseError
-from sipsimple.core.headers import Header, ReferToHeader, ReplacesHeader, header_type
+from sipsimple.core.headers import (
+    GenericHeader,
+    Header,
+    ReferToHeader,
+    ReplacesHeader,
+    header_type,
+)
 from sipsimple_services.signalling.dialog import DialogId
 
 __all__ = ["invite_from_refer_to", "refer_to_with_replaces", "replaces_for", "replaces_in"]
@@ -63,5 +69,6 @@ def invite_from_refer_to(refer_to: ReferToHeader) -> tuple[SIPURI, tuple[Header,
     for name, value in uri.headers.items():
         if name.lower() == "body":
             continue  # RFC 3261 19.1.5: a body is not a header
-        headers.append(header_type(name).parse(value))
+        kind = header_type(name)
+        headers.append(kind.parse(value) if kind is not None else GenericHeader(name, value))
     return replace(uri, headers={}, parameters=params), tuple(headers)
