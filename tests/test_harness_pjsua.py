@@ -90,8 +90,11 @@ def test_call_through_kamailio_with_audio(
     alice.play(tone, call)
     incoming = bob.wait_event("incoming_call", timeout=5)
     assert "alice@sip.test" in incoming["remote_uri"]
-    # Through the proxy: it record-routes and asked alice for credentials (407).
+    # Through the proxy: it record-routes and challenged alice's INVITE (407; -5 = no
+    # credentials yet, logged by the config's AUTH route).
     assert "Record-Route:" in incoming["message"]
+    assert "Proxy-Authorization" not in incoming["message"]  # consumed by the proxy
+    assert "auth INVITE from alice@sip.test: -5" in kamailio.log(20000)
     bob_call = incoming["call"]
     bob.record(recording, bob_call)
 

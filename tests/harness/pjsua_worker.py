@@ -52,7 +52,8 @@ class Worker:
         self.calls: dict[str, Call] = {}
         self.players: dict[str, pj.AudioMediaPlayer] = {}
         self.garbage: list[object] = []
-        self.recordings: list[list[Any]] = []  # [call handle, path, rounds waited]
+        self.recordings: list[list[Any]] = []
+        self.unregistering: set[str] = set()  # [call handle, path, rounds waited]
         self.next_call = 0
         self.next_account = 0
         self.auto_answer: int | None = 200
@@ -304,6 +305,18 @@ class Worker:
         for call in list(self.calls.values()):
             call.release_media()
         self.calls.clear()
+        # Unregister ourselves (a shared registrar must not keep dead contacts),
+        # then destroy without network: libDestroy's own unregistration and
+        # its waits cost ~1 s per peer.
+        for handle, acc in self.accounts.items():
+            with contextlib.suppress(pj.Error):
+                if acc.getInfo().regIsActive:
+                    self.unregistering.add(handle)
+                    acc.setRegistration(False)
+        for _ in range(100):
+            if not self.unregistering:
+                break
+            ep.libHandleEvents(10)
         for acc in self.accounts.values():
             with contextlib.suppress(pj.Error):
                 acc.shutdown()
@@ -312,7 +325,7 @@ class Worker:
         for _ in range(20):  # let deferred destroys (recorders) run and get reported
             ep.libHandleEvents(10)
             self.collect_garbage()
-        ep.libDestroy()
+        ep.libDestroy(pj.PJSUA_DESTROY_NO_NETWORK)
         emit({"event": "stopped"})
 
 
@@ -337,6 +350,8 @@ class Account(pj.Account):
         emit({"event": "reg_state", "account": self.handle, "code": int(prm.code),
               "reason": prm.reason, "expires": int(prm.expiration),
               "active": bool(info.regIsActive)})
+        if not info.regIsActive:
+            self.worker.unregistering.discard(self.handle)
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         worker = self.worker
