@@ -3,7 +3,8 @@
 `GluedStack` is a `sip_dialog_fixtures.Stack` whose ``layer`` routes as
 the service glue does: the DialogLayer's ``foreign_dialog`` hook is the
 SubscriptionLayer's `owns`, TU events the DialogLayer passes on are offered
-to the SubscriptionLayer, and timers go by their key's kind.
+to the SubscriptionLayer and then the ReferAgent, and timers go by their
+key's kind.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from sipsimple.core import headers as h
 from sipsimple_services.signalling.addresses import Destination
 from sipsimple_services.signalling.dialog_layer import DialogLayer
 from sipsimple_services.signalling.effects import Effect, TUEvent
+from sipsimple_services.signalling.refer import ReferAgent
 from sipsimple_services.signalling.subscription_layer import SubscriptionLayer
 
 
 class Glue:
-    def __init__(self, dialogs: DialogLayer, subscriptions: SubscriptionLayer) -> None:
+    def __init__(self, dialogs: DialogLayer, subscriptions: SubscriptionLayer,
+                 refers: ReferAgent) -> None:
         self.dialogs = dialogs
         self.subscriptions = subscriptions
+        self.refers = refers
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.dialogs, name)
@@ -31,8 +35,11 @@ class Glue:
     def route(self, effects: list[Effect], now: float) -> list[Effect]:
         out: list[Effect] = []
         for effect in effects:
-            handled = self.subscriptions.handle(effect, now) if isinstance(
-                effect, TUEvent) else None
+            handled = None
+            if isinstance(effect, TUEvent):
+                handled = self.subscriptions.handle(effect, now)
+                if handled is None:
+                    handled = self.refers.handle(effect, now)
             out += [effect] if handled is None else handled
         return out
 
@@ -55,7 +62,8 @@ class GluedStack(Stack):
                                       min_expires=60)
         self.dialogs = DialogLayer(self.tl, local_via=via, local_contact=contact,
                                    foreign_dialog=self.subs.owns)
-        self.layer = Glue(self.dialogs, self.subs)  # type: ignore[assignment]
+        self.refers = ReferAgent(self.dialogs)
+        self.layer = Glue(self.dialogs, self.subs, self.refers)  # type: ignore[assignment]
 
 
 def glued_pair() -> tuple[Network, GluedStack, GluedStack]:

@@ -1,0 +1,304 @@
+"""REFER inside an INVITE dialog (RFC 3515) and its implicit ``refer`` subscription.
+
+`ReferAgent` sits on the `DialogLayer` and uses only its in-dialog request
+API (`request`, `respond`, `InDialogRequest`, `InDialogResponse`); it keeps
+no sockets, clock or randomness.
+
+Glue: offer every `InDialogRequest`/`InDialogResponse` the DialogLayer
+returns to `handle(event, now)` before publishing it; it takes REFERs,
+NOTIFYs with ``Event: refer`` and the responses to its own requests, and
+returns None for everything else. Commands: `refer` (transferor),
+`accept`/`reject`/`report_progress` (transferee).
+
+- Transferor: `refer` sends REFER (Refer-To, optional Referred-By; a
+  Replaces rides in the Refer-To URI, see `replaces`). The REFER's 2xx is
+  `TransferAccepted`, a failure `TransferFailed`. Each NOTIFY is answered
+  200 and its message/sipfrag body becomes `TransferProgress`; the NOTIFY
+  with ``Subscription-State: terminated`` ends it (`TransferEnded`).
+- Transferee: a REFER becomes `IncomingRefer` (a REFER without exactly one
+  valid Refer-To gets 400). `accept` answers 202 and sends NOTIFY
+  ``SIP/2.0 100 Trying``; `report_progress(code, reason)` sends a NOTIFY
+  per step of the new call, the final one (code >= 200) with
+  ``terminated;reason=noresource``. NOTIFYs go one at a time, in order.
+- NOTIFYs carry ``Event: refer;id=<CSeq of the REFER>`` (RFC 3515 2.4.6) so
+  several transfers in one dialog stay apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from sipsimple.core import SIPParseError
+from sipsimple.core.headers import (
+    ContentTypeHeader,
+    CSeqHeader,
+    EventHeader,
+    Header,
+    ReferredByHeader,
+    ReferToHeader,
+    ReplacesHeader,
+    SubscriptionStateHeader,
+)
+from sipsimple_services.signalling.dialog_layer import DialogLayer
+from sipsimple_services.signalling.effects import Effect, TUEvent
+from sipsimple_services.signalling.keys import ServerKey
+from sipsimple_services.signalling.replaces import replaces_in
+from sipsimple_services.signalling.session_events import InDialogRequest, InDialogResponse
+from sipsimple_services.signalling.sipfrag import (
+    CONTENT_TYPE,
+    SipFragError,
+    build_sipfrag,
+    parse_sipfrag,
+)
+
+__all__ = [
+    "IncomingRefer",
+    "ReferAgent",
+    "ReferError",
+    "TransferAccepted",
+    "TransferEnded",
+    "TransferFailed",
+    "TransferProgress",
+]
+
+T = TypeVar("T")
+REFER_EXPIRES = 60  # what our NOTIFYs announce; the final NOTIFY comes sooner or not at all
+
+
+class ReferError(Exception):
+    """A transfer call that makes no sense (unknown transfer, wrong state)."""
+
+
+@dataclass(frozen=True)
+class TransferEvent(TUEvent):
+    transfer: str
+    session: str
+
+
+@dataclass(frozen=True)
+class IncomingRefer(TransferEvent):
+    refer_to: ReferToHeader
+    referred_by: ReferredByHeader | None
+    replaces: ReplacesHeader | None
+    headers: tuple[Header, ...]
+
+
+@dataclass(frozen=True)
+class TransferAccepted(TransferEvent):
+    code: int  # the REFER's 2xx (202)
+
+
+@dataclass(frozen=True)
+class TransferFailed(TransferEvent):
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TransferProgress(TransferEvent):
+    code: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class TransferEnded(TransferEvent):
+    """The refer subscription ended; ``code``/``reason``: the last sipfrag (0: none)."""
+
+    code: int
+    reason: str
+
+
+@dataclass
+class _Transfer:
+    id: str
+    session: str
+    outgoing: bool
+    event_id: str  # the REFER's CSeq number
+    key: ServerKey | None = None  # an incoming REFER waiting for accept/reject
+    state: str = "new"  # new, active, ended
+    last: tuple[int, str] = (0, "")
+    queue: list[tuple[int, str]] = field(default_factory=list)
+    in_flight: int | None = None  # request id of a NOTIFY out
+    final_sent: bool = False
+
+
+class ReferAgent:
+    def __init__(self, dialogs: DialogLayer) -> None:
+        self.dialogs = dialogs
+        self._transfers: dict[str, _Transfer] = {}
+        self._requests: dict[tuple[str, int], str] = {}  # (session, request id) -> transfer
+        self._counter = 0
+
+    def transfer(self, tid: str) -> _Transfer:
+        try:
+            return self._transfers[tid]
+        except KeyError:
+            raise ReferError(f"no transfer {tid!r}") from None
+
+    # -- transferor -------------------------------------------------------------------
+
+    def refer(self, sid: str, refer_to: ReferToHeader, now: float, *,
+              referred_by: ReferredByHeader | None = None,
+              headers: Sequence[Header] = ()) -> tuple[str, list[Effect]]:
+        extra: list[Header] = [refer_to, *([referred_by] if referred_by else []), *headers]
+        # The REFER's CSeq is the session dialog's next number (12.2.1.1).
+        session = self.dialogs.session(sid)
+        dialog = session.dialog
+        event_id = str(dialog.local_cseq + 1) if dialog is not None else "1"
+        request_id, effects = self.dialogs.request(sid, "REFER", now, extra)
+        tid = self._new(sid, outgoing=True, event_id=event_id)
+        self._requests[(sid, request_id)] = tid
+        return tid, self._absorb(effects, now)
+
+    # -- transferee -------------------------------------------------------------------
+
+    def accept(self, tid: str, now: float) -> list[Effect]:
+        transfer = self._incoming(tid)
+        assert transfer.key is not None
+        effects = self.dialogs.respond(transfer.session, transfer.key, 202, now)
+        transfer.key, transfer.state = None, "active"
+        return self._absorb(effects + self._notify(transfer, 100, "Trying", now), now)
+
+    def reject(self, tid: str, now: float, code: int = 603,
+               reason: str | None = None) -> list[Effect]:
+        transfer = self._incoming(tid)
+        if not 300 <= code <= 699:
+            raise ReferError(f"{code} is no rejection")
+        assert transfer.key is not None
+        effects = self.dialogs.respond(transfer.session, transfer.key, code, now, reason)
+        self._drop(transfer)
+        return self._absorb(effects, now)
+
+    def report_progress(self, tid: str, code: int, reason: str, now: float) -> list[Effect]:
+        """How the call to the Refer-To target goes: a NOTIFY with its status line."""
+        transfer = self.transfer(tid)
+        if transfer.outgoing or transfer.state != "active" or transfer.final_sent:
+            raise ReferError(f"transfer {tid} takes no progress reports")
+        build_sipfrag(code, reason)  # refuse a bad status line before anything is sent
+        return self._absorb(self._notify(transfer, code, reason, now), now)
+
+    # -- events of the DialogLayer -------------------------------------------------------
+
+    def handle(self, event: Effect, now: float) -> list[Effect] | None:
+        if isinstance(event, InDialogResponse):
+            tid = self._requests.pop((event.session, event.request_id), None)
+            if tid is None or tid not in self._transfers:
+                return None
+            return self._absorb(self._response(self._transfers[tid], event, now), now)
+        if not isinstance(event, InDialogRequest):
+            return None
+        if event.method == "REFER":
+            return self._absorb(self._incoming_refer(event, now), now)
+        if event.method == "NOTIFY":
+            header = _first(event.headers, EventHeader)
+            if header is None or header.event != "refer":
+                return None
+            return self._absorb(self._incoming_notify(event, header, now), now)
+        return None
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _new(self, sid: str, *, outgoing: bool, event_id: str,
+             key: ServerKey | None = None) -> str:
+        self._counter += 1
+        tid = f"transfer-{self._counter}"
+        self._transfers[tid] = _Transfer(tid, sid, outgoing, event_id, key)
+        return tid
+
+    def _drop(self, transfer: _Transfer) -> None:
+        transfer.state = "ended"
+        self._transfers.pop(transfer.id, None)
+        self._requests = {k: v for k, v in self._requests.items() if v != transfer.id}
+
+    def _incoming(self, tid: str) -> _Transfer:
+        transfer = self.transfer(tid)
+        if transfer.outgoing or transfer.key is None:
+            raise ReferError(f"transfer {tid} is no REFER waiting for an answer")
+        return transfer
+
+    def _response(self, transfer: _Transfer, event: InDialogResponse,
+                  now: float) -> list[Effect]:
+        if event.method == "REFER":
+            if event.code < 300:
+                transfer.state = "active"
+                return [TransferAccepted(transfer.id, transfer.session, event.code)]
+            self._drop(transfer)
+            return [TransferFailed(transfer.id, transfer.session, event.code, event.reason)]
+        # a NOTIFY of ours: the next one may go; a failure ends the subscription
+        transfer.in_flight = None
+        if event.code >= 300 or (transfer.final_sent and not transfer.queue):
+            self._drop(transfer)
+            return []
+        if transfer.queue:
+            code, reason = transfer.queue.pop(0)
+            return self._notify(transfer, code, reason, now)
+        return []
+
+    def _notify(self, transfer: _Transfer, code: int, reason: str, now: float) -> list[Effect]:
+        if transfer.in_flight is not None:
+            transfer.queue.append((code, reason))
+            return []
+        final = code >= 200
+        state = SubscriptionStateHeader("terminated", {"reason": "noresource"}) if final else (
+            SubscriptionStateHeader("active", {"expires": str(REFER_EXPIRES)}))
+        headers: list[Header] = [EventHeader("refer", {"id": transfer.event_id}), state,
+                                 ContentTypeHeader.parse(CONTENT_TYPE)]
+        request_id, effects = self.dialogs.request(
+            transfer.session, "NOTIFY", now, headers, build_sipfrag(code, reason))
+        transfer.in_flight = request_id
+        transfer.final_sent = transfer.final_sent or final
+        self._requests[(transfer.session, request_id)] = transfer.id
+        return effects
+
+    def _incoming_refer(self, event: InDialogRequest, now: float) -> list[Effect]:
+        refer_tos = [x for x in event.headers if isinstance(x, ReferToHeader)]
+        cseq = _first(event.headers, CSeqHeader)
+        if len(refer_tos) != 1 or cseq is None:
+            return self.dialogs.respond(event.session, event.server_key, 400, now,
+                                        "Exactly one Refer-To needed")
+        try:
+            replaces = replaces_in(refer_tos[0])
+        except SIPParseError:
+            return self.dialogs.respond(event.session, event.server_key, 400, now,
+                                        "Bad Replaces in Refer-To")
+        tid = self._new(event.session, outgoing=False, event_id=str(cseq.number),
+                        key=event.server_key)
+        return [IncomingRefer(tid, event.session, refer_tos[0],
+                              _first(event.headers, ReferredByHeader), replaces, event.headers)]
+
+    def _incoming_notify(self, event: InDialogRequest, header: EventHeader,
+                         now: float) -> list[Effect]:
+        transfer = next((t for t in self._transfers.values() if t.outgoing
+                         and t.session == event.session
+                         and header.id in (None, t.event_id)), None)
+        if transfer is None:
+            return self.dialogs.respond(event.session, event.server_key, 481, now)
+        effects = self.dialogs.respond(event.session, event.server_key, 200, now)
+        try:
+            frag = parse_sipfrag(event.body)
+        except SipFragError:
+            frag = None  # an unreadable body still counts for the subscription state
+        if frag is not None:
+            transfer.last = (frag.code, frag.reason)
+            effects.append(TransferProgress(transfer.id, transfer.session, frag.code,
+                                            frag.reason))
+        state = _first(event.headers, SubscriptionStateHeader)
+        if state is not None and state.state.lower() == "terminated":
+            self._drop(transfer)
+            effects.append(TransferEnded(transfer.id, transfer.session, *transfer.last))
+        return effects
+
+    def _absorb(self, effects: list[Effect], now: float) -> list[Effect]:
+        """Effects of the DialogLayer: events about our own requests are taken at once."""
+        out: list[Effect] = []
+        for effect in effects:
+            handled = self.handle(effect, now) if isinstance(
+                effect, InDialogResponse | InDialogRequest) else None
+            out += [effect] if handled is None else handled
+        return out
+
+
+def _first(headers: Sequence[Header], kind: type[T]) -> T | None:
+    return next((x for x in headers if isinstance(x, kind)), None)
