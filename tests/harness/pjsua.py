@@ -29,6 +29,7 @@ CONFIRMED/DISCONNECTED, code, reason, ...), ``media_state`` (call, active),
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import queue
@@ -48,12 +49,8 @@ import pytest
 WORKER = Path(__file__).with_name("pjsua_worker.py")
 DEFAULT_CODECS = ("PCMU/8000", "PCMA/8000", "G722/16000")
 
-try:
-    import pjsua2  # noqa: F401
-
-    HAVE_PJSUA2 = True
-except ImportError:
-    HAVE_PJSUA2 = False
+# Only looked up, never imported here: the library belongs to the worker process.
+HAVE_PJSUA2 = importlib.util.find_spec("pjsua2") is not None
 
 needs_pjsua2 = pytest.mark.skipif(not HAVE_PJSUA2, reason="pjsua2-python missing")
 
