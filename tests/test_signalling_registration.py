@@ -207,3 +207,17 @@ def test_transport_failure_is_a_failure() -> None:
     assert failed.code == 503 and failed.retry_after == 1
 
 
+
+
+def test_unregister_challenge_repeats_expires_zero() -> None:
+    auth = AuthSession(Credentials("alice", "secret"), cnonce=lambda: "c0ffee")
+    reg = Harness(auth=auth)
+    reg.answer(200, (CONTACT.with_parameters(expires=600),))
+    reg.take(reg.layer.unregister(reg.rid, reg.clock.now))
+    challenge = h.WWWAuthenticateHeader.parse('Digest realm="example.com", nonce="n2"')
+    reg.answer(401, (challenge,))
+    retry = reg.sent[-1]
+    assert retry.header("Authorization") is not None
+    assert retry.header("Expires").value == 0  # type: ignore[union-attr]
+    reg.answer(200)
+    assert reg.of(RegistrationEnded)

@@ -228,6 +228,7 @@ def test_notify_failure_ends_the_notifier() -> None:
     # the subscriber forgets (e.g. restarted): its next NOTIFY gets 481
     alice.subs._owners.clear()
     alice.subs._by_tag.clear()
+    alice.subs._key_of.clear()
     bob.take(bob.subs.notify(nid, net.clock.now, b"<x/>", PIDF))
     net.run()
     assert bob.of(NotifyResponse)[-1].code == 481

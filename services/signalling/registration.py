@@ -273,7 +273,6 @@ class Registration:
     def _do_send_register(self, _: object) -> None:
         for name in sorted(self._timers):
             self._cancel(name)
-        self._sending_expires = self.expires
         self._send(self.expires)
 
     def _do_registered(self, response: SIPResponse) -> State | None:
@@ -304,7 +303,7 @@ class Registration:
     def _do_interval_retry(self, response: SIPResponse) -> State | None:
         minimum = response.header("Min-Expires")
         if isinstance(minimum, MinExpiresHeader) and minimum.value > self._sending_expires:
-            self.expires = self._sending_expires = minimum.value
+            self.expires = minimum.value
             self._send(self.expires)
             return None
         return self._fail(response)
@@ -338,6 +337,7 @@ class Registration:
     # -- helpers -----------------------------------------------------------------
 
     def _send(self, expires: int) -> None:
+        self._sending_expires = expires  # what a 401/407 retry repeats
         self.cseq += 1
         if expires == 0:
             self._unregister_pending = True

@@ -67,7 +67,8 @@ class SubscriptionLayer(OwnerLayer[Party]):
         self.allowed_events = None if allowed_events is None else frozenset(allowed_events)
         self.default_expires, self.min_expires = default_expires, min_expires
         self.max_expires = max_expires
-        self._by_tag: dict[tuple[str, str], str] = {}
+        self._by_tag: dict[tuple[str, str], str] = {}  # (Call-ID, our tag) -> id
+        self._key_of: dict[str, tuple[str, str]] = {}
 
     # -- routing ------------------------------------------------------------------
 
@@ -94,12 +95,12 @@ class SubscriptionLayer(OwnerLayer[Party]):
     def _run(self, owner: Party, outputs: list[Output], now: float) -> list[Effect]:
         effects = super()._run(owner, outputs, now)
         # A Subscription changes dialogs when it re-subscribes: keep the index exact.
-        self._by_tag = {k: v for k, v in self._by_tag.items()
-                        if v != owner.id or k == owner.dialog_key}
+        old = self._key_of.pop(owner.id, None)
+        if old is not None:
+            self._by_tag.pop(old, None)
         if not owner.finished and owner.id in self._owners:
             self._by_tag[owner.dialog_key] = owner.id
-        else:
-            self._by_tag = {k: v for k, v in self._by_tag.items() if v != owner.id}
+            self._key_of[owner.id] = owner.dialog_key
         return effects
 
     # -- subscriber commands ---------------------------------------------------------
@@ -186,6 +187,7 @@ class SubscriptionLayer(OwnerLayer[Party]):
             local_tag=self.transactions.new_tag(), local_cseq=1, resolve=self.resolve)
         self._owners[sid] = notifier
         self._by_tag[notifier.dialog_key] = sid
+        self._key_of[sid] = notifier.dialog_key
         return [IncomingSubscription(sid, header.event, request, event.source, expires)]
 
     def _refuse(self, event: RequestReceived, now: float, code: int, reason: str | None = None,
