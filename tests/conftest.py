@@ -21,7 +21,7 @@ os.environ["SIPSIMPLE_STATE_DIR"] = tempfile.mkdtemp(prefix="sst-", dir="/tmp")
 os.environ["SIPSIMPLE_DNS_NAMESERVERS"] = "127.0.0.1:9"
 os.environ["SIPSIMPLE_DNS_FALLBACK_NAMESERVERS"] = ""
 
-pytest_plugins = ["harness.processes", "harness.dns"]
+pytest_plugins = ["harness.processes", "harness.dns", "harness.kamailio", "harness.pjsua"]
 
 
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:

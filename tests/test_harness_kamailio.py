@@ -8,8 +8,6 @@ import pytest
 from harness.kamailio import Kamailio, parse_ul_dump
 from harness.pjsua import PjsuaPeer, needs_pjsua2
 
-pytest_plugins = ["harness.kamailio", "harness.pjsua"]
-
 pytestmark = pytest.mark.integration
 
 

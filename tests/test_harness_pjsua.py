@@ -13,8 +13,6 @@ import pytest
 from harness.kamailio import Kamailio
 from harness.pjsua import PjsuaPeer, needs_pjsua2
 
-pytest_plugins = ["harness.kamailio", "harness.pjsua"]
-
 pytestmark = [pytest.mark.integration, needs_pjsua2]
 
 RATE = 16000
