@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.notifications import Recorder
 
 from sipsimple import supervision
 from sipsimple.application import SIPApplication, SIPApplicationError
@@ -26,39 +27,12 @@ APP_NOTIFICATIONS = (
 )
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.seen: list[Notification] = []
-        self.changed = threading.Condition()
-        for name in APP_NOTIFICATIONS:
-            NotificationCenter().add_observer(self, name=name)
-
-    def close(self) -> None:
-        for name in APP_NOTIFICATIONS:
-            NotificationCenter().remove_observer(self, name=name)
-
-    def handle_notification(self, notification: Notification) -> None:
-        with self.changed:
-            self.seen.append(notification)
-            self.changed.notify_all()
-
-    def wait(self, name: str, timeout: float = 30) -> Notification:
-        with self.changed:
-            found = self.changed.wait_for(lambda: any(n.name == name for n in self.seen), timeout)
-        assert found, f"{name} not posted; saw {self.names}"
-        return next(n for n in self.seen if n.name == name)
-
-    @property
-    def names(self) -> list[str]:
-        return [n.name for n in self.seen]
-
-
 @pytest.fixture
 def app(runtime: Path) -> Iterator[SIPApplication]:
     application = SIPApplication()
     yield application
     if application.state not in (None, "stopped"):
-        recorder = Recorder()
+        recorder = Recorder(*APP_NOTIFICATIONS)
         application.stop()
         recorder.wait("SIPApplicationDidEnd")
         recorder.close()
@@ -67,7 +41,7 @@ def app(runtime: Path) -> Iterator[SIPApplication]:
 
 def test_start_brings_the_services_up_and_stop_ends_cleanly(app: SIPApplication) -> None:
     assert all(s.state == "STOPPED" for s in supervision.status())
-    recorder = Recorder()
+    recorder = Recorder(*APP_NOTIFICATIONS)
     try:
         app.start(MemoryStorage())
         assert app.running and app.storage is not None
@@ -110,7 +84,7 @@ def test_a_configuration_error_propagates_and_start_can_be_retried(
     assert app.state in (None, "stopped") and not app.running
     assert config.read_text() == 'sip:\n  invite_timeout = "unterminated\n'  # left alone
     config.write_text("")
-    recorder = Recorder()
+    recorder = Recorder(*APP_NOTIFICATIONS)
     try:
         app.start(storage)
         recorder.wait("SIPApplicationDidStart")
@@ -138,7 +112,7 @@ def test_storage_must_implement_the_interface(app: SIPApplication) -> None:
 
 
 def test_stop_right_after_start_leaves_nothing_running(app: SIPApplication) -> None:
-    recorder = Recorder()
+    recorder = Recorder(*APP_NOTIFICATIONS)
     try:
         app.start(MemoryStorage())
         app.stop()
@@ -170,7 +144,7 @@ def test_dns_settings_survive_a_dns_service_crash(
     Path(storage.configuration_file).write_text(
         f"SIPSimpleSettings:\n    dns:\n        nameservers = 127.0.0.1:{dnsmasq},\n"
     )
-    recorder = Recorder()
+    recorder = Recorder(*APP_NOTIFICATIONS)
     restarted = threading.Event()
 
     class Restart:

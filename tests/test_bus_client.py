@@ -8,37 +8,13 @@ import time
 from collections.abc import Callable
 
 import pytest
+from harness.notifications import Recorder
 
 from sipsimple.bus.client import BusClient, BusError, ServiceUnavailable, get_bus, reset_bus
-from sipsimple.notification import Notification, NotificationCenter
 
 pytestmark = pytest.mark.integration
 OWNER = "harness.owner_service"
 Spawn = Callable[..., subprocess.Popen[bytes]]
-
-
-class Recorder:
-    def __init__(self, *names: str) -> None:
-        self.names = names
-        self.seen: list[Notification] = []
-        for name in names:
-            NotificationCenter().add_observer(self, name=name)
-
-    def close(self) -> None:
-        for name in self.names:
-            NotificationCenter().remove_observer(self, name=name)
-
-    def handle_notification(self, notification: Notification) -> None:
-        self.seen.append(notification)
-
-    def wait(self, name: str, timeout: float = 15) -> Notification:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for notification in list(self.seen):
-                if notification.name == name:
-                    return notification
-            time.sleep(0.02)
-        raise AssertionError(f"{name} not seen; saw {[n.name for n in self.seen]}")
 
 
 @pytest.fixture

@@ -12,11 +12,11 @@ from pathlib import Path
 import msgpack
 import pytest
 import zmq
+from harness.notifications import Recorder
 
 from sipsimple.bus import endpoints
 from sipsimple.bus.client import BusClient, ServiceError
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE, PROTOCOL_VERSION, decode_reply
-from sipsimple.notification import Notification, NotificationCenter
 
 pytestmark = pytest.mark.integration
 OWNER = "harness.owner_service"
@@ -143,30 +143,12 @@ def test_a_slow_request_does_not_block_others(owner: subprocess.Popen[bytes]) ->
         client.stop()
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.seen: list[Notification] = []
-
-    def handle_notification(self, notification: Notification) -> None:
-        self.seen.append(notification)
-
-    def wait(self, predicate: Callable[[Notification], bool], timeout: float = 10) -> Notification:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for notification in list(self.seen):
-                if predicate(notification):
-                    return notification
-            time.sleep(0.02)
-        raise AssertionError("notification not seen")
-
-
 def test_objects_of_a_silent_client_are_released(
     owner: subprocess.Popen[bytes], raw: zmq.Socket
 ) -> None:
     watcher = BusClient(services=["media"])
     watcher.start()
-    recorder = Recorder()
-    NotificationCenter().add_observer(recorder, name="test.ended")
+    recorder = Recorder("test.ended")
     try:
         time.sleep(0.3)  # let the SUB socket join
         # The raw socket creates an object and then never heartbeats again.
@@ -178,7 +160,7 @@ def test_objects_of_a_silent_client_are_released(
         objects = watcher.call("media", "create", key="other")
         assert objects == ["other"]
     finally:
-        NotificationCenter().remove_observer(recorder, name="test.ended")
+        recorder.close()
         watcher.stop()
 
 
@@ -208,8 +190,7 @@ def test_goodbye_releases_at_once(owner: subprocess.Popen[bytes]) -> None:
 def test_sigterm_releases_objects_and_exits_cleanly(owner: subprocess.Popen[bytes]) -> None:
     client = BusClient(services=["media"])
     client.start()
-    recorder = Recorder()
-    NotificationCenter().add_observer(recorder, name="test.ended")
+    recorder = Recorder("test.ended")
     try:
         time.sleep(0.3)
         client.call("media", "create", key="doomed")
@@ -217,7 +198,7 @@ def test_sigterm_releases_objects_and_exits_cleanly(owner: subprocess.Popen[byte
         recorder.wait(lambda n: n.data.key == "doomed")
         assert owner.wait(10) == 0
     finally:
-        NotificationCenter().remove_observer(recorder, name="test.ended")
+        recorder.close()
         client.stop(goodbye=False)
 
 
