@@ -266,6 +266,11 @@ class DialogLayer:
                 now: float) -> list[Effect]:
         return self._absorb(self.transactions.receive(message, source, now), now)
 
+    def dispatch(self, event: TUEvent, now: float) -> list[Effect]:
+        """A TU event of the shared transaction layer that the glue got first;
+        ``[event]`` back means it is not the sessions'."""
+        return self._absorb([event], now)
+
     def timer_fired(self, key: ClientKey | ServerKey, name: str, now: float) -> list[Effect]:
         """A timer of any StartTimer this layer returned expired."""
         if len(key) == 2 and key[0] == "session":

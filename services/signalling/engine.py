@@ -275,6 +275,11 @@ class SignallingEngine:
 
     # -- effects ------------------------------------------------------------------
 
+    def execute(self, effects: list[Effect]) -> None:
+        """Carry out effects of a layer built on `layer` (the dialog layer's, say):
+        sends, transaction timers, and TU events, which go the usual way."""
+        self._execute(effects)
+
     def _execute(self, effects: list[Effect]) -> None:
         for effect in effects:
             if isinstance(effect, Send):

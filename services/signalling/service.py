@@ -2,8 +2,9 @@
 
 Methods (see the "signalling" table of `sipsimple.bus.schema`): configure,
 get_transports, claim_account, release_account, send_options, send_message,
-respond, set_trace. Events: signalling.request_received,
-signalling.transaction_completed, signalling.message_traced.
+respond, set_trace, and the INVITE-session methods of `session_service`.
+Events: signalling.request_received, signalling.transaction_completed,
+signalling.message_traced, and the session events of `session_bus`.
 
 Settings come from the environment at start (`settings` module) and from
 `configure`. Sending methods wait for the transaction's final response, so
@@ -41,6 +42,7 @@ from sipsimple_services.signalling.params import (
     parse_route,
     parse_sip_uri,
 )
+from sipsimple_services.signalling.session_service import SessionMethods
 from sipsimple_services.signalling.settings import SIPSettings
 from sipsimple_services.signalling.trace import TraceFile, event_data
 from sipsimple_services.signalling.transactions import TransactionError
@@ -78,10 +80,11 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-class SignallingService(Service):
+class SignallingService(Service, SessionMethods):
     name = "signalling"
+    # invite may connect TCP/TLS first: not inline, where it would hold up the bus
     blocking_methods: ClassVar[frozenset[str]] = frozenset(
-        {"send_options", "send_message", "respond", "configure"}
+        {"send_options", "send_message", "respond", "configure", "invite"}
     )
 
     def __init__(self) -> None:
@@ -90,6 +93,8 @@ class SignallingService(Service):
         self.accounts = AccountRegistry()
         self.core = UACore(self.accounts, server=USER_AGENT, on_request=self._on_request)
         self.engine = SignallingEngine(self.settings.transport_config(), self.core)
+        self.sessions = self.make_sessions(USER_AGENT)
+        self.core.dialog_layer = self.sessions
         self.engine.on_completed = self._on_completed
         self.trace_file = TraceFile(trace_path())
         if os.environ.get("SIPSIMPLE_SIP_TRACE", "") not in ("", "0"):
@@ -104,6 +109,7 @@ class SignallingService(Service):
         })
 
     def on_stop(self) -> None:
+        self.sessions.stop()
         self.engine.stop()
         self.trace_file.close()
 

@@ -243,6 +243,122 @@ METHODS: dict[str, dict[str, Method]] = {
             ),
         ),
         Method("set_trace", (Param("enabled", (bool,)),)),
+        # INVITE sessions (events signalling.session_*): the session belongs
+        # to the client that made it, or to the one that claimed the account
+        # an incoming INVITE is for. Bodies are bytes; content_type defaults
+        # to application/sdp for a body of an INVITE or its answers.
+        Method(
+            "invite",  # -> {"session_id", "call_id"}
+            (
+                Param("from_uri", (str,)),
+                Param("to_uri", (str,)),
+                Param("route", (dict,)),  # as send_options
+                Param("body", (bytes, NoneType), required=False),
+                Param("content_type", OPT_STR, required=False),
+                Param("headers", (list, NoneType), required=False),
+                Param("credentials", (dict, NoneType), required=False),
+                Param("display_name", OPT_STR, required=False),
+                Param("contact_user", OPT_STR, required=False),
+            ),
+        ),
+        Method("ring", (Param("session_id", (str,)),)),  # 180
+        Method(
+            "provisional",
+            (
+                Param("session_id", (str,)),
+                Param("code", (int,)),
+                Param("reason", OPT_STR, required=False),
+                Param("body", (bytes, NoneType), required=False),
+                Param("content_type", OPT_STR, required=False),
+            ),
+        ),
+        Method(
+            "accept",
+            (
+                Param("session_id", (str,)),
+                Param("body", (bytes, NoneType), required=False),
+                Param("content_type", OPT_STR, required=False),
+                Param("headers", (list, NoneType), required=False),
+            ),
+        ),
+        Method(
+            "reject",
+            (
+                Param("session_id", (str,)),
+                Param("code", (int,)),
+                Param("reason", OPT_STR, required=False),
+                Param("headers", (list, NoneType), required=False),
+            ),
+        ),
+        # the answer to an offer that came in a 2xx: sent in the ACK
+        Method(
+            "answer",
+            (
+                Param("session_id", (str,)),
+                Param("body", (bytes,)),
+                Param("content_type", OPT_STR, required=False),
+            ),
+        ),
+        Method(
+            "reinvite",
+            (
+                Param("session_id", (str,)),
+                Param("body", (bytes, NoneType), required=False),
+                Param("content_type", OPT_STR, required=False),
+                Param("headers", (list, NoneType), required=False),
+            ),
+        ),
+        Method(
+            "accept_reinvite",
+            (
+                Param("session_id", (str,)),
+                Param("body", (bytes, NoneType), required=False),
+                Param("content_type", OPT_STR, required=False),
+            ),
+        ),
+        Method(
+            "reject_reinvite",
+            (
+                Param("session_id", (str,)),
+                Param("code", (int,), required=False),
+                Param("reason", OPT_STR, required=False),
+                Param("warning", OPT_STR, required=False),  # text of a 399 Warning
+            ),
+        ),
+        # CANCEL, BYE or 480 as the state needs; a Reason header when given
+        Method(
+            "end",
+            (
+                Param("session_id", (str,)),
+                Param("reason_code", OPT_INT, required=False),
+                Param("reason_text", OPT_STR, required=False),
+            ),
+        ),
+        # INFO, MESSAGE, REFER, NOTIFY, OPTIONS in the dialog -> {"request_id"};
+        # the final response comes as signalling.session_response
+        Method(
+            "session_request",
+            (
+                Param("session_id", (str,)),
+                Param("method", (str,)),
+                Param("headers", (list, NoneType), required=False),
+                Param("body", (bytes, NoneType), required=False),
+                Param("content_type", OPT_STR, required=False),
+            ),
+        ),
+        # answer a signalling.session_request (its server_key)
+        Method(
+            "session_respond",
+            (
+                Param("session_id", (str,)),
+                Param("server_key", (str,)),
+                Param("code", (int,)),
+                Param("reason", OPT_STR, required=False),
+                Param("headers", (list, NoneType), required=False),
+                Param("body", (bytes, NoneType), required=False),
+                Param("content_type", OPT_STR, required=False),
+            ),
+        ),
     ),
 }
 
@@ -271,6 +387,25 @@ EVENTS: dict[str, frozenset[str]] = {
         "signalling.transaction_completed",
         # {direction: in|out, transport, source, destination, message, timestamp}
         "signalling.message_traced",
+        # INVITE sessions; every one has {session_id, client, ...}:
+        # incoming {call_id, from, to, request_uri, headers, body, content_type,
+        #   source {host, port, transport}, replaces}
+        "signalling.session_incoming",
+        "signalling.session_state",  # {old, new}
+        "signalling.session_provisional",  # {code, reason, headers, body, content_type}
+        # {local_body, remote_body, remote_contact, remote_user_agent, headers, transport}
+        "signalling.session_established",
+        "signalling.session_offer",  # {body, headers}
+        "signalling.session_offer_requested",  # {headers}
+        "signalling.session_answer",  # {body}
+        "signalling.session_reinvite_rejected",  # {code, reason, headers}
+        "signalling.session_reinvite_retry",  # {delay}
+        "signalling.session_ended",  # {originator, code, reason, reason_header}
+        "signalling.session_failed",  # {originator, code, reason, headers}
+        # every completed transaction: {originator, method, code, reason, ack_received}
+        "signalling.session_transaction",
+        "signalling.session_request",  # {method, headers, body, content_type, server_key}
+        "signalling.session_response",  # {request_id, method, code, reason, headers, body}
     }),
 }
 COMMON_EVENTS = frozenset({"service.started", "service.stopping", "service.client_expired"})

@@ -1,0 +1,239 @@
+"""`SessionGlue`: the sans-IO `DialogLayer` plugged into the engine and the bus.
+
+The dialog layer shares the engine's `TransactionLayer` (one set of
+transactions, one branch space), so the engine's TU events reach it through
+the UA core's dialog seam (`handle`), and the effects it returns are carried
+out here:
+
+- `Send` and transaction timers go to the engine (`SignallingEngine.execute`),
+  which feeds transport errors back to the transaction layer as usual;
+- session timers (keys ``("session", id)``) run on a `TimerWheel` of our own
+  and go back to `DialogLayer.timer_fired`;
+- session events are handed to ``publish`` (the service turns them into bus
+  events, see `session_bus`);
+- any other TU event goes back to the engine, whose TU (the UA core) then
+  gives its usual fallback answer.
+
+Every session belongs to one bus client (the one that called `connect`, or
+the one that claimed the account an INVITE was for); ``on_owned`` and
+``on_finished`` let the service track that, so that a client that goes away
+gets its sessions ended (`end`: CANCEL, BYE or 480 as the state needs).
+
+Next hops of in-dialog requests are resolved synchronously: IP literals as
+they stand, a host name with a (gevent-cooperative) getaddrinfo. RFC 3263
+NAPTR/SRV is the dns service's and is left for later; the initial INVITE
+always goes to the route the client gives.
+
+More layers (registrations, subscriptions) can plug into the same seam: an
+event this glue does not take is returned as not handled.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import Callable, Hashable, Sequence
+
+import gevent.socket
+
+from sipsimple.core import SIPURI, URI
+from sipsimple.core.headers import (
+    ContactHeader,
+    ContentTypeHeader,
+    FromHeader,
+    Header,
+    ReasonHeader,
+    ToHeader,
+    ViaHeader,
+)
+from sipsimple_services.signalling.accounts import Claim
+from sipsimple_services.signalling.addresses import Destination
+from sipsimple_services.signalling.auth import AuthSession, Credentials
+from sipsimple_services.signalling.dialog_layer import DialogLayer
+from sipsimple_services.signalling.effects import (
+    CancelTimer,
+    Effect,
+    RequestReceived,
+    Send,
+    StartTimer,
+    TUEvent,
+)
+from sipsimple_services.signalling.engine import SignallingEngine
+from sipsimple_services.signalling.session_events import (
+    IncomingInvite,
+    SessionEvent,
+    SessionStateChanged,
+)
+from sipsimple_services.signalling.session_support import default_resolve
+from sipsimple_services.signalling.timer_wheel import TimerWheel
+
+__all__ = ["SessionGlue", "content_type_headers", "resolve_next_hop"]
+
+log = logging.getLogger("sipsimple_services.signalling.sessions")
+
+SESSION_TIMERS = "session"
+
+
+def resolve_next_hop(uri: URI) -> Destination:
+    """A URI's destination; a host name becomes its first address (ValueError if none)."""
+    destination = default_resolve(uri)
+    try:
+        ipaddress.ip_address(destination.host)
+        return destination
+    except ValueError:
+        pass
+    try:
+        infos = gevent.socket.getaddrinfo(destination.host, destination.port)
+    except OSError as exc:
+        raise ValueError(f"cannot resolve {destination.host}: {exc}") from None
+    if not infos:
+        raise ValueError(f"{destination.host} has no address")
+    return Destination(str(infos[0][4][0]), destination.port, destination.transport)
+
+
+class SessionGlue:
+    def __init__(
+        self,
+        engine: SignallingEngine,
+        *,
+        publish: Callable[[SessionEvent, str | None], None],
+        user_agent: str | None = None,
+        on_owned: Callable[[str, str], None] = lambda client, sid: None,
+        on_finished: Callable[[str, str], None] = lambda client, sid: None,
+        resolve: Callable[[URI], Destination] = resolve_next_hop,
+    ) -> None:
+        """``publish(event, client)`` gets every session event with the owning client."""
+        self.engine = engine
+        self.publish = publish
+        self.on_owned = on_owned
+        self.on_finished = on_finished
+        self.wheel = TimerWheel(self._timer_fired)
+        self.layer = DialogLayer(
+            engine.layer, local_via=self.via, local_contact=ContactHeader(SIPURI("0.0.0.0")),
+            resolve=resolve, user_agent=user_agent,
+        )
+        self.owners: dict[str, str] = {}  # session id -> client
+        self.transports: dict[str, str] = {}  # session id -> "udp", "tcp", "tls"
+
+    # -- addresses ------------------------------------------------------------------
+
+    def via(self, destination: Destination) -> ViaHeader:
+        host, port = self.engine.via_address(destination)
+        return ViaHeader(destination.transport, host, port, {"rport": None})
+
+    def contact(self, destination: Destination, user: str | None) -> ContactHeader:
+        host, port = self.engine.via_address(destination)
+        transport = destination.transport
+        params = {} if transport == "UDP" else {"transport": transport.lower()}
+        return ContactHeader(SIPURI(host, user=user or None, port=port, parameters=params))
+
+    # -- the dialog seam (ua_core.DialogLayer) ----------------------------------------
+
+    def handle(self, event: TUEvent, engine: SignallingEngine, claim: Claim | None) -> bool:
+        if isinstance(event, RequestReceived) and event.request.method == "INVITE":
+            request = event.request
+            if request.to is not None and request.to.tag is None:
+                # the Contact of the new dialog: reachable over the transport it came on
+                user = request.uri.user if isinstance(request.uri, SIPURI) else None
+                self.layer.local_contact = self.contact(event.source, user)
+        effects = self.layer.dispatch(event, time.monotonic())
+        if len(effects) == 1 and effects[0] is event:
+            return False
+        self.apply(effects, claim)
+        return True
+
+    # -- carrying out -------------------------------------------------------------------
+
+    def apply(self, effects: Sequence[Effect], claim: Claim | None = None) -> None:
+        for effect in effects:
+            # the owner first: the new session's state change comes before its IncomingInvite
+            if isinstance(effect, IncomingInvite) and claim is not None:
+                self._adopt(effect, claim)
+        for effect in effects:
+            if isinstance(effect, StartTimer | CancelTimer) and _is_session_key(effect.key):
+                if isinstance(effect, StartTimer):
+                    self.wheel.start(effect.key, effect.name, effect.delay)
+                else:
+                    self.wheel.cancel(effect.key, effect.name)
+            elif isinstance(effect, SessionEvent):
+                self._session_event(effect, claim)
+            elif isinstance(effect, Send | StartTimer | CancelTimer | TUEvent):
+                self.engine.execute([effect])
+            else:
+                log.warning("unknown effect %r", effect)
+
+    def _session_event(self, event: SessionEvent, claim: Claim | None) -> None:
+        sid = event.session
+        if isinstance(event, IncomingInvite) and claim is None:
+            # the UA core passes only claimed INVITEs; without an owner nobody would answer
+            self.apply(self.layer.end(sid, time.monotonic()))
+            return
+        client = self.owners.get(sid)
+        try:
+            self.publish(event, client)
+        except Exception:
+            log.exception("publishing %s failed", type(event).__name__)
+        if isinstance(event, SessionStateChanged) and event.new == "terminated":
+            self.transports.pop(sid, None)
+            owner = self.owners.pop(sid, None)
+            if owner is not None:
+                self.on_finished(owner, sid)
+
+    def _adopt(self, event: IncomingInvite, claim: Claim) -> None:
+        self.owners[event.session] = claim.client
+        self.transports[event.session] = event.source.transport.lower()
+        self.on_owned(claim.client, event.session)
+
+    def _timer_fired(self, key: Hashable, name: str) -> None:
+        assert isinstance(key, tuple)
+        self.apply(self.layer.timer_fired(key, name, time.monotonic()))
+
+    # -- commands ---------------------------------------------------------------------
+
+    def connect(
+        self, client: str, from_uri: SIPURI, to_uri: SIPURI, destination: Destination, *,
+        body: bytes = b"", content_type: str | None = None, headers: Sequence[Header] = (),
+        credentials: Credentials | None = None, display_name: str | None = None,
+        contact_user: str | None = None,
+    ) -> tuple[str, str]:
+        """Send an INVITE for `client`; (session id, Call-ID). SessionError if refused."""
+        call_id = os.urandom(12).hex()
+        extra = [*headers, *content_type_headers(body, content_type)]
+        sid, effects = self.layer.connect(
+            ToHeader(to_uri), FromHeader(from_uri, display_name),
+            self.contact(destination, contact_user or from_uri.user), time.monotonic(),
+            destination=destination, headers=extra, body=body, call_id=call_id,
+            auth=AuthSession(credentials) if credentials is not None else None,
+        )
+        self.owners[sid] = client
+        self.transports[sid] = destination.transport.lower()
+        self.on_owned(client, sid)
+        self.apply(effects)
+        return sid, call_id
+
+    def run(self, sid: str, command: Callable[[DialogLayer, float], list[Effect]]) -> None:
+        """Run a per-session call of the layer and carry out its effects."""
+        self.apply(command(self.layer, time.monotonic()))
+
+    def end(self, sid: str, code: int | None = None, text: str | None = None) -> None:
+        reason = ReasonHeader.new("SIP", code, text) if code is not None or text else None
+        self.run(sid, lambda layer, now: layer.end(sid, now, reason))
+
+    def owner(self, sid: str) -> str | None:
+        return self.owners.get(sid)
+
+    def stop(self) -> None:
+        self.wheel.cancel_all()
+
+
+def _is_session_key(key: object) -> bool:
+    return isinstance(key, tuple) and len(key) == 2 and key[0] == SESSION_TIMERS
+
+
+def content_type_headers(body: bytes, content_type: str | None) -> list[Header]:
+    """The Content-Type of a body (SDP unless told otherwise); none without a body."""
+    if not body:
+        return []
+    return [ContentTypeHeader.parse(content_type or "application/sdp")]

@@ -1,0 +1,282 @@
+"""INVITE sessions through the signalling service's bus API, against SIPp on loopback.
+
+A real service process (spawn_service); the test is the bus client that owns
+the sessions. SIPp calls us (answer, CANCEL while ringing, offer in our 200,
+REFER with NOTIFY sipfrag, our client vanishing) and we call SIPp (call with
+re-INVITE and BYE, 486, CANCEL of a ringing call).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness.sipp import SIPp, free_ports, needs_sipp, scenario
+
+from sipsimple.bus.client import BusClient, get_bus
+from sipsimple.notification import Notification, NotificationCenter
+
+pytestmark = [pytest.mark.integration, needs_sipp]
+
+ACCOUNT = "sip:service@127.0.0.1"
+EVENTS = ("incoming", "state", "provisional", "established", "offer", "offer_requested",
+          "answer", "reinvite_rejected", "ended", "failed", "transaction", "request",
+          "response")
+OUR_SDP = (b"v=0\r\no=sipsimple 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+           b"t=0 0\r\nm=audio 40000 RTP/AVP 0\r\n")
+OFFER_SDP = OUR_SDP.replace(b"40000", b"41000")
+SIPFRAG = b"SIP/2.0 200 OK\r\n"
+
+
+class Events:
+    """Every signalling.session_* event, as (short name, data)."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, Any]] = []
+        self.names = [f"signalling.session_{name}" for name in EVENTS]
+        for name in self.names:
+            NotificationCenter().add_observer(self, name=name)
+
+    def close(self) -> None:
+        for name in self.names:
+            NotificationCenter().discard_observer(self, name=name)
+
+    def handle_notification(self, notification: Notification) -> None:
+        self.seen.append((notification.name.removeprefix("signalling.session_"),
+                          notification.data))
+
+    def of(self, name: str, sid: str | None = None) -> list[Any]:
+        return [data for kind, data in list(self.seen)
+                if kind == name and (sid is None or data.session_id == sid)]
+
+    def wait(self, name: str, sid: str | None = None,
+             predicate: Callable[[Any], bool] = lambda data: True, timeout: float = 15) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for data in self.of(name, sid):
+                if predicate(data):
+                    return data
+            time.sleep(0.02)
+        seen = [(kind, dict(data.__dict__)) for kind, data in self.seen]
+        raise AssertionError(f"no session_{name}; saw {seen}")
+
+
+@pytest.fixture
+def events() -> Iterator[Events]:
+    recorder = Events()
+    yield recorder
+    recorder.close()
+
+
+@pytest.fixture
+def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
+    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
+    result: dict[str, Any] = get_bus().call("signalling", "get_transports")
+    return result
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[SIPp]:
+    runner = SIPp(tmp_path)
+    yield runner
+    runner.stop()
+
+
+def check(process: Any, sipp: SIPp, timeout: float = 30) -> None:
+    code = process.wait(timeout)
+    stderr = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+    assert code == 0, f"sipp exit {code}\n{stderr}\n{sipp.errors()}"
+
+
+def sipp_calls(sipp: SIPp, name: str, ports: dict[str, Any], **options: Any) -> Any:
+    return sipp.start(scenario(name, sipp.workdir), remote=f"127.0.0.1:{ports['udp']}",
+                      timeout=25, **options)
+
+
+def sipp_answers(sipp: SIPp, name: str) -> tuple[Any, int]:
+    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    process = sipp.start(scenario(name, sipp.workdir), port=port, timeout=25)
+    time.sleep(0.5)  # SIPp binds its port
+    return process, port
+
+
+def call_sipp(port: int, body: bytes = OFFER_SDP) -> str:
+    reply = get_bus().call("signalling", "invite", from_uri="sip:alice@127.0.0.1",
+                           to_uri=f"sip:uas@127.0.0.1:{port}", body=body,
+                           route={"host": "127.0.0.1", "port": port, "transport": "udp"})
+    assert reply["call_id"]
+    sid: str = reply["session_id"]
+    return sid
+
+
+def transactions(events: Events, sid: str) -> list[tuple[str, str, int, bool | None]]:
+    return [(d.originator, d.method, d.code, d.ack_received)
+            for d in events.of("transaction", sid)]
+
+
+# --- SIPp calls us ------------------------------------------------------------------
+
+
+def test_sipp_calls_us_and_hangs_up(ports: dict[str, Any], sipp: SIPp, events: Events) -> None:
+    bus = get_bus()
+    bus.call("signalling", "claim_account", aor=ACCOUNT)
+    process = sipp_calls(sipp, "uac_call.xml", ports)
+    incoming = events.wait("incoming")
+    sid = incoming.session_id
+    assert incoming.client == bus.client_id
+    assert b"m=audio" in incoming.body and incoming.content_type == "application/sdp"
+    assert incoming.source["transport"] == "udp" and incoming.request_uri.startswith(ACCOUNT)
+    bus.call("signalling", "accept", session_id=sid, body=OUR_SDP)
+    established = events.wait("established", sid)
+    assert established.local_body == OUR_SDP and established.remote_body == incoming.body
+    assert established.transport == "udp"
+    ended = events.wait("ended", sid)
+    assert ended.originator == "remote"
+    check(process, sipp)
+    events.wait("state", sid, lambda d: d.new == "terminated")
+    # every transaction once: our 200 to the INVITE (ACKed), our 200 to the BYE
+    time.sleep(0.3)
+    assert transactions(events, sid) == [("remote", "INVITE", 200, True),
+                                         ("remote", "BYE", 200, None)]
+
+
+def test_sipp_cancels_while_we_ring(ports: dict[str, Any], sipp: SIPp, events: Events) -> None:
+    bus = get_bus()
+    bus.call("signalling", "claim_account", aor=ACCOUNT)
+    process = sipp_calls(sipp, "uac_cancel.xml", ports)
+    sid = events.wait("incoming").session_id
+    bus.call("signalling", "ring", session_id=sid)
+    failed = events.wait("failed", sid)
+    assert (failed.originator, failed.code) == ("remote", 487)
+    check(process, sipp)
+    methods = {(m, c) for _, m, c, _ in transactions(events, sid)}
+    assert ("INVITE", 487) in methods and ("CANCEL", 200) in methods
+
+
+def test_sipp_calls_without_sdp(ports: dict[str, Any], sipp: SIPp, events: Events) -> None:
+    bus = get_bus()
+    bus.call("signalling", "claim_account", aor=ACCOUNT)
+    process = sipp_calls(sipp, "uac_call_nosdp.xml", ports)
+    incoming = events.wait("incoming")
+    sid = incoming.session_id
+    assert incoming.body == b""
+    bus.call("signalling", "accept", session_id=sid, body=OUR_SDP)  # our offer
+    answer = events.wait("answer", sid)
+    assert b"s=answer-in-ack" in answer.body
+    events.wait("ended", sid)
+    check(process, sipp)
+
+
+def test_refer_with_notify_sipfrag(ports: dict[str, Any], sipp: SIPp, events: Events) -> None:
+    bus = get_bus()
+    bus.call("signalling", "claim_account", aor=ACCOUNT)
+    process = sipp_calls(sipp, "uac_refer.xml", ports)
+    sid = events.wait("incoming").session_id
+    bus.call("signalling", "accept", session_id=sid, body=OUR_SDP)
+    refer = events.wait("request", sid)
+    assert refer.method == "REFER"
+    headers = {name.lower(): value for name, value in refer.headers}
+    assert headers["refer-to"].startswith("<sip:carol@")
+    bus.call("signalling", "session_respond", session_id=sid, server_key=refer.server_key,
+             code=202)
+    # "method" is also BusClient.call's own parameter: pass the params as a map
+    reply = bus.call_async("signalling", "session_request", {
+        "session_id": sid, "method": "NOTIFY", "body": SIPFRAG, "content_type": "message/sipfrag",
+        "headers": [["Event", "refer"], ["Subscription-State", "terminated;reason=noresource"]],
+    }).result(10)
+    response = events.wait("response", sid)
+    assert (response.request_id, response.method, response.code) == (
+        reply["request_id"], "NOTIFY", 200)
+    events.wait("ended", sid)
+    check(process, sipp)
+    seen = transactions(events, sid)
+    assert ("remote", "REFER", 202, None) in seen and ("local", "NOTIFY", 200, None) in seen
+
+
+def test_client_that_vanishes_gets_its_call_hung_up(
+    ports: dict[str, Any], sipp: SIPp, events: Events
+) -> None:
+    owner = BusClient(services=("signalling",))
+    owner.start()
+    try:
+        owner.call("signalling", "claim_account", aor=ACCOUNT)
+        process = sipp_calls(sipp, "uac_owner_gone.xml", ports)
+        incoming = events.wait("incoming")
+        assert incoming.client == owner.client_id
+        owner.call("signalling", "accept", session_id=incoming.session_id, body=OUR_SDP)
+        events.wait("established", incoming.session_id)
+    finally:
+        owner.stop(goodbye=False)
+    ended = events.wait("ended", incoming.session_id)
+    assert ended.originator == "local"
+    check(process, sipp)
+
+
+def test_unclaimed_invite_still_gets_480(ports: dict[str, Any], sipp: SIPp) -> None:
+    result = sipp.run(scenario("uac_invite_480.xml", sipp.workdir),
+                      remote=f"127.0.0.1:{ports['udp']}")
+    assert result.returncode == 0, sipp.errors()
+
+
+# --- we call SIPp ------------------------------------------------------------------
+
+
+def test_we_call_sipp_reinvite_and_bye(ports: dict[str, Any], sipp: SIPp, events: Events) -> None:
+    bus = get_bus()
+    process, port = sipp_answers(sipp, "uas_call.xml")
+    sid = call_sipp(port)
+    ringing = events.wait("provisional", sid)
+    assert (ringing.code, ringing.reason) == (180, "Ringing")
+    established = events.wait("established", sid)
+    assert established.local_body == OFFER_SDP and b"m=audio" in established.remote_body
+    assert established.remote_contact.startswith("sip:sipp@127.0.0.1")
+    bus.call("signalling", "reinvite", session_id=sid, body=OFFER_SDP)
+    answer = events.wait("answer", sid)  # the initial answer came with "established"
+    assert b"m=audio" in answer.body
+    events.wait("state", sid, lambda d: d.old == "reinvite_sent" and d.new == "connected")
+    bus.call("signalling", "end", session_id=sid)
+    ended = events.wait("ended", sid)
+    assert ended.originator == "local"
+    check(process, sipp)
+    events.wait("state", sid, lambda d: d.new == "terminated")
+    time.sleep(0.3)
+    assert transactions(events, sid) == [("local", "INVITE", 200, None),
+                                         ("local", "INVITE", 200, None),
+                                         ("local", "BYE", 200, None)]
+
+
+def test_sipp_is_busy(ports: dict[str, Any], sipp: SIPp, events: Events) -> None:
+    process, port = sipp_answers(sipp, "uas_486.xml")
+    sid = call_sipp(port)
+    failed = events.wait("failed", sid)
+    assert (failed.originator, failed.code, failed.reason) == ("remote", 486, "Busy Here")
+    check(process, sipp)
+    assert transactions(events, sid) == [("local", "INVITE", 486, None)]
+
+
+def test_we_cancel_a_ringing_call(ports: dict[str, Any], sipp: SIPp, events: Events) -> None:
+    process, port = sipp_answers(sipp, "uas_cancel.xml")
+    sid = call_sipp(port)
+    events.wait("provisional", sid)
+    get_bus().call("signalling", "end", session_id=sid)
+    failed = events.wait("failed", sid)
+    assert failed.code == 487
+    check(process, sipp)
+    seen = {(m, c) for _, m, c, _ in transactions(events, sid)}
+    assert seen == {("INVITE", 487), ("CANCEL", 200)}
+
+
+def test_commands_on_sessions_of_others_are_refused(ports: dict[str, Any]) -> None:
+    from sipsimple.bus.client import ServiceError
+
+    with pytest.raises(ServiceError) as info:
+        get_bus().call("signalling", "accept", session_id="session-99", body=OUR_SDP)
+    assert info.value.code == "not-found"
+    with pytest.raises(ServiceError) as info:
+        get_bus().call("signalling", "invite", from_uri="sip:a@127.0.0.1", to_uri="tel:1",
+                       route={"host": "127.0.0.1", "port": 5060})
+    assert info.value.code == "invalid-params"
