@@ -126,16 +126,26 @@ def _check_value(value: str, where: str) -> str:
 def parse_params(pieces: Iterable[str], where: str) -> Params:
     """generic-param list from the pieces after each ';' (values kept raw)."""
     items: list[tuple[str, str | None]] = []
+    index: dict[str, int] = {}
+    token = _TOKEN_RE.fullmatch
     for piece in pieces:
         name, equal, value = piece.partition("=")
         name = name.strip(_WS)
-        if not _TOKEN_RE.fullmatch(name):
+        if not token(name):
             raise SIPParseError(f"invalid parameter {piece!r} in {where!r}")
+        key = name.lower()
+        if key in index:
+            raise SIPParseError(f"parameter {name!r} appears more than once")
+        index[key] = len(items)
         if equal:
-            items.append((name, _check_value(value.strip(_WS), where)))
+            value = value.strip(_WS)
+            # A token (the common case) needs no further check.
+            items.append((name, value if token(value) else _check_value(value, where)))
         else:
             items.append((name, None))
-    return Params(items)
+    # Names are tokens and values tokens, IPv6 references or quoted strings
+    # (no CR or LF): what Params() would check again.
+    return Params._trusted(tuple(items), index) if items else EMPTY_PARAMS
 
 
 def format_params(params: Mapping[str, str | None]) -> str:
@@ -173,6 +183,16 @@ class Params(Mapping[str, "str | None"]):
             index[key] = position
         self._items: tuple[tuple[str, str | None], ...] = tuple(pairs)
         self._index = index
+
+    @classmethod
+    def _trusted(
+        cls, items: tuple[tuple[str, str | None], ...], index: dict[str, int]
+    ) -> Params:
+        """Params from already-validated pairs and their lower-cased name index."""
+        params = cls.__new__(cls)
+        params._items = items
+        params._index = index
+        return params
 
     @classmethod
     def coerce(cls, value: Any) -> Params:

@@ -50,6 +50,8 @@ _PORT_RE = re.compile(r"\d{1,5}")
 
 
 def _unescape(text: str, what: str) -> str:
+    if "%" not in text:
+        return text
     try:
         return unquote(text, errors="strict")
     except UnicodeDecodeError:
@@ -72,9 +74,26 @@ def _check_text(value: Any, what: str, *, empty: bool = False) -> str:
     return value
 
 
+# Hosts already found valid (host text -> the host without brackets); a few
+# names and addresses make most of the traffic. Bounded: cleared when full.
+_HOST_CACHE: dict[str, str] = {}
+_HOST_CACHE_SIZE = 2048
+
+
 def _check_host(host: Any) -> str:
     if not isinstance(host, str) or not host:
         raise SIPURIError("host must be a non-empty string")
+    cached = _HOST_CACHE.get(host)
+    if cached is not None:
+        return cached
+    checked = _check_host_text(host)
+    if len(_HOST_CACHE) >= _HOST_CACHE_SIZE:
+        _HOST_CACHE.clear()
+    _HOST_CACHE[host] = checked
+    return checked
+
+
+def _check_host_text(host: str) -> str:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     if ":" in host:
@@ -302,19 +321,24 @@ class SIPURI:
         hostport, *param_texts = rest.split(";")
         host, port = cls._parse_hostport(hostport, text)
         parameters: dict[str, str | None] = {}
-        for item in param_texts:
-            name_text, has_value, value_text = item.partition("=")
-            if not _PARAM_RE.fullmatch(name_text):
-                raise SIPURIError(f"{text!r}: invalid parameter {item!r}")
-            name = _unescape(name_text, "parameter name")
-            value: str | None = None
-            if has_value:
-                if not _PARAM_RE.fullmatch(value_text):
-                    raise SIPURIError(f"{text!r}: invalid value in parameter {item!r}")
-                value = _unescape(value_text, "parameter value")
-            if name.lower() in (key.lower() for key in parameters):
-                raise SIPURIError(f"{text!r}: parameter {name!r} appears more than once")
-            parameters[name] = value
+        if param_texts:
+            seen: set[str] = set()
+            param_ok = _PARAM_RE.fullmatch
+            for item in param_texts:
+                name_text, has_value, value_text = item.partition("=")
+                if not param_ok(name_text):
+                    raise SIPURIError(f"{text!r}: invalid parameter {item!r}")
+                name = _unescape(name_text, "parameter name")
+                value: str | None = None
+                if has_value:
+                    if not param_ok(value_text):
+                        raise SIPURIError(f"{text!r}: invalid value in parameter {item!r}")
+                    value = _unescape(value_text, "parameter value")
+                key = name.lower()
+                if key in seen:
+                    raise SIPURIError(f"{text!r}: parameter {name!r} appears more than once")
+                seen.add(key)
+                parameters[name] = value
         headers: dict[str, str] = {}
         if question:
             for item in header_text.split("&"):
@@ -327,15 +351,21 @@ class SIPURI:
                 if name.lower() in (key.lower() for key in headers):
                     raise SIPURIError(f"{text!r}: header {name!r} appears more than once")
                 headers[name] = _unescape(value_text, "header value")
-        return cls(
+        # Everything __post_init__ checks is checked above: the host by
+        # _parse_hostport, the port's range, non-empty user (1*), names and
+        # values matched by the regexes (ASCII, and the escapes strictly
+        # decoded as UTF-8), duplicates. So build the instance directly.
+        uri = object.__new__(cls)
+        uri.__dict__.update(
             host=host,
             user=user,
             password=password,
             port=port,
             secure=scheme.lower() == "sips",
-            parameters=parameters,
-            headers=headers,
+            parameters=MappingProxyType(parameters),
+            headers=MappingProxyType(headers),
         )
+        return uri
 
     @staticmethod
     def _parse_hostport(hostport: str, text: str) -> tuple[str, int | None]:

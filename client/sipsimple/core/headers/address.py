@@ -18,7 +18,7 @@ from sipsimple.core.grammar import (
     split_params,
     unquote,
 )
-from sipsimple.core.headers.base import UINT32_MAX, Header, parse_uint
+from sipsimple.core.headers.base import UINT32_MAX, Header, build, parse_uint
 from sipsimple.core.nameaddr import (
     check_display_name,
     check_uri,
@@ -56,7 +56,10 @@ class AddressHeader(Header):
     @classmethod
     def parse(cls, value: str) -> Self:
         display, uri, params = parse_name_addr(value)
-        return cls(uri, display, params)
+        # parse_name_addr returns a URI and Params: only the name needs the check.
+        if display is not None:
+            check_display_name(display)
+        return build(cls, uri=uri, display_name=display, parameters=params)
 
     def __str__(self) -> str:
         return format_name_addr(self.uri, self.display_name, self.parameters)
@@ -137,6 +140,13 @@ def _check_q(text: str) -> None:
         raise SIPParseError(f"invalid q value {text!r}")
 
 
+def _check_contact_params(params: Params) -> None:
+    if "expires" in params:
+        parse_uint(params["expires"] or "", "Contact expires")
+    if "q" in params:
+        _check_q(params["q"] or "")
+
+
 @dataclass(frozen=True)
 class ContactHeader(Header):
     """A Contact value, or the ``*`` wildcard (``uri`` None) of REGISTER."""
@@ -156,10 +166,7 @@ class ContactHeader(Header):
             raise SIPParseError("the wildcard Contact has no display name")
         object.__setattr__(self, "display_name", check_display_name(self.display_name))
         params = Params.coerce(self.parameters)
-        if "expires" in params:
-            parse_uint(params["expires"] or "", "Contact expires")
-        if "q" in params:
-            _check_q(params["q"] or "")
+        _check_contact_params(params)
         object.__setattr__(self, "parameters", params)
 
     @classmethod
@@ -180,7 +187,10 @@ class ContactHeader(Header):
             params = parse_params(split_params(rest)[1:], value) if rest else EMPTY_PARAMS
             return cls(None, None, params)
         display, uri, params = parse_name_addr(value)
-        return cls(uri, display, params)
+        if display is not None:
+            check_display_name(display)
+        _check_contact_params(params)
+        return build(cls, uri=uri, display_name=display, parameters=params)
 
     def __str__(self) -> str:
         if self.uri is None:

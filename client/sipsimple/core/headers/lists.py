@@ -21,7 +21,7 @@ from sipsimple.core.grammar import (
     unquote,
     unquote_string,
 )
-from sipsimple.core.headers.base import Header, check_text, parse_uint
+from sipsimple.core.headers.base import Header, build, check_text, parse_uint
 
 __all__ = [
     "AllowEventsHeader",
@@ -34,6 +34,7 @@ __all__ = [
     "WarningHeader",
 ]
 
+_TOKEN_RE = re.compile(r"[A-Za-z0-9\-.!%*_+`'~]+")
 _WARNING_RE = re.compile(r"[ \t]*([0-9]{3}) ([^ \t]+) (\".*\")[ \t]*", re.DOTALL)
 
 
@@ -52,7 +53,13 @@ class _TokenList(Header):
     @classmethod
     def parse(cls, value: str) -> Self:
         value = value.strip(" \t")
-        return cls(tuple(split_commas(value)) if value else ())  # type: ignore[call-arg]
+        if not value:
+            return build(cls, values=())
+        values = tuple(split_commas(value))
+        for item in values:
+            if not _TOKEN_RE.fullmatch(item):
+                raise SIPParseError(f"invalid {cls.name} value {item!r}")
+        return build(cls, values=values)
 
     def __str__(self) -> str:
         return ", ".join(self.values)

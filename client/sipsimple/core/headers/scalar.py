@@ -19,7 +19,7 @@ from sipsimple.core.grammar import (
     split_params,
     unquote,
 )
-from sipsimple.core.headers.base import Header, check_text, check_uint, parse_uint
+from sipsimple.core.headers.base import Header, build, check_text, check_uint, parse_uint
 
 __all__ = [
     "CSeqHeader",
@@ -65,7 +65,10 @@ class CSeqHeader(Header):
         match = _CSEQ_RE.fullmatch(value)
         if match is None:
             raise SIPParseError(f"invalid CSeq {value!r}")
-        return cls(parse_uint(match.group(1), "CSeq number"), match.group(2))
+        # The regex checked the method token.
+        return build(
+            cls, number=parse_uint(match.group(1), "CSeq number"), method=match.group(2)
+        )
 
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
@@ -101,7 +104,7 @@ class _Number(Header):
 
     @classmethod
     def parse(cls, value: str) -> Self:
-        return cls(parse_uint(value, cls.name, cls.maximum))  # type: ignore[call-arg]
+        return build(cls, value=parse_uint(value, cls.name, cls.maximum))
 
     def __str__(self) -> str:
         return str(self.value)
@@ -237,7 +240,10 @@ class ContentTypeHeader(Header):
         if tail and not tail.startswith(";"):
             raise SIPParseError(f"invalid Content-Type {value!r}")
         params = parse_params(split_params(tail)[1:], value) if tail else EMPTY_PARAMS
-        return cls(kind, subtype, params)
+        if any(item is None for item in params.values()):
+            raise SIPParseError("media type parameters need values")
+        # The regex checked both tokens.
+        return build(cls, type=kind.lower(), subtype=subtype.lower(), parameters=params)
 
     @property
     def content_type(self) -> str:

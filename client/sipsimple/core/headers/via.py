@@ -10,7 +10,7 @@ from typing import Any
 
 from sipsimple.core.errors import SIPParseError
 from sipsimple.core.grammar import EMPTY_PARAMS, Params, format_params, parse_params, split_params
-from sipsimple.core.headers.base import Header, parse_uint
+from sipsimple.core.headers.base import Header, build, parse_uint
 from sipsimple.core.uri import _check_host
 
 __all__ = ["MAGIC_COOKIE", "ViaHeader"]
@@ -90,8 +90,16 @@ class ViaHeader(Header):
             raise SIPParseError(f"invalid sent-by in Via {value!r}")
         host, port_text = host_match.groups()
         port = int(port_text) if port_text else None
+        if port is not None and not 0 < port < 65536:
+            raise SIPParseError(f"Via port {port!r} is not in 1..65535")
         params = parse_params(split_params(tail)[1:], value) if tail else EMPTY_PARAMS
-        return cls(transport, host, port, params, f"{name}/{version}".upper())
+        host = _check_host(host)
+        _check_params(params)
+        # The regex checked the transport token: the rest of __post_init__ is done.
+        return build(
+            cls, transport=transport.upper(), host=host, port=port, parameters=params,
+            protocol=f"{name}/{version}".upper(),
+        )
 
     def __str__(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
