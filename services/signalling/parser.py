@@ -32,6 +32,7 @@ from sipsimple.core.headers import (
     canonical_name,
     header_type,
 )
+from sipsimple.core.headers.base import build
 from sipsimple.core.headers.scalar import ContentLengthHeader
 from sipsimple_services.signalling.message import (
     PartialMessage,
@@ -163,31 +164,73 @@ def _parse_start(head: _Head, line: str) -> None:
             head.fail(f"invalid SIP version {version!r}")
 
 
+# Raw header name (as spelled on the wire) -> (canonical name, typed class or
+# None). A handful of spellings make up nearly all traffic; the cache stops
+# growing at _NAME_CACHE_SIZE so that random names cannot fill memory.
+_NAME_CACHE: dict[str, tuple[str, type[Header] | None]] = {}
+_NAME_CACHE_SIZE = 512
+
+
+def _lookup_name(name: str) -> tuple[str, type[Header] | None]:
+    entry = _NAME_CACHE.get(name)
+    if entry is None:
+        entry = (canonical_name(name), header_type(name))
+        if len(_NAME_CACHE) < _NAME_CACHE_SIZE:
+            _NAME_CACHE[name] = entry
+    return entry
+
+
+def _list_elements(value: str) -> list[str]:
+    """split_commas(value) for a stripped value, without the scan when it has one element."""
+    if value and "," not in value and '"' not in value:
+        less = value.find("<")
+        # No '<', or a single one closed later: split_commas would return [value].
+        if less < 0 or (value.find(">", less) > 0 and value.count("<") == 1):
+            return [value]
+    return split_commas(value)
+
+
 def _add_header(head: _Head, name: str, value: str) -> None:
-    kind = header_type(name)
+    canonical, kind = _lookup_name(name)
     if kind is None:
-        head.headers.append(GenericHeader(canonical_name(name), value))
+        # The name is a token and the value holds no CR or LF and came from
+        # UTF-8: what GenericHeader.__post_init__ would check.
+        head.headers.append(build(GenericHeader, name=canonical, value=value))
         return
     if kind.kind == "list":
-        for element in split_commas(value):
+        for element in _list_elements(value):
             head.headers.append(kind.parse(element))
     else:
         parsed = kind.parse(value)
-        if isinstance(parsed, ContentLengthHeader):
+        if kind is ContentLengthHeader:
             if head.content_length is not None and head.content_length != parsed.value:
                 head.framing_error = SIPParseError("conflicting Content-Length headers")
             head.content_length = parsed.value
         head.headers.append(parsed)
 
 
-def _parse_head(data: bytes, limits: Limits) -> _Head:
-    head = _Head()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        head.fail("the header section is not UTF-8")
-        text = data.decode("utf-8", errors="replace")
-    lines = text.split("\r\n")
+def _split_fields(lines: list[str]) -> list[tuple[str, str]] | None:
+    """The fast path of the line loop: (name, value) of every header line.
+
+    Only for a header section without bare CR/LF nor continuation lines, and
+    with no more lines than the header limit; None at the first line that
+    is not a valid header line, so that the general loop reports it.
+    """
+    fields: list[tuple[str, str]] = []
+    token = _TOKEN_RE.fullmatch
+    for index in range(1, len(lines)):
+        name, colon, value = lines[index].partition(":")
+        name = name.rstrip(_WS)
+        if not colon or not token(name):
+            return None
+        fields.append((name, value.strip(_WS)))
+    return fields
+
+
+def _general_fields(
+    head: _Head, lines: list[str], limits: Limits
+) -> list[tuple[str, str]] | None:
+    """Start line and header lines, with folding and bare CR/LF (None over the limit)."""
     start = lines[0]
     if "\r" in start or "\n" in start:
         head.fail("bare CR or LF in the start line")
@@ -213,6 +256,36 @@ def _parse_head(data: bytes, limits: Limits) -> _Head:
         if len(fields) > limits.max_headers:
             head.framing_error = SIPParseError(f"more than {limits.max_headers} headers")
             head.fail(str(head.framing_error))
+            return None
+    return fields
+
+
+def _parse_head(data: bytes, limits: Limits) -> _Head:
+    head = _Head()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        head.fail("the header section is not UTF-8")
+        text = data.decode("utf-8", errors="replace")
+    lines = text.split("\r\n")
+    fields: list[tuple[str, str]] | None = None
+    crlf = len(lines) - 1
+    if (
+        text.count("\r") == crlf
+        and text.count("\n") == crlf
+        and "\r\n " not in text
+        and "\r\n\t" not in text
+        and crlf <= limits.max_headers
+    ):
+        # Fast path: every CR and LF is in a CRLF and no line is folded.
+        fast = _Head(error=head.error)
+        _parse_start(fast, lines[0])
+        fields = _split_fields(lines)
+        if fields is not None:
+            head = fast
+    if fields is None:
+        fields = _general_fields(head, lines, limits)
+        if fields is None:
             return head
     for name, value in fields:
         try:
@@ -247,10 +320,18 @@ def _finish(head: _Head, body: bytes, check: bool) -> SIPMessage:
     message: SIPMessage
     if head.is_request:
         assert head.method is not None and head.uri is not None
-        message = SIPRequest(head.method, head.uri, tuple(head.headers), body)
+        # Every element of head.headers is a Header and body is bytes, the
+        # status code is in 100..699 and a reason with CR or LF failed above:
+        # what __post_init__ would check.
+        message = build(
+            SIPRequest, method=head.method, uri=head.uri, headers=tuple(head.headers), body=body
+        )
     else:
         assert head.code is not None
-        message = SIPResponse(head.code, head.reason, tuple(head.headers), body)
+        message = build(
+            SIPResponse, code=head.code, reason=head.reason, headers=tuple(head.headers),
+            body=body,
+        )
     if check:
         try:
             check_message(message)

@@ -1,0 +1,111 @@
+"""The parser's fast paths agree with the general ones they short-cut."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sipsimple.core import SIPURI, SIPParseError
+from sipsimple.core import headers as h
+from sipsimple.core.grammar import split_commas
+from sipsimple_services.signalling import parser as parser_module
+from sipsimple_services.signalling.message import SIPRequest, SIPResponse
+from sipsimple_services.signalling.parser import parse_message
+
+DATA = Path(__file__).parent / "data" / "rfc4475"
+
+BASE = (
+    b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
+    b"Via: SIP/2.0/UDP client.atlanta.example.com:5060;branch=z9hG4bK74bf9;rport\r\n"
+    b"Max-Forwards: 70\r\n"
+    b"From: \"Alice\" <sip:alice@atlanta.example.com>;tag=9fxced76sl\r\n"
+    b"To: Bob <sip:bob@biloxi.example.com>\r\n"
+    b"Call-ID: 3848276298220188511@atlanta.example.com\r\n"
+    b"CSeq: 1 INVITE\r\n"
+    b"Contact: <sip:alice@client.atlanta.example.com;transport=udp>;expires=60\r\n"
+    b"Allow: INVITE, ACK, CANCEL, BYE\r\n"
+    b"Supported: replaces, timer\r\n"
+    b"User-Agent: sipsimple 0.1.0\r\n"
+    b"Content-Type: application/sdp\r\n"
+    b"Content-Length: 4\r\n"
+    b"\r\n"
+    b"v=0\r\n"
+)
+
+
+def _outcome(data: bytes, general: bool) -> object:
+    original = parser_module._split_fields
+    if general:
+        parser_module._split_fields = lambda lines: None  # type: ignore[assignment]
+    try:
+        return ("ok", parse_message(data))
+    except SIPParseError as exc:
+        partial = exc.partial.headers if exc.partial is not None else None
+        return ("error", str(exc), exc.status, partial)
+    finally:
+        parser_module._split_fields = original
+
+
+def _check_agreement(data: bytes) -> None:
+    fast = _outcome(data, general=False)
+    assert fast == _outcome(data, general=True)
+    if fast[0] == "ok":
+        message = fast[1]
+        assert isinstance(message, SIPRequest | SIPResponse)
+        # Headers built without __post_init__ equal the validated constructor's.
+        for header in message.headers:
+            assert dataclasses.replace(header) == header  # type: ignore[type-var]
+        if isinstance(message, SIPRequest) and isinstance(message.uri, SIPURI):
+            uri = message.uri
+            assert dataclasses.replace(
+                uri, parameters=dict(uri.parameters), headers=dict(uri.headers)
+            ) == uri
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.dat")), ids=lambda p: p.stem)
+def test_torture_messages_agree(path: Path) -> None:
+    _check_agreement(path.read_bytes())
+
+
+_pieces = st.sampled_from(
+    [b" ", b"\t", b",", b";", b":", b"<", b">", b"\"", b"\\", b"\r\n", b"\r\n ", b"\r", b"\n",
+     b"=", b"%", b"@", b"%41", b"\xff", b"x", b"0", b"[::1]", b"*"]
+)
+
+
+@settings(max_examples=300)
+@given(st.data())
+def test_mutations_agree(data: st.DataObject) -> None:
+    message = bytearray(BASE)
+    for _ in range(data.draw(st.integers(1, 4))):
+        position = data.draw(st.integers(0, len(message)))
+        if data.draw(st.booleans()):
+            message[position:position] = data.draw(_pieces)
+        else:
+            del message[position : position + data.draw(st.integers(1, 3))]
+    _check_agreement(bytes(message))
+
+
+@given(st.text(st.sampled_from(" \t,<>\"\\ab;=@:"), max_size=20))
+def test_list_elements_agree(text: str) -> None:
+    value = text.strip(" \t")
+    try:
+        expected: object = split_commas(value)
+    except SIPParseError:
+        expected = SIPParseError
+    try:
+        got: object = parser_module._list_elements(value)
+    except SIPParseError:
+        got = SIPParseError
+    assert got == expected
+
+
+def test_header_objects_equal_validated_ones() -> None:
+    message = parse_message(BASE)
+    assert isinstance(message.headers[0], h.ViaHeader)
+    for header in message.headers:
+        assert dataclasses.replace(header) == header  # type: ignore[type-var]
