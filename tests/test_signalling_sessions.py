@@ -183,11 +183,11 @@ def test_refer_with_notify_sipfrag(ports: dict[str, Any], sipp: SIPp, events: Ev
     assert headers["refer-to"].startswith("<sip:carol@")
     bus.call("signalling", "session_respond", session_id=sid, server_key=refer.server_key,
              code=202)
-    # "method" is also BusClient.call's own parameter: pass the params as a map
-    reply = bus.call_async("signalling", "session_request", {
-        "session_id": sid, "method": "NOTIFY", "body": SIPFRAG, "content_type": "message/sipfrag",
-        "headers": [["Event", "refer"], ["Subscription-State", "terminated;reason=noresource"]],
-    }).result(10)
+    reply = bus.call(
+        "signalling", "session_request", session_id=sid, request_method="NOTIFY", body=SIPFRAG,
+        content_type="message/sipfrag",
+        headers=[["Event", "refer"], ["Subscription-State", "terminated;reason=noresource"]],
+    )
     response = events.wait("response", sid)
     assert (response.request_id, response.method, response.code) == (
         reply["request_id"], "NOTIFY", 200)

@@ -216,7 +216,7 @@ class SessionMethods:
             raise ServiceError(ErrorCode.FAILED, str(exc)) from None
 
     def rpc_session_request(
-        self, client: str, session_id: str, method: str, headers: list[Any] | None = None,
+        self, client: str, session_id: str, request_method: str, headers: list[Any] | None = None,
         body: bytes | None = None, content_type: str | None = None,
     ) -> dict[str, Any]:
         data = body or b""
@@ -227,7 +227,7 @@ class SessionMethods:
         found: list[int] = []
 
         def command(layer: DialogLayer, now: float) -> list[Effect]:
-            request_id, effects = layer.request(session_id, method, now, extra, data)
+            request_id, effects = layer.request(session_id, request_method, now, extra, data)
             found.append(request_id)
             return effects
 

@@ -340,7 +340,8 @@ METHODS: dict[str, dict[str, Method]] = {
             "session_request",
             (
                 Param("session_id", (str,)),
-                Param("method", (str,)),
+                # not "method": that name is BusClient.call's own parameter
+                Param("request_method", (str,)),
                 Param("headers", (list, NoneType), required=False),
                 Param("body", (bytes, NoneType), required=False),
                 Param("content_type", OPT_STR, required=False),
