@@ -109,3 +109,21 @@ def test_header_objects_equal_validated_ones() -> None:
     assert isinstance(message.headers[0], h.ViaHeader)
     for header in message.headers:
         assert dataclasses.replace(header) == header  # type: ignore[type-var]
+
+
+def test_value_cache_is_bounded_and_shares_equal_objects() -> None:
+    first = parse_message(BASE)
+    second = parse_message(BASE)
+    assert first == second
+    for index in range(parser_module._VALUE_CACHE_SIZE + 10):
+        parse_message(BASE.replace(b"sipsimple 0.1.0", b"ua-%d" % index))
+    assert len(parser_module._VALUE_CACHE) <= parser_module._VALUE_CACHE_SIZE
+    long_value = b"x" * (parser_module._VALUE_CACHE_MAX_LENGTH + 1)
+    message = parse_message(BASE.replace(b"sipsimple 0.1.0", long_value))
+    assert (h.UserAgentHeader, long_value.decode()) not in parser_module._VALUE_CACHE
+    assert message.header("User-Agent") == h.UserAgentHeader(long_value.decode())
+    # An invalid value is refused every time, never cached.
+    bad = BASE.replace(b"Max-Forwards: 70", b"Max-Forwards: 700")
+    for _ in range(2):
+        with pytest.raises(SIPParseError):
+            parse_message(bad)

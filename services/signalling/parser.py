@@ -11,6 +11,9 @@ Decisions worth knowing:
   comma-separated value of a list header (Via, Contact, Route, Record-Route,
   Reason, Warning) becomes one header object per element. Unknown headers and
   those whose values may hold commas (authentication, Date...) are not split.
+  Header objects are immutable, so values that recur from message to message
+  (Contact, Allow, Supported, Content-Type...; not Via, From, To, Call-ID or
+  CSeq) are parsed once and the objects shared, through a bounded cache.
 - On a datagram, Content-Length is optional; octets beyond it are dropped and
   a Content-Length larger than what arrived is an error (RFC 3261 18.3). On a
   stream it is mandatory.
@@ -27,8 +30,24 @@ from dataclasses import dataclass, field
 from sipsimple.core import SIPURI, URI, SIPParseError, parse_uri
 from sipsimple.core.grammar import split_commas
 from sipsimple.core.headers import (
+    AllowEventsHeader,
+    AllowHeader,
+    ContactHeader,
+    ContentTypeHeader,
+    EventHeader,
+    ExpiresHeader,
     GenericHeader,
     Header,
+    MaxForwardsHeader,
+    MinExpiresHeader,
+    ProxyRequireHeader,
+    RecordRouteHeader,
+    RequireHeader,
+    RouteHeader,
+    ServerHeader,
+    SupportedHeader,
+    UnsupportedHeader,
+    UserAgentHeader,
     canonical_name,
     header_type,
 )
@@ -190,6 +209,29 @@ def _list_elements(value: str) -> list[str]:
     return split_commas(value)
 
 
+# Values that repeat from message to message (a peer's Contact, Allow and
+# Supported lists, Content-Type...) are parsed once: (type, value) -> the
+# header objects, which are immutable and can be shared. Not the values that
+# are new in every call or transaction (Via branch, From tag, Call-ID,
+# CSeq), which would only churn the cache. Errors are never cached, long
+# values never, and the cache is cleared when full: memory stays bounded.
+_VALUE_CACHE: dict[tuple[type[Header], str], tuple[Header, ...]] = {}
+_VALUE_CACHE_SIZE = 2048
+_VALUE_CACHE_MAX_LENGTH = 256
+_CACHED_TYPES: frozenset[type[Header]] = frozenset((
+    AllowEventsHeader, AllowHeader, ContactHeader, ContentLengthHeader, ContentTypeHeader,
+    EventHeader, ExpiresHeader, MaxForwardsHeader, MinExpiresHeader, ProxyRequireHeader,
+    RecordRouteHeader, RequireHeader, RouteHeader, ServerHeader, SupportedHeader,
+    UnsupportedHeader, UserAgentHeader,
+))
+
+
+def _parse_value(kind: type[Header], value: str) -> tuple[Header, ...]:
+    if kind.kind == "list":
+        return tuple([kind.parse(element) for element in _list_elements(value)])
+    return (kind.parse(value),)
+
+
 def _add_header(head: _Head, name: str, value: str) -> None:
     canonical, kind = _lookup_name(name)
     if kind is None:
@@ -197,16 +239,23 @@ def _add_header(head: _Head, name: str, value: str) -> None:
         # UTF-8: what GenericHeader.__post_init__ would check.
         head.headers.append(build(GenericHeader, name=canonical, value=value))
         return
-    if kind.kind == "list":
-        for element in _list_elements(value):
-            head.headers.append(kind.parse(element))
+    if kind in _CACHED_TYPES:
+        key = (kind, value)
+        parsed = _VALUE_CACHE.get(key)
+        if parsed is None:
+            parsed = _parse_value(kind, value)
+            if len(value) <= _VALUE_CACHE_MAX_LENGTH:
+                if len(_VALUE_CACHE) >= _VALUE_CACHE_SIZE:
+                    _VALUE_CACHE.clear()
+                _VALUE_CACHE[key] = parsed
     else:
-        parsed = kind.parse(value)
-        if kind is ContentLengthHeader:
-            if head.content_length is not None and head.content_length != parsed.value:
-                head.framing_error = SIPParseError("conflicting Content-Length headers")
-            head.content_length = parsed.value
-        head.headers.append(parsed)
+        parsed = _parse_value(kind, value)
+    if kind is ContentLengthHeader:
+        length: int = parsed[0].value  # type: ignore[attr-defined]
+        if head.content_length is not None and head.content_length != length:
+            head.framing_error = SIPParseError("conflicting Content-Length headers")
+        head.content_length = length
+    head.headers.extend(parsed)
 
 
 def _split_fields(lines: list[str]) -> list[tuple[str, str]] | None:
