@@ -127,3 +127,32 @@ def test_value_cache_is_bounded_and_shares_equal_objects() -> None:
     for _ in range(2):
         with pytest.raises(SIPParseError):
             parse_message(bad)
+
+
+def _uri_outcome(parse: object, text: str) -> object:
+    try:
+        return parse(text)  # type: ignore[operator]
+    except SIPParseError as exc:
+        return (type(exc), str(exc))
+
+
+_uri_text = st.one_of(
+    st.text(st.sampled_from("sipSIP:@;=.-_~!*'()&+$,/[]?%0123456789abcAZ"), max_size=30),
+    st.builds(
+        lambda scheme, user, host, port, params: f"{scheme}:{user}{host}{port}{params}",
+        st.sampled_from(["sip", "sips", "SIP", "sIpS"]),
+        st.sampled_from(["", "alice@", "a.b-c@", "%41@", "a:pw@", "a;b@", "a=b,c@", "@"]),
+        st.sampled_from(["example.com", "10.0.0.1", "300.1.1.1", "-bad", "[::1]", "a_b", "h."]),
+        st.sampled_from(["", ":5060", ":0", ":65536", ":99999", ":", ":1a"]),
+        st.lists(
+            st.sampled_from([";lr", ";transport=tcp", ";LR", ";maddr=[::1]", ";x=", ";=y",
+                             ";a=b=c", ";user=phone", ";p=%20", ";"]),
+            max_size=3,
+        ).map("".join),
+    ),
+)
+
+
+@given(_uri_text)
+def test_simple_uri_path_agrees_with_the_general_one(text: str) -> None:
+    assert _uri_outcome(SIPURI.parse, text) == _uri_outcome(SIPURI._parse_general, text)

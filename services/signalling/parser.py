@@ -348,13 +348,16 @@ def _parse_head(data: bytes, limits: Limits) -> _Head:
 
 def check_message(message: SIPMessage) -> None:
     """The checks that turn a parsed message into a 400 (RFC 3261 8.2.2, 20)."""
-    names = [header.name.lower() for header in message.headers]
+    counts: dict[str, int] = {}
+    for header in message.headers:
+        key = header.name.lower()
+        counts[key] = counts.get(key, 0) + 1
     required = _REQUIRED_REQUEST if isinstance(message, SIPRequest) else _REQUIRED_RESPONSE
     for name in required:
-        if name.lower() not in names:
+        if name.lower() not in counts:
             raise SIPParseError(f"missing {name} header")
     for name in _SINGLE:
-        if names.count(name) > 1:
+        if counts.get(name, 0) > 1:
             raise SIPParseError(f"more than one {canonical_name(name)} header")
     cseq = message.cseq
     if isinstance(message, SIPRequest) and cseq is not None and cseq.method != message.method:

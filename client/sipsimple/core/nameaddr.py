@@ -8,6 +8,7 @@ such a URI must be enclosed in <>).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from sipsimple.core.uri import SIPURI
 __all__ = ["NameAddress", "check_uri", "format_name_addr", "parse_name_addr"]
 
 _WS = " \t"
+_BAD_URI_CHAR_RE = re.compile(r'[ \t\r\n<>"]')
 _URI_TYPES = (SIPURI, TelURI, AbsoluteURI)
 
 
@@ -86,7 +88,7 @@ def parse_name_addr(text: str) -> tuple[str | None, URI, Params]:
             raise SIPParseError(f"a URI with headers must be enclosed in <> in {text!r}")
         if "," in uri_text:
             raise SIPParseError(f"a URI with a comma must be enclosed in <> in {text!r}")
-    if not uri_text or any(ch in uri_text for ch in " \t\r\n<>\""):
+    if not uri_text or _BAD_URI_CHAR_RE.search(uri_text):
         raise SIPParseError(f"invalid URI {uri_text!r} in {text!r}")
     uri = parse_uri(uri_text)
     tail = tail.strip(_WS)

@@ -45,6 +45,17 @@ _HVALUE_RE = re.compile(rf"(?:[{re.escape(_HEADER_SAFE)}]|{_ESCAPED})*")
 _DOMAINLABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _TOPLABEL = r"[A-Za-z](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
 _HOSTNAME_RE = re.compile(rf"(?:{_DOMAINLABEL}\.)*{_TOPLABEL}\.?")
+# A URI whose user, parameters and host use no escapes, with no password, no
+# URI headers and no IPv6 reference; what it matches the general parser
+# accepts with the same result (its classes are subsets of the general ones).
+_SIMPLE_CHARS = r"A-Za-z0-9\-_.!~*'()&+$"
+_FAST_URI_RE = re.compile(
+    r"([sS][iI][pP][sS]?):"
+    rf"(?:([{_SIMPLE_CHARS}=,]+)@)?"
+    r"([A-Za-z0-9.\-]+)"
+    r"(?::([0-9]{1,5}))?"
+    rf"((?:;[{_SIMPLE_CHARS}\[\]/:]+(?:=[{_SIMPLE_CHARS}\[\]/:]+)?)*)"
+)
 _IPV4_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _PORT_RE = re.compile(r"\d{1,5}")
 
@@ -301,6 +312,50 @@ class SIPURI:
                 raise SIPURIError("URI bytes are not UTF-8") from None
         if not isinstance(text, str):
             raise SIPURIError(f"a SIP URI must be text, not {type(text).__name__}")
+        match = _FAST_URI_RE.fullmatch(text)
+        if match is not None:
+            uri = cls._parse_simple(match)
+            if uri is not None:
+                return uri
+        return cls._parse_general(text)
+
+    @classmethod
+    def _parse_simple(cls, match: re.Match[str]) -> SIPURI | None:
+        """The common case: no escapes, password, URI headers or IPv6 reference.
+
+        None when `_parse_general` must decide (a port out of range, a
+        repeated parameter), so that its errors stay the only ones.
+        """
+        scheme, user, host, port_text, param_text = match.groups()
+        port: int | None = None
+        if port_text is not None:
+            port = int(port_text)
+            if not 0 < port < 65536:
+                return None
+        parameters: dict[str, str | None] = {}
+        if param_text:
+            seen: set[str] = set()
+            for item in param_text[1:].split(";"):
+                name, has_value, value = item.partition("=")
+                key = name.lower()
+                if key in seen:
+                    return None
+                seen.add(key)
+                parameters[name] = value if has_value else None
+        uri = object.__new__(cls)
+        uri.__dict__.update(
+            host=_check_host(host),
+            user=user,
+            password=None,
+            port=port,
+            secure=len(scheme) == 4,
+            parameters=MappingProxyType(parameters),
+            headers=MappingProxyType({}),
+        )
+        return uri
+
+    @classmethod
+    def _parse_general(cls, text: str) -> SIPURI:
         scheme, colon, rest = text.partition(":")
         if not colon or scheme.lower() not in ("sip", "sips"):
             raise SIPURIError(f"{text!r} is not a sip: or sips: URI")
