@@ -149,8 +149,12 @@ def parse_params(pieces: Iterable[str], where: str) -> Params:
 
 
 def format_params(params: Mapping[str, str | None]) -> str:
+    # Params keeps its pairs in a tuple: skip the Mapping view machinery.
+    items = params._items if isinstance(params, Params) else params.items()
+    if not items:
+        return ""
     return "".join(
-        f";{name}" if value is None else f";{name}={value}" for name, value in params.items()
+        [f";{name}" if value is None else f";{name}={value}" for name, value in items]
     )
 
 

@@ -69,7 +69,16 @@ def _unescape(text: str, what: str) -> str:
         raise SIPURIError(f"{what} {text!r} has escapes that are not UTF-8") from None
 
 
+# Per safe set: a regex matching text that `quote` would return unchanged.
+_PLAIN_RES: dict[str, re.Pattern[str]] = {}
+
+
 def _escape(text: str, safe: str) -> str:
+    plain = _PLAIN_RES.get(safe)
+    if plain is None:
+        plain = _PLAIN_RES[safe] = re.compile(f"[{re.escape(_ALNUM + '_.-~' + safe)}]*")
+    if plain.fullmatch(text):
+        return text
     return quote(text, safe=safe)
 
 
