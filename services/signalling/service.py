@@ -2,9 +2,11 @@
 
 Methods (see the "signalling" table of `sipsimple.bus.schema`): configure,
 get_transports, claim_account, release_account, send_options, send_message,
-respond, set_trace, and the INVITE-session methods of `session_service`.
+respond, set_trace, the INVITE-session methods of `session_service`, and the
+registration, subscription and transfer methods of `owned_service`.
 Events: signalling.request_received, signalling.transaction_completed,
-signalling.message_traced, and the session events of `session_bus`.
+signalling.message_traced, the session events of `session_bus` and those of
+`owned_bus`.
 
 Settings come from the environment at start (`settings` module) and from
 `configure`. Sending methods wait for the transaction's final response, so
@@ -33,6 +35,7 @@ from sipsimple_services.signalling.engine import (
     TraceRecord,
 )
 from sipsimple_services.signalling.outgoing import header_pairs, send_out_of_dialog
+from sipsimple_services.signalling.owned_service import OwnedMethods
 from sipsimple_services.signalling.params import (
     check_code,
     check_content_type,
@@ -80,11 +83,12 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-class SignallingService(Service, SessionMethods):
+class SignallingService(Service, SessionMethods, OwnedMethods):
     name = "signalling"
     # invite may connect TCP/TLS first: not inline, where it would hold up the bus
     blocking_methods: ClassVar[frozenset[str]] = frozenset(
-        {"send_options", "send_message", "respond", "configure", "invite"}
+        {"send_options", "send_message", "respond", "configure", "invite", "register",
+         "subscribe"}
     )
 
     def __init__(self) -> None:

@@ -21,6 +21,7 @@ from sipsimple_services.signalling.dialog_layer import DialogLayer, UnknownSessi
 from sipsimple_services.signalling.effects import Effect
 from sipsimple_services.signalling.engine import SignallingEngine
 from sipsimple_services.signalling.invite_session import SessionError
+from sipsimple_services.signalling.owned_layers import OwnedEvent
 from sipsimple_services.signalling.params import (
     check_code,
     check_content_type,
@@ -66,12 +67,21 @@ class SessionMethods:
 
         def disown(self, client: str, key: str) -> None: ...
 
+        # provided by `owned_service.OwnedMethods`
+        def _publish_owned(self, event: OwnedEvent, client: str | None) -> None: ...
+
+        def _layer_owned(self, client: str, oid: str) -> None: ...
+
+        def _layer_finished(self, client: str, oid: str) -> None: ...
+
     # -- wiring ------------------------------------------------------------------
 
     def make_sessions(self, user_agent: str) -> SessionGlue:
         return SessionGlue(
             self.engine, publish=self._publish_session, user_agent=user_agent,
             on_owned=self._session_owned, on_finished=self._session_finished,
+            publish_owned=self._publish_owned, on_layer_owned=self._layer_owned,
+            on_layer_finished=self._layer_finished,
         )
 
     def _publish_session(self, event: SessionEvent, client: str | None) -> None:

@@ -24,8 +24,9 @@ they stand, a host name with a (gevent-cooperative) getaddrinfo. RFC 3263
 NAPTR/SRV is the dns service's and is left for later; the initial INVITE
 always goes to the route the client gives.
 
-More layers (registrations, subscriptions) can plug into the same seam: an
-event this glue does not take is returned as not handled.
+Registrations, subscriptions and the transfers we start plug into the same
+seam (`owned_layers`): what the DialogLayer passes on is offered to them, and
+an event nobody takes is returned as not handled.
 """
 
 from __future__ import annotations
@@ -61,8 +62,11 @@ from sipsimple_services.signalling.effects import (
     TUEvent,
 )
 from sipsimple_services.signalling.engine import SignallingEngine
+from sipsimple_services.signalling.owned_layers import LAYER_TIMERS, OwnedEvent, OwnedLayers
 from sipsimple_services.signalling.session_events import (
     IncomingInvite,
+    InDialogRequest,
+    InDialogResponse,
     SessionEvent,
     SessionStateChanged,
 )
@@ -103,17 +107,26 @@ class SessionGlue:
         on_owned: Callable[[str, str], None] = lambda client, sid: None,
         on_finished: Callable[[str, str], None] = lambda client, sid: None,
         resolve: Callable[[URI], Destination] = resolve_next_hop,
+        publish_owned: Callable[[OwnedEvent, str | None], None] = lambda event, client: None,
+        on_layer_owned: Callable[[str, str], None] = lambda client, oid: None,
+        on_layer_finished: Callable[[str, str], None] = lambda client, oid: None,
     ) -> None:
-        """``publish(event, client)`` gets every session event with the owning client."""
+        """``publish(event, client)`` gets every session event with the owning client,
+        ``publish_owned`` every registration, subscription and transfer event."""
         self.engine = engine
         self.publish = publish
+        self.publish_owned = publish_owned
         self.on_owned = on_owned
         self.on_finished = on_finished
         self.wheel = TimerWheel(self._timer_fired)
+        self.owned = OwnedLayers(engine.layer, local_via=self.via, resolve=resolve,
+                                 on_owned=on_layer_owned, on_finished=on_layer_finished)
         self.layer = DialogLayer(
             engine.layer, local_via=self.via, local_contact=ContactHeader(SIPURI("0.0.0.0")),
             resolve=resolve, user_agent=user_agent,
+            foreign_dialog=self.owned.subscriptions.owns,
         )
+        self.owned.attach(self.layer)
         self.owners: dict[str, str] = {}  # session id -> client
         self.transports: dict[str, str] = {}  # session id -> "udp", "tcp", "tls"
 
@@ -138,9 +151,13 @@ class SessionGlue:
                 # the Contact of the new dialog: reachable over the transport it came on
                 user = request.uri.user if isinstance(request.uri, SIPURI) else None
                 self.layer.local_contact = self.contact(event.source, user)
-        effects = self.layer.dispatch(event, time.monotonic())
+        now = time.monotonic()
+        effects = self.layer.dispatch(event, now)
         if len(effects) == 1 and effects[0] is event:
-            return False
+            taken = self.owned.take(event, now)
+            if taken is None:
+                return False
+            effects = taken
         self.apply(effects, claim)
         return True
 
@@ -152,13 +169,23 @@ class SessionGlue:
             if isinstance(effect, IncomingInvite) and claim is not None:
                 self._adopt(effect, claim)
         for effect in effects:
-            if isinstance(effect, StartTimer | CancelTimer) and _is_session_key(effect.key):
+            if isinstance(effect, StartTimer | CancelTimer) and _is_glue_key(effect.key):
                 if isinstance(effect, StartTimer):
                     self.wheel.start(effect.key, effect.name, effect.delay)
                 else:
                     self.wheel.cancel(effect.key, effect.name)
+            elif isinstance(effect, InDialogRequest | InDialogResponse):
+                taken = self.owned.take_in_dialog(effect, time.monotonic())
+                if taken is None:
+                    self._session_event(effect, claim)
+                else:
+                    self.apply(taken)
             elif isinstance(effect, SessionEvent):
                 self._session_event(effect, claim)
+            elif isinstance(effect, OwnedEvent):
+                self.apply(self.owned.deliver(
+                    effect, claim.client if claim is not None else None,
+                    self._publish_owned, time.monotonic()))
             elif isinstance(effect, Send | StartTimer | CancelTimer | TUEvent):
                 self.engine.execute([effect])
             else:
@@ -186,9 +213,15 @@ class SessionGlue:
         self.transports[event.session] = event.source.transport.lower()
         self.on_owned(claim.client, event.session)
 
+    def _publish_owned(self, event: OwnedEvent, client: str | None) -> None:
+        self.publish_owned(event, client)
+
     def _timer_fired(self, key: Hashable, name: str) -> None:
         assert isinstance(key, tuple)
-        self.apply(self.layer.timer_fired(key, name, time.monotonic()))
+        if key[0] in LAYER_TIMERS:
+            self.apply(self.owned.timer_fired(key, name, time.monotonic()))
+        else:
+            self.apply(self.layer.timer_fired(key, name, time.monotonic()))
 
     # -- commands ---------------------------------------------------------------------
 
@@ -228,8 +261,10 @@ class SessionGlue:
         self.wheel.cancel_all()
 
 
-def _is_session_key(key: object) -> bool:
-    return isinstance(key, tuple) and len(key) == 2 and key[0] == SESSION_TIMERS
+def _is_glue_key(key: object) -> bool:
+    """Timers of sessions, registrations and subscriptions run on the glue's wheel."""
+    return isinstance(key, tuple) and len(key) == 2 and (
+        key[0] == SESSION_TIMERS or key[0] in LAYER_TIMERS)
 
 
 def content_type_headers(body: bytes, content_type: str | None) -> list[Header]:

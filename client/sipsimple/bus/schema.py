@@ -360,6 +360,76 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("content_type", OPT_STR, required=False),
             ),
         ),
+        # registrations (events signalling.registration_*), owned by the caller
+        Method(
+            "register",  # -> {"registration_id"}
+            (
+                Param("aor", (str,)),
+                Param("registrar", (dict,)),  # {host, port, transport}, as a route
+                Param("expires", OPT_INT, required=False),
+                Param("credentials", (dict, NoneType), required=False),
+                Param("instance_id", OPT_STR, required=False),
+                Param("contact_user", OPT_STR, required=False),
+            ),
+        ),
+        Method("unregister", (Param("registration_id", (str,)),)),
+        # subscriptions, both sides (events signalling.subscription_*)
+        Method(
+            "subscribe",  # -> {"subscription_id"}
+            (
+                Param("from_uri", (str,)),
+                Param("to_uri", (str,)),
+                Param("event", (str,)),
+                Param("route", (dict,)),
+                Param("accept", (list, NoneType), required=False),
+                Param("expires", OPT_INT, required=False),
+                Param("credentials", (dict, NoneType), required=False),
+            ),
+        ),
+        Method("unsubscribe", (Param("subscription_id", (str,)),)),
+        Method(
+            "accept_subscription",
+            (
+                Param("subscription_id", (str,)),
+                Param("body", (bytes, NoneType), required=False),
+                Param("content_type", OPT_STR, required=False),
+                Param("state", OPT_STR, required=False),
+                Param("expires", OPT_INT, required=False),
+            ),
+        ),
+        Method(
+            "reject_subscription",
+            (
+                Param("subscription_id", (str,)),
+                Param("code", OPT_INT, required=False),
+                Param("reason", OPT_STR, required=False),
+            ),
+        ),
+        Method(
+            "notify",
+            (
+                Param("subscription_id", (str,)),
+                Param("body", (bytes,)),
+                Param("content_type", (str,)),
+                Param("state", OPT_STR, required=False),
+            ),
+        ),
+        Method(
+            "end_subscription",
+            (
+                Param("subscription_id", (str,)),
+                Param("reason", OPT_STR, required=False),
+            ),
+        ),
+        # REFER in a session (events signalling.transfer_*) -> {"transfer_id"}
+        Method(
+            "refer",
+            (
+                Param("session_id", (str,)),
+                Param("refer_to", (str,)),
+                Param("referred_by", OPT_STR, required=False),
+            ),
+        ),
     ),
 }
 
@@ -407,6 +477,25 @@ EVENTS: dict[str, frozenset[str]] = {
         "signalling.session_transaction",
         "signalling.session_request",  # {method, headers, body, content_type, server_key}
         "signalling.session_response",  # {request_id, method, code, reason, headers, body}
+        # registrations; every one has {registration_id, client}
+        "signalling.registration_succeeded",  # {expires, contact, contacts}
+        "signalling.registration_failed",  # {code, reason, retry_after}
+        "signalling.registration_ended",  # {code, reason}
+        # subscriptions, both sides; every one has {subscription_id, client}
+        "signalling.subscription_started",  # {expires}
+        "signalling.subscription_notify",  # {state, reason, body, content_type, headers}
+        "signalling.subscription_retry",  # {delay, reason}
+        "signalling.subscription_ended",  # {originator, reason}
+        "signalling.subscription_failed",  # {code, reason}
+        # {event, from, to, request_uri, headers, body, source, expires}
+        "signalling.subscription_incoming",
+        "signalling.subscription_refreshed",  # {expires}
+        "signalling.subscription_notify_response",  # {code, reason}
+        # transfers (REFER we sent); every one has {transfer_id, session_id, client}
+        "signalling.transfer_accepted",  # {code}
+        "signalling.transfer_failed",  # {code, reason}
+        "signalling.transfer_progress",  # {code, reason}
+        "signalling.transfer_ended",  # {code, reason}
     }),
 }
 COMMON_EVENTS = frozenset({"service.started", "service.stopping", "service.client_expired"})

@@ -1,0 +1,165 @@
+"""Registrations, subscriptions and transfers on the session glue's seam.
+
+`OwnedLayers` holds the `RegistrationLayer`, the `SubscriptionLayer` and the
+`ReferAgent` of the service and the bus client that owns each of their
+objects. The `SessionGlue` offers it what its `DialogLayer` passes on
+(`take`: subscriptions first, then registrations, as the in-memory fixtures
+route), the in-dialog requests and responses of sessions (`take_in_dialog`:
+the REFER agent's NOTIFYs and REFER responses), and the timers of the
+``"subscription"`` and ``"registration"`` kinds. Their events go to
+``publish(event, client)``; ``on_owned``/``on_finished`` let the service
+tie each object to its client, so a client that goes away gets its
+registrations unregistered and its subscriptions ended (`release`).
+
+Incoming REFERs stay with the session's client as in-dialog requests (the
+facade answers them with ``session_respond``): only transfers we start are
+the agent's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Hashable
+from contextlib import suppress
+from typing import Any
+
+from sipsimple.core import SIPURI, URI
+from sipsimple.core.headers import ContactHeader, ViaHeader
+from sipsimple_services.signalling.addresses import Destination
+from sipsimple_services.signalling.dialog_layer import DialogLayer
+from sipsimple_services.signalling.effects import Effect, TUEvent
+from sipsimple_services.signalling.owner_layer import OwnerLayer
+from sipsimple_services.signalling.refer import ReferAgent, ReferError, TransferEvent
+from sipsimple_services.signalling.registration import (
+    RegistrationError,
+    RegistrationEvent,
+    RegistrationLayer,
+)
+from sipsimple_services.signalling.session_events import InDialogRequest, InDialogResponse
+from sipsimple_services.signalling.subscription_events import (
+    IncomingSubscription,
+    SubscriptionEvent,
+)
+from sipsimple_services.signalling.subscription_layer import SubscriptionError, SubscriptionLayer
+from sipsimple_services.signalling.transaction_layer import TransactionLayer
+
+__all__ = ["LAYER_TIMERS", "OwnedEvent", "OwnedLayers"]
+
+log = logging.getLogger("sipsimple_services.signalling.owned")
+
+OwnedEvent = RegistrationEvent | SubscriptionEvent | TransferEvent
+LAYER_TIMERS = (RegistrationLayer.kind, SubscriptionLayer.kind)
+
+
+def _alive(layer: OwnerLayer[Any], oid: str) -> bool:
+    try:
+        layer.owner(oid)
+    except KeyError:
+        return False
+    return True
+
+
+class OwnedLayers:
+    def __init__(
+        self, transactions: TransactionLayer, *, local_via: Callable[[Destination], ViaHeader],
+        resolve: Callable[[URI], Destination],
+        on_owned: Callable[[str, str], None] = lambda client, oid: None,
+        on_finished: Callable[[str, str], None] = lambda client, oid: None,
+    ) -> None:
+        self.registrations = RegistrationLayer(transactions, local_via=local_via)
+        # the Contact is set per subscription (the transport it uses), never this one
+        self.subscriptions = SubscriptionLayer(
+            transactions, local_via=local_via, local_contact=ContactHeader(SIPURI("0.0.0.0")),
+            resolve=resolve)
+        self.refers: ReferAgent | None = None  # needs the DialogLayer, which needs us
+        self.on_owned = on_owned
+        self.on_finished = on_finished
+        self.owners: dict[str, str] = {}  # registration/subscription/transfer id -> client
+        self.sources: dict[str, Destination] = {}  # incoming subscription -> where it came from
+
+    def attach(self, dialogs: DialogLayer) -> None:
+        self.refers = ReferAgent(dialogs)
+
+    # -- routing --------------------------------------------------------------------
+
+    def take(self, event: TUEvent, now: float) -> list[Effect] | None:
+        """A TU event the DialogLayer passed on: None if no layer here owns it."""
+        handled = self.subscriptions.handle(event, now)
+        if handled is None:
+            handled = self.registrations.handle(event, now)
+        return handled
+
+    def take_in_dialog(self, event: InDialogRequest | InDialogResponse,
+                       now: float) -> list[Effect] | None:
+        if self.refers is None or (isinstance(event, InDialogRequest)
+                                   and event.method == "REFER"):
+            return None
+        return self.refers.handle(event, now)
+
+    def timer_fired(self, key: Hashable, name: str, now: float) -> list[Effect]:
+        assert isinstance(key, tuple)
+        if key[0] == RegistrationLayer.kind:
+            return self.registrations.timer_fired(key, name, now)
+        return self.subscriptions.timer_fired(key, name, now)
+
+    # -- ownership -------------------------------------------------------------------
+
+    def adopt(self, oid: str, client: str) -> None:
+        self.owners[oid] = client
+        self.on_owned(client, oid)
+
+    def deliver(self, event: OwnedEvent, claim_client: str | None,
+                publish: Callable[[OwnedEvent, str | None], None], now: float) -> list[Effect]:
+        """Publish one event with its owner; forget objects that have finished.
+        Returns the effects of refusing a SUBSCRIBE nobody claimed."""
+        oid = self._id(event)
+        if isinstance(event, IncomingSubscription):
+            if claim_client is None:
+                # nobody would answer it: the UA core only passes claimed SUBSCRIBEs
+                with suppress(SubscriptionError):
+                    return self.subscriptions.reject(oid, now, 480)
+                return []
+            self.sources[oid] = event.source
+            self.adopt(oid, claim_client)
+        client = self.owners.get(oid)
+        try:
+            publish(event, client)
+        except Exception:
+            log.exception("publishing %s failed", type(event).__name__)
+        if not self._alive(event, oid):
+            self.sources.pop(oid, None)
+            owner = self.owners.pop(oid, None)
+            if owner is not None:
+                self.on_finished(owner, oid)
+        return []
+
+    def release(self, oid: str, now: float) -> list[Effect]:
+        """The owner went away: unregister, unsubscribe, or end as the object needs."""
+        with suppress(RegistrationError, SubscriptionError, ReferError, KeyError):
+            if _alive(self.registrations, oid):
+                return self.registrations.unregister(oid, now)
+            if _alive(self.subscriptions, oid):
+                party = self.subscriptions.owner(oid)
+                if hasattr(party, "unsubscribe"):
+                    return self.subscriptions.unsubscribe(oid, now)
+                return self.subscriptions.end(oid, now, "noresource")
+        return []
+
+    def _id(self, event: OwnedEvent) -> str:
+        if isinstance(event, RegistrationEvent):
+            return event.registration
+        if isinstance(event, SubscriptionEvent):
+            return event.subscription
+        return event.transfer
+
+    def _alive(self, event: OwnedEvent, oid: str) -> bool:
+        if isinstance(event, RegistrationEvent):
+            return _alive(self.registrations, oid)
+        if isinstance(event, SubscriptionEvent):
+            return _alive(self.subscriptions, oid)
+        if self.refers is None:
+            return False
+        try:
+            return self.refers.transfer(oid).state != "ended"
+        except ReferError:
+            return False
