@@ -1,0 +1,95 @@
+"""SUBSCRIBE/NOTIFY and a REFER with NOTIFY sipfrag between two of our accounts.
+
+A real service process (spawn_service) on loopback that is both ends: the
+test client claims bob, subscribes from alice to bob's presence (the
+service's own UDP port is the route), answers as the notifier and follows
+the NOTIFYs; then calls bob and transfers the call with REFER, answering the
+REFER and sending the sipfrag NOTIFY on bob's side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from harness.notifications import Recorder
+
+from sipsimple.bus.client import get_bus
+from sipsimple.notification import Notification
+
+pytestmark = pytest.mark.integration
+
+ALICE, BOB = "sip:alice@127.0.0.1", "sip:bob@127.0.0.1"
+PIDF = b'<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob"/>'
+SDP = (b"v=0\r\no=sipsimple 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+       b"t=0 0\r\nm=audio 40000 RTP/AVP 0\r\n")
+
+
+@pytest.fixture
+def route(spawn_service: Callable[..., Any]) -> dict[str, Any]:
+    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
+    ports: dict[str, Any] = get_bus().call("signalling", "get_transports")
+    get_bus().call("signalling", "claim_account", aor=BOB)
+    return {"host": "127.0.0.1", "port": ports["udp"], "transport": "udp"}
+
+
+@pytest.fixture
+def events() -> Iterator[Recorder]:
+    with Recorder() as recorder:
+        yield recorder
+
+
+def named(name: str, **fields: Any) -> Callable[[Notification], bool]:
+    return lambda n: n.name == f"signalling.{name}" and all(
+        getattr(n.data, key, None) == value for key, value in fields.items())
+
+
+def test_subscribe_notify_round_trip(route: dict[str, Any], events: Recorder) -> None:
+    bus = get_bus()
+    sid = bus.call("signalling", "subscribe", from_uri=ALICE, to_uri=BOB, event="presence",
+                   route=route, accept=["application/pidf+xml"], expires=600)["subscription_id"]
+    incoming = events.wait(named("subscription_incoming"))
+    nid = incoming.data.subscription_id
+    assert incoming.data.event == "presence" and nid != sid
+    bus.call("signalling", "accept_subscription", subscription_id=nid, body=PIDF,
+             content_type="application/pidf+xml")
+
+    events.wait(named("subscription_started", subscription_id=sid))
+    first = events.wait(named("subscription_notify", subscription_id=sid))
+    assert (first.data.state, first.data.body) == ("active", PIDF)
+    bus.call("signalling", "notify", subscription_id=nid, body=PIDF + b" ",
+             content_type="application/pidf+xml")
+    events.wait(named("subscription_notify", subscription_id=sid, body=PIDF + b" "))
+
+    bus.call("signalling", "unsubscribe", subscription_id=sid)
+    events.wait(named("subscription_ended", subscription_id=sid))
+    events.wait(named("subscription_ended", subscription_id=nid))
+
+
+def test_refer_with_notify_sipfrag(route: dict[str, Any], events: Recorder) -> None:
+    bus = get_bus()
+    caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=BOB, body=SDP,
+                      route=route)["session_id"]
+    callee = events.wait(named("session_incoming")).data.session_id
+    bus.call("signalling", "accept", session_id=callee, body=SDP)
+    events.wait(named("session_established", session_id=caller))
+
+    tid = bus.call("signalling", "refer", session_id=caller, refer_to="<sip:carol@127.0.0.1>",
+                   referred_by=f"<{ALICE}>")["transfer_id"]
+    refer = events.wait(named("session_request", session_id=callee, method="REFER"))
+    headers = {name.lower(): value for name, value in refer.data.headers}
+    assert headers["refer-to"] == "<sip:carol@127.0.0.1>"
+    bus.call("signalling", "session_respond", session_id=callee,
+             server_key=refer.data.server_key, code=202)
+    events.wait(named("transfer_accepted", transfer_id=tid))
+    bus.call("signalling", "session_request", session_id=callee, request_method="NOTIFY",
+             body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag;version=2.0",
+             headers=[["Event", "refer"], ["Subscription-State", "terminated;reason=noresource"]])
+    progress = events.wait(named("transfer_progress", transfer_id=tid))
+    assert (progress.data.code, progress.data.reason) == (200, "OK")
+    ended = events.wait(named("transfer_ended", transfer_id=tid))
+    assert ended.data.code == 200
+
+    bus.call("signalling", "end", session_id=caller)
+    events.wait(named("session_ended", session_id=callee))
