@@ -156,3 +156,17 @@ _uri_text = st.one_of(
 @given(_uri_text)
 def test_simple_uri_path_agrees_with_the_general_one(text: str) -> None:
     assert _uri_outcome(SIPURI.parse, text) == _uri_outcome(SIPURI._parse_general, text)
+
+
+def test_uri_cache_is_bounded_and_never_holds_errors() -> None:
+    from sipsimple.core import anyuri
+
+    first = anyuri.parse_uri("sip:alice@example.com;transport=tcp")
+    assert anyuri.parse_uri("sip:alice@example.com;transport=tcp") == first
+    for index in range(anyuri._CACHE_SIZE + 10):
+        anyuri.parse_uri(f"sip:user{index}@example.com")
+    assert len(anyuri._CACHE) <= anyuri._CACHE_SIZE
+    for _ in range(2):
+        with pytest.raises(SIPParseError):
+            anyuri.parse_uri("sip:alice@example.com:0")
+    assert "sip:alice@example.com:0" not in anyuri._CACHE

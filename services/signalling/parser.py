@@ -233,11 +233,14 @@ def _parse_value(kind: type[Header], value: str) -> tuple[Header, ...]:
 
 
 def _add_header(head: _Head, name: str, value: str) -> None:
-    canonical, kind = _lookup_name(name)
+    """Parse one header field into head.headers (SIPParseError if invalid)."""
+    canonical, kind = _NAME_CACHE.get(name) or _lookup_name(name)
     if kind is None:
         # The name is a token and the value holds no CR or LF and came from
         # UTF-8: what GenericHeader.__post_init__ would check.
-        head.headers.append(build(GenericHeader, name=canonical, value=value))
+        generic = object.__new__(GenericHeader)
+        generic.__dict__.update(name=canonical, value=value)
+        head.headers.append(generic)
         return
     if kind in _CACHED_TYPES:
         key = (kind, value)
@@ -248,8 +251,11 @@ def _add_header(head: _Head, name: str, value: str) -> None:
                 if len(_VALUE_CACHE) >= _VALUE_CACHE_SIZE:
                     _VALUE_CACHE.clear()
                 _VALUE_CACHE[key] = parsed
+    elif kind.kind == "list":
+        parsed = tuple([kind.parse(element) for element in _list_elements(value)])
     else:
-        parsed = _parse_value(kind, value)
+        head.headers.append(kind.parse(value))
+        return
     if kind is ContentLengthHeader:
         length: int = parsed[0].value  # type: ignore[attr-defined]
         if head.content_length is not None and head.content_length != length:
