@@ -1,0 +1,31 @@
+"""bench/sip_cps.py runs end to end: a smoke run at very low rates, no timing asserted."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) missing"),
+]
+
+BENCH = Path(__file__).resolve().parent.parent / "bench" / "sip_cps.py"
+
+
+def test_sip_cps_quick_run_prints_both_ramps_and_the_ratio() -> None:
+    result = subprocess.run(
+        [sys.executable, str(BENCH), "--quick", "--rates", "2,4", "--seconds-per-step", "1"],
+        capture_output=True, text=True, timeout=180, env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.strip().startswith("sipp UAS (baseline)") for line in lines), result.stdout
+    assert any(line.strip().startswith("signalling service") for line in lines), result.stdout
+    assert any(line.strip().startswith("ratio ") for line in lines), result.stdout
+    assert any("target: at least 300 calls per second" in line for line in lines)
