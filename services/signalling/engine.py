@@ -221,13 +221,17 @@ class SignallingEngine:
         ``server_name`` is the name a TLS server must prove.
         """
         request = self.layer.with_branch(request)
-        if server_name and destination.transport == "TLS":
-            self._tls_names[destination] = server_name
+        self.set_tls_name(destination, server_name)
         effects = self.layer.send_request(request, destination, time.monotonic())
         if listener is not None and request.method != "ACK":
             self._listeners[client_key_for_request(request)] = listener
         self._execute(effects)
         return request
+
+    def set_tls_name(self, destination: Destination, server_name: str | None) -> None:
+        """The name a TLS server at `destination` must prove (its host when never set)."""
+        if server_name and destination.transport == "TLS":
+            self._tls_names[destination] = server_name
 
     def request(
         self, request: SIPRequest, destination: Destination, *, server_name: str | None = None
@@ -304,7 +308,8 @@ class SignallingEngine:
             if isinstance(message, SIPRequest) and message.method != "ACK":
                 key = client_key_for_request(message)
                 self._send_errors[key] = exc.reason
-                self._execute(self.layer.transport_error(key, now))
+                self._execute([_explained(effect, exc.reason)
+                               for effect in self.layer.transport_error(key, now)])
             elif isinstance(message, SIPResponse):
                 self._execute(self.layer.destination_failed(destination, now))
             return
@@ -437,3 +442,13 @@ def _source_address_for(host: str, bound: str) -> str | None:
     except OSError:
         return None
     return address
+
+
+def _explained(effect: Effect, reason: str) -> Effect:
+    """A TransportFailed whose local 503 says why the transport failed (a TLS
+    certificate refused, a connection refused...), for those who only see the response."""
+    if not isinstance(effect, TransportFailed) or not reason:
+        return effect
+    response = effect.response
+    why = " ".join(reason.split())
+    return replace(effect, response=replace(response, reason=f"{response.reason} ({why})"))

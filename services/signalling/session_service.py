@@ -124,11 +124,12 @@ class SessionMethods:
     ) -> dict[str, Any]:
         sender = _checked(lambda: parse_sip_uri(from_uri, "from_uri"))
         target = _checked(lambda: parse_sip_uri(to_uri, "to_uri"))
-        destination, _tls_name = _checked(lambda: parse_route(route))
+        destination, tls_name = _checked(lambda: parse_route(route))
         ctype = _checked(lambda: check_content_type(content_type)) if content_type else None
         extra = _checked(lambda: parse_headers(headers))
         auth = _checked(lambda: parse_credentials(credentials))
         _one_line(display_name, "display_name")
+        self.engine.set_tls_name(destination, tls_name)
         try:
             sid, call_id = self.sessions.connect(
                 client, sender, target, destination, body=body or b"", content_type=ctype,
