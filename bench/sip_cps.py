@@ -318,6 +318,9 @@ def main() -> None:
                              f"{MAX_CALLS_PER_STEP} (default 3)")
     parser.add_argument("--pause-ms", type=int, default=10,
                         help="pause between ACK and BYE (default 10)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the working directory (SIPp error logs and statistics, "
+                             "the service's stderr) and print its path")
     parser.add_argument("--quick", action="store_true",
                         help=f"smoke run: rates {QUICK_RATES}, 1 second per step")
     args = parser.parse_args()
@@ -394,7 +397,10 @@ def main() -> None:
                 bus.stop(goodbye=False)
         stop(uas)
         stop(service)
-        shutil.rmtree(runtime, ignore_errors=True)
+        if args.keep:
+            print(f"  logs kept in {runtime}")
+        else:
+            shutil.rmtree(runtime, ignore_errors=True)
 
     ours_best, base_best = best(ours), best(baseline)
     ratio = f"{ours_best / base_best:.2f}x" if base_best else "n/a"
