@@ -2,6 +2,8 @@
 
     python bench/sip_parser.py [N]
 
+"dialogs" parses, per call, INVITE, 180, 200, ACK, BYE and 200 sharing From,
+To, Call-ID (and Via within a transaction), as a user agent receives them.
 "varied" parses INVITEs that differ in what differs between
 calls (Via branch, From tag, Call-ID, CSeq number), as in real traffic: the
 parser shares the objects of values that recur (Contact, Allow...) but not of
@@ -40,6 +42,36 @@ INVITE = (
 )
 
 
+def _in_call(
+    index: int, template: bytes, start: bytes, branch: bytes, cseq: bytes, tag: bool
+) -> bytes:
+    text = template.split(b"\r\n", 1)[1]
+    text = text.replace(b"z9hG4bK74bf9", b"z9hG4bK%05d" % index + branch)
+    text = text.replace(b"9fxced76sl", b"%010d" % index)
+    text = text.replace(b"3848276298220188511", b"%019d" % index)
+    text = text.replace(b"CSeq: 1 INVITE", b"CSeq: " + cseq)
+    if tag:
+        text = text.replace(b"biloxi.example.com>", b"biloxi.example.com>;tag=%d" % index)
+    return start + b"\r\n" + text
+
+
+def dialog_messages(calls: int) -> list[bytes]:
+    """INVITE, 180, 200, ACK, BYE, 200 of `calls` calls (new tags, Call-ID, branches)."""
+    bodyless = INVITE.split(b"Content-Type")[0] + b"Content-Length: 0\r\n\r\n"
+    invite = INVITE.split(b"\r\n", 1)[0]
+    messages = []
+    for index in range(calls):
+        messages += [
+            _in_call(index, INVITE, invite, b"a", b"1 INVITE", False),
+            _in_call(index, bodyless, b"SIP/2.0 180 Ringing", b"a", b"1 INVITE", True),
+            _in_call(index, INVITE, b"SIP/2.0 200 OK", b"a", b"1 INVITE", True),
+            _in_call(index, bodyless, invite.replace(b"INVITE", b"ACK"), b"b", b"1 ACK", True),
+            _in_call(index, bodyless, invite.replace(b"INVITE", b"BYE"), b"c", b"2 BYE", True),
+            _in_call(index, bodyless, b"SIP/2.0 200 OK", b"c", b"2 BYE", True),
+        ]
+    return messages
+
+
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     assert len(INVITE.split(b"\r\n\r\n", 1)[1]) == 151
@@ -60,6 +92,11 @@ def main() -> None:
     for index in range(count):
         parse_message(varied_messages[index % len(varied_messages)])
     varied = time.perf_counter() - start
+    dialogs = dialog_messages(max(1, min(count, 12000) // 6))
+    start = time.perf_counter()
+    for index in range(count):
+        parse_message(dialogs[index % len(dialogs)])
+    in_dialogs = time.perf_counter() - start
     message = parse_message(INVITE)
     start = time.perf_counter()
     for _ in range(count):
@@ -80,6 +117,7 @@ def main() -> None:
     rate = count / parsed
     print(f"parse_message:   {rate:10.0f} messages/s")
     print(f"  varied:        {count / varied:10.0f} messages/s (new branch, tag, Call-ID, CSeq)")
+    print(f"  dialogs:       {count / in_dialogs:10.0f} messages/s (INVITE..BYE of each call)")
     print(f"serialize:       {count / serialized:10.0f} messages/s")
     print(f"StreamParser:    {(count // 100) * 100 / streamed:10.0f} messages/s")
     print(f"email.parser:    {count / baseline:10.0f} messages/s (baseline, untyped headers)")

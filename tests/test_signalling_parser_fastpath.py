@@ -170,3 +170,15 @@ def test_uri_cache_is_bounded_and_never_holds_errors() -> None:
         with pytest.raises(SIPParseError):
             anyuri.parse_uri("sip:alice@example.com:0")
     assert "sip:alice@example.com:0" not in anyuri._CACHE
+
+
+def test_recent_cache_is_bounded() -> None:
+    for index in range(parser_module._RECENT_CACHE_SIZE + 10):
+        parse_message(BASE.replace(b"3848276298220188511", b"%d" % index))
+    assert len(parser_module._RECENT_CACHE) <= parser_module._RECENT_CACHE_SIZE
+    # Shared objects compare equal to freshly parsed ones.
+    again = parse_message(BASE)
+    assert again.call_id == "3848276298220188511@atlanta.example.com"
+    assert again.from_ == h.FromHeader.parse(
+        '"Alice" <sip:alice@atlanta.example.com>;tag=9fxced76sl'
+    )

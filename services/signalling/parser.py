@@ -12,8 +12,8 @@ Decisions worth knowing:
   Reason, Warning) becomes one header object per element. Unknown headers and
   those whose values may hold commas (authentication, Date...) are not split.
   Header objects are immutable, so values that recur from message to message
-  (Contact, Allow, Supported, Content-Type...; not Via, From, To, Call-ID or
-  CSeq) are parsed once and the objects shared, through a bounded cache.
+  (Contact, Allow, Content-Type..., and From, To, Call-ID within a dialog)
+  are parsed once and the objects shared, through a bounded cache.
 - On a datagram, Content-Length is optional; octets beyond it are dropped and
   a Content-Length larger than what arrived is an error (RFC 3261 18.3). On a
   stream it is mandatory.
@@ -30,24 +30,18 @@ from dataclasses import dataclass, field
 from sipsimple.core import SIPURI, URI, SIPParseError, parse_uri
 from sipsimple.core.grammar import split_commas
 from sipsimple.core.headers import (
-    AllowEventsHeader,
-    AllowHeader,
-    ContactHeader,
-    ContentTypeHeader,
-    EventHeader,
-    ExpiresHeader,
+    AuthorizationHeader,
+    CallIDHeader,
+    CSeqHeader,
+    DateHeader,
+    FromHeader,
     GenericHeader,
     Header,
-    MaxForwardsHeader,
-    MinExpiresHeader,
-    ProxyRequireHeader,
-    RecordRouteHeader,
-    RequireHeader,
-    RouteHeader,
-    ServerHeader,
-    SupportedHeader,
-    UnsupportedHeader,
-    UserAgentHeader,
+    ProxyAuthenticateHeader,
+    ProxyAuthorizationHeader,
+    ToHeader,
+    ViaHeader,
+    WWWAuthenticateHeader,
     canonical_name,
     header_type,
 )
@@ -209,20 +203,26 @@ def _list_elements(value: str) -> list[str]:
     return split_commas(value)
 
 
-# Values that repeat from message to message (a peer's Contact, Allow and
-# Supported lists, Content-Type...) are parsed once: (type, value) -> the
-# header objects, which are immutable and can be shared. Not the values that
-# are new in every call or transaction (Via branch, From tag, Call-ID,
-# CSeq), which would only churn the cache. Errors are never cached, long
-# values never, and the cache is cleared when full: memory stays bounded.
+# Values recur from message to message: a peer's Contact, Allow, Supported,
+# Content-Type in every message; From, To, Call-ID in every message of a
+# dialog; a Via in every response of a transaction. Header objects are
+# immutable, so each value is parsed once: (type, value) -> the header
+# objects, shared. The values of a dialog or transaction go to a small cache
+# of recent ones (they recur within a short time and would flood the big
+# one); the authentication headers (a new nonce or response each time) and
+# Date are not cached. Errors are never cached, long values never, and each
+# cache is cleared when full: memory stays bounded.
 _VALUE_CACHE: dict[tuple[type[Header], str], tuple[Header, ...]] = {}
 _VALUE_CACHE_SIZE = 2048
+_RECENT_CACHE: dict[tuple[type[Header], str], tuple[Header, ...]] = {}
+_RECENT_CACHE_SIZE = 256
 _VALUE_CACHE_MAX_LENGTH = 256
-_CACHED_TYPES: frozenset[type[Header]] = frozenset((
-    AllowEventsHeader, AllowHeader, ContactHeader, ContentLengthHeader, ContentTypeHeader,
-    EventHeader, ExpiresHeader, MaxForwardsHeader, MinExpiresHeader, ProxyRequireHeader,
-    RecordRouteHeader, RequireHeader, RouteHeader, ServerHeader, SupportedHeader,
-    UnsupportedHeader, UserAgentHeader,
+_UNCACHED_TYPES: frozenset[type[Header]] = frozenset((
+    AuthorizationHeader, DateHeader, ProxyAuthenticateHeader, ProxyAuthorizationHeader,
+    WWWAuthenticateHeader,
+))
+_RECENT_TYPES: frozenset[type[Header]] = frozenset((
+    CallIDHeader, CSeqHeader, FromHeader, ToHeader, ViaHeader,
 ))
 
 
@@ -242,15 +242,19 @@ def _add_header(head: _Head, name: str, value: str) -> None:
         generic.__dict__.update(name=canonical, value=value)
         head.headers.append(generic)
         return
-    if kind in _CACHED_TYPES:
+    if kind not in _UNCACHED_TYPES:
         key = (kind, value)
-        parsed = _VALUE_CACHE.get(key)
+        if kind in _RECENT_TYPES:
+            cache, size = _RECENT_CACHE, _RECENT_CACHE_SIZE
+        else:
+            cache, size = _VALUE_CACHE, _VALUE_CACHE_SIZE
+        parsed = cache.get(key)
         if parsed is None:
             parsed = _parse_value(kind, value)
             if len(value) <= _VALUE_CACHE_MAX_LENGTH:
-                if len(_VALUE_CACHE) >= _VALUE_CACHE_SIZE:
-                    _VALUE_CACHE.clear()
-                _VALUE_CACHE[key] = parsed
+                if len(cache) >= size:
+                    cache.clear()
+                cache[key] = parsed
     elif kind.kind == "list":
         parsed = tuple([kind.parse(element) for element in _list_elements(value)])
     else:
@@ -273,12 +277,16 @@ def _split_fields(lines: list[str]) -> list[tuple[str, str]] | None:
     """
     fields: list[tuple[str, str]] = []
     token = _TOKEN_RE.fullmatch
-    for index in range(1, len(lines)):
-        name, colon, value = lines[index].partition(":")
-        name = name.rstrip(_WS)
-        if not colon or not token(name):
+    append = fields.append
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon:
             return None
-        fields.append((name, value.strip(_WS)))
+        if not token(name):
+            name = name.rstrip(_WS)  # "Name :" is rare: strip only then
+            if not token(name):
+                return None
+        append((name, value.strip(_WS)))
     return fields
 
 
