@@ -182,3 +182,17 @@ def test_recent_cache_is_bounded() -> None:
     assert again.from_ == h.FromHeader.parse(
         '"Alice" <sip:alice@atlanta.example.com>;tag=9fxced76sl'
     )
+
+
+def test_partial_message_keeps_the_list_elements_before_a_bad_one() -> None:
+    for _ in range(2):  # and the second time, when the good values are cached
+        bad = BASE.replace(
+            b"branch=z9hG4bK74bf9;rport\r\n",
+            b"branch=z9hG4bK74bf9;rport, SIP/2.0/UDP bad host\r\n",
+        )
+        with pytest.raises(SIPParseError) as info:
+            parse_message(bad)
+        partial = info.value.partial
+        assert partial is not None and len(partial.via) == 1
+        assert partial.via[0].branch == "z9hG4bK74bf9"
+        assert partial.can_respond

@@ -226,10 +226,17 @@ _RECENT_TYPES: frozenset[type[Header]] = frozenset((
 ))
 
 
-def _parse_value(kind: type[Header], value: str) -> tuple[Header, ...]:
-    if kind.kind == "list":
+def _parse_value(head: _Head, kind: type[Header], value: str) -> tuple[Header, ...]:
+    if kind.kind != "list":
+        return (kind.parse(value),)
+    try:
         return tuple([kind.parse(element) for element in _list_elements(value)])
-    return (kind.parse(value),)
+    except SIPParseError:
+        # The elements before the bad one still go to the partial message
+        # (a 400 needs the good Via headers).
+        for element in _list_elements(value):
+            head.headers.append(kind.parse(element))
+        raise
 
 
 def _add_header(head: _Head, name: str, value: str) -> None:
@@ -250,13 +257,13 @@ def _add_header(head: _Head, name: str, value: str) -> None:
             cache, size = _VALUE_CACHE, _VALUE_CACHE_SIZE
         parsed = cache.get(key)
         if parsed is None:
-            parsed = _parse_value(kind, value)
+            parsed = _parse_value(head, kind, value)
             if len(value) <= _VALUE_CACHE_MAX_LENGTH:
                 if len(cache) >= size:
                     cache.clear()
                 cache[key] = parsed
     elif kind.kind == "list":
-        parsed = tuple([kind.parse(element) for element in _list_elements(value)])
+        parsed = _parse_value(head, kind, value)
     else:
         head.headers.append(kind.parse(value))
         return
