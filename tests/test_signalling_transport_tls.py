@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import itertools
 import socket
 import ssl
@@ -13,10 +11,7 @@ from pathlib import Path
 
 import gevent.queue
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from harness.tlsca import TestCA
 
 from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
 from sipsimple_services.signalling.transport import (
@@ -66,80 +61,13 @@ class PKI:
     other_ca: Path
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    path.write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ))
-
-
-def _certificate(
-    subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Certificate | None,
-    issuer_key: ec.EllipticCurvePrivateKey, *, ca: bool, names: tuple[x509.GeneralName, ...] = (),
-) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer.subject if issuer is not None else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-    )
-    if ca:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
-            ),
-            critical=True,
-        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-    else:
-        assert issuer is not None
-        builder = builder.add_extension(x509.SubjectAlternativeName(list(names)), critical=False)
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()), False
-        )
-    return builder.sign(issuer_key, hashes.SHA256())
-
-
-def _write_cert(cert: x509.Certificate, path: Path) -> None:
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> PKI:
-    root = tmp_path_factory.mktemp("pki")
-    ca_key = _key()
-    ca = _certificate("sipsimple test CA", ca_key, None, ca_key, ca=True)
-    server_key = _key()
-    server = _certificate(
-        "sip.test", server_key, ca, ca_key, ca=False,
-        names=(x509.DNSName("sip.test"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-               x509.IPAddress(ipaddress.ip_address("::1"))),
-    )
-    client_key = _key()
-    client = _certificate("alice.test", client_key, ca, ca_key, ca=False,
-                          names=(x509.DNSName("alice.test"),))
-    other_key = _key()
-    other = _certificate("some other CA", other_key, None, other_key, ca=True)
-    paths = PKI(root / "ca.pem", root / "server.pem", root / "server.key",
-                root / "client.pem", root / "client.key", root / "other-ca.pem")
-    _write_cert(ca, paths.ca)
-    _write_cert(server, paths.cert)
-    _write_key(server_key, paths.key)
-    _write_cert(client, paths.client_cert)
-    _write_key(client_key, paths.client_key)
-    _write_cert(other, paths.other_ca)
-    return paths
+    ca = TestCA(tmp_path_factory.mktemp("pki"))
+    server = ca.issue("server", "sip.test", dns=("sip.test",), ips=("127.0.0.1", "::1"))
+    client = ca.issue("client", "alice.test", dns=("alice.test",))
+    other = TestCA(tmp_path_factory.mktemp("other-pki"), name="some other CA")
+    return PKI(ca.path, server.cert, server.key, client.cert, client.key, other.path)
 
 
 Inbox = gevent.queue.Queue
