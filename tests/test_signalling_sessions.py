@@ -29,15 +29,16 @@ EVENTS = ("incoming", "state", "provisional", "established", "offer", "offer_req
 OUR_SDP = (b"v=0\r\no=sipsimple 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
            b"t=0 0\r\nm=audio 40000 RTP/AVP 0\r\n")
 OFFER_SDP = OUR_SDP.replace(b"40000", b"41000")
-SIPFRAG = b"SIP/2.0 200 OK\r\n"
 
 
 class Events:
-    """Every signalling.session_* event, as (short name, data)."""
+    """Every signalling.session_* event, as (short name, data), and
+    signalling.transfer_incoming as ("transfer_incoming", data)."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[str, Any]] = []
         self.names = [f"signalling.session_{name}" for name in EVENTS]
+        self.names.append("signalling.transfer_incoming")
         for name in self.names:
             NotificationCenter().add_observer(self, name=name)
 
@@ -46,8 +47,8 @@ class Events:
             NotificationCenter().discard_observer(self, name=name)
 
     def handle_notification(self, notification: Notification) -> None:
-        self.seen.append((notification.name.removeprefix("signalling.session_"),
-                          notification.data))
+        self.seen.append((notification.name.removeprefix("signalling.session_")
+                          .removeprefix("signalling."), notification.data))
 
     def of(self, name: str, sid: str | None = None) -> list[Any]:
         return [data for kind, data in list(self.seen)
@@ -177,24 +178,19 @@ def test_refer_with_notify_sipfrag(ports: dict[str, Any], sipp: SIPp, events: Ev
     process = sipp_calls(sipp, "uac_refer.xml", ports)
     sid = events.wait("incoming").session_id
     bus.call("signalling", "accept", session_id=sid, body=OUR_SDP)
-    refer = events.wait("request", sid)
-    assert refer.method == "REFER"
-    headers = {name.lower(): value for name, value in refer.headers}
-    assert headers["refer-to"].startswith("<sip:carol@")
-    bus.call("signalling", "session_respond", session_id=sid, server_key=refer.server_key,
-             code=202)
-    reply = bus.call(
-        "signalling", "session_request", session_id=sid, request_method="NOTIFY", body=SIPFRAG,
-        content_type="message/sipfrag",
-        headers=[["Event", "refer"], ["Subscription-State", "terminated;reason=noresource"]],
-    )
-    response = events.wait("response", sid)
-    assert (response.request_id, response.method, response.code) == (
-        reply["request_id"], "NOTIFY", 200)
+    refer = events.wait("transfer_incoming", sid)
+    assert refer.refer_to.startswith("<sip:carol@")
+    assert refer.referred_by.startswith("<sip:sipp@") and refer.replaces is None
+    assert not events.of("request", sid)  # the REFER went to the REFER agent
+    tid = refer.transfer_id
+    bus.call("signalling", "accept_transfer", session_id=sid, transfer_id=tid)
+    # the final NOTIFY waits for SIPp's answer to the NOTIFY "100 Trying"
+    bus.call("signalling", "transfer_progress", session_id=sid, transfer_id=tid, code=200)
     events.wait("ended", sid)
     check(process, sipp)
     seen = transactions(events, sid)
-    assert ("remote", "REFER", 202, None) in seen and ("local", "NOTIFY", 200, None) in seen
+    assert ("remote", "REFER", 202, None) in seen
+    assert seen.count(("local", "NOTIFY", 200, None)) == 2
 
 
 def test_client_that_vanishes_gets_its_call_hung_up(

@@ -3,8 +3,9 @@
 A real service process (spawn_service) on loopback that is both ends: the
 test client claims bob, subscribes from alice to bob's presence (the
 service's own UDP port is the route), answers as the notifier and follows
-the NOTIFYs; then calls bob and transfers the call with REFER, answering the
-REFER and sending the sipfrag NOTIFY on bob's side.
+the NOTIFYs; then calls bob and transfers the call with REFER, which reaches
+bob's side as transfer_incoming: accepted there (NOTIFY "100 Trying"), then the
+new call's 200 reported (the final sipfrag NOTIFY).
 """
 
 from __future__ import annotations
@@ -77,17 +78,18 @@ def test_refer_with_notify_sipfrag(route: dict[str, Any], events: Recorder) -> N
 
     tid = bus.call("signalling", "refer", session_id=caller, refer_to="<sip:carol@127.0.0.1>",
                    referred_by=f"<{ALICE}>")["transfer_id"]
-    refer = events.wait(named("session_request", session_id=callee, method="REFER"))
-    headers = {name.lower(): value for name, value in refer.data.headers}
-    assert headers["refer-to"] == "<sip:carol@127.0.0.1>"
-    bus.call("signalling", "session_respond", session_id=callee,
-             server_key=refer.data.server_key, code=202)
+    incoming = events.wait(named("transfer_incoming", session_id=callee)).data
+    assert incoming.refer_to == "<sip:carol@127.0.0.1>"
+    assert incoming.referred_by == f"<{ALICE}>" and incoming.replaces is None
+    bus.call("signalling", "accept_transfer", session_id=callee,
+             transfer_id=incoming.transfer_id)
     events.wait(named("transfer_accepted", transfer_id=tid))
-    bus.call("signalling", "session_request", session_id=callee, request_method="NOTIFY",
-             body=b"SIP/2.0 200 OK\r\n", content_type="message/sipfrag;version=2.0",
-             headers=[["Event", "refer"], ["Subscription-State", "terminated;reason=noresource"]])
-    progress = events.wait(named("transfer_progress", transfer_id=tid))
-    assert (progress.data.code, progress.data.reason) == (200, "OK")
+    trying = events.wait(named("transfer_progress", transfer_id=tid))
+    assert (trying.data.code, trying.data.reason) == (100, "Trying")
+    bus.call("signalling", "transfer_progress", session_id=callee,
+             transfer_id=incoming.transfer_id, code=200)
+    progress = events.wait(named("transfer_progress", transfer_id=tid, code=200))
+    assert progress.data.reason == "OK"
     ended = events.wait(named("transfer_ended", transfer_id=tid))
     assert ended.data.code == 200
 

@@ -12,6 +12,7 @@ from typing import Any
 from sipsimple_services.signalling.outgoing import header_pairs
 from sipsimple_services.signalling.owned_layers import OwnedEvent
 from sipsimple_services.signalling.refer import (
+    IncomingRefer,
     TransferAccepted,
     TransferEnded,
     TransferEvent,
@@ -100,6 +101,14 @@ def _subscription(event: SubscriptionEvent) -> tuple[str, dict[str, Any]]:
 
 
 def _transfer(event: TransferEvent) -> tuple[str, dict[str, Any]]:
+    if isinstance(event, IncomingRefer):
+        # a REFER we got: the client answers with accept_transfer/reject_transfer
+        return "incoming", {
+            "refer_to": str(event.refer_to),
+            "referred_by": str(event.referred_by) if event.referred_by is not None else None,
+            "replaces": str(event.replaces) if event.replaces is not None else None,
+            "headers": header_pairs(event.headers),
+        }
     if isinstance(event, TransferAccepted):
         return "accepted", {"code": event.code}
     if isinstance(event, TransferFailed):

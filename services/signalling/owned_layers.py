@@ -5,15 +5,15 @@
 objects. The `SessionGlue` offers it what its `DialogLayer` passes on
 (`take`: subscriptions first, then registrations, as the in-memory fixtures
 route), the in-dialog requests and responses of sessions (`take_in_dialog`:
-the REFER agent's NOTIFYs and REFER responses), and the timers of the
+the REFER agent's REFERs, NOTIFYs and REFER responses), and the timers of the
 ``"subscription"`` and ``"registration"`` kinds. Their events go to
 ``publish(event, client)``; ``on_owned``/``on_finished`` let the service
 tie each object to its client, so a client that goes away gets its
 registrations unregistered and its subscriptions ended (`release`).
 
-Incoming REFERs stay with the session's client as in-dialog requests (the
-facade answers them with ``session_respond``): only transfers we start are
-the agent's.
+Incoming REFERs are the agent's too: each becomes an `IncomingRefer` owned
+by the session's client (``deliver`` with that client as ``claim_client``),
+which answers it with accept/reject and reports the new call's progress.
 """
 
 from __future__ import annotations
@@ -29,7 +29,12 @@ from sipsimple_services.signalling.addresses import Destination
 from sipsimple_services.signalling.dialog_layer import DialogLayer
 from sipsimple_services.signalling.effects import Effect, TUEvent
 from sipsimple_services.signalling.owner_layer import OwnerLayer
-from sipsimple_services.signalling.refer import ReferAgent, ReferError, TransferEvent
+from sipsimple_services.signalling.refer import (
+    IncomingRefer,
+    ReferAgent,
+    ReferError,
+    TransferEvent,
+)
 from sipsimple_services.signalling.registration import (
     RegistrationError,
     RegistrationEvent,
@@ -91,8 +96,7 @@ class OwnedLayers:
 
     def take_in_dialog(self, event: InDialogRequest | InDialogResponse,
                        now: float) -> list[Effect] | None:
-        if self.refers is None or (isinstance(event, InDialogRequest)
-                                   and event.method == "REFER"):
+        if self.refers is None:
             return None
         return self.refers.handle(event, now)
 
@@ -111,7 +115,8 @@ class OwnedLayers:
     def deliver(self, event: OwnedEvent, claim_client: str | None,
                 publish: Callable[[OwnedEvent, str | None], None], now: float) -> list[Effect]:
         """Publish one event with its owner; forget objects that have finished.
-        Returns the effects of refusing a SUBSCRIBE nobody claimed."""
+        Returns the effects of refusing a SUBSCRIBE or REFER nobody claimed
+        (``claim_client``: the client of the account, or of the REFER's session)."""
         oid = self._id(event)
         if isinstance(event, IncomingSubscription):
             if claim_client is None:
@@ -121,6 +126,15 @@ class OwnedLayers:
                 return []
             self.sources[oid] = event.source
             self.adopt(oid, claim_client)
+        elif isinstance(event, IncomingRefer):
+            if claim_client is None:
+                # a session nobody owns: nobody would answer the REFER
+                assert self.refers is not None
+                with suppress(ReferError, KeyError):
+                    return self.refers.reject(oid, now, 480)
+                return []
+            # like the transfers we start: it ends with its session, not owned apart
+            self.owners[oid] = claim_client
         client = self.owners.get(oid)
         try:
             publish(event, client)

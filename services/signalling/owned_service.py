@@ -1,7 +1,8 @@
 """Registration, subscription and transfer methods of the signalling service (a mixin).
 
 Methods: register, unregister, subscribe, unsubscribe, accept_subscription,
-reject_subscription, notify, end_subscription, refer (see the "signalling"
+reject_subscription, notify, end_subscription, refer, accept_transfer,
+reject_transfer, transfer_progress (see the "signalling"
 table of `sipsimple.bus.schema`); events: `owned_bus`. Each object belongs
 to the client that created it (or, for an incoming SUBSCRIBE, the client
 that claimed its account); others get ``not-found``. A client that goes away
@@ -28,6 +29,7 @@ from sipsimple_services.signalling.auth import AuthSession
 from sipsimple_services.signalling.dialog_layer import UnknownSession
 from sipsimple_services.signalling.effects import Effect
 from sipsimple_services.signalling.invite_session import SessionError
+from sipsimple_services.signalling.message import REASONS
 from sipsimple_services.signalling.owned_bus import owned_bus_event
 from sipsimple_services.signalling.owned_layers import OwnedEvent, OwnedLayers
 from sipsimple_services.signalling.params import (
@@ -230,3 +232,55 @@ class OwnedMethods:
         self._owned.owners[tid] = client  # a transfer ends with its session: not owned apart
         self.sessions.apply(effects)
         return {"transfer_id": tid}
+
+    def _transfer_of(self, client: str, session_id: str, transfer_id: str) -> None:
+        refers = self._owned.refers
+        assert refers is not None
+        try:
+            session = refers.transfer(transfer_id).session
+        except ReferError:
+            session = None
+        if session != session_id or self._owned.owners.get(transfer_id) != client:
+            raise ServiceError(ErrorCode.NOT_FOUND,
+                               f"no transfer {transfer_id!r} in session {session_id!r}")
+
+    def _forget_transfer(self, transfer_id: str) -> None:
+        """A transfer that takes no more commands (its events have all gone out)."""
+        self._owned.owners.pop(transfer_id, None)
+
+    def rpc_accept_transfer(self, client: str, session_id: str, transfer_id: str) -> None:
+        """An incoming REFER (``transfer_incoming``): 202 and NOTIFY ``100 Trying``."""
+        self._transfer_of(client, session_id, transfer_id)
+        refers = self._owned.refers
+        assert refers is not None
+        self._run(client, transfer_id, lambda now: refers.accept(transfer_id, now))
+
+    def rpc_reject_transfer(
+        self, client: str, session_id: str, transfer_id: str, code: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        status = _checked(lambda: check_code(code if code is not None else 486))
+        if not 300 <= status <= 699:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, f"{status} is no rejection")
+        self._transfer_of(client, session_id, transfer_id)
+        refers = self._owned.refers
+        assert refers is not None
+        self._run(client, transfer_id, lambda now: refers.reject(
+            transfer_id, now, status, reason))
+        self._forget_transfer(transfer_id)
+
+    def rpc_transfer_progress(
+        self, client: str, session_id: str, transfer_id: str, code: int,
+        reason: str | None = None,
+    ) -> None:
+        """How the call to the Refer-To target goes: a NOTIFY with a sipfrag
+        status line; a final code (>= 200) ends the refer subscription."""
+        status = _checked(lambda: check_code(code))
+        phrase = reason if reason is not None else REASONS.get(status, "Unknown")
+        self._transfer_of(client, session_id, transfer_id)
+        refers = self._owned.refers
+        assert refers is not None
+        self._run(client, transfer_id, lambda now: refers.report_progress(
+            transfer_id, status, phrase, now))
+        if status >= 200:
+            self._forget_transfer(transfer_id)

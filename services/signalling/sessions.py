@@ -63,6 +63,7 @@ from sipsimple_services.signalling.effects import (
 )
 from sipsimple_services.signalling.engine import SignallingEngine
 from sipsimple_services.signalling.owned_layers import LAYER_TIMERS, OwnedEvent, OwnedLayers
+from sipsimple_services.signalling.refer import IncomingRefer
 from sipsimple_services.signalling.session_events import (
     IncomingInvite,
     InDialogRequest,
@@ -182,6 +183,11 @@ class SessionGlue:
                     self.apply(taken)
             elif isinstance(effect, SessionEvent):
                 self._session_event(effect, claim)
+            elif isinstance(effect, IncomingRefer):
+                # a REFER in a session: the session's client answers it
+                self.apply(self.owned.deliver(
+                    effect, self.owners.get(effect.session), self._publish_owned,
+                    time.monotonic()))
             elif isinstance(effect, OwnedEvent):
                 self.apply(self.owned.deliver(
                     effect, claim.client if claim is not None else None,

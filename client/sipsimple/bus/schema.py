@@ -430,6 +430,31 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("referred_by", OPT_STR, required=False),
             ),
         ),
+        # a REFER we got (signalling.transfer_incoming): 202 and NOTIFY "100 Trying"
+        Method(
+            "accept_transfer",
+            (Param("session_id", (str,)), Param("transfer_id", (str,))),
+        ),
+        # refuse it (code 300..699, default 486)
+        Method(
+            "reject_transfer",
+            (
+                Param("session_id", (str,)),
+                Param("transfer_id", (str,)),
+                Param("code", OPT_INT, required=False),
+                Param("reason", OPT_STR, required=False),
+            ),
+        ),
+        # the new call's progress as a NOTIFY sipfrag; a final code (>= 200) ends it
+        Method(
+            "transfer_progress",
+            (
+                Param("session_id", (str,)),
+                Param("transfer_id", (str,)),
+                Param("code", (int,)),
+                Param("reason", OPT_STR, required=False),
+            ),
+        ),
     ),
 }
 
@@ -491,7 +516,10 @@ EVENTS: dict[str, frozenset[str]] = {
         "signalling.subscription_incoming",
         "signalling.subscription_refreshed",  # {expires}
         "signalling.subscription_notify_response",  # {code, reason}
-        # transfers (REFER we sent); every one has {transfer_id, session_id, client}
+        # transfers; every one has {transfer_id, session_id, client}
+        # a REFER we got: {refer_to, referred_by, replaces, headers}
+        "signalling.transfer_incoming",
+        # REFERs we sent:
         "signalling.transfer_accepted",  # {code}
         "signalling.transfer_failed",  # {code, reason}
         "signalling.transfer_progress",  # {code, reason}
