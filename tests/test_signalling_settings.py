@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sipsimple_services.signalling.settings import SIPSettings
+from sipsimple_services.signalling.transaction_layer import LayerLimits
 
 
 def test_defaults_are_loopback_udp_tcp_any_port() -> None:
@@ -55,3 +56,15 @@ def test_invalid_updates(changes: dict[str, object], message: str | None) -> Non
 def test_none_keeps_a_value() -> None:
     settings = SIPSettings(udp_port=5080)
     assert settings.updated(udp_port=None, host="[::1]") == SIPSettings(host="::1", udp_port=5080)
+
+
+def test_max_transactions_from_the_environment_sets_the_layer_limits() -> None:
+    assert SIPSettings.from_env({}).layer_limits() == LayerLimits()
+    settings = SIPSettings.from_env({"SIPSIMPLE_SIP_MAX_TRANSACTIONS": "25000"})
+    assert settings.max_transactions == 25000
+    limits = settings.layer_limits()
+    assert (limits.max_server_transactions, limits.max_client_transactions) == (25000, 25000)
+    assert limits.retry_after == LayerLimits().retry_after
+    for bad in ("lots", "0", "-5"):
+        with pytest.raises(ValueError, match="max_transactions"):
+            SIPSettings.from_env({"SIPSIMPLE_SIP_MAX_TRANSACTIONS": bad})

@@ -96,7 +96,9 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         self.settings = SIPSettings.from_env(os.environ)
         self.accounts = AccountRegistry()
         self.core = UACore(self.accounts, server=USER_AGENT, on_request=self._on_request)
-        self.engine = SignallingEngine(self.settings.transport_config(), self.core)
+        self.engine = SignallingEngine(
+            self.settings.transport_config(), self.core, limits=self.settings.layer_limits()
+        )
         self.sessions = self.make_sessions(USER_AGENT)
         self.core.dialog_layer = self.sessions
         self.engine.on_completed = self._on_completed
@@ -167,6 +169,7 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
             except (OSError, ValueError) as exc:
                 raise ServiceError(ErrorCode.FAILED, f"cannot bind the transports: {exc}") from None
             self.settings = settings
+            self.engine.layer.limits = settings.layer_limits()
         return self.rpc_get_transports(client)
 
     def rpc_set_trace(self, client: str, enabled: bool) -> dict[str, Any]:

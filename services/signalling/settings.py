@@ -12,6 +12,9 @@ Environment (read at start; `configure` overrides at run time):
   ``..._TLS_CA_FILE``: PEM files; ``..._TLS_VERIFY_SERVER`` (1): 0 turns off
   server certificate verification.
 - ``SIPSIMPLE_SIP_TRACE``: 1 starts with tracing on.
+- ``SIPSIMPLE_SIP_MAX_TRANSACTIONS``: the most live server (and, separately,
+  client) transactions; beyond it a new request gets a 503 (default: the
+  `LayerLimits` default, whose comment sizes it).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from sipsimple_services.signalling.transaction_layer import LayerLimits
 from sipsimple_services.signalling.transport import TLSConfig, TransportConfig
 
 __all__ = ["TRANSPORTS", "SIPSettings"]
@@ -56,6 +60,19 @@ def _transports(value: Any) -> tuple[str, ...]:
     return tuple(result)
 
 
+def _max_transactions(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = int(value.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(f"max_transactions {value!r} is not a number") from None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"max_transactions must be a positive integer, not {value!r}")
+    return value
+
+
 def _host(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"host must be an IP address, not {value!r}")
@@ -76,6 +93,7 @@ class SIPSettings:
     tls_private_key: str | None = None
     tls_ca_file: str | None = None
     tls_verify_server: bool = True
+    max_transactions: int | None = None  # None: LayerLimits' default
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "host", _host(self.host))
@@ -86,6 +104,7 @@ class SIPSettings:
             raise ValueError("TLS needs tls_certificate (and tls_private_key)")
         if not isinstance(self.tls_verify_server, bool):
             raise ValueError("tls_verify_server must be true or false")
+        object.__setattr__(self, "max_transactions", _max_transactions(self.max_transactions))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SIPSettings:
@@ -103,6 +122,15 @@ class SIPSettings:
     def updated(self, **changes: Any) -> SIPSettings:
         """A copy with the given (non-None) values; ValueError names a bad one."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def layer_limits(self) -> LayerLimits:
+        """The transaction layer's limits: `max_transactions` bounds servers and clients."""
+        if self.max_transactions is None:
+            return LayerLimits()
+        return LayerLimits(
+            max_server_transactions=self.max_transactions,
+            max_client_transactions=self.max_transactions,
+        )
 
     def transport_config(self) -> TransportConfig:
         return TransportConfig(

@@ -94,8 +94,16 @@ class TransactionLimitReached(TransactionError):
 
 @dataclass(frozen=True)
 class LayerLimits:
-    max_server_transactions: int = 10_000
-    max_client_transactions: int = 10_000
+    # A finished transaction lives 64*T1 = 32 s on UDP (Timers H, J, L; M, D on
+    # the client side) and a call makes two (INVITE, BYE): 1,000 calls/s keep
+    # 64,000 live, so 80,000 sustains 1,250 calls/s. bench/transaction_memory.py
+    # measured ~3,700 bytes per answered server transaction (1.36x the ~2,700 of
+    # its request and response alone, SIPp-sized INVITE with SDP and BYE), and the
+    # engine's gevent timer adds ~1,600: ~5.3 KB, so ~430 MB at the limit. Bigger
+    # messages cost more (a UDP datagram can be 64 KiB); lower the limit with
+    # SIPSIMPLE_SIP_MAX_TRANSACTIONS where memory is tight.
+    max_server_transactions: int = 80_000
+    max_client_transactions: int = 80_000
     retry_after: int = 10  # seconds, in the 503 to requests beyond the limit
 
     def __post_init__(self) -> None:
