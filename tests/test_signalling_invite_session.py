@@ -234,6 +234,35 @@ def test_cancel_without_any_answer_ends_after_64_t1() -> None:
     assert alice.of(SessionFailed)
 
 
+def test_local_timeout_fails_with_local_originator() -> None:
+    net, alice, bob = pair()
+    net.drop = lambda m: isinstance(m, SIPRequest) and m.method == "INVITE"
+    a, _ = call_quietly(net, alice, bob)
+    net.advance(40)  # Timer B: the transaction layer makes a 408
+    (failed,) = alice.of(SessionFailed)
+    assert (failed.originator, failed.code, failed.session) == ("local", 408, a)
+    assert alice.layer.sessions == {}
+
+
+def test_transport_failure_fails_with_local_originator() -> None:
+    net, alice, bob = pair()
+    net.drop = lambda m: isinstance(m, SIPRequest) and m.method == "INVITE"
+    a, _ = call_quietly(net, alice, bob)
+    (key,) = alice.tl.client_transactions
+    alice.take(alice.layer.transport_error(key, net.clock.now))  # a locally made 503
+    (failed,) = alice.of(SessionFailed)
+    assert (failed.originator, failed.code, failed.session) == ("local", 503, a)
+
+
+def test_remote_failure_keeps_remote_originator() -> None:
+    net, alice, bob = pair()
+    _a, b = call(net, alice, bob)
+    bob.take(bob.layer.reject(b, net.clock.now, 503))
+    net.run()
+    (failed,) = alice.of(SessionFailed)
+    assert (failed.originator, failed.code) == ("remote", 503)
+
+
 def call_quietly(net, alice, bob):  # type: ignore[no-untyped-def]
     sid, effects = alice.layer.connect(
         h.ToHeader(bob.uri), h.FromHeader(alice.uri), alice.contact(), net.clock.now,

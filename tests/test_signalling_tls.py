@@ -182,6 +182,7 @@ def test_server_certificate_for_another_name_is_refused(
         sid = invite(caller, port, tls_name)
         failed = session_event(ours, "failed", sid)
         assert failed.code == 503
+        assert failed.originator == "local"  # the 503 was made here, not by the peer
         reason = failed.reason.lower()
         assert "certificate" in reason and tls_name in reason, failed.reason
         assert not theirs.named("signalling.session_incoming")

@@ -322,7 +322,7 @@ class DialogLayer:
             key = client_key_for_request(request)
             self._by_client.pop(key, None)
             failure = make_response(request, 503, to_tag=None)
-            return self._run(session, session.on_response(key, failure), now)
+            return self._run(session, session.on_response(key, failure, local=True), now)
         return self._absorb(sent, now)
 
     def _forget(self, session: InviteSession) -> None:
@@ -353,7 +353,9 @@ class DialogLayer:
             session = self._owner(self._by_client, event.key)
             if session is not None:
                 key = cast(ClientKey, event.key)
-                return self._run(session, session.on_response(key, event.response), now)
+                local = isinstance(event, TransactionTimedOut | TransportFailed)
+                return self._run(session, session.on_response(key, event.response,
+                                                              local=local), now)
             return [] if self._owner(self._by_server, event.key) else [event]
         if isinstance(event, TransactionTerminated):
             client = cast(ClientKey, event.key)

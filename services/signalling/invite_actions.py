@@ -29,6 +29,7 @@ from sipsimple_services.signalling.session_events import (
     AnswerReceived,
     OfferReceived,
     OfferRequested,
+    Originator,
     ProvisionalResponse,
     ReinviteRejected,
     ReinviteRetryScheduled,
@@ -114,8 +115,10 @@ class InviteActions(SessionCore):
 
     def _do_on_invite_failure(self, response: SIPResponse) -> None:
         self.early.clear()
-        # reported here rather than by _move: the event carries the response's headers
-        self._emit(SessionFailed(self.id, "remote", response.code, response.reason,
+        # reported here rather than by _move: the event carries the response's headers;
+        # a 408/503 made here (timeout, transport failure) is a local failure
+        originator: Originator = "local" if self._local_final else "remote"
+        self._emit(SessionFailed(self.id, originator, response.code, response.reason,
                                  response.headers))
 
     def _do_cancel(self, _: object) -> None:

@@ -151,8 +151,17 @@ class InviteSession(InviteActions):
 
     # -- network inputs --------------------------------------------------------
 
-    def on_response(self, key: ClientKey, response: SIPResponse) -> list[Output]:
-        """A response (or local 408/503) for one of our client transactions."""
+    def on_response(self, key: ClientKey, response: SIPResponse, *,
+                    local: bool = False) -> list[Output]:
+        """A response for one of our client transactions; ``local``: a 408/503 made
+        here for a timeout or a transport failure (the failure's originator is local)."""
+        self._local_final = local
+        try:
+            return self._on_response(key, response)
+        finally:
+            self._local_final = False
+
+    def _on_response(self, key: ClientKey, response: SIPResponse) -> list[Output]:
         pending = self._pending.get(key)
         if pending is None:
             return self.on_stray_response(response)

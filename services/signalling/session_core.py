@@ -88,6 +88,7 @@ class SessionCore:
         self._invite_dest: Destination | None = None
         self._provisional_seen = False
         self._cancel_wanted = False
+        self._local_final = False  # the final response being handled was made here (408/503)
         self._acks: dict[tuple[str, int], tuple[SIPRequest, Destination]] = {}
         self._pending: dict[ClientKey, Pending] = {}
         # the INVITE we answer (initial or re-INVITE), and where its responses go
@@ -253,7 +254,9 @@ class SessionCore:
 
     def _end_after_failure(self, response: SIPResponse) -> None:
         """408/481 in the dialog: it is gone (12.2.1.2); BYE for good measure on 408."""
-        self._end = ("remote", response.code, response.reason, None)
+        # a 408 made here (the request timed out) ends it from our side
+        self._end = ("local" if self._local_final else "remote", response.code,
+                     response.reason, None)
         if response.code == 408 and self.dialog is not None:
             self._in_dialog(Purpose.BYE, "BYE")
             self._move(State.TERMINATING)
