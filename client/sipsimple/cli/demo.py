@@ -90,6 +90,7 @@ def demo(target: str) -> None:
 
         click.echo(f"\nLooking up {target} for transports tls, tcp, udp:")
         routes = DNSLookup().lookup_sip_proxy(SIPURI.parse(target), ["tls", "tcp", "udp"]).wait(30)
+        printer.wait("DNSLookupDidSucceed")  # posted on the bus thread; print in order
         click.echo("\nRoutes, in the order to try:")
         table(
             ["ADDRESS", "PORT", "TRANSPORT", "TLS NAME"],
