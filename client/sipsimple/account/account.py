@@ -1,0 +1,80 @@
+"""Account: AccountSettings plus identity helpers and registration state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sipsimple.configuration.account import AccountSettings
+from sipsimple.core import SIPURI
+
+if TYPE_CHECKING:
+    from sipsimple.core import Route
+
+    from .registration import AccountRegistrar
+
+__all__ = ["Account", "Credentials"]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Digest credentials; ``username`` defaults to the user part of the account id."""
+
+    username: str
+    password: str
+    realm: str | None = None
+
+    def to_bus(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"username": self.username, "password": self.password}
+        if self.realm is not None:
+            data["realm"] = self.realm
+        return data
+
+
+class Account(AccountSettings):
+    """A SIP account (id = ``user@domain``).
+
+    ``Account(id)`` returns the live account for that id (creating an unsaved one
+    if absent); ``save()`` stores it, which makes the AccountManager add it
+    (``SIPAccountManagerDidAddAccount``); ``delete()`` removes it.
+    The ConfigurationManager must be running.
+    """
+
+    _registrar: AccountRegistrar | None
+
+    def __init__(self, id: str | None = None) -> None:
+        self._registrar = None
+        super().__init__(id)
+
+    @property
+    def user(self) -> str:
+        return self.id.rpartition("@")[0]
+
+    @property
+    def domain(self) -> str:
+        return self.id.rpartition("@")[2]
+
+    @property
+    def uri(self) -> SIPURI:
+        return SIPURI(host=self.domain, user=self.user)
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(self.auth.username or self.user, self.auth.password or "")
+
+    @property
+    def registered(self) -> bool:
+        return self._registrar is not None and self._registrar.registered
+
+    @property
+    def registrar(self) -> Route | None:
+        """The route of the current successful registration, if any."""
+        return None if self._registrar is None else self._registrar.registrar
+
+    @property
+    def contact(self) -> str | None:
+        """The Contact the registrar accepted for us, if registered."""
+        return None if self._registrar is None else self._registrar.contact
+
+    def __repr__(self) -> str:
+        return f"<Account {self.id!r}>"

@@ -1,0 +1,148 @@
+"""Accounts registering with Kamailio through the real signalling and DNS services.
+
+The account's outbound proxy is Kamailio's address (an IP literal with a port,
+which the DNS service resolves without queries), so no DNS server is needed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from harness.kamailio import Kamailio
+from harness.notifications import Recorder
+
+from sipsimple.account import Account, AccountManager
+from sipsimple.configuration import ConfigurationManager
+from sipsimple.configuration.backend import MemoryBackend
+from sipsimple.configuration.datatypes import SIPProxyAddress
+from sipsimple.core import Route
+
+pytestmark = pytest.mark.integration
+
+NAMES = ("SIPAccountRegistrationDidSucceed", "SIPAccountRegistrationDidFail",
+         "SIPAccountRegistrationDidEnd")
+
+
+@pytest.fixture
+def services(spawn_service: Callable[..., Any]) -> None:
+    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
+    spawn_service("sipsimple_services.dns", "dns")
+
+
+@pytest.fixture
+def manager(services: None) -> Iterator[AccountManager]:
+    ConfigurationManager().start(MemoryBackend())
+    manager = AccountManager()
+    manager.start()
+    yield manager
+    manager.stop()
+    ConfigurationManager().stop()
+
+
+@pytest.fixture
+def events() -> Iterator[Recorder]:
+    with Recorder(*NAMES) as recorder:
+        yield recorder
+
+
+def account(kamailio: Kamailio, user: str, password: str, transport: str = "udp") -> Account:
+    result = Account(f"{user}@{kamailio.domain}")
+    result.enabled = True
+    result.auth.password = password
+    result.sip.outbound_proxy = SIPProxyAddress("127.0.0.1", kamailio.port(transport), transport)
+    result.sip.register_interval = 300
+    result.save()
+    return result
+
+
+def wait_unregistered(kamailio: Kamailio, user: str, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while kamailio.contacts(user):
+        assert time.monotonic() < deadline, kamailio.registrations()
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_register_disable_enable(kamailio: Kamailio, manager: AccountManager, events: Recorder,
+                                 transport: str) -> None:
+    alice = account(kamailio, "alice", kamailio.password("alice"), transport)
+    succeeded = events.wait("SIPAccountRegistrationDidSucceed")
+    assert succeeded.sender is alice
+    assert succeeded.data.expires > 0
+    assert succeeded.data.registrar == Route("127.0.0.1", kamailio.port(transport), transport,
+                                             succeeded.data.registrar.tls_name)
+    assert succeeded.data.contact_header
+    assert alice.registered and alice.registrar == succeeded.data.registrar
+    assert len(kamailio.wait_registered("alice")) == 1, kamailio.log()
+    assert any(r.aor == "alice" for r in kamailio.registrations())
+
+    alice.enabled = False
+    alice.save()
+    ended = events.wait("SIPAccountRegistrationDidEnd")
+    assert ended.sender is alice
+    assert not alice.registered
+    wait_unregistered(kamailio, "alice")
+
+    # enabling again registers again
+    alice.enabled = True
+    alice.save()
+    events.wait(lambda n: n.name == "SIPAccountRegistrationDidSucceed" and n is not succeeded)
+    assert len(kamailio.wait_registered("alice")) == 1
+
+
+def test_wrong_password_fails_with_403_and_fixing_it_registers(
+        kamailio: Kamailio, manager: AccountManager, events: Recorder) -> None:
+    carol = account(kamailio, "carol", "not-the-secret")
+    failed = events.wait("SIPAccountRegistrationDidFail")
+    assert failed.sender is carol
+    assert failed.data.code == 403, failed.data.__dict__
+    assert failed.data.retry_after is not None
+    assert not carol.registered
+    assert kamailio.contacts("carol") == []
+
+    carol.auth.password = kamailio.password("carol")
+    carol.save()  # a settings change re-registers at once
+    events.wait("SIPAccountRegistrationDidSucceed")
+    assert carol.registered
+    assert len(kamailio.wait_registered("carol")) == 1
+
+
+def test_failover_to_the_next_route(kamailio: Kamailio, manager: AccountManager,
+                                    events: Recorder) -> None:
+    # a registrar that is down (udp port with nothing behind it) then Kamailio
+    from sipsimple.account.registration import AccountRegistrar
+
+    bob = Account(f"bob@{kamailio.domain}")
+    bob.auth.password = kamailio.password("bob")
+    bob.save()
+    registrar = bob._registrar
+    assert isinstance(registrar, AccountRegistrar)
+    dead = Route("127.0.0.1", 9, "tcp")
+    live = Route("127.0.0.1", kamailio.port("udp"), "udp")
+    registrar._lookup = lambda: [dead, live]  # type: ignore[method-assign]
+    bob.enabled = True
+    bob.save()
+    succeeded = events.wait("SIPAccountRegistrationDidSucceed", timeout=40)
+    assert succeeded.data.registrar == live
+    assert events.named("SIPAccountRegistrationDidFail") == []
+    assert len(kamailio.wait_registered("bob")) == 1
+
+
+def test_delete_and_stop_unregister(kamailio: Kamailio, manager: AccountManager,
+                                    events: Recorder) -> None:
+    alice = account(kamailio, "alice", kamailio.password("alice"))
+    bob = account(kamailio, "bob", kamailio.password("bob"))
+    for user in ("alice", "bob"):
+        kamailio.wait_registered(user)
+    alice.delete()
+    events.wait(lambda n: n.name == "SIPAccountRegistrationDidEnd" and n.sender is alice)
+    wait_unregistered(kamailio, "alice")
+    assert bob.registered
+    started = time.monotonic()
+    manager.stop()
+    assert time.monotonic() - started < 6
+    events.wait(lambda n: n.name == "SIPAccountRegistrationDidEnd" and n.sender is bob)
+    wait_unregistered(kamailio, "bob")
