@@ -123,9 +123,8 @@ class SIPApplication(metaclass=Singleton):
 
     def _run_start(self) -> None:
         self._post("SIPApplicationWillStart")
-        # Components start in dependency order; each later issue adds its own
-        # step here (engine/signalling accounts, AccountManager, SessionManager,
-        # audio bridges) with its stop counterpart pushed on the stack.
+        # Components start in dependency order (see _components), each pushing
+        # its stop counterpart; SessionManager and the audio bridges join later.
         for name, start_component in self._components():
             if not self.running:  # stop() was called meanwhile: no DidStart
                 return
@@ -140,7 +139,15 @@ class SIPApplication(metaclass=Singleton):
         self._post("SIPApplicationDidStart")
 
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
-        return [("dns", self._start_dns)]
+        return [("dns", self._start_dns), ("accounts", self._start_accounts)]
+
+    @staticmethod
+    def _start_accounts() -> Callable[[], None]:
+        from sipsimple.account import AccountManager
+
+        manager = AccountManager()
+        manager.start()  # registers the enabled accounts; stop() unregisters (bounded)
+        return manager.stop
 
     def _start_dns(self) -> Callable[[], None]:
         from sipsimple.configuration.settings import SIPSimpleSettings
