@@ -6,7 +6,6 @@ queues, and blocking on a queue runs the hub and so the managers.
 
 from __future__ import annotations
 
-import itertools
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ import gevent
 import gevent.queue
 import pytest
 from gevent import socket as gsocket
+from harness.loopback import HOSTS, request_bytes
 
 from sipsimple_services.signalling.message import SIPMessage, SIPRequest, SIPResponse, make_response
 from sipsimple_services.signalling.parser import Limits, StreamParser, parse_message
@@ -24,37 +24,6 @@ from sipsimple_services.signalling.transport import (
     TransportError,
     TransportManager,
 )
-
-
-def ipv6_available() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-HOSTS = [
-    "127.0.0.1",
-    pytest.param("::1", marks=pytest.mark.skipif(not ipv6_available(), reason="no IPv6")),
-]
-_branches = itertools.count(1)
-
-
-def request_bytes(
-    transport: str, host: str, port: int, *, rport: bool = False, method: str = "OPTIONS",
-    extra: str = "", body: str = "",
-) -> bytes:
-    sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    params = ";rport" if rport else ""
-    return (
-        f"{method} sip:bob@example.com SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport} {sent_by}{params};branch=z9hG4bK{next(_branches)}\r\n"
-        "Max-Forwards: 70\r\nTo: <sip:bob@example.com>\r\n"
-        "From: <sip:alice@example.com>;tag=1\r\nCall-ID: c1@example.com\r\n"
-        f"CSeq: 1 {method}\r\n{extra}Content-Length: {len(body)}\r\n\r\n{body}"
-    ).encode()
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-import socket
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,6 +9,7 @@ from pathlib import Path
 
 import gevent.queue
 import pytest
+from harness.loopback import HOSTS, request_bytes
 from harness.tlsca import TestCA
 
 from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
@@ -22,33 +21,6 @@ from sipsimple_services.signalling.transport import (
     TransportManager,
 )
 from sipsimple_services.signalling.transport.tls import describe_tls_error
-
-
-def ipv6_available() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-HOSTS = [
-    "127.0.0.1",
-    pytest.param("::1", marks=pytest.mark.skipif(not ipv6_available(), reason="no IPv6")),
-]
-_branches = itertools.count(1)
-
-
-def request_bytes(transport: str, host: str, port: int) -> bytes:
-    sent_by = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    return (
-        "OPTIONS sip:bob@sip.test SIP/2.0\r\n"
-        f"Via: SIP/2.0/{transport} {sent_by};branch=z9hG4bK{next(_branches)}\r\n"
-        "Max-Forwards: 70\r\nTo: <sip:bob@sip.test>\r\n"
-        "From: <sip:alice@sip.test>;tag=1\r\nCall-ID: c1@sip.test\r\n"
-        "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
-    ).encode()
 
 
 @dataclass(frozen=True)
