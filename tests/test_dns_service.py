@@ -4,43 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 import zmq
+from harness.notifications import Recorder
 
 from sipsimple.bus import endpoints
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
-from sipsimple.notification import Notification, NotificationCenter
 
 pytestmark = pytest.mark.integration
 
 ALL = ["udp", "tcp", "tls"]
 
-
-class Recorder:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.seen: list[Notification] = []
-        NotificationCenter().add_observer(self, name=name)
-
-    def close(self) -> None:
-        NotificationCenter().discard_observer(self, name=self.name)
-
-    def handle_notification(self, notification: Notification) -> None:
-        self.seen.append(notification)
-
-    def wait(self, predicate: Callable[[Notification], bool], timeout: float = 10) -> Notification:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for notification in list(self.seen):
-                if predicate(notification):
-                    return notification
-            time.sleep(0.02)
-        raise AssertionError(f"no matching {self.name}; saw {len(self.seen)}")
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.notifications import Recorder
 
 from sipsimple import lookup as lookup_module
 from sipsimple.bus.client import reset_bus
@@ -22,41 +23,6 @@ pytestmark = pytest.mark.integration
 ALL = ["udp", "tcp", "tls"]
 OUTCOMES = ("DNSLookupDidSucceed", "DNSLookupDidFail")
 
-
-class Recorder:
-    """Notifications from one sender (or any), in arrival order."""
-
-    def __init__(self, sender: object = None, names: tuple[str, ...] = ()) -> None:
-        self.sender = sender
-        self.names: tuple[str | None, ...] = names or (None,)
-        self.seen: list[Notification] = []
-        self.arrived = threading.Condition()
-        for name in self.names:
-            NotificationCenter().add_observer(self, name=name, sender=sender)
-
-    def close(self) -> None:
-        for name in self.names:
-            NotificationCenter().discard_observer(self, name=name, sender=self.sender)
-
-    def handle_notification(self, notification: Notification) -> None:
-        with self.arrived:
-            self.seen.append(notification)
-            self.arrived.notify_all()
-
-    def wait_for(self, *names: str, timeout: float = 10) -> Notification:
-        deadline = time.monotonic() + timeout
-        with self.arrived:
-            while True:
-                for notification in self.seen:
-                    if notification.name in names:
-                        return notification
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(f"none of {names}; saw {[n.name for n in self.seen]}")
-                self.arrived.wait(remaining)
-
-    def named(self, name: str) -> list[Notification]:
-        return [n for n in self.seen if n.name == name]
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.notifications import Recorder
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
-from sipsimple.notification import Notification, NotificationCenter
 
 pytestmark = [pytest.mark.integration, needs_sipp]
 
@@ -28,28 +28,6 @@ OPTIONS_RAW = (
     "Max-Forwards: 70\r\nTo: <sip:probe@127.0.0.1>\r\nFrom: <sip:raw@127.0.0.1>;tag=r1\r\n"
     "Call-ID: raw-{branch}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
 )
-
-
-class Recorder:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.seen: list[Notification] = []
-        NotificationCenter().add_observer(self, name=name)
-
-    def close(self) -> None:
-        NotificationCenter().discard_observer(self, name=self.name)
-
-    def handle_notification(self, notification: Notification) -> None:
-        self.seen.append(notification)
-
-    def wait(self, predicate: Callable[[Any], bool], timeout: float = 10) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for notification in list(self.seen):
-                if predicate(notification.data):
-                    return notification.data
-            time.sleep(0.02)
-        raise AssertionError(f"no matching {self.name}; saw {[n.data for n in self.seen]}")
 
 
 @pytest.fixture
@@ -149,8 +127,12 @@ def test_ports_from_the_environment(spawn_service: Callable[..., Any]) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    spawn_service("sipsimple_services.signalling", "signalling",
-                  SIPSIMPLE_SIP_UDP_PORT=str(port), SIPSIMPLE_SIP_TRANSPORTS="udp")
+    spawn_service(
+        "sipsimple_services.signalling",
+        "signalling",
+        SIPSIMPLE_SIP_UDP_PORT=str(port),
+        SIPSIMPLE_SIP_TRANSPORTS="udp",
+    )
     assert get_bus().call("signalling", "get_transports")["udp"] == port
 
 
@@ -160,18 +142,25 @@ def test_ports_from_the_environment(spawn_service: Callable[..., Any]) -> None:
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 def test_options_from_sipp(ports: dict[str, Any], sipp: SIPp, transport: str) -> None:
     ours = "udp" if transport == "u1" else "tcp"
-    check(sipp.run(play("uac_options.xml", sipp), remote=us(ports, ours),
-                   transport=transport), sipp)
+    check(
+        sipp.run(play("uac_options.xml", sipp), remote=us(ports, ours), transport=transport), sipp
+    )
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_options_to_sipp(ports: dict[str, Any], sipp: SIPp, transport: str) -> None:
     port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
-    uas = sipp.start(play("uas_options.xml", sipp), port=port,
-                     transport="u1" if transport == "udp" else "t1")
+    uas = sipp.start(
+        play("uas_options.xml", sipp), port=port, transport="u1" if transport == "udp" else "t1"
+    )
     time.sleep(0.5)  # SIPp binds its port
-    reply = get_bus().call("signalling", "send_options", uri=f"sip:uas@127.0.0.1:{port}",
-                           route=route(port, transport), timeout=20)
+    reply = get_bus().call(
+        "signalling",
+        "send_options",
+        uri=f"sip:uas@127.0.0.1:{port}",
+        route=route(port, transport),
+        timeout=20,
+    )
     assert (reply["code"], reply["reason"], reply["local"]) == (200, "OK", False)
     headers = dict((name, value) for name, value in reply["headers"])
     assert headers["Server"] == "SIPp-UAS"
@@ -180,8 +169,12 @@ def test_options_to_sipp(ports: dict[str, Any], sipp: SIPp, transport: str) -> N
 
 
 def test_options_to_nobody(ports: dict[str, Any]) -> None:
-    reply = get_bus().call("signalling", "send_options", uri="sip:x@127.0.0.1",
-                           route=route(free_ports(kinds=(socket.SOCK_STREAM,)), "tcp"))
+    reply = get_bus().call(
+        "signalling",
+        "send_options",
+        uri="sip:x@127.0.0.1",
+        route=route(free_ports(kinds=(socket.SOCK_STREAM,)), "tcp"),
+    )
     assert reply["code"] == 503 and reply["local"] is True
     assert "refused" in reply["error"]
 
@@ -192,13 +185,24 @@ def test_options_answered_by_a_client(
     bus = get_bus()
     requests = recorder("signalling.request_received")
     bus.call("signalling", "claim_account", aor="sip:carol@127.0.0.1", options=True)
-    future = bus.call_async("signalling", "send_options", {
-        "uri": "sip:carol@127.0.0.1", "route": route(ports["udp"]),
-    }, timeout=20)
-    data = requests.wait(lambda d: d.method == "OPTIONS")
+    future = bus.call_async(
+        "signalling",
+        "send_options",
+        {
+            "uri": "sip:carol@127.0.0.1",
+            "route": route(ports["udp"]),
+        },
+        timeout=20,
+    )
+    data = requests.wait(lambda n: n.data.method == "OPTIONS").data
     assert data.answered is None and data.account == "sip:carol@127.0.0.1"
-    bus.call("signalling", "respond", server_key=data.server_key, code=200,
-             headers=[["Allow", "MESSAGE"], ["X-Answered-By", "test"]])
+    bus.call(
+        "signalling",
+        "respond",
+        server_key=data.server_key,
+        code=200,
+        headers=[["Allow", "MESSAGE"], ["X-Answered-By", "test"]],
+    )
     reply = future.result(20)
     headers = dict((name, value) for name, value in reply["headers"])
     assert reply["code"] == 200 and headers["X-Answered-By"] == "test"
@@ -215,20 +219,24 @@ def test_message_codes(
 ) -> None:
     requests = recorder("signalling.request_received")
     # no client attached to any account: 480
-    check(sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports),
-                   service="alice"), sipp)
+    check(
+        sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports), service="alice"), sipp
+    )
     bus = get_bus()
     bus.call("signalling", "claim_account", aor="sip:bob@127.0.0.1")
     # clients attached, none for alice: 404
-    check(sipp.run(play("uac_message.xml", sipp, CODE="404"), remote=us(ports),
-                   service="alice"), sipp)
+    check(
+        sipp.run(play("uac_message.xml", sipp, CODE="404"), remote=us(ports), service="alice"), sipp
+    )
     # alice claimed: 200 and the message delivered
     assert bus.call("signalling", "claim_account", aor="sip:alice@127.0.0.1") == {
-        "aor": "sip:alice@127.0.0.1", "options": False,
+        "aor": "sip:alice@127.0.0.1",
+        "options": False,
     }
-    check(sipp.run(play("uac_message.xml", sipp, CODE="200"), remote=us(ports),
-                   service="alice"), sipp)
-    data = requests.wait(lambda d: d.method == "MESSAGE")
+    check(
+        sipp.run(play("uac_message.xml", sipp, CODE="200"), remote=us(ports), service="alice"), sipp
+    )
+    data = requests.wait(lambda n: n.data.method == "MESSAGE").data
     assert data.body.startswith(b"Hello from SIPp") and isinstance(data.body, bytes)
     assert data.answered == 200 and data.account == "sip:alice@127.0.0.1"
     assert data.request_uri.startswith("sip:alice@127.0.0.1")
@@ -236,31 +244,48 @@ def test_message_codes(
     assert data.source["transport"] == "udp" and data.source["host"] == "127.0.0.1"
     # released: 404 again (bob is still claimed)
     bus.call("signalling", "release_account", aor="sip:alice@127.0.0.1")
-    check(sipp.run(play("uac_message.xml", sipp, CODE="404"), remote=us(ports),
-                   service="alice"), sipp)
+    check(
+        sipp.run(play("uac_message.xml", sipp, CODE="404"), remote=us(ports), service="alice"), sipp
+    )
 
 
 def test_claims_end_with_their_client(ports: dict[str, Any], sipp: SIPp) -> None:
     other = BusClient(services=["signalling"], post_notifications=False)
     other.start()
     other.call("signalling", "claim_account", aor="sip:alice@127.0.0.1")
-    check(sipp.run(play("uac_message.xml", sipp, CODE="200"), remote=us(ports),
-                   service="alice"), sipp)
+    check(
+        sipp.run(play("uac_message.xml", sipp, CODE="200"), remote=us(ports), service="alice"), sipp
+    )
     other.stop()  # says goodbye: its claim goes
-    check(sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports),
-                   service="alice"), sipp)
+    check(
+        sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports), service="alice"), sipp
+    )
 
 
 @pytest.mark.parametrize("transport", ["u1", "t1"])
 def test_invite_without_owner_gets_480(ports: dict[str, Any], sipp: SIPp, transport: str) -> None:
     ours = "udp" if transport == "u1" else "tcp"
-    check(sipp.run(play("uac_invite_480.xml", sipp), remote=us(ports, ours),
-                   transport=transport, service="nobody"), sipp)
+    check(
+        sipp.run(
+            play("uac_invite_480.xml", sipp),
+            remote=us(ports, ours),
+            transport=transport,
+            service="nobody",
+        ),
+        sipp,
+    )
 
 
 def test_invite_flood(ports: dict[str, Any], sipp: SIPp) -> None:
-    result = sipp.run(play("uac_invite_480.xml", sipp), remote=us(ports),
-                      service="nobody", calls=500, rate=250, limit=500, timeout=60)
+    result = sipp.run(
+        play("uac_invite_480.xml", sipp),
+        remote=us(ports),
+        service="nobody",
+        calls=500,
+        rate=250,
+        limit=500,
+        timeout=60,
+    )
     check(result, sipp)
     check(sipp.run(play("uac_options.xml", sipp), remote=us(ports)), sipp)
 
@@ -271,7 +296,10 @@ def test_invite_flood(ports: dict[str, Any], sipp: SIPp) -> None:
 def test_garbage_does_not_stop_the_service(ports: dict[str, Any], sipp: SIPp) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for payload in [
-            os.urandom(1200), b"\x00" * 100, b"INVITE\r\n\r\n", b"SIP/2.0 200\r\n\r\n",
+            os.urandom(1200),
+            b"\x00" * 100,
+            b"INVITE\r\n\r\n",
+            b"SIP/2.0 200\r\n\r\n",
             OPTIONS_RAW.format(port=1, branch="x").encode()[:-30],  # truncated
             b"OPTIONS sip:a@b SIP/2.0\r\n" + b"X-Long: " + b"a" * 60000 + b"\r\n\r\n",
         ]:
@@ -290,8 +318,9 @@ def test_garbage_does_not_stop_the_service(ports: dict[str, Any], sipp: SIPp) ->
     try:
         assert raw_options(ports["udp"]).startswith(b"SIP/2.0 200 OK")
         check(sipp.run(play("uac_options.xml", sipp), remote=us(ports)), sipp)
-        check(sipp.run(play("uac_options.xml", sipp), remote=us(ports, "tcp"),
-                       transport="t1"), sipp)
+        check(
+            sipp.run(play("uac_options.xml", sipp), remote=us(ports, "tcp"), transport="t1"), sipp
+        )
     finally:
         endless.close()
 
@@ -308,13 +337,40 @@ def test_invalid_params(ports: dict[str, Any]) -> None:
         ("send_options", {"uri": "sip:x@y", "route": good, "headers": [["Via", "x"]]}, "Via"),
         ("send_options", {"uri": "sip:x@y", "route": good, "headers": [["A"]]}, "pair"),
         ("send_options", {"uri": "sip:x@y", "route": good, "response_timeout": 0}, "timeout"),
-        ("send_message", {"from_uri": "sip:a@b", "to_uri": "nonsense", "route": good,
-                          "content_type": "text/plain", "body": b"x"}, "to_uri"),
-        ("send_message", {"from_uri": "sip:a@b", "to_uri": "sip:c@d", "route": good,
-                          "content_type": "text", "body": b"x"}, "content_type"),
-        ("send_message", {"from_uri": "sip:a@b", "to_uri": "sip:c@d", "route": good,
-                          "content_type": "text/plain", "body": b"x",
-                          "credentials": {"username": ""}}, "username"),
+        (
+            "send_message",
+            {
+                "from_uri": "sip:a@b",
+                "to_uri": "nonsense",
+                "route": good,
+                "content_type": "text/plain",
+                "body": b"x",
+            },
+            "to_uri",
+        ),
+        (
+            "send_message",
+            {
+                "from_uri": "sip:a@b",
+                "to_uri": "sip:c@d",
+                "route": good,
+                "content_type": "text",
+                "body": b"x",
+            },
+            "content_type",
+        ),
+        (
+            "send_message",
+            {
+                "from_uri": "sip:a@b",
+                "to_uri": "sip:c@d",
+                "route": good,
+                "content_type": "text/plain",
+                "body": b"x",
+                "credentials": {"username": ""},
+            },
+            "username",
+        ),
         ("claim_account", {"aor": "alice"}, "aor"),
         ("respond", {"server_key": "s1", "code": 99}, "code"),
     ]:
@@ -341,9 +397,15 @@ def test_send_message_with_digest(
     uas = sipp.start(play("uas_message_auth.xml", sipp), port=port)
     time.sleep(0.5)
     reply = get_bus().call(
-        "signalling", "send_message", timeout=20, from_uri="sip:alice@sipp.test",
-        to_uri=f"sip:bob@127.0.0.1:{port}", route=route(port), content_type="text/plain",
-        body=b"hello", credentials={"username": "alice", "password": password},
+        "signalling",
+        "send_message",
+        timeout=20,
+        from_uri="sip:alice@sipp.test",
+        to_uri=f"sip:bob@127.0.0.1:{port}",
+        route=route(port),
+        content_type="text/plain",
+        body=b"hello",
+        credentials={"username": "alice", "password": password},
     )
     assert reply["code"] == code, reply
     assert uas.wait(20) == 0, sipp.errors()
@@ -360,18 +422,24 @@ def test_trace_events_and_file(
     completed = recorder("signalling.transaction_completed")
     result = bus.call("signalling", "set_trace", enabled=True)
     assert result["enabled"] is True
-    reply = bus.call("signalling", "send_options", uri="sip:self@127.0.0.1",
-                     route=route(ports["udp"]))
+    reply = bus.call(
+        "signalling", "send_options", uri="sip:self@127.0.0.1", route=route(ports["udp"])
+    )
     assert reply["code"] == 200
-    out_request = traced.wait(lambda d: d.direction == "out" and d.message.startswith("OPTIONS"))
+    out_request = traced.wait(
+        lambda n: n.data.direction == "out" and n.data.message.startswith("OPTIONS")
+    ).data
     assert out_request.transport == "UDP"
     assert out_request.destination == f"127.0.0.1:{ports['udp']}"
-    traced.wait(lambda d: d.direction == "in" and d.message.startswith("OPTIONS"))
-    traced.wait(lambda d: d.direction == "in" and d.message.startswith("SIP/2.0 200"))
+    traced.wait(lambda n: n.data.direction == "in" and n.data.message.startswith("OPTIONS"))
+    traced.wait(lambda n: n.data.direction == "in" and n.data.message.startswith("SIP/2.0 200"))
     for originator in ("local", "remote"):
-        data = completed.wait(lambda d, o=originator: d.originator == o)
+        data = completed.wait(lambda n, o=originator: n.data.originator == o).data
         assert (data.method, data.code, data.reason, data.call_id) == (
-            "OPTIONS", 200, "OK", reply["call_id"],
+            "OPTIONS",
+            200,
+            "OK",
+            reply["call_id"],
         )
     trace_file = Path(result["file"])
     assert trace_file == Path(os.environ["SIPSIMPLE_STATE_DIR"]) / "logs" / "sip_trace.log"
