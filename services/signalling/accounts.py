@@ -63,6 +63,10 @@ class AccountRegistry:
                 del self._claims[key]
         return released
 
+    def claims(self) -> list[Claim]:
+        """Every claim, accounts in the order first claimed."""
+        return [claim for claims in self._claims.values() for claim in claims.values()]
+
     def owner(self, uri: SIPURI) -> Claim | None:
         claims = self._claims.get(account_key(uri))
         return next(reversed(claims.values())) if claims else None

@@ -1,7 +1,7 @@
 """The signalling service process: the SIP engine on the bus.
 
 Methods (see the "signalling" table of `sipsimple.bus.schema`): configure,
-get_transports, claim_account, release_account, send_options, send_message,
+get_transports, status, claim_account, release_account, send_options, send_message,
 respond, set_trace, the INVITE-session methods of `session_service`, and the
 registration, subscription and transfer methods of `owned_service`.
 Events: signalling.request_received, signalling.transaction_completed,
@@ -47,6 +47,7 @@ from sipsimple_services.signalling.params import (
 )
 from sipsimple_services.signalling.session_service import SessionMethods
 from sipsimple_services.signalling.settings import SIPSettings
+from sipsimple_services.signalling.status import snapshot
 from sipsimple_services.signalling.trace import TraceFile, event_data
 from sipsimple_services.signalling.transactions import TransactionError
 from sipsimple_services.signalling.ua_core import IncomingRequest, NotPending, UACore
@@ -160,6 +161,9 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
             **{name: (addresses[name.upper()].port if name.upper() in addresses else None)
                for name in ("udp", "tcp", "tls")},
         }
+
+    def rpc_status(self, client: str) -> dict[str, Any]:
+        return snapshot(self.accounts, self.sessions, self.engine.local_addresses)
 
     def rpc_configure(self, client: str, **changes: Any) -> dict[str, Any]:
         settings = _checked(lambda: self.settings.updated(**changes))

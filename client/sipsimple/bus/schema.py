@@ -197,6 +197,12 @@ METHODS: dict[str, dict[str, Method]] = {
             ),
         ),
         Method("get_transports"),
+        # Read-only: {"accounts": [{aor, client, options}], "registrations":
+        # [{registration_id, aor, registrar, state, expires, contact, client}],
+        # "sessions": [{session_id, call_id, state, local, remote, direction,
+        # transport, client}], "subscriptions": [{subscription_id, event, state,
+        # local, remote, direction, client}], "transports": [{transport, host, port}]}.
+        Method("status"),
         # The client answers for the account: MESSAGE is delivered to it, and
         # with options=True OPTIONS too; released when the client goes away.
         Method("claim_account", (Param("aor", (str,)), Param("options", (bool,), required=False))),
@@ -523,7 +529,11 @@ EVENTS: dict[str, frozenset[str]] = {
         "signalling.transfer_accepted",  # {code}
         "signalling.transfer_failed",  # {code, reason}
         "signalling.transfer_progress",  # {code, reason}
-        "signalling.transfer_ended",  # {code, reason}
+        # both kinds, the last event of every transfer not refused or failed: its
+        # final NOTIFY was received (REFERs we sent) or answered (REFERs we got), a
+        # NOTIFY failed, or the session ended; {code, reason}: the last sipfrag status
+        # received or reported (0 and "" if none)
+        "signalling.transfer_ended",
     }),
 }
 COMMON_EVENTS = frozenset({"service.started", "service.stopping", "service.client_expired"})
