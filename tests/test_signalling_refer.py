@@ -1,13 +1,15 @@
-"""REFER (RFC 3515) across two stacks: blind and attended transfer, sipfrag NOTIFYs."""
+"""REFER (RFC 3515) across two stacks: blind and attended transfer, sipfrag NOTIFYs,
+transfers ending with their session, failed NOTIFYs (RFC 5057) and a challenged REFER."""
 
 from __future__ import annotations
 
 import pytest
-from sip_dialog_fixtures import established
-from sip_subscription_fixtures import glued_pair
+from sip_dialog_fixtures import Network, established
+from sip_subscription_fixtures import GluedStack, glued_pair
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
+from sipsimple_services.signalling.auth import AuthSession, Credentials
 from sipsimple_services.signalling.dialog import DialogId
 from sipsimple_services.signalling.message import SIPRequest
 from sipsimple_services.signalling.refer import (
@@ -19,7 +21,7 @@ from sipsimple_services.signalling.refer import (
     TransferProgress,
 )
 from sipsimple_services.signalling.replaces import refer_to_with_replaces, replaces_for
-from sipsimple_services.signalling.session_events import InDialogRequest
+from sipsimple_services.signalling.session_events import InDialogRequest, InDialogResponse
 
 CAROL = SIPURI("192.0.2.40", user="carol", port=5060)
 
@@ -122,3 +124,149 @@ def test_refer_notify_for_unknown_transfer_gets_481() -> None:
     alice.take(effects)
     net.run()
     assert net.sent_by("bob", 481)
+
+
+# -- transfers we were asked for: their end --------------------------------------------
+
+
+def accepted() -> tuple[Network, GluedStack, GluedStack, str, IncomingRefer]:
+    """Bob transferred Alice; she accepted ("100 Trying" answered)."""
+    net, alice, bob, tid = transfer()
+    incoming = alice.of(IncomingRefer)[-1]
+    alice.take(alice.refers.accept(incoming.transfer, net.clock.now))
+    net.run()
+    return net, alice, bob, tid, incoming
+
+
+def test_incoming_transfer_ends_when_the_final_notify_is_answered() -> None:
+    net, alice, _bob, _tid, incoming = accepted()
+    alice.take(alice.refers.report_progress(incoming.transfer, 180, "Ringing", net.clock.now))
+    net.run()
+    assert not alice.of(TransferEnded)
+    alice.take(alice.refers.report_progress(incoming.transfer, 486, "Busy Here", net.clock.now))
+    assert not alice.of(TransferEnded)  # sent, not answered yet
+    net.run()
+    assert alice.of(TransferEnded) == [
+        TransferEnded(incoming.transfer, incoming.session, 486, "Busy Here")]
+    assert alice.refers.session_gone(incoming.session) == []  # nothing left to end
+
+
+def test_ending_the_session_sends_the_terminating_notify() -> None:
+    net, alice, bob, tid, incoming = accepted()
+    alice.take(alice.refers.report_progress(incoming.transfer, 180, "Ringing", net.clock.now))
+    alice.take(alice.refers.report_progress(incoming.transfer, 183, "Session Progress",
+                                            net.clock.now))  # waits behind the 180
+    alice.take(alice.refers.ending_session(incoming.session, net.clock.now))
+    alice.take(alice.layer.end(incoming.session, net.clock.now))
+    net.run()
+    notifies = net.sent_by("alice", "NOTIFY")
+    # the final NOTIFY does not wait for the 180's answer: the BYE follows at once
+    assert [n.body for n in notifies] == [b"SIP/2.0 100 Trying\r\n", b"SIP/2.0 180 Ringing\r\n",
+                                          b"SIP/2.0 183 Session Progress\r\n"]
+    assert not alice.of(InDialogResponse)  # the NOTIFYs' answers stayed with the agent
+    assert str(notifies[-1].header("Subscription-State")) == "terminated;reason=noresource"
+    assert net.sent_by("alice", "BYE")
+    assert bob.of(TransferEnded)[-1] == TransferEnded(tid, bob.of(TransferEnded)[-1].session,
+                                                      183, "Session Progress")
+    assert alice.of(TransferEnded)[-1].code == 183
+    with pytest.raises(ReferError):
+        alice.refers.report_progress(incoming.transfer, 200, "OK", net.clock.now)
+
+
+def test_ending_the_session_refuses_a_refer_not_answered_yet() -> None:
+    net, alice, bob, _tid = transfer()
+    incoming = alice.of(IncomingRefer)[-1]
+    alice.take(alice.refers.ending_session(incoming.session, net.clock.now))
+    alice.take(alice.layer.end(incoming.session, net.clock.now))
+    net.run()
+    assert bob.of(TransferFailed)[-1].code == 603
+    assert alice.of(TransferEnded) == [TransferEnded(incoming.transfer, incoming.session, 0, "")]
+    assert not net.sent_by("alice", "NOTIFY")
+
+
+def test_transfers_end_with_a_session_ended_by_the_peer() -> None:
+    net, alice, bob, tid, incoming = accepted()
+    b = bob.of(TransferAccepted)[-1].session
+    bob.take(bob.layer.end(b, net.clock.now))  # Bob hangs up before any final NOTIFY
+    net.run()
+    assert alice.states(incoming.session)[-1] == "terminated"
+    assert alice.refers.session_gone(incoming.session) == [
+        TransferEnded(incoming.transfer, incoming.session, 100, "Trying")]
+    assert bob.refers.session_gone(b) == [TransferEnded(tid, b, 100, "Trying")]
+    with pytest.raises(ReferError):
+        alice.refers.transfer(incoming.transfer)
+    assert alice.refers.session_gone(incoming.session) == []
+
+
+# -- RFC 5057: the refer subscription is a usage of its own ----------------------------
+
+
+def test_481_to_a_notify_ends_only_the_transfer() -> None:
+    net, alice, bob, _tid, incoming = accepted()
+    bob.refers.session_gone(bob.of(TransferAccepted)[-1].session)  # Bob forgets the transfer
+    alice.take(alice.refers.report_progress(incoming.transfer, 180, "Ringing", net.clock.now))
+    net.run()
+    assert net.sent_by("bob", 481)
+    assert alice.of(TransferEnded) == [
+        TransferEnded(incoming.transfer, incoming.session, 180, "Ringing")]
+    # the call goes on: no BYE, and the dialog still carries requests both ways
+    assert "terminated" not in alice.states(incoming.session)
+    assert not net.sent_by("alice", "BYE") and not net.sent_by("bob", "BYE")
+    _, effects = alice.layer.request(incoming.session, "INFO", net.clock.now)
+    alice.take(effects)
+    net.run()
+    assert bob.of(InDialogRequest)[-1].method == "INFO"
+
+
+def test_408_to_a_notify_ends_only_the_transfer() -> None:
+    net, alice, _bob, _tid, incoming = accepted()
+    net.drop = lambda message: isinstance(message, SIPRequest) and message.method == "NOTIFY"
+    alice.take(alice.refers.report_progress(incoming.transfer, 180, "Ringing", net.clock.now))
+    net.advance(40)  # Timer F: the transaction layer makes a 408
+    assert alice.of(TransferEnded) == [
+        TransferEnded(incoming.transfer, incoming.session, 180, "Ringing")]
+    assert "terminated" not in alice.states(incoming.session)
+    assert not net.sent_by("alice", "BYE")
+
+
+def test_481_to_our_notify_of_an_unknown_transfer_keeps_the_call() -> None:
+    net, alice, bob = glued_pair()
+    a, b = established(net, alice, bob)
+    headers = [h.EventHeader("refer", {"id": "77"}),
+               h.SubscriptionStateHeader("active", {"expires": "60"})]
+    _, effects = alice.layer.request(a, "NOTIFY", net.clock.now, headers, b"SIP/2.0 200 OK\r\n")
+    alice.take(effects)
+    net.run()
+    assert alice.of(InDialogResponse)[-1].code == 481
+    assert "terminated" not in alice.states(a) and "terminated" not in bob.states(b)
+
+
+# -- REFER challenged -------------------------------------------------------------------
+
+
+def test_refer_challenged_is_sent_again_with_the_sessions_credentials() -> None:
+    net, alice, bob = glued_pair()
+    auth = AuthSession(Credentials("alice", "secret"), cnonce=lambda: "c0ffee")
+    a, _b = established(net, alice, bob, auth=auth)
+    tid, effects = alice.refers.refer(a, h.ReferToHeader(CAROL), net.clock.now)
+    alice.take(effects)
+    net.run()
+    challenge = h.WWWAuthenticateHeader.parse('Digest realm="example.com", nonce="abc", qop="auth"')
+    bob.take(bob.refers.reject(bob.of(IncomingRefer)[-1].transfer, net.clock.now, 401,
+                               headers=[challenge]))
+    net.run()
+    first, second = net.sent_by("alice", "REFER")
+    assert first.header("Authorization") is None
+    authorization = second.header("Authorization")
+    assert authorization is not None and 'username="alice"' in str(authorization)
+    assert second.cseq.number == first.cseq.number + 1  # type: ignore[union-attr]
+    assert not alice.of(TransferFailed)
+    again = bob.of(IncomingRefer)[-1]
+    bob.take(bob.refers.accept(again.transfer, net.clock.now))
+    net.run()
+    assert alice.of(TransferAccepted)[-1].transfer == tid
+    notify = net.sent_by("bob", "NOTIFY")[-1]
+    # the NOTIFY names the REFER that was accepted, and Alice takes it as hers
+    assert str(notify.header("Event")) == f"refer;id={second.cseq.number}"  # type: ignore[union-attr]
+    assert [(p.transfer, p.code) for p in alice.of(TransferProgress)] == [(tid, 100)]
+    assert not net.sent_by("alice", 481)

@@ -5,7 +5,8 @@ test client claims bob, subscribes from alice to bob's presence (the
 service's own UDP port is the route), answers as the notifier and follows
 the NOTIFYs; then calls bob and transfers the call with REFER, which reaches
 bob's side as transfer_incoming: accepted there (NOTIFY "100 Trying"), then the
-new call's 200 reported (the final sipfrag NOTIFY).
+new call's 200 reported (the final sipfrag NOTIFY). Transfers end with their
+session, whichever side hangs up.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from harness.notifications import Recorder
 
-from sipsimple.bus.client import get_bus
+from sipsimple.bus.client import ServiceError, get_bus
 from sipsimple.notification import Notification
 
 pytestmark = pytest.mark.integration
@@ -92,6 +93,63 @@ def test_refer_with_notify_sipfrag(route: dict[str, Any], events: Recorder) -> N
     assert progress.data.reason == "OK"
     ended = events.wait(named("transfer_ended", transfer_id=tid))
     assert ended.data.code == 200
+    # the transferee's side ends too, once its final NOTIFY is answered
+    theirs = events.wait(named("transfer_ended", transfer_id=incoming.transfer_id)).data
+    assert (theirs.session_id, theirs.code, theirs.reason) == (callee, 200, "OK")
+    assert theirs.client == bus.client_id
 
     bus.call("signalling", "end", session_id=caller)
     events.wait(named("session_ended", session_id=callee))
+
+
+def test_transfer_ends_with_its_session(route: dict[str, Any], events: Recorder) -> None:
+    bus = get_bus()
+    caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=BOB, body=SDP,
+                      route=route)["session_id"]
+    callee = events.wait(named("session_incoming")).data.session_id
+    bus.call("signalling", "accept", session_id=callee, body=SDP)
+    events.wait(named("session_established", session_id=caller))
+    tid = bus.call("signalling", "refer", session_id=caller,
+                   refer_to="<sip:carol@127.0.0.1>")["transfer_id"]
+    incoming = events.wait(named("transfer_incoming", session_id=callee)).data
+    bus.call("signalling", "accept_transfer", session_id=callee,
+             transfer_id=incoming.transfer_id)
+    bus.call("signalling", "transfer_progress", session_id=callee,
+             transfer_id=incoming.transfer_id, code=180)
+    events.wait(named("transfer_progress", transfer_id=tid, code=180))
+
+    # the transferee hangs up before the new call is answered: a terminating NOTIFY
+    # with the last status goes out before the BYE
+    bus.call("signalling", "end", session_id=callee)
+    ours = events.wait(named("transfer_ended", transfer_id=incoming.transfer_id)).data
+    assert (ours.code, ours.reason) == (180, "Ringing")
+    theirs = events.wait(named("transfer_ended", transfer_id=tid)).data
+    assert (theirs.code, theirs.reason) == (180, "Ringing")
+    events.wait(named("session_ended", session_id=caller))
+    assert len([n for n in events.seen if n.name == "signalling.transfer_ended"]) == 2
+
+
+def test_transfer_ends_when_the_peer_hangs_up(route: dict[str, Any], events: Recorder) -> None:
+    bus = get_bus()
+    caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=BOB, body=SDP,
+                      route=route)["session_id"]
+    callee = events.wait(named("session_incoming")).data.session_id
+    bus.call("signalling", "accept", session_id=callee, body=SDP)
+    events.wait(named("session_established", session_id=caller))
+    tid = bus.call("signalling", "refer", session_id=caller,
+                   refer_to="<sip:carol@127.0.0.1>")["transfer_id"]
+    incoming = events.wait(named("transfer_incoming", session_id=callee)).data
+    bus.call("signalling", "accept_transfer", session_id=callee,
+             transfer_id=incoming.transfer_id)
+    events.wait(named("transfer_progress", transfer_id=tid, code=100))
+
+    # the transferor hangs up first: both ends forget the transfer with the session
+    bus.call("signalling", "end", session_id=caller)
+    events.wait(named("session_ended", session_id=callee))
+    ours = events.wait(named("transfer_ended", transfer_id=incoming.transfer_id)).data
+    assert (ours.code, ours.reason) == (100, "Trying")
+    assert events.wait(named("transfer_ended", transfer_id=tid)).data.code == 100
+    with pytest.raises(ServiceError) as failure:
+        bus.call("signalling", "transfer_progress", session_id=callee,
+                 transfer_id=incoming.transfer_id, code=200)
+    assert failure.value.code == "not-found"

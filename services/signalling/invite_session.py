@@ -26,7 +26,9 @@ Decisions:
   with Retry-After while the peer's own INVITE is unanswered, 14.2); our
   re-INVITE answered 491 is retried after `glare_delay` (at most
   `MAX_GLARE_RETRIES` times; ReinviteRetryScheduled, then ReinviteRejected).
-- A 408 or 481 to a re-INVITE or in-dialog request ends the session (12.2.1.2).
+- A 408 or 481 to a re-INVITE or in-dialog request ends the session (12.2.1.2),
+  except to NOTIFY and SUBSCRIBE: those belong to a subscription sharing the
+  dialog (REFER's), and only that usage ends (RFC 5057 5.1).
 - 401/407 are answered from the session's `AuthSession` (new CSeq, new
   branch, same Call-ID and tags); ACK for a 2xx repeats the INVITE's
   credentials (22.1).
@@ -58,6 +60,9 @@ from sipsimple_services.signalling.session_events import InDialogRequest, InDial
 from sipsimple_services.signalling.session_support import Purpose
 
 __all__ = ["ACK_TIMEOUT_REASON", "MAX_GLARE_RETRIES", "InviteSession", "Output", "SessionError"]
+
+# in-dialog requests of a subscription sharing the INVITE dialog (RFC 5057)
+OTHER_USAGES = frozenset({"NOTIFY", "SUBSCRIBE"})
 
 
 class InviteSession(InviteActions):
@@ -198,7 +203,8 @@ class InviteSession(InviteActions):
                 self.id, pending.request_id, pending.request.method, response.code,
                 response.reason, response.headers, response.body,
             ))
-            if response.code in ENDS_DIALOG and self.established:
+            if (response.code in ENDS_DIALOG and self.established
+                    and pending.request.method not in OTHER_USAGES):
                 self._end_after_failure(response)
         return self._flush()
 

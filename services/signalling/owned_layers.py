@@ -14,6 +14,8 @@ registrations unregistered and its subscriptions ended (`release`).
 Incoming REFERs are the agent's too: each becomes an `IncomingRefer` owned
 by the session's client (``deliver`` with that client as ``claim_client``),
 which answers it with accept/reject and reports the new call's progress.
+Transfers end with their session: the glue calls `ending_session` before it
+hangs up and `session_gone` when the session has terminated.
 """
 
 from __future__ import annotations
@@ -99,6 +101,14 @@ class OwnedLayers:
         if self.refers is None:
             return None
         return self.refers.handle(event, now)
+
+    def ending_session(self, sid: str, now: float) -> list[Effect]:
+        """We are about to end session `sid`: its incoming transfers say goodbye."""
+        return self.refers.ending_session(sid, now) if self.refers is not None else []
+
+    def session_gone(self, sid: str) -> list[Effect]:
+        """Session `sid` terminated: the `TransferEnded` of its transfers."""
+        return self.refers.session_gone(sid) if self.refers is not None else []
 
     def timer_fired(self, key: Hashable, name: str, now: float) -> list[Effect]:
         assert isinstance(key, tuple)

@@ -274,7 +274,8 @@ class OwnedMethods:
         reason: str | None = None,
     ) -> None:
         """How the call to the Refer-To target goes: a NOTIFY with a sipfrag
-        status line; a final code (>= 200) ends the refer subscription."""
+        status line; a final code (>= 200) ends the refer subscription
+        (``transfer_ended`` once that NOTIFY is answered)."""
         status = _checked(lambda: check_code(code))
         phrase = reason if reason is not None else REASONS.get(status, "Unknown")
         self._transfer_of(client, session_id, transfer_id)
@@ -282,5 +283,3 @@ class OwnedMethods:
         assert refers is not None
         self._run(client, transfer_id, lambda now: refers.report_progress(
             transfer_id, status, phrase, now))
-        if status >= 200:
-            self._forget_transfer(transfer_id)

@@ -20,6 +20,19 @@ returns None for everything else. Commands: `refer` (transferor),
   ``SIP/2.0 100 Trying``; `report_progress(code, reason)` sends a NOTIFY
   per step of the new call, the final one (code >= 200) with
   ``terminated;reason=noresource``. NOTIFYs go one at a time, in order.
+  The answer to the final NOTIFY (or a failed NOTIFY: 481, a timeout) ends
+  the transfer (`TransferEnded` with the last status reported).
+- Sessions end under transfers: `ending_session` (we are about to hang up)
+  refuses a REFER still waiting for an answer (603) and sends an active
+  transfer's terminating NOTIFY (the last status reported,
+  ``terminated;reason=noresource``) before the BYE; `session_gone` (the
+  session has terminated, whoever ended it) forgets every transfer of the
+  session and returns a `TransferEnded` for each one not ended yet: once the
+  INVITE dialog is gone no NOTIFY can be sent or received in it.
+- A 481 or 408 to a NOTIFY ends only its transfer, not the session
+  (RFC 5057 5.1: the refer subscription is a usage of its own).
+- The REFER's ``id`` follows the CSeq of the REFER that was accepted: a REFER
+  sent again with credentials after a 401/407 has a new CSeq.
 - NOTIFYs carry ``Event: refer;id=<CSeq of the REFER>`` (RFC 3515 2.4.6) so
   several transfers in one dialog stay apart.
 """
@@ -43,6 +56,7 @@ from sipsimple.core.headers import (
 )
 from sipsimple_services.signalling.dialog_layer import DialogLayer
 from sipsimple_services.signalling.effects import Effect, TUEvent
+from sipsimple_services.signalling.invite_session import SessionError
 from sipsimple_services.signalling.keys import ServerKey
 from sipsimple_services.signalling.replaces import replaces_in
 from sipsimple_services.signalling.session_events import InDialogRequest, InDialogResponse
@@ -104,7 +118,8 @@ class TransferProgress(TransferEvent):
 
 @dataclass(frozen=True)
 class TransferEnded(TransferEvent):
-    """The refer subscription ended; ``code``/``reason``: the last sipfrag (0: none)."""
+    """The refer subscription ended; ``code``/``reason``: the last sipfrag received
+    (a transfer we started) or reported (a REFER we got); 0 and "" if none."""
 
     code: int
     reason: str
@@ -118,9 +133,9 @@ class _Transfer:
     event_id: str  # the REFER's CSeq number
     key: ServerKey | None = None  # an incoming REFER waiting for accept/reject
     state: str = "new"  # new, active, ended
-    last: tuple[int, str] = (0, "")
-    queue: list[tuple[int, str]] = field(default_factory=list)
-    in_flight: int | None = None  # request id of a NOTIFY out
+    last: tuple[int, str] = (0, "")  # the last status received, or reported
+    queue: list[tuple[int, str, bool]] = field(default_factory=list)  # (code, reason, final)
+    in_flight: set[int] = field(default_factory=set)  # request ids of NOTIFYs out
     final_sent: bool = False
 
 
@@ -161,13 +176,14 @@ class ReferAgent:
         transfer.key, transfer.state = None, "active"
         return self._absorb(effects + self._notify(transfer, 100, "Trying", now), now)
 
-    def reject(self, tid: str, now: float, code: int = 603,
-               reason: str | None = None) -> list[Effect]:
+    def reject(self, tid: str, now: float, code: int = 603, reason: str | None = None,
+               headers: Sequence[Header] = ()) -> list[Effect]:
         transfer = self._incoming(tid)
         if not 300 <= code <= 699:
             raise ReferError(f"{code} is no rejection")
         assert transfer.key is not None
-        effects = self.dialogs.respond(transfer.session, transfer.key, code, now, reason)
+        effects = self.dialogs.respond(transfer.session, transfer.key, code, now, reason,
+                                       headers)
         self._drop(transfer)
         return self._absorb(effects, now)
 
@@ -179,13 +195,47 @@ class ReferAgent:
         build_sipfrag(code, reason)  # refuse a bad status line before anything is sent
         return self._absorb(self._notify(transfer, code, reason, now), now)
 
+    # -- the session's end --------------------------------------------------------------
+
+    def ending_session(self, sid: str, now: float) -> list[Effect]:
+        """We are about to end session `sid`: close its incoming transfers while the
+        dialog still carries requests (refuse a waiting REFER, send the final NOTIFY)."""
+        effects: list[Effect] = []
+        for transfer in [t for t in self._transfers.values() if t.session == sid]:
+            if transfer.outgoing or transfer.final_sent:
+                continue
+            try:
+                if transfer.key is not None:
+                    effects += self.dialogs.respond(sid, transfer.key, 603, now)
+                    effects += self._end(transfer)
+                else:
+                    # the progress not sent yet is moot now, and the final NOTIFY
+                    # cannot wait for the one out: the BYE follows at once
+                    transfer.queue.clear()
+                    effects += self._notify(transfer, *transfer.last, now, final=True,
+                                            at_once=True)
+            except SessionError:
+                pass  # no request fits the session's state any more: session_gone ends it
+        return self._absorb(effects, now)
+
+    def session_gone(self, sid: str) -> list[Effect]:
+        """Session `sid` has terminated: its transfers end with it."""
+        ended: list[Effect] = []
+        for transfer in [t for t in self._transfers.values() if t.session == sid]:
+            ended += self._end(transfer)
+        # the answers of its requests will never come
+        self._requests = {k: v for k, v in self._requests.items() if k[0] != sid}
+        return ended
+
     # -- events of the DialogLayer -------------------------------------------------------
 
     def handle(self, event: Effect, now: float) -> list[Effect] | None:
         if isinstance(event, InDialogResponse):
             tid = self._requests.pop((event.session, event.request_id), None)
-            if tid is None or tid not in self._transfers:
+            if tid is None:
                 return None
+            if tid not in self._transfers:
+                return []  # a request of a transfer that has ended: nobody waits for it
             return self._absorb(self._response(self._transfers[tid], event, now), now)
         if not isinstance(event, InDialogRequest):
             return None
@@ -210,7 +260,7 @@ class ReferAgent:
     def _drop(self, transfer: _Transfer) -> None:
         transfer.state = "ended"
         self._transfers.pop(transfer.id, None)
-        self._requests = {k: v for k, v in self._requests.items() if v != transfer.id}
+        # its requests still out stay in _requests: their answers are ours to swallow
 
     def _incoming(self, tid: str) -> _Transfer:
         transfer = self.transfer(tid)
@@ -223,31 +273,48 @@ class ReferAgent:
         if event.method == "REFER":
             if event.code < 300:
                 transfer.state = "active"
+                cseq = _first(event.headers, CSeqHeader)
+                if cseq is not None:
+                    # a REFER sent again after a 401/407 has the next CSeq: NOTIFYs name it
+                    transfer.event_id = str(cseq.number)
                 return [TransferAccepted(transfer.id, transfer.session, event.code)]
             self._drop(transfer)
             return [TransferFailed(transfer.id, transfer.session, event.code, event.reason)]
-        # a NOTIFY of ours: the next one may go; a failure ends the subscription
-        transfer.in_flight = None
-        if event.code >= 300 or (transfer.final_sent and not transfer.queue):
-            self._drop(transfer)
-            return []
-        if transfer.queue:
-            code, reason = transfer.queue.pop(0)
-            return self._notify(transfer, code, reason, now)
+        # a NOTIFY of ours: the next one may go; a failure (481, 408...) ends the
+        # subscription, and only it (RFC 5057 5.1)
+        transfer.in_flight.discard(event.request_id)
+        if event.code >= 300 or (transfer.final_sent and not transfer.queue
+                                 and not transfer.in_flight):
+            return self._end(transfer)
+        if transfer.queue and not transfer.in_flight:
+            code, reason, final = transfer.queue.pop(0)
+            try:
+                return self._notify(transfer, code, reason, now, final=final)
+            except SessionError:
+                return self._end(transfer)  # we are hanging up meanwhile
         return []
 
-    def _notify(self, transfer: _Transfer, code: int, reason: str, now: float) -> list[Effect]:
-        if transfer.in_flight is not None:
-            transfer.queue.append((code, reason))
+    def _end(self, transfer: _Transfer) -> list[Effect]:
+        self._drop(transfer)
+        return [TransferEnded(transfer.id, transfer.session, *transfer.last)]
+
+    def _notify(self, transfer: _Transfer, code: int, reason: str, now: float, *,
+                final: bool | None = None, at_once: bool = False) -> list[Effect]:
+        """Report a status; ``final`` (default: a final code) terminates the subscription;
+        ``at_once`` sends it even while another NOTIFY waits for its answer."""
+        final = code >= 200 if final is None else final
+        transfer.last = (code, reason)
+        if transfer.in_flight and not at_once:
+            transfer.queue.append((code, reason, final))
+            transfer.final_sent = transfer.final_sent or final
             return []
-        final = code >= 200
         state = SubscriptionStateHeader("terminated", {"reason": "noresource"}) if final else (
             SubscriptionStateHeader("active", {"expires": str(REFER_EXPIRES)}))
         headers: list[Header] = [EventHeader("refer", {"id": transfer.event_id}), state,
                                  ContentTypeHeader.parse(CONTENT_TYPE)]
         request_id, effects = self.dialogs.request(
             transfer.session, "NOTIFY", now, headers, build_sipfrag(code, reason))
-        transfer.in_flight = request_id
+        transfer.in_flight.add(request_id)
         transfer.final_sent = transfer.final_sent or final
         self._requests[(transfer.session, request_id)] = transfer.id
         return effects

@@ -209,6 +209,7 @@ class SessionGlue:
         except Exception:
             log.exception("publishing %s failed", type(event).__name__)
         if isinstance(event, SessionStateChanged) and event.new == "terminated":
+            self.apply(self.owned.session_gone(sid))  # its transfers end with it
             self.transports.pop(sid, None)
             owner = self.owners.pop(sid, None)
             if owner is not None:
@@ -258,6 +259,8 @@ class SessionGlue:
 
     def end(self, sid: str, code: int | None = None, text: str | None = None) -> None:
         reason = ReasonHeader.new("SIP", code, text) if code is not None or text else None
+        # a transfer we were asked for gets its final NOTIFY while the dialog still takes one
+        self.apply(self.owned.ending_session(sid, time.monotonic()))
         self.run(sid, lambda layer, now: layer.end(sid, now, reason))
 
     def owner(self, sid: str) -> str | None:
