@@ -8,18 +8,20 @@ import os
 import click
 
 from sipsimple import __version__
+from sipsimple.cli.accounts import accounts, register
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
 from sipsimple.cli.output import CleanGroup
 from sipsimple.cli.services import services
 from sipsimple.cli.sip import options, trace
+from sipsimple.cli.status import status
 
 
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration."""
+    """SIP SIMPLE client SDK: services, lookups, configuration, accounts."""
     logging.basicConfig(level=os.environ.get("SIPSIMPLE_LOG_LEVEL", "WARNING"))
 
 
@@ -29,6 +31,9 @@ cli.add_command(config)
 cli.add_command(demo)
 cli.add_command(options)
 cli.add_command(trace)
+cli.add_command(accounts)
+cli.add_command(register)
+cli.add_command(status)
 
 
 def main() -> None:

@@ -1,0 +1,102 @@
+"""`sipsimple status`: the services, and what the signalling service holds right now.
+
+Read-only: the services' state as `sipsimple services status` shows it, then
+the signalling service's ``status`` snapshot (accounts claimed by clients,
+registrations, INVITE sessions, subscriptions). Nothing is started.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from sipsimple.bus.client import BusClient, BusError
+from sipsimple.cli.output import emit_json, format_duration, table
+from sipsimple.cli.services import collect_status
+
+__all__ = ["status"]
+
+STATUS_TIMEOUT = 2.0
+
+
+def _signalling_status() -> tuple[dict[str, Any] | None, str | None]:
+    """(the snapshot, None), or (None, why there is none)."""
+    probe = BusClient(services=["signalling"], post_notifications=False)
+    probe.start()
+    try:
+        snapshot: dict[str, Any] = probe.call("signalling", "status", timeout=STATUS_TIMEOUT)
+        return snapshot, None
+    except BusError as exc:
+        return None, str(exc)
+    finally:
+        probe.stop(goodbye=False)
+
+
+def _registrar(registrar: dict[str, Any] | None) -> str:
+    if not registrar:
+        return "-"
+    host = registrar["host"]
+    host = f"[{host}]" if ":" in host else host
+    return f"{registrar['transport']}:{host}:{registrar['port']}"
+
+
+def _section(title: str, headers: list[str], rows: list[list[Any]]) -> None:
+    click.echo()
+    click.echo(f"{title}:")
+    if rows:
+        table(headers, rows)
+    else:
+        click.echo("  none")
+
+
+def _show(snapshot: dict[str, Any]) -> None:
+    by_aor: dict[str, list[str]] = {}
+    for registration in snapshot["registrations"]:
+        by_aor.setdefault(registration["aor"], []).append(registration["state"])
+    _section("Accounts (claimed by clients)", ["AOR", "REGISTRATION"], [
+        [a["aor"], ", ".join(by_aor.get(a["aor"], [])) or "not registered"]
+        for a in snapshot["accounts"]
+    ])
+    _section("Registrations", ["ID", "AOR", "STATE", "REGISTRAR", "EXPIRES", "CONTACT"], [
+        [r["registration_id"], r["aor"], r["state"], _registrar(r["registrar"]),
+         "-" if r["expires"] is None else f"{r['expires']} s", r["contact"] or "-"]
+        for r in snapshot["registrations"]
+    ])
+    _section("Sessions (dialogs)",
+             ["ID", "DIRECTION", "STATE", "LOCAL", "REMOTE", "TRANSPORT", "CALL-ID"], [
+        [s["session_id"], s["direction"], s["state"], s["local"] or "-", s["remote"] or "-",
+         s["transport"] or "-", s["call_id"] or "-"]
+        for s in snapshot["sessions"]
+    ])
+    _section("Subscriptions", ["ID", "DIRECTION", "EVENT", "STATE", "LOCAL", "REMOTE"], [
+        [s["subscription_id"], s["direction"], s["event"], s["state"], s["local"] or "-",
+         s["remote"] or "-"]
+        for s in snapshot["subscriptions"]
+    ])
+    transports = ", ".join(
+        f"{t['transport']} {t['host']}:{t['port']}" for t in snapshot["transports"])
+    click.echo()
+    click.echo(f"SIP transports: {transports or 'none'}")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True,
+              help='Print JSON: {"services", "signalling" (null if no answer), "error"}.')
+def status(as_json: bool) -> None:
+    """Show the services, the accounts and their registrations, and the active dialogs."""
+    services = collect_status()
+    snapshot, error = _signalling_status()
+    if as_json:
+        emit_json({"services": services, "signalling": snapshot, "error": error})
+        return
+    table(
+        ["SERVICE", "STATE", "PID", "UPTIME", "BUS", "VERSION"],
+        [[r["service"], r["state"], r["pid"] or "-", format_duration(r["uptime"]),
+          "ok" if r["answers"] else "no answer", r["version"] or "-"] for r in services],
+    )
+    if snapshot is None:
+        click.echo()
+        click.echo(f"signalling: no status ({error})")
+        return
+    _show(snapshot)
