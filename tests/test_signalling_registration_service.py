@@ -7,18 +7,26 @@ credentials), unregisters, sees a wrong password refused with 403, and makes
 a call from alice to bob through the proxy (alice's INVITE gets 407 and is
 sent again with credentials; Kamailio forwards it to bob's registered
 contact, which is the same service).
+
+SIPp plays registrars whose scenarios check what arrives: the unregistration
+of a client that said goodbye or stopped heartbeating, a refresh before a
+2-second binding expires, and a 423 answered with the Min-Expires.
 """
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
+from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
-from sipsimple.bus.client import get_bus
+from sipsimple.bus.client import BusClient, get_bus
 from sipsimple.notification import Notification
 
 pytestmark = pytest.mark.integration
@@ -123,3 +131,90 @@ def test_call_between_two_accounts_through_kamailio(
     for rid in registrations:
         bus.call("signalling", "unregister", registration_id=rid)
         events.wait(of(events, "registration_ended", "registration_id", rid))
+
+
+# -- SIPp as the registrar ----------------------------------------------------------------
+
+ALICE = "sip:alice@127.0.0.1"
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[SIPp]:
+    runner = SIPp(tmp_path)
+    yield runner
+    runner.stop()
+
+
+def registrar(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """SIPp playing the registrar scenario `name`, and the route to it."""
+    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    process = sipp.start(scenario(name, sipp.workdir), port=port, timeout=30)
+    return process, {"host": "127.0.0.1", "port": port, "transport": "udp"}
+
+
+def finished(process: subprocess.Popen[bytes], sipp: SIPp) -> None:
+    """SIPp ran its scenario to the end: every message it checks arrived as it wants."""
+    try:
+        _out, err = process.communicate(timeout=40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _out, err = process.communicate()
+    assert process.returncode == 0, (
+        f"sipp exit {process.returncode}\n{err.decode(errors='replace')[-2000:]}\n"
+        f"{sipp.errors()}")
+
+
+@needs_sipp
+@pytest.mark.parametrize("goodbye", [True, False], ids=["goodbye", "heartbeat-lost"])
+def test_registrations_of_a_client_that_goes_away_are_unregistered(
+        ports: dict[str, Any], events: Recorder, sipp: SIPp, goodbye: bool) -> None:
+    process, to_registrar = registrar(sipp, "uas_register_unregister.xml")
+    other = BusClient(services=["signalling"], post_notifications=False)
+    other.start()
+    try:
+        rid = other.call("signalling", "register", aor=ALICE, registrar=to_registrar,
+                         expires=3600)["registration_id"]
+        done = events.wait(of(events, "registration_succeeded", "registration_id", rid))
+        assert done.data.expires == 3600 and done.data.client == other.client_id
+    finally:
+        # goodbye, or silence: the service gives up on it after SIPSIMPLE_CLIENT_TIMEOUT
+        other.stop(goodbye=goodbye)
+    ended = events.wait(of(events, "registration_ended", "registration_id", rid))
+    assert ended.data.code == 200 and ended.data.client == other.client_id
+    finished(process, sipp)  # it saw the REGISTER with Expires: 0
+    expired = events.wait(lambda n: n.name == "service.client_expired"
+                          and n.data.client == other.client_id)
+    assert expired.data.reason == ("said goodbye" if goodbye else "heartbeat stopped")
+
+
+@needs_sipp
+def test_registration_is_refreshed_before_it_expires(
+        ports: dict[str, Any], events: Recorder, sipp: SIPp) -> None:
+    process, to_registrar = registrar(sipp, "uas_register_refresh.xml")
+    bus = get_bus()
+    rid = bus.call("signalling", "register", aor=ALICE, registrar=to_registrar,
+                   expires=300)["registration_id"]
+    first = events.wait(of(events, "registration_succeeded", "registration_id", rid))
+    assert first.data.expires == 2  # what the registrar granted, not what we asked
+    # the refresh: the registrar's second 200 grants an hour
+    refreshed = events.wait(lambda n: n.name == "signalling.registration_succeeded"
+                            and n.data.registration_id == rid and n.data.expires == 3600)
+    assert refreshed.data.code == 200
+    bus.call("signalling", "unregister", registration_id=rid)
+    events.wait(of(events, "registration_ended", "registration_id", rid))
+    finished(process, sipp)
+
+
+@needs_sipp
+def test_423_is_answered_with_the_min_expires(
+        ports: dict[str, Any], events: Recorder, sipp: SIPp) -> None:
+    process, to_registrar = registrar(sipp, "uas_register_423.xml")
+    bus = get_bus()
+    rid = bus.call("signalling", "register", aor=ALICE, registrar=to_registrar,
+                   expires=30)["registration_id"]
+    done = events.wait(of(events, "registration_succeeded", "registration_id", rid))
+    assert done.data.expires == 120
+    assert not events.named("signalling.registration_failed")  # the 423 was no failure
+    bus.call("signalling", "unregister", registration_id=rid)
+    events.wait(of(events, "registration_ended", "registration_id", rid))
+    finished(process, sipp)

@@ -7,17 +7,25 @@ the NOTIFYs; then calls bob and transfers the call with REFER, which reaches
 bob's side as transfer_incoming: accepted there (NOTIFY "100 Trying"), then the
 new call's 200 reported (the final sipfrag NOTIFY). Transfers end with their
 session, whichever side hangs up.
+
+SIPp plays the other end where the wire must be checked: subscriptions of a
+client that says goodbye or stops heartbeating end (SUBSCRIBE with Expires: 0
+from the subscriber side, NOTIFY terminated from the notifier side).
 """
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.notifications import Recorder
+from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
-from sipsimple.bus.client import ServiceError, get_bus
+from sipsimple.bus.client import BusClient, ServiceError, get_bus
 from sipsimple.notification import Notification
 
 pytestmark = pytest.mark.integration
@@ -153,3 +161,78 @@ def test_transfer_ends_when_the_peer_hangs_up(route: dict[str, Any], events: Rec
         bus.call("signalling", "transfer_progress", session_id=callee,
                  transfer_id=incoming.transfer_id, code=200)
     assert failure.value.code == "not-found"
+
+
+# -- a client that goes away, SIPp at the other end -----------------------------------------
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[SIPp]:
+    runner = SIPp(tmp_path)
+    yield runner
+    runner.stop()
+
+
+def finished(process: subprocess.Popen[bytes], sipp: SIPp) -> None:
+    """SIPp ran its scenario to the end: every message it checks arrived as it wants."""
+    try:
+        _out, err = process.communicate(timeout=40)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _out, err = process.communicate()
+    assert process.returncode == 0, (
+        f"sipp exit {process.returncode}\n{err.decode(errors='replace')[-2000:]}\n"
+        f"{sipp.errors()}")
+
+
+def leave(client: BusClient, goodbye: bool, events: Recorder) -> None:
+    """The client goes: with goodbye, or silent until SIPSIMPLE_CLIENT_TIMEOUT passes."""
+    client.stop(goodbye=goodbye)
+    expired = events.wait(lambda n: n.name == "service.client_expired"
+                          and n.data.client == client.client_id)
+    assert expired.data.reason == ("said goodbye" if goodbye else "heartbeat stopped")
+
+
+@needs_sipp
+@pytest.mark.parametrize("goodbye", [True, False], ids=["goodbye", "heartbeat-lost"])
+def test_subscriptions_of_a_client_that_goes_away_are_unsubscribed(
+        route: dict[str, Any], events: Recorder, sipp: SIPp, goodbye: bool) -> None:
+    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    process = sipp.start(scenario("uas_subscribe_unsubscribe.xml", sipp.workdir), port=port,
+                         timeout=30)
+    other = BusClient(services=["signalling"], post_notifications=False)
+    other.start()
+    try:
+        sid = other.call("signalling", "subscribe", from_uri=ALICE,
+                         to_uri=f"sip:presentity@127.0.0.1:{port}", event="presence",
+                         route={"host": "127.0.0.1", "port": port, "transport": "udp"},
+                         expires=600)["subscription_id"]
+        notify = events.wait(named("subscription_notify", subscription_id=sid))
+        assert notify.data.state == "active" and notify.data.client == other.client_id
+    finally:
+        leave(other, goodbye, events)
+    finished(process, sipp)  # it saw the SUBSCRIBE with Expires: 0
+    ended = events.wait(named("subscription_ended", subscription_id=sid))
+    assert ended.data.client == other.client_id
+
+
+@needs_sipp
+@pytest.mark.parametrize("goodbye", [True, False], ids=["goodbye", "heartbeat-lost"])
+def test_incoming_subscriptions_of_a_client_that_goes_away_are_terminated(
+        route: dict[str, Any], events: Recorder, sipp: SIPp, goodbye: bool) -> None:
+    other = BusClient(services=["signalling"], post_notifications=False)
+    other.start()
+    try:
+        other.call("signalling", "claim_account", aor="sip:carol@127.0.0.1")
+        process = sipp.start(scenario("uac_subscribe_owner_gone.xml", sipp.workdir),
+                             remote=f"127.0.0.1:{route['port']}", service="carol", timeout=30)
+        incoming = events.wait(named("subscription_incoming")).data
+        assert incoming.client == other.client_id and incoming.event == "presence"
+        other.call("signalling", "accept_subscription", subscription_id=incoming.subscription_id,
+                   body=PIDF, content_type="application/pidf+xml")
+        events.wait(named("subscription_notify_response",
+                          subscription_id=incoming.subscription_id))
+    finally:
+        leave(other, goodbye, events)
+    finished(process, sipp)  # it saw the NOTIFY terminated;reason=noresource
+    events.wait(named("subscription_ended", subscription_id=incoming.subscription_id))

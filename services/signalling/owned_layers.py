@@ -21,6 +21,7 @@ hangs up and `session_gone` when the session has terminated.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from contextlib import suppress
 from typing import Any
@@ -56,6 +57,7 @@ log = logging.getLogger("sipsimple_services.signalling.owned")
 
 OwnedEvent = RegistrationEvent | SubscriptionEvent | TransferEvent
 LAYER_TIMERS = (RegistrationLayer.kind, SubscriptionLayer.kind)
+FORMER_OWNERS = 256
 
 
 def _alive(layer: OwnerLayer[Any], oid: str) -> bool:
@@ -82,6 +84,9 @@ class OwnedLayers:
         self.on_owned = on_owned
         self.on_finished = on_finished
         self.owners: dict[str, str] = {}  # registration/subscription/transfer id -> client
+        # owners of objects just finished: the events after the one that found the
+        # object gone (a terminated NOTIFY, then the end) still name their client
+        self.former: OrderedDict[str, str] = OrderedDict()
         self.sources: dict[str, Destination] = {}  # incoming subscription -> where it came from
 
     def attach(self, dialogs: DialogLayer) -> None:
@@ -145,7 +150,7 @@ class OwnedLayers:
                 return []
             # like the transfers we start: it ends with its session, not owned apart
             self.owners[oid] = claim_client
-        client = self.owners.get(oid)
+        client = self.owners.get(oid) or self.former.get(oid)
         try:
             publish(event, client)
         except Exception:
@@ -154,6 +159,9 @@ class OwnedLayers:
             self.sources.pop(oid, None)
             owner = self.owners.pop(oid, None)
             if owner is not None:
+                self.former[oid] = owner
+                if len(self.former) > FORMER_OWNERS:
+                    self.former.popitem(last=False)
                 self.on_finished(owner, oid)
         return []
 
