@@ -184,12 +184,16 @@ class SendingStatistics:
         self.sent_since_report = False
 
     def sent(self, timestamp: int, payload_size: int, now: float | None = None) -> None:
+        """A media packet: counted, and its timestamp anchors the SR's RTP time."""
+        self.count(payload_size)
+        self._last_timestamp = timestamp
+        self._last_time = now  # without it, the SR can only repeat the last timestamp
+
+    def count(self, payload_size: int) -> None:
+        """A packet whose timestamp is not the sampling instant (a telephone event)."""
         self.packets += 1
         self.octets += payload_size
         self.sent_since_report = True
-        self._last_timestamp = timestamp
-        if now is not None:
-            self._last_time = now
 
     def sender_info(self, now: float) -> SenderInfo:
         """The SR's sender info: NTP `now` and the RTP timestamp of the same instant."""
