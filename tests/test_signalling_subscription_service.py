@@ -10,7 +10,8 @@ session, whichever side hangs up.
 
 SIPp plays the other end where the wire must be checked: subscriptions of a
 client that says goodbye or stops heartbeating end (SUBSCRIBE with Expires: 0
-from the subscriber side, NOTIFY terminated from the notifier side).
+from the subscriber side, NOTIFY terminated from the notifier side); a REFER
+challenged with 401 is sent again with the session's credentials.
 """
 
 from __future__ import annotations
@@ -236,3 +237,28 @@ def test_incoming_subscriptions_of_a_client_that_goes_away_are_terminated(
         leave(other, goodbye, events)
     finished(process, sipp)  # it saw the NOTIFY terminated;reason=noresource
     events.wait(named("subscription_ended", subscription_id=incoming.subscription_id))
+
+
+@needs_sipp
+def test_challenged_refer_is_sent_with_the_sessions_credentials(
+        route: dict[str, Any], events: Recorder, sipp: SIPp) -> None:
+    bus = get_bus()
+    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    process = sipp.start(scenario("uas_refer_auth.xml", sipp.workdir), port=port, timeout=30)
+    caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=f"sip:sipp@127.0.0.1:{port}",
+                      body=SDP, route={"host": "127.0.0.1", "port": port, "transport": "udp"},
+                      credentials={"username": "alice", "password": "secret"})["session_id"]
+    events.wait(named("session_established", session_id=caller))
+    tid = bus.call("signalling", "refer", session_id=caller,
+                   refer_to="<sip:carol@127.0.0.1>")["transfer_id"]
+    assert events.wait(named("transfer_accepted", transfer_id=tid)).data.code == 202
+    # the NOTIFY names the REFER sent again (its new CSeq): it is taken as this transfer's
+    ended = events.wait(named("transfer_ended", transfer_id=tid)).data
+    assert (ended.code, ended.reason) == (200, "OK")
+    assert not events.named("signalling.transfer_failed")
+    challenged = [n.data for n in events.seen if n.name == "signalling.session_transaction"
+                  and n.data.session_id == caller and n.data.method == "REFER"]
+    assert [d.code for d in challenged] == [401, 202]
+    bus.call("signalling", "end", session_id=caller)
+    finished(process, sipp)
+    events.wait(named("session_ended", session_id=caller))
