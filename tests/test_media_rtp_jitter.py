@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 from hypothesis import given, settings
@@ -221,3 +222,18 @@ def test_counters_add_up_and_frames_never_go_backwards(
         assert jb.min_depth <= jb.target <= jb.max_depth
         assert jb.depth <= jb.capacity
     assert len(played) == len(set(played))
+
+
+@given(
+    st.lists(st.floats(0, 0.5, allow_nan=False), min_size=1, max_size=200),
+    st.integers(1, 30),
+)
+def test_target_is_the_transit_spread_over_the_history(delays: list[float], history: int) -> None:
+    jb = buffer(min_depth=1, max_depth=30, history=history)
+    transits: list[float] = []
+    for index, delay in enumerate(delays):
+        put(jb, index, index * PTIME + delay)
+        transits.append(index * PTIME + delay - (1000 + index * FRAME) / 8000)
+        window = transits[-history:]
+        frames = math.ceil((max(window) - min(window)) / PTIME - 1e-6) + 1
+        assert jb.target == max(1, min(30, frames))

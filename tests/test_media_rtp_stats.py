@@ -174,3 +174,14 @@ def test_loss_accounting_matches_what_was_dropped(start: int, plan: list[tuple[b
     # Counting starts at the second packet (the first is on probation).
     assert stats.extended_max == ((start + 1) % 65536) + (last_delivered - start - 1)
     assert stats.lost == dropped - trailing - duplicates
+
+
+def test_telephone_events_count_but_do_not_anchor_the_sr_clock() -> None:
+    sending = SendingStatistics(8000)
+    sending.sent(8000, 160, now=1.0)
+    sending.count(4)  # an event packet repeating an older timestamp
+    info = sending.sender_info(2.0)
+    assert (info.packet_count, info.octet_count, info.rtp_timestamp) == (2, 164, 16000)
+    # A packet sent without a time: the SR repeats its timestamp, nothing to extrapolate.
+    sending.sent(9000, 160)
+    assert sending.sender_info(5.0).rtp_timestamp == 9000

@@ -89,7 +89,14 @@ class JitterBuffer(Generic[T]):
         self._highest: int | None = None  # extended sequence number
         self._next: int | None = None  # extended sequence number to play next
         self._playing = False
-        self._transits: deque[float] = deque(maxlen=history)
+        if history < 1:
+            raise ValueError("history must be at least 1")
+        self.history = history
+        # Sliding-window minimum and maximum of the transit times, as monotonic
+        # deques of (packet number, transit): O(1) per packet instead of a scan.
+        self._lows: deque[tuple[int, float]] = deque()
+        self._highs: deque[tuple[int, float]] = deque()
+        self._measured = 0
         self._last_timestamp: tuple[int, int] | None = None  # (raw, extended)
         self._excess_run = 0
 
@@ -108,7 +115,8 @@ class JitterBuffer(Generic[T]):
         self._frames.clear()
         self._highest = self._next = None
         self._playing = False
-        self._transits.clear()
+        self._lows.clear()
+        self._highs.clear()
         self._last_timestamp = None
         self._excess_run = 0
         self.target = self.min_depth
@@ -165,8 +173,22 @@ class JitterBuffer(Generic[T]):
             raw, previous = self._last_timestamp
             extended = previous + (timestamp - raw + (1 << 31)) % (1 << 32) - (1 << 31)
         self._last_timestamp = (timestamp, extended)
-        self._transits.append(arrival - extended / self.clock_rate)
-        spread = max(self._transits) - min(self._transits)
+        transit = arrival - extended / self.clock_rate
+        number = self._measured
+        self._measured += 1
+        lows, highs = self._lows, self._highs
+        while lows and lows[-1][1] >= transit:
+            lows.pop()
+        lows.append((number, transit))
+        while highs and highs[-1][1] <= transit:
+            highs.pop()
+        highs.append((number, transit))
+        oldest = number - self.history + 1
+        if lows[0][0] < oldest:
+            lows.popleft()
+        if highs[0][0] < oldest:
+            highs.popleft()
+        spread = highs[0][1] - lows[0][1]
         frame_time = self.frame_samples / self.clock_rate
         # A small tolerance keeps float noise from adding a whole frame.
         frames = math.ceil(spread / frame_time - 1e-6) + 1

@@ -58,17 +58,27 @@ class RTPPacket:
     padding: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.payload_type <= 127:
-            raise ValueError(f"payload type out of range: {self.payload_type}")
-        if not 0 <= self.sequence_number <= 0xFFFF:
-            raise ValueError(f"sequence number out of range: {self.sequence_number}")
-        for name in ("timestamp", "ssrc"):
-            if not 0 <= getattr(self, name) <= 0xFFFFFFFF:
-                raise ValueError(f"{name} out of range: {getattr(self, name)}")
+        # One combined test first: this runs for every packet sent and received.
+        if (
+            0 <= self.payload_type <= 127
+            and 0 <= self.sequence_number <= 0xFFFF
+            and 0 <= self.timestamp <= 0xFFFFFFFF
+            and 0 <= self.ssrc <= 0xFFFFFFFF
+            and 0 <= self.padding <= 255
+            and not self.csrc
+        ):
+            return
+        for name, limit in (
+            ("payload_type", 127),
+            ("sequence_number", 0xFFFF),
+            ("timestamp", 0xFFFFFFFF),
+            ("ssrc", 0xFFFFFFFF),
+            ("padding", 255),
+        ):
+            if not 0 <= getattr(self, name) <= limit:
+                raise ValueError(f"{name} must be 0-{limit}, not {getattr(self, name)}")
         if len(self.csrc) > 15 or not all(0 <= c <= 0xFFFFFFFF for c in self.csrc):
             raise ValueError("at most 15 CSRCs, each 32 bits")
-        if not 0 <= self.padding <= 255:
-            raise ValueError(f"padding must be 0-255 octets, not {self.padding}")
 
     def serialize(self) -> bytes:
         first = (RTP_VERSION << 6) | len(self.csrc)
