@@ -248,3 +248,65 @@ def test_state_changes_are_reported_in_order() -> None:
     assert changes == [("null", "calling"), ("calling", "proceeding"),
                        ("proceeding", "connected")]
     assert BOB.host in str(alice.layer.session(a).dialog.remote_target)  # type: ignore[union-attr]
+
+
+def _replacing(bob, *replaces: h.ReplacesHeader, branch: str = "z9hG4bKrep"):  # type: ignore[no-untyped-def]
+    """A new INVITE (another Call-ID and From tag) carrying `replaces`."""
+    request = _incoming_invite(bob, branch=branch)
+    headers = [h.CallIDHeader("call-2") if isinstance(x, h.CallIDHeader) else
+               h.FromHeader(SIPURI(ALICE.host, user="carol"), None, {"tag": "ctag"})
+               if isinstance(x, h.FromHeader) else x for x in request.headers]
+    return replace(request, headers=(*headers, *replaces))
+
+
+def finals(effects: list) -> list[int]:  # type: ignore[type-arg]
+    return [m.code for m in sent(effects) if m.code >= 200]  # type: ignore[union-attr]
+
+
+def _incoming_of(effects: list) -> list[IncomingInvite]:  # type: ignore[type-arg]
+    return [e for e in effects if isinstance(e, IncomingInvite)]
+
+
+def test_invite_with_replaces_names_the_replaced_session() -> None:
+    net, alice, bob = pair()
+    _a, b = established(net, alice, bob)
+    did = bob.layer.session(b).dialog.id  # type: ignore[union-attr]
+    replaces = h.ReplacesHeader(did.call_id, did.local_tag, did.remote_tag)
+    effects = bob.layer.receive(_replacing(bob, replaces), ALICE, net.clock.now)
+    (incoming,) = _incoming_of(effects)
+    assert incoming.replaces == replaces and incoming.replaced_session == b
+    assert not finals(effects)
+    plain = _incoming_of(bob.layer.receive(_incoming_invite(bob, branch="z9hG4bKp"), ALICE, 0))
+    assert plain[0].replaces is None and plain[0].replaced_session is None
+
+
+def test_invite_replacing_nothing_is_answered_by_the_layer() -> None:
+    """RFC 3891 section 3: 481 (no dialog, or an early one we did not make), 486
+    (early-only but confirmed), 603 (ending), 400 (more than one Replaces)."""
+    net, alice, bob = pair()
+    _a, b = established(net, alice, bob)
+    did = bob.layer.session(b).dialog.id  # type: ignore[union-attr]
+    good = h.ReplacesHeader(did.call_id, did.local_tag, did.remote_tag)
+    cases = [
+        ((h.ReplacesHeader("nosuch", "x", "y"),), 481),
+        ((h.ReplacesHeader(did.call_id, did.local_tag, "wrong"),), 481),
+        ((h.ReplacesHeader(did.call_id, did.local_tag, did.remote_tag, True),), 486),
+        ((good, good), 400),
+    ]
+    for n, (replaces, code) in enumerate(cases):
+        effects = bob.layer.receive(_replacing(bob, *replaces, branch=f"z9hG4bKr{n}"), ALICE, 0)
+        assert finals(effects) == [code], replaces  # type: ignore[union-attr]
+        assert not _incoming_of(effects)
+    assert list(bob.layer.sessions) == [b]  # no session for the refused INVITEs
+    # an early dialog Bob did not initiate (an incoming call ringing)
+    ringing = _incoming_of(bob.layer.receive(_incoming_invite(bob, branch="z9hG4bKe"), ALICE, 0))
+    early = bob.layer.session(ringing[0].session).dialog.id  # type: ignore[union-attr]
+    effects = bob.layer.receive(_replacing(bob, h.ReplacesHeader(
+        early.call_id, early.local_tag, early.remote_tag), branch="z9hG4bKr8"), ALICE, 0)
+    assert finals(effects) == [481]  # type: ignore[union-attr]
+    # a session ending: 603
+    net.drop = lambda m: True  # the BYE stays unanswered
+    bob.take(bob.layer.end(b, net.clock.now))
+    assert bob.layer.session(b).state == "terminating"
+    effects = bob.layer.receive(_replacing(bob, good, branch="z9hG4bKr9"), ALICE, 0)
+    assert finals(effects) == [603]  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ from sipsimple_services.signalling.session_events import (
     OfferReceived,
     OfferRequested,
     ProvisionalResponse,
+    ReinviteCancelled,
     ReinviteRejected,
     ReinviteRetryScheduled,
     SessionEnded,
@@ -385,3 +386,190 @@ def test_digest_challenge_on_invite_and_bye() -> None:
     assert byes[0].cseq.number == bye.cseq.number + 1  # type: ignore[union-attr]
     net.run()
     assert alice.of(SessionEnded)
+
+
+# --- cancelling our re-INVITE (RFC 3261 9.1) -------------------------------------------
+
+
+def reinvite_states(stack: object, sid: str) -> list[str]:
+    return stack.states(sid)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_cancel_reinvite_after_provisional() -> None:
+    net, alice, bob = pair()
+    a, b = established(net, alice, bob)
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2"))
+    net.run()  # Bob's INVITE server transaction answered 100 Trying
+    assert bob.layer.session(b).state == "reinvite_received"
+    alice.take(alice.layer.cancel_reinvite(a, net.clock.now))
+    net.run()
+    (cancel,) = net.sent_by("alice", "CANCEL")
+    reinvite = net.sent_by("alice", "INVITE")[-1]
+    # 9.1: the CANCEL matches the re-INVITE (its branch, Call-ID, tags, CSeq number)
+    assert cancel.top_via == reinvite.top_via and cancel.cseq.number == reinvite.cseq.number  # type: ignore[union-attr]
+    assert cancel.to == reinvite.to and cancel.from_ == reinvite.from_
+    (rejected,) = alice.of(ReinviteRejected)
+    assert (rejected.code, rejected.reason) == (487, "Request Terminated")
+    assert bob.of(ReinviteCancelled)
+    assert ("remote", "CANCEL", 200, None) in completed(bob, b)
+    assert ("remote", "INVITE", 487, None) in completed(bob, b)
+    assert ("local", "INVITE", 487, None) in completed(alice, a)
+    # the 487 is ACKed by Alice's INVITE client transaction (17.1.1.3)
+    (ack,) = net.sent_by("alice", "ACK")[-1:]
+    assert ack.cseq.number == reinvite.cseq.number  # type: ignore[union-attr]
+    assert alice.layer.session(a).state == bob.layer.session(b).state == "connected"
+    assert reinvite_states(alice, a)[-2:] == ["reinvite_sent", "connected"]
+    assert alice.layer.session(a).local_body == b"offer"  # the cancelled offer left nothing
+    # the session goes on: the next re-INVITE works, and no timer of the cancel fires later
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer3"))
+    net.run()
+    bob.take(bob.layer.accept_reinvite(b, net.clock.now, b"answer3"))
+    net.run()
+    assert alice.of(AnswerReceived)[-1].body == b"answer3"
+    net.advance(100)
+    assert len(alice.of(ReinviteRejected)) == 1 and alice.layer.session(a).state == "connected"
+
+
+def test_cancel_reinvite_before_provisional_waits_for_one() -> None:
+    net, alice, bob = pair()
+    a, _b = established(net, alice, bob)
+    dropped: list[int] = []
+
+    def drop_first_100(m: object) -> bool:
+        if isinstance(m, SIPResponse) and m.code == 100 and not dropped:
+            dropped.append(100)
+            return True
+        return False
+
+    net.drop = drop_first_100
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2"))
+    net.run()
+    alice.take(alice.layer.cancel_reinvite(a, net.clock.now))
+    net.run()
+    assert dropped and not net.sent_by("alice", "CANCEL")  # 9.1: not before a provisional
+    net.advance(0.6)  # Timer A: the re-INVITE again, Bob's transaction repeats its 100
+    assert net.sent_by("alice", "CANCEL")
+    assert alice.of(ReinviteRejected)[0].code == 487 and bob.of(ReinviteCancelled)
+
+
+def test_cancel_reinvite_then_final_answer_first_sends_no_cancel() -> None:
+    net, alice, bob = pair()
+    a, b = established(net, alice, bob)
+    net.drop = lambda m: isinstance(m, SIPResponse) and m.code == 100
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2"))
+    net.run()
+    alice.take(alice.layer.cancel_reinvite(a, net.clock.now))
+    bob.take(bob.layer.reject_reinvite(b, net.clock.now, 488))
+    net.advance(40)
+    assert not net.sent_by("alice", "CANCEL")
+    assert [r.code for r in alice.of(ReinviteRejected)] == [488]
+    assert alice.layer.session(a).state == "connected"
+
+
+def test_2xx_racing_our_cancel_wins() -> None:
+    net, alice, bob = pair()
+    a, b = established(net, alice, bob)
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2"))
+    net.run()
+    # Bob's 2xx and Alice's CANCEL cross on the wire
+    bob.take(bob.layer.accept_reinvite(b, net.clock.now, b"answer2"))
+    alice.take(alice.layer.cancel_reinvite(a, net.clock.now))
+    net.run()
+    assert net.sent_by("alice", "CANCEL")
+    assert not bob.of(ReinviteCancelled)  # the CANCEL came after the 2xx: only 200 to it
+    assert ("remote", "CANCEL", 200, None) in completed(bob, b)
+    assert alice.of(AnswerReceived)[-1].body == b"answer2" and not alice.of(ReinviteRejected)
+    assert ("remote", "INVITE", 200, True) in completed(bob, b)[1:]  # Alice ACKed it
+    assert alice.layer.session(a).local_body == b"offer2"
+    net.advance(100)
+    assert alice.layer.session(a).state == bob.layer.session(b).state == "connected"
+    assert not alice.of(ReinviteRejected)
+
+
+def test_cancelled_reinvite_without_final_answer_is_given_up_and_a_late_2xx_acked() -> None:
+    net, alice, bob = pair()
+    a, b = established(net, alice, bob)
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2"))
+    net.run()
+    net.drop = lambda m: isinstance(m, SIPRequest) and m.method == "CANCEL"
+    alice.take(alice.layer.cancel_reinvite(a, net.clock.now))
+    net.advance(40)  # 64*T1 after the CANCEL
+    (rejected,) = alice.of(ReinviteRejected)
+    assert rejected.code == 487 and alice.layer.session(a).state == "connected"
+    assert bob.layer.session(b).state == "reinvite_received"
+    acks = len(net.sent_by("alice", "ACK"))
+    bob.take(bob.layer.accept_reinvite(b, net.clock.now, b"late"))
+    net.run()
+    assert len(net.sent_by("alice", "ACK")) == acks + 1
+    assert bob.layer.session(b).state == "connected"
+    assert ("remote", "INVITE", 200, True) in completed(bob, b)[1:]
+
+
+def test_cancel_reinvite_drops_a_glare_retry() -> None:
+    net, alice, bob = pair(random_below=lambda n: 50)
+    a, b = established(net, alice, bob)
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"A"))
+    bob.take(bob.layer.reinvite(b, net.clock.now, b"B"))
+    net.run()
+    assert alice.of(ReinviteRetryScheduled)
+    alice.take(alice.layer.cancel_reinvite(a, net.clock.now))
+    (rejected,) = alice.of(ReinviteRejected)
+    assert rejected.code == 487
+    sent = len(net.sent_by("alice", "INVITE"))
+    net.advance(0.5)  # Bob's retry
+    bob_offer = alice.of(OfferReceived)[-1]
+    assert bob_offer.body == b"B"
+    alice.take(alice.layer.accept_reinvite(a, net.clock.now, b"answer-B"))
+    net.advance(10)
+    assert len(net.sent_by("alice", "INVITE")) == sent  # no retry of the dropped one
+    assert len(alice.of(ReinviteRejected)) == 1
+
+
+def test_cancel_reinvite_with_nothing_pending() -> None:
+    net, alice, bob = pair()
+    a, b = call(net, alice, bob)
+    with pytest.raises(SessionError):
+        bob.layer.cancel_reinvite(b, net.clock.now)  # an incoming session: no re-INVITE
+    bob.take(bob.layer.accept(b, net.clock.now, b"answer"))
+    net.run()
+    # answered already (or never sent): nothing to do, the outcome was reported
+    assert alice.layer.cancel_reinvite(a, net.clock.now) == []
+    assert not alice.of(ReinviteRejected)
+
+
+def test_hang_up_with_a_cancelled_reinvite_pending() -> None:
+    net, alice, bob = pair()
+    a, _b = established(net, alice, bob)
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2"))
+    net.run()
+    net.drop = lambda m: isinstance(m, SIPRequest) and m.method == "CANCEL"
+    alice.take(alice.layer.cancel_reinvite(a, net.clock.now))
+    alice.take(alice.layer.end(a, net.clock.now))
+    net.advance(100)
+    assert alice.layer.sessions == {} and bob.layer.sessions == {}
+    assert len(alice.of(SessionEnded)) == 1 and not alice.of(ReinviteRejected)
+
+
+def test_remote_contact_parameters_are_reported() -> None:
+    """RFC 4579: a focus says so with ``;isfocus`` on its Contact, both ways."""
+    net, alice, bob = pair()
+    focus = h.ContactHeader(alice.uri, parameters={"isfocus": None})
+    sid, effects = alice.layer.connect(h.ToHeader(bob.uri), h.FromHeader(alice.uri), focus,
+                                       net.clock.now, destination=bob.address, body=b"offer")
+    alice.take(effects)
+    net.run()
+    b = bob.of(IncomingInvite)[0].session
+    bob.take(bob.layer.accept(b, net.clock.now, b"answer", contact=h.ContactHeader(
+        bob.uri, parameters={"isfocus": None, "+sip.x": '"y"'})))
+    net.run()
+    (est_a,) = alice.of(SessionEstablished)
+    (est_b,) = bob.of(SessionEstablished)
+    assert dict(est_b.remote_contact_params) == {"isfocus": None}
+    assert dict(est_a.remote_contact_params) == {"isfocus": None, "+sip.x": '"y"'}
+    assert est_a.remote_contact == bob.uri  # the target stays the bare URI
+    # the dialog keeps our Contact: Bob's re-INVITE carries it again
+    bob.take(bob.layer.reinvite(b, net.clock.now, b"offer2"))
+    net.run()
+    reinvite = net.sent_by("bob", "INVITE")[-1]
+    assert str(reinvite.header("Contact")).endswith(';isfocus;+sip.x="y"')
+    assert sid in alice.layer.sessions

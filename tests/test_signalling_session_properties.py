@@ -22,6 +22,7 @@ ACTIONS = st.sampled_from([
     "ring", "accept", "accept_nobody", "reject", "end_a", "end_b", "reinvite_a", "reinvite_b",
     "accept_reinvite_a", "accept_reinvite_b", "reject_reinvite_a", "reject_reinvite_b",
     "answer_a", "answer_b", "info_a", "respond_b", "advance", "advance_long",
+    "cancel_reinvite_a", "cancel_reinvite_b",
 ])
 STEPS = st.lists(st.tuples(ACTIONS, st.integers(0, 3)), max_size=25)
 
@@ -38,6 +39,8 @@ def _do(action: str, net, alice, bob, a: str, b: str) -> None:  # type: ignore[n
         bob.take(bob.layer.reject(b, now, 486))
     elif action.startswith("end"):
         stack.take(layer.end(sid, now, h.ReasonHeader.new("SIP", 200, "bye")))
+    elif action.startswith("cancel_reinvite"):
+        stack.take(layer.cancel_reinvite(sid, now))
     elif action.startswith("reinvite"):
         stack.take(layer.reinvite(sid, now, b"offer"))
     elif action.startswith("accept_reinvite"):

@@ -10,8 +10,8 @@ responses to the glue's own transactions, `MessageDropped`).
 
 - The transport calls `receive`, `transport_error`, `destination_failed`.
 - The facade's commands become `connect` and the per-session calls
-  (`provisional`, `accept`, `reject`, `end`, `reinvite`, `accept_reinvite`,
-  `reject_reinvite`, `answer`, `request`, `respond`), each naming the session
+  (`provisional`, `accept`, `reject`, `end`, `reinvite`, `cancel_reinvite`,
+  `accept_reinvite`, `reject_reinvite`, `answer`, `request`, `respond`), each naming the session
   by the id `connect` returned or `IncomingInvite` carried. A call that makes
   no sense in the session's state raises `SessionError`; an unknown id raises
   `UnknownSession`. Nothing else is raised.
@@ -21,8 +21,11 @@ they name, the session checks the remote tag; no session means 481 unless
 ``foreign_dialog`` claims the request (the glue's SUBSCRIBE dialogs). A new
 INVITE creates an ``incoming`` session and an `IncomingInvite`; an INVITE
 merged by a fork upstream (same From tag, Call-ID and CSeq, another branch,
-8.2.2.2) gets 482. CANCEL, ACK and responses find their session through
-their transaction or tags.
+8.2.2.2) gets 482. An INVITE with Replaces (RFC 3891 section 3) is answered
+here when it may replace nothing: 400 for several Replaces or a bad one, else
+the `find_replaced` code (481, 486, 603); otherwise `IncomingInvite` names
+the replaced session (its owner decides, and ends that session). CANCEL,
+ACK and responses find their session through their transaction or tags.
 """
 
 from __future__ import annotations
@@ -232,6 +235,10 @@ class DialogLayer:
         session = self.session(sid)
         return self._run(session, session.reinvite(body, headers), now)
 
+    def cancel_reinvite(self, sid: str, now: float) -> list[Effect]:
+        session = self.session(sid)
+        return self._run(session, session.cancel_reinvite(), now)
+
     def accept_reinvite(self, sid: str, now: float, body: bytes = b"",
                         headers: Sequence[Header] = ()) -> list[Effect]:
         session = self.session(sid)
@@ -427,6 +434,15 @@ class DialogLayer:
         merge = (call_id, from_.tag, cseq.number)
         if merge in self._merged and self._merged[merge] != key:
             return self._answer(key, request, 482, now)
+        replaces = request.headers_named("Replaces")
+        replaced: str | None = None
+        if replaces:
+            if len(replaces) > 1 or not isinstance(replaces[0], ReplacesHeader):
+                return self._answer(key, request, 400, now)
+            match = self.find_replaced(replaces[0])
+            if match.code is not None:
+                return self._answer(key, request, match.code, now)
+            replaced = match.session
         tag = self.transactions.new_tag()
         try:
             dialog = Dialog.uas(request, tag, self.local_contact,
@@ -443,5 +459,5 @@ class DialogLayer:
         effects = self._run(session, session.start_incoming(
             key, request, self._reply_to(key, source), dialog), now)
         effects.append(IncomingInvite(sid, request, source, request.body,
-                                      request.header("Replaces")))
+                                      replaces[0] if replaces else None, replaced))
         return effects

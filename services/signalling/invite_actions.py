@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sipsimple.core.headers import GenericHeader, Header, ReasonHeader
+from sipsimple.core.grammar import EMPTY_PARAMS
+from sipsimple.core.headers import ContactHeader, GenericHeader, Header, ReasonHeader
 from sipsimple_services.signalling.addresses import Destination
 from sipsimple_services.signalling.dialog import Dialog, DialogError, DialogState
 from sipsimple_services.signalling.effects import Send
@@ -31,6 +32,7 @@ from sipsimple_services.signalling.session_events import (
     OfferRequested,
     Originator,
     ProvisionalResponse,
+    ReinviteCancelled,
     ReinviteRejected,
     ReinviteRetryScheduled,
     SessionEstablished,
@@ -108,9 +110,11 @@ class InviteActions(SessionCore):
 
     def _established(self, message: SIPRequest | SIPResponse, dialog: Dialog) -> None:
         self.established = True
+        contact = message.header("Contact")
+        params = contact.parameters if isinstance(contact, ContactHeader) else EMPTY_PARAMS
         self._emit(SessionEstablished(
             self.id, self.local_body, self.remote_body, dialog.remote_target,
-            user_agent_of(message), message.headers,
+            user_agent_of(message), message.headers, params,
         ))
 
     def _do_on_invite_failure(self, response: SIPResponse) -> None:
@@ -302,12 +306,15 @@ class InviteActions(SessionCore):
 
     def _reinvite(self, body: bytes, headers: tuple[Header, ...]) -> None:
         self._retry = (body, headers)
+        self._provisional_seen = self._cancel_wanted = self._reinvite_cancelled = False
         self._invite_key = self._in_dialog(Purpose.REINVITE, "INVITE", headers, body)
         pending = self._pending[self._invite_key]
         self.invite, self._invite_dest = pending.request, pending.destination
 
     def _do_on_reinvite_2xx(self, response: SIPResponse) -> State | None:
         assert self.dialog is not None and self.invite is not None
+        # a 2xx that crossed our CANCEL wins (9.1): the offer/answer happened
+        self._reinvite_final()
         self._retry = None
         self.dialog.refresh_target(response)
         if self.invite.body:
@@ -321,7 +328,8 @@ class InviteActions(SessionCore):
         return State.ACK_PENDING
 
     def _do_on_reinvite_failure(self, response: SIPResponse) -> State | None:
-        if response.code == 491 and self._retry is not None and (
+        self._reinvite_final()
+        if response.code == 491 and self._retry is not None and not self._reinvite_cancelled and (
             self._glare_tries < MAX_GLARE_RETRIES
         ):
             self._glare_tries += 1
@@ -333,6 +341,41 @@ class InviteActions(SessionCore):
             self._end_after_failure(response)
             return self.state
         return None
+
+    def _reinvite_final(self) -> None:
+        self._cancel_wanted = False
+        self._cancel("reinvite_cancel")
+
+    def _do_cancel_reinvite(self, _: object) -> None:
+        if self._reinvite_cancelled:
+            return
+        self._reinvite_cancelled = self._cancel_wanted = True
+        if self._provisional_seen:
+            self._send_reinvite_cancel()
+
+    def _send_reinvite_cancel(self) -> None:
+        if not self._cancel_wanted:
+            return
+        self._send_cancel()
+        # a CANCEL answered 200 may still see no 487 (9.1): give up after 64*T1
+        self._start("reinvite_cancel", self.ctx.timers.timeout)
+
+    def _do_on_reinvite_1xx(self, response: SIPResponse) -> None:
+        self._provisional_seen = True
+        self._send_reinvite_cancel()
+
+    def _do_reinvite_abandoned(self, _: object) -> None:
+        # the INVITE transaction lingers; a late 2xx still gets its ACK (on_response)
+        self._retry = None
+        self._cancel_wanted = False
+        self._emit(ReinviteRejected(self.id, 487, "Request Terminated", ()))
+
+    def _do_drop_glare_retry(self, _: object) -> None:
+        if self._retry is None or "glare" not in self._timers:
+            return  # nothing of ours pending: its outcome was reported already
+        self._cancel("glare")
+        self._retry = None
+        self._emit(ReinviteRejected(self.id, 487, "Request Terminated", ()))
 
     def _schedule_glare(self) -> None:
         assert self.dialog is not None
@@ -376,12 +419,16 @@ class InviteActions(SessionCore):
         assert self.server_key is not None and self.server_invite is not None
         self._respond(self.server_key, self.server_invite, code, reason, headers)
 
-    def _do_on_reinvite_cancel(self, _: object) -> None:
+    def _respond_487(self) -> None:
         assert self.server_key is not None and self.server_invite is not None
         self._respond(self.server_key, self.server_invite, 487)
 
+    def _do_on_reinvite_cancel(self, _: object) -> None:
+        self._respond_487()
+        self._emit(ReinviteCancelled(self.id))
+
     def _do_end_pending_reinvite(self, _: object) -> None:
-        self._do_on_reinvite_cancel(None)
+        self._respond_487()
         self._do_send_bye(None)
 
     def _pending_request(self, arg: Any) -> tuple[ServerKey, SIPRequest]:

@@ -17,6 +17,11 @@ Decisions:
 - CANCEL is sent only after a provisional arrived (9.1); `end` before that
   remembers it. The session ends at the INVITE's final response, or 64*T1
   after the CANCEL if none comes. A 2xx racing the CANCEL gets ACK + BYE.
+- `cancel_reinvite` does the same for our re-INVITE. Its outcome is
+  ReinviteRejected (487 from the peer, or made here 64*T1 after the CANCEL
+  without a final answer), or, when a 2xx crossed the CANCEL, AnswerReceived/
+  OfferReceived as for any 2xx: the re-INVITE then succeeded. A peer's CANCEL
+  of its re-INVITE gets 487 and ReinviteCancelled.
 - A 2xx we sent is retransmitted (unreliable transports) from T1 doubling to
   T2 until the ACK; with no ACK after 64*T1 (13.3.1.4) the session sends BYE
   with ``Reason: SIP;cause=408;text="ACK not received"``.
@@ -119,6 +124,10 @@ class InviteSession(InviteActions):
         extra = (*([warning] if warning is not None else []), *headers)
         return self._run(Ev.REJECT_REINVITE, (code, reason, extra))
 
+    def cancel_reinvite(self) -> list[Output]:
+        """CANCEL our re-INVITE in progress (or drop its glare retry); see the docstring."""
+        return self._run(Ev.CANCEL_REINVITE)
+
     def answer(self, body: bytes, headers: Sequence[Header] = ()) -> list[Output]:
         """The answer to an offer received in a 2xx: sent in the ACK."""
         return self._run(Ev.ANSWER, (body, tuple(headers)))
@@ -181,15 +190,19 @@ class InviteSession(InviteActions):
         self._completed("local", pending.request.method, response, None)
         if self.auth is not None and response.code not in (401, 407):
             self.auth.handle_response(response)  # confirms the credentials in use
-        if pending.purpose is Purpose.REINVITE and self.state is not State.REINVITE_SENT:
-            # we hung up meanwhile: a 2xx still needs its ACK
+        if pending.purpose is Purpose.REINVITE and (
+            self.state is not State.REINVITE_SENT or key != self._invite_key
+        ):
+            # we hung up or gave up on it meanwhile: a 2xx still needs its ACK
             if response.code < 300 and self.dialog is not None:
                 self._ack(self.dialog, pending.request)
             return self._flush()
         if pending.purpose in (Purpose.INVITE, Purpose.REINVITE) and key == self._invite_key:
             if response.code < 300:
                 return self._run(Ev.INVITE_2XX, response)
-            if self.state is not State.TERMINATING and self._auth_retry(pending, response):
+            cancelled = pending.purpose is Purpose.REINVITE and self._reinvite_cancelled
+            if (self.state is not State.TERMINATING and not cancelled
+                    and self._auth_retry(pending, response)):
                 return self._flush()
             return self._run(Ev.INVITE_FAIL, response)
         if self.auth is not None and response.code in (401, 407) and self._auth_retry(

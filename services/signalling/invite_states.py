@@ -20,7 +20,10 @@ States:
   retransmitting the 2xx. ``ack_pending``: we got a 2xx carrying an offer
   and wait for the application's answer to put in the ACK.
 - ``connected``; ``reinvite_sent``/``reinvite_received``: a re-INVITE is
-  in progress (one at a time each way; the other direction gets 491).
+  in progress (one at a time each way; the other direction gets 491). Our
+  own may be cancelled (``cancel_reinvite``) in ``reinvite_sent``; in the
+  other dialog states that call drops a glare retry still waiting, or does
+  nothing (the re-INVITE was answered already: its outcome is reported).
 - ``terminating``: a CANCEL or BYE is out; ``terminated``: final.
 """
 
@@ -57,6 +60,7 @@ class Ev(StrEnum):
     ACCEPT_REINVITE = "accept_reinvite"
     REJECT_REINVITE = "reject_reinvite"
     ANSWER = "answer"
+    CANCEL_REINVITE = "cancel_reinvite"
     # responses to the INVITE in progress (ours)
     INVITE_1XX = "invite_1xx"
     INVITE_2XX = "invite_2xx"
@@ -73,6 +77,7 @@ class Ev(StrEnum):
     ACK_TIMEOUT = "ack_timeout"
     GLARE = "glare"
     CANCEL_TIMEOUT = "cancel_timeout"
+    REINVITE_CANCEL_TIMEOUT = "reinvite_cancel_timeout"  # no final answer 64*T1 after our CANCEL
 
 
 class Act(StrEnum):
@@ -112,6 +117,10 @@ class Act(StrEnum):
     GLARE_RETRY = "glare_retry"
     GLARE_REARM = "glare_rearm"
     END_PENDING_REINVITE = "end_pending_reinvite"  # 487 to it, then BYE
+    CANCEL_REINVITE = "cancel_reinvite"  # 9.1: CANCEL once a 1xx arrived
+    ON_REINVITE_1XX = "on_reinvite_1xx"  # sends the CANCEL asked for before it
+    REINVITE_ABANDONED = "reinvite_abandoned"  # 9.1: cancelled, no final in 64*T1
+    DROP_GLARE_RETRY = "drop_glare_retry"  # cancel_reinvite while a 491 retry waits
 
 
 S, E, A = State, Ev, Act
@@ -156,7 +165,9 @@ TABLE: Table = {
     (S.CONNECTED, E.REINVITE): (S.REINVITE_SENT, A.SEND_REINVITE),
     (S.CONNECTED, E.REQ_REINVITE): (S.REINVITE_RECEIVED, A.ON_REINVITE),
     (S.CONNECTED, E.GLARE): (S.REINVITE_SENT, A.GLARE_RETRY),
-    (S.REINVITE_SENT, E.INVITE_1XX): (S.REINVITE_SENT, A.NOTHING),
+    (S.REINVITE_SENT, E.INVITE_1XX): (S.REINVITE_SENT, A.ON_REINVITE_1XX),
+    (S.REINVITE_SENT, E.CANCEL_REINVITE): (S.REINVITE_SENT, A.CANCEL_REINVITE),
+    (S.REINVITE_SENT, E.REINVITE_CANCEL_TIMEOUT): (S.CONNECTED, A.REINVITE_ABANDONED),
     (S.REINVITE_SENT, E.INVITE_2XX): (S.CONNECTED, A.ON_REINVITE_2XX),
     (S.REINVITE_SENT, E.INVITE_FAIL): (S.CONNECTED, A.ON_REINVITE_FAILURE),
     (S.REINVITE_SENT, E.REQ_REINVITE): (S.REINVITE_SENT, A.RESPOND_491),
@@ -173,10 +184,13 @@ TABLE: Table = {
     **{(s, E.STRAY_2XX): (s, A.ACK_STRAY)
        for s in (S.ACCEPTED, S.CONNECTED, S.REINVITE_SENT, S.REINVITE_RECEIVED)},
     **{(s, E.GLARE): (s, A.GLARE_REARM) for s in _GLARE_BUSY},
+    **{(s, E.CANCEL_REINVITE): (s, A.DROP_GLARE_RETRY)
+       for s in (S.ACCEPTED, S.ACK_PENDING, S.CONNECTED, S.REINVITE_RECEIVED)},
+    (S.TERMINATING, E.CANCEL_REINVITE): (S.TERMINATING, A.NOTHING),
     (S.TERMINATED, E.END): (S.TERMINATED, A.NOTHING),
 }
 
 API_EVENTS = frozenset({
     E.CONNECT, E.PROVISIONAL, E.ACCEPT, E.REJECT, E.END, E.REINVITE,
-    E.ACCEPT_REINVITE, E.REJECT_REINVITE, E.ANSWER,
+    E.ACCEPT_REINVITE, E.REJECT_REINVITE, E.ANSWER, E.CANCEL_REINVITE,
 })

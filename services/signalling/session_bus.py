@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sipsimple.core.headers import Header
+from sipsimple.core.headers import ContactHeader, Header
 from sipsimple_services.signalling.keys import ServerKey
 from sipsimple_services.signalling.outgoing import header_pairs
 from sipsimple_services.signalling.session_events import (
@@ -22,6 +22,7 @@ from sipsimple_services.signalling.session_events import (
     OfferReceived,
     OfferRequested,
     ProvisionalResponse,
+    ReinviteCancelled,
     ReinviteRejected,
     ReinviteRetryScheduled,
     SessionEnded,
@@ -42,6 +43,14 @@ def _content_type(headers: Iterable[Header]) -> str | None:
     return None
 
 
+def _contact(headers: Iterable[Header]) -> tuple[str | None, dict[str, str | None]]:
+    """The first Contact's URI and parameters (RFC 4579 ``isfocus`` is one)."""
+    for header in headers:
+        if isinstance(header, ContactHeader) and header.uri is not None:
+            return str(header.uri), dict(header.parameters)
+    return None, {}
+
+
 def bus_event(
     event: SessionEvent, client: str | None, transport: str | None,
     server_id: Callable[[ServerKey], str],
@@ -58,6 +67,7 @@ def _data(
 ) -> tuple[str, dict[str, Any]]:
     if isinstance(event, IncomingInvite):
         request, source = event.request, event.source
+        contact, contact_params = _contact(request.headers)
         return "session_incoming", {
             "call_id": request.call_id,
             "from": str(request.from_) if request.from_ is not None else None,
@@ -69,6 +79,8 @@ def _data(
             "source": {"host": source.host, "port": source.port,
                        "transport": source.transport.lower()},
             "replaces": str(event.replaces) if event.replaces is not None else None,
+            "replaced_session_id": event.replaced_session,
+            "remote_contact": contact, "remote_contact_params": contact_params,
         }
     if isinstance(event, SessionStateChanged):
         return "session_state", {"old": event.old, "new": event.new}
@@ -81,6 +93,7 @@ def _data(
         return "session_established", {
             "local_body": event.local_body, "remote_body": event.remote_body,
             "remote_contact": str(event.remote_contact),
+            "remote_contact_params": dict(event.remote_contact_params),
             "remote_user_agent": event.remote_user_agent,
             "headers": header_pairs(event.headers), "transport": transport,
         }
@@ -94,6 +107,8 @@ def _data(
         return "session_reinvite_rejected", {
             "code": event.code, "reason": event.reason, "headers": header_pairs(event.headers),
         }
+    if isinstance(event, ReinviteCancelled):
+        return "session_reinvite_cancelled", {}
     if isinstance(event, ReinviteRetryScheduled):
         return "session_reinvite_retry", {"delay": event.delay}
     if isinstance(event, SessionEnded):

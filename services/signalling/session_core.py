@@ -56,7 +56,7 @@ ENDS_DIALOG = frozenset({408, 481})
 # build_request needs a Via; `_send` replaces it with the one for the destination
 PLACEHOLDER_VIA = ViaHeader("UDP", "0.0.0.0")
 TIMER_EVENTS = {"2xx": Ev.RETRANSMIT_2XX, "ack": Ev.ACK_TIMEOUT, "glare": Ev.GLARE,
-                 "cancel": Ev.CANCEL_TIMEOUT}
+                 "cancel": Ev.CANCEL_TIMEOUT, "reinvite_cancel": Ev.REINVITE_CANCEL_TIMEOUT}
 
 
 class SessionError(Exception):
@@ -88,6 +88,7 @@ class SessionCore:
         self._invite_dest: Destination | None = None
         self._provisional_seen = False
         self._cancel_wanted = False
+        self._reinvite_cancelled = False  # cancel_reinvite was called for the one in progress
         self._local_final = False  # the final response being handled was made here (408/503)
         self._acks: dict[tuple[str, int], tuple[SIPRequest, Destination]] = {}
         self._pending: dict[ClientKey, Pending] = {}
@@ -250,6 +251,8 @@ class SessionCore:
         key = self._send(pending.purpose, request, pending.destination, pending.request_id)
         if pending.purpose in (Purpose.INVITE, Purpose.REINVITE):
             self._invite_key, self.invite = key, self._pending[key].request
+            # a CANCEL waits for a 1xx of the new transaction (9.1)
+            self._provisional_seen = False
         return True
 
     def _end_after_failure(self, response: SIPResponse) -> None:

@@ -12,6 +12,7 @@ through the `TransactionLayer`); they never leave the layer.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
@@ -31,6 +32,7 @@ __all__ = [
     "OfferRequested",
     "Originator",
     "ProvisionalResponse",
+    "ReinviteCancelled",
     "ReinviteRejected",
     "ReinviteRetryScheduled",
     "SendRequest",
@@ -73,14 +75,16 @@ class SessionEvent(TUEvent):
 class IncomingInvite(SessionEvent):
     """A new INVITE (session state ``incoming``): the facade accepts or rejects it.
 
-    ``replaces`` is the INVITE's Replaces header, when it has one (see
-    `DialogLayer.find_replaced`).
+    ``replaces`` is the INVITE's Replaces header, when it has one, and
+    ``replaced_session`` the session it names (see `DialogLayer.find_replaced`;
+    an INVITE whose Replaces may not replace anything was answered already).
     """
 
     request: SIPRequest
     source: Destination
     offer: bytes
     replaces: Header | None
+    replaced_session: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ class SessionEstablished(SessionEvent):
     remote_contact: URI
     remote_user_agent: str | None
     headers: tuple[Header, ...]
+    # of the remote Contact header (RFC 4579 ``isfocus``...)
+    remote_contact_params: Mapping[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -139,11 +145,21 @@ class AnswerReceived(SessionEvent):
 
 @dataclass(frozen=True)
 class ReinviteRejected(SessionEvent):
-    """Our re-INVITE failed; the session continues with the previous bodies."""
+    """Our re-INVITE failed; the session continues with the previous bodies.
+
+    ``cancel_reinvite`` ends in this event with 487 (the peer's answer, or made
+    here when the glare retry was dropped or no final answer came 64*T1 after
+    the CANCEL), unless a final response was first: then that one is reported.
+    """
 
     code: int
     reason: str
     headers: tuple[Header, ...]
+
+
+@dataclass(frozen=True)
+class ReinviteCancelled(SessionEvent):
+    """The peer CANCELled its re-INVITE before we answered it (we sent 487)."""
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,28 @@
 """The INVITE-session methods of the signalling service (a mixin of `SignallingService`).
 
 Methods: invite, ring, provisional, accept, reject, answer, reinvite,
-accept_reinvite, reject_reinvite, end, session_request, session_respond (see
+cancel_reinvite, accept_reinvite, reject_reinvite, end, session_request,
+session_respond (see
 the "signalling" table of `sipsimple.bus.schema`); events: `session_bus`.
 A client drives only its own sessions; others are ``not-found``. A call the
 session's state does not allow is ``failed`` with the reason.
+
+An INVITE whose Replaces names a session of another client is answered 481
+here: to its client, that dialog does not exist (RFC 3891 section 3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Mapping
 from contextlib import suppress
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sipsimple.bus.schema import ErrorCode
 from sipsimple.core import SIPParseError
-from sipsimple.core.headers import WarningHeader
+from sipsimple.core.grammar import is_token
+from sipsimple.core.headers import ContactHeader, WarningHeader
 from sipsimple_services.common.service import ServiceError
 from sipsimple_services.signalling.dialog_layer import DialogLayer, UnknownSession
 from sipsimple_services.signalling.effects import Effect
@@ -31,7 +38,7 @@ from sipsimple_services.signalling.params import (
     parse_sip_uri,
 )
 from sipsimple_services.signalling.session_bus import bus_event
-from sipsimple_services.signalling.session_events import SessionEvent
+from sipsimple_services.signalling.session_events import IncomingInvite, SessionEvent
 from sipsimple_services.signalling.sessions import SessionGlue, content_type_headers
 from sipsimple_services.signalling.transactions import TransactionError
 
@@ -39,6 +46,22 @@ __all__ = ["SessionMethods"]
 
 Command = Callable[[DialogLayer, float], list[Effect]]
 WARNING_AGENT = "sipsimple"
+QUOTED_STRING = re.compile(r'"(?:[^"\\\r\n]|\\[^\r\n])*"')
+
+
+def check_contact_params(params: Mapping[Any, Any] | None) -> dict[str, str | None]:
+    """``{name: value|None}`` for a Contact: token names, token or quoted-string values."""
+    checked: dict[str, str | None] = {}
+    for name, value in (params or {}).items():
+        if not isinstance(name, str) or not is_token(name):
+            raise ServiceError(ErrorCode.INVALID_PARAMS,
+                               f"contact_params: invalid parameter name {name!r}")
+        if value is not None and not (isinstance(value, str) and (
+                is_token(value) or QUOTED_STRING.fullmatch(value))):
+            raise ServiceError(ErrorCode.INVALID_PARAMS,
+                               f"contact_params: {name} needs a token or a quoted string")
+        checked[name] = value
+    return _checked(lambda: dict(ContactHeader(None, None, checked).parameters))
 
 
 def _checked(check: Callable[[], Any]) -> Any:
@@ -85,6 +108,12 @@ class SessionMethods:
         )
 
     def _publish_session(self, event: SessionEvent, client: str | None) -> None:
+        replaced = event.replaced_session if isinstance(event, IncomingInvite) else None
+        if replaced is not None and self.sessions.owner(replaced) != client:
+            sid = event.session
+            with suppress(SessionError):
+                self.sessions.run(sid, lambda layer, now: layer.reject(sid, now, 481))
+            return
         name, data = bus_event(event, client, self.sessions.transports.get(event.session),
                                self.engine.server_id)
         self.publish(name, event.session, data)
@@ -121,6 +150,7 @@ class SessionMethods:
         body: bytes | None = None, content_type: str | None = None,
         headers: list[Any] | None = None, credentials: dict[str, Any] | None = None,
         display_name: str | None = None, contact_user: str | None = None,
+        contact_params: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         sender = _checked(lambda: parse_sip_uri(from_uri, "from_uri"))
         target = _checked(lambda: parse_sip_uri(to_uri, "to_uri"))
@@ -128,13 +158,14 @@ class SessionMethods:
         ctype = _checked(lambda: check_content_type(content_type)) if content_type else None
         extra = _checked(lambda: parse_headers(headers))
         auth = _checked(lambda: parse_credentials(credentials))
+        params = check_contact_params(contact_params)
         _one_line(display_name, "display_name")
         self.engine.set_tls_name(destination, tls_name)
         try:
             sid, call_id = self.sessions.connect(
                 client, sender, target, destination, body=body or b"", content_type=ctype,
                 headers=extra, credentials=auth, display_name=display_name,
-                contact_user=contact_user,
+                contact_user=contact_user, contact_params=params,
             )
         except SessionError as exc:
             raise ServiceError(ErrorCode.FAILED, str(exc)) from None
@@ -158,12 +189,23 @@ class SessionMethods:
     def rpc_accept(
         self, client: str, session_id: str, body: bytes | None = None,
         content_type: str | None = None, headers: list[Any] | None = None,
+        contact_params: dict[str, Any] | None = None,
     ) -> None:
         data = body or b""
         extra = [*_checked(lambda: parse_headers(headers)),
                  *_checked(lambda: content_type_headers(data, content_type))]
-        self._drive(client, session_id, lambda layer, now: layer.accept(
-            session_id, now, data, extra))
+        params = check_contact_params(contact_params)
+
+        def command(layer: DialogLayer, now: float) -> list[Effect]:
+            contact = None
+            dialog = layer.session(session_id).dialog
+            if params and dialog is not None:
+                # the dialog keeps it: every later Contact of ours carries them too
+                own = dialog.local_contact
+                contact = replace(own, parameters={**own.parameters, **params})
+            return layer.accept(session_id, now, data, extra, contact)
+
+        self._drive(client, session_id, command)
 
     def rpc_reject(
         self, client: str, session_id: str, code: int, reason: str | None = None,
@@ -190,6 +232,10 @@ class SessionMethods:
                  *_checked(lambda: content_type_headers(data, content_type))]
         self._drive(client, session_id, lambda layer, now: layer.reinvite(
             session_id, now, data, extra))
+
+    def rpc_cancel_reinvite(self, client: str, session_id: str) -> None:
+        self._drive(client, session_id, lambda layer, now: layer.cancel_reinvite(
+            session_id, now))
 
     def rpc_accept_reinvite(
         self, client: str, session_id: str, body: bytes | None = None,

@@ -35,7 +35,7 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 import gevent.socket
 
@@ -137,11 +137,14 @@ class SessionGlue:
         host, port = self.engine.via_address(destination)
         return ViaHeader(destination.transport, host, port, {"rport": None})
 
-    def contact(self, destination: Destination, user: str | None) -> ContactHeader:
+    def contact(self, destination: Destination, user: str | None,
+                params: Mapping[str, str | None] | None = None) -> ContactHeader:
+        """Our Contact for `destination`; ``params`` are the header's (``isfocus``)."""
         host, port = self.engine.via_address(destination)
         transport = destination.transport
-        params = {} if transport == "UDP" else {"transport": transport.lower()}
-        return ContactHeader(SIPURI(host, user=user or None, port=port, parameters=params))
+        uri_params = {} if transport == "UDP" else {"transport": transport.lower()}
+        uri = SIPURI(host, user=user or None, port=port, parameters=uri_params)
+        return ContactHeader(uri, parameters=params or {})
 
     # -- the dialog seam (ua_core.DialogLayer) ----------------------------------------
 
@@ -236,14 +239,15 @@ class SessionGlue:
         self, client: str, from_uri: SIPURI, to_uri: SIPURI, destination: Destination, *,
         body: bytes = b"", content_type: str | None = None, headers: Sequence[Header] = (),
         credentials: Credentials | None = None, display_name: str | None = None,
-        contact_user: str | None = None,
+        contact_user: str | None = None, contact_params: Mapping[str, str | None] | None = None,
     ) -> tuple[str, str]:
         """Send an INVITE for `client`; (session id, Call-ID). SessionError if refused."""
         call_id = os.urandom(12).hex()
         extra = [*headers, *content_type_headers(body, content_type)]
         sid, effects = self.layer.connect(
             ToHeader(to_uri), FromHeader(from_uri, display_name),
-            self.contact(destination, contact_user or from_uri.user), time.monotonic(),
+            self.contact(destination, contact_user or from_uri.user, contact_params),
+            time.monotonic(),
             destination=destination, headers=extra, body=body, call_id=call_id,
             auth=AuthSession(credentials) if credentials is not None else None,
         )

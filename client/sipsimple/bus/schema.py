@@ -265,6 +265,8 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("credentials", (dict, NoneType), required=False),
                 Param("display_name", OPT_STR, required=False),
                 Param("contact_user", OPT_STR, required=False),
+                # Contact header parameters, {"isfocus": None} -> ;isfocus (RFC 4579)
+                Param("contact_params", (dict, NoneType), required=False),
             ),
         ),
         Method("ring", (Param("session_id", (str,)),)),  # 180
@@ -285,6 +287,7 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("body", (bytes, NoneType), required=False),
                 Param("content_type", OPT_STR, required=False),
                 Param("headers", (list, NoneType), required=False),
+                Param("contact_params", (dict, NoneType), required=False),  # as invite's
             ),
         ),
         Method(
@@ -314,6 +317,11 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("headers", (list, NoneType), required=False),
             ),
         ),
+        # CANCEL our re-INVITE in progress (once a 1xx came, RFC 3261 9.1), or drop
+        # its glare retry; nothing when it was answered already. Outcome:
+        # session_reinvite_rejected 487, or, if a 2xx crossed the CANCEL, the usual
+        # session_answer (session_offer for a body-less one): the re-INVITE succeeded.
+        Method("cancel_reinvite", (Param("session_id", (str,)),)),
         Method(
             "accept_reinvite",
             (
@@ -491,17 +499,21 @@ EVENTS: dict[str, frozenset[str]] = {
         "signalling.message_traced",
         # INVITE sessions; every one has {session_id, client, ...}:
         # incoming {call_id, from, to, request_uri, headers, body, content_type,
-        #   source {host, port, transport}, replaces}
+        #   source {host, port, transport}, replaces, replaced_session_id (the
+        #   client's session the Replaces names; an INVITE replacing nothing got
+        #   400/481/486/603 already), remote_contact, remote_contact_params}
         "signalling.session_incoming",
         "signalling.session_state",  # {old, new}
         "signalling.session_provisional",  # {code, reason, headers, body, content_type}
-        # {local_body, remote_body, remote_contact, remote_user_agent, headers, transport}
+        # {local_body, remote_body, remote_contact, remote_contact_params ({name:
+        #   value|None}, wire form), remote_user_agent, headers, transport}
         "signalling.session_established",
         "signalling.session_offer",  # {body, headers}
         "signalling.session_offer_requested",  # {headers}
         "signalling.session_answer",  # {body}
         "signalling.session_reinvite_rejected",  # {code, reason, headers}
         "signalling.session_reinvite_retry",  # {delay}
+        "signalling.session_reinvite_cancelled",  # {}: the peer CANCELled its re-INVITE
         "signalling.session_ended",  # {originator, code, reason, reason_header}
         "signalling.session_failed",  # {originator, code, reason, headers}
         # every completed transaction: {originator, method, code, reason, ack_received}
