@@ -270,3 +270,55 @@ def test_refer_challenged_is_sent_again_with_the_sessions_credentials() -> None:
     assert str(notify.header("Event")) == f"refer;id={second.cseq.number}"  # type: ignore[union-attr]
     assert [(p.transfer, p.code) for p in alice.of(TransferProgress)] == [(tid, 100)]
     assert not net.sent_by("alice", 481)
+
+
+# -- the refer subscription refreshed or ended by the transferor ----------------------------
+
+
+def subscribe(net: Network, bob: GluedStack, event_id: str, expires: int) -> None:
+    b = bob.of(TransferAccepted)[-1].session
+    headers = [h.EventHeader("refer", {"id": event_id}), h.ExpiresHeader(expires)]
+    _, effects = bob.layer.request(b, "SUBSCRIBE", net.clock.now, headers)
+    bob.take(effects)
+    net.run()
+
+
+def test_subscribe_refreshes_the_refer_subscription() -> None:
+    net, alice, bob, tid, incoming = accepted()
+    refer = net.sent_by("bob", "REFER")[-1]
+    subscribe(net, bob, str(refer.cseq.number), 3600)  # type: ignore[union-attr]
+    ok = net.sent_by("alice", 200)[-1]
+    assert ok.cseq.method == "SUBSCRIBE"  # type: ignore[union-attr]
+    assert str(ok.header("Expires")) == "60"  # no longer than the NOTIFYs announce
+    again = net.sent_by("alice", "NOTIFY")[-1]
+    assert again.body == b"SIP/2.0 100 Trying\r\n"  # the current state, at once
+    assert str(again.header("Subscription-State")) == "active;expires=60"
+    assert [p.code for p in bob.of(TransferProgress)] == [100, 100]
+    assert not alice.of(InDialogRequest) and not alice.of(TransferEnded)
+    # the transfer goes on as before
+    alice.take(alice.refers.report_progress(incoming.transfer, 200, "OK", net.clock.now))
+    net.run()
+    assert bob.of(TransferEnded)[-1] == TransferEnded(tid, bob.of(TransferEnded)[-1].session,
+                                                      200, "OK")
+
+
+def test_subscribe_with_expires_0_ends_the_transfer() -> None:
+    net, alice, bob, tid, incoming = accepted()
+    refer = net.sent_by("bob", "REFER")[-1]
+    subscribe(net, bob, str(refer.cseq.number), 0)  # type: ignore[union-attr]
+    last = net.sent_by("alice", "NOTIFY")[-1]
+    assert str(last.header("Subscription-State")) == "terminated;reason=noresource"
+    assert alice.of(TransferEnded) == [
+        TransferEnded(incoming.transfer, incoming.session, 100, "Trying")]
+    assert bob.of(TransferEnded)[-1].transfer == tid
+    with pytest.raises(ReferError):
+        alice.refers.report_progress(incoming.transfer, 200, "OK", net.clock.now)
+
+
+def test_subscribe_for_no_transfer_gets_481_and_the_call_goes_on() -> None:
+    net, alice, bob, _tid, incoming = accepted()
+    subscribe(net, bob, "999", 60)
+    assert net.sent_by("alice", 481)
+    b = bob.of(TransferAccepted)[-1].session
+    assert bob.of(InDialogResponse)[-1].code == 481
+    assert "terminated" not in bob.states(b) and "terminated" not in alice.states(incoming.session)

@@ -35,6 +35,10 @@ returns None for everything else. Commands: `refer` (transferor),
   sent again with credentials after a 401/407 has a new CSeq.
 - NOTIFYs carry ``Event: refer;id=<CSeq of the REFER>`` (RFC 3515 2.4.6) so
   several transfers in one dialog stay apart.
+- A SUBSCRIBE in the dialog with ``Event: refer`` refreshes a transfer we were
+  asked for (RFC 3515 2.4.4, RFC 6665 4.2.2): 200 and a NOTIFY with the last
+  status; with ``Expires: 0`` the NOTIFY is the terminating one. A SUBSCRIBE
+  for no active transfer of ours gets 481.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from sipsimple.core.headers import (
     ContentTypeHeader,
     CSeqHeader,
     EventHeader,
+    ExpiresHeader,
     Header,
     ReferredByHeader,
     ReferToHeader,
@@ -241,6 +246,11 @@ class ReferAgent:
             return None
         if event.method == "REFER":
             return self._absorb(self._incoming_refer(event, now), now)
+        if event.method == "SUBSCRIBE":
+            header = _first(event.headers, EventHeader)
+            if header is None or header.event != "refer":
+                return None
+            return self._absorb(self._incoming_subscribe(event, header, now), now)
         if event.method == "NOTIFY":
             header = _first(event.headers, EventHeader)
             if header is None or header.event != "refer":
@@ -334,6 +344,21 @@ class ReferAgent:
                         key=event.server_key)
         return [IncomingRefer(tid, event.session, refer_tos[0],
                               _first(event.headers, ReferredByHeader), replaces, event.headers)]
+
+    def _incoming_subscribe(self, event: InDialogRequest, header: EventHeader,
+                            now: float) -> list[Effect]:
+        transfer = next((t for t in self._transfers.values() if not t.outgoing
+                         and t.session == event.session and t.state == "active"
+                         and not t.final_sent and header.id in (None, t.event_id)), None)
+        if transfer is None:
+            return self.dialogs.respond(event.session, event.server_key, 481, now)
+        expires = _first(event.headers, ExpiresHeader)
+        ending = expires is not None and expires.value == 0
+        granted = 0 if ending else min(REFER_EXPIRES, expires.value if expires else REFER_EXPIRES)
+        effects = self.dialogs.respond(event.session, event.server_key, 200, now,
+                                       headers=[ExpiresHeader(granted)])
+        # the current state at once (4.2.2); an unsubscription ends the transfer
+        return effects + self._notify(transfer, *transfer.last, now, final=ending)
 
     def _incoming_notify(self, event: InDialogRequest, header: EventHeader,
                          now: float) -> list[Effect]:
