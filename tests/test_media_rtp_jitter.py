@@ -237,3 +237,17 @@ def test_target_is_the_transit_spread_over_the_history(delays: list[float], hist
         window = transits[-history:]
         frames = math.ceil((max(window) - min(window)) / PTIME - 1e-6) + 1
         assert jb.target == max(1, min(30, frames))
+
+
+@given(st.data(), st.integers(1, 8), st.integers(0, 65535))
+def test_any_permutation_within_the_window_plays_in_order(
+    data: st.DataObject, max_depth: int, start: int
+) -> None:
+    jb = buffer(min_depth=1, max_depth=max_depth)
+    count = data.draw(st.integers(1, jb.capacity))
+    order = data.draw(st.permutations(range(count)))
+    for index in order:
+        put(jb, index, 0.0, start)
+    results = [jb.get() for _ in range(count)]
+    assert payloads(results) == list(range(count))
+    assert jb.get() is EMPTY and balanced(jb)

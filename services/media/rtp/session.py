@@ -259,11 +259,11 @@ class RTPSession:
         telephone-event payload type.
         """
         event_format = self._telephone_event()
+        sender = DTMFSender(event_format.clock_rate, self.dtmf_interval)
+        plan = sender.packets(digit, duration)
         if self._last_dtmf is not None and self._last_dtmf[0] == self.timestamp:
             # No media was sent since the last digit: move on so the peer sees a new event.
             self.advance(self._last_dtmf[1])
-        sender = DTMFSender(event_format.clock_rate, self.dtmf_interval)
-        plan = sender.packets(digit, duration)
         self._last_dtmf = (self.timestamp, round(duration * event_format.clock_rate))
         return tuple(replace(packet, timestamp=self.timestamp) for packet in plan)
 
