@@ -13,9 +13,11 @@ from sipsimple_services.media.rtp.packet import RTPPacket, parse_rtp
 from sipsimple_services.media.rtp.rtcp import (
     Bye,
     ReceiverReport,
+    ReportBlock,
     SenderReport,
     SourceDescription,
     parse_compound,
+    serialize_compound,
 )
 from sipsimple_services.media.rtp.session import (
     AudioPacket,
@@ -320,3 +322,26 @@ def test_plausible_packets_never_raise(packets: list[tuple[int, int, int, bytes,
         assert all(isinstance(e, EVENT_TYPES) for e in events)
     total = b.packets_received + sum(b.dropped.values())
     assert total >= len(packets)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 0xFFFFFFFF), st.integers(0, 0xFFFFFFFF), st.booleans()),
+        max_size=5,
+    ),
+    st.floats(0, 4e9, allow_nan=False),
+)
+def test_hostile_reports_about_us_never_raise(
+    blocks: list[tuple[int, int, bool]], now: float
+) -> None:
+    """Report blocks about our SSRC with any LSR/DLSR: an RTT is None or not negative."""
+    a = session()
+    reports = tuple(
+        ReportBlock(a.ssrc if ours else 7, 0, 0, 0, 0, lsr, dlsr) for lsr, dlsr, ours in blocks
+    )
+    data = serialize_compound([ReceiverReport(99, reports), Bye((99,), None)])
+    events = a.receive(data, now, PEER)
+    assert events[-1] == ByeReceived((99,), None)
+    received = [e for e in events if isinstance(e, ReportReceived)]
+    assert len(received) == sum(ours for _, _, ours in blocks)
+    assert all(e.round_trip_time is None or e.round_trip_time >= 0 for e in received)
