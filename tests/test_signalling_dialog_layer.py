@@ -310,3 +310,7 @@ def test_invite_replacing_nothing_is_answered_by_the_layer() -> None:
     assert bob.layer.session(b).state == "terminating"
     effects = bob.layer.receive(_replacing(bob, good, branch="z9hG4bKr9"), ALICE, 0)
     assert finals(effects) == [603]  # type: ignore[union-attr]
+    net.advance(40)  # the BYE times out: the session is gone, its dialog remembered
+    assert bob.layer.sessions.keys() == {ringing[0].session}
+    effects = bob.layer.receive(_replacing(bob, good, branch="z9hG4bKr10"), ALICE, 0)
+    assert finals(effects) == [603]

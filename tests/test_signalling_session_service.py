@@ -14,12 +14,17 @@ from typing import Any
 
 import pytest
 from harness.notifications import Recorder
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
+from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
 from sipsimple.notification import Notification
+from sipsimple_services.common.service import ServiceError as RefusedError
+from sipsimple_services.signalling.session_service import check_contact_params
 
-pytestmark = pytest.mark.integration
+integration = pytest.mark.integration
 
 ALICE, BOB, CAROL = "sip:alice@127.0.0.1", "sip:bob@127.0.0.1", "sip:carol@127.0.0.1"
 SDP = (b"v=0\r\no=sipsimple 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
@@ -76,6 +81,7 @@ def transactions(events: Recorder, sid: str) -> list[tuple[str, str, int]]:
             for d in seen(events, "session_transaction", session_id=sid)]
 
 
+@integration
 def test_cancel_reinvite(route: dict[str, Any], events: Recorder) -> None:
     bus = get_bus()
     caller, callee, _ = call(events, route)
@@ -105,6 +111,7 @@ def test_cancel_reinvite(route: dict[str, Any], events: Recorder) -> None:
     assert len(seen(events, "session_reinvite_rejected", session_id=caller)) == 1
 
 
+@integration
 def test_cancel_reinvite_after_the_2xx_leaves_it_accepted(
     route: dict[str, Any], events: Recorder
 ) -> None:
@@ -123,6 +130,7 @@ def test_cancel_reinvite_after_the_2xx_leaves_it_accepted(
     assert not seen(events, "session_reinvite_cancelled")
 
 
+@integration
 def test_contact_params_isfocus(route: dict[str, Any], events: Recorder) -> None:
     caller, callee, established = call(
         events, route, contact_params={"isfocus": None},
@@ -146,6 +154,7 @@ def test_contact_params_isfocus(route: dict[str, Any], events: Recorder) -> None
     assert plain.remote_contact_params == {}
 
 
+@integration
 @pytest.mark.parametrize("params", [{"bad name": None}, {"x": "a;b"}, {"x": 1},
                                     {"q": "2"}, {"x": '"open'}])
 def test_bad_contact_params_are_refused(route: dict[str, Any], params: dict[str, Any]) -> None:
@@ -155,6 +164,7 @@ def test_bad_contact_params_are_refused(route: dict[str, Any], params: dict[str,
     assert info.value.code == "invalid-params"
 
 
+@integration
 def test_subject_referred_by_and_replaces_reach_the_other_side(
     route: dict[str, Any], events: Recorder
 ) -> None:
@@ -183,6 +193,7 @@ def test_subject_referred_by_and_replaces_reach_the_other_side(
     events.wait(named("session_ended", session_id=first))
 
 
+@integration
 def test_replaces_naming_no_dialog_is_answered_481(
     route: dict[str, Any], events: Recorder
 ) -> None:
@@ -194,6 +205,7 @@ def test_replaces_naming_no_dialog_is_answered_481(
     assert not seen(events, "session_incoming")
 
 
+@integration
 def test_replaces_naming_another_clients_session_is_answered_481(
     route: dict[str, Any], events: Recorder
 ) -> None:
@@ -222,3 +234,19 @@ def test_replaces_naming_another_clients_session_is_answered_481(
         events.wait(named("session_ended", session_id=caller))
     finally:
         other.stop()
+
+
+VALUES = st.one_of(st.none(), st.text(max_size=12), st.integers(),
+                   st.sampled_from(["", '"a b"', '"x\\"y"', "tok.en", '"', "a;b", "a\r\nb"]))
+
+
+@given(st.dictionaries(st.one_of(st.text(max_size=8), st.sampled_from(["isfocus", "q", "expires"])),
+                       VALUES, max_size=4))
+def test_contact_params_are_checked_and_survive_the_wire(params: dict[str, Any]) -> None:
+    try:
+        checked = check_contact_params(params)
+    except RefusedError as exc:
+        assert exc.code == "invalid-params"
+        return
+    contact = h.ContactHeader(SIPURI("127.0.0.1", user="alice"), parameters=checked)
+    assert dict(h.ContactHeader.parse(str(contact)).parameters) == checked

@@ -30,6 +30,7 @@ ACK and responses find their session through their transaction or tags.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
@@ -86,6 +87,9 @@ from sipsimple_services.signalling.transactions import TransactionError
 
 __all__ = ["DialogLayer", "ReplacesMatch", "UnknownSession"]
 
+# dialogs remembered after their session ended, for Replaces' 603 (RFC 3891 section 3)
+ENDED_DIALOGS = 1024
+
 
 class UnknownSession(SessionError, KeyError):
     """A session id the layer does not know (never created, or terminated)."""
@@ -97,7 +101,8 @@ class ReplacesMatch:
 
     ``code`` is None when the session may be replaced, else the answer the
     RFC gives the INVITE: 481 (no such dialog, or an early dialog we did not
-    initiate), 486 (``early-only`` but confirmed), 603 (already ending).
+    initiate), 486 (``early-only`` but confirmed), 603 (ending, or ended among
+    the last `ENDED_DIALOGS` sessions).
     """
 
     session: str | None
@@ -132,6 +137,8 @@ class DialogLayer:
         self._by_server: dict[ServerKey, str] = {}
         self._merged: dict[tuple[str, str, int], ServerKey] = {}
         self._counter = 0
+        # (Call-ID, local tag) -> remote tags of dialogs of sessions that ended
+        self._ended: OrderedDict[tuple[str, str], frozenset[str]] = OrderedDict()
 
     # -- introspection -------------------------------------------------------
 
@@ -150,7 +157,8 @@ class DialogLayer:
         sid = self._by_tag.get((replaces.call_id, replaces.to_tag))
         session = self._sessions.get(sid) if sid is not None else None
         if session is None:
-            return ReplacesMatch(None, 481)
+            ended = self._ended.get((replaces.call_id, replaces.to_tag), frozenset())
+            return ReplacesMatch(None, 603 if replaces.from_tag in ended else 481)
         dialog = session.dialog
         if dialog is None or dialog.id.remote_tag != replaces.from_tag:
             early = session.early.get(replaces.from_tag)
@@ -335,6 +343,12 @@ class DialogLayer:
     def _forget(self, session: InviteSession) -> None:
         # Linear in the live entries; fine at a few thousand sessions.
         sid = session.id
+        dialogs = [d for d in (session.dialog, *session.early.values()) if d is not None]
+        if dialogs:
+            key = (dialogs[0].id.call_id, dialogs[0].id.local_tag)
+            self._ended[key] = frozenset(d.id.remote_tag for d in dialogs)
+            while len(self._ended) > ENDED_DIALOGS:
+                self._ended.popitem(last=False)
         self._sessions.pop(sid, None)
         servers = {k for k, v in self._by_server.items() if v == sid}
         self._by_tag = {k: v for k, v in self._by_tag.items() if v != sid}
