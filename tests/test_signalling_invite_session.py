@@ -573,3 +573,20 @@ def test_remote_contact_parameters_are_reported() -> None:
     reinvite = net.sent_by("bob", "INVITE")[-1]
     assert str(reinvite.header("Contact")).endswith(';isfocus;+sip.x="y"')
     assert sid in alice.layer.sessions
+
+
+def test_cancelled_reinvite_challenged_is_not_sent_again() -> None:
+    net, alice, bob = pair()
+    auth = AuthSession(Credentials("alice", "secret"), cnonce=lambda: "c0ffee")
+    a, _b = established(net, alice, bob, auth=auth)
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2"))
+    reinvite = net.queue.pop()[1]
+    assert isinstance(reinvite, SIPRequest) and reinvite.method == "INVITE"
+    alice.take(alice.layer.cancel_reinvite(a, net.clock.now))  # no 1xx yet: no CANCEL
+    challenge = h.WWWAuthenticateHeader.parse('Digest realm="example.com", nonce="n", qop="auth"')
+    alice.take(alice.layer.receive(make_response(reinvite, 401, headers=(challenge,)),
+                                   bob.address, net.clock.now))
+    # the proposal is over: it is not retried with credentials
+    assert not [m for _, m, _ in net.queue if isinstance(m, SIPRequest) and m.method != "ACK"]
+    assert [r.code for r in alice.of(ReinviteRejected)] == [401]
+    assert alice.layer.session(a).state == "connected"
