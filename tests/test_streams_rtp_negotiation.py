@@ -103,6 +103,43 @@ a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{KEY_2}
 a=sendrecv
 """
 
+# Captured from pjsua2 2.15.1 (PyPI) with srtpUse=1 (optional): speex, iLBC and
+# GSM first, telephone-event at three clocks, AES-256 suites before ours.
+AES_256_KEY_1 = "L1gCvcr7FX3Wx0988xe5p6AjQIGCHAvBtJQvOKLRYgsRguWAb65o72Tw6J2v/w=="
+AES_256_KEY_2 = "CRNAdNk/tdpstH4uqGxchKnvNyNxPtVsOEafnFml7g1nhICZ7w98z9mOwSvxuA=="
+PJSUA2_CAPTURED_OFFER = f"""v=0
+o=- 4004779712 4004779712 IN IP4 192.0.2.2
+s=pjmedia
+b=AS:84
+t=0 0
+a=X-nat:0
+m=audio 4000 RTP/AVP 96 97 98 99 3 0 8 9 120 121 122
+c=IN IP4 192.0.2.2
+b=TIAS:64000
+a=rtcp:4001 IN IP4 192.0.2.2
+a=sendrecv
+a=rtpmap:96 speex/16000
+a=rtpmap:97 speex/8000
+a=rtpmap:98 speex/32000
+a=rtpmap:99 iLBC/8000
+a=fmtp:99 mode=30
+a=rtpmap:3 GSM/8000
+a=rtpmap:0 PCMU/8000
+a=rtpmap:8 PCMA/8000
+a=rtpmap:9 G722/8000
+a=rtpmap:120 telephone-event/16000
+a=fmtp:120 0-16
+a=rtpmap:121 telephone-event/8000
+a=fmtp:121 0-16
+a=rtpmap:122 telephone-event/32000
+a=fmtp:122 0-16
+a=ssrc:887820752 cname:1e07f6441a0f2d98
+a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:{AES_256_KEY_1}
+a=crypto:2 AES_256_CM_HMAC_SHA1_32 inline:{AES_256_KEY_2}
+a=crypto:3 AES_CM_128_HMAC_SHA1_80 inline:zYiiU9Lfbg4s1bMD/dkpfo8NvUA2u7VP/Nx7CZd6
+a=crypto:4 AES_CM_128_HMAC_SHA1_32 inline:1jV85mbPZ3aWvbf39MwrS0dSPz3hh6QZe5Sizki8
+"""
+
 # An old UA: static payload types without rtpmap, no telephone-event.
 MINIMAL_OFFER = """v=0
 o=- 1 1 IN IP4 192.0.2.30
@@ -240,6 +277,12 @@ ANSWER_TABLE = [
     (PJSUA_SRTP_OFFER, AudioConfig(srtp="mandatory"), "opus", 111, 120,
      "AES_CM_128_HMAC_SHA1_80", False, 4003),
     (MINIMAL_OFFER, AudioConfig(), "PCMA", 8, None, None, False, 20001),
+    (PJSUA2_CAPTURED_OFFER, AudioConfig(), "PCMU", 0, 121, "AES_CM_128_HMAC_SHA1_80", False,
+     4001),
+    (PJSUA2_CAPTURED_OFFER, AudioConfig(codecs=("G722",), srtp="mandatory"), "G722", 9, 121,
+     "AES_CM_128_HMAC_SHA1_80", False, 4001),
+    (PJSUA2_CAPTURED_OFFER.replace("RTP/AVP", "RTP/SAVP"), AudioConfig(), "PCMU", 0, 121,
+     "AES_CM_128_HMAC_SHA1_80", False, 4001),
 ]
 
 
