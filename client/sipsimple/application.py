@@ -124,7 +124,7 @@ class SIPApplication(metaclass=Singleton):
     def _run_start(self) -> None:
         self._post("SIPApplicationWillStart")
         # Components start in dependency order (see _components), each pushing
-        # its stop counterpart; SessionManager and the audio bridges join later.
+        # its stop counterpart, so they stop in reverse: sessions first.
         for name, start_component in self._components():
             if not self.running:  # stop() was called meanwhile: no DidStart
                 return
@@ -139,7 +139,16 @@ class SIPApplication(metaclass=Singleton):
         self._post("SIPApplicationDidStart")
 
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
-        return [("dns", self._start_dns), ("accounts", self._start_accounts)]
+        return [("dns", self._start_dns), ("accounts", self._start_accounts),
+                ("sessions", self._start_sessions)]
+
+    @staticmethod
+    def _start_sessions() -> Callable[[], None]:
+        from sipsimple.session import SessionManager
+
+        manager = SessionManager()
+        manager.start()
+        return manager.stop  # ends every session, bounded by its STOP_TIMEOUT
 
     @staticmethod
     def _start_accounts() -> Callable[[], None]:

@@ -25,6 +25,7 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     state = Path(tempfile.mkdtemp(prefix="sst-", dir="/tmp"))
     monkeypatch.setenv("SIPSIMPLE_RUNTIME_DIR", str(path))
     monkeypatch.setenv("SIPSIMPLE_STATE_DIR", str(state))
+    reset_bus()  # a client left by a test without this fixture points at another directory
     yield path
     reset_bus()
     shutil.rmtree(path, ignore_errors=True)

@@ -12,9 +12,10 @@ from sipsimple.configuration import ConfigurationManager, ObjectNotFoundError
 from sipsimple.configuration.account import AccountSettings
 from sipsimple.configuration.errors import DuplicateIDError
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
+from sipsimple.threading import Worker
 
 from .account import Account
-from .registration import AccountRegistrar, _Worker
+from .registration import AccountRegistrar
 
 __all__ = ["AccountManager"]
 
@@ -49,7 +50,7 @@ class AccountManager:
     _accounts: dict[str, Account]
     _registrars: dict[str, AccountRegistrar]
     _retiring: list[AccountRegistrar]  # stopped, maybe still waiting for registration_ended
-    _worker: _Worker | None
+    _worker: Worker | None
     _default: Account | None
     _started: bool
 
@@ -95,7 +96,7 @@ class AccountManager:
                     log.exception("account %s cannot be loaded; skipped", name)
                     continue
                 self._accounts[account.id] = account
-            self._worker = _Worker("sipsimple-accounts")
+            self._worker = Worker("sipsimple-accounts")
             self._started = True
             center = NotificationCenter()
             center.add_observer(self, name="CFGSettingsObjectWasCreated")
@@ -207,7 +208,7 @@ class AccountManager:
         registrar = AccountRegistrar(account, self._submit)
         account._registrar = registrar
         self._registrars[account.id] = registrar
-        if registrar.wanted:
+        if registrar.claim_wanted:
             self._submit(registrar.restart)
 
     def _submit(self, task: Any) -> None:

@@ -1,6 +1,6 @@
 """Registration of one account through the signalling service.
 
-Everything here runs on the AccountManager's worker thread (``_Worker``): bus
+Everything here runs on the AccountManager's worker thread (`sipsimple.threading.Worker`): bus
 calls and DNS waits block, and must never run on the bus thread that delivers
 events. Bus events reach the registrar as tasks on the same thread, so a
 ``registration_*`` event is always handled after the ``register`` call that
@@ -16,7 +16,6 @@ left to the service, which keeps retrying (and refreshes a registration).
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -37,35 +36,6 @@ FAILOVER_CODES = frozenset({0, 408, 500, 503, 504})  # the route, not the accoun
 DNS_TIMEOUT = 15.0
 DNS_RETRY = 30.0  # after a failed lookup, try again this many seconds later
 BUS_TIMEOUT = 5.0
-
-
-class _Worker:
-    """One daemon thread running tasks in order."""
-
-    def __init__(self, name: str) -> None:
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def submit(self, task: Callable[[], None]) -> None:
-        self._queue.put(task)
-
-    def stop(self, timeout: float) -> bool:
-        """Run what is queued, then end; False if that took longer than `timeout`."""
-        self._queue.put(None)
-        if threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def _run(self) -> None:
-        while True:
-            task = self._queue.get()
-            if task is None:
-                return
-            try:
-                task()
-            except Exception:
-                log.exception("account task failed")
 
 
 class AccountRegistrar:
@@ -94,6 +64,11 @@ class AccountRegistrar:
         return bool(account.enabled and account.sip.register and not account._deleted)
 
     @property
+    def claim_wanted(self) -> bool:
+        """An enabled account is claimed on the signalling service: its calls come to us."""
+        return bool(self.account.enabled and not self.account._deleted)
+
+    @property
     def ids(self) -> set[str]:
         ids = set(self._ending)
         if self.registration_id is not None:
@@ -105,11 +80,14 @@ class AccountRegistrar:
         return bool(self._ending)
 
     def restart(self) -> None:
-        """Apply the account's current settings: unregister, then register if wanted."""
-        self.stop(release=not self.wanted)
-        if self.wanted:
+        """Apply the account's current settings: unregister, then claim and register if wanted."""
+        self.stop(release=not self.claim_wanted)
+        if self.claim_wanted:
             self.stopped = False
-            self._start()
+            if self.wanted:
+                self._start()
+            else:
+                self._claim_in_background()
 
     def service_restarted(self) -> None:
         """The signalling service restarted: it knows neither our claim nor our registration."""
@@ -136,11 +114,7 @@ class AccountRegistrar:
                 self._post("SIPAccountRegistrationDidEnd", registration=rid)
         if release and self._claimed:
             self._claimed = False
-            try:
-                get_bus().call("signalling", "release_account", timeout=BUS_TIMEOUT,
-                               aor=str(self.account.uri))
-            except BusError as exc:
-                log.warning("releasing %s: %s", self.account.id, exc)
+            self._in_background("release_account")
 
     def handle_event(self, name: str, data: NotificationData) -> None:
         rid = getattr(data, "registration_id", None)
@@ -187,15 +161,8 @@ class AccountRegistrar:
     # --- internals ------------------------------------------------------------
 
     def _start(self) -> None:
-        account = self.account
-        bus = get_bus()
-        if not self._claimed:
-            try:
-                bus.call("signalling", "claim_account", timeout=BUS_TIMEOUT, aor=str(account.uri))
-                self._claimed = True
-            except BusError as exc:
-                self._fail(f"cannot claim the account: {exc}")
-                return
+        if not self._claim():
+            return
         try:
             self._routes = self._lookup()
         except DNSLookupError as exc:
@@ -206,6 +173,53 @@ class AccountRegistrar:
             return
         self._route_index = 0
         self._register()
+
+    def _claim(self) -> bool:
+        if self._claimed:
+            return True
+        try:
+            get_bus().call("signalling", "claim_account", timeout=BUS_TIMEOUT,
+                           aor=str(self.account.uri))
+        except BusError as exc:
+            if self.wanted:
+                self._fail(f"cannot claim the account: {exc}")
+            else:
+                log.warning("claiming %s: %s", self.account.id, exc)
+            return False
+        self._claimed = True
+        return True
+
+    def _claim_in_background(self) -> None:
+        """Claim without waiting: an account that does not register needs no answer to go on."""
+        if not self._claimed:
+            self._claimed = True
+            generation = self._generation
+
+            def failed() -> None:
+                if generation == self._generation:
+                    self._claimed = False
+
+            self._in_background("claim_account", failed)
+
+    def _in_background(self, method: str, failed: Callable[[], None] | None = None) -> None:
+        account = self.account
+
+        def done(future: Any) -> None:
+            error = future.exception()
+            if error is not None:
+                log.warning("%s of %s: %s", method, account.id, error)
+                if failed is not None:
+                    self._submit(failed)
+
+        try:
+            future = get_bus().call_async("signalling", method, {"aor": str(account.uri)},
+                                          timeout=BUS_TIMEOUT)
+        except BusError as exc:
+            log.warning("%s of %s: %s", method, account.id, exc)
+            if failed is not None:
+                failed()
+            return
+        future.add_done_callback(done)
 
     def _lookup(self) -> list[Route]:
         from sipsimple.configuration.settings import SIPSimpleSettings

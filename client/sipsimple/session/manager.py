@@ -1,0 +1,251 @@
+"""SessionManager: the singleton that owns the sessions' worker and routes events to them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sipsimple.bus.client import BusError, get_bus
+from sipsimple.core import SIPURI, parse_uri
+from sipsimple.core.sdp import FrozenSDPSession, SDPNegotiationError, parse_offer
+from sipsimple.notification import Notification, NotificationCenter, NotificationData
+from sipsimple.streams.interface import InvalidStreamError, UnknownStreamError
+from sipsimple.streams.registry import MediaStreamRegistry
+from sipsimple.threading import Singleton, Worker
+
+from .session import BUS_TIMEOUT, Session
+from .states import ACTIVE
+
+__all__ = ["SessionManager"]
+
+log = logging.getLogger(__name__)
+
+STOP_TIMEOUT = 3.0  # bound on ending every session in stop(); the accounts need time after
+
+
+class SessionManager(metaclass=Singleton):
+    """Handles incoming sessions and ends all sessions on stop (started by SIPApplication)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._worker: Worker | None = None
+        self._sessions: list[Session] = []
+        self._by_sid: dict[str, Session] = {}
+
+    @property
+    def sessions(self) -> list[Session]:
+        """The active sessions: every one not in the None or terminated state."""
+        with self._lock:
+            return [s for s in self._sessions if s.state in ACTIVE]
+
+    @property
+    def started(self) -> bool:
+        return self._worker is not None
+
+    def start(self) -> None:
+        with self._lock:
+            if self._worker is not None:
+                return
+            self._worker = Worker("sipsimple-sessions")
+        NotificationCenter().add_observer(self)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """End every session and wait (bounded by `timeout`) for them to terminate."""
+        with self._lock:
+            worker = self._worker
+            if worker is None:
+                return
+            sessions = list(self._sessions)
+        deadline = time.monotonic() + timeout
+        for session in sessions:
+            try:
+                session.end()
+            except Exception:
+                log.exception("ending %r", session)
+        while time.monotonic() < deadline and any(s.state in ACTIVE for s in sessions):
+            time.sleep(0.02)
+
+        def abandon() -> None:  # whatever did not end in time ends here, without SIP
+            for session in sessions:
+                session.service_lost("the SessionManager stopped")
+
+        worker.submit(abandon)
+        NotificationCenter().discard_observer(self)
+        with self._lock:
+            self._worker = None
+        worker.stop(max(0.5, deadline - time.monotonic()))
+        with self._lock:
+            self._sessions.clear()
+            self._by_sid.clear()
+
+    # --- what sessions call -----------------------------------------------------
+
+    def submit(self, task: Any) -> None:
+        worker = self._worker
+        if worker is None:
+            raise RuntimeError("the SessionManager is not running (start the SIPApplication)")
+        worker.submit(task)
+
+    def session_created(self, session: Session) -> None:
+        self.submit(lambda: None)  # fail early, before any state is kept, if not running
+        with self._lock:
+            self._sessions.append(session)
+
+    def session_bound(self, session: Session, sid: str) -> None:
+        with self._lock:
+            self._by_sid[sid] = session
+
+    def session_unbound(self, sid: str) -> None:
+        with self._lock:
+            self._by_sid.pop(sid, None)
+
+    def session_finished(self, session: Session) -> None:
+        with self._lock:
+            if session in self._sessions:
+                self._sessions.remove(session)
+            for sid in [k for k, v in self._by_sid.items() if v is session]:
+                del self._by_sid[sid]
+
+    def streams_for_offer(
+        self, account: Any, offer: FrozenSDPSession, indexes: Iterable[int]
+    ) -> list[tuple[Any, int]]:
+        """A stream for each offered m-line a registered class takes, by class priority."""
+        streams: list[tuple[Any, int]] = []
+        for index in indexes:
+            if offer.media[index].port == 0:
+                continue
+            for cls in MediaStreamRegistry:
+                try:
+                    stream = cls.new_from_sdp(account, offer, index)  # type: ignore[attr-defined]
+                except UnknownStreamError:
+                    continue
+                except InvalidStreamError as exc:
+                    log.info("m-line %d refused by %s: %s", index, cls.__name__, exc)
+                    break
+                except Exception:
+                    log.exception("%s.new_from_sdp raised", cls.__name__)
+                    continue
+                if stream is not None:
+                    streams.append((stream, index))
+                    break
+        return streams
+
+    # --- events -----------------------------------------------------------------
+
+    def handle_notification(self, notification: Notification) -> None:
+        name = notification.name
+        if name.startswith(("signalling.session_", "signalling.transfer_")):
+            data = notification.data
+            client = getattr(data, "client", None)
+            with self._lock:
+                # the last events of a session may come after the service forgot its owner
+                known = client is None and getattr(data, "session_id", None) in self._by_sid
+            try:
+                mine = known or client == get_bus().client_id
+            except Exception:
+                return
+            if mine:
+                self._submit_event(name, data)
+        elif name in ("ServiceDidDisconnect", "ServiceDidRestart") and (
+            getattr(notification.data, "service", None) == "signalling"
+        ):
+            self._submit_lost(name)
+
+    def _submit_event(self, name: str, data: NotificationData) -> None:
+        worker = self._worker
+        if worker is not None:
+            worker.submit(lambda: self._dispatch(name, data))
+
+    def _submit_lost(self, name: str) -> None:
+        reason = ("the signalling service restarted" if name == "ServiceDidRestart"
+                  else "the signalling service went away")
+
+        def lost() -> None:
+            with self._lock:
+                sessions = list(self._sessions)
+                self._by_sid.clear()
+            for session in sessions:
+                session.service_lost(reason)
+
+        worker = self._worker
+        if worker is not None:
+            worker.submit(lost)
+
+    def _dispatch(self, name: str, data: NotificationData) -> None:
+        if name == "signalling.session_incoming":
+            self._incoming(data)
+            return
+        with self._lock:
+            session = self._by_sid.get(data.session_id)
+        if session is not None:
+            session.handle_bus_event(name, data)
+
+    def _incoming(self, data: NotificationData) -> None:
+        sid = data.session_id
+        account = self._find_account(data)
+        if account is None:
+            self._reject(sid, 404, "Not Found")
+            return
+        offer: FrozenSDPSession | None = None
+        streams: list[tuple[Any, int]] = []
+        if data.body:
+            try:
+                offer = parse_offer(data.body)
+            except SDPNegotiationError as exc:
+                self._reject(sid, exc.status, None, exc.warning)
+                return
+            streams = self.streams_for_offer(account, offer, range(len(offer.media)))
+            if not streams:
+                self._reject(sid, 488, None, "no acceptable stream in the offer")
+                return
+        session = Session(account)
+        session.init_incoming(data, [s for s, _ in streams], offer, dict(streams))
+        replaced = getattr(data, "replaced_session_id", None)
+        with self._lock:
+            if replaced is not None:
+                session.replaced_session = self._by_sid.get(replaced)
+            self._sessions.append(session)
+            self._by_sid[sid] = session
+        NotificationCenter().post_notification(
+            "SIPSessionNewIncoming", session,
+            NotificationData(timestamp=datetime.now(), streams=[s for s, _ in streams]))
+
+    def _find_account(self, data: NotificationData) -> Any:
+        from sipsimple.account import AccountManager
+
+        manager = AccountManager()
+        for text in (data.to, data.request_uri):
+            uri = _sip_uri(text)
+            if uri is None:
+                continue
+            for account in manager.iter_accounts():
+                if not account.enabled:
+                    continue
+                if account.user == uri.user and account.domain.lower() == uri.host.lower():
+                    return account
+        return None
+
+    def _reject(self, sid: str, code: int, reason: str | None, warning: str | None = None) -> None:
+        text = (warning or "").replace('"', "'").replace("\\", "/")
+        headers = [["Warning", f'399 sipsimple "{text}"']] if warning else None
+        try:
+            get_bus().call("signalling", "reject", timeout=BUS_TIMEOUT, session_id=sid,
+                           code=code, reason=reason, headers=headers)
+        except BusError as exc:
+            log.warning("rejecting incoming session %s: %s", sid, exc)
+
+
+def _sip_uri(text: str | None) -> SIPURI | None:
+    if not text:
+        return None
+    from sipsimple.core import AddressHeader
+
+    try:
+        uri = AddressHeader.parse(text).uri if "<" in text else parse_uri(text)
+    except ValueError:
+        return None
+    return uri if isinstance(uri, SIPURI) else None
