@@ -115,6 +115,7 @@ class InviteActions(SessionCore):
         self._emit(SessionEstablished(
             self.id, self.local_body, self.remote_body, dialog.remote_target,
             user_agent_of(message), message.headers, params,
+            dialog.id.local_tag, dialog.id.remote_tag,
         ))
 
     def _do_on_invite_failure(self, response: SIPResponse) -> None:

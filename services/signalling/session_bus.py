@@ -96,6 +96,7 @@ def _data(
             "remote_contact_params": dict(event.remote_contact_params),
             "remote_user_agent": event.remote_user_agent,
             "headers": header_pairs(event.headers), "transport": transport,
+            "local_tag": event.local_tag, "remote_tag": event.remote_tag,
         }
     if isinstance(event, OfferReceived):
         return "session_offer", {"body": event.body, "headers": header_pairs(event.headers)}

@@ -118,6 +118,9 @@ class SessionEstablished(SessionEvent):
     headers: tuple[Header, ...]
     # of the remote Contact header (RFC 4579 ``isfocus``...)
     remote_contact_params: Mapping[str, str | None]
+    # the dialog's tags, which a Replaces header (RFC 3891) naming it needs
+    local_tag: str = ""
+    remote_tag: str = ""
 
 
 @dataclass(frozen=True)

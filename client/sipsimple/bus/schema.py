@@ -506,7 +506,8 @@ EVENTS: dict[str, frozenset[str]] = {
         "signalling.session_state",  # {old, new}
         "signalling.session_provisional",  # {code, reason, headers, body, content_type}
         # {local_body, remote_body, remote_contact, remote_contact_params ({name:
-        #   value|None}, wire form), remote_user_agent, headers, transport}
+        #   value|None}, wire form), remote_user_agent, headers, transport,
+        #   local_tag, remote_tag}
         "signalling.session_established",
         "signalling.session_offer",  # {body, headers}
         "signalling.session_offer_requested",  # {headers}

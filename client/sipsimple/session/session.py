@@ -535,7 +535,7 @@ class Session:
 
     def _ev_session_established(self, data: NotificationData) -> None:
         self.remote_user_agent = data.remote_user_agent or self.remote_user_agent
-        self.remote_focus = ";isfocus" in (data.remote_contact or "")
+        self.remote_focus = "isfocus" in (getattr(data, "remote_contact_params", None) or {})
         local_tag, remote_tag = getattr(data, "local_tag", None), getattr(data, "remote_tag", None)
         if local_tag and remote_tag and self.call_id:
             self._dialog = (self.call_id, local_tag, remote_tag)
