@@ -262,3 +262,228 @@ def test_stream_failing_to_initialize_fails_the_call(accounts: dict[str, Account
     assert failed.data.originator == "local" and failed.data.code == 0
     assert "initialize" in failed.data.failure_reason
     assert not events.named("SIPSessionNewIncoming")
+
+
+def renegotiated(events: Recorder, session: Session, action: str) -> Notification:
+    return events.wait(lambda n: n.name == "SIPSessionDidRenegotiateStreams"
+                       and n.sender is session and n.data.action == action)
+
+
+def test_add_stream_accepted_then_removed(accounts: dict[str, Account], events: Recorder) -> None:
+    caller, answering = call(events, accounts["alice"], "bob")
+    assert caller.local_sdp is not None
+    version = caller.local_sdp.version
+    extra = ProbeStream(accounts["alice"])
+    caller.add_stream(extra)
+    assert caller.state == "sending_proposal" and caller.proposed_streams == [extra]
+    proposal = events.wait(lambda n: n.name == "SIPSessionGotProposal" and n.sender is answering)
+    assert proposal.data.originator == "remote"
+    [theirs] = proposal.data.streams
+    assert answering.state == "received_proposal" and answering.proposed_streams == [theirs]
+    answering.accept_proposal([theirs])
+    accepted = events.wait(lambda n: n.name == "SIPSessionGotAcceptProposal"
+                           and n.sender is caller)
+    assert accepted.data.originator == "local" and accepted.data.streams == [extra]
+    assert accepted.data.proposed_streams == [extra]
+    assert renegotiated(events, caller, "add").data.streams == [extra]
+    assert renegotiated(events, answering, "add").data.streams == [theirs]
+    assert caller.state == "connected" and len(caller.streams) == 2
+    events.wait(lambda n: n.name == "SIPSessionGotAcceptProposal" and n.sender is answering)
+    assert answering.state == "connected" and answering.streams[1] is theirs
+    assert extra.remote_port == theirs.port and theirs.remote_port == extra.port
+    assert caller.local_sdp.version == version + 1  # raised once
+
+    answering.remove_stream(theirs)
+    removed = renegotiated(events, caller, "remove")
+    assert removed.data.streams == [extra] and extra.ended
+    renegotiated(events, answering, "remove")
+    assert theirs.ended and theirs not in answering.streams
+    assert caller.remote_sdp is not None and caller.remote_sdp.media[1].port == 0
+
+    # the disabled m-line is reused by the next stream (RFC 3264 8.1)
+    again = ProbeStream(accounts["alice"])
+    caller.add_stream(again)
+    proposal = events.wait(lambda n: n.name == "SIPSessionGotProposal" and n.sender is answering
+                           and n is not proposal)
+    answering.accept_proposal(proposal.data.streams)
+    events.wait(lambda n: n.name == "SIPSessionGotAcceptProposal" and n.sender is caller
+                and n is not accepted)
+    assert caller.local_sdp is not None and len(caller.local_sdp.media) == 2
+    assert caller.local_sdp.media[1].port == again.port
+    caller.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is answering)
+
+
+def test_proposal_rejected(accounts: dict[str, Account], events: Recorder) -> None:
+    caller, answering = call(events, accounts["alice"], "bob")
+    extra = ProbeStream(accounts["alice"])
+    caller.add_stream(extra)
+    events.wait(lambda n: n.name == "SIPSessionGotProposal" and n.sender is answering)
+    answering.reject_proposal(488, "Not Now")
+    rejected = events.wait(lambda n: n.name == "SIPSessionGotRejectProposal"
+                           and n.sender is caller)
+    assert (rejected.data.originator, rejected.data.code, rejected.data.reason) == (
+        "local", 488, "Not Now")
+    assert rejected.data.streams == [extra] and extra.ended
+    theirs = events.wait(lambda n: n.name == "SIPSessionGotRejectProposal"
+                         and n.sender is answering)
+    assert theirs.data.originator == "remote" and theirs.data.code == 488
+    assert caller.state == answering.state == "connected"
+    assert len(caller.streams) == len(answering.streams) == 1
+    assert not events.named("SIPSessionDidRenegotiateStreams")
+
+
+def test_proposal_cancelled(accounts: dict[str, Account], events: Recorder) -> None:
+    caller, answering = call(events, accounts["alice"], "bob")
+    extra = ProbeStream(accounts["alice"])
+    caller.add_stream(extra)
+    events.wait(lambda n: n.name == "SIPSessionGotProposal" and n.sender is answering)
+    caller.cancel_proposal()
+    assert caller.state == "cancelling_proposal"
+    rejected = events.wait(lambda n: n.name == "SIPSessionGotRejectProposal"
+                           and n.sender is caller)
+    assert rejected.data.code == 487 and rejected.data.streams == [extra]
+    withdrawn = events.wait(lambda n: n.name == "SIPSessionGotRejectProposal"
+                            and n.sender is answering)
+    assert withdrawn.data.originator == "remote" and withdrawn.data.code == 487
+    assert caller.state == answering.state == "connected"
+    with pytest.raises(IllegalStateError):
+        answering.accept_proposal(withdrawn.data.streams)
+
+
+def test_hold_and_unhold_both_ways(accounts: dict[str, Account], events: Recorder) -> None:
+    caller, answering = call(events, accounts["alice"], "bob")
+    [mine], [theirs] = caller.streams, answering.streams
+    caller.hold()
+    local = events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is caller)
+    assert local.data.originator == "local" and local.data.on_hold and not local.data.partial
+    remote = events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState"
+                         and n.sender is answering)
+    assert remote.data.originator == "remote" and remote.data.on_hold
+    assert mine.on_hold_by_local and theirs.on_hold_by_remote
+    assert caller.on_hold and answering.on_hold
+    assert caller.local_sdp is not None and caller.local_sdp.media_direction(0) == "sendonly"
+
+    answering.hold()  # both on hold now: inactive
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and n.data.originator == "local")
+    assert answering.local_sdp is not None and answering.local_sdp.media_direction(0) in (
+        "inactive", "sendonly")
+    caller.unhold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is caller
+                and n.data.originator == "local" and not n.data.on_hold)
+    answering.unhold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and n.data.originator == "local" and not n.data.on_hold)
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is caller
+                and n.data.originator == "remote" and not n.data.on_hold)
+    assert not caller.on_hold and not answering.on_hold
+    caller.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is answering)
+
+
+def test_hold_before_the_call_starts_is_queued(accounts: dict[str, Account],
+                                              events: Recorder) -> None:
+    session = Session(accounts["alice"])
+    session.connect(to("bob"), [route()], [ProbeStream(accounts["alice"])])
+    session.hold()  # allowed in any state: sent once connected
+    new = incoming(events)
+    new.sender.accept(new.data.streams)
+    held = events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState"
+                       and n.sender is new.sender)
+    assert held.data.originator == "remote" and held.data.on_hold
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is session)
+    names = session_names(events, session)
+    assert names.index("SIPSessionDidStart") < names.index("SIPSessionDidChangeHoldState")
+    session.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
+
+
+def test_blind_transfer(accounts: dict[str, Account], events: Recorder) -> None:
+    # alice reaches carol through her outbound proxy: our own service's UDP address
+    use_service_as_proxy(accounts["alice"])
+    caller, answering = call(events, accounts["alice"], "bob")
+    # bob transfers alice to carol
+    answering.transfer(SIPURI(user="carol", host=DOMAIN))
+    outgoing = events.wait(lambda n: n.name == "SIPSessionTransferNewOutgoing"
+                           and n.sender is answering)
+    assert str(outgoing.data.transfer_destination).startswith("sip:carol@")
+    request = events.wait(lambda n: n.name == "SIPSessionTransferNewIncoming"
+                          and n.sender is caller)
+    assert str(request.data.transfer_destination).startswith("sip:carol@")
+    caller.accept_transfer()
+    events.wait(lambda n: n.name == "SIPSessionTransferDidStart" and n.sender is caller)
+    events.wait(lambda n: n.name == "SIPSessionTransferDidStart" and n.sender is answering)
+    new = events.wait(lambda n: n.name == "SIPSessionNewIncoming" and n.sender not in (
+        caller, answering) and n.sender.account is accounts["carol"])
+    carol: Session = new.sender
+    assert carol.remote_identity is not None
+    assert str(carol.remote_identity.uri) == "sip:alice@sip.test"
+    carol.accept(new.data.streams)
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is carol)
+    events.wait(lambda n: n.name == "SIPSessionTransferDidEnd" and n.sender is answering)
+    events.wait(lambda n: n.name == "SIPSessionTransferDidEnd" and n.sender is caller)
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is answering)
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is caller)
+    progress = [n.data.code for n in events.seen
+                if n.name == "SIPSessionTransferGotProgress" and n.sender is answering]
+    assert progress and progress[-1] == 200
+    assert {s.account.id for s in SessionManager().sessions} == {
+        accounts["alice"].id, accounts["carol"].id}
+    carol.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is carol)
+
+
+def use_service_as_proxy(account: Account) -> None:
+    from sipsimple.configuration.datatypes import SIPProxyAddress
+
+    account.sip.outbound_proxy = SIPProxyAddress("127.0.0.1", route().port, "udp")
+    account.save()
+    wait_claimed([str(account.uri)])
+
+
+def test_transfer_rejected(accounts: dict[str, Account], events: Recorder) -> None:
+    caller, answering = call(events, accounts["alice"], "bob")
+    answering.transfer(SIPURI(user="carol", host=DOMAIN))
+    events.wait(lambda n: n.name == "SIPSessionTransferNewIncoming" and n.sender is caller)
+    caller.reject_transfer(603, "Decline")
+    failed = events.wait(lambda n: n.name == "SIPSessionTransferDidFail"
+                         and n.sender is answering)
+    assert failed.data.code == 603
+    assert caller.state == answering.state == "connected"
+    caller.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is answering)
+
+
+def test_attended_transfer_replaces_the_consultation_call(accounts: dict[str, Account],
+                                                         events: Recorder) -> None:
+    use_service_as_proxy(accounts["alice"])
+    original, bob_with_alice = call(events, accounts["alice"], "bob")
+    consultation = Session(accounts["bob"])
+    consultation.connect(to("carol"), [route()], [ProbeStream(accounts["bob"])])
+    new = events.wait(lambda n: n.name == "SIPSessionNewIncoming"
+                      and n.sender.account is accounts["carol"])
+    carol_with_bob: Session = new.sender
+    carol_with_bob.accept(new.data.streams)
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is consultation)
+
+    bob_with_alice.transfer(SIPURI(user="carol", host=DOMAIN), replaced_session=consultation)
+    request = events.wait(lambda n: n.name in ("SIPSessionTransferNewIncoming",
+                                               "SIPSessionTransferDidFail"))
+    assert request.name == "SIPSessionTransferNewIncoming", request.data
+    original.accept_transfer()
+    replacing = events.wait(lambda n: n.name == "SIPSessionNewIncoming"
+                            and n.sender.account is accounts["carol"] and n is not new)
+    carol_with_alice: Session = replacing.sender
+    assert carol_with_alice.replaced_session is carol_with_bob
+    assert request.data.transfer_destination.user == "carol"
+    carol_with_alice.accept(replacing.data.streams)
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is carol_with_alice)
+    # the replaced call and both legs of the transferred one end
+    for gone in (carol_with_bob, consultation, original, bob_with_alice):
+        events.wait(lambda n, gone=gone: n.name == "SIPSessionDidEnd" and n.sender is gone)
+    events.wait(lambda n: n.name == "SIPSessionTransferDidEnd" and n.sender is bob_with_alice)
+    assert {s.account.id for s in SessionManager().sessions} == {
+        accounts["alice"].id, accounts["carol"].id}
+    carol_with_alice.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is carol_with_alice)

@@ -1027,6 +1027,18 @@ class Session:
                    reason=reason, streams=proposed)
         self._proposal_done()
 
+    def _ev_session_reinvite_cancelled(self, data: NotificationData) -> None:
+        # the peer withdrew its proposal before we answered it
+        if self.state in ("received_proposal", "accepting_proposal"):
+            if self._barrier is not None:
+                self._barrier.cancel()
+                self._barrier = None
+            proposed = list(self.proposed_streams or [])
+            self._end_streams([s for s in proposed if s not in self.streams])
+            self._post("SIPSessionGotRejectProposal", originator="remote", code=487,
+                       reason="Request Terminated", streams=proposed)
+            self._proposal_done()
+
     def _ev_session_offer_requested(self, data: NotificationData) -> None:
         # a body-less re-INVITE: our current description is the offer, the ACK answers
         if self.state != "connected" or self._local_sdp is None:

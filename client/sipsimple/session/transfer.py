@@ -18,7 +18,6 @@ import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, unquote
 
 from sipsimple.bus.client import BusError, get_bus
 from sipsimple.core import SIPURI, ReferToHeader, ToHeader, parse_uri
@@ -99,7 +98,7 @@ class TransferHandler:
         call_id, local_tag, remote_tag = dialog
         replaces = f"{call_id};to-tag={remote_tag};from-tag={local_tag}"
         headers = dict(target.headers)
-        headers["Replaces"] = quote(replaces, safe="")
+        headers["Replaces"] = replaces  # the URI escapes it when written
         return SIPURI(host=target.host, user=target.user, port=target.port,
                       secure=target.secure, parameters=dict(target.parameters),
                       headers=headers)
@@ -189,7 +188,7 @@ class TransferHandler:
         new = Session(old.account)
         new.transfer_info = TransferInfo(
             referred_by=data.referred_by,
-            replaces=unquote(replaces) if replaces else None,
+            replaces=replaces or None,
             transferred_from=old,
         )
         self._new_session = new
