@@ -178,7 +178,51 @@ METHODS: dict[str, dict[str, Method]] = {
         ),
         Method("probe_nameservers"),
     ),
-    "media": _methods(),
+    # RTP audio (see docs/media.md). Objects live in the service and are named
+    # by ids; audio never crosses the bus. Every port (stream, player,
+    # recorder, device) belongs to the conference mixer of its `mixer_id`
+    # ("voice" or "alert", made at start) and hears the ports connected to it.
+    "media": _methods(
+        # -> {"stream_id", "address", "rtp_port", "rtcp_port"}: ports from the range
+        Method("create_stream", (
+            Param("address", (str,)),  # local IP to bind (the session's)
+            Param("mixer_id", OPT_STR, required=False),  # default "voice"
+        )),
+        # negotiated parameters (sipsimple.streams.rtp.NegotiatedMedia as a dict):
+        # remote_address, remote_port, remote_rtcp_address, remote_rtcp_port,
+        # rtcp_mux, send_pt, recv_pt, codec, clock_rate, channels, ptime,
+        # send_dtmf_pt, recv_dtmf_pts, direction, srtp {suite, local_key,
+        # remote_key} or None. start_stream and update_stream take the same.
+        Method("start_stream", (Param("stream_id", (str,)), Param("media", (dict,)))),
+        Method("update_stream", (Param("stream_id", (str,)), Param("media", (dict,)))),
+        Method("end_stream", (Param("stream_id", (str,)),)),  # -> final stats
+        Method("send_dtmf", (Param("stream_id", (str,)), Param("digit", (str,)))),
+        Method("stream_stats", (Param("stream_id", (str,)),)),
+        Method("set_mute", (Param("stream_id", (str,)), Param("muted", (bool,)))),
+        # ports of the mixer: kind "player" {filename, loop, volume?} | "tone"
+        # {frequencies [hz, ...], duration?, volume?} | "recorder" {filename} ->
+        # {"port_id"}; a stream's port_id is its stream_id, the devices' are
+        # "<mixer_id>-device"
+        Method("create_port", (
+            Param("kind", (str,)), Param("params", (dict,)),
+            Param("mixer_id", OPT_STR, required=False),
+        )),
+        Method("destroy_port", (Param("port_id", (str,)),)),
+        # audio of `source` goes to `sink` (one way); bridges are made of these
+        Method("connect_ports", (Param("source", (str,)), Param("sink", (str,)))),
+        Method("disconnect_ports", (Param("source", (str,)), Param("sink", (str,)))),
+        Method("list_devices"),  # -> {"input": [...], "output": [...], "default": {...}}
+        # None or "system_default" names the default; a missing one falls back to null
+        Method("set_devices", (
+            Param("input_device", OPT_STR), Param("output_device", OPT_STR),
+            Param("alert_device", OPT_STR, required=False),
+        )),
+        # rtp.port_range and rtp.timeout of the settings
+        Method("configure", (
+            Param("port_range", (list, NoneType), required=False),
+            Param("timeout", OPT_INT, required=False),
+        )),
+    ),
     "msrp": _methods(),
     "signalling": _methods(
         # Unnamed settings keep their value; the reply is get_transports'.
@@ -488,7 +532,18 @@ def method_for(service: str, name: str, table: dict[str, Method] | None = None) 
 # names, which the facade posts after mapping senders to its own objects.
 EVENTS: dict[str, frozenset[str]] = {
     "dns": frozenset({"dns.trace", "dns.nameservers_changed"}),
-    "media": frozenset(),
+    "media": frozenset({
+        # every one has the id of the object it is about ({stream_id} or {port_id})
+        "media.stream_started",  # {stream_id, codec, srtp}
+        "media.stream_rtp_changed",  # {stream_id, address, port} (first packets, NAT moves)
+        "media.stream_dtmf",  # {stream_id, digit, duration_ms}
+        "media.stream_timeout",  # {stream_id, seconds}: nothing received for rtp.timeout
+        "media.stream_stats",  # {stream_id, ...counters}: at most once a second
+        "media.stream_failed",  # {stream_id, reason}
+        "media.stream_ended",  # {stream_id, stats}
+        "media.port_done",  # {port_id}: a player reached the end of its file
+        "media.devices_changed",  # {input, output, alert}: e.g. a fallback to null
+    }),
     "msrp": frozenset(),
     "signalling": frozenset({
         # {method, request_uri, headers, body, server_key, source, account, answered}
