@@ -188,11 +188,9 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("address", (str,)),  # local IP to bind (the session's)
             Param("mixer_id", OPT_STR, required=False),  # default "voice"
         )),
-        # negotiated parameters (sipsimple.streams.rtp.NegotiatedMedia as a dict):
-        # remote_address, remote_port, remote_rtcp_address, remote_rtcp_port,
-        # rtcp_mux, send_pt, recv_pt, codec, clock_rate, channels, ptime,
-        # send_dtmf_pt, recv_dtmf_pts, direction, srtp {suite, local_key,
-        # remote_key} or None. start_stream and update_stream take the same.
+        # the negotiated parameters: dataclasses.asdict() of
+        # sipsimple.streams.rtp.NegotiatedMedia (field names as keys, srtp a
+        # dict or None). start_stream and update_stream take the same.
         Method("start_stream", (Param("stream_id", (str,)), Param("media", (dict,)))),
         Method("update_stream", (Param("stream_id", (str,)), Param("media", (dict,)))),
         Method("end_stream", (Param("stream_id", (str,)),)),  # -> final stats
