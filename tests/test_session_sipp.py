@@ -1,0 +1,230 @@
+"""The facade's Session against SIPp: the offers and answers our own code never sends.
+
+SIPp calls bob (an INVITE without SDP; a re-INVITE disabling one of two
+streams) or answers alice's calls (a 491 to our re-INVITE; glare, both
+re-INVITEs crossing). Where SIPp must wait until the facade's session has
+started, the test sends it a "go": an INFO datagram carrying the call's
+Call-ID, which the scenario waits for (nothing answers it), so no scenario
+depends on a pause being long enough.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness.notifications import Recorder
+from harness.sessions import facade, of, route, sent_by, session_names
+from harness.sipp import SIPp, free_ports, needs_sipp, scenario
+from harness.streams import ProbeStream
+
+from sipsimple.account import Account
+from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.session import Session
+
+pytestmark = [pytest.mark.integration, needs_sipp]
+
+
+@pytest.fixture
+def accounts(spawn_service: Callable[..., Any]) -> Iterator[dict[str, Account]]:
+    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
+    spawn_service("sipsimple_services.dns", "dns")
+    with facade(["alice", "bob"]) as created:
+        yield created
+
+
+@pytest.fixture
+def events() -> Iterator[Recorder]:
+    with Recorder() as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def sipp(tmp_path: Path) -> Iterator[SIPp]:
+    runner = SIPp(tmp_path)
+    yield runner
+    runner.stop()
+
+
+def check(process: subprocess.Popen[bytes], sipp: SIPp, timeout: float = 40) -> None:
+    code = process.wait(timeout)
+    stderr = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+    assert code == 0, f"sipp exit {code}\n{stderr}\n{sipp.errors()}"
+
+
+def sipp_calls(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    """SIPp runs scenario `name` as a UAC against our service; returns it and its port."""
+    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    target = route("udp")
+    process = sipp.start(scenario(name, sipp.workdir), remote=f"127.0.0.1:{target.port}",
+                         port=port, timeout=30)
+    return process, port
+
+
+def sipp_answers(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], int]:
+    """SIPp runs scenario `name` as a UAS; returns once its SIP port is bound."""
+    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+    process = sipp.start(scenario(name, sipp.workdir), port=port, timeout=30)
+    deadline = time.monotonic() + 10
+    while True:  # bound by SIPp once we cannot bind it
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return process, port
+        assert process.poll() is None, sipp.errors()
+        assert time.monotonic() < deadline, "sipp did not bind its port"
+        time.sleep(0.05)
+
+
+def go(port: int, call_id: str) -> None:
+    """Tell SIPp (waiting for an INFO in the call) to go on."""
+    request = (
+        f"INFO sip:sipp@127.0.0.1:{port} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKgo{time.monotonic_ns()}\r\n"
+        "From: <sip:test@127.0.0.1>;tag=go\r\nTo: <sip:sipp@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 INFO\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.sendto(request.encode(), ("127.0.0.1", port))
+
+
+def call_sipp(alice: Account, port: int, streams: list[ProbeStream]) -> Session:
+    session = Session(alice)
+    session.connect(ToHeader(SIPURI(user="sipp", host="127.0.0.1", port=port)),
+                    [Route("127.0.0.1", port, "udp")], streams)
+    return session
+
+
+def without_transactions(events: Recorder, session: Session) -> list[str]:
+    return session_names(events, session)
+
+
+# --- SIPp calls us -------------------------------------------------------------------
+
+
+def test_invite_without_sdp_our_offer_in_the_200(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_calls(sipp, "session_uac_nosdp.xml")
+    new = events.wait("SIPSessionNewIncoming", timeout=20)
+    session: Session = new.sender
+    assert new.data.streams == [] and session.proposed_streams == []
+    assert session.account is accounts["bob"] and session.state == "incoming"
+    assert str(session.remote_identity.uri).startswith("sip:sipp@127.0.0.1")
+    stream = ProbeStream(accounts["bob"])
+    session.accept([stream])
+    started = events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert started.data.streams == [stream] and session.streams == [stream]
+    # our offer went in the 200 (SIPp checked it), SIPp's answer came in the ACK
+    assert session.local_sdp is not None and session.remote_sdp is not None
+    assert session.remote_sdp.name == "answer-in-ack"
+    assert stream.remote_port == session.remote_sdp.media[0].port != 0
+    assert session.local_sdp.media[0].port == stream.port
+    assert session.call_id is not None
+    go(port, session.call_id)
+    ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
+    assert ended.data.originator == "remote"
+    check(process, sipp)
+    assert session.state == "terminated" and stream.ended
+    assert without_transactions(events, session) == [
+        "SIPSessionNewIncoming", "SIPSessionWillStart", "SIPSessionDidStart",
+        "SIPSessionWillEnd", "SIPSessionDidEnd"]
+    [invite] = [n.data for n in of(events, session, "SIPSessionDidProcessTransaction")
+                if n.data.method == "INVITE"]
+    assert (invite.originator, invite.code, invite.ack_received) == ("remote", 200, True)
+
+
+def test_reinvite_disabling_one_of_two_streams(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_calls(sipp, "session_uac_remove.xml")
+    new = events.wait("SIPSessionNewIncoming", timeout=20)
+    session: Session = new.sender
+    first, second = new.data.streams
+    assert (first.remote_port, second.remote_port) == (7000, 7002)
+    session.accept([first, second])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert session.streams == [first, second]
+    assert session.call_id is not None
+    go(port, session.call_id)
+    renegotiated = events.wait(sent_by(session, "SIPSessionDidRenegotiateStreams"))
+    assert renegotiated.data.action == "remove" and renegotiated.data.streams == [second]
+    assert session.streams == [first] and session.state == "connected"
+    assert second.ended and not first.ended
+    assert session.local_sdp is not None and session.remote_sdp is not None
+    assert session.local_sdp.media[1].port == 0 and session.local_sdp.media[0].port != 0
+    assert session.remote_sdp.media[1].port == 0
+    go(port, session.call_id)
+    ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
+    assert ended.data.originator == "remote"
+    check(process, sipp)
+    assert first.ended
+    assert not of(events, session, "SIPSessionGotProposal")  # a removal is no proposal
+    reinvites = [n.data for n in of(events, session, "SIPSessionDidProcessTransaction")
+                 if n.data.method == "INVITE"]
+    assert [(t.originator, t.code) for t in reinvites] == [("remote", 200), ("remote", 200)]
+
+
+# --- we call SIPp --------------------------------------------------------------------
+
+
+def test_491_to_our_reinvite_then_the_retry_is_accepted(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_answers(sipp, "session_uas_491.xml")
+    alice = accounts["alice"]
+    first = ProbeStream(alice)
+    session = call_sipp(alice, port, [first])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    added = ProbeStream(alice)
+    session.add_stream(added)
+    assert session.state == "sending_proposal"
+    accepted = events.wait(sent_by(session, "SIPSessionGotAcceptProposal"), timeout=20)
+    assert accepted.data.originator == "local" and accepted.data.streams == [added]
+    renegotiated = events.wait(sent_by(session, "SIPSessionDidRenegotiateStreams"))
+    assert renegotiated.data.action == "add" and renegotiated.data.streams == [added]
+    assert session.streams == [first, added] and session.state == "connected"
+    assert added.remote_port is not None and added.remote_port != first.remote_port
+    session.end()
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    check(process, sipp)
+    names = without_transactions(events, session)
+    assert names[names.index("SIPSessionDidStart") + 1:] == [
+        "SIPSessionGotProposal", "SIPSessionGotAcceptProposal",
+        "SIPSessionDidRenegotiateStreams", "SIPSessionWillEnd", "SIPSessionDidEnd"]
+    [proposal] = of(events, session, "SIPSessionGotProposal")
+    assert proposal.data.originator == "local" and proposal.data.streams == [added]
+
+
+def test_glare_both_reinvites_491_then_both_retries_succeed(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_answers(sipp, "session_uas_glare.xml")
+    alice = accounts["alice"]
+    stream = ProbeStream(alice)
+    session = call_sipp(alice, port, [stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    session.hold()
+    local = events.wait(lambda n: n.sender is session and n.name ==
+                        "SIPSessionDidChangeHoldState" and n.data.originator == "local",
+                        timeout=20)
+    assert local.data.on_hold is True and local.data.partial is False
+    remote = events.wait(lambda n: n.sender is session and n.name ==
+                         "SIPSessionDidChangeHoldState" and n.data.originator == "remote")
+    assert remote.data.on_hold is True
+    assert session.state == "connected" and session.on_hold
+    assert stream.on_hold_by_local and stream.on_hold_by_remote
+    session.end()
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    check(process, sipp)
+    names = without_transactions(events, session)
+    assert "SIPSessionHadProposalFailure" not in names
+    assert "SIPSessionGotRejectProposal" not in names
+    invites = [(t.data.originator, t.data.code)
+               for t in of(events, session, "SIPSessionDidProcessTransaction")
+               if t.data.method == "INVITE"]
+    # the INVITE, our re-INVITE refused, theirs refused, our retry, their retry
+    assert sorted(invites) == sorted([("local", 200), ("local", 491), ("remote", 491),
+                                      ("local", 200), ("remote", 200)]), invites
