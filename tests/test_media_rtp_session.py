@@ -282,6 +282,20 @@ def test_set_formats_after_a_reinvite() -> None:
         b.set_formats([PayloadFormat(101, "telephone-event", 8000)])
 
 
+
+def test_send_formats_are_the_peers_numbers() -> None:
+    # An answer may renumber: we send with the peer's numbers, receive with ours.
+    ours = [PayloadFormat(96, "opus", 48000), PayloadFormat(101, "telephone-event", 48000)]
+    theirs = [PayloadFormat(111, "opus", 48000), PayloadFormat(100, "telephone-event", 48000)]
+    a = RTPSession(ours, rng=random.Random(3), send_formats=theirs)
+    assert parse_rtp(a.send(b"x", 111, 960)).payload_type == 111
+    with pytest.raises(ValueError):
+        a.send(b"x", 96, 960)
+    plan = a.dtmf_packets("5")
+    assert parse_rtp(a.send_dtmf(plan[0])).payload_type == 100
+    assert a.receive(rtp(0x55, 1, pt=111), T0, PEER) == [Dropped(DropReason.PAYLOAD_TYPE)]
+
+
 EVENT_TYPES = (
     AudioPacket,
     DTMFDigit,

@@ -172,6 +172,7 @@ class RTPSession:
         formats: Iterable[PayloadFormat],
         *,
         rng: random.Random,
+        send_formats: Iterable[PayloadFormat] | None = None,
         ssrc: int | None = None,
         cname: str | None = None,
         ssrc_switch_packets: int = 3,
@@ -192,6 +193,8 @@ class RTPSession:
         self.rtcp_interval = rtcp_interval
         self.dtmf_interval = dtmf_interval
         self._formats = _format_table(formats)
+        # What we send with: the peer's numbers, which an answer may change (RFC 3264 6.1).
+        self._send_formats = self._formats if send_formats is None else _format_table(send_formats)
         self.sending = SendingStatistics(self.clock_rate)
         self.reception: ReceptionStatistics | None = None
         self._candidate: ReceptionStatistics | None = None
@@ -206,9 +209,13 @@ class RTPSession:
 
     # -- configuration ---------------------------------------------------------
 
-    def set_formats(self, formats: Iterable[PayloadFormat]) -> None:
-        """The negotiated payload types (again after a re-INVITE)."""
+    def set_formats(
+        self, formats: Iterable[PayloadFormat], send_formats: Iterable[PayloadFormat] | None = None
+    ) -> None:
+        """The negotiated payload types (again after a re-INVITE); `send_formats`
+        are the peer's numbers when they differ from ours."""
         self._formats = _format_table(formats)
+        self._send_formats = self._formats if send_formats is None else _format_table(send_formats)
         self.sending.clock_rate = self.clock_rate
 
     @property
@@ -239,7 +246,7 @@ class RTPSession:
 
         `now` lets a later SR relate its RTP timestamp to the wallclock.
         """
-        if payload_type not in self._formats:
+        if payload_type not in self._send_formats:
             raise ValueError(f"payload type {payload_type} was not negotiated")
         packet = self._packet(payload_type, self.timestamp, payload, marker)
         self.sending.sent(self.timestamp, len(payload), now)
@@ -276,7 +283,7 @@ class RTPSession:
         return data
 
     def _telephone_event(self) -> PayloadFormat:
-        events = [f for f in self._formats.values() if f.is_telephone_event]
+        events = [f for f in self._send_formats.values() if f.is_telephone_event]
         if not events:
             raise ValueError("no telephone-event payload type was negotiated")
         # Prefer the one at the media clock rate (RFC 4733 2.1).
