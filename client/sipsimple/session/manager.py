@@ -87,11 +87,15 @@ class SessionManager(metaclass=Singleton):
     def submit(self, task: Any) -> None:
         worker = self._worker
         if worker is None:
+            self.check_running()
+        else:
+            worker.submit(task)
+
+    def check_running(self) -> None:
+        if self._worker is None:
             raise RuntimeError("the SessionManager is not running (start the SIPApplication)")
-        worker.submit(task)
 
     def session_created(self, session: Session) -> None:
-        self.submit(lambda: None)  # fail early, before any state is kept, if not running
         with self._lock:
             self._sessions.append(session)
 

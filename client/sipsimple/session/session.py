@@ -131,7 +131,9 @@ class Session:
         if not streams:
             raise ValueError("connect needs at least one stream")
         with self._lock:
-            self.state = check_call("connect", self.state)
+            check_call("connect", self.state)
+            self._manager.check_running()
+            self.state = "connecting"
             self.direction = "outgoing"
             self.proposed_streams = list(streams)
             self.subject = subject
