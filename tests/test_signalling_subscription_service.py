@@ -262,3 +262,25 @@ def test_challenged_refer_is_sent_with_the_sessions_credentials(
     bus.call("signalling", "end", session_id=caller)
     finished(process, sipp)
     events.wait(named("session_ended", session_id=caller))
+
+
+@needs_sipp
+def test_481_to_our_notify_ends_the_transfer_not_the_call(
+        route: dict[str, Any], events: Recorder, sipp: SIPp) -> None:
+    bus = get_bus()
+    process = sipp.start(scenario("uac_refer_481.xml", sipp.workdir),
+                         remote=f"127.0.0.1:{route['port']}", service="bob", timeout=30)
+    callee = events.wait(named("session_incoming")).data.session_id
+    bus.call("signalling", "accept", session_id=callee, body=SDP)
+    incoming = events.wait(named("transfer_incoming", session_id=callee)).data
+    bus.call("signalling", "accept_transfer", session_id=callee,
+             transfer_id=incoming.transfer_id)
+    ended = events.wait(named("transfer_ended", transfer_id=incoming.transfer_id)).data
+    assert (ended.code, ended.reason) == (100, "Trying")
+    with pytest.raises(ServiceError) as failure:
+        bus.call("signalling", "transfer_progress", session_id=callee,
+                 transfer_id=incoming.transfer_id, code=200)
+    assert failure.value.code == "not-found"
+    # the call lived on until SIPp hung up (its BYE got 200, not 481)
+    finished(process, sipp)
+    assert events.wait(named("session_ended", session_id=callee)).data.originator == "remote"
