@@ -178,3 +178,47 @@ def test_dns_settings_survive_a_dns_service_crash(
     finally:
         NotificationCenter().remove_observer(watcher, name="ServiceDidRestart")
         recorder.close()
+
+
+def test_stop_ends_the_sessions_first(app: SIPApplication) -> None:
+    from harness.streams import ProbeStream
+
+    from sipsimple.account import Account, AccountManager
+    from sipsimple.bus.client import get_bus
+    from sipsimple.core import SIPURI, Route, ToHeader
+    from sipsimple.session import Session, SessionManager
+
+    recorder = Recorder(*APP_NOTIFICATIONS, "SIPSessionNewIncoming", "SIPSessionDidStart",
+                        "SIPSessionDidEnd")
+    try:
+        app.start(MemoryStorage())
+        recorder.wait("SIPApplicationDidStart")
+        assert AccountManager().started and SessionManager().started
+        accounts = []
+        for name in ("alice", "bob"):
+            account = Account(f"{name}@sip.test")
+            account.enabled = True
+            account.sip.register = False
+            account.save()
+            accounts.append(account)
+        deadline = time.monotonic() + 10
+        while len(get_bus().call("signalling", "status")["accounts"]) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        port = get_bus().call("signalling", "get_transports")["udp"]
+        session = Session(accounts[0])
+        session.connect(ToHeader(SIPURI(user="bob", host="sip.test")),
+                        [Route("127.0.0.1", port, "udp")], [ProbeStream(accounts[0])])
+        new = recorder.wait("SIPSessionNewIncoming")
+        new.sender.accept(new.data.streams)
+        recorder.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
+        app.stop()
+        recorder.wait("SIPApplicationDidEnd")
+        ended = [n for n in recorder.seen if n.name == "SIPSessionDidEnd"]
+        assert {n.sender for n in ended} == {session, new.sender}
+        assert all(recorder.seen.index(n) < recorder.names.index("SIPApplicationDidEnd")
+                   for n in ended)
+        assert not SessionManager().started and not AccountManager().started
+        assert get_bus().call("signalling", "status")["sessions"] == []
+    finally:
+        recorder.close()
