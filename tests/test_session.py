@@ -487,3 +487,14 @@ def test_attended_transfer_replaces_the_consultation_call(accounts: dict[str, Ac
         accounts["alice"].id, accounts["carol"].id}
     carol_with_alice.end()
     events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is carol_with_alice)
+
+
+def test_is_focus_reaches_the_other_side(accounts: dict[str, Account], events: Recorder) -> None:
+    session = Session(accounts["alice"])
+    session.connect(to("bob"), [route()], [ProbeStream(accounts["alice"])], is_focus=True)
+    new = incoming(events)
+    new.sender.accept(new.data.streams)
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is new.sender)
+    assert new.sender.remote_focus and not session.remote_focus
+    session.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
