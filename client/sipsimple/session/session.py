@@ -844,12 +844,14 @@ class Session:
         self._proposal_done()
 
     def _added_started(self, streams: list[Any], failed: dict[Any, str]) -> None:
+        """New streams of an accepted proposal (ours or theirs) reported their start."""
         proposal = self._proposal or {}
         proposed = proposal.get("streams", [])
+        originator = "remote" if proposal.get("kind") == "remote_add" else "local"
         self._end_streams(failed)
         if streams:
             self.streams.extend(streams)
-            self._post("SIPSessionGotAcceptProposal", originator="local", streams=streams,
+            self._post("SIPSessionGotAcceptProposal", originator=originator, streams=streams,
                        proposed_streams=proposed)
             self._post("SIPSessionDidRenegotiateStreams", action="add", streams=streams)
         if failed:
@@ -1007,20 +1009,7 @@ class Session:
         self._indexes.update({s: self._proposed_indexes[s] for s in streams})
         self._update_streams(self.streams)
         self._proposal = {"kind": "remote_add", "streams": proposed}
-        self._start_streams(streams, self._added_started_remote)
-
-    def _added_started_remote(self, streams: list[Any], failed: dict[Any, str]) -> None:
-        proposed = (self._proposal or {}).get("streams", [])
-        self._end_streams(failed)
-        if streams:
-            self.streams.extend(streams)
-            self._post("SIPSessionGotAcceptProposal", originator="remote", streams=streams,
-                       proposed_streams=proposed)
-            self._post("SIPSessionDidRenegotiateStreams", action="add", streams=streams)
-        if failed:
-            self._post("SIPSessionHadProposalFailure",
-                       failure_reason="; ".join(failed.values()), streams=list(failed))
-        self._proposal_done()
+        self._start_streams(streams, self._added_started)
 
     def _reject_proposal(self, code: int, reason: str | None) -> None:
         proposed = list(self.proposed_streams or [])
