@@ -12,21 +12,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from harness import sessions
 from harness.notifications import Recorder
+from harness.sessions import DOMAIN, facade, incoming, route, session_names, to, wait_claimed
 from harness.streams import ProbeStream
 
-from sipsimple.account import Account, AccountManager
+from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
-from sipsimple.configuration import ConfigurationManager
-from sipsimple.configuration.backend import MemoryBackend
-from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.core import SIPURI, Route
 from sipsimple.notification import Notification
 from sipsimple.session import IllegalStateError, Session, SessionManager
 
 pytestmark = pytest.mark.integration
-
-DOMAIN = "sip.test"
-
 
 @pytest.fixture
 def services(spawn_service: Callable[..., Any]) -> None:
@@ -37,44 +34,8 @@ def services(spawn_service: Callable[..., Any]) -> None:
 
 @pytest.fixture
 def accounts(services: None) -> Iterator[dict[str, Account]]:
-    ProbeStream.fail_initialize = ProbeStream.fail_start = ProbeStream.decline = False
-    ConfigurationManager().start(MemoryBackend())
-    created = {}
-    for name in ("alice", "bob", "carol"):
-        account = Account(f"{name}@{DOMAIN}")
-        account.enabled = True
-        account.display_name = name.title()
-        account.sip.register = False
-        account.save()
-        created[name] = account
-    AccountManager().start()
-    SessionManager().start()
-    wait_claimed([str(a.uri) for a in created.values()])
-    yield created
-    SessionManager().stop()
-    AccountManager().stop()
-    ConfigurationManager().stop()
-
-
-def wait_claimed(aors: list[str], timeout: float = 10) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        status = get_bus().call("signalling", "status")
-        if set(aors) <= {claim["aor"] for claim in status["accounts"]}:
-            return
-        assert time.monotonic() < deadline, status
-        time.sleep(0.05)
-
-
-def route(transport: str = "udp") -> Route:
-    ports = get_bus().call("signalling", "get_transports")
-    return Route("127.0.0.1", ports[transport], transport)
-
-
-def to(name: str) -> ToHeader:
-    return ToHeader(SIPURI(user=name, host=DOMAIN))
+    with facade(("alice", "bob", "carol")) as created:
+        yield created
 
 
 @pytest.fixture
@@ -83,26 +44,9 @@ def events() -> Iterator[Recorder]:
         yield recorder
 
 
-def session_names(events: Recorder, session: Session) -> list[str]:
-    return [n.name for n in events.seen if n.sender is session and n.name.startswith("SIPSession")
-            and n.name != "SIPSessionDidProcessTransaction"]
-
-
-def incoming(events: Recorder, after: Session | None = None) -> Notification:
-    return events.wait(lambda n: n.name == "SIPSessionNewIncoming" and n.sender is not after)
-
-
-def call(events: Recorder, caller: Account, callee: str, transport: str = "udp",
-         streams: int = 1) -> tuple[Session, Session]:
-    """Place a call and accept it; both sessions connected."""
-    session = Session(caller)
-    session.connect(to(callee), [route(transport)], [ProbeStream(caller) for _ in range(streams)])
-    new = incoming(events)
-    answering: Session = new.sender
-    answering.accept(new.data.streams)
-    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
-    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is answering)
-    return session, answering
+def call(events: Recorder, caller: Account, callee: str,
+         transport: str = "udp") -> tuple[Session, Session]:
+    return sessions.call(events, caller, callee, [route(transport)])
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])

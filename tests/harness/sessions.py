@@ -1,8 +1,7 @@
 """Helpers for facade session tests: accounts in one process, calls between them, waits.
 
-Copied from tests/test_session.py (which keeps its own for now) so that the
-SIPp, Kamailio, TLS and recovery tests share one set. The accounts live in
-this process, are claimed on the signalling service by the AccountManager,
+Shared by tests/test_session.py and the SIPp, Kamailio, TLS and recovery tests.
+The accounts live in this process, are claimed on the signalling service by the AccountManager,
 and a call between two of them leaves the service and comes back in.
 """
 
