@@ -1,0 +1,108 @@
+"""A signalling service killed in the middle of a call is not a hang (issue 4 item 9).
+
+The four services run under supervisord, as SIPApplication runs them. alice
+and bob are connected when the signalling service gets SIGKILL: both
+Sessions end (the bus notices the silence, or the new instance) with a reason
+that names the signalling service, supervisord starts a new instance, the
+AccountManager claims the accounts on it again, and a new call between the
+same accounts connects.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from harness.notifications import Recorder
+from harness.sessions import call, facade, incoming, route, sent_by, to, wait_claimed
+from harness.streams import ProbeStream
+
+from sipsimple.account import Account
+from sipsimple.bus.client import get_bus
+from sipsimple.session import Session, SessionManager
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def accounts(supervised: Path) -> Iterator[dict[str, Account]]:
+    with facade(["alice", "bob"]) as created:
+        yield created
+
+
+@pytest.fixture
+def events() -> Iterator[Recorder]:
+    with Recorder() as recorder:
+        yield recorder
+
+
+def known_instance(service: str, timeout: float = 10) -> str:
+    """The instance id the facade's bus client has seen answer (so a restart is noticed)."""
+    deadline = time.monotonic() + timeout
+    while not (instance := get_bus().state[service].instance):
+        assert time.monotonic() < deadline, f"{service} never answered a heartbeat"
+        time.sleep(0.02)
+    return str(instance)
+
+
+def test_sigkill_of_signalling_ends_the_calls_and_new_calls_work(
+        accounts: dict[str, Account], events: Recorder) -> None:
+    alice, bob = accounts["alice"], accounts["bob"]
+    caller, answering = call(events, alice, "bob", [route("udp")])
+    before = known_instance("signalling")
+    pid = get_bus().ping("signalling")["pid"]
+
+    os.kill(pid, signal.SIGKILL)
+    for session in (caller, answering):
+        # both ended here, without SIP: nothing was left to send it
+        ended = events.wait(lambda n, s=session: n.sender is s and n.name in (
+            "SIPSessionDidEnd", "SIPSessionDidFail"), timeout=30)
+        assert ended.name == "SIPSessionDidEnd", ended.data.__dict__
+        assert ended.data.originator == "local"
+        assert "signalling service" in ended.data.end_reason, ended.data.end_reason
+        assert session.state == "terminated" and session.stop_time is not None
+        assert all(stream.ended for stream in session.streams)
+    assert SessionManager().sessions == []
+
+    restarted = events.wait(lambda n: n.name == "ServiceDidRestart"
+                            and n.data.service == "signalling", timeout=30)
+    assert restarted.data.previous_instance == before
+    assert get_bus().ping("signalling")["pid"] != pid
+    wait_claimed([str(alice.uri), str(bob.uri)], timeout=15)
+
+    again, again_answering = call(events, alice, "bob", [route("udp")])
+    assert again.state == again_answering.state == "connected"
+    assert again_answering.account is bob
+    again.end()
+    events.wait(sent_by(again, "SIPSessionDidEnd"))
+    assert events.wait(sent_by(again_answering, "SIPSessionDidEnd")).data.originator == "remote"
+
+
+def test_sigkill_while_ringing_fails_both_sessions(
+        accounts: dict[str, Account], events: Recorder) -> None:
+    alice = accounts["alice"]
+    known_instance("signalling")
+    session = Session(alice)
+    session.connect(to("bob"), [route("udp")], [ProbeStream(alice)])
+    answering = incoming(events).sender
+    answering.send_ring_indication()
+    events.wait(sent_by(session, "SIPSessionGotRingIndication"))
+
+    os.kill(get_bus().ping("signalling")["pid"], signal.SIGKILL)
+    for each in (session, answering):
+        failed = events.wait(lambda n, s=each: n.sender is s and n.name in (
+            "SIPSessionDidEnd", "SIPSessionDidFail"), timeout=30)
+        assert failed.name == "SIPSessionDidFail", failed.data.__dict__
+        assert failed.data.originator == "local" and failed.data.code == 0
+        assert "signalling service" in failed.data.failure_reason
+        assert each.state == "terminated"
+    events.wait(lambda n: n.name == "ServiceDidRestart" and n.data.service == "signalling",
+                timeout=30)
+    wait_claimed([str(alice.uri), str(accounts["bob"].uri)], timeout=15)
+    caller, callee = call(events, alice, "bob", [route("udp")])
+    caller.end()
+    events.wait(sent_by(callee, "SIPSessionDidEnd"))
