@@ -3,7 +3,11 @@ transfers ending with their session, failed NOTIFYs (RFC 5057) and a challenged 
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sip_dialog_fixtures import Network, established
 from sip_subscription_fixtures import GluedStack, glued_pair
 
@@ -11,6 +15,7 @@ from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
 from sipsimple_services.signalling.auth import AuthSession, Credentials
 from sipsimple_services.signalling.dialog import DialogId
+from sipsimple_services.signalling.invite_session import SessionError
 from sipsimple_services.signalling.message import SIPRequest
 from sipsimple_services.signalling.refer import (
     IncomingRefer,
@@ -322,3 +327,65 @@ def test_subscribe_for_no_transfer_gets_481_and_the_call_goes_on() -> None:
     b = bob.of(TransferAccepted)[-1].session
     assert bob.of(InDialogResponse)[-1].code == 481
     assert "terminated" not in bob.states(b) and "terminated" not in alice.states(incoming.session)
+
+
+# -- property: whatever happens, a transfer we were asked for ends exactly once --------------
+
+ACTIONS = st.lists(st.one_of(
+    st.tuples(st.just("progress"), st.sampled_from([180, 183, 200, 486, 603])),
+    st.tuples(st.just("subscribe"), st.sampled_from([0, 30, 3600])),
+    st.tuples(st.just("lose_notifies"), st.booleans()),
+    st.tuples(st.just("wait"), st.sampled_from([0.1, 5.0, 40.0])),
+    st.tuples(st.just("hang_up"), st.sampled_from(["alice", "bob"])),
+), max_size=8)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(actions=ACTIONS)
+def test_an_incoming_transfer_ends_exactly_once(actions: list[tuple[str, object]]) -> None:
+    net, alice, bob, tid, incoming = accepted()
+    sides = {"alice": (alice, incoming.session), "bob": (bob, bob.of(TransferAccepted)[-1].session)}
+    gone: set[str] = set()
+    lose = False
+    net.drop = lambda message: lose and isinstance(message, SIPRequest) and (
+        message.method == "NOTIFY")
+
+    def settle(seconds: float = 0.0) -> None:
+        net.advance(seconds)
+        for name, (who, sid) in sides.items():
+            if name not in gone and sid not in who.layer.sessions:
+                gone.add(name)  # what the glue does when a session has terminated
+                who.events += who.refers.session_gone(sid)
+
+    def hang_up(name: str) -> None:
+        who, sid = sides[name]
+        if name not in gone:
+            who.take(who.refers.ending_session(sid, net.clock.now))
+            with contextlib.suppress(SessionError):
+                who.take(who.layer.end(sid, net.clock.now))
+
+    for action, arg in actions:
+        if action == "progress":
+            with contextlib.suppress(ReferError):  # ended already, or its final went out
+                alice.take(alice.refers.report_progress(
+                    incoming.transfer, arg, "X", net.clock.now))  # type: ignore[arg-type]
+        elif action == "subscribe" and "bob" not in gone:
+            refer = net.sent_by("bob", "REFER")[-1]
+            with contextlib.suppress(SessionError):
+                subscribe(net, bob, str(refer.cseq.number), arg)  # type: ignore[union-attr, arg-type]
+        elif action == "lose_notifies":
+            lose = bool(arg)
+        elif action == "hang_up":
+            hang_up(str(arg))
+        settle(arg if action == "wait" else 0.0)  # type: ignore[arg-type]
+    lose = False
+    settle(70)  # every transaction finishes
+    hang_up("alice")
+    hang_up("bob")
+    settle(70)
+    ours = [e for e in alice.of(TransferEnded) if e.transfer == incoming.transfer]
+    theirs = [e for e in bob.of(TransferEnded) if e.transfer == tid]
+    assert len(ours) == 1 and len(theirs) == 1
+    with pytest.raises(ReferError):
+        alice.refers.transfer(incoming.transfer)
+    assert not alice.refers._requests and not bob.refers._requests  # nothing left behind

@@ -198,7 +198,10 @@ class ReferAgent:
         if transfer.outgoing or transfer.state != "active" or transfer.final_sent:
             raise ReferError(f"transfer {tid} takes no progress reports")
         build_sipfrag(code, reason)  # refuse a bad status line before anything is sent
-        return self._absorb(self._notify(transfer, code, reason, now), now)
+        try:
+            return self._absorb(self._notify(transfer, code, reason, now), now)
+        except SessionError as exc:
+            raise ReferError(f"transfer {tid}: {exc}") from None  # we are hanging up
 
     # -- the session's end --------------------------------------------------------------
 
