@@ -184,7 +184,7 @@ def test_ending_the_session_refuses_a_refer_not_answered_yet() -> None:
     alice.take(alice.refers.ending_session(incoming.session, net.clock.now))
     alice.take(alice.layer.end(incoming.session, net.clock.now))
     net.run()
-    assert bob.of(TransferFailed)[-1].code == 603
+    assert bob.of(TransferFailed)[-1].code == 487
     assert alice.of(TransferEnded) == [TransferEnded(incoming.transfer, incoming.session, 0, "")]
     assert not net.sent_by("alice", "NOTIFY")
 

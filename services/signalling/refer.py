@@ -23,7 +23,7 @@ returns None for everything else. Commands: `refer` (transferor),
   The answer to the final NOTIFY (or a failed NOTIFY: 481, a timeout) ends
   the transfer (`TransferEnded` with the last status reported).
 - Sessions end under transfers: `ending_session` (we are about to hang up)
-  refuses a REFER still waiting for an answer (603) and sends an active
+  refuses a REFER still waiting for an answer (487, as the facade does) and sends an active
   transfer's terminating NOTIFY (the last status reported,
   ``terminated;reason=noresource``) before the BYE; `session_gone` (the
   session has terminated, whoever ended it) forgets every transfer of the
@@ -214,7 +214,7 @@ class ReferAgent:
                 continue
             try:
                 if transfer.key is not None:
-                    effects += self.dialogs.respond(sid, transfer.key, 603, now)
+                    effects += self.dialogs.respond(sid, transfer.key, 487, now)
                     effects += self._end(transfer)
                 else:
                     # the progress not sent yet is moot now, and the final NOTIFY
