@@ -1,1 +1,1 @@
-"""The media service (answers the bus; its protocol engine arrives in a later issue)."""
+"""The media service: RTP audio streams, codecs, SRTP, DTMF, the mixer, devices, WAV files."""

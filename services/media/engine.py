@@ -1,0 +1,388 @@
+"""The media engine's I/O: sockets, the frame clock, mixers, ports and devices.
+
+Sockets are plain non-blocking UDP sockets watched by the gevent loop
+(an io watcher whose callback drains the socket), so a datagram costs no
+greenlet switch. One clock greenlet ticks every 20 ms on an absolute
+schedule (a late tick does not delay the next ones); each tick every
+stream does its housekeeping (DTMF, RTCP, timeout, statistics) and then
+every mixer runs one frame. A stream that raises is failed and silenced;
+the others go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+
+from sipsimple_services.media.devices import (
+    NULL,
+    DeviceChoice,
+    DevicePort,
+    available_devices,
+    resolve,
+)
+from sipsimple_services.media.mixer import FRAME_DURATION, Mixer, MixerError, Port
+from sipsimple_services.media.ports import make_port
+from sipsimple_services.media.stream import Address, Stream
+
+__all__ = ["MIXERS", "Engine", "EngineError", "NotFound", "PortRangeExhausted"]
+
+log = logging.getLogger("sipsimple.media")
+
+MIXERS = ("voice", "alert")
+DEFAULT_PORT_RANGE = (50000, 50500)
+DEFAULT_TIMEOUT = 30
+MAX_DATAGRAM = 2048
+DRAIN_LIMIT = 64  # datagrams per wake-up of one socket: a flood cannot starve the others
+LATE_AFTER = FRAME_DURATION / 2  # a tick this late counts as late
+RESYNC_AFTER = 5 * FRAME_DURATION  # further behind than this, the schedule restarts
+
+Publish = Callable[[str, dict[str, Any]], None]
+
+
+class EngineError(Exception):
+    """A request the engine cannot carry out (the message says why)."""
+
+
+class NotFound(EngineError):
+    pass
+
+
+class PortRangeExhausted(EngineError):
+    pass
+
+
+@dataclass
+class _StreamHandle:
+    stream: Stream
+    mixer_id: str
+    address: str
+    rtp: socket.socket
+    rtcp: socket.socket
+    watchers: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class ClockStats:
+    ticks: int = 0
+    late: int = 0  # ticks that ran more than LATE_AFTER after their time
+    resyncs: int = 0  # times the clock was so far behind that it skipped frames
+
+
+class Engine:
+    def __init__(self, publish: Publish) -> None:
+        self._publish = publish
+        self.port_range = DEFAULT_PORT_RANGE
+        self.timeout = DEFAULT_TIMEOUT
+        self._next_port = DEFAULT_PORT_RANGE[0]
+        self.mixers = {mixer_id: Mixer(mixer_id) for mixer_id in MIXERS}
+        self.devices = {
+            mixer_id: DevicePort(f"{mixer_id}-device", DeviceChoice(NULL, NULL))
+            for mixer_id in MIXERS
+        }
+        for mixer_id, device in self.devices.items():
+            self.mixers[mixer_id].add(device)
+        self.device_choice = {"input": NULL, "output": NULL, "alert": NULL}
+        self.streams: dict[str, _StreamHandle] = {}
+        self.ports: dict[str, tuple[str, Port]] = {}  # players, tones, recorders
+        self._done_reported: set[str] = set()
+        self.clock = ClockStats()
+        self._rng = random.SystemRandom()
+        self._clock: gevent.Greenlet | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        self._clock = gevent.spawn(self._run_clock)
+
+    def stop(self) -> None:
+        for stream_id in list(self.streams):
+            with contextlib.suppress(EngineError):
+                self.end_stream(stream_id)
+        for port_id in list(self.ports):
+            with contextlib.suppress(EngineError):
+                self.destroy_port(port_id)
+        for device in self.devices.values():
+            device.close()
+        if self._clock is not None:
+            self._clock.kill()
+
+    # -- configuration -----------------------------------------------------------
+
+    def configure(self, port_range: list[Any] | None, timeout: int | None) -> dict[str, Any]:
+        if port_range is not None:
+            if (
+                len(port_range) != 2
+                or not all(isinstance(p, int) and not isinstance(p, bool) for p in port_range)
+                or not 1 <= port_range[0] < port_range[1] <= 65535
+            ):
+                raise ValueError("port_range must be [start, end] with 1 <= start < end <= 65535")
+            self.port_range = (port_range[0], port_range[1])
+            self._next_port = port_range[0]
+        if timeout is not None:
+            if timeout < 0:
+                raise ValueError("timeout must not be negative")
+            self.timeout = timeout
+            for handle in self.streams.values():
+                handle.stream.timeout = timeout
+        return {"port_range": list(self.port_range), "timeout": self.timeout}
+
+    # -- streams -----------------------------------------------------------------
+
+    def create_stream(self, address: str, mixer_id: str) -> dict[str, Any]:
+        mixer = self._mixer(mixer_id)
+        rtp, rtcp = self._bind_pair(address)
+        stream_id = uuid.uuid4().hex
+        stream = Stream(
+            stream_id,
+            lambda data, to, on_rtcp: self._transmit(stream_id, data, to, on_rtcp),
+            self._publish,
+            rng=self._rng,
+            timeout=self.timeout,
+        )
+        handle = _StreamHandle(stream, mixer_id, address, rtp, rtcp)
+        loop = gevent.get_hub().loop
+        for sock, on_rtcp in ((rtp, False), (rtcp, True)):
+            watcher = loop.io(sock.fileno(), 1)
+            watcher.start(self._readable, handle, sock, on_rtcp)
+            handle.watchers.append(watcher)
+        mixer.add(stream)
+        self.streams[stream_id] = handle
+        return {
+            "stream_id": stream_id,
+            "address": address,
+            "rtp_port": rtp.getsockname()[1],
+            "rtcp_port": rtcp.getsockname()[1],
+        }
+
+    def stream(self, stream_id: str) -> Stream:
+        return self._handle(stream_id).stream
+
+    def end_stream(self, stream_id: str) -> dict[str, Any]:
+        handle = self.streams.pop(stream_id, None)
+        if handle is None:
+            raise NotFound(f"no stream {stream_id!r}")
+        stats = handle.stream.end(time.time())
+        for watcher in handle.watchers:
+            watcher.stop()
+            with contextlib.suppress(Exception):
+                watcher.close()
+        handle.rtp.close()
+        handle.rtcp.close()
+        with contextlib.suppress(MixerError):
+            self.mixers[handle.mixer_id].remove(stream_id)
+        self._publish("media.stream_ended", {"stream_id": stream_id, "stats": stats})
+        return stats
+
+    def _handle(self, stream_id: str) -> _StreamHandle:
+        try:
+            return self.streams[stream_id]
+        except KeyError:
+            raise NotFound(f"no stream {stream_id!r}") from None
+
+    def _bind_pair(self, address: str) -> tuple[socket.socket, socket.socket]:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        start, end = self.port_range
+        first = start + (start % 2)  # RTP on even ports (RFC 3550 11)
+        candidates = list(range(first, end, 2))  # the RTCP port (+1) must be in range too
+        if not candidates:
+            raise PortRangeExhausted(f"no even port in {start}-{end}")
+        offset = max(0, (self._next_port - first) // 2) % len(candidates)
+        for index in range(len(candidates)):
+            port = candidates[(offset + index) % len(candidates)]
+            try:
+                rtp = self._bind(family, address, port)
+            except OSError as exc:
+                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL):
+                    raise EngineError(f"cannot bind {address}: {exc.strerror}") from None
+                continue
+            try:
+                rtcp = self._bind(family, address, port + 1)
+            except OSError:
+                rtp.close()
+                continue
+            self._next_port = port + 2
+            return rtp, rtcp
+        raise PortRangeExhausted(f"no free pair of ports in {start}-{end} on {address}")
+
+    @staticmethod
+    def _bind(family: int, address: str, port: int) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.bind((address, port))
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _readable(self, handle: _StreamHandle, sock: socket.socket, on_rtcp: bool) -> None:
+        # Runs in the hub: must not block, must not raise.
+        stream = handle.stream
+        for _ in range(DRAIN_LIMIT):
+            try:
+                data, source = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ICMP port unreachable reported on a later read
+                continue
+            try:
+                stream.receive(data, source, time.time(), on_rtcp)
+            except Exception as exc:
+                log.exception("stream %s: receive failed", stream.stream_id)
+                stream.fail(f"receive: {type(exc).__name__}: {exc}")
+                return
+
+    def _transmit(self, stream_id: str, data: bytes, to: Address, on_rtcp: bool) -> None:
+        handle = self.streams.get(stream_id)
+        if handle is None:
+            return
+        sock = handle.rtcp if on_rtcp else handle.rtp
+        try:
+            sock.sendto(data, to)
+        except OSError:  # full buffer, unreachable, family mismatch: the packet is lost
+            handle.stream.errors["send"] += 1
+
+    # -- ports -------------------------------------------------------------------
+
+    def create_port(self, kind: str, params: dict[str, Any], mixer_id: str) -> str:
+        mixer = self._mixer(mixer_id)
+        port_id = f"{kind}-{uuid.uuid4().hex[:16]}"
+        port = make_port(port_id, kind, params)
+        mixer.add(port)
+        self.ports[port_id] = (mixer_id, port)
+        return port_id
+
+    def destroy_port(self, port_id: str) -> None:
+        entry = self.ports.pop(port_id, None)
+        if entry is None:
+            raise NotFound(f"no port {port_id!r} (streams end with end_stream)")
+        mixer_id, port = entry
+        with contextlib.suppress(MixerError):
+            self.mixers[mixer_id].remove(port_id)
+        self._done_reported.discard(port_id)
+        port.close()
+
+    def _port_mixer(self, port_id: str) -> str:
+        if port_id in self.ports:
+            return self.ports[port_id][0]
+        if port_id in self.streams:
+            return self.streams[port_id].mixer_id
+        for mixer_id, device in self.devices.items():
+            if device.port_id == port_id:
+                return mixer_id
+        raise NotFound(f"no port {port_id!r}")
+
+    def connect(self, source: str, sink: str, connected: bool) -> None:
+        mixer_id = self._port_mixer(source)
+        if self._port_mixer(sink) != mixer_id:
+            raise EngineError("the ports belong to different mixers")
+        mixer = self.mixers[mixer_id]
+        try:
+            if connected:
+                mixer.connect(source, sink)
+            else:
+                mixer.disconnect(source, sink)
+        except MixerError as exc:
+            raise EngineError(str(exc)) from None
+
+    def _mixer(self, mixer_id: str) -> Mixer:
+        try:
+            return self.mixers[mixer_id]
+        except KeyError:
+            raise NotFound(f"no mixer {mixer_id!r} (voice or alert)") from None
+
+    # -- devices -------------------------------------------------------------------
+
+    def list_devices(self) -> dict[str, Any]:
+        devices = available_devices()
+        devices["current"] = dict(self.device_choice)
+        return devices
+
+    def set_devices(
+        self, input_device: str | None, output_device: str | None, alert_device: str | None
+    ) -> dict[str, str]:
+        devices = available_devices()
+        wanted = {
+            "input": resolve(input_device, "input", devices),
+            "output": resolve(output_device, "output", devices),
+            "alert": resolve(alert_device, "output", devices),
+        }
+        voice = self.devices["voice"].use(DeviceChoice(wanted["input"], wanted["output"]))
+        alert = self.devices["alert"].use(DeviceChoice(NULL, wanted["alert"]))
+        chosen = {"input": voice.input, "output": voice.output, "alert": alert.output}
+        requested = {"input": input_device, "output": output_device, "alert": alert_device}
+        fell_back = any(
+            chosen[kind] == NULL and requested[kind] not in (None, NULL, "system_default")
+            for kind in chosen
+        )
+        if chosen != self.device_choice or fell_back:
+            self._publish("media.devices_changed", dict(chosen))
+        self.device_choice = chosen
+        return dict(chosen)
+
+    # -- the clock -----------------------------------------------------------------
+
+    def _run_clock(self) -> None:
+        start = time.monotonic()
+        frame = 0
+        while True:
+            frame += 1
+            due = start + frame * FRAME_DURATION
+            delay = due - time.monotonic()
+            if delay > 0:
+                gevent.sleep(delay)
+            elif -delay > RESYNC_AFTER:
+                # A stall (suspend, overload): restart the schedule rather than run
+                # a burst of ticks; the jitter buffers absorb the gap.
+                self.clock.resyncs += 1
+                start, frame = time.monotonic(), 0
+            lateness = time.monotonic() - due
+            self.clock.ticks += 1
+            if lateness > LATE_AFTER:
+                self.clock.late += 1
+            try:
+                self.tick(time.time())
+            except Exception:  # never lose the clock
+                log.exception("media tick failed")
+
+    def tick(self, now: float) -> None:
+        for handle in list(self.streams.values()):
+            stream = handle.stream
+            try:
+                stream.prepare(now)
+            except Exception as exc:
+                log.exception("stream %s failed", stream.stream_id)
+                stream.fail(f"{type(exc).__name__}: {exc}")
+        for mixer in self.mixers.values():
+            mixer.tick()
+            for port_id, error in mixer.errors:
+                failed = self.streams.get(port_id)
+                log.error("port %s failed: %s: %s", port_id, type(error).__name__, error)
+                if failed is not None:
+                    failed.stream.fail(f"{type(error).__name__}: {error}")
+                elif port_id in self.ports:
+                    # A recorder that cannot write, say: it leaves the mix (it stays
+                    # known until destroy_port) and the mixer goes on.
+                    with contextlib.suppress(MixerError):
+                        mixer.remove(port_id)
+                    self._port_done(port_id)
+            mixer.errors.clear()
+        for port_id, (_, port) in self.ports.items():
+            if getattr(port, "done", False) and port_id not in self._done_reported:
+                self._port_done(port_id)
+
+    def _port_done(self, port_id: str) -> None:
+        if port_id not in self._done_reported:
+            self._done_reported.add(port_id)
+            self._publish("media.port_done", {"port_id": port_id})

@@ -1,0 +1,185 @@
+"""The media service on the bus: the `media` methods of the schema over the engine.
+
+Streams and ports belong to the client that made them and are ended when it
+goes away (goodbye or no heartbeat). No handler blocks: the engine's work is
+non-blocking socket calls and small computations, so every request runs in
+the receive loop.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sipsimple.bus.schema import ErrorCode
+from sipsimple_services.common.service import Service, ServiceError
+from sipsimple_services.media.codecs import CodecError
+from sipsimple_services.media.engine import Engine, EngineError, NotFound
+from sipsimple_services.media.parameters import ParameterError
+from sipsimple_services.media.ports import PortParameterError
+from sipsimple_services.media.stream import StreamStateError
+from sipsimple_services.media.wav import WavError
+
+__all__ = ["MediaService"]
+
+DEFAULT_MIXER = "voice"
+
+
+def _fail(exc: Exception) -> ServiceError:
+    if isinstance(exc, NotFound):
+        return ServiceError(ErrorCode.NOT_FOUND, str(exc))
+    if isinstance(exc, ParameterError | PortParameterError | ValueError):
+        return ServiceError(ErrorCode.INVALID_PARAMS, str(exc))
+    return ServiceError(ErrorCode.FAILED, str(exc))
+
+
+_EXPECTED = (
+    EngineError,
+    ParameterError,
+    PortParameterError,
+    StreamStateError,
+    WavError,
+    CodecError,
+    ValueError,
+)
+
+
+class MediaService(Service):
+    name = "media"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.engine = Engine(self._publish_event)
+        self.owner: dict[str, str] = {}  # object id -> client
+
+    def _publish_event(self, name: str, data: dict[str, Any]) -> None:
+        self.publish(name, self.name, data)
+
+    def on_start(self) -> None:
+        self.engine.start()
+
+    def on_stop(self) -> None:
+        self.engine.stop()
+
+    # -- streams -----------------------------------------------------------------
+
+    def rpc_create_stream(
+        self, client: str, address: str, mixer_id: str | None = None
+    ) -> dict[str, Any]:
+        try:
+            result = self.engine.create_stream(address, mixer_id or DEFAULT_MIXER)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+        stream_id = result["stream_id"]
+        self.owner[stream_id] = client
+        self.own(client, stream_id, lambda: self._release_stream(stream_id))
+        return result
+
+    def _release_stream(self, stream_id: str) -> None:
+        self.owner.pop(stream_id, None)
+        if stream_id in self.engine.streams:
+            self.engine.end_stream(stream_id)
+
+    def rpc_start_stream(self, client: str, stream_id: str, media: dict[str, Any]) -> None:
+        try:
+            self.engine.stream(stream_id).start(media, time.time())
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+
+    def rpc_update_stream(self, client: str, stream_id: str, media: dict[str, Any]) -> None:
+        try:
+            self.engine.stream(stream_id).update(media, time.time())
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+
+    def rpc_end_stream(self, client: str, stream_id: str) -> dict[str, Any]:
+        try:
+            stats = self.engine.end_stream(stream_id)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+        owner = self.owner.pop(stream_id, None)
+        if owner is not None:
+            self.disown(owner, stream_id)
+        return stats
+
+    def rpc_send_dtmf(self, client: str, stream_id: str, digit: str) -> None:
+        try:
+            self.engine.stream(stream_id).send_dtmf(digit)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+
+    def rpc_stream_stats(self, client: str, stream_id: str) -> dict[str, Any]:
+        try:
+            stats = self.engine.stream(stream_id).stats()
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+        clock = self.engine.clock
+        stats["clock"] = {"ticks": clock.ticks, "late": clock.late, "resyncs": clock.resyncs}
+        return stats
+
+    def rpc_set_mute(self, client: str, stream_id: str, muted: bool) -> None:
+        try:
+            self.engine.stream(stream_id).set_mute(muted)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+
+    # -- ports ---------------------------------------------------------------------
+
+    def rpc_create_port(
+        self, client: str, kind: str, params: dict[str, Any], mixer_id: str | None = None
+    ) -> dict[str, Any]:
+        try:
+            port_id = self.engine.create_port(kind, params, mixer_id or DEFAULT_MIXER)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+        self.owner[port_id] = client
+        self.own(client, port_id, lambda: self._release_port(port_id))
+        return {"port_id": port_id}
+
+    def _release_port(self, port_id: str) -> None:
+        self.owner.pop(port_id, None)
+        if port_id in self.engine.ports:
+            self.engine.destroy_port(port_id)
+
+    def rpc_destroy_port(self, client: str, port_id: str) -> None:
+        try:
+            self.engine.destroy_port(port_id)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+        owner = self.owner.pop(port_id, None)
+        if owner is not None:
+            self.disown(owner, port_id)
+
+    def rpc_connect_ports(self, client: str, source: str, sink: str) -> None:
+        try:
+            self.engine.connect(source, sink, True)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+
+    def rpc_disconnect_ports(self, client: str, source: str, sink: str) -> None:
+        try:
+            self.engine.connect(source, sink, False)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
+
+    # -- devices and settings -------------------------------------------------------
+
+    def rpc_list_devices(self, client: str) -> dict[str, Any]:
+        return self.engine.list_devices()
+
+    def rpc_set_devices(
+        self,
+        client: str,
+        input_device: str | None,
+        output_device: str | None,
+        alert_device: str | None = None,
+    ) -> dict[str, str]:
+        return self.engine.set_devices(input_device, output_device, alert_device)
+
+    def rpc_configure(
+        self, client: str, port_range: list[Any] | None = None, timeout: int | None = None
+    ) -> dict[str, Any]:
+        try:
+            return self.engine.configure(port_range, timeout)
+        except _EXPECTED as exc:
+            raise _fail(exc) from None
