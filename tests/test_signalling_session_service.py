@@ -10,10 +10,12 @@ and its 2xx, and INVITEs with Replaces (RFC 3891).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.notifications import Recorder
+from harness.sipp import SIPp, needs_sipp, scenario
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -250,3 +252,28 @@ def test_contact_params_are_checked_and_survive_the_wire(params: dict[str, Any])
         return
     contact = h.ContactHeader(SIPURI("127.0.0.1", user="alice"), parameters=checked)
     assert dict(h.ContactHeader.parse(str(contact)).parameters) == checked
+
+
+@integration
+@needs_sipp
+def test_answered_call_uses_the_credentials_given_with_accept(
+        route: dict[str, Any], events: Recorder, tmp_path: Path) -> None:
+    bus = get_bus()
+    sipp = SIPp(tmp_path)
+    try:
+        process = sipp.start(scenario("uac_bye_auth.xml", sipp.workdir), service="bob",
+                             remote=f"127.0.0.1:{route['port']}", timeout=30)
+        incoming = events.wait(named("session_incoming"), timeout=20).data
+        callee = incoming.session_id
+        bus.call("signalling", "accept", session_id=callee, body=SDP,
+                 credentials={"username": "bob", "password": "secret"})
+        events.wait(named("session_established", session_id=callee))
+        bus.call("signalling", "end", session_id=callee)
+        events.wait(named("session_ended", session_id=callee))
+        _out, err = process.communicate(timeout=40)
+        assert process.returncode == 0, err.decode(errors="replace")[-2000:] + sipp.errors()
+    finally:
+        sipp.stop()
+    byes = [code for originator, method, code in transactions(events, callee)
+            if method == "BYE"]
+    assert byes == [401, 200]

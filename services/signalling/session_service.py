@@ -24,6 +24,7 @@ from sipsimple.core import SIPParseError
 from sipsimple.core.grammar import is_token
 from sipsimple.core.headers import ContactHeader, WarningHeader
 from sipsimple_services.common.service import ServiceError
+from sipsimple_services.signalling.auth import AuthSession
 from sipsimple_services.signalling.dialog_layer import DialogLayer, UnknownSession
 from sipsimple_services.signalling.effects import Effect
 from sipsimple_services.signalling.engine import SignallingEngine
@@ -190,15 +191,21 @@ class SessionMethods:
         self, client: str, session_id: str, body: bytes | None = None,
         content_type: str | None = None, headers: list[Any] | None = None,
         contact_params: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
     ) -> None:
         data = body or b""
         extra = [*_checked(lambda: parse_headers(headers)),
                  *_checked(lambda: content_type_headers(data, content_type))]
         params = check_contact_params(contact_params)
+        auth = _checked(lambda: parse_credentials(credentials))
 
         def command(layer: DialogLayer, now: float) -> list[Effect]:
             contact = None
-            dialog = layer.session(session_id).dialog
+            session = layer.session(session_id)
+            if auth is not None and session.auth is None:
+                # for our requests in the dialog (BYE, re-INVITE, REFER) challenged by a proxy
+                session.auth = AuthSession(auth)
+            dialog = session.dialog
             if params and dialog is not None:
                 # the dialog keeps it: every later Contact of ours carries them too
                 own = dialog.local_contact

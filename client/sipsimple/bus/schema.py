@@ -206,7 +206,8 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("mixer_id", OPT_STR, required=False),
         )),
         Method("destroy_port", (Param("port_id", (str,)),)),
-        # audio of `source` goes to `sink` (one way); bridges are made of these
+        # audio of `source` goes to `sink` (one way); bridges are made of these.
+        # A stream may be its own sink: an echo (`sipsimple answer --echo`).
         Method("connect_ports", (Param("source", (str,)), Param("sink", (str,)))),
         Method("disconnect_ports", (Param("source", (str,)), Param("sink", (str,)))),
         Method("list_devices"),  # -> {"input": [...], "output": [...], "default": {...}}
@@ -215,10 +216,11 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("input_device", OPT_STR), Param("output_device", OPT_STR),
             Param("alert_device", OPT_STR, required=False),
         )),
-        # rtp.port_range and rtp.timeout of the settings
+        # rtp.port_range and rtp.timeout of the settings (not "timeout": that
+        # name is BusClient.call's own keyword)
         Method("configure", (
             Param("port_range", (list, NoneType), required=False),
-            Param("timeout", OPT_INT, required=False),
+            Param("rtp_timeout", OPT_INT, required=False),
         )),
     ),
     "msrp": _methods(),
@@ -330,6 +332,8 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("content_type", OPT_STR, required=False),
                 Param("headers", (list, NoneType), required=False),
                 Param("contact_params", (dict, NoneType), required=False),  # as invite's
+                # for requests we send in the dialog, when a proxy challenges them
+                Param("credentials", (dict, NoneType), required=False),
             ),
         ),
         Method(

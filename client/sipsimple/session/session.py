@@ -265,6 +265,14 @@ class Session:
     def remote_sdp(self) -> FrozenSDPSession | None:
         return self._remote_sdp
 
+    def local_media_address(self) -> str:
+        """The local IP address of the session's descriptions, for streams to bind their media."""
+        if self._local_sdp is not None:
+            return str(self._local_sdp.address)
+        if self.direction == "outgoing" and self._routes:
+            return local_address_for(self._routes[self._route_index].address)
+        return local_address_for(self._source)
+
     def _dialog_ids(self) -> tuple[str, str, str] | None:
         """(Call-ID, local tag, remote tag) of the established dialog, for Replaces."""
         return self._dialog
@@ -511,7 +519,8 @@ class Session:
             indexes = self._indexes
             body = self._offer = offer_for(local, indexes, None)
         self._indexes = dict(indexes)
-        params: dict[str, Any] = {"session_id": self._sid, "body": bytes(body)}
+        params: dict[str, Any] = {"session_id": self._sid, "body": bytes(body),
+                                  "credentials": self.account.credentials.to_bus()}
         if self._is_focus:
             params["contact_params"] = {"isfocus": None}
         if not self._bus("accept", **params) and self.state == "accepting":
@@ -859,9 +868,36 @@ class Session:
                        failure_reason="; ".join(failed.values()), streams=list(failed))
         self._proposal_done()
 
+    def _ev_session_reinvite_retry(self, data: NotificationData) -> None:
+        # our re-INVITE got 491: the service sends it again after `delay`; until then
+        # the peer's re-INVITE may come in, and is answered (RFC 3261 14.1)
+        if self._proposal is not None:
+            self._proposal["glare"] = "waiting"
+
+    def _ev_session_state(self, data: NotificationData) -> None:
+        proposal = self._proposal
+        if data.new == "connected" and proposal is not None and proposal.get("glare") == "dropped":
+            self._resend_proposal(proposal)
+
+    def _resend_proposal(self, proposal: dict[str, Any]) -> None:
+        """Offer our proposal again, built on what the peer's re-INVITE changed meanwhile."""
+        kind = proposal["kind"]
+        current = {s: self._indexes[s] for s in self.streams}
+        if kind == "add":
+            indexes = place_streams(self._local_sdp, current, proposal["streams"])
+            self._reoffer(kind, indexes, streams=proposal["streams"])
+        elif kind == "remove":
+            keep = {s: i for s, i in current.items() if s not in proposal["streams"]}
+            self._reoffer(kind, keep, streams=proposal["streams"])
+        else:
+            self._reoffer(kind, current, hold=proposal["hold"])
+
     def _ev_session_reinvite_rejected(self, data: NotificationData) -> None:
         proposal = self._proposal
         if proposal is None:
+            return
+        if proposal.get("glare") == "dropping" and data.code == 487:
+            proposal["glare"] = "dropped"  # the stale copy we dropped; sent again when idle
             return
         kind = proposal["kind"]
         if kind == "add":
@@ -925,7 +961,9 @@ class Session:
     # --- renegotiation: their offers --------------------------------------------
 
     def _ev_session_offer(self, data: NotificationData) -> None:
-        if self.state != "connected" or self._remote_sdp is None:
+        proposal = self._proposal
+        glare = proposal is not None and proposal.get("glare") == "waiting"
+        if (self.state != "connected" and not glare) or self._remote_sdp is None:
             self._bus("reject_reinvite", session_id=self._sid, code=491)
             return
         try:
@@ -939,6 +977,14 @@ class Session:
             self._bus("reject_reinvite", session_id=self._sid, code=488,
                       warning="streams cannot be added and removed at once")
             return
+        if changes.added and glare:  # one proposal at a time: ours goes first
+            self._bus("reject_reinvite", session_id=self._sid, code=491)
+            return
+        if glare and proposal is not None:
+            # the copy of our re-INVITE waiting in the service would offer what this
+            # answer changes with the same o= version: drop it, offer again afterwards
+            proposal["glare"] = "dropping"
+            self._bus("cancel_reinvite", session_id=self._sid)
         if changes.added:
             proposed = self._manager.streams_for_offer(self.account, offer, changes.added)
             if not proposed:
