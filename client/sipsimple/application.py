@@ -51,7 +51,7 @@ class SIPApplication(metaclass=Singleton):
     local_nat_type = ApplicationAttribute("unknown")
     bus = ApplicationAttribute(None)
 
-    # The audio objects belong to the media issue; they stay None until then.
+    # Set by the audio component (sipsimple.audio.AudioComponent) while started.
     alert_audio_mixer = ApplicationAttribute(None)
     alert_audio_bridge = ApplicationAttribute(None)
     alert_audio_device = ApplicationAttribute(None)
@@ -139,8 +139,27 @@ class SIPApplication(metaclass=Singleton):
         self._post("SIPApplicationDidStart")
 
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
-        return [("dns", self._start_dns), ("accounts", self._start_accounts),
-                ("sessions", self._start_sessions)]
+        return [("dns", self._start_dns), ("audio", self._start_audio),
+                ("accounts", self._start_accounts), ("sessions", self._start_sessions)]
+
+    def _start_audio(self) -> Callable[[], None]:
+        from sipsimple.audio import AudioComponent
+
+        audio = AudioComponent()
+        audio.start()  # pushes the devices and RTP settings to the media service
+        # through the instance: ApplicationAttribute keeps one value for every class
+        self.voice_audio_mixer, self.voice_audio_device = audio.voice_mixer, audio.voice_device
+        self.voice_audio_bridge = audio.voice_bridge
+        self.alert_audio_mixer, self.alert_audio_device = audio.alert_mixer, audio.alert_device
+        self.alert_audio_bridge = audio.alert_bridge
+
+        def stop() -> None:
+            audio.stop()
+            for name in ("voice_audio_mixer", "voice_audio_device", "voice_audio_bridge",
+                         "alert_audio_mixer", "alert_audio_device", "alert_audio_bridge"):
+                setattr(self, name, None)
+
+        return stop
 
     @staticmethod
     def _start_sessions() -> Callable[[], None]:

@@ -16,8 +16,11 @@ and ``MediaStreamRegistry.MyStream`` names it.
 
 from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
 from sipsimple.streams.registry import MediaStreamRegistrar, MediaStreamRegistry
+from sipsimple.streams.rtp.audio import AudioStream, AudioStreamError
 
 __all__ = [
+    "AudioStream",
+    "AudioStreamError",
     "IMediaStream",
     "InvalidStreamError",
     "MediaStreamRegistrar",

@@ -1,0 +1,527 @@
+"""The audio API of the Middleware: mixers, bridges, devices, players and recorders.
+
+Every object here is a proxy for a port of the media service's conference
+mixers ("voice" and "alert"); audio never crosses the bus. A port hears the
+ports connected to it (`connect_ports(source, sink)`, one way); an
+`AudioBridge` connects each of its ports to every other one, both ways, so
+that, e.g., a stream and the device in one bridge hear each other and a
+recorder added to it records both.
+
+Ports that exist in the service only while started (players, recorders, a
+stream between `initialize` and `end`) tell their bridges when they appear,
+so a bridge may hold a port before it is started.
+
+`AudioComponent` is what `SIPApplication` starts: the two mixers, their
+devices and bridges, and the settings pushed to the service (devices,
+`rtp.port_range`, `rtp.timeout`), again after the service restarts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sipsimple.bus.client import BusError, ServiceError, get_bus
+from sipsimple.bus.schema import EVENTS
+from sipsimple.notification import Notification, NotificationCenter, NotificationData
+
+__all__ = [
+    "AudioBridge",
+    "AudioComponent",
+    "AudioDevice",
+    "AudioError",
+    "AudioMixer",
+    "IAudioPort",
+    "TonePlayer",
+    "WavePlayer",
+    "WaveRecorder",
+    "configure_media_service",
+]
+
+log = logging.getLogger(__name__)
+
+MEDIA_TIMEOUT = 5.0  # seconds for one media service call
+MIXERS = ("voice", "alert")
+
+
+class AudioError(RuntimeError):
+    """A media service call failed (the service is down, or refused the request)."""
+
+
+def media_call(method: str, **params: Any) -> Any:
+    """One call to the media service; every failure is an AudioError."""
+    try:
+        return get_bus().call("media", method, timeout=MEDIA_TIMEOUT, **params)
+    except BusError as exc:
+        raise AudioError(f"media service: {method} failed: {exc}") from exc
+
+
+def _not_found(exc: AudioError) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, ServiceError) and cause.code == "not-found"
+
+
+# --- events ------------------------------------------------------------------
+
+
+class _MediaEvents:
+    """Routes the media service's events to the facade object each one names.
+
+    The bus posts every `media.*` event with the BusClient as sender; objects
+    register under their stream_id or port_id and get `_media_event(name,
+    data)`. A restart of the service loses every object: they get
+    `_media_lost(reason)`.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._objects: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+        self._observing = False
+
+    def register(self, object_id: str, obj: Any) -> None:
+        with self._lock:
+            self._objects[object_id] = obj
+            if self._observing:
+                return
+            self._observing = True
+        center = NotificationCenter()
+        for name in EVENTS["media"]:
+            center.add_observer(self, name=name)
+        center.add_observer(self, name="ServiceDidRestart")
+
+    def unregister(self, object_id: str | None) -> None:
+        if object_id is None:
+            return
+        with self._lock:
+            self._objects.pop(object_id, None)
+
+    def handle_notification(self, notification: Notification) -> None:
+        data = notification.data
+        if notification.name == "ServiceDidRestart":
+            if getattr(data, "service", None) != "media":
+                return
+            with self._lock:
+                lost = list(self._objects.values())
+                self._objects.clear()
+            for obj in lost:
+                self._deliver(obj, "_media_lost", "the media service restarted")
+            return
+        object_id = getattr(data, "stream_id", None) or getattr(data, "port_id", None)
+        if not isinstance(object_id, str):
+            return
+        with self._lock:
+            obj = self._objects.get(object_id)
+        if obj is not None:
+            self._deliver(obj, "_media_event", notification.name, data)
+
+    @staticmethod
+    def _deliver(obj: Any, method: str, *args: Any) -> None:
+        try:
+            getattr(obj, method)(*args)
+        except Exception:
+            log.exception("%r: handling a media event raised", obj)
+
+
+media_events = _MediaEvents()
+
+
+def _post(name: str, sender: object, **data: Any) -> None:
+    data.setdefault("timestamp", datetime.now())
+    NotificationCenter().post_notification(name, sender, NotificationData(**data))
+
+
+# --- mixers and ports --------------------------------------------------------
+
+
+class AudioMixer:
+    """One of the media service's conference mixers ("voice" or "alert")."""
+
+    def __init__(self, mixer_id: str = "voice") -> None:
+        if mixer_id not in MIXERS:
+            raise ValueError(f"no mixer {mixer_id!r}; the mixers are {', '.join(MIXERS)}")
+        self.mixer_id = mixer_id
+
+    def __repr__(self) -> str:
+        return f"<AudioMixer {self.mixer_id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AudioMixer) and other.mixer_id == self.mixer_id
+
+    def __hash__(self) -> int:
+        return hash(("AudioMixer", self.mixer_id))
+
+    def connect(self, source: IAudioPort, sink: IAudioPort) -> None:
+        """Audio of `source` goes to `sink` (one way)."""
+        self._check(source, sink)
+        media_call("connect_ports", source=source.port_id, sink=sink.port_id)
+
+    def disconnect(self, source: IAudioPort, sink: IAudioPort) -> None:
+        self._check(source, sink)
+        media_call("disconnect_ports", source=source.port_id, sink=sink.port_id)
+
+    def _check(self, *ports: IAudioPort) -> None:
+        for port in ports:
+            if port.mixer != self:
+                raise ValueError(f"{port!r} belongs to {port.mixer!r}, not to {self!r}")
+            if port.port_id is None:
+                raise ValueError(f"{port!r} is not started")
+
+    @staticmethod
+    def list_devices() -> dict[str, Any]:
+        """{"input": [names], "output": [names], "default": {...}} from the media service."""
+        result: dict[str, Any] = media_call("list_devices")
+        return result
+
+    @property
+    def input_devices(self) -> list[str]:
+        return list(self.list_devices().get("input", []))
+
+    @property
+    def output_devices(self) -> list[str]:
+        return list(self.list_devices().get("output", []))
+
+
+class IAudioPort(ABC):
+    """Something of a mixer that produces and/or consumes audio."""
+
+    mixer: AudioMixer
+
+    @property
+    @abstractmethod
+    def port_id(self) -> str | None:
+        """The service's id of the port; None while it does not exist there."""
+
+    def _bridges(self) -> weakref.WeakSet[AudioBridge]:
+        bridges: weakref.WeakSet[AudioBridge] | None = self.__dict__.get("_port_bridges")
+        if bridges is None:
+            bridges = self.__dict__["_port_bridges"] = weakref.WeakSet()
+        return bridges
+
+    def _port_appeared(self) -> None:
+        """Call once the port exists in the service: its bridges connect it."""
+        for bridge in list(self._bridges()):
+            bridge._connect_port(self)
+
+
+class AudioDevice(IAudioPort):
+    """The sound device of a mixer (the null device when none is configured or present)."""
+
+    def __init__(self, mixer: AudioMixer) -> None:
+        self.mixer = mixer
+
+    def __repr__(self) -> str:
+        return f"<AudioDevice {self.mixer.mixer_id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AudioDevice) and other.mixer == self.mixer
+
+    def __hash__(self) -> int:
+        return hash(("AudioDevice", self.mixer.mixer_id))
+
+    @property
+    def port_id(self) -> str:
+        return f"{self.mixer.mixer_id}-device"
+
+
+class AudioBridge:
+    """A set of ports of one mixer, each hearing all the others."""
+
+    def __init__(self, mixer: AudioMixer) -> None:
+        self.mixer = mixer
+        self._ports: list[IAudioPort] = []
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"<AudioBridge {self.mixer.mixer_id} {self._ports}>"
+
+    def __contains__(self, port: object) -> bool:
+        return port in self._ports
+
+    def __iter__(self) -> Iterator[IAudioPort]:
+        return iter(list(self._ports))
+
+    def __len__(self) -> int:
+        return len(self._ports)
+
+    def add(self, port: IAudioPort) -> None:
+        if port.mixer != self.mixer:
+            raise ValueError(f"{port!r} belongs to {port.mixer!r}, not to {self.mixer!r}")
+        with self._lock:
+            if port in self._ports:
+                raise ValueError(f"{port!r} is already in the bridge")
+            self._ports.append(port)
+            port._bridges().add(self)
+            self._connect_port(port)
+
+    def remove(self, port: IAudioPort) -> None:
+        with self._lock:
+            if port not in self._ports:
+                raise ValueError(f"{port!r} is not in the bridge")
+            self._ports.remove(port)
+            port._bridges().discard(self)
+            if port.port_id is None:
+                return
+            for other in self._ports:
+                if other.port_id is not None:
+                    self._link("disconnect_ports", port, other)
+
+    def _connect_port(self, port: IAudioPort) -> None:
+        with self._lock:
+            if port not in self._ports or port.port_id is None:
+                return
+            for other in self._ports:
+                if other is not port and other.port_id is not None:
+                    self._link("connect_ports", port, other)
+
+    @staticmethod
+    def _link(method: str, one: IAudioPort, other: IAudioPort) -> None:
+        for source, sink in ((one, other), (other, one)):
+            try:
+                media_call(method, source=source.port_id, sink=sink.port_id)
+            except AudioError as exc:
+                # a port that just went away (a player at its end) is no error
+                if not _not_found(exc):
+                    raise
+
+
+class _ServicePort(IAudioPort):
+    """A port the service creates on start() and destroys on stop()."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, mixer: AudioMixer) -> None:
+        self.mixer = mixer
+        self._port_id: str | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def port_id(self) -> str | None:
+        return self._port_id
+
+    @property
+    def is_active(self) -> bool:
+        return self._port_id is not None
+
+    def _params(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        with self._lock:
+            if self._port_id is not None:
+                return
+            reply = media_call("create_port", kind=self.kind, params=self._params(),
+                               mixer_id=self.mixer.mixer_id)
+            self._port_id = str(reply["port_id"])
+            media_events.register(self._port_id, self)
+        self._port_appeared()
+        self._started()
+
+    def stop(self) -> None:
+        with self._lock:
+            port_id, self._port_id = self._port_id, None
+            if port_id is None:
+                return
+            media_events.unregister(port_id)
+        try:
+            media_call("destroy_port", port_id=port_id)
+        except AudioError as exc:
+            if not _not_found(exc):  # gone by itself (a finished player) is fine
+                log.warning("%r: %s", self, exc)
+        self._stopped()
+
+    def _started(self) -> None:
+        pass
+
+    def _stopped(self) -> None:
+        pass
+
+    def _media_event(self, name: str, data: NotificationData) -> None:
+        if name == "media.port_done":
+            self._done()
+
+    def _done(self) -> None:
+        self.stop()
+
+    def _media_lost(self, reason: str) -> None:
+        with self._lock:
+            self._port_id = None
+        self._stopped()
+
+
+class WavePlayer(_ServicePort):
+    """Plays a WAV file into the mixer (and so into what its bridges connect).
+
+    `loop_count` 0 plays forever, n plays n times. Posts WavePlayerDidStart
+    and WavePlayerDidEnd.
+    """
+
+    kind = "player"
+
+    def __init__(self, mixer: AudioMixer, filename: str, volume: int = 100,
+                 loop_count: int = 1) -> None:
+        if loop_count < 0:
+            raise ValueError("loop_count must be 0 (forever) or more")
+        if not 0 <= volume <= 100:
+            raise ValueError("volume is 0 to 100")
+        super().__init__(mixer)
+        self.filename = str(filename)
+        self.volume = volume
+        self.loop_count = loop_count
+        self._plays = 0
+
+    def __repr__(self) -> str:
+        return f"<WavePlayer {self.filename!r}>"
+
+    def _params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"filename": self.filename, "loop": self.loop_count == 0}
+        if self.volume != 100:
+            params["volume"] = self.volume
+        return params
+
+    def start(self) -> None:
+        self._plays = 0
+        super().start()
+
+    def _started(self) -> None:
+        if self._plays == 0:
+            _post("WavePlayerDidStart", self)
+
+    def _done(self) -> None:
+        self._plays += 1
+        if self.loop_count and self._plays < self.loop_count:
+            with self._lock:
+                port_id, self._port_id = self._port_id, None
+            media_events.unregister(port_id)
+            try:
+                super().start()  # again, into the same bridges
+                return
+            except AudioError as exc:
+                log.warning("%r: %s", self, exc)
+        self.stop()
+
+    def _stopped(self) -> None:
+        _post("WavePlayerDidEnd", self)
+
+
+class TonePlayer(_ServicePort):
+    """Plays a tone (the sum of `frequencies`, in Hz) for `duration` seconds, or until stopped."""
+
+    kind = "tone"
+
+    def __init__(self, mixer: AudioMixer, frequencies: list[float] | tuple[float, ...],
+                 duration: float | None = None, volume: int = 50) -> None:
+        frequencies = [float(f) for f in frequencies]
+        if not frequencies or any(not 0 < f < 24000 for f in frequencies):
+            raise ValueError("frequencies are one or more values between 0 and 24000 Hz")
+        if duration is not None and duration <= 0:
+            raise ValueError("duration must be positive (or None: until stopped)")
+        if not 0 <= volume <= 100:
+            raise ValueError("volume is 0 to 100")
+        super().__init__(mixer)
+        self.frequencies = frequencies
+        self.duration = duration
+        self.volume = volume
+
+    def __repr__(self) -> str:
+        return f"<TonePlayer {self.frequencies} Hz>"
+
+    def _params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"frequencies": self.frequencies}
+        if self.duration is not None:
+            params["duration"] = self.duration
+        params["volume"] = self.volume
+        return params
+
+
+class WaveRecorder(_ServicePort):
+    """Records what the ports connected to it produce into a WAV file."""
+
+    kind = "recorder"
+
+    def __init__(self, mixer: AudioMixer, filename: str) -> None:
+        super().__init__(mixer)
+        self.filename = str(filename)
+
+    def __repr__(self) -> str:
+        return f"<WaveRecorder {self.filename!r}>"
+
+    def _params(self) -> dict[str, Any]:
+        return {"filename": self.filename}
+
+
+# --- the application's audio component ------------------------------------------------
+
+
+def _device(value: Any) -> str:
+    # The settings say None for the null device; to the service None is the default.
+    return "null" if value is None else str(value)
+
+
+def configure_media_service() -> None:
+    """Push the settings the media service uses (RTP ports, timeout, devices)."""
+    from sipsimple.configuration.settings import SIPSimpleSettings
+
+    settings = SIPSimpleSettings()
+    port_range = settings.rtp.port_range
+    media_call("configure", port_range=[int(port_range.start), int(port_range.end)],
+               rtp_timeout=int(settings.rtp.timeout))
+    audio = settings.audio
+    media_call("set_devices", input_device=_device(audio.input_device),
+               output_device=_device(audio.output_device),
+               alert_device=_device(audio.alert_device))
+
+
+class AudioComponent:
+    """The SIPApplication's audio objects, and the settings kept in step with the service."""
+
+    def __init__(self) -> None:
+        self.voice_mixer = AudioMixer("voice")
+        self.alert_mixer = AudioMixer("alert")
+        self.voice_device = AudioDevice(self.voice_mixer)
+        self.alert_device = AudioDevice(self.alert_mixer)
+        self.voice_bridge = AudioBridge(self.voice_mixer)
+        self.alert_bridge = AudioBridge(self.alert_mixer)
+        self.voice_bridge.add(self.voice_device)
+        self.alert_bridge.add(self.alert_device)
+
+    def start(self) -> None:
+        from sipsimple.configuration.settings import SIPSimpleSettings
+
+        try:
+            configure_media_service()
+        except AudioError as exc:  # audio is not everything: sessions without it still work
+            log.warning("could not configure the media service: %s", exc)
+        center = NotificationCenter()
+        center.add_observer(self, name="CFGSettingsObjectDidChange", sender=SIPSimpleSettings())
+        center.add_observer(self, name="ServiceDidRestart")
+
+    def stop(self) -> None:
+        from sipsimple.configuration.settings import SIPSimpleSettings
+
+        center = NotificationCenter()
+        center.discard_observer(self, name="CFGSettingsObjectDidChange",
+                                sender=SIPSimpleSettings())
+        center.discard_observer(self, name="ServiceDidRestart")
+
+    def handle_notification(self, notification: Notification) -> None:
+        data = notification.data
+        if notification.name == "CFGSettingsObjectDidChange":
+            if not any(k.startswith(("audio.", "rtp.")) for k in data.modified):
+                return
+        elif getattr(data, "service", None) != "media":
+            return
+        # not on the bus thread, which must keep delivering while this waits
+        threading.Thread(target=self._reconfigure, name="sipsimple-audio-settings",
+                         daemon=True).start()
+
+    @staticmethod
+    def _reconfigure() -> None:
+        try:
+            configure_media_service()
+        except AudioError as exc:
+            log.warning("could not configure the media service: %s", exc)

@@ -1,0 +1,506 @@
+"""AudioStream: RTP audio of a session, run by the media service.
+
+The stream decides the SDP (through `negotiation`) and hands what was agreed
+(`NegotiatedMedia`) to the media service, which owns the socket, the codecs,
+SRTP, DTMF and the audio itself. As an `IAudioPort` of the voice mixer it
+can be bridged with other ports; its own `bridge` holds the voice device,
+the stream while it is active (started and not on hold) and its recorder.
+
+Threads: the Session calls in on its worker; media events arrive on the bus
+thread. Notifications are posted from whichever of the two saw the change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sipsimple.audio import (
+    AudioBridge,
+    AudioDevice,
+    AudioError,
+    AudioMixer,
+    IAudioPort,
+    WaveRecorder,
+    media_call,
+    media_events,
+)
+from sipsimple.core.sdp import FrozenSDPSession, SDPMediaStream, SDPNegotiationError
+from sipsimple.notification import NotificationCenter, NotificationData
+from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
+from sipsimple.streams.registry import MediaStreamRegistrar
+from sipsimple.streams.rtp.codecs import canonical_codec_name
+from sipsimple.streams.rtp.negotiation import (
+    RTP_TRANSPORTS,
+    AudioConfig,
+    NegotiatedMedia,
+    answer_audio_offer,
+    build_audio_offer,
+    check_audio_offer,
+    negotiate_answer,
+    srtp_policy,
+)
+
+__all__ = ["DTMF_DIGITS", "AudioStream", "AudioStreamError"]
+
+log = logging.getLogger(__name__)
+
+DTMF_DIGITS = frozenset("0123456789ABCD*#")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]+")
+# what the service may send (NOT the remote's say): a local hold stops our RTP
+_NO_SENDING = {"sendrecv": "recvonly", "sendonly": "inactive"}
+
+
+class AudioStreamError(RuntimeError):
+    """An operation the stream cannot do in its state (e.g. recording before it started)."""
+
+
+def audio_config(account: Any) -> AudioConfig:
+    """The offer/answer configuration of `account`: its codec list, else the global one."""
+    from sipsimple.configuration.settings import SIPSimpleSettings
+
+    codecs = getattr(account.rtp, "audio_codec_list", None) or \
+        SIPSimpleSettings().rtp.audio_codec_list
+    # The settings allow codecs the media service does not run: they are skipped.
+    names = tuple(n for n in (canonical_codec_name(str(c)) for c in codecs) if n is not None)
+    encryption = account.rtp.encryption
+    policy = srtp_policy(bool(encryption.enabled), str(encryption.key_negotiation))
+    if not names:
+        raise SDPNegotiationError("no supported audio codec is configured",
+                                  warning="Incompatible media format")
+    return AudioConfig(codecs=names, srtp=policy)
+
+
+def recordings_directory() -> Path:
+    """Where recordings go when no file name is given: `recordings` in the state directory."""
+    from sipsimple.bus.endpoints import state_dir
+
+    directory = state_dir() / "recordings"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def default_recording_name(local: str | None, remote: str | None, when: datetime) -> str:
+    """`<timestamp>-<local>-<remote>.wav`, with only file-name-safe characters."""
+    parts = [when.strftime("%Y%m%d-%H%M%S")]
+    for who in (local, remote):
+        if who:
+            parts.append(_UNSAFE.sub("_", who).strip("_.")[:64] or "unknown")
+    return "-".join(parts) + ".wav"
+
+
+def _identity(header: Any) -> str | None:
+    uri = getattr(header, "uri", None)
+    if uri is None:
+        return None
+    user = getattr(uri, "user", None)
+    host = getattr(uri, "host", None)
+    return f"{user}@{host}" if user else str(host)
+
+
+class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
+    type = "audio"
+    priority = 1
+    hold_supported = True
+
+    def __init__(self, account: Any) -> None:
+        from sipsimple.application import SIPApplication
+
+        self.account = account
+        self.session: Any = None
+        self.direction: str | None = None
+        self.mixer: AudioMixer = SIPApplication.voice_audio_mixer or AudioMixer("voice")
+        self.bridge = AudioBridge(self.mixer)
+        self.device = AudioDevice(self.mixer)
+        self.bridge.add(self.device)
+
+        self.on_hold_by_local = False
+        self.on_hold_by_remote = False
+        self.sample_rate: int | None = None
+        self.codec: str | None = None
+        self.srtp_active = False
+        self.ice_active = False  # ICE is a later issue: truthfully never in use
+        self.local_rtp_candidate_type: str | None = None
+        self.remote_rtp_candidate_type: str | None = None
+        self.local_rtp_address: str | None = None
+        self.local_rtp_port: int | None = None
+        self.remote_rtp_address_sdp: str | None = None
+        self.remote_rtp_port_sdp: int | None = None
+        self.remote_rtp_address_received: str | None = None
+        self.remote_rtp_port_received: int | None = None
+        self.muted = False
+
+        self._lock = threading.RLock()
+        self._stream_id: str | None = None
+        self._rtcp_port: int | None = None
+        self._state = "new"  # new, initializing, initialized, started, ended
+        self._deactivated = False
+        self._remote_offer: FrozenSDPSession | None = None  # an offer to answer
+        self._remote_index: int | None = None
+        self._remote_sdp: FrozenSDPSession | None = None  # the peer's description in force
+        self._pending: str | None = None  # "offer" or "answer": our last m-line
+        self._answered: NegotiatedMedia | None = None  # what our last answer agreed
+        self._negotiated: NegotiatedMedia | None = None
+        self._recorder: WaveRecorder | None = None
+        self._statistics: dict[str, Any] = {}
+
+    def __repr__(self) -> str:
+        return f"<AudioStream {self._stream_id or 'new'} {self._state}>"
+
+    # --- IAudioPort ---------------------------------------------------------------
+
+    @property
+    def port_id(self) -> str | None:
+        return self._stream_id if self._state in ("initialized", "started") else None
+
+    @property
+    def recording_filename(self) -> str | None:
+        recorder = self._recorder
+        return recorder.filename if recorder is not None else None
+
+    @property
+    def statistics(self) -> dict[str, Any]:
+        """The service's counters for this stream (packets, loss, jitter, drops, ...)."""
+        if self._stream_id is not None and self._state == "started":
+            try:
+                stats = media_call("stream_stats", stream_id=self._stream_id)
+            except AudioError:
+                return dict(self._statistics)
+            if isinstance(stats, dict):
+                self._statistics = dict(stats)
+        return dict(self._statistics)
+
+    # --- IMediaStream ---------------------------------------------------------------
+
+    @classmethod
+    def new_from_sdp(cls, account: Any, remote_sdp: FrozenSDPSession,
+                     stream_index: int) -> AudioStream:
+        media = remote_sdp.media[stream_index]
+        if media.media != "audio":
+            raise UnknownStreamError(f"m-line {stream_index} is {media.media!r}")
+        if media.transport.upper() not in RTP_TRANSPORTS:
+            raise UnknownStreamError(f"audio over {media.transport!r} is not RTP audio")
+        try:
+            check_audio_offer(remote_sdp, stream_index, audio_config(account))
+        except SDPNegotiationError as exc:
+            raise InvalidStreamError(str(exc)) from None
+        stream = cls(account)
+        stream._remote_offer, stream._remote_index = remote_sdp, stream_index
+        return stream
+
+    def initialize(self, session: Any, direction: str) -> None:
+        with self._lock:
+            if self._state != "new":
+                raise AudioStreamError(f"{self!r} was initialized already")
+            self._state = "initializing"
+        self.session, self.direction = session, direction
+        address = self._local_address(session)
+        try:
+            reply = media_call("create_stream", address=address, mixer_id=self.mixer.mixer_id)
+        except AudioError as exc:
+            self._state = "ended"
+            self._post("MediaStreamDidFail", reason=str(exc))
+            return
+        with self._lock:
+            self._stream_id = str(reply["stream_id"])
+            self.local_rtp_address = str(reply.get("address") or address)
+            self.local_rtp_port = int(reply["rtp_port"])
+            self._rtcp_port = int(reply.get("rtcp_port") or self.local_rtp_port + 1)
+            self._state = "initialized"
+        media_events.register(self._stream_id, self)
+        self._post("MediaStreamDidInitialize")
+
+    @staticmethod
+    def _local_address(session: Any) -> str:
+        hook = getattr(session, "local_media_address", None)
+        if callable(hook):
+            return str(hook())
+        return "127.0.0.1"
+
+    def get_local_media(self, for_offer: bool) -> SDPMediaStream:
+        if self.local_rtp_address is None or self.local_rtp_port is None:
+            raise AudioStreamError(f"{self!r} is not initialized")
+        config = audio_config(self.account)
+        if for_offer:
+            media = build_audio_offer(
+                config, self.local_rtp_address, self.local_rtp_port,
+                rtcp_port=self._rtcp_port, direction=self._wanted_direction(),
+                previous=self._negotiated,
+            )
+            self._pending, self._answered = "offer", None
+            return media
+        offer, index = self._offer_to_answer()
+        media, negotiated = answer_audio_offer(
+            offer, index, config, self.local_rtp_address, self.local_rtp_port,
+            rtcp_port=self._rtcp_port, direction=self._wanted_direction(),
+            previous=self._negotiated,
+        )
+        self._pending, self._answered = "answer", negotiated
+        return media
+
+    def _offer_to_answer(self) -> tuple[Any, int]:
+        if self._remote_offer is not None and self._remote_index is not None:
+            return self._remote_offer, self._remote_index
+        if self._remote_sdp is not None and self._remote_index is not None:
+            # a re-offer that left our m-line as it was: answered as that m-line was
+            return self._remote_sdp, self._remote_index
+        raise AudioStreamError(f"{self!r}: no remote offer to answer")
+
+    def _wanted_direction(self) -> str:
+        if self.on_hold_by_local:
+            return "inactive" if self.on_hold_by_remote else "sendonly"
+        return "sendrecv"
+
+    def start(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
+              stream_index: int) -> None:
+        if self._state != "initialized" or self._stream_id is None:
+            self._post("MediaStreamDidFail", reason=f"cannot start in state {self._state}")
+            return
+        try:
+            negotiated, offered = self._negotiate(local_sdp, remote_sdp, stream_index)
+        except SDPNegotiationError as exc:
+            self._post("MediaStreamDidFail", reason=f"SDP negotiation failed: {exc}")
+            return
+        try:
+            media_call("start_stream", stream_id=self._stream_id,
+                       media=self._service_media(negotiated))
+        except AudioError as exc:
+            self._post("MediaStreamDidFail", reason=str(exc))
+            return
+        with self._lock:
+            self._apply(negotiated, remote_sdp, stream_index, offered)
+            self._state = "started"
+        self._set_active()
+        self._post("MediaStreamDidStart")
+
+    def _negotiate(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
+                   index: int) -> tuple[NegotiatedMedia, bool | None]:
+        """What applies now, and whether the remote description was an offer (None: unknown)."""
+        pending, answered = self._pending, self._answered
+        self._pending = self._answered = None
+        if pending == "answer" and answered is not None:
+            return answered, True
+        if pending == "offer":
+            negotiated = negotiate_answer(local_sdp.media[index], remote_sdp, index,
+                                          audio_config(self.account))
+            return negotiated, False
+        if self._negotiated is not None:  # nothing of ours was renegotiated
+            return self._negotiated, None
+        raise SDPNegotiationError("no offer/answer of this stream to apply")
+
+    def _apply(self, negotiated: NegotiatedMedia, remote_sdp: FrozenSDPSession, index: int,
+               remote_offered: bool | None) -> None:
+        direction = remote_sdp.media_direction(index)
+        # An answer's inactive to our hold is its reply, not a hold of its own.
+        if remote_offered or (remote_offered is False and not self.on_hold_by_local):
+            self.on_hold_by_remote = direction in ("sendonly", "inactive")
+        self._negotiated = negotiated
+        self._remote_sdp, self._remote_index = remote_sdp, index
+        self._remote_offer = None
+        self.codec = negotiated.codec
+        self.sample_rate = negotiated.sample_rate
+        self.srtp_active = negotiated.srtp_active
+        self.remote_rtp_address_sdp = negotiated.remote_address
+        self.remote_rtp_port_sdp = negotiated.remote_port
+
+    def _service_media(self, negotiated: NegotiatedMedia) -> dict[str, Any]:
+        if self.on_hold_by_local:
+            direction = _NO_SENDING.get(negotiated.direction, negotiated.direction)
+            negotiated = dataclasses.replace(negotiated, direction=direction)
+        return dataclasses.asdict(negotiated)
+
+    def validate_update(self, remote_sdp: FrozenSDPSession, stream_index: int) -> bool:
+        try:
+            check_audio_offer(remote_sdp, stream_index, audio_config(self.account))
+        except SDPNegotiationError as exc:
+            log.info("%r: re-offer refused: %s", self, exc)
+            return False
+        self._remote_offer, self._remote_index = remote_sdp, stream_index
+        return True
+
+    def update(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
+               stream_index: int) -> None:
+        if self._state != "started" or self._stream_id is None:
+            return
+        try:
+            negotiated, offered = self._negotiate(local_sdp, remote_sdp, stream_index)
+        except SDPNegotiationError as exc:
+            log.warning("%r: renegotiation failed: %s", self, exc)
+            self._post("MediaStreamDidFail", reason=f"SDP renegotiation failed: {exc}")
+            return
+        held_before = self.on_hold_by_remote
+        previous = self._negotiated
+        with self._lock:
+            self._apply(negotiated, remote_sdp, stream_index, offered)
+        try:
+            media_call("update_stream", stream_id=self._stream_id,
+                       media=self._service_media(negotiated))
+        except AudioError as exc:
+            self._post("MediaStreamDidFail", reason=str(exc))
+            return
+        self._set_active()
+        if self.on_hold_by_remote != held_before:
+            self._post("AudioStreamDidChangeHoldState", originator="remote",
+                       on_hold=self.on_hold_by_remote)
+        if negotiated != previous:
+            self._post("AudioStreamDidChangeRTPParameters")
+
+    def hold(self) -> None:
+        if self.on_hold_by_local:
+            return
+        self.on_hold_by_local = True
+        self._set_active()
+        self._push_direction()
+        self._post("AudioStreamDidChangeHoldState", originator="local", on_hold=True)
+
+    def unhold(self) -> None:
+        if not self.on_hold_by_local:
+            return
+        self.on_hold_by_local = False
+        self._push_direction()
+        self._set_active()
+        self._post("AudioStreamDidChangeHoldState", originator="local", on_hold=False)
+
+    def _push_direction(self) -> None:
+        """Stop (or resume) sending now; the re-INVITE's outcome updates the rest."""
+        negotiated = self._negotiated
+        if self._state != "started" or negotiated is None or self._stream_id is None:
+            return
+        try:
+            media_call("update_stream", stream_id=self._stream_id,
+                       media=self._service_media(negotiated))
+        except AudioError as exc:
+            log.warning("%r: %s", self, exc)
+
+    def deactivate(self) -> None:
+        self._deactivated = True
+
+    def end(self) -> None:
+        with self._lock:
+            if self._state in ("ended", "new"):
+                self._state = "ended"
+                return
+            stream_id = self._stream_id
+            self._state = "ended"
+        self._post("MediaStreamWillEnd")
+        self._stop_recorder()
+        for bridge in (self.bridge,):
+            if self in bridge:
+                bridge.remove(self)
+        if stream_id is not None:
+            media_events.unregister(stream_id)
+            try:
+                stats = media_call("end_stream", stream_id=stream_id)
+                if isinstance(stats, dict):
+                    self._statistics = dict(stats.get("stats", stats))
+            except AudioError as exc:
+                log.info("%r: %s", self, exc)
+        self._post("MediaStreamDidEnd")
+
+    # --- the stream's own API -----------------------------------------------------
+
+    def send_dtmf(self, digit: str) -> None:
+        if not isinstance(digit, str) or len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
+            raise ValueError(f"not a DTMF digit: {digit!r} (0-9, A-D, * or #)")
+        if self._state != "started" or self._stream_id is None:
+            raise AudioStreamError("DTMF can only be sent on a started stream")
+        media_call("send_dtmf", stream_id=self._stream_id, digit=digit.upper())
+
+    def set_muted(self, muted: bool) -> None:
+        """Send silence instead of the audio of the stream's bridge (the microphone)."""
+        self.muted = bool(muted)
+        if self._stream_id is not None and self._state in ("initialized", "started"):
+            media_call("set_mute", stream_id=self._stream_id, muted=self.muted)
+
+    def start_recording(self, filename: str | None = None) -> None:
+        if self._state != "started":
+            raise AudioStreamError("recording needs a started stream")
+        if self._recorder is not None:
+            raise AudioStreamError(f"already recording to {self._recorder.filename}")
+        if filename is None:
+            session = self.session
+            name = default_recording_name(
+                _identity(getattr(session, "local_identity", None)),
+                _identity(getattr(session, "remote_identity", None)), datetime.now())
+            filename = str(recordings_directory() / name)
+        filename = str(Path(filename).expanduser().absolute())
+        recorder = WaveRecorder(self.mixer, filename)
+        self._post("AudioStreamWillStartRecordingAudio", filename=filename)
+        try:
+            recorder.start()
+        except AudioError as exc:
+            raise AudioStreamError(f"could not record to {filename}: {exc}") from exc
+        self._recorder = recorder
+        self._set_active()
+        self._post("AudioStreamDidStartRecordingAudio", filename=filename)
+
+    def stop_recording(self) -> None:
+        recorder = self._recorder
+        if recorder is None:
+            return
+        self._post("AudioStreamWillStopRecordingAudio", filename=recorder.filename)
+        self._stop_recorder()
+        self._post("AudioStreamDidStopRecordingAudio", filename=recorder.filename)
+
+    def _stop_recorder(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        if recorder in self.bridge:
+            self.bridge.remove(recorder)
+        recorder.stop()
+
+    # --- the bridge -------------------------------------------------------------------
+
+    def _set_active(self) -> None:
+        """The stream and its recorder are in the bridge while started and not on hold.
+
+        Nothing is recorded on hold: the recorder leaves the bridge too.
+        """
+        with self._lock:
+            active = self._state == "started" and not self.on_hold
+            try:
+                for port in (self, self._recorder):
+                    if port is None:
+                        continue
+                    if active and port not in self.bridge:
+                        self.bridge.add(port)
+                    elif not active and port in self.bridge:
+                        self.bridge.remove(port)
+            except AudioError as exc:
+                log.warning("%r: %s", self, exc)
+
+    # --- media events (bus thread) ------------------------------------------------------
+
+    def _media_event(self, name: str, data: NotificationData) -> None:
+        what = name.partition(".")[2]
+        if what == "stream_rtp_changed":
+            self.remote_rtp_address_received = getattr(data, "address", None)
+            port = getattr(data, "port", None)
+            self.remote_rtp_port_received = int(port) if isinstance(port, int) else None
+        elif what == "stream_dtmf":
+            digit = getattr(data, "digit", None)
+            if isinstance(digit, str) and digit in DTMF_DIGITS:
+                self._post("AudioStreamGotDTMF", digit=digit)
+        elif what == "stream_timeout":
+            self._post("AudioStreamDidTimeout", timeout=getattr(data, "seconds", None))
+        elif what == "stream_stats":
+            self._statistics = {k: v for k, v in data if k not in (
+                "stream_id", "client", "service", "sender_id", "timestamp")}
+        elif what == "stream_failed" and not self._deactivated and self._state in (
+            "initialized", "started"
+        ):
+            self._post("MediaStreamDidFail", reason=getattr(data, "reason", "failed"))
+
+    def _media_lost(self, reason: str) -> None:
+        if not self._deactivated and self._state in ("initialized", "started"):
+            self._post("MediaStreamDidFail", reason=reason)
+
+    def _post(self, name: str, **data: Any) -> None:
+        data.setdefault("timestamp", datetime.now())
+        NotificationCenter().post_notification(name, self, NotificationData(**data))
