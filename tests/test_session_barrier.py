@@ -74,3 +74,15 @@ def test_cancel_means_never_done() -> None:
     assert not barrier.report("a", SUCCESS)
     barrier._expire()  # a timer that fired just before the cancel: nothing happens
     assert not outcome.calls
+
+
+def test_a_finished_barrier_never_expires_while_later_ones_still_do() -> None:
+    # every barrier's timeout shares one thread, which fires them in deadline order
+    finished, _, finished_tasks = make(["a"], timeout=0.01)
+    finished.start()
+    finished.report("a", SUCCESS)
+    silent, outcome, silent_tasks = make(["b"], timeout=0.05)
+    silent.start()
+    silent_tasks.get(timeout=5)()  # the later deadline fired: the earlier one was passed
+    assert finished_tasks.empty()
+    assert outcome.calls == [([], {"b": "no MediaStreamDidStart within 0.05 s"})]

@@ -7,17 +7,78 @@ barrier counts those notifications (the Session feeds them in through
 reported or when the timeout fires first (the silent streams count as failed).
 Everything runs on the caller's worker: `report` and the timeout's callback
 are expected on it, which is why the timer goes through `submit`.
+
+The timeouts of all barriers share one thread (`_Deadlines`): a
+`threading.Timer` per barrier started a thread each time, and a thread start
+waits for the new thread to run, which cost about 0.4 ms on a loaded machine,
+four times per call set up between two of our accounts
+(bench/session_setup.py).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 __all__ = ["StreamBarrier"]
 
+log = logging.getLogger(__name__)
+
 Done = Callable[[list[Any], dict[Any, str]], None]
+
+
+class _Deadlines:
+    """Calls actions after a delay, all from one daemon thread started on first use."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        # [when, sequence, action]; a cancelled entry keeps its place with action None
+        self._heap: list[list[Any]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, delay: float, action: Callable[[], None]) -> list[Any]:
+        entry = [time.monotonic() + delay, next(self._order), action]
+        with self._cond:
+            heapq.heappush(self._heap, entry)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sipsimple-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            elif self._heap[0] is entry:
+                self._cond.notify()
+        return entry
+
+    def cancel(self, entry: list[Any]) -> None:
+        with self._cond:
+            entry[2] = None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][2] is None:
+                        heapq.heappop(self._heap)
+                    if not self._heap:
+                        self._cond.wait()
+                        continue
+                    left = self._heap[0][0] - time.monotonic()
+                    if left <= 0:
+                        action = heapq.heappop(self._heap)[2]
+                        break
+                    self._cond.wait(left)
+            try:
+                action()
+            except Exception:  # one failing action must not stop the other timeouts
+                log.exception("a stream barrier's timeout raised")
+
+
+_deadlines = _Deadlines()
 
 
 class StreamBarrier:
@@ -34,15 +95,16 @@ class StreamBarrier:
         self._waiting = set(self.streams)
         self._failed: dict[Any, str] = {}
         self._done: Done | None = done
-        self._timer = threading.Timer(timeout, lambda: submit(self._expire))
-        self._timer.daemon = True
+        self._submit = submit
+        self._deadline: list[Any] | None = None
         self._timeout = timeout
 
     def start(self) -> None:
         if not self._waiting:
             self._finish()
         else:
-            self._timer.start()
+            self._deadline = _deadlines.schedule(self._timeout,
+                                                 lambda: self._submit(self._expire))
 
     @property
     def finished(self) -> bool:
@@ -68,8 +130,13 @@ class StreamBarrier:
         self.report(stream, "MediaStreamDidFail", reason)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        self._cancel_deadline()
         self._done = None
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            _deadlines.cancel(self._deadline)
+            self._deadline = None
 
     def _expire(self) -> None:
         if self._done is None:
@@ -80,7 +147,7 @@ class StreamBarrier:
         self._finish()
 
     def _finish(self) -> None:
-        self._timer.cancel()
+        self._cancel_deadline()
         done, self._done = self._done, None
         if done is not None:
             succeeded = [s for s in self.streams if s not in self._failed]
