@@ -228,3 +228,31 @@ def test_glare_both_reinvites_491_then_both_retries_succeed(
     # the INVITE, our re-INVITE refused, theirs refused, our retry, their retry
     assert sorted(invites) == sorted([("local", 200), ("local", 491), ("remote", 491),
                                       ("local", 200), ("remote", 200)]), invites
+
+
+def test_glare_the_peer_retries_first_while_our_retry_waits(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    # RFC 3261 14.1: the side that did not generate the Call-ID retries within 2 s,
+    # ours after 2.1 to 4 s; the peer's retry must be answered, not refused again
+    process, port = sipp_answers(sipp, "session_uas_glare_peer_first.xml")
+    alice = accounts["alice"]
+    stream = ProbeStream(alice)
+    session = call_sipp(alice, port, [stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    session.hold()
+    remote = events.wait(lambda n: n.sender is session and n.name ==
+                         "SIPSessionDidChangeHoldState" and n.data.originator == "remote",
+                         timeout=20)
+    assert remote.data.on_hold is True
+    local = events.wait(lambda n: n.sender is session and n.name ==
+                        "SIPSessionDidChangeHoldState" and n.data.originator == "local",
+                        timeout=20)
+    assert local.data.on_hold is True
+    assert session.state == "connected" and session.on_hold
+    assert stream.on_hold_by_local and stream.on_hold_by_remote
+    session.end()
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    check(process, sipp)
+    names = without_transactions(events, session)
+    assert "SIPSessionHadProposalFailure" not in names
+    assert "SIPSessionGotRejectProposal" not in names
