@@ -5,7 +5,8 @@ and bob are connected when the signalling service gets SIGKILL: both
 Sessions end (the bus notices the silence, or the new instance) with a reason
 that names the signalling service, supervisord starts a new instance, the
 AccountManager claims the accounts on it again, and a new call between the
-same accounts connects.
+same accounts connects. Accounts that register (with Kamailio) register
+again on the new instance, and calls through Kamailio work again.
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.kamailio import Kamailio
 from harness.notifications import Recorder
 from harness.sessions import call, facade, incoming, route, sent_by, to, wait_claimed
 from harness.streams import ProbeStream
 
 from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
+from sipsimple.configuration.datatypes import SIPProxyAddress
 from sipsimple.session import Session, SessionManager
+from sipsimple.session.transfer import routes_for
 
 pytestmark = pytest.mark.integration
 
@@ -106,3 +110,38 @@ def test_sigkill_while_ringing_fails_both_sessions(
     caller, callee = call(events, alice, "bob", [route("udp")])
     caller.end()
     events.wait(sent_by(callee, "SIPSessionDidEnd"))
+
+
+def test_registered_accounts_register_again_on_the_new_instance(
+        supervised: Path, kamailio: Kamailio, events: Recorder) -> None:
+    def configure(account: Account) -> None:
+        account.auth.password = kamailio.password(str(account.user))
+        account.sip.outbound_proxy = SIPProxyAddress("127.0.0.1", kamailio.port("udp"), "udp")
+        account.sip.register = True
+        account.sip.register_interval = 300
+
+    with facade(["alice", "bob"], configure, domain=kamailio.domain) as accounts:
+        alice, bob = accounts["alice"], accounts["bob"]
+
+        def registered(after: int) -> None:
+            """Both accounts' registration outcome among the notifications from `after` on."""
+            for account in (alice, bob):
+                done = events.wait(lambda n, a=account: n.sender is a and n.name in (
+                    "SIPAccountRegistrationDidSucceed", "SIPAccountRegistrationDidFail")
+                    and events.seen.index(n) >= after, timeout=30)
+                assert done.name == "SIPAccountRegistrationDidSucceed", done.data.__dict__
+
+        registered(0)
+        known_instance("signalling")
+        mark = len(events.seen)
+        os.kill(get_bus().ping("signalling")["pid"], signal.SIGKILL)
+        events.wait(lambda n: n.name == "ServiceDidRestart" and n.data.service == "signalling",
+                    timeout=30)
+        registered(mark)  # the new instance knew nothing of them: registered again
+        assert alice.registered and bob.registered
+
+        routes = routes_for(alice, to("bob", kamailio.domain).uri)
+        caller, callee = call(events, alice, "bob", routes)
+        assert callee.account is bob
+        caller.end()
+        events.wait(sent_by(callee, "SIPSessionDidEnd"))
