@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import ipaddress
 import logging
 import random
 import socket
@@ -135,7 +136,7 @@ class Engine:
             self.timeout = timeout
             for handle in self.streams.values():
                 handle.stream.timeout = timeout
-        return {"port_range": list(self.port_range), "timeout": self.timeout}
+        return {"port_range": list(self.port_range), "rtp_timeout": self.timeout}
 
     # -- streams -----------------------------------------------------------------
 
@@ -191,7 +192,12 @@ class Engine:
             raise NotFound(f"no stream {stream_id!r}") from None
 
     def _bind_pair(self, address: str) -> tuple[socket.socket, socket.socket]:
-        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        try:
+            # An IP address, never a name: binding would resolve it, blocking.
+            version = ipaddress.ip_address(address).version
+        except ValueError:
+            raise ValueError(f"not an IP address: {address!r}") from None
+        family = socket.AF_INET6 if version == 6 else socket.AF_INET
         start, end = self.port_range
         first = start + (start % 2)  # RTP on even ports (RFC 3550 11)
         candidates = list(range(first, end, 2))  # the RTCP port (+1) must be in range too

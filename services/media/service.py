@@ -177,9 +177,9 @@ class MediaService(Service):
         return self.engine.set_devices(input_device, output_device, alert_device)
 
     def rpc_configure(
-        self, client: str, port_range: list[Any] | None = None, timeout: int | None = None
+        self, client: str, port_range: list[Any] | None = None, rtp_timeout: int | None = None
     ) -> dict[str, Any]:
         try:
-            return self.engine.configure(port_range, timeout)
+            return self.engine.configure(port_range, rtp_timeout)
         except _EXPECTED as exc:
             raise _fail(exc) from None
