@@ -10,6 +10,7 @@ which is good enough for prompts and ring tones). `WavWriter` writes mono
 from __future__ import annotations
 
 import contextlib
+import struct
 import wave
 from math import gcd
 from pathlib import Path
@@ -22,6 +23,11 @@ from sipsimple_services.media.codecs import CodecError, Resampler
 __all__ = ["MAX_SECONDS", "WavError", "WavWriter", "read_wav", "resample"]
 
 MAX_SECONDS = 600  # longer files are refused: a player holds its file in memory
+
+
+# What `wave` raises on damaged files besides its own Error (its chunk reader
+# raises a bare RuntimeError, struct.error on short headers).
+_READ_ERRORS = (OSError, EOFError, wave.Error, RuntimeError, ValueError, struct.error)
 
 
 class WavError(ValueError):
@@ -60,21 +66,23 @@ def read_wav(path: str | Path, rate: int) -> npt.NDArray[np.int16]:
             if file_rate <= 0 or frames > MAX_SECONDS * file_rate:
                 raise WavError(f"{path}: longer than {MAX_SECONDS} s or no rate")
             data = reader.readframes(frames)
-    except (OSError, EOFError, wave.Error) as exc:
-        raise WavError(f"{path}: {exc}") from exc
+    except _READ_ERRORS as exc:
+        raise WavError(f"{path}: {exc or type(exc).__name__}") from exc
+    if channels < 1:
+        raise WavError(f"{path}: no channels")
+    if not 1 <= width <= 4:
+        raise WavError(f"{path}: unsupported sample width {width}")
+    data = data[: len(data) // (width * channels) * (width * channels)]  # whole frames only
     if width == 1:  # unsigned 8-bit
         samples = (np.frombuffer(data, dtype=np.uint8).astype(np.int32) - 128) << 8
     elif width == 2:
         samples = np.frombuffer(data, dtype="<i2").astype(np.int32)
     elif width == 3:
-        raw = np.frombuffer(data[: len(data) // 3 * 3], dtype=np.uint8).reshape(-1, 3)
+        raw = np.frombuffer(data, dtype=np.uint8).reshape(-1, 3)
         samples = (raw[:, 1].astype(np.int32) | raw[:, 2].astype(np.int8).astype(np.int32) << 8)
-    elif width == 4:
-        samples = np.frombuffer(data, dtype="<i4") >> 16
     else:
-        raise WavError(f"{path}: unsupported sample width {width}")
-    usable = len(samples) // channels * channels
-    mono = samples[:usable].reshape(-1, channels).mean(axis=1)
+        samples = np.frombuffer(data, dtype="<i4") >> 16
+    mono = samples.reshape(-1, channels).mean(axis=1)
     pcm = np.clip(np.rint(mono), -32768, 32767).astype(np.int16)
     return resample(pcm, file_rate, rate)
 

@@ -1,0 +1,141 @@
+"""The conference mixer: connections, sums with clipping, one pull per port per tick."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sipsimple_services.media.mixer import FRAME_SAMPLES, AudioFrame, Mixer, MixerError, Port, mix
+
+
+class Constant(Port):
+    """Gives a constant frame; remembers what it heard and how it was pulled."""
+
+    def __init__(self, port_id: str, value: int | None, wants_input: bool = True) -> None:
+        super().__init__(port_id)
+        self.value = value
+        self.wants_input = wants_input
+        self.heard: list[AudioFrame | None] = []
+        self.pulls: list[bool] = []
+
+    def pull(self, needed: bool) -> AudioFrame | None:
+        self.pulls.append(needed)
+        if self.value is None:
+            return None
+        return np.full(FRAME_SAMPLES, self.value, dtype=np.int16)
+
+    def push(self, frame: AudioFrame | None) -> None:
+        self.heard.append(frame)
+
+
+class Broken(Port):
+    def pull(self, needed: bool) -> AudioFrame | None:
+        raise RuntimeError("broken")
+
+    def push(self, frame: AudioFrame | None) -> None:
+        raise RuntimeError("broken")
+
+
+def level(frame: AudioFrame | None) -> int | None:
+    return None if frame is None else int(frame[0])
+
+
+def mixer(*ports: Port) -> Mixer:
+    m = Mixer("voice")
+    for port in ports:
+        m.add(port)
+    return m
+
+
+def test_sinks_hear_the_sum_of_their_sources() -> None:
+    a, b, c = Constant("a", 100), Constant("b", -30), Constant("c", 7)
+    m = mixer(a, b, c)
+    m.connect("a", "c")
+    m.connect("b", "c")
+    m.connect("c", "a")
+    heard = m.tick()
+    assert level(heard["c"]) == 70 and level(heard["a"]) == 7 and heard["b"] is None
+    assert level(c.heard[0]) == 70 and b.heard == [None]
+    assert m.sources("c") == ["a", "b"] and m.sinks("a") == ["c"]
+
+
+def test_sums_are_clipped() -> None:
+    m = mixer(Constant("a", 30000), Constant("b", 30000), Constant("n", -30000),
+              Constant("o", -30000), Constant("s", 0))
+    m.connect("a", "s")
+    m.connect("b", "s")
+    assert level(m.tick()["s"]) == 32767
+    m.disconnect("a", "s")
+    m.disconnect("b", "s")
+    m.connect("n", "s")
+    m.connect("o", "s")
+    assert level(m.tick()["s"]) == -32768
+
+
+def test_silent_sources_cost_nothing() -> None:
+    quiet, sink = Constant("q", None), Constant("s", 0)
+    m = mixer(quiet, sink)
+    m.connect("q", "s")
+    assert m.tick()["s"] is None
+
+
+def test_every_port_is_pulled_once_per_tick_and_told_if_needed() -> None:
+    a, nobody, null = Constant("a", 1), Constant("n", 1), Constant("d", None, wants_input=False)
+    m = mixer(a, nobody, null)
+    m.connect("a", "d")  # a device that discards: a is not needed
+    m.connect("n", "a")
+    heard = m.tick()
+    m.tick()
+    assert a.pulls == [False, False] and nobody.pulls == [True, True] and null.pulls == [False] * 2
+    assert "d" not in heard and null.heard == []
+    assert m.frame_index == 2
+
+
+def test_a_port_may_hear_itself() -> None:
+    echo = Constant("e", 5)
+    m = mixer(echo)
+    m.connect("e", "e")
+    assert level(m.tick()["e"]) == 5
+
+
+def test_connections_are_idempotent_and_removed_with_the_port() -> None:
+    m = mixer(Constant("a", 1), Constant("b", 2))
+    m.connect("a", "b")
+    m.connect("a", "b")
+    assert level(m.tick()["b"]) == 1
+    m.remove("a")
+    assert m.sources("b") == [] and m.tick()["b"] is None
+    m.disconnect("b", "b")  # nothing to undo
+
+
+def test_unknown_and_duplicate_ports() -> None:
+    m = mixer(Constant("a", 1))
+    with pytest.raises(MixerError):
+        m.add(Constant("a", 2))
+    for call in (lambda: m.connect("a", "x"), lambda: m.connect("x", "a"),
+                 lambda: m.disconnect("a", "x"), lambda: m.remove("x"),
+                 lambda: m.sources("x"), lambda: m.sinks("x")):
+        with pytest.raises(MixerError):
+            call()
+
+
+def test_a_broken_port_does_not_stop_the_others() -> None:
+    a, sink = Constant("a", 9), Constant("s", 0)
+    m = mixer(Broken("x"), a, sink)
+    m.connect("x", "s")
+    m.connect("a", "s")
+    assert level(m.tick()["s"]) == 9
+    assert [port for port, _ in m.errors] == ["x", "x"]  # its pull and its push
+
+
+@given(st.lists(st.integers(-32768, 32767), min_size=0, max_size=6))
+def test_mix_is_the_clipped_sum(values: list[int]) -> None:
+    frames = [np.full(4, v, dtype=np.int16) for v in values]
+    result = mix([*frames, None])
+    if not values:
+        assert result is None
+    else:
+        assert result is not None
+        assert int(result[0]) == max(-32768, min(32767, sum(values)))
