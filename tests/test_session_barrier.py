@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from sipsimple.session.barrier import StreamBarrier
+from sipsimple.session.barrier import StreamBarrier, call_later
 
 SUCCESS = "MediaStreamDidStart"
 
@@ -86,3 +87,11 @@ def test_a_finished_barrier_never_expires_while_later_ones_still_do() -> None:
     silent_tasks.get(timeout=5)()  # the later deadline fired: the earlier one was passed
     assert finished_tasks.empty()
     assert outcome.calls == [([], {"b": "no MediaStreamDidStart within 0.05 s"})]
+
+
+def test_call_later_runs_on_the_shared_thread_unless_cancelled() -> None:
+    ran: queue.Queue[str] = queue.Queue()
+    call_later(0.01, lambda: ran.put("cancelled")).cancel()
+    call_later(0.02, lambda: ran.put(threading.current_thread().name))
+    assert ran.get(timeout=5) == "sipsimple-deadlines"  # the earlier one was due first
+    assert ran.empty()

@@ -8,7 +8,7 @@ reported or when the timeout fires first (the silent streams count as failed).
 Everything runs on the caller's worker: `report` and the timeout's callback
 are expected on it, which is why the timer goes through `submit`.
 
-The timeouts of all barriers share one thread (`_Deadlines`): a
+The timeouts of all barriers share one thread (`call_later`): a
 `threading.Timer` per barrier started a thread each time, and a thread start
 waits for the new thread to run, which cost about 0.4 ms on a loaded machine,
 four times per call set up between two of our accounts
@@ -25,11 +25,23 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["StreamBarrier"]
+__all__ = ["Deadline", "StreamBarrier", "call_later"]
 
 log = logging.getLogger(__name__)
 
 Done = Callable[[list[Any], dict[Any, str]], None]
+
+
+class Deadline:
+    """A scheduled action; `cancel()` keeps it from running if it has not started."""
+
+    __slots__ = ("action",)
+
+    def __init__(self, action: Callable[[], None]) -> None:
+        self.action: Callable[[], None] | None = action
+
+    def cancel(self) -> None:
+        self.action = None
 
 
 class _Deadlines:
@@ -37,13 +49,14 @@ class _Deadlines:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        # [when, sequence, action]; a cancelled entry keeps its place with action None
-        self._heap: list[list[Any]] = []
+        # (when, sequence, deadline); a cancelled deadline stays until it is due or on top
+        self._heap: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()
         self._thread: threading.Thread | None = None
 
-    def schedule(self, delay: float, action: Callable[[], None]) -> list[Any]:
-        entry = [time.monotonic() + delay, next(self._order), action]
+    def schedule(self, delay: float, action: Callable[[], None]) -> Deadline:
+        deadline = Deadline(action)
+        entry = (time.monotonic() + delay, next(self._order), deadline)
         with self._cond:
             heapq.heappush(self._heap, entry)
             if self._thread is None:
@@ -52,33 +65,36 @@ class _Deadlines:
                 self._thread.start()
             elif self._heap[0] is entry:
                 self._cond.notify()
-        return entry
-
-    def cancel(self, entry: list[Any]) -> None:
-        with self._cond:
-            entry[2] = None
+        return deadline
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 while True:
-                    while self._heap and self._heap[0][2] is None:
+                    while self._heap and self._heap[0][2].action is None:
                         heapq.heappop(self._heap)
                     if not self._heap:
                         self._cond.wait()
                         continue
                     left = self._heap[0][0] - time.monotonic()
                     if left <= 0:
-                        action = heapq.heappop(self._heap)[2]
+                        action = heapq.heappop(self._heap)[2].action
                         break
                     self._cond.wait(left)
             try:
-                action()
-            except Exception:  # one failing action must not stop the other timeouts
-                log.exception("a stream barrier's timeout raised")
+                if action is not None:
+                    action()
+            except Exception:  # one failing action must not stop the others
+                log.exception("a deadline's action raised")
 
 
 _deadlines = _Deadlines()
+
+
+def call_later(delay: float, action: Callable[[], None]) -> Deadline:
+    """Run `action` on the shared deadline thread after `delay` seconds (keep it short:
+    hand the work to a worker)."""
+    return _deadlines.schedule(delay, action)
 
 
 class StreamBarrier:
@@ -96,15 +112,14 @@ class StreamBarrier:
         self._failed: dict[Any, str] = {}
         self._done: Done | None = done
         self._submit = submit
-        self._deadline: list[Any] | None = None
+        self._deadline: Deadline | None = None
         self._timeout = timeout
 
     def start(self) -> None:
         if not self._waiting:
             self._finish()
         else:
-            self._deadline = _deadlines.schedule(self._timeout,
-                                                 lambda: self._submit(self._expire))
+            self._deadline = call_later(self._timeout, lambda: self._submit(self._expire))
 
     @property
     def finished(self) -> bool:
@@ -135,7 +150,7 @@ class StreamBarrier:
 
     def _cancel_deadline(self) -> None:
         if self._deadline is not None:
-            _deadlines.cancel(self._deadline)
+            self._deadline.cancel()
             self._deadline = None
 
     def _expire(self) -> None:

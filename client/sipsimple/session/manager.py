@@ -143,6 +143,9 @@ class SessionManager(metaclass=Singleton):
     def handle_notification(self, notification: Notification) -> None:
         name = notification.name
         if name.startswith(("signalling.session_", "signalling.transfer_")):
+            if name != "signalling.session_incoming" and not hasattr(
+                    Session, "_ev_" + name.partition(".")[2]):
+                return  # no Session reads it (session_state, 9 a call): no worker hand-off
             data = notification.data
             client = getattr(data, "client", None)
             with self._lock:
