@@ -1,0 +1,340 @@
+"""Stream, sans-IO: two streams wired back to back in memory on a fake clock.
+
+A tone port feeds stream A through a real mixer; what stream B receives is
+captured by a port that listens to it. Datagrams go from one stream's
+`transmit` straight into the other's `receive`, with the sender's address,
+unless a test intercepts them.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sipsimple_services.media.mixer import FRAME_SAMPLES, AudioFrame, Mixer, Port
+from sipsimple_services.media.parameters import ParameterError
+from sipsimple_services.media.ports import TonePort
+from sipsimple_services.media.rtp.packet import parse_rtp
+from sipsimple_services.media.stream import Stream, StreamStateError
+
+ADDRESS = {"a": ("10.0.0.1", 4000), "b": ("10.0.0.2", 6000)}
+CODECS = {"PCMU": (0, 8000, 8000), "PCMA": (8, 8000, 8000), "G722": (9, 8000, 16000),
+          "opus": (96, 48000, 48000)}
+
+
+class Capture(Port):
+    def __init__(self, port_id: str) -> None:
+        super().__init__(port_id)
+        self.frames: list[AudioFrame] = []
+
+    def push(self, frame: AudioFrame | None) -> None:
+        self.frames.append(np.zeros(FRAME_SAMPLES, np.int16) if frame is None else frame)
+
+    def audio(self, last: int) -> np.ndarray:
+        return np.concatenate(self.frames[-last:])
+
+
+def media(peer: str, codec: str = "PCMU", **overrides: Any) -> dict[str, Any]:
+    pt, clock, rate = CODECS[codec]
+    host, port = ADDRESS[peer]
+    return {
+        "codec": codec, "payload_type": pt, "local_payload_type": pt, "clock_rate": clock,
+        "sample_rate": rate, "telephone_event_payload_type": 101,
+        "local_telephone_event_payload_type": 101,
+        "telephone_event_clock_rate": 48000 if codec == "opus" else 8000, "ptime": 20,
+        "direction": "sendrecv", "remote_address": host, "remote_port": port,
+        "remote_rtcp_address": host, "remote_rtcp_port": port + 1, "rtcp_mux": False,
+        "srtp": None, **overrides,
+    }
+
+
+class Link:
+    def __init__(self, codec: str = "PCMU", srtp: bool = False, timeout: float = 0,
+                 **overrides: Any) -> None:
+        self.now = 1_800_000_000.0
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.sent: list[tuple[str, bytes, tuple[Any, ...], bool]] = []
+        self.deliver = True
+        self.a = Stream("a", self._transmit("a"), self._publish, rng=random.Random(1),
+                        timeout=timeout)
+        self.b = Stream("b", self._transmit("b"), self._publish, rng=random.Random(2),
+                        timeout=timeout)
+        self.mixer = Mixer("voice")
+        self.tone = TonePort("tone", [1000.0], None, 0.5)
+        self.capture = Capture("capture")
+        for port in (self.a, self.b, self.tone, self.capture):
+            self.mixer.add(port)
+        self.mixer.connect("tone", "a")
+        self.mixer.connect("b", "capture")
+        ka, kb = os.urandom(30), os.urandom(30)
+        suite = "AES_CM_128_HMAC_SHA1_80"
+        self.a.start(media("b", codec, srtp={"suite": suite, "tag": 1, "local_key": ka,
+                                             "remote_key": kb} if srtp else None, **overrides),
+                     self.now)
+        self.b.start(media("a", codec, srtp={"suite": suite, "tag": 1, "local_key": kb,
+                                             "remote_key": ka} if srtp else None, **overrides),
+                     self.now)
+
+    def _transmit(self, name: str) -> Any:
+        def transmit(data: bytes, to: tuple[Any, ...], rtcp: bool) -> None:
+            self.sent.append((name, data, to, rtcp))
+            if not self.deliver:
+                return
+            peer = self.b if name == "a" else self.a
+            host, port = ADDRESS[name]
+            expected = ADDRESS["b" if name == "a" else "a"]
+            if to[0] == expected[0] and to[1] in (expected[1], expected[1] + 1):
+                peer.receive(data, (host, port + 1 if rtcp else port), self.now, to[1] % 2 == 1)
+        return transmit
+
+    def _publish(self, name: str, data: dict[str, Any]) -> None:
+        self.events.append((name, data))
+
+    def run(self, seconds: float) -> None:
+        for _ in range(round(seconds / 0.02)):
+            self.now += 0.02
+            self.a.prepare(self.now)
+            self.b.prepare(self.now)
+            self.mixer.tick()
+            assert self.mixer.errors == []
+
+    def named(self, name: str, stream: str | None = None) -> list[dict[str, Any]]:
+        return [d for n, d in self.events if n == name and stream in (None, d["stream_id"])]
+
+    def rtp_sent(self, name: str) -> int:
+        return sum(1 for who, _, _, rtcp in self.sent if who == name and not rtcp)
+
+
+def dominant(samples: np.ndarray) -> tuple[float, float]:
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return (float(np.argmax(spectrum) * 48000 / len(samples)),
+            float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))))
+
+
+@pytest.mark.parametrize("srtp", [False, True])
+@pytest.mark.parametrize("codec", list(CODECS))
+def test_tone_arrives(codec: str, srtp: bool) -> None:
+    link = Link(codec, srtp)
+    link.run(1.5)
+    frequency, level = dominant(link.capture.audio(50))
+    assert frequency == pytest.approx(1000, abs=1)
+    assert 0.8 * 11585 < level < 1.2 * 11585
+    stats = link.b.stats()
+    assert stats["lost"] == 0 and stats["srtp_failures"] == 0 and stats["srtp"] is srtp
+    assert stats["packets_received"] == link.a.stats()["packets_sent"] - 1  # probation
+    assert [d["codec"] for d in link.named("media.stream_started")] == [codec, codec]
+
+
+def test_answer_renumbering() -> None:
+    link = Link("opus")
+    # A offered opus at 96; B answered with 111: A sends 111, B expects 111, and back
+    link.a.update(media("b", "opus", payload_type=111, telephone_event_payload_type=110), link.now)
+    link.b.update(media("a", "opus", local_payload_type=111,
+                        local_telephone_event_payload_type=110), link.now)
+    link.run(1.0)
+    assert {parse_rtp(d).payload_type for w, d, _, r in link.sent[-20:] if w == "a" and not r} \
+        == {111}
+    assert dominant(link.capture.audio(25))[0] == pytest.approx(1000, abs=2)
+    link.a.send_dtmf("9")
+    link.run(0.5)
+    assert [d["digit"] for d in link.named("media.stream_dtmf", "b")] == ["9"]
+
+
+def test_dtmf_both_ways_once_each_with_duration() -> None:
+    link = Link("PCMU", srtp=True)
+    link.run(0.2)
+    for digit in "12":
+        link.a.send_dtmf(digit)
+    link.b.send_dtmf("#")
+    link.run(1.0)
+    assert [(d["digit"], d["duration_ms"]) for d in link.named("media.stream_dtmf", "b")] == [
+        ("1", 100), ("2", 100)]
+    assert [d["digit"] for d in link.named("media.stream_dtmf", "a")] == ["#"]
+    with pytest.raises(ValueError):
+        link.a.send_dtmf("E")
+
+
+def test_dtmf_without_its_end_is_reported_after_a_while() -> None:
+    link = Link("PCMU")
+    link.run(0.2)
+    link.a.send_dtmf("5")
+    original = link.a._transmit
+
+    def no_end(data: bytes, to: tuple[Any, ...], rtcp: bool) -> None:
+        packet = parse_rtp(data) if not rtcp else None
+        if packet is not None and packet.payload_type == 101 and packet.payload[1] & 0x80:
+            return  # the end packets are lost
+        original(data, to, rtcp)
+
+    link.a._transmit = no_end
+    link.run(0.3)
+    assert link.named("media.stream_dtmf") == []
+    link.run(0.6)
+    assert [(d["digit"], d["duration_ms"]) for d in link.named("media.stream_dtmf")] == [("5", 100)]
+
+
+def test_hold_sends_nothing_but_rtcp() -> None:
+    link = Link("PCMA")
+    link.run(0.5)
+    link.a.update(media("b", "PCMA", direction="recvonly"), link.now)
+    before = link.rtp_sent("a")
+    link.run(6.0)
+    assert link.rtp_sent("a") == before
+    assert any(who == "a" and rtcp for who, _, _, rtcp in link.sent)  # RTCP goes on
+    with pytest.raises(StreamStateError):
+        link.a.send_dtmf("1")
+    link.a.update(media("b", "PCMA"), link.now)
+    link.run(1.0)
+    assert link.rtp_sent("a") > before + 40
+    assert dominant(link.capture.audio(25))[0] == pytest.approx(1000, abs=2)
+    first = next(parse_rtp(d) for w, d, _, r in link.sent[::-1] if w == "a" and not r)
+    assert first.ssrc == link.a.session.ssrc  # type: ignore[union-attr]
+
+
+def test_timeout_once_and_again_after_packets_resume() -> None:
+    link = Link("PCMU", timeout=1)
+    link.run(0.5)
+    link.deliver = False
+    link.run(2.5)
+    assert [d["seconds"] for d in link.named("media.stream_timeout", "b")] == [1]
+    link.deliver = True
+    link.run(0.5)
+    link.deliver = False
+    link.run(1.5)
+    assert len(link.named("media.stream_timeout", "b")) == 2
+
+
+def test_no_timeout_while_not_receiving() -> None:
+    link = Link("PCMU", timeout=1, direction="sendonly")
+    link.deliver = False
+    link.run(3)
+    assert link.named("media.stream_timeout") == []
+
+
+def test_symmetric_rtp_follows_the_source() -> None:
+    link = Link("PCMU")
+    link.run(0.3)
+    # B's packets now come from another address (a NAT rebinding): A answers there
+    session = link.b.session
+    assert session is not None
+    assert link.named("media.stream_rtp_changed", "a") == [
+        {"stream_id": "a", "address": "10.0.0.2", "port": 6000}]
+    moved = ("10.9.9.9", 7000)
+    link.deliver = False
+    data = session.send(bytes(160), 0, 160)
+    link.a.receive(data, moved, link.now, False)
+    assert link.named("media.stream_rtp_changed", "a")[-1] == {
+        "stream_id": "a", "address": "10.9.9.9", "port": 7000}
+    link.run(0.1)
+    assert [to for who, _, to, rtcp in link.sent if who == "a" and not rtcp][-1] == moved
+    # an update with a new SDP address forgets what was learnt
+    link.a.update(media("b", "PCMU", remote_port=6100, remote_rtcp_port=6101), link.now)
+    link.run(0.04)
+    assert [to for who, _, to, _ in link.sent if who == "a"][-1] == ("10.0.0.2", 6100)
+
+
+def test_rtcp_reports_give_a_round_trip_time_and_bye_at_the_end() -> None:
+    link = Link("PCMU", srtp=True)
+    link.run(12)
+    assert link.a.stats()["rtcp_received"] >= 1 and link.a.stats()["rtt_ms"] is not None
+    final = link.a.end(link.now)
+    assert final["packets_sent"] > 500
+    last = link.sent[-1]
+    assert last[0] == "a" and last[3]
+    with pytest.raises(StreamStateError):
+        link.a.update(media("b"), link.now)
+
+
+def test_rtcp_mux() -> None:
+    link = Link("G722", rtcp_mux=True)
+    link.run(8)
+    assert all(to[1] % 2 == 0 for _, _, to, _ in link.sent)
+    stats = link.b.stats()
+    assert stats["rtcp_received"] >= 1 and "rtcp-malformed" not in stats["dropped"]
+
+
+def test_codec_change_in_an_update() -> None:
+    link = Link("PCMU")
+    link.run(0.5)
+    link.a.update(media("b", "G722"), link.now)
+    link.b.update(media("a", "G722"), link.now)
+    link.run(1.0)
+    assert dominant(link.capture.audio(25))[0] == pytest.approx(1000, abs=2)
+    assert link.b.stats()["codec"] == "G722"
+
+
+def test_new_srtp_keys_in_an_update() -> None:
+    link = Link("PCMU", srtp=True)
+    link.run(0.3)
+    ka, kb = os.urandom(30), os.urandom(30)
+    suite = "AES_CM_128_HMAC_SHA1_32"
+    link.a.update(media("b", srtp={"suite": suite, "tag": 2, "local_key": ka, "remote_key": kb}),
+                  link.now)
+    link.b.update(media("a", srtp={"suite": suite, "tag": 2, "local_key": kb, "remote_key": ka}),
+                  link.now)
+    received = link.b.stats()["packets_received"]
+    link.run(0.5)
+    assert link.b.stats()["packets_received"] > received + 20
+    assert link.b.stats()["srtp_failures"] == 0
+
+
+def test_mute_sends_silence() -> None:
+    link = Link("PCMU")
+    link.a.set_mute(True)
+    link.run(0.6)
+    assert not link.capture.audio(10).any()
+    assert link.rtp_sent("a") >= 29  # still sending (comfort for NATs and timeouts)
+
+
+def test_stats_events_at_most_once_a_second_and_only_on_change() -> None:
+    link = Link("PCMU", direction="inactive")
+    link.run(0.5)
+    link.run(3)
+    stats = link.named("media.stream_stats", "a")
+    # inactive: nothing changes but the RTCP counters, at most one per second
+    assert len(stats) <= 4
+    assert all(s["packets_sent"] == 0 for s in stats)
+
+
+def test_start_and_update_errors() -> None:
+    stream = Stream("x", lambda *a: None, lambda *a: None)
+    with pytest.raises(StreamStateError):
+        stream.update(media("b"), 0)
+    with pytest.raises(StreamStateError):
+        stream.send_dtmf("1")
+    with pytest.raises(ParameterError):
+        stream.start(media("b", payload_type=101), 0)  # codec and telephone-event share 101
+    assert stream.session is None  # nothing applied
+    stream.start(media("b"), 0)
+    with pytest.raises(StreamStateError):
+        stream.start(media("b"), 0)
+    stream.end(0)
+    with pytest.raises(StreamStateError):
+        stream.start(media("b"), 0)
+
+
+def test_a_stream_nobody_hears_is_not_decoded() -> None:
+    link = Link("opus")
+    link.mixer.disconnect("b", "capture")
+    link.run(1.0)
+    assert link.b.errors == {} and link.b._fifo == bytearray()
+    assert link.b.stats()["packets_received"] > 40
+
+
+@settings(max_examples=300)
+@given(st.lists(st.binary(max_size=80), max_size=20), st.booleans(), st.booleans())
+def test_any_datagram_is_dropped_or_played(datagrams: list[bytes], srtp: bool, rtcp: bool) -> None:
+    link = Link("G722", srtp=srtp, rtcp_mux=rtcp)
+    link.run(0.1)
+    for data in datagrams:
+        link.b.receive(data, ("10.6.6.6", 666), link.now, rtcp)
+        link.b.receive(b"\x80\x09" + data, ("10.6.6.6", 666), link.now, False)
+    link.run(0.2)
+    assert link.b.failed is None
+    assert link.b.stats()["packets_received"] >= 10
