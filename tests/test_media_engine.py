@@ -1,0 +1,142 @@
+"""The engine in this process under gevent: real sockets on loopback, the frame clock,
+port allocation, and a failing port that does not stop the rest."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import gevent
+import numpy as np
+import pytest
+
+from sipsimple_services.media.engine import Engine, EngineError, NotFound, PortRangeExhausted
+from sipsimple_services.media.mixer import AudioFrame, Port
+
+
+class Events:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, name: str, data: dict[str, Any]) -> None:
+        self.seen.append((name, data))
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [d for n, d in self.seen if n == name]
+
+
+@pytest.fixture
+def events() -> Events:
+    return Events()
+
+
+@pytest.fixture
+def engine(events: Events) -> Iterator[Engine]:
+    engine = Engine(events)
+    engine.configure([41000, 41100], None)
+    engine.start()
+    yield engine
+    engine.stop()
+
+
+def media(peer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "codec": "PCMU", "payload_type": 0, "local_payload_type": 0, "clock_rate": 8000,
+        "sample_rate": 8000, "telephone_event_payload_type": None,
+        "local_telephone_event_payload_type": None, "telephone_event_clock_rate": None,
+        "ptime": 20, "direction": "sendrecv", "remote_address": "127.0.0.1",
+        "remote_port": peer["rtp_port"], "remote_rtcp_address": "127.0.0.1",
+        "remote_rtcp_port": peer["rtcp_port"], "rtcp_mux": False, "srtp": None,
+    }
+
+
+def test_two_streams_on_loopback(engine: Engine, events: Events) -> None:
+    a = engine.create_stream("127.0.0.1", "voice")
+    b = engine.create_stream("127.0.0.1", "voice")
+    engine.stream(a["stream_id"]).start(media(b), 0)
+    engine.stream(b["stream_id"]).start(media(a), 0)
+    gevent.sleep(0.5)
+    assert engine.stream(b["stream_id"]).stats()["packets_received"] > 10
+    assert engine.clock.ticks >= 20
+    assert events.named("media.stream_rtp_changed")
+    final = engine.end_stream(a["stream_id"])
+    assert final["packets_sent"] > 10
+    assert events.named("media.stream_ended")[0]["stream_id"] == a["stream_id"]
+    with pytest.raises(NotFound):
+        engine.end_stream(a["stream_id"])
+
+
+def test_port_allocation_skips_ports_in_use_and_wraps(engine: Engine) -> None:
+    engine.configure([41200, 41206], None)
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    blocker.bind(("127.0.0.1", 41203))  # the RTCP port of the second pair
+    try:
+        first = engine.create_stream("127.0.0.1", "voice")
+        second = engine.create_stream("127.0.0.1", "voice")
+        assert (first["rtp_port"], second["rtp_port"]) == (41200, 41204)
+        with pytest.raises(PortRangeExhausted):
+            engine.create_stream("127.0.0.1", "voice")
+        engine.end_stream(first["stream_id"])
+        assert engine.create_stream("127.0.0.1", "voice")["rtp_port"] == 41200
+    finally:
+        blocker.close()
+
+
+def test_bad_addresses_and_ranges(engine: Engine) -> None:
+    with pytest.raises(ValueError):
+        engine.create_stream("localhost", "voice")
+    with pytest.raises(EngineError):
+        engine.create_stream("192.0.2.1", "voice")
+    with pytest.raises(NotFound):
+        engine.create_stream("127.0.0.1", "music")
+    for bad in ([1], [5, 5], [0, 10], [10, 70000], ["a", "b"], [True, 5]):
+        with pytest.raises(ValueError):
+            engine.configure(bad, None)
+    engine.configure([41301, 41302], None)  # no even port with room for RTCP
+    with pytest.raises(PortRangeExhausted):
+        engine.create_stream("127.0.0.1", "voice")
+
+
+class Exploding(Port):
+    def pull(self, needed: bool) -> AudioFrame | None:
+        raise RuntimeError("boom")
+
+
+def test_a_failing_port_leaves_the_mix_and_the_rest_goes_on(engine: Engine,
+                                                             events: Events) -> None:
+    recorder_sink = engine.create_port("tone", {"frequencies": [440]}, "voice")
+    engine.mixers["voice"].add(Exploding("bad"))
+    engine.ports["bad"] = ("voice", engine.mixers["voice"].ports["bad"])
+    engine.connect("bad", "voice-device", True)
+    gevent.sleep(0.2)
+    assert "bad" not in engine.mixers["voice"].ports
+    assert events.named("media.port_done") == [{"port_id": "bad"}]
+    engine.destroy_port("bad")
+    ticks = engine.clock.ticks
+    gevent.sleep(0.1)
+    assert engine.clock.ticks > ticks
+    engine.destroy_port(recorder_sink)
+
+
+def test_tone_with_duration_reports_done_once(engine: Engine, events: Events) -> None:
+    port = engine.create_port("tone", {"frequencies": [440], "duration": 0.05}, "alert")
+    gevent.sleep(0.3)
+    assert events.named("media.port_done") == [{"port_id": port}]
+    with pytest.raises(EngineError):
+        engine.connect(port, "voice-device", True)  # another mixer
+    engine.connect(port, "alert-device", True)
+    engine.connect(port, "alert-device", False)
+    engine.destroy_port(port)
+    with pytest.raises(NotFound):
+        engine.destroy_port(port)
+
+
+def test_devices_fall_back_to_null(engine: Engine, events: Events) -> None:
+    assert engine.set_devices("Gone", None, None) == {
+        "input": "null", "output": "null", "alert": "null"}
+    assert events.named("media.devices_changed") == [
+        {"input": "null", "output": "null", "alert": "null"}]
+    engine.set_devices(None, None, None)
+    assert len(events.named("media.devices_changed")) == 1  # nothing changed, nothing missing
+    assert np.array_equal(engine.list_devices()["input"][:1], ["null"])
