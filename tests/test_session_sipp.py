@@ -256,3 +256,35 @@ def test_glare_the_peer_retries_first_while_our_retry_waits(
     names = without_transactions(events, session)
     assert "SIPSessionHadProposalFailure" not in names
     assert "SIPSessionGotRejectProposal" not in names
+
+
+def test_hold_while_the_ack_of_their_reinvite_is_outstanding(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_calls(sipp, "session_uac_late_ack.xml")
+    new = events.wait("SIPSessionNewIncoming", timeout=20)
+    session: Session = new.sender
+    [stream] = new.data.streams
+    session.accept([stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert session.call_id is not None
+    go(port, session.call_id)  # SIPp holds; its ACK waits for the next go
+    remote = events.wait(lambda n: n.sender is session and n.name ==
+                         "SIPSessionDidChangeHoldState" and n.data.originator == "remote")
+    assert remote.data.on_hold is True
+    session.hold()  # cannot go out before the ACK: it must wait, not fail
+    deadline = time.monotonic() + 10
+    while session.state != "sending_proposal":  # the facade took the hold up
+        assert time.monotonic() < deadline, session.state
+        time.sleep(0.01)
+    # time to try the re-INVITE before the ACK comes (what must pass does not depend
+    # on it: without it the hold may simply go out after the ACK)
+    time.sleep(0.3)
+    go(port, session.call_id)
+    local = events.wait(lambda n: n.sender is session and n.name ==
+                        "SIPSessionDidChangeHoldState" and n.data.originator == "local",
+                        timeout=20)
+    assert local.data.on_hold is True and session.state == "connected"
+    go(port, session.call_id)
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    check(process, sipp)
+    assert not of(events, session, "SIPSessionHadProposalFailure")
