@@ -284,6 +284,7 @@ class OurCalls:
 
     def stop(self) -> None:
         from sipsimple.account import AccountManager
+        from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.notification import NotificationCenter
         from sipsimple.session import SessionManager
@@ -293,6 +294,11 @@ class OurCalls:
         SessionManager().stop()
         AccountManager().stop()
         ConfigurationManager().stop()
+        # AccountManager.stop() releases the claims asynchronously: let them arrive before
+        # the bus client's goodbye, which would release them first (a warning each)
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline and get_bus().call("signalling", "status")["accounts"]:
+            time.sleep(0.02)
 
 
 # --- main ---------------------------------------------------------------------------
