@@ -145,7 +145,7 @@ class SessionManager(metaclass=Singleton):
         if name.startswith(("signalling.session_", "signalling.transfer_")):
             if name != "signalling.session_incoming" and not hasattr(
                     Session, "_ev_" + name.partition(".")[2]):
-                return  # no Session reads it (session_state, 9 a call): no worker hand-off
+                return  # no Session reads it: not worth a hand-off to the worker
             data = notification.data
             client = getattr(data, "client", None)
             with self._lock:
