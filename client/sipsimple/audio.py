@@ -463,17 +463,29 @@ def _device(value: Any) -> str:
 
 
 def configure_media_service() -> None:
-    """Push the settings the media service uses (RTP ports, timeout, devices)."""
+    """Push the settings the media service uses (devices, RTP ports, timeout).
+
+    Both calls are made even if the first fails; the first failure is raised.
+    """
     from sipsimple.configuration.settings import SIPSimpleSettings
 
     settings = SIPSimpleSettings()
-    port_range = settings.rtp.port_range
-    media_call("configure", port_range=[int(port_range.start), int(port_range.end)],
-               rtp_timeout=int(settings.rtp.timeout))
-    audio = settings.audio
-    media_call("set_devices", input_device=_device(audio.input_device),
-               output_device=_device(audio.output_device),
-               alert_device=_device(audio.alert_device))
+    audio, port_range = settings.audio, settings.rtp.port_range
+    calls: list[tuple[str, dict[str, Any]]] = [
+        ("set_devices", {"input_device": _device(audio.input_device),
+                         "output_device": _device(audio.output_device),
+                         "alert_device": _device(audio.alert_device)}),
+        ("configure", {"port_range": [int(port_range.start), int(port_range.end)],
+                       "rtp_timeout": int(settings.rtp.timeout)}),
+    ]
+    failure: AudioError | None = None
+    for method, params in calls:
+        try:
+            media_call(method, **params)
+        except AudioError as exc:
+            failure = failure or exc
+    if failure is not None:
+        raise failure
 
 
 class AudioComponent:

@@ -1,0 +1,396 @@
+"""AudioStream: SDP checks on their own, then calls between two accounts through real services.
+
+The integration tests run the signalling, dns and media services as
+processes; alice calls bob through the signalling service's own UDP
+address, both accounts in this process (as in test_session.py). Audio is
+checked from recordings: a tone played into one stream must come out of the
+other with its frequency (FFT) and about its level.
+"""
+
+from __future__ import annotations
+
+import time
+import wave
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from harness.notifications import Recorder
+
+from sipsimple.account import Account, AccountManager
+from sipsimple.audio import TonePlayer, media_call
+from sipsimple.bus.client import get_bus
+from sipsimple.configuration import ConfigurationManager
+from sipsimple.configuration.backend import MemoryBackend
+from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.core.sdp import parse_sdp
+from sipsimple.session import Session, SessionManager
+from sipsimple.streams import (
+    AudioStream,
+    AudioStreamError,
+    InvalidStreamError,
+    MediaStreamRegistry,
+    UnknownStreamError,
+)
+from sipsimple.streams.rtp.audio import audio_config, default_recording_name
+
+DOMAIN = "sip.test"
+
+OFFER = """v=0
+o=- 1 1 IN IP4 192.0.2.1
+s=-
+c=IN IP4 192.0.2.1
+t=0 0
+m=audio 4000 {transport} {formats}
+{attributes}a=sendrecv
+"""
+
+
+def offer(formats: str = "0 101", transport: str = "RTP/AVP", attributes: str = "",
+          media: str = "audio") -> Any:
+    text = OFFER.format(transport=transport, formats=formats, attributes=attributes)
+    return parse_sdp(text.replace("m=audio", f"m={media}").replace("\n", "\r\n"))
+
+
+def settings_account(codecs: tuple[str, ...] | None = ("PCMU",), enabled: bool = True,
+                     key_negotiation: str = "sdes_optional") -> Any:
+    """The attributes of an account the AudioStream reads, without a configuration."""
+    encryption = SimpleNamespace(enabled=enabled, key_negotiation=key_negotiation)
+    return SimpleNamespace(rtp=SimpleNamespace(audio_codec_list=codecs, encryption=encryption))
+
+
+# --- without services ------------------------------------------------------------------
+
+
+def test_registered_as_the_audio_stream_type() -> None:
+    assert MediaStreamRegistry.get("audio") is AudioStream
+    assert AudioStream.type == "audio" and AudioStream.hold_supported
+
+
+def test_new_from_sdp_takes_an_audio_offer_with_a_common_codec() -> None:
+    account = settings_account(("PCMU", "opus"))
+    stream = AudioStream.new_from_sdp(account, offer("0 101", attributes=(
+        "a=rtpmap:101 telephone-event/8000\n")), 0)
+    assert isinstance(stream, AudioStream)
+    assert stream.codec is None and not stream.on_hold and stream.ice_active is False
+    assert stream.local_rtp_candidate_type is None and stream.remote_rtp_candidate_type is None
+
+
+@pytest.mark.parametrize(("sdp", "error"), [
+    (offer(media="video"), UnknownStreamError),
+    (offer(transport="UDP/TLS/RTP/SAVPF"), UnknownStreamError),
+    (offer("18"), InvalidStreamError),  # G.729 only: no common codec
+    (offer(transport="RTP/SAVP"), InvalidStreamError),  # SAVP without a=crypto
+])
+def test_new_from_sdp_refuses(sdp: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        AudioStream.new_from_sdp(settings_account(("PCMU",)), sdp, 0)
+
+
+def test_srtp_policy_of_the_account_decides() -> None:
+    with pytest.raises(InvalidStreamError):  # mandatory: plain RTP is refused
+        AudioStream.new_from_sdp(settings_account(key_negotiation="sdes_mandatory"), offer(), 0)
+    assert audio_config(settings_account(enabled=False)).srtp == "disabled"
+    assert audio_config(settings_account()).srtp == "optional"
+
+
+def test_codec_list_of_the_account_else_the_global_one() -> None:
+    ConfigurationManager().start(MemoryBackend())
+    try:
+        assert audio_config(settings_account(("PCMA", "G729", "pcmu"))).codecs == ("PCMA", "PCMU")
+        assert audio_config(settings_account(None)).codecs == ("opus", "G722", "PCMU", "PCMA")
+    finally:
+        ConfigurationManager().stop()
+
+
+@pytest.mark.parametrize("digit", ["", "E", "12", "x", " ", 5])
+def test_send_dtmf_refuses_what_is_not_a_digit(digit: Any) -> None:
+    stream = AudioStream.new_from_sdp(settings_account(("PCMU",)), offer(), 0)
+    with pytest.raises(ValueError, match="DTMF"):
+        stream.send_dtmf(digit)
+
+
+def test_dtmf_and_recording_need_a_started_stream() -> None:
+    stream = AudioStream.new_from_sdp(settings_account(("PCMU",)), offer(), 0)
+    with pytest.raises(AudioStreamError):
+        stream.send_dtmf("1")
+    with pytest.raises(AudioStreamError):
+        stream.start_recording()
+    stream.stop_recording()  # nothing to stop: nothing happens
+
+
+def test_default_recording_name() -> None:
+    when = datetime(2026, 11, 27, 15, 4, 5)
+    assert default_recording_name("alice@sip.test", "bob@example.com", when) == \
+        "20261127-150405-alice@sip.test-bob@example.com.wav"
+    assert default_recording_name("a/../b", None, when) == "20261127-150405-a_.._b.wav"
+    assert default_recording_name(None, "...", when) == "20261127-150405-unknown.wav"
+
+
+# --- calls through the services -----------------------------------------------------------
+
+
+@pytest.fixture
+def services(spawn_service: Callable[..., Any]) -> None:
+    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
+                  SIPSIMPLE_SIP_TRANSPORTS="udp")
+    spawn_service("sipsimple_services.dns", "dns")
+    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2")
+
+
+@pytest.fixture
+def accounts(services: None) -> Iterator[dict[str, Account]]:
+    ConfigurationManager().start(MemoryBackend())
+    created = {}
+    for name in ("alice", "bob"):
+        account = Account(f"{name}@{DOMAIN}")
+        account.enabled = True
+        account.display_name = name.title()
+        account.sip.register = False
+        account.save()
+        created[name] = account
+    AccountManager().start()
+    SessionManager().start()
+    deadline = time.monotonic() + 10
+    while {str(a.uri) for a in created.values()} - {
+        c["aor"] for c in get_bus().call("signalling", "status")["accounts"]
+    }:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield created
+    SessionManager().stop()
+    AccountManager().stop()
+    ConfigurationManager().stop()
+
+
+@pytest.fixture
+def events() -> Iterator[Recorder]:
+    with Recorder() as recorder:
+        yield recorder
+
+
+def configure(account: Account, codecs: tuple[str, ...], srtp: str | None) -> None:
+    account.rtp.audio_codec_list = codecs
+    account.rtp.encryption.enabled = srtp is not None
+    if srtp is not None:
+        account.rtp.encryption.key_negotiation = srtp
+    account.save()
+
+
+def call(events: Recorder, caller: Account) -> tuple[Session, AudioStream, Session, AudioStream]:
+    ports = get_bus().call("signalling", "get_transports")
+    session = Session(caller)
+    stream = AudioStream(caller)
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+    new = events.wait("SIPSessionNewIncoming")
+    answering: Session = new.sender
+    [offered] = new.data.streams
+    assert isinstance(offered, AudioStream)
+    answering.accept([offered])
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is answering)
+    return session, stream, answering, offered
+
+
+def hang_up(events: Recorder, session: Session) -> None:
+    session.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def received(stream: AudioStream) -> int:
+    return int(stream.statistics.get("packets_received", 0))
+
+
+def sent(stream: AudioStream) -> int:
+    return int(stream.statistics.get("packets_sent", 0))
+
+
+def read_wav(path: str) -> tuple[np.ndarray, int]:
+    with wave.open(path, "rb") as source:
+        assert source.getnchannels() == 1 and source.getsampwidth() == 2
+        rate = source.getframerate()
+        data = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    return data.astype(np.float64), rate
+
+
+def tone_of(path: str) -> tuple[float, float]:
+    """(peak frequency in Hz, RMS) of the loud part of a recording."""
+    samples, rate = read_wav(path)
+    loud = np.flatnonzero(np.abs(samples) > 2000)
+    assert len(loud) > rate // 4, f"no tone in {path}"
+    part = samples[loud[0]:loud[-1]]
+    part = part[len(part) // 10: -len(part) // 10 or None]  # away from the edges
+    spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
+    frequency = float(np.fft.rfftfreq(len(part), 1 / rate)[int(np.argmax(spectrum))])
+    return frequency, float(np.sqrt(np.mean(part ** 2)))
+
+
+def play_and_record(player_stream: AudioStream, recorder_stream: AudioStream, frequency: float,
+                    path: Path) -> tuple[float, float]:
+    """A tone into one stream, the other stream's audio recorded; the recording's tone."""
+    tone = TonePlayer(player_stream.mixer, [frequency], volume=50)
+    tone.start()
+    player_stream.mixer.connect(tone, player_stream)
+    try:
+        recorder_stream.start_recording(str(path))
+        start = received(recorder_stream)
+        wait_until(lambda: received(recorder_stream) >= start + 60, "no RTP arrived")
+        recorder_stream.stop_recording()
+    finally:
+        tone.stop()
+    return tone_of(str(path))
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("srtp", [None, "sdes_mandatory"])
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA", "G722", "opus"])
+def test_tone_both_ways(accounts: dict[str, Account], events: Recorder, tmp_path: Path,
+                        codec: str, srtp: str | None) -> None:
+    alice, bob = accounts["alice"], accounts["bob"]
+    configure(alice, (codec,), srtp)
+    configure(bob, ("opus", "G722", "PCMU", "PCMA"), srtp)
+    session, stream, _answering, offered = call(events, alice)
+    for s in (stream, offered):
+        assert s.codec == codec
+        assert s.srtp_active is (srtp is not None)
+        assert s.sample_rate == {"PCMU": 8000, "PCMA": 8000, "G722": 16000, "opus": 48000}[codec]
+        assert s.local_rtp_address == "127.0.0.1" and s.local_rtp_port
+    assert stream.remote_rtp_port_sdp == offered.local_rtp_port
+    assert offered.remote_rtp_port_sdp == stream.local_rtp_port
+
+    names = []
+    with Recorder("AudioStreamWillStartRecordingAudio", "AudioStreamDidStartRecordingAudio",
+                  "AudioStreamWillStopRecordingAudio", "AudioStreamDidStopRecordingAudio",
+                  sender=offered) as recording:
+        frequency, level = play_and_record(stream, offered, 1000, tmp_path / "at-bob.wav")
+        names = recording.names
+        assert {n.data.filename for n in recording.seen} == {str(tmp_path / "at-bob.wav")}
+    assert names == ["AudioStreamWillStartRecordingAudio", "AudioStreamDidStartRecordingAudio",
+                     "AudioStreamWillStopRecordingAudio", "AudioStreamDidStopRecordingAudio"]
+    assert offered.recording_filename is None
+    assert abs(frequency - 1000) < 15
+    # volume 50: half of full scale, an RMS of 0.5 * 32767 / sqrt(2) (G.722 and opus
+    # are lossy, hence the margin)
+    assert 0.6 < level / (0.5 * 32767 / np.sqrt(2)) < 1.4
+
+    frequency, level = play_and_record(offered, stream, 600, tmp_path / "at-alice.wav")
+    assert abs(frequency - 600) < 15
+    assert 0.6 < level / (0.5 * 32767 / np.sqrt(2)) < 1.4
+
+    wait_until(lambda: stream.remote_rtp_port_received == offered.local_rtp_port,
+               "the received address was not reported")
+    assert stream.remote_rtp_address_received == "127.0.0.1"
+    hang_up(events, session)
+    events.wait(lambda n: n.name == "MediaStreamDidEnd" and n.sender is offered)
+
+
+@pytest.mark.integration
+def test_dtmf_both_ways(accounts: dict[str, Account], events: Recorder) -> None:
+    configure(accounts["alice"], ("PCMU",), "sdes_optional")
+    session, stream, _answering, offered = call(events, accounts["alice"])
+    for digit in "1*A":
+        stream.send_dtmf(digit)
+        got = events.wait(lambda n, d=digit: n.name == "AudioStreamGotDTMF" and  # type: ignore[misc]
+                          n.sender is offered and n.data.digit == d)
+        assert got.data.digit == digit
+    offered.send_dtmf("#")
+    events.wait(lambda n: n.name == "AudioStreamGotDTMF" and n.sender is stream
+                and n.data.digit == "#")
+    got = [n.data.digit for n in events.named("AudioStreamGotDTMF")]
+    assert got == ["1", "*", "A", "#"]  # each digit exactly once
+    hang_up(events, session)
+
+
+@pytest.mark.integration
+def test_hold_stops_rtp_and_unhold_brings_it_back(accounts: dict[str, Account],
+                                                  events: Recorder, tmp_path: Path) -> None:
+    configure(accounts["alice"], ("PCMA",), None)
+    session, stream, answering, offered = call(events, accounts["alice"])
+    wait_until(lambda: received(stream) > 10 and received(offered) > 10, "no RTP")
+
+    session.hold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and n.data.on_hold)
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is session
+                and n.data.on_hold)
+    holds = [(n.sender, n.data.originator, n.data.on_hold)
+             for n in events.named("AudioStreamDidChangeHoldState")]
+    assert (stream, "local", True) in holds and (offered, "remote", True) in holds
+    assert stream.on_hold_by_local and not stream.on_hold_by_remote and stream.on_hold
+    assert offered.on_hold_by_remote and not offered.on_hold_by_local
+    assert session.on_hold and answering.on_hold
+
+    # Nothing is sent either way while held, and nothing recorded.
+    before = (sent(stream), sent(offered))
+    offered.start_recording(str(tmp_path / "held.wav"))
+    time.sleep(0.6)  # 30 packet intervals
+    assert (sent(stream), sent(offered)) == before
+    offered.stop_recording()
+    samples, _ = read_wav(str(tmp_path / "held.wav"))
+    assert not np.any(samples)
+
+    session.unhold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and not n.data.on_hold)
+    assert not stream.on_hold and not offered.on_hold
+    frequency, _ = play_and_record(stream, offered, 800, tmp_path / "after.wav")
+    assert abs(frequency - 800) < 15
+    wait_until(lambda: sent(offered) > before[1] + 10, "bob does not send after the unhold")
+    hang_up(events, session)
+
+
+@pytest.mark.integration
+def test_default_recording_name_in_the_state_directory(accounts: dict[str, Account],
+                                                        events: Recorder) -> None:
+    configure(accounts["alice"], ("PCMU",), None)
+    session, stream, _answering, _offered = call(events, accounts["alice"])
+    stream.start_recording()
+    filename = stream.recording_filename
+    assert filename is not None
+    assert Path(filename).parent.name == "recordings"
+    assert "alice@sip.test-bob@sip.test.wav" in filename
+    with pytest.raises(AudioStreamError, match="already"):
+        stream.start_recording()
+    hang_up(events, session)  # ending the stream ends its recording
+    assert stream.recording_filename is None
+    read_wav(filename)  # a valid WAV file
+
+
+@pytest.mark.integration
+def test_rtp_timeout(accounts: dict[str, Account], events: Recorder) -> None:
+    media_call("configure", rtp_timeout=1)
+    configure(accounts["alice"], ("PCMU",), None)
+    session, stream, _answering, offered = call(events, accounts["alice"])
+    wait_until(lambda: received(stream) > 5, "no RTP")
+    # bob's media goes away behind the session's back: alice hears nothing more
+    media_call("end_stream", stream_id=offered.port_id)
+    timeout = events.wait(lambda n: n.name == "AudioStreamDidTimeout" and n.sender is stream)
+    assert timeout.data.timeout == 1
+    hang_up(events, session)
+
+
+@pytest.mark.integration
+def test_a_failed_media_service_call_fails_the_stream(accounts: dict[str, Account],
+                                                      events: Recorder) -> None:
+    # an address the media service cannot bind: initialize fails, the session too
+    session = Session(accounts["alice"])
+    stream = AudioStream(accounts["alice"])
+    session.local_media_address = lambda: "192.0.2.1"  # type: ignore[method-assign]
+    ports = get_bus().call("signalling", "get_transports")
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+    failed = events.wait(lambda n: n.name == "MediaStreamDidFail" and n.sender is stream)
+    assert "media service" in failed.data.reason
+    events.wait(lambda n: n.name == "SIPSessionDidFail" and n.sender is session)
