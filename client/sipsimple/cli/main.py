@@ -9,6 +9,7 @@ import click
 
 from sipsimple import __version__
 from sipsimple.cli.accounts import accounts, register
+from sipsimple.cli.call import answer, call, devices
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
@@ -21,7 +22,7 @@ from sipsimple.cli.status import status
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration, accounts."""
+    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls."""
     logging.basicConfig(level=os.environ.get("SIPSIMPLE_LOG_LEVEL", "WARNING"))
 
 
@@ -34,6 +35,9 @@ cli.add_command(trace)
 cli.add_command(accounts)
 cli.add_command(register)
 cli.add_command(status)
+cli.add_command(call)
+cli.add_command(answer)
+cli.add_command(devices)
 
 
 def main() -> None:

@@ -1,0 +1,466 @@
+"""`sipsimple call URI`, `sipsimple answer` and `sipsimple devices`: audio calls from the shell.
+
+Both call commands run the facade as a UI would: SIPApplication on the
+stored configuration (the services started if they are not running), an
+account, Sessions with an AudioStream. Status lines go to stdout as things
+happen; when stdin is a terminal, single keys control the call:
+
+    h  hang up        space  hold / unhold     m  mute / unmute
+    r  record on/off  0-9 * # A-D  send DTMF   q  quit (hangs up)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import select
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from sipsimple.cli.config import _META_KEY, _config_dir_option, default_config_dir
+from sipsimple.cli.output import table
+from sipsimple.notification import Notification, NotificationCenter
+
+__all__ = ["CallControl", "answer", "call", "devices"]
+
+STOP_WAIT = 20.0
+KEYS_HELP = "keys: h hangup, space hold, m mute, r record, 0-9*#A-D DTMF, q quit"
+DTMF_KEYS = frozenset("0123456789*#ABCDabcd")
+
+SHOWN = (
+    "SIPSessionNewOutgoing", "SIPSessionNewIncoming", "SIPSessionGotRingIndication",
+    "SIPSessionGotProvisionalResponse", "SIPSessionWillStart", "SIPSessionDidStart",
+    "SIPSessionDidFail", "SIPSessionDidEnd", "SIPSessionDidChangeHoldState",
+    "AudioStreamGotDTMF", "AudioStreamDidTimeout", "AudioStreamDidStartRecordingAudio",
+    "AudioStreamDidStopRecordingAudio", "AudioStreamDidChangeRTPParameters",
+    "MediaStreamDidFail",
+)
+
+
+def status(text: str) -> None:
+    click.echo(f"{datetime.now():%H:%M:%S} {text}")
+
+
+def describe_stream(stream: Any) -> str:
+    srtp = "SRTP" if stream.srtp_active else "RTP (unencrypted)"
+    return (f"{stream.codec}/{stream.sample_rate} Hz, {srtp}, "
+            f"{stream.local_rtp_address}:{stream.local_rtp_port} <-> "
+            f"{stream.remote_rtp_address_sdp}:{stream.remote_rtp_port_sdp}")
+
+
+def describe_statistics(stats: dict[str, Any]) -> str:
+    keys = ("packets_sent", "packets_received", "lost", "jitter_ms", "rtt_ms")
+    shown = [f"{k.replace('_', ' ')} {stats[k]}" for k in keys if k in stats]
+    return ", ".join(shown) if shown else "no statistics"
+
+
+class Events:
+    """Notifications of interest, queued for the command's main thread."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names or SHOWN
+        self.items: queue.Queue[Notification] = queue.Queue()
+
+    def handle_notification(self, notification: Notification) -> None:
+        self.items.put(notification)
+
+    @contextlib.contextmanager
+    def observing(self) -> Iterator[Events]:
+        center = NotificationCenter()
+        for name in self.names:
+            center.add_observer(self, name=name)
+        try:
+            yield self
+        finally:
+            for name in self.names:
+                center.discard_observer(self, name=name)
+
+    def get(self, timeout: float) -> Notification | None:
+        try:
+            return self.items.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+
+class Keys:
+    """Single key presses from a terminal on stdin (cbreak mode), None otherwise."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stdin.isatty()
+        self._saved: Any = None
+
+    def __enter__(self) -> Keys:
+        if self.enabled:
+            import termios
+            import tty
+
+            self._saved = termios.tcgetattr(sys.stdin.fileno())
+            tty.setcbreak(sys.stdin.fileno())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            import termios
+
+            termios.tcsetattr(sys.stdin.fileno(), termios.TCSADRAIN, self._saved)
+
+    def read(self) -> str | None:
+        if not self.enabled:
+            return None
+        ready, _, _ = select.select([sys.stdin], [], [], 0)
+        return os.read(sys.stdin.fileno(), 1).decode(errors="ignore") if ready else None
+
+
+class CallControl:
+    """What a key or an option does to a connected call."""
+
+    def __init__(self, session: Any, stream: Any) -> None:
+        self.session = session
+        self.stream = stream
+        self.held = False
+
+    def key(self, key: str) -> bool:
+        """Act on one key; False means hang up."""
+        if key in ("h", "q"):
+            return False
+        if key == " ":
+            self.held = not self.held
+            (self.session.hold if self.held else self.session.unhold)()
+            status("holding" if self.held else "resuming")
+        elif key == "m":
+            self.stream.set_muted(not self.stream.muted)
+            status("muted" if self.stream.muted else "unmuted")
+        elif key == "r":
+            if self.stream.recording_filename:
+                self.stream.stop_recording()
+            else:
+                self.stream.start_recording()
+        elif key in DTMF_KEYS:
+            self.stream.send_dtmf(key.upper())
+            status(f"sent DTMF {key.upper()}")
+        return True
+
+
+def show(notification: Notification) -> None:
+    name, data, sender = notification.name, notification.data, notification.sender
+    if name == "SIPSessionGotRingIndication":
+        status("ringing")
+    elif name == "SIPSessionGotProvisionalResponse":
+        status(f"{data.code} {data.reason}")
+    elif name == "SIPSessionNewIncoming":
+        status(f"incoming call from {sender.remote_identity}")
+    elif name == "SIPSessionDidStart":
+        status("connected")
+        for stream in data.streams:
+            if getattr(stream, "type", None) == "audio":
+                status(f"audio: {describe_stream(stream)}")
+    elif name == "SIPSessionDidFail":
+        status(f"call failed: {data.code or ''} {data.reason or ''} ({data.failure_reason})")
+    elif name == "SIPSessionDidEnd":
+        status(f"call ended by {data.originator} ({data.end_reason})")
+    elif name == "SIPSessionDidChangeHoldState":
+        state = "on hold" if data.on_hold else "off hold"
+        status(f"{state} ({data.originator})")
+    elif name == "AudioStreamGotDTMF":
+        status(f"received DTMF {data.digit}")
+    elif name == "AudioStreamDidTimeout":
+        status("no RTP received for a while")
+    elif name == "AudioStreamDidStartRecordingAudio":
+        status(f"recording to {data.filename}")
+    elif name == "AudioStreamDidStopRecordingAudio":
+        status(f"recording saved to {data.filename}")
+    elif name == "AudioStreamDidChangeRTPParameters":
+        status(f"audio: {describe_stream(sender)}")
+    elif name == "MediaStreamDidFail":
+        status(f"media failed: {data.reason}")
+
+
+# --- the application ----------------------------------------------------------
+
+
+def _storage(account_id: str | None, only_one: bool) -> tuple[Any, str | None]:
+    """An in-memory copy of the stored configuration, and the account to use.
+
+    With `only_one`, the copy holds just that account (the given one, else the
+    default): a `call` process must not claim, and so answer for, the others.
+    Nothing is ever written back to the file.
+    """
+    from sipsimple.cli.accounts import _effective_default
+    from sipsimple.configuration import ConfigurationManager, ConfigurationParseError
+    from sipsimple.configuration.account import AccountSettings
+    from sipsimple.storage import FileStorage, MemoryStorage
+
+    directory = click.get_current_context().meta.get(_META_KEY) or default_config_dir()
+    stored = FileStorage(directory, create=False)
+    try:
+        data = stored.configuration_backend.load()
+    except ConfigurationParseError as exc:
+        raise click.ClickException(f"{exc}; fix the file, or move it aside") from None
+    found = data.get("Accounts")
+    accounts: dict[str, Any] = found if isinstance(found, dict) else {}
+    if account_id is not None:
+        from sipsimple.cli.accounts import _account_id
+
+        account_id = _account_id(account_id)
+        if account_id not in accounts:
+            raise click.ClickException(f"no account {account_id} in {stored.configuration_file}")
+    elif only_one:
+        memory = MemoryStorage()
+        memory.configuration_backend.save(data)
+        manager = ConfigurationManager()
+        manager.start(memory)
+        try:
+            account_id = _effective_default([AccountSettings(i) for i in accounts])
+        finally:
+            manager.stop()
+        if account_id is None:
+            raise click.ClickException(
+                f"no enabled account in {stored.configuration_file}: "
+                "add one with `sipsimple accounts add`")
+    if account_id is not None:
+        data = {**{k: v for k, v in data.items() if k != "Accounts"},
+                "Accounts": {account_id: accounts[account_id]}}
+    memory = MemoryStorage()
+    memory.configuration_backend.save(data)
+    return memory, account_id
+
+
+@contextlib.contextmanager
+def application(account_id: str | None, only_one: bool = True) -> Iterator[Any]:
+    """SIPApplication on a copy of the stored configuration; yields the account (or None)."""
+    from sipsimple.account import AccountManager
+    from sipsimple.application import SIPApplication
+
+    storage, account_id = _storage(account_id, only_one)
+    app = SIPApplication()
+    ended = threading.Event()
+    started = threading.Event()
+
+    class Watch:
+        def handle_notification(self, notification: Notification) -> None:
+            (started if notification.name == "SIPApplicationDidStart" else ended).set()
+
+    watch = Watch()
+    center = NotificationCenter()
+    center.add_observer(watch, name="SIPApplicationDidStart")
+    center.add_observer(watch, name="SIPApplicationDidEnd")
+    try:
+        app.start(storage)
+        if not started.wait(30):
+            raise click.ClickException("the application did not start within 30 s")
+        account = None
+        if account_id is not None:
+            account = AccountManager().get_account(account_id)
+            if not account.enabled:  # asked for by name: used even if disabled
+                account.enabled = True
+                account.save()
+        yield account
+    finally:
+        if app.state not in (None, "stopped"):
+            app.stop()
+            ended.wait(STOP_WAIT)
+        center.discard_observer(watch, name="SIPApplicationDidStart")
+        center.discard_observer(watch, name="SIPApplicationDidEnd")
+
+
+def target_uri(text: str, account: Any) -> Any:
+    from sipsimple.core import SIPURI, SIPURIError
+
+    if not text.lower().startswith(("sip:", "sips:")):
+        text = f"sip:{text}" if "@" in text else f"sip:{text}@{account.domain}"
+    try:
+        return SIPURI.parse(text)
+    except SIPURIError as exc:
+        raise click.BadParameter(f"invalid SIP URI: {exc}", param_hint="URI") from None
+
+
+def play_into(stream: Any, filename: str) -> Any:
+    from sipsimple.audio import WavePlayer
+
+    player = WavePlayer(stream.mixer, str(Path(filename).expanduser().absolute()))
+    stream.bridge.add(player)
+    player.start()
+    return player
+
+
+def _start_media(stream: Any, record: str | None, play: str | None, echo: bool) -> Any:
+    """Recording, playing and echo for a call that just connected; the player, if any.
+
+    A failure of one is reported and the call goes on without it.
+    """
+    from sipsimple.audio import AudioError
+    from sipsimple.streams import AudioStreamError
+
+    player = None
+    try:
+        if record:
+            stream.start_recording(record)
+        if play:
+            player = play_into(stream, play)
+        if echo:
+            stream.mixer.connect(stream, stream)
+    except (AudioError, AudioStreamError, ValueError) as exc:
+        status(f"error: {exc}")
+    return player
+
+
+def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
+             record: str | None = None, play: str | None = None,
+             auto_hangup: float | None = None, echo: bool = False) -> None:
+    """Show a call's progress and drive it until it ends; hang up on Ctrl-C."""
+    connected_at: float | None = None
+    pending_dtmf = list(dtmf)
+    control = CallControl(session, stream)
+    player = None
+    ended = False
+    with Keys() as keys:
+        try:
+            while not ended:
+                notification = events.get(0.1)
+                if notification is not None and notification.name == "SIPSessionNewIncoming" \
+                        and notification.sender is not session:
+                    notification.sender.reject(486)  # busy: one call at a time
+                    continue
+                if notification is not None and notification.sender in (session, stream):
+                    show(notification)
+                    if notification.name in ("SIPSessionDidFail", "SIPSessionDidEnd"):
+                        ended = True
+                        continue
+                    if notification.name == "SIPSessionDidStart":
+                        connected_at = time.monotonic()
+                        player = _start_media(stream, record, play, echo)
+                        if keys.enabled:
+                            status(KEYS_HELP)
+                if connected_at is None:
+                    continue
+                if pending_dtmf and time.monotonic() - connected_at > 1:
+                    control.key(pending_dtmf.pop(0))
+                    connected_at = time.monotonic() - 0.75  # the next one 250 ms later
+                if auto_hangup is not None and time.monotonic() - connected_at >= auto_hangup:
+                    status("hanging up (--auto-hangup)")
+                    session.end()
+                    auto_hangup = None
+                key = keys.read()
+                if key is not None and not control.key(key):
+                    status("hanging up")
+                    session.end()
+        except KeyboardInterrupt:
+            status("hanging up")
+            session.end()
+            while (n := events.get(5)) is not None:
+                if n.sender is session and n.name in ("SIPSessionDidFail", "SIPSessionDidEnd"):
+                    show(n)
+                    break
+        finally:
+            if player is not None:
+                player.stop()
+    status(f"statistics: {describe_statistics(stream.statistics)}")
+
+
+@click.command()
+@click.argument("uri")
+@click.option("--account", "-a", "account_id", metavar="ACCOUNT",
+              help="Account to call from (default: the default account).")
+@click.option("--record", metavar="FILE", help="Record the call to this WAV file.")
+@click.option("--play", metavar="FILE", help="Play this WAV file into the call.")
+@click.option("--dtmf", metavar="DIGITS", default="",
+              help="Send these DTMF digits once connected (0-9, A-D, *, #).")
+@click.option("--auto-hangup", type=click.FloatRange(0, min_open=True), metavar="SECONDS",
+              help="Hang up this many seconds after the call connects.")
+@_config_dir_option
+def call(uri: str, account_id: str | None, record: str | None, play: str | None,
+         dtmf: str, auto_hangup: float | None) -> None:
+    """Call URI with audio and show the call's progress.
+
+    URI is sip:user@host, user@host, or a user of the account's domain.
+    Exits 0 when the call connected, 1 when it failed.
+    """
+    from sipsimple.core import ToHeader
+    from sipsimple.session import Session
+    from sipsimple.session.transfer import routes_for
+    from sipsimple.streams import AudioStream
+
+    bad = [d for d in dtmf if d not in DTMF_KEYS]
+    if bad:
+        raise click.BadParameter(f"not DTMF digits: {''.join(bad)}", param_hint="--dtmf")
+    with Events().observing() as events, application(account_id) as account:
+        target = target_uri(uri, account)
+        status(f"calling {target} from {account.id}")
+        routes = routes_for(account, target)
+        if not routes:
+            raise click.ClickException(f"no route to {target}")
+        session = Session(account)
+        stream = AudioStream(account)
+        session.connect(ToHeader(target), routes, [stream])
+        run_call(session, stream, events, dtmf=dtmf, record=record, play=play,
+                 auto_hangup=auto_hangup)
+        if session.start_time is None:
+            sys.exit(1)
+
+
+@click.command()
+@click.option("--account", "-a", "account_id", metavar="ACCOUNT",
+              help="Answer for this account only (default: every enabled account).")
+@click.option("--auto", is_flag=True, help="Accept every call at once (else ask).")
+@click.option("--echo", is_flag=True, help="Send the caller's audio back to the caller.")
+@click.option("--play", metavar="FILE", help="Play this WAV file into each call.")
+@click.option("--record", metavar="DIR", type=click.Path(file_okay=False),
+              help="Record each call into this directory.")
+@_config_dir_option
+def answer(account_id: str | None, auto: bool, echo: bool, play: str | None,
+           record: str | None) -> None:
+    """Wait for incoming audio calls and answer them, one at a time, until Ctrl-C."""
+    with Events().observing() as events, application(account_id, only_one=False) as account:
+        status(f"waiting for calls to {account.id if account else 'every enabled account'}"
+               " (Ctrl-C to stop)")
+        while True:
+            try:
+                notification = events.get(0.5)
+            except KeyboardInterrupt:
+                return
+            if notification is None or notification.name != "SIPSessionNewIncoming":
+                continue
+            session = notification.sender
+            show(notification)
+            audio = [s for s in notification.data.streams if getattr(s, "type", None) == "audio"]
+            if not audio:
+                session.reject(488)
+                continue
+            if not auto and not click.confirm("answer?", default=True):
+                session.reject(603)
+                continue
+            stream = audio[0]
+            filename = None
+            if record:
+                directory = Path(record).expanduser()
+                directory.mkdir(parents=True, exist_ok=True)
+                caller = str(session.remote_identity.uri).replace(":", "_").replace("/", "_")
+                filename = str(directory / f"{datetime.now():%Y%m%d-%H%M%S}-{caller}.wav")
+            session.send_ring_indication()
+            session.accept([stream])
+            run_call(session, stream, events, record=filename, play=play, echo=echo)
+
+
+@click.command()
+def devices() -> None:
+    """List the audio devices the media service sees, and the ones in use."""
+    from sipsimple.audio import AudioMixer
+
+    found = AudioMixer.list_devices()
+    default = found.get("default") or {}
+    rows = [["input", name, "yes" if name == default.get("input") else ""]
+            for name in found.get("input", [])]
+    rows += [["output", name, "yes" if name == default.get("output") else ""]
+             for name in found.get("output", [])]
+    if not rows:
+        click.echo("no sound devices (the null device is used)")
+        return
+    table(["KIND", "DEVICE", "DEFAULT"], rows)

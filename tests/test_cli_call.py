@@ -1,0 +1,151 @@
+"""`sipsimple call`, `sipsimple answer` and `sipsimple devices` as processes, against real services.
+
+`answer --auto --echo` runs for bob in one process; `call` from alice's in
+another plays a tone file, records the call, sends DTMF and hangs up on its
+own. Bob's echo brings the tone back to alice's recording.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from sipsimple.bus.client import get_bus
+from sipsimple.cli.main import cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def services(spawn_service: Callable[..., Any]) -> None:
+    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
+                  SIPSIMPLE_SIP_TRANSPORTS="udp")
+    spawn_service("sipsimple_services.dns", "dns")
+    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2")
+    spawn_service("sipsimple_services.msrp", "msrp")  # SIPApplication wants all four
+
+
+def sipsimple(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sipsimple", *args]
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path, services: None) -> Path:
+    directory = tmp_path / "config"
+    runner = CliRunner()
+    for name in ("alice", "bob"):
+        result = runner.invoke(cli, ["accounts", "add", f"{name}@127.0.0.1", "--password", "x",
+                                     "--no-register", "--config-dir", str(directory)])
+        assert result.exit_code == 0, result.output
+    for key, value in (("audio.input_device", "None"), ("audio.output_device", "None"),
+                       ("audio.alert_device", "None")):
+        result = runner.invoke(cli, ["config", "set", key, value, "--config-dir", str(directory)])
+        assert result.exit_code == 0, result.output
+    return directory
+
+
+@pytest.fixture
+def answering(config_dir: Path) -> Iterator[subprocess.Popen[str]]:
+    process = subprocess.Popen(
+        sipsimple("answer", "--auto", "--echo", "--account", "bob@127.0.0.1",
+                  "--config-dir", str(config_dir)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 30
+    while "sip:bob@127.0.0.1" not in {c["aor"] for c in get_bus().call(
+            "signalling", "status")["accounts"]}:
+        assert process.poll() is None, process.communicate()[0]
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("bob was never claimed: " + process.communicate()[0])
+        time.sleep(0.1)
+    yield process
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def tone_file(path: Path, frequency: float, seconds: float, rate: int = 8000) -> Path:
+    t = np.arange(int(rate * seconds)) / rate
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((0.4 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2"))
+    return path
+
+
+def peak_frequency(path: Path) -> float:
+    with wave.open(str(path), "rb") as source:
+        rate = source.getframerate()
+        samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    samples = samples.astype(np.float64)
+    assert np.max(np.abs(samples)) > 2000, "silence"
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def test_call_with_play_record_dtmf_and_auto_hangup_against_answer_echo(
+    config_dir: Path, answering: subprocess.Popen[str], tmp_path: Path,
+) -> None:
+    port = get_bus().call("signalling", "get_transports")["udp"]
+    tone = tone_file(tmp_path / "tone.wav", 900, 5.0)
+    recording = tmp_path / "call.wav"
+    result = subprocess.run(
+        sipsimple("call", f"sip:bob@127.0.0.1:{port}", "--account", "alice@127.0.0.1",
+                  "--play", str(tone), "--record", str(recording), "--dtmf", "4#",
+                  "--auto-hangup", "3", "--config-dir", str(config_dir)),
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        env={**os.environ, "SIPSIMPLE_LOG_LEVEL": "INFO"},
+    )
+    output = result.stdout
+    assert result.returncode == 0, output + result.stderr
+    for line in ("calling sip:bob@127.0.0.1", "connected", "audio: opus/48000 Hz, SRTP",
+                 "sent DTMF 4", "sent DTMF #", "hanging up (--auto-hangup)",
+                 "call ended by local", "statistics: packets sent"):
+        assert line in output, output
+    assert abs(peak_frequency(recording) - 900) < 15  # bob's echo of alice's tone
+
+    answering.send_signal(signal.SIGINT)
+    answer_output = answering.communicate(timeout=20)[0]
+    assert "incoming call from" in answer_output
+    assert "received DTMF 4" in answer_output and "received DTMF #" in answer_output
+
+
+def test_call_to_nobody_fails_with_exit_code_1(config_dir: Path) -> None:
+    port = get_bus().call("signalling", "get_transports")["udp"]
+    result = subprocess.run(
+        sipsimple("call", f"sip:nobody@127.0.0.1:{port}", "--account", "alice@127.0.0.1",
+                  "--config-dir", str(config_dir)),
+        capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert "call failed" in result.stdout
+
+
+def test_bad_dtmf_option_is_refused(config_dir: Path) -> None:
+    result = CliRunner().invoke(cli, ["call", "sip:bob@127.0.0.1", "--dtmf", "12x",
+                                      "--config-dir", str(config_dir)])
+    assert result.exit_code == 2
+    assert "not DTMF digits: x" in result.output
+
+
+def test_devices_lists_the_null_device(services: None) -> None:
+    result = CliRunner().invoke(cli, ["devices"])
+    assert result.exit_code == 0, result.output
+    assert "null" in result.output
