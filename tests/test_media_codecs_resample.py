@@ -89,3 +89,22 @@ def test_any_block_resamples_or_raises_codec_error(data: bytes) -> None:
         assert len(data) % 2 or (len(data) // 2) % 3
     else:
         assert len(out) * 3 == len(data)
+
+
+@settings(max_examples=50)
+@given(st.sampled_from(PAIRS), st.lists(st.integers(-32768, 32767), min_size=960, max_size=960))
+def test_integer_ratios_match_the_general_filter(pair: tuple[int, int], values: list[int]) -> None:
+    # 1:n and n:1 ratios take a faster path; it computes the same sums (to rounding).
+    source, target = pair
+    fast, reference = Resampler(source, target), Resampler(source, target)
+    count = source // 50
+    for start in (0, 960 - count):
+        pcm = np.array(values[start : start + count], dtype="<i2").tobytes()
+        samples = np.frombuffer(pcm, "<i2").astype(np.float32)
+        block = np.concatenate([reference._history, samples])
+        indexes, coefficients = reference._plan(count)
+        expected = np.clip(np.rint(np.einsum("ij,ij->i", block[indexes], coefficients)),
+                           -32768, 32767)
+        reference._history = block[len(block) - len(reference._history) :]
+        got = np.frombuffer(fast.process(pcm), "<i2")
+        assert np.abs(got.astype(np.int64) - expected.astype(np.int64)).max() <= 1

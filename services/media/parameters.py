@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sipsimple_services.media.codecs import CodecError, codec_class
@@ -95,9 +96,9 @@ class StreamParameters:
     def receives(self) -> bool:
         return self.direction in ("sendrecv", "recvonly")
 
-    @property
+    @cached_property
     def remote_known(self) -> bool:
-        """False for the old hold form (c=0.0.0.0) or a port of 0."""
+        """False for the old hold form (c=0.0.0.0) or a port of 0 (asked every frame)."""
         address = ipaddress.ip_address(self.remote_address)
         return self.remote_port != 0 and not address.is_unspecified
 
