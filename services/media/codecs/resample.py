@@ -12,7 +12,6 @@ from math import ceil, gcd
 
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import as_strided
 
 from sipsimple_services.media.codecs.base import CodecError
 
@@ -113,16 +112,14 @@ class Resampler:
         """The same sums as the general plan for 1:n and n:1 ratios (8/16/48 kHz), as
         dot products over a strided window view: no gather copy, about 4x faster."""
         width = self._reversed.shape[1]  # == len(self._history)
-        step = block.strides[0]
+        step = block.itemsize  # `block` is a fresh contiguous array: the views stay inside it
         if self._down == 1:
             # output i*up + p = block[i+1 : i+1+width] . reversed[p]
-            windows = as_strided(block[1:], shape=(count, width), strides=(step, step))
+            windows = np.ndarray((count, width), np.float32, block, step, (step, step))
             return np.dot(windows, self._reversed.T).reshape(-1)
         # output j = block[j*down+1 : j*down+1+width] . reversed[0]
         outputs = count // self._down
-        windows = as_strided(
-            block[1:], shape=(outputs, width), strides=(self._down * step, step)
-        )
+        windows = np.ndarray((outputs, width), np.float32, block, step, (self._down * step, step))
         return np.dot(windows, self._reversed[0])
 
     def reset(self) -> None:
