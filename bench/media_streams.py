@@ -1,0 +1,194 @@
+"""Media benchmark: N concurrent RTP streams through the media service on loopback.
+
+    python bench/media_streams.py [--streams 200] [--codec PCMU|PCMA|G722|opus]
+                                  [--no-srtp] [--seconds 10] [--warmup 2]
+
+The bench starts a media service in a private runtime directory and makes
+N streams in pairs inside it, each pair sending to each other on 127.0.0.1
+(so every stream sends and receives 50 packets a second, and the service
+does both ends of every call). Load per pair, as in a call: a tone is
+played into stream A (resampled, encoded, SRTP-protected, sent); stream B
+decodes what it receives and echoes it back (decoded, resampled, encoded
+again); A's received echo is checked and counted but, as for a call heard
+only by the null device, not decoded.
+
+Measured over `--seconds` after `--warmup`: the service's CPU time
+(/proc/<pid>/stat) per stream, the share of clock ticks that ran late
+(more than 10 ms after their time: every stream's frame is late then), and
+the share of frames lost or late (RTP loss, packets too late for the
+jitter buffer, frames concealed). The floor, measured in the same run, is a
+bare Python loop sending and receiving the same datagrams (the G.711+SRTP
+packet size) on two loopback UDP sockets: the per-packet cost of Python
+and the kernel, which no engine written in Python can go below. Printed:
+streams per core for both and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+CODECS = {  # name: (payload type, clock rate, sample rate, telephone-event clock)
+    "PCMU": (0, 8000, 8000, 8000),
+    "PCMA": (8, 8000, 8000, 8000),
+    "G722": (9, 8000, 16000, 8000),
+    "opus": (96, 48000, 48000, 48000),
+}
+PACKETS_PER_SECOND = 50
+
+
+def media(peer: dict[str, Any], codec: str, srtp: dict[str, Any] | None) -> dict[str, Any]:
+    pt, clock, rate, event_clock = CODECS[codec]
+    return {
+        "codec": codec, "payload_type": pt, "local_payload_type": pt, "clock_rate": clock,
+        "sample_rate": rate, "telephone_event_payload_type": 101,
+        "local_telephone_event_payload_type": 101, "telephone_event_clock_rate": event_clock,
+        "ptime": 20, "direction": "sendrecv", "remote_address": "127.0.0.1",
+        "remote_port": peer["rtp_port"], "remote_rtcp_address": "127.0.0.1",
+        "remote_rtcp_port": peer["rtcp_port"], "rtcp_mux": False, "srtp": srtp,
+    }
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def udp_floor(packet_size: int, packets: int = 100_000) -> float:
+    """CPU seconds per packet sent and received by a bare Python loop."""
+    import socket
+
+    a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    a.bind(("127.0.0.1", 0))
+    b.bind(("127.0.0.1", 0))
+    b.setblocking(False)
+    target = b.getsockname()
+    data = os.urandom(packet_size)
+    start = time.process_time()
+    for _ in range(packets):
+        a.sendto(data, target)
+        b.recvfrom(2048)
+    elapsed = time.process_time() - start
+    a.close()
+    b.close()
+    return elapsed / packets
+
+
+def run(args: argparse.Namespace) -> int:
+    runtime = Path(tempfile.mkdtemp(prefix="ssb-", dir="/tmp"))
+    env = {**os.environ, "SIPSIMPLE_RUNTIME_DIR": str(runtime), "SIPSIMPLE_LOG_LEVEL": "WARNING"}
+    os.environ.update(SIPSIMPLE_RUNTIME_DIR=str(runtime))
+    from sipsimple.bus.client import BusClient
+
+    process = subprocess.Popen([sys.executable, "-m", "sipsimple_services.media"], env=env)
+    bus = BusClient(services=["media"], post_notifications=False)
+    bus.start()
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                bus.call("media", "ping", timeout=0.5)
+                break
+            except Exception:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+        bus.call("media", "configure", port_range=[20000, 40000])
+        pairs = max(1, args.streams // 2)
+        tone = bus.call("media", "create_port", kind="tone",
+                        params={"frequencies": [1000], "volume": 40})["port_id"]
+        streams: list[dict[str, Any]] = []
+        for _ in range(pairs):
+            a = bus.call("media", "create_stream", address="127.0.0.1")
+            b = bus.call("media", "create_stream", address="127.0.0.1")
+            ka, kb = os.urandom(30), os.urandom(30)
+            suite = "AES_CM_128_HMAC_SHA1_80"
+            sa = None if args.no_srtp else {"suite": suite, "tag": 1, "local_key": ka,
+                                            "remote_key": kb}
+            sb = None if args.no_srtp else {"suite": suite, "tag": 1, "local_key": kb,
+                                            "remote_key": ka}
+            bus.call("media", "start_stream", stream_id=a["stream_id"],
+                     media=media(b, args.codec, sa))
+            bus.call("media", "start_stream", stream_id=b["stream_id"],
+                     media=media(a, args.codec, sb))
+            bus.call("media", "connect_ports", source=tone, sink=a["stream_id"])
+            bus.call("media", "connect_ports", source=b["stream_id"], sink=b["stream_id"])
+            streams += [a, b]
+        time.sleep(args.warmup)
+
+        def totals() -> dict[str, Any]:
+            result = {"received": 0, "lost": 0, "late": 0, "concealed": 0}
+            for stream in streams:
+                stats = bus.call("media", "stream_stats", stream_id=stream["stream_id"])
+                result["received"] += stats["packets_received"]
+                result["lost"] += max(0, stats["lost"])
+                result["late"] += stats["late"]
+                result["concealed"] += stats["concealed"]
+            return result
+
+        def clock() -> dict[str, int]:
+            stats = bus.call("media", "stream_stats", stream_id=streams[0]["stream_id"])
+            return dict(stats["clock"])
+
+        # Loss counters are read around the window; the CPU time and the clock
+        # right at its edges (reading every stream's counters takes a while).
+        before = totals()
+        clock_before, cpu_before, wall_before = clock(), cpu_seconds(process.pid), time.monotonic()
+        time.sleep(args.seconds)
+        cpu_after, wall_after, clock_after = cpu_seconds(process.pid), time.monotonic(), clock()
+        after = totals()
+        wall = wall_after - wall_before
+        cpu = (cpu_after - cpu_before) / wall  # cores used
+        ticks = clock_after["ticks"] - clock_before["ticks"]
+        late_ticks = clock_after["late"] - clock_before["late"]
+        received = after["received"] - before["received"]
+        bad = sum(after[k] - before[k] for k in ("lost", "late", "concealed"))
+        n = len(streams)
+        per_stream = cpu / n
+        packet_size = {"PCMU": 172, "PCMA": 172, "G722": 172, "opus": 92}[args.codec]
+        packet_size += 0 if args.no_srtp else 10
+        floor = udp_floor(packet_size)
+        floor_per_stream = floor * PACKETS_PER_SECOND  # one send + one receive per packet
+        print(f"streams: {n} ({pairs} pairs), codec {args.codec}, "
+              f"{'RTP' if args.no_srtp else 'SRTP'}, {args.seconds:.0f} s measured")
+        print(f"service CPU: {cpu * 100:.1f}% of a core, {per_stream * 1e3:.3f} ms/s per stream")
+        print(f"late ticks: {late_ticks}/{ticks} ({100 * late_ticks / max(1, ticks):.2f}%)")
+        print(f"frames lost, late or concealed: {bad}/{received} "
+              f"({100 * bad / max(1, received):.3f}%)")
+        print(f"streams per core: {1 / per_stream:.0f} (floor: bare Python UDP send+receive, "
+              f"{floor * 1e6:.2f} us/packet -> {1 / floor_per_stream:.0f})")
+        print(f"ratio to the floor: {per_stream / floor_per_stream:.1f}x")
+        for stream in streams:
+            bus.call("media", "end_stream", stream_id=stream["stream_id"])
+        return 0
+    finally:
+        bus.stop()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--codec", choices=sorted(CODECS), default="PCMU")
+    parser.add_argument("--no-srtp", action="store_true")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--warmup", type=float, default=2)
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
