@@ -168,6 +168,11 @@ class SessionGlue:
     # -- carrying out -------------------------------------------------------------------
 
     def apply(self, effects: Sequence[Effect], claim: Claim | None = None) -> None:
+        # Messages leave before events are published: the peer is not kept waiting
+        # (an ACK, a 200) for the bus, and no event handler depends on them.
+        sends = [effect for effect in effects if isinstance(effect, Send)]
+        if sends:
+            self.engine.execute(sends)
         for effect in effects:
             # the owner first: the new session's state change comes before its IncomingInvite
             if isinstance(effect, IncomingInvite) and claim is not None:
@@ -195,7 +200,9 @@ class SessionGlue:
                 self.apply(self.owned.deliver(
                     effect, claim.client if claim is not None else None,
                     self._publish_owned, time.monotonic()))
-            elif isinstance(effect, Send | StartTimer | CancelTimer | TUEvent):
+            elif isinstance(effect, Send):
+                continue  # sent above
+            elif isinstance(effect, StartTimer | CancelTimer | TUEvent):
                 self.engine.execute([effect])
             else:
                 log.warning("unknown effect %r", effect)
