@@ -351,6 +351,9 @@ def test_a_failing_stream_does_not_stop_the_others(bus: BusClient, tmp_path: Pat
             time.sleep(0.005)
     wait_stats(bus, b, lambda s: s["packets_received"] > 10)
     assert dominant(record(bus, b, tmp_path / "b.wav", 1.2))[0] == pytest.approx(TONE, abs=2)
+    # the bad payloads were dropped and counted, and the stream itself goes on
+    broken = wait_stats(bus, c, lambda s: s["dropped"].get("decode", 0) > 0)
+    assert broken["packets_received"] > 50
 
 
 def test_a_client_going_away_releases_its_objects(bus: BusClient, events: Recorder) -> None:

@@ -199,6 +199,7 @@ class Stream(Port):
             self._timed_out = False
         if not params.sends:
             self._dtmf_queue.clear()
+            self._dtmf_plan.clear()  # a digit cut short by hold is not finished later
         self.srtp = srtp
         self.params = params
 
