@@ -288,3 +288,29 @@ def test_hold_while_the_ack_of_their_reinvite_is_outstanding(
     events.wait(sent_by(session, "SIPSessionDidEnd"))
     check(process, sipp)
     assert not of(events, session, "SIPSessionHadProposalFailure")
+
+
+def test_our_hold_answered_inactive_is_a_hold_by_the_peer_too(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_answers(sipp, "session_uas_hold_inactive.xml")
+    alice = accounts["alice"]
+    stream = ProbeStream(alice)
+    session = call_sipp(alice, port, [stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+
+    def hold_states(count: int) -> list[tuple[str, bool]]:
+        def enough(_: Any) -> bool:
+            return len(of(events, session, "SIPSessionDidChangeHoldState")) >= count
+        events.wait(enough)
+        return [(n.data.originator, n.data.on_hold)
+                for n in of(events, session, "SIPSessionDidChangeHoldState")]
+
+    session.hold()
+    assert hold_states(2) == [("local", True), ("remote", True)]
+    assert stream.on_hold_by_local and stream.on_hold_by_remote and session.on_hold
+    session.unhold()
+    assert hold_states(4)[2:] == [("local", False), ("remote", False)]
+    assert not session.on_hold
+    session.end()
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    check(process, sipp)

@@ -843,6 +843,8 @@ class Session:
             self._proposal_failed(f"invalid SDP answer: {exc}")
             return
         self._local_sdp, self._remote_sdp = proposal["offer"], answer
+        # an answer may hold us too (inactive to our sendonly, or to any offer)
+        held_before = {s: s.on_hold_by_remote for s in self.streams}
         kind = proposal["kind"]
         if kind == "add":
             new = proposal["streams"]
@@ -850,6 +852,7 @@ class Session:
             accepted = [s for s in new if answer.media[self._indexes[s]].port != 0]
             refused = [s for s in new if s not in accepted]
             self._update_streams([s for s in self.streams])
+            self._post_remote_hold_change(held_before)
             if refused:
                 self._end_streams(refused)
             if not accepted:
@@ -867,7 +870,12 @@ class Session:
             self._hold_sent = proposal["hold"]
             self._update_streams(self.streams)
             self._post_hold("local")
+        self._post_remote_hold_change(held_before)
         self._proposal_done()
+
+    def _post_remote_hold_change(self, before: dict[Any, bool]) -> None:
+        if any(s.on_hold_by_remote != before[s] for s in self.streams if s in before):
+            self._post_hold("remote")
 
     def _added_started(self, streams: list[Any], failed: dict[Any, str]) -> None:
         """New streams of an accepted proposal (ours or theirs) reported their start."""
