@@ -55,6 +55,7 @@ class FakeStream:
     def __init__(self, **kwargs: object) -> None:
         self.kwargs = kwargs
         self.started = self.closed = False
+        self.active = True
 
     def start(self) -> None:
         self.started = True
@@ -90,3 +91,13 @@ def test_frames_cross_between_portaudio_and_the_mixer(monkeypatch: pytest.Monkey
     assert isinstance(port._stream, FakeStream) and stream.closed
     port.close()
     assert port._stream is None
+
+
+def test_a_stream_that_stops_is_unhealthy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(devices, "_sounddevice", lambda: FakeSoundDevice)
+    port = DevicePort("voice-device", DeviceChoice(NULL, "Speakers"))
+    assert port.healthy and port.wants_input
+    port._stream.active = False  # PortAudio stopped it: the card went away
+    assert not port.healthy
+    port.use(DeviceChoice(NULL, NULL))
+    assert port.healthy and not port.wants_input

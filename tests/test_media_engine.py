@@ -140,3 +140,43 @@ def test_devices_fall_back_to_null(engine: Engine, events: Events) -> None:
     engine.set_devices(None, None, None)
     assert len(events.named("media.devices_changed")) == 1  # nothing changed, nothing missing
     assert np.array_equal(engine.list_devices()["input"][:1], ["null"])
+
+
+def test_an_unplugged_device_falls_back_to_null(engine: Engine, events: Events,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from sipsimple_services.media import devices
+
+    class Stream:
+        active = True
+
+        def __init__(self, **kwargs: object) -> None:
+            pass
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    class SoundDevice:
+        RawStream = RawInputStream = RawOutputStream = Stream
+
+        @staticmethod
+        def query_devices() -> list[dict[str, Any]]:
+            return [{"name": "Card", "max_input_channels": 1, "max_output_channels": 2}]
+
+        class default:
+            device = (0, 0)
+
+    monkeypatch.setattr(devices, "_sounddevice", lambda: SoundDevice)
+    assert engine.set_devices("Card", "Card", "null") == {
+        "input": "Card", "output": "Card", "alert": "null"}
+    assert engine.list_devices()["input"] == ["null", "Card"]
+    engine.devices["voice"]._stream.active = False
+    gevent.sleep(1.2)  # checked once a second
+    assert events.named("media.devices_changed")[-1] == {
+        "input": "null", "output": "null", "alert": "null"}
+    assert engine.device_choice["input"] == "null"

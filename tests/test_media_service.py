@@ -505,3 +505,15 @@ def test_stats_events(bus: BusClient, events: Recorder) -> None:
     count = len(events.named("media.stream_stats"))
     time.sleep(1.5)
     assert len(events.named("media.stream_stats")) == count  # ended streams are quiet
+
+
+def test_a_stream_connected_to_itself_echoes(bus: BusClient, tmp_path: Path) -> None:
+    a, b = pair(bus, "G722")
+    tone_into(bus, a, 700)
+    call(bus, "connect_ports", source=b["stream_id"], sink=b["stream_id"])
+    wait_stats(bus, a, lambda s: s["packets_received"] > 10)
+    frequency, level = dominant(record(bus, a, tmp_path / "echo.wav", 1.2))
+    assert frequency == pytest.approx(700, abs=2) and level > 0.5 * 11585
+    call(bus, "disconnect_ports", source=b["stream_id"], sink=b["stream_id"])
+    quiet = record(bus, a, tmp_path / "quiet.wav", 0.6)
+    assert np.sqrt(np.mean(quiet[-9600:].astype(np.float64) ** 2)) < 100

@@ -122,6 +122,16 @@ class DevicePort(Port):
         stream.start()
         self._stream = stream
 
+    @property
+    def healthy(self) -> bool:
+        """False once an open PortAudio stream stopped by itself (a card unplugged)."""
+        if self._stream is None:
+            return True
+        try:
+            return bool(self._stream.active)
+        except Exception:
+            return False
+
     # PortAudio's thread
     def _capture(self, data: Any, frames: int, time: Any, status: Any) -> None:
         self._captured.append(bytes(data))

@@ -46,7 +46,8 @@ DEFAULT_TIMEOUT = 30
 MAX_DATAGRAM = 2048
 DRAIN_LIMIT = 64  # datagrams per wake-up of one socket: a flood cannot starve the others
 LATE_AFTER = FRAME_DURATION / 2  # a tick this late counts as late
-RESYNC_AFTER = 5 * FRAME_DURATION  # further behind than this, the schedule restarts
+RESYNC_AFTER = 5 * FRAME_DURATION
+DEVICE_CHECK_TICKS = 50  # once a second  # further behind than this, the schedule restarts
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -362,7 +363,26 @@ class Engine:
             except Exception:  # never lose the clock
                 log.exception("media tick failed")
 
+    def check_devices(self) -> None:
+        """A device whose stream stopped (unplugged) falls back to null, once."""
+        if all(device.healthy for device in self.devices.values()):
+            return
+        voice, alert = self.devices["voice"], self.devices["alert"]
+        if not voice.healthy:
+            log.warning("audio device %s stopped; using null", voice.choice)
+            voice.use(DeviceChoice(NULL, NULL))
+        if not alert.healthy:
+            log.warning("alert device %s stopped; using null", alert.choice)
+            alert.use(DeviceChoice(NULL, NULL))
+        self.device_choice = {
+            "input": voice.choice.input, "output": voice.choice.output,
+            "alert": alert.choice.output,
+        }
+        self._publish("media.devices_changed", dict(self.device_choice))
+
     def tick(self, now: float) -> None:
+        if self.clock.ticks % DEVICE_CHECK_TICKS == 0:
+            self.check_devices()
         for handle in list(self.streams.values()):
             stream = handle.stream
             try:
