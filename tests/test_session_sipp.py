@@ -314,3 +314,24 @@ def test_our_hold_answered_inactive_is_a_hold_by_the_peer_too(
     session.end()
     events.wait(sent_by(session, "SIPSessionDidEnd"))
     check(process, sipp)
+
+
+def test_reinvite_without_sdp_our_offer_their_answer_in_the_ack(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_calls(sipp, "session_uac_reinvite_nosdp.xml")
+    new = events.wait("SIPSessionNewIncoming", timeout=20)
+    session: Session = new.sender
+    [stream] = new.data.streams
+    session.accept([stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert stream.remote_port == 7000 and session.call_id is not None
+    go(port, session.call_id)
+    held = events.wait(sent_by(session, "SIPSessionDidChangeHoldState"))
+    assert (held.data.originator, held.data.on_hold) == ("remote", True)
+    assert stream.remote_port == 7010 and stream.on_hold_by_remote
+    assert session.remote_sdp is not None and session.remote_sdp.media[0].port == 7010
+    assert session.state == "connected" and session.streams == [stream]
+    go(port, session.call_id)
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    check(process, sipp)
+    assert not of(events, session, "SIPSessionGotProposal")

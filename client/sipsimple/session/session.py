@@ -1123,7 +1123,9 @@ class Session:
             log.warning("%r: invalid answer in the ACK: %s", self, exc)
             return
         self._local_sdp, self._remote_sdp, self._offer = self._offer, answer, None
+        held_before = {s: s.on_hold_by_remote for s in self.streams}
         self._update_streams(self.streams)
+        self._post_remote_hold_change(held_before)
 
     # --- transfers (events routed to the TransferHandler) -----------------------
 
