@@ -1,0 +1,355 @@
+"""AudioStream calls with independent peers: pjsua2 and baresip, both directions.
+
+The facade runs as an application would (Session, AudioStream, the real
+signalling, dns and media services); the peer is a separate process. Audio
+is checked both ways from recordings: our tone in the peer's recording, the
+peer's tone in ours (FFT peak), and DTMF both ways.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from harness.notifications import Recorder
+from harness.pjsua import PjsuaPeer, needs_pjsua2
+
+from sipsimple.account import Account, AccountManager
+from sipsimple.audio import TonePlayer
+from sipsimple.bus.client import get_bus
+from sipsimple.configuration import ConfigurationManager
+from sipsimple.configuration.backend import MemoryBackend
+from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.session import Session, SessionManager
+from sipsimple.streams import AudioStream
+
+pytestmark = pytest.mark.integration
+
+OUR_TONE = 1000.0
+PEER_TONE = 440.0
+
+
+@pytest.fixture
+def alice(spawn_service: Callable[..., Any]) -> Iterator[Account]:
+    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
+                  SIPSIMPLE_SIP_TRANSPORTS="udp")
+    spawn_service("sipsimple_services.dns", "dns")
+    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2")
+    ConfigurationManager().start(MemoryBackend())
+    account = Account("alice@127.0.0.1")
+    account.enabled = True
+    account.sip.register = False
+    account.save()
+    AccountManager().start()
+    SessionManager().start()
+    deadline = time.monotonic() + 10
+    while "sip:alice@127.0.0.1" not in {
+        c["aor"] for c in get_bus().call("signalling", "status")["accounts"]
+    }:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    yield account
+    SessionManager().stop()
+    AccountManager().stop()
+    ConfigurationManager().stop()
+
+
+@pytest.fixture
+def events() -> Iterator[Recorder]:
+    with Recorder() as recorder:
+        yield recorder
+
+
+def signalling_port() -> int:
+    return int(get_bus().call("signalling", "get_transports")["udp"])
+
+
+def tone_file(path: Path, frequency: float, seconds: float, rate: int = 16000) -> Path:
+    t = np.arange(int(rate * seconds)) / rate
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes((0.25 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2"))
+    return path
+
+
+def peak(path: Path) -> float:
+    with wave.open(str(path), "rb") as source:
+        rate, channels = source.getframerate(), source.getnchannels()
+        samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    samples = samples.astype(np.float64)[::channels]
+    samples = samples[len(samples) // 4:]  # after start-up
+    assert len(samples) > rate // 4 and np.max(np.abs(samples)) > 500, f"silence in {path}"
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.fft.rfftfreq(len(samples), 1 / rate)[int(np.argmax(spectrum))])
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def talk(stream: AudioStream, recording: Path, packets: int = 100) -> None:
+    """Our tone into the stream while recording what comes back, `packets` long."""
+    tone = TonePlayer(stream.mixer, [OUR_TONE], volume=50)
+    tone.start()
+    stream.mixer.connect(tone, stream)
+    try:
+        stream.start_recording(str(recording))
+        start = stream.statistics.get("packets_received", 0)
+        wait_until(lambda: stream.statistics.get("packets_received", 0) >= start + packets,
+                   "no RTP from the peer")
+        stream.stop_recording()
+    finally:
+        tone.stop()
+
+
+# --- pjsua2 ----------------------------------------------------------------------------
+
+
+@needs_pjsua2
+@pytest.mark.parametrize("codec", ["PCMU", "G722"])
+@pytest.mark.parametrize("direction", ["outgoing", "incoming"])
+def test_audio_and_dtmf_with_pjsua2(alice: Account, events: Recorder,
+                                    pjsua_factory: Callable[..., PjsuaPeer], tmp_path: Path,
+                                    direction: str, codec: str) -> None:
+    alice.rtp.audio_codec_list = (codec,)
+    alice.save()
+    peer = pjsua_factory("peer", codecs=(f"{codec}/",))
+    peer_tone = tone_file(tmp_path / "peer-tone.wav", PEER_TONE, 10.0)
+    if direction == "outgoing":
+        session = Session(alice)
+        stream = AudioStream(alice)
+        session.connect(ToHeader(SIPURI.parse(f"sip:peer@127.0.0.1:{peer.udp_port}")),
+                        [Route("127.0.0.1", peer.udp_port, "udp")], [stream])
+    else:
+        peer.make_call(f"sip:alice@127.0.0.1:{signalling_port()}")
+        new = events.wait("SIPSessionNewIncoming")
+        session = new.sender
+        [stream] = new.data.streams
+        session.accept([stream])
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
+    assert stream.codec == codec and not stream.srtp_active  # the PyPI pjsua2 has no SRTP
+    peer.wait_event("media_state", timeout=10, active=True)
+    peer.play(peer_tone)
+    peer.record(tmp_path / "peer-heard.wav")
+
+    talk(stream, tmp_path / "we-heard.wav")
+    peer.stop_record()
+    peer.wait_event("recording_done", timeout=10)
+    assert abs(peak(tmp_path / "we-heard.wav") - PEER_TONE) <= 10
+    assert abs(peak(tmp_path / "peer-heard.wav") - OUR_TONE) <= 10
+
+    stream.send_dtmf("7")
+    assert peer.wait_event("dtmf", timeout=10)["digit"] == "7"
+    peer.send_dtmf("9")
+    events.wait(lambda n: n.name == "AudioStreamGotDTMF" and n.sender is stream
+                and n.data.digit == "9")
+    session.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
+
+
+# --- baresip ---------------------------------------------------------------------------
+
+BARESIP = shutil.which("baresip")
+needs_baresip = pytest.mark.skipif(BARESIP is None, reason="baresip is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        tcp.bind(("127.0.0.1", 0))
+        port = int(tcp.getsockname()[1])
+    return port
+
+
+class Baresip:
+    """baresip in its own process: a tone as its microphone, its call audio to WAV files.
+
+    Driven over its ctrl_tcp socket (JSON in netstrings); it answers calls
+    itself (answermode=auto).
+    """
+
+    def __init__(self, workdir: Path, codec: str, mediaenc: str | None, tone: float) -> None:
+        self.workdir = workdir
+        self.sip_port = _free_port()
+        self.ctrl_port = _free_port()
+        self.dumps = workdir / "dumps"
+        self.dumps.mkdir()
+        # baresip names a codec with its rate and channels (G722 alone would be 8000 Hz)
+        full = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1", "G722": "G722/16000/1",
+                "opus": "opus/48000/2"}[codec]
+        params = f";regint=0;answermode=auto;audio_codecs={full}"
+        if mediaenc:
+            params += f";mediaenc={mediaenc}"
+        (workdir / "accounts").write_text(f"<sip:baresip@127.0.0.1:{self.sip_port}>{params}\n")
+        modules = ["g711", "g722", "opus", "ausine", "sndfile", "ctrl_tcp", "srtp", "aufile"]
+        config = [
+            f"sip_listen 127.0.0.1:{self.sip_port}",
+            "sip_transports udp",
+            f"ctrl_tcp_listen 127.0.0.1:{self.ctrl_port}",
+            f"audio_source ausine,{int(tone)}",
+            "ausrc_srate 48000",  # what ausine can do; baresip resamples for the codec
+            "ausrc_channels 2",
+            "audio_player aufile,/dev/null",
+            "audio_alert aufile,/dev/null",
+            f"snd_path {self.dumps}",
+            "rtp_ports 41000-41999",
+            "net_interface 127.0.0.1",
+            "module_path /usr/lib/baresip/modules",
+            *(f"module {m}.so" for m in modules),
+            "module_app account.so",
+            "module_app menu.so",
+        ]
+        (workdir / "config").write_text("\n".join(config) + "\n")
+        self.output = (workdir / "baresip.log").open("w")
+        self.process = subprocess.Popen([BARESIP or "baresip", "-f", str(workdir)],
+                                        stdin=subprocess.DEVNULL, stdout=self.output,
+                                        stderr=subprocess.STDOUT, cwd=workdir)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.ctrl = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
+                break
+            except OSError:
+                assert self.process.poll() is None, self.log()
+                assert time.monotonic() < deadline, self.log()
+                time.sleep(0.1)
+        self.ctrl.settimeout(5)
+        self._buffer = b""
+        self._received: list[dict[str, Any]] = []
+
+    def log(self) -> str:
+        self.output.flush()
+        return (self.workdir / "baresip.log").read_text(errors="replace")[-4000:]
+
+    def messages(self, timeout: float = 0.2) -> list[dict[str, Any]]:
+        """What ctrl_tcp sent so far: responses and UA events (JSON in netstrings)."""
+        self.ctrl.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.ctrl.recv(65536)
+                if not chunk:
+                    break
+                self._buffer += chunk
+        except TimeoutError:
+            pass
+        while b":" in self._buffer:
+            length, _, rest = self._buffer.partition(b":")
+            size = int(length)
+            if len(rest) < size + 1:
+                break
+            self._received.append(json.loads(rest[:size]))
+            self._buffer = rest[size + 1:]
+        return list(self._received)
+
+    def wait_event(self, kind: str, param: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(m.get("type") == kind and m.get("param") == param
+                      for m in self.messages()):
+            assert time.monotonic() < deadline, (kind, param, self._received, self.log())
+
+    def command(self, command: str, params: str = "") -> None:
+        body = json.dumps({"command": command, "params": params, "token": command}).encode()
+        self.ctrl.sendall(str(len(body)).encode() + b":" + body + b",")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.ctrl.close()
+        self.output.close()
+
+    def decoded(self, timeout: float = 10) -> Path:
+        """The WAV of what baresip decoded from us (sndfile's -dec file), once complete.
+
+        sndfile writes the header when the call ends, a moment after our BYE.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            for path in sorted(self.dumps.glob("*dec*.wav")):
+                try:
+                    with wave.open(str(path), "rb") as source:
+                        if source.getnframes() > 0:
+                            return path
+                except (wave.Error, EOFError):
+                    pass
+            assert time.monotonic() < deadline, f"no recording in {self.dumps}: {self.log()}"
+            time.sleep(0.1)
+
+
+@pytest.fixture
+def baresip_factory() -> Iterator[Callable[..., Baresip]]:
+    workdir = Path(tempfile.mkdtemp(prefix="baresip-", dir="/tmp"))
+    peers: list[Baresip] = []
+
+    def factory(codec: str, mediaenc: str | None = None) -> Baresip:
+        directory = workdir / str(len(peers))
+        directory.mkdir()
+        peer = Baresip(directory, codec, mediaenc, PEER_TONE)
+        peers.append(peer)
+        return peer
+
+    yield factory
+    for peer in peers:
+        peer.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@needs_baresip
+@pytest.mark.parametrize(("codec", "srtp"), [
+    ("PCMU", None), ("G722", "sdes_mandatory"), ("opus", "sdes_mandatory"), ("opus", None),
+])
+@pytest.mark.parametrize("direction", ["outgoing", "incoming"])
+def test_audio_and_dtmf_with_baresip(alice: Account, events: Recorder,
+                                     baresip_factory: Callable[..., Baresip], tmp_path: Path,
+                                     direction: str, codec: str, srtp: str | None) -> None:
+    alice.rtp.audio_codec_list = (codec,)
+    alice.rtp.encryption.enabled = srtp is not None
+    if srtp is not None:
+        alice.rtp.encryption.key_negotiation = srtp
+    alice.save()
+    peer = baresip_factory(codec, "srtp-mand" if srtp else None)
+    if direction == "outgoing":
+        session = Session(alice)
+        stream = AudioStream(alice)
+        session.connect(ToHeader(SIPURI.parse(f"sip:baresip@127.0.0.1:{peer.sip_port}")),
+                        [Route("127.0.0.1", peer.sip_port, "udp")], [stream])
+    else:
+        peer.command("dial", f"sip:alice@127.0.0.1:{signalling_port()}")
+        new = events.wait("SIPSessionNewIncoming", timeout=15)
+        session = new.sender
+        [stream] = new.data.streams
+        session.accept([stream])
+    started = events.wait(lambda n: n.name in ("SIPSessionDidStart", "SIPSessionDidFail")
+                          and n.sender is session)
+    assert started.name == "SIPSessionDidStart", (started.data, peer.log())
+    assert stream.codec == codec
+    assert stream.srtp_active is (srtp is not None)
+
+    talk(stream, tmp_path / "we-heard.wav")
+    assert abs(peak(tmp_path / "we-heard.wav") - PEER_TONE) <= 10, peer.log()
+
+    stream.send_dtmf("4")
+    peer.wait_event("CALL_DTMF_START", "4")
+    peer.command("sndcode", "6")
+    events.wait(lambda n: n.name == "AudioStreamGotDTMF" and n.sender is stream
+                and n.data.digit == "6")
+    session.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
+    assert abs(peak(peer.decoded()) - OUR_TONE) <= 10
