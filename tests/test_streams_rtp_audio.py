@@ -135,15 +135,17 @@ def test_default_recording_name() -> None:
 
 
 @pytest.fixture
-def services(spawn_service: Callable[..., Any]) -> None:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
-                  SIPSIMPLE_SIP_TRANSPORTS="udp")
-    spawn_service("sipsimple_services.dns", "dns")
-    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2")
+def services(spawn_service: Callable[..., Any]) -> dict[str, Any]:
+    return {
+        "signalling": spawn_service("sipsimple_services.signalling", "signalling",
+                                    SIPSIMPLE_CLIENT_TIMEOUT="2", SIPSIMPLE_SIP_TRANSPORTS="udp"),
+        "dns": spawn_service("sipsimple_services.dns", "dns"),
+        "media": spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2"),
+    }
 
 
 @pytest.fixture
-def accounts(services: None) -> Iterator[dict[str, Account]]:
+def accounts(services: dict[str, Any]) -> Iterator[dict[str, Account]]:
     ConfigurationManager().start(MemoryBackend())
     created = {}
     for name in ("alice", "bob"):
@@ -394,3 +396,94 @@ def test_a_failed_media_service_call_fails_the_stream(accounts: dict[str, Accoun
     failed = events.wait(lambda n: n.name == "MediaStreamDidFail" and n.sender is stream)
     assert "media service" in failed.data.reason
     events.wait(lambda n: n.name == "SIPSessionDidFail" and n.sender is session)
+
+
+@pytest.mark.integration
+def test_reinvite_changes_the_codec(accounts: dict[str, Account], events: Recorder,
+                                    tmp_path: Path) -> None:
+    configure(accounts["alice"], ("PCMU", "PCMA"), "sdes_optional")
+    session, stream, answering, offered = call(events, accounts["alice"])
+    assert stream.codec == offered.codec == "PCMU" and stream.srtp_active
+    with Recorder("AudioStreamDidChangeRTPParameters") as changes:
+        # the next offer (a hold and an unhold) carries the new codec list
+        configure(accounts["alice"], ("G722",), "sdes_optional")
+        session.hold()
+        events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                    and n.data.on_hold)
+        session.unhold()
+        events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                    and not n.data.on_hold)
+        wait_until(lambda: offered.codec == "G722" and stream.codec == "G722",
+                   "the codec did not change")
+        assert {n.sender for n in changes.seen} == {stream, offered}
+    assert stream.sample_rate == offered.sample_rate == 16000 and stream.srtp_active
+    frequency, _ = play_and_record(stream, offered, 1200, tmp_path / "g722.wav")
+    assert abs(frequency - 1200) < 15
+    hang_up(events, session)
+
+
+@pytest.mark.integration
+def test_muted_stream_sends_silence(accounts: dict[str, Account], events: Recorder,
+                                    tmp_path: Path) -> None:
+    configure(accounts["alice"], ("PCMU",), None)
+    session, stream, _answering, offered = call(events, accounts["alice"])
+    stream.set_muted(True)
+    assert stream.muted
+    tone = TonePlayer(stream.mixer, [700], volume=50)
+    tone.start()
+    stream.mixer.connect(tone, stream)
+    offered.start_recording(str(tmp_path / "muted.wav"))
+    start = received(offered)
+    wait_until(lambda: received(offered) >= start + 40, "no RTP while muted")
+    offered.stop_recording()
+    samples, _ = read_wav(str(tmp_path / "muted.wav"))
+    assert np.max(np.abs(samples)) < 100  # the tone went nowhere
+    stream.set_muted(False)
+    frequency, _ = play_and_record(stream, offered, 700, tmp_path / "unmuted.wav")
+    assert abs(frequency - 700) < 15
+    tone.stop()
+    hang_up(events, session)
+
+
+@pytest.mark.integration
+def test_two_calls_bridged_into_a_conference(accounts: dict[str, Account], events: Recorder,
+                                             tmp_path: Path) -> None:
+    """Bob's two streams in one bridge: what alice's first call says reaches her second."""
+    from sipsimple.audio import AudioBridge
+
+    configure(accounts["alice"], ("PCMA",), None)
+    first = call(events, accounts["alice"])
+    events.seen.clear()
+    second = call(events, accounts["alice"])
+    bridge = AudioBridge(first[3].mixer)
+    bridge.add(first[3])
+    bridge.add(second[3])
+    frequency, _ = play_and_record(first[1], second[1], 900, tmp_path / "bridged.wav")
+    assert abs(frequency - 900) < 15
+    bridge.remove(second[3])
+    hang_up(events, first[0])
+    hang_up(events, second[0])
+
+
+@pytest.mark.integration
+def test_a_media_service_restart_fails_the_streams_and_ends_the_call(
+    accounts: dict[str, Account], events: Recorder, services: dict[str, Any],
+    spawn_service: Callable[..., Any],
+) -> None:
+    configure(accounts["alice"], ("PCMU",), None)
+    session, stream, answering, offered = call(events, accounts["alice"])
+    services["media"].kill()
+    services["media"].wait(10)
+    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2")
+    for s in (stream, offered):
+        failed = events.wait(lambda n, s=s: n.name == "MediaStreamDidFail"  # type: ignore[misc]
+                             and n.sender is s, timeout=20)
+        assert "restarted" in failed.data.reason
+    # its only stream gone, each session ends (a BYE through the signalling service)
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is answering)
+    # and a new call works with the new instance
+    events.seen.clear()
+    session, stream, _answering, offered = call(events, accounts["alice"])
+    wait_until(lambda: received(stream) > 5 and received(offered) > 5, "no RTP after restart")
+    hang_up(events, session)

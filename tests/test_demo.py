@@ -1,0 +1,40 @@
+"""`sipsimple demo` (what scripts/demo runs) as a user runs it: services under supervisord."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def sipsimple(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("sipsimple")
+    assert executable, "the sipsimple console script is not installed"
+    return subprocess.run([executable, *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
+def test_demo_calls_with_audio_and_prints_a_summary(runtime: Path) -> None:
+    try:
+        done = sipsimple("demo")
+    finally:
+        sipsimple("services", "stop", timeout=60)
+    output = done.stdout
+    assert done.returncode == 0, output + done.stderr
+    for text in ("SIPApplicationDidStart", "[alice] SIPSessionDidStart",
+                 "[bob] SIPSessionDidStart", "[bob] AudioStreamGotDTMF: digit=2",
+                 "[alice] AudioStreamGotDTMF: digit=5", "originator=remote, on_hold=True",
+                 "originator=remote, on_hold=False", "[alice] SIPSessionDidEnd",
+                 "SIPApplicationDidEnd", "Summary:", "packets lost"):
+        assert text in output, output
+    found = re.search(r"found in bob's recording: (\d+) Hz at (-?[\d.]+) dBFS", output)
+    assert found, output
+    assert abs(int(found.group(1)) - 1000) <= 20
+    assert re.search(r"packets sent during one second on hold: alice 0, bob 0", output)
+    assert re.search(r"codec +opus/48000 Hz +opus/48000 Hz", output)
+    assert re.search(r"SRTP +yes +yes", output)
