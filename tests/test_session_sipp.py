@@ -335,3 +335,32 @@ def test_reinvite_without_sdp_our_offer_their_answer_in_the_ack(
     events.wait(sent_by(session, "SIPSessionDidEnd"))
     check(process, sipp)
     assert not of(events, session, "SIPSessionGotProposal")
+
+
+def test_offers_that_cannot_be_answered_get_488_and_change_nothing(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_calls(sipp, "session_uac_bad_offers.xml")
+    # the INVITE whose body is not SDP never reaches the application
+    new = events.wait("SIPSessionNewIncoming", timeout=20)
+    assert len(events.named("SIPSessionNewIncoming")) == 1
+    session: Session = new.sender
+    [stream] = new.data.streams
+    session.accept([stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    local_sdp, remote_sdp = session.local_sdp, session.remote_sdp
+    assert session.call_id is not None
+    go(port, session.call_id)
+
+    def refused(_: Any) -> bool:
+        return [(t.data.originator, t.data.code) for t in
+                of(events, session, "SIPSessionDidProcessTransaction")
+                if t.data.method == "INVITE"].count(("remote", 488)) == 2
+    events.wait(refused)
+    assert session.state == "connected" and session.streams == [stream] and not stream.ended
+    assert (session.local_sdp, session.remote_sdp) == (local_sdp, remote_sdp)
+    go(port, session.call_id)
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    check(process, sipp)
+    assert without_transactions(events, session) == [
+        "SIPSessionNewIncoming", "SIPSessionWillStart", "SIPSessionDidStart",
+        "SIPSessionWillEnd", "SIPSessionDidEnd"]
