@@ -364,3 +364,21 @@ def test_offers_that_cannot_be_answered_get_488_and_change_nothing(
     assert without_transactions(events, session) == [
         "SIPSessionNewIncoming", "SIPSessionWillStart", "SIPSessionDidStart",
         "SIPSessionWillEnd", "SIPSessionDidEnd"]
+
+
+def test_bye_while_our_proposal_is_pending(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_answers(sipp, "session_uas_bye_during_proposal.xml")
+    alice = accounts["alice"]
+    first = ProbeStream(alice)
+    session = call_sipp(alice, port, [first])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    added = ProbeStream(alice)
+    session.add_stream(added)
+    ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
+    assert ended.data.originator == "remote"
+    check(process, sipp)
+    assert session.state == "terminated" and session.proposed_streams is None
+    assert first.ended and added.ended  # the stream being added is ended too
+    assert not of(events, session, "SIPSessionGotAcceptProposal")
+    assert not of(events, session, "SIPSessionDidRenegotiateStreams")

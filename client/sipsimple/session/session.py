@@ -714,7 +714,9 @@ class Session:
                    failure_reason=failure)
 
     def _terminate(self, originator: str, end_reason: str) -> None:
-        self._end_streams(self.streams)
+        # a proposal in progress ends with the session: its new streams too
+        proposed = [s for s in self.proposed_streams or [] if s not in self.streams]
+        self._end_streams([*self.streams, *proposed])
         with self._lock:
             self.state = "terminated"
             self.stop_time = datetime.now()
