@@ -170,7 +170,7 @@ class SessionGlue:
     def apply(self, effects: Sequence[Effect], claim: Claim | None = None) -> None:
         # Messages leave before events are published: the peer is not kept waiting
         # (an ACK, a 200) for the bus, and no event handler depends on them.
-        sends = [effect for effect in effects if isinstance(effect, Send)]
+        sends: list[Effect] = [effect for effect in effects if isinstance(effect, Send)]
         if sends:
             self.engine.execute(sends)
         for effect in effects:
