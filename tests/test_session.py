@@ -442,3 +442,21 @@ def test_is_focus_reaches_the_other_side(accounts: dict[str, Account], events: R
     assert new.sender.remote_focus and not session.remote_focus
     session.end()
     events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
+
+
+def test_an_account_is_active_once_its_calls_reach_us(accounts: dict[str, Account],
+                                                     events: Recorder) -> None:
+    dave = Account(f"dave@{DOMAIN}")
+    dave.enabled, dave.sip.register = True, False
+    dave.save()
+    events.wait(lambda n: n.name == "SIPAccountDidActivate" and n.sender is dave)
+    session = Session(accounts["alice"])
+    session.connect(to("dave"), [route()], [ProbeStream(accounts["alice"])])
+    new = incoming(events)
+    assert new.sender.account is dave
+    new.sender.reject(486)
+    events.wait(lambda n: n.name == "SIPSessionDidFail" and n.sender is session)
+    dave.enabled = False
+    dave.save()
+    events.wait(lambda n: n.name == "SIPAccountDidDeactivate" and n.sender is dave)
+    dave.delete()

@@ -37,6 +37,9 @@ class Account(AccountSettings):
     ``Account(id)`` returns the live account for that id (creating an unsaved one
     if absent); ``save()`` stores it, which makes the AccountManager add it
     (``SIPAccountManagerDidAddAccount``); ``delete()`` removes it.
+    ``SIPAccountDidActivate`` (sender: the account) says the signalling service now
+    routes the account's incoming calls to this client, ``SIPAccountDidDeactivate``
+    that it no longer does (disabled, deleted, stopped).
     The ConfigurationManager must be running.
     """
 

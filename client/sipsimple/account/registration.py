@@ -115,6 +115,7 @@ class AccountRegistrar:
         if release and self._claimed:
             self._claimed = False
             self._in_background("release_account")
+            self._post("SIPAccountDidDeactivate")
 
     def handle_event(self, name: str, data: NotificationData) -> None:
         rid = getattr(data, "registration_id", None)
@@ -187,6 +188,7 @@ class AccountRegistrar:
                 log.warning("claiming %s: %s", self.account.id, exc)
             return False
         self._claimed = True
+        self._post("SIPAccountDidActivate")
         return True
 
     def _claim_in_background(self) -> None:
@@ -199,9 +201,14 @@ class AccountRegistrar:
                 if generation == self._generation:
                     self._claimed = False
 
-            self._in_background("claim_account", failed)
+            def claimed() -> None:
+                if generation == self._generation and self._claimed:
+                    self._post("SIPAccountDidActivate")
 
-    def _in_background(self, method: str, failed: Callable[[], None] | None = None) -> None:
+            self._in_background("claim_account", failed, claimed)
+
+    def _in_background(self, method: str, failed: Callable[[], None] | None = None,
+                       succeeded: Callable[[], None] | None = None) -> None:
         account = self.account
 
         def done(future: Any) -> None:
@@ -210,6 +217,8 @@ class AccountRegistrar:
                 log.warning("%s of %s: %s", method, account.id, error)
                 if failed is not None:
                     self._submit(failed)
+            elif succeeded is not None:
+                self._submit(succeeded)
 
         try:
             future = get_bus().call_async("signalling", method, {"aor": str(account.uri)},
