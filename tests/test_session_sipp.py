@@ -25,7 +25,7 @@ from harness.streams import ProbeStream
 
 from sipsimple.account import Account
 from sipsimple.core import SIPURI, Route, ToHeader
-from sipsimple.session import Session
+from sipsimple.session import IllegalStateError, Session
 
 pytestmark = [pytest.mark.integration, needs_sipp]
 
@@ -382,3 +382,27 @@ def test_bye_while_our_proposal_is_pending(
     assert first.ended and added.ended  # the stream being added is ended too
     assert not of(events, session, "SIPSessionGotAcceptProposal")
     assert not of(events, session, "SIPSessionDidRenegotiateStreams")
+
+
+def test_bye_while_their_proposal_waits_for_us(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_calls(sipp, "session_uac_bye_during_their_proposal.xml")
+    new = events.wait("SIPSessionNewIncoming", timeout=20)
+    session: Session = new.sender
+    [stream] = new.data.streams
+    session.accept([stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert session.call_id is not None
+    go(port, session.call_id)
+    proposal = events.wait(sent_by(session, "SIPSessionGotProposal"))
+    assert proposal.data.originator == "remote"
+    [proposed] = proposal.data.streams
+    assert session.state == "received_proposal" and proposed.remote_port == 7002
+    go(port, session.call_id)  # SIPp hangs up; the proposal is never answered
+    ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
+    assert ended.data.originator == "remote"
+    check(process, sipp)
+    assert session.state == "terminated" and session.proposed_streams is None
+    assert stream.ended and proposed.ended
+    with pytest.raises(IllegalStateError):
+        session.accept_proposal([proposed])
