@@ -61,7 +61,8 @@ def media_call(method: str, **params: Any) -> Any:
         raise AudioError(f"media service: {method} failed: {exc}") from exc
 
 
-def _not_found(exc: AudioError) -> bool:
+def not_found(exc: AudioError) -> bool:
+    """Whether the service said the object the call named does not exist."""
     cause = exc.__cause__
     return isinstance(cause, ServiceError) and cause.code == "not-found"
 
@@ -90,9 +91,8 @@ class _MediaEvents:
                 return
             self._observing = True
         center = NotificationCenter()
-        for name in EVENTS["media"]:
+        for name in (*EVENTS["media"], "ServiceDidRestart", "ServiceDidConnect"):
             center.add_observer(self, name=name)
-        center.add_observer(self, name="ServiceDidRestart")
 
     def unregister(self, object_id: str | None) -> None:
         if object_id is None:
@@ -102,6 +102,13 @@ class _MediaEvents:
 
     def handle_notification(self, notification: Notification) -> None:
         data = notification.data
+        if notification.name == "ServiceDidConnect":
+            # A restart before the client's first heartbeat looks like a first
+            # connect: objects made before it are checked (not on the bus thread).
+            if getattr(data, "service", None) == "media" and len(self._objects):
+                threading.Thread(target=self._verify, name="sipsimple-media-check",
+                                 daemon=True).start()
+            return
         if notification.name == "ServiceDidRestart":
             if getattr(data, "service", None) != "media":
                 return
@@ -118,6 +125,15 @@ class _MediaEvents:
             obj = self._objects.get(object_id)
         if obj is not None:
             self._deliver(obj, "_media_event", notification.name, data)
+
+    def _verify(self) -> None:
+        with self._lock:
+            objects = list(self._objects.items())
+        for object_id, obj in objects:
+            exists = getattr(obj, "_media_exists", None)
+            if exists is not None and not exists():
+                self.unregister(object_id)
+                self._deliver(obj, "_media_lost", "the media service restarted")
 
     @staticmethod
     def _deliver(obj: Any, method: str, *args: Any) -> None:
@@ -285,7 +301,7 @@ class AudioBridge:
                 media_call(method, source=source.port_id, sink=sink.port_id)
             except AudioError as exc:
                 # a port that just went away (a player at its end) is no error
-                if not _not_found(exc):
+                if not not_found(exc):
                     raise
 
 
@@ -330,7 +346,7 @@ class _ServicePort(IAudioPort):
         try:
             media_call("destroy_port", port_id=port_id)
         except AudioError as exc:
-            if not _not_found(exc):  # gone by itself (a finished player) is fine
+            if not not_found(exc):  # gone by itself (a finished player) is fine
                 log.warning("%r: %s", self, exc)
         self._stopped()
 

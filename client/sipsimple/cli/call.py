@@ -451,16 +451,20 @@ def answer(account_id: str | None, auto: bool, echo: bool, play: str | None,
 
 @click.command()
 def devices() -> None:
-    """List the audio devices the media service sees, and the ones in use."""
+    """List the audio devices the media service sees, the defaults and the ones in use.
+
+    The null device (silence in, nothing out) is always there; it is what the
+    settings' None means and what a missing device falls back to.
+    """
     from sipsimple.audio import AudioMixer
 
     found = AudioMixer.list_devices()
     default = found.get("default") or {}
-    rows = [["input", name, "yes" if name == default.get("input") else ""]
-            for name in found.get("input", [])]
-    rows += [["output", name, "yes" if name == default.get("output") else ""]
-             for name in found.get("output", [])]
-    if not rows:
-        click.echo("no sound devices (the null device is used)")
-        return
-    table(["KIND", "DEVICE", "DEFAULT"], rows)
+    current = found.get("current") or {}
+    rows = []
+    for kind, uses in (("input", ("input",)), ("output", ("output", "alert"))):
+        for name in found.get(kind, []):
+            used = [use for use in uses if current.get(use) == name]
+            rows.append([kind, name, "yes" if name == default.get(kind) else "",
+                         ", ".join(used)])
+    table(["KIND", "DEVICE", "DEFAULT", "IN USE FOR"], rows)

@@ -29,6 +29,7 @@ from sipsimple.audio import (
     WaveRecorder,
     media_call,
     media_events,
+    not_found,
 )
 from sipsimple.core.sdp import FrozenSDPSession, SDPMediaStream, SDPNegotiationError
 from sipsimple.notification import NotificationCenter, NotificationData
@@ -337,12 +338,13 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         previous = self._negotiated
         with self._lock:
             self._apply(negotiated, remote_sdp, stream_index, offered)
-        try:
-            media_call("update_stream", stream_id=self._stream_id,
-                       media=self._service_media(negotiated))
-        except AudioError as exc:
-            self._post("MediaStreamDidFail", reason=str(exc))
-            return
+        if negotiated != previous:  # a refresh or another stream's change: nothing to do
+            try:
+                media_call("update_stream", stream_id=self._stream_id,
+                           media=self._service_media(negotiated))
+            except AudioError as exc:
+                self._post("MediaStreamDidFail", reason=str(exc))
+                return
         self._set_active()
         if self.on_hold_by_remote != held_before:
             self._post("AudioStreamDidChangeHoldState", originator="remote",
@@ -496,6 +498,16 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             "initialized", "started"
         ):
             self._post("MediaStreamDidFail", reason=getattr(data, "reason", "failed"))
+
+    def _media_exists(self) -> bool:
+        """Whether the service still has this stream (False only when it says so)."""
+        if self._stream_id is None or self._state not in ("initialized", "started"):
+            return True
+        try:
+            media_call("stream_stats", stream_id=self._stream_id)
+        except AudioError as exc:
+            return not not_found(exc)
+        return True
 
     def _media_lost(self, reason: str) -> None:
         if not self._deactivated and self._state in ("initialized", "started"):
