@@ -145,3 +145,25 @@ def test_registered_accounts_register_again_on_the_new_instance(
         assert callee.account is bob
         caller.end()
         events.wait(sent_by(callee, "SIPSessionDidEnd"))
+
+
+def test_sigkill_while_a_proposal_waits_ends_its_streams_too(
+        accounts: dict[str, Account], events: Recorder) -> None:
+    alice = accounts["alice"]
+    known_instance("signalling")
+    caller, answering = call(events, alice, "bob", [route("udp")])
+    added = ProbeStream(alice)
+    caller.add_stream(added)
+    proposal = events.wait(sent_by(answering, "SIPSessionGotProposal"))
+    [proposed] = proposal.data.streams
+    assert caller.state == "sending_proposal" and answering.state == "received_proposal"
+
+    os.kill(get_bus().ping("signalling")["pid"], signal.SIGKILL)
+    for session in (caller, answering):
+        ended = events.wait(lambda n, s=session: n.sender is s and n.name in (
+            "SIPSessionDidEnd", "SIPSessionDidFail"), timeout=30)
+        assert ended.name == "SIPSessionDidEnd", ended.data.__dict__
+        assert "signalling service" in ended.data.end_reason
+        assert session.state == "terminated" and session.proposed_streams is None
+    assert added.ended and proposed.ended
+    assert all(s.ended for s in caller.streams + answering.streams)
