@@ -8,6 +8,8 @@ own. Bob's echo brings the tone back to alice's recording.
 from __future__ import annotations
 
 import os
+import pty
+import select
 import signal
 import subprocess
 import sys
@@ -56,10 +58,10 @@ def config_dir(tmp_path: Path, services: None) -> Path:
 
 
 @pytest.fixture
-def answering(config_dir: Path) -> Iterator[subprocess.Popen[str]]:
+def answering(config_dir: Path, tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         sipsimple("answer", "--auto", "--echo", "--account", "bob@127.0.0.1",
-                  "--config-dir", str(config_dir)),
+                  "--record", str(tmp_path / "answered"), "--config-dir", str(config_dir)),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -125,6 +127,55 @@ def test_call_with_play_record_dtmf_and_auto_hangup_against_answer_echo(
     answer_output = answering.communicate(timeout=20)[0]
     assert "incoming call from" in answer_output
     assert "received DTMF 4" in answer_output and "received DTMF #" in answer_output
+    [recorded] = (tmp_path / "answered").glob("*alice@127.0.0.1*.wav")  # --record DIR
+    assert abs(peak_frequency(recorded) - 900) < 15
+
+
+def test_keys_control_the_call_on_a_terminal(
+    config_dir: Path, answering: subprocess.Popen[str],
+) -> None:
+    """Keys typed on a terminal: hold, unhold, mute, a DTMF digit, recording, hang up."""
+    port = get_bus().call("signalling", "get_transports")["udp"]
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        sipsimple("call", f"sip:bob@127.0.0.1:{port}", "--account", "alice@127.0.0.1",
+                  "--config-dir", str(config_dir)),
+        stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    os.close(terminal)
+    assert process.stdout is not None
+    output = process.stdout.fileno()
+    seen = b""
+
+    def expect(text: str, timeout: float = 20) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while text.encode() not in seen:
+            assert time.monotonic() < deadline, f"{text!r} not in {seen.decode()}"
+            ready, _, _ = select.select([output], [], [], 0.5)
+            if ready:
+                chunk = os.read(output, 65536)
+                assert chunk, f"the call ended before {text!r}: {seen.decode()}"
+                seen += chunk
+
+    try:
+        expect("keys: h hangup")
+        for key, shown in ((" ", "holding"), (" ", "resuming"), ("m", "muted"),
+                           ("m", "unmuted"), ("7", "sent DTMF 7"), ("r", "recording to"),
+                           ("r", "recording saved to"), ("h", "call ended by local")):
+            os.write(controller, key.encode())
+            expect(shown)
+        expect("statistics:")
+        assert process.wait(20) == 0
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+    answering.send_signal(signal.SIGINT)
+    answer_output = answering.communicate(timeout=20)[0]
+    assert "on hold (remote)" in answer_output and "off hold (remote)" in answer_output
+    assert "received DTMF 7" in answer_output
 
 
 def test_call_to_nobody_fails_with_exit_code_1(config_dir: Path) -> None:
