@@ -99,3 +99,39 @@ def test_register_then_call_through_kamailio(kamailio: Kamailio, services: None,
         assert names == ["SIPSessionNewOutgoing", "SIPSessionWillStart", "SIPSessionDidStart",
                          "SIPSessionWillEnd", "SIPSessionDidEnd"]
         assert stream.ended and offered.ended
+
+
+def test_reject_and_cancel_through_kamailio(kamailio: Kamailio, services: None,
+                                            events: Recorder) -> None:
+    with facade(["alice", "bob"], registering(kamailio, "udp"),
+                domain=kamailio.domain) as accounts:
+        alice = accounts["alice"]
+        for user in ("alice", "bob"):
+            assert kamailio.wait_registered(user), kamailio.log()
+        events.wait(lambda n: n.sender is accounts["bob"]
+                    and n.name == "SIPAccountRegistrationDidSucceed")
+        routes = routes_for(alice, to("bob", kamailio.domain).uri)
+
+        # bob is busy: the 486 reaches alice through the proxy
+        session = Session(alice)
+        session.connect(to("bob", kamailio.domain), routes, [ProbeStream(alice)])
+        answering: Session = events.wait("SIPSessionNewIncoming").sender
+        answering.reject(486, "Busy Here")
+        failed = events.wait(sent_by(session, "SIPSessionDidFail"))
+        assert (failed.data.originator, failed.data.code) == ("remote", 486)
+
+        # alice gives up while bob rings: the CANCEL goes through the proxy
+        seen = {id(n) for n in events.named("SIPSessionNewIncoming")}
+        session = Session(alice)
+        stream = ProbeStream(alice)
+        session.connect(to("bob", kamailio.domain), routes, [stream])
+        ringing = events.wait(lambda n: n.name == "SIPSessionNewIncoming"
+                              and id(n) not in seen).sender
+        ringing.send_ring_indication()
+        events.wait(sent_by(session, "SIPSessionGotRingIndication"))
+        session.end()
+        failed = events.wait(sent_by(session, "SIPSessionDidFail"))
+        assert failed.data.code == 487 and failed.data.failure_reason == "user_request"
+        theirs = events.wait(sent_by(ringing, "SIPSessionDidFail"))
+        assert theirs.data.originator == "remote"
+        assert stream.ended and session.state == ringing.state == "terminated"
