@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pytest
 from harness.notifications import Recorder
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipsimple.account import Account, AccountManager
 from sipsimple.audio import TonePlayer, media_call
@@ -487,3 +489,54 @@ def test_a_media_service_restart_fails_the_streams_and_ends_the_call(
     session, stream, _answering, offered = call(events, accounts["alice"])
     wait_until(lambda: received(stream) > 5 and received(offered) > 5, "no RTP after restart")
     hang_up(events, session)
+
+
+# --- media events with whatever data the bus carries ------------------------------------
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True),
+                    st.text(max_size=8), st.binary(max_size=8),
+                    st.lists(st.integers(), max_size=3))
+
+
+@settings(max_examples=300, deadline=None)
+@given(what=st.sampled_from(["stream_started", "stream_rtp_changed", "stream_dtmf",
+                             "stream_timeout", "stream_stats", "stream_failed",
+                             "stream_ended", "port_done", "unknown"]),
+       fields=st.dictionaries(st.sampled_from(["digit", "address", "port", "seconds", "reason",
+                                               "codec", "stats", "duration_ms"]),
+                              _VALUES, max_size=5))
+def test_media_events_with_any_data_never_raise(what: str, fields: dict[str, Any]) -> None:
+    from sipsimple.audio import media_events
+    from sipsimple.notification import Notification, NotificationData
+    from sipsimple.streams.rtp.audio import DTMF_DIGITS
+
+    stream = AudioStream.new_from_sdp(settings_account(("PCMU",)), offer(), 0)
+    stream._stream_id, stream._state = "s-1", "started"  # as after start(); no service here
+    media_events.register("s-1", stream)
+    try:
+        with Recorder(sender=stream) as posted:
+            media_events.handle_notification(Notification(
+                f"media.{what}", None, NotificationData(stream_id="s-1", **fields)))
+    finally:
+        media_events.unregister("s-1")
+    for notification in posted.seen:
+        if notification.name == "AudioStreamGotDTMF":
+            assert notification.data.digit in DTMF_DIGITS
+        if notification.name == "MediaStreamDidFail":
+            assert isinstance(notification.data.reason, str)
+    port = stream.remote_rtp_port_received
+    assert port is None or 0 < port < 65536
+    assert stream.remote_rtp_address_received is None or isinstance(
+        stream.remote_rtp_address_received, str)
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(max_size=20), fields=st.dictionaries(st.text(max_size=10), _VALUES,
+                                                         max_size=4))
+def test_media_event_routing_ignores_what_names_no_object(name: str,
+                                                          fields: dict[str, Any]) -> None:
+    from sipsimple.audio import media_events
+    from sipsimple.notification import Notification, NotificationData
+
+    fields.pop("service", None)  # a ServiceDidRestart/Connect names the service
+    media_events.handle_notification(Notification(name, None, NotificationData(**fields)))

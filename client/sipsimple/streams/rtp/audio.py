@@ -482,9 +482,10 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
     def _media_event(self, name: str, data: NotificationData) -> None:
         what = name.partition(".")[2]
         if what == "stream_rtp_changed":
-            self.remote_rtp_address_received = getattr(data, "address", None)
-            port = getattr(data, "port", None)
-            self.remote_rtp_port_received = int(port) if isinstance(port, int) else None
+            address, port = getattr(data, "address", None), getattr(data, "port", None)
+            self.remote_rtp_address_received = address if isinstance(address, str) else None
+            valid = isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536
+            self.remote_rtp_port_received = port if valid else None
         elif what == "stream_dtmf":
             digit = getattr(data, "digit", None)
             if isinstance(digit, str) and digit in DTMF_DIGITS:
@@ -497,7 +498,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         elif what == "stream_failed" and not self._deactivated and self._state in (
             "initialized", "started"
         ):
-            self._post("MediaStreamDidFail", reason=getattr(data, "reason", "failed"))
+            self._post("MediaStreamDidFail", reason=str(getattr(data, "reason", "failed")))
 
     def _media_exists(self) -> bool:
         """Whether the service still has this stream (False only when it says so)."""
