@@ -5,8 +5,8 @@ resolves it without queries); the call's routes come from
 `sipsimple.session.transfer.routes_for`, as for any call the facade places.
 Kamailio challenges the INVITE with 407; the signalling service answers it
 with the account's credentials, Kamailio finds bob's registered contact and
-forwards the call there, Record-Routing itself, so that the ACK and the BYE
-cross it too.
+forwards the call there, Record-Routing itself, so that the ACK, a hold
+re-INVITE and the BYE cross it too.
 """
 
 from __future__ import annotations
@@ -87,6 +87,16 @@ def test_register_then_call_through_kamailio(kamailio: Kamailio, services: None,
                 of(events, session, "SIPSessionDidProcessTransaction")] == [
             ("INVITE", 407), ("INVITE", 200)]
 
+        # a re-INVITE in the dialog follows the Record-Route
+        session.hold()
+        held = events.wait(lambda n: n.sender is answering
+                           and n.name == "SIPSessionDidChangeHoldState")
+        assert (held.data.originator, held.data.on_hold) == ("remote", True)
+        local = events.wait(lambda n: n.sender is session
+                            and n.name == "SIPSessionDidChangeHoldState")
+        assert (local.data.originator, local.data.on_hold) == ("local", True)
+        assert offered.on_hold_by_remote and stream.on_hold_by_local
+
         byes = kamailio.log(10**7).count("REQ BYE")
         answering.end()  # the BYE goes bob -> Kamailio (Record-Route) -> alice
         ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
@@ -97,7 +107,10 @@ def test_register_then_call_through_kamailio(kamailio: Kamailio, services: None,
         names = [n for n in session_names(events, session)
                  if n != "SIPSessionGotProvisionalResponse"]  # Kamailio's 100, if reported
         assert names == ["SIPSessionNewOutgoing", "SIPSessionWillStart", "SIPSessionDidStart",
-                         "SIPSessionWillEnd", "SIPSessionDidEnd"]
+                         "SIPSessionDidChangeHoldState", "SIPSessionWillEnd", "SIPSessionDidEnd"]
+        assert [(t.data.method, t.data.code) for t in
+                of(events, session, "SIPSessionDidProcessTransaction")] == [
+            ("INVITE", 407), ("INVITE", 200), ("INVITE", 200), ("BYE", 200)]
         assert stream.ended and offered.ended
 
 
