@@ -328,7 +328,7 @@ class Stream(Port):
         if pcm is None or not needed:
             return None
         assert self._in is not None
-        return np.frombuffer(self._in.process(pcm), dtype=np.int16)
+        return self._in.resample(np.frombuffer(pcm, dtype=np.int16))
 
     def _next_pcm(self, needed: bool) -> bytes | None:
         codec, jitter = self.codec, self.jitter
@@ -379,7 +379,7 @@ class Stream(Port):
             pcm = self._silence
         else:
             assert self._out is not None
-            pcm = self._out.process(frame.tobytes())
+            pcm = self._out.resample(frame).tobytes()
             self._out_primed = True
         payload = codec.encode(pcm)
         packet = session.send(

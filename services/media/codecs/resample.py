@@ -21,18 +21,23 @@ MAX_RATE_FACTOR = 12  # numerator and denominator of the reduced ratio: covers 8
 _ZERO_CROSSINGS = 12  # per side of the sinc, at the lower of the two rates
 _BANDWIDTH = 0.9  # of the lower Nyquist frequency: room for the transition band
 _KAISER_BETA = 8.0  # about 80 dB of stop-band attenuation
+# 0-d arrays: ufuncs take them much faster than Python numbers.
+_LOWEST = np.array(-32768, dtype=np.float32)
+_HIGHEST = np.array(32767, dtype=np.float32)
 
 
 class Resampler:
     """Converts mono s16le PCM from `from_rate` to `to_rate`, frame by frame."""
 
     __slots__ = (
+        "_blocks",
         "_cache",
         "_down",
         "_half",
         "_history",
         "_phases",
         "_reversed",
+        "_reversed_t",
         "_up",
         "from_rate",
         "to_rate",
@@ -65,7 +70,11 @@ class Resampler:
         self._history = np.zeros(per_phase, dtype=np.float32)
         # Each phase's taps in input order, for the sliding-window path below.
         self._reversed: npt.NDArray[np.float32] = np.ascontiguousarray(self._phases[:, ::-1])
+        self._reversed_t: npt.NDArray[np.float32] = np.ascontiguousarray(self._reversed.T)
         self._cache: dict[int, tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]] = {}
+        # Per block size: a work buffer (history + input) kept across calls, and for
+        # the 1:n and n:1 ratios the strided window view over it, built once.
+        self._blocks: dict[int, tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]] = {}
 
     @property
     def delay(self) -> float:
@@ -91,37 +100,59 @@ class Resampler:
             return bytes(pcm)
         if len(pcm) % 2:
             raise CodecError("PCM must be whole 16-bit samples")
-        count = len(pcm) // 2
+        return self.resample(np.frombuffer(pcm, dtype="<i2")).tobytes()
+
+    def resample(self, samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
+        """`process` on an int16 array, giving a new one (no bytes in between: the
+        mixer's frames are arrays)."""
+        if self._up == self._down:
+            return np.array(samples, dtype=np.int16)
+        count = len(samples)
         if (count * self._up) % self._down:
             raise CodecError(
                 f"{count} samples at {self.from_rate} Hz are no whole number at {self.to_rate} Hz"
             )
-        samples = np.frombuffer(pcm, dtype="<i2").astype(np.float32)
-        block = np.concatenate([self._history, samples])
-        if self._up == 1 or self._down == 1:
-            out = self._integer_ratio(block, count)
-        else:
+        entry = self._blocks.get(count)
+        if entry is None:
+            entry = self._blocks[count] = self._block(count)
+        block, windows = entry
+        history = len(self._history)
+        block[:history] = self._history
+        block[history:] = samples  # to float32
+        if windows is None:
             indexes, coefficients = self._plan(count)
             out = np.einsum("ij,ij->i", block[indexes], coefficients)
-        self._history = block[len(block) - len(self._history) :]
-        return np.clip(np.rint(out), -32768, 32767).astype("<i2").tobytes()
-
-    def _integer_ratio(
-        self, block: npt.NDArray[np.float32], count: int
-    ) -> npt.NDArray[np.float32]:
-        """The same sums as the general plan for 1:n and n:1 ratios (8/16/48 kHz), as
-        dot products over a strided window view: no gather copy, about 4x faster."""
-        width = self._reversed.shape[1]  # == len(self._history)
-        step = block.itemsize  # `block` is a fresh contiguous array: the views stay inside it
-        if self._down == 1:
+        elif self._down == 1:
             # output i*up + p = block[i+1 : i+1+width] . reversed[p]
-            windows = np.ndarray((count, width), np.float32, block, step, (step, step))
-            return np.dot(windows, self._reversed.T).reshape(-1)
-        # output j = block[j*down+1 : j*down+1+width] . reversed[0]
-        outputs = count // self._down
-        windows = np.ndarray((outputs, width), np.float32, block, step, (self._down * step, step))
-        return np.dot(windows, self._reversed[0])
+            out = np.dot(windows, self._reversed_t).reshape(-1)
+        else:
+            # output j = block[j*down+1 : j*down+1+width] . reversed[0]
+            out = np.dot(windows, self._reversed[0])
+        self._history[:] = block[count:]
+        np.rint(out, out=out)
+        np.maximum(out, _LOWEST, out=out)
+        np.minimum(out, _HIGHEST, out=out)
+        return out.astype(np.int16)
+
+    def _block(
+        self, count: int
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
+        """The work buffer for blocks of `count` samples and, for the 1:n and n:1
+        ratios, the sliding windows over it: the same sums as the general plan
+        as dot products over a strided view, with no gather copy (about 4x faster)."""
+        history = len(self._history)
+        block = np.zeros(history + count, dtype=np.float32)
+        if self._up != 1 and self._down != 1:
+            return block, None
+        width = self._reversed.shape[1]  # == history
+        step = block.itemsize  # the views stay inside `block`, which lives as long
+        if self._down == 1:
+            shape, strides = (count, width), (step, step)
+        else:
+            shape, strides = (count // self._down, width), (self._down * step, step)
+        windows: npt.NDArray[np.float32] = np.ndarray(shape, np.float32, block, step, strides)
+        return block, windows
 
     def reset(self) -> None:
         """Forget the history (a new, unrelated stream of audio follows)."""
-        self._history = np.zeros_like(self._history)
+        self._history[:] = 0
