@@ -64,11 +64,17 @@ def test_call_over_tls(accounts: dict[str, Account], events: Recorder) -> None:
     events.wait(sent_by(answering, "SIPSessionDidStart"))
     assert session.transport == answering.transport == "tls"
     assert stream.remote_port == offered.port and offered.remote_port == stream.port
-    session.end()
-    assert events.wait(sent_by(answering, "SIPSessionDidEnd")).data.originator == "remote"
-    assert events.wait(sent_by(session, "SIPSessionDidEnd")).data.originator == "local"
-    assert session_names(events, session)[-3:] == [
-        "SIPSessionDidStart", "SIPSessionWillEnd", "SIPSessionDidEnd"]
+    # the callee's requests in the dialog go back over TLS to the caller's Contact
+    answering.hold()
+    held = events.wait(sent_by(session, "SIPSessionDidChangeHoldState"))
+    assert (held.data.originator, held.data.on_hold) == ("remote", True)
+    events.wait(sent_by(answering, "SIPSessionDidChangeHoldState"))
+    answering.end()
+    assert events.wait(sent_by(session, "SIPSessionDidEnd")).data.originator == "remote"
+    assert events.wait(sent_by(answering, "SIPSessionDidEnd")).data.originator == "local"
+    assert session_names(events, session)[-4:] == [
+        "SIPSessionDidStart", "SIPSessionDidChangeHoldState", "SIPSessionWillEnd",
+        "SIPSessionDidEnd"]
 
 
 def test_a_route_naming_another_server_fails_verification(
