@@ -359,3 +359,40 @@ def test_hostile_reports_about_us_never_raise(
     received = [e for e in events if isinstance(e, ReportReceived)]
     assert len(received) == sum(ours for _, _, ours in blocks)
     assert all(e.round_trip_time is None or e.round_trip_time >= 0 for e in received)
+
+
+@given(
+    marker=st.booleans(),
+    payload=st.binary(max_size=200),
+    samples=st.integers(0, 2000),
+    seed=st.integers(0, 1000),
+)
+def test_sent_packets_are_what_the_packet_value_serialises(
+    marker: bool, payload: bytes, samples: int, seed: int
+) -> None:
+    # The session writes the header itself (a hot path): it must be RTPPacket's bytes.
+    sender = session(seed=seed)
+    sequence, timestamp = sender.sequence_number, sender.timestamp
+    data = sender.send(payload, 0, samples, marker=marker)
+    assert data == RTPPacket(0, sequence, timestamp, sender.ssrc, payload, marker).serialize()
+    assert parse_rtp(data) == RTPPacket(0, sequence, timestamp, sender.ssrc, payload, marker)
+
+
+@given(
+    csrc=st.lists(st.integers(0, 0xFFFFFFFF), max_size=3),
+    padding=st.sampled_from([0, 1, 4]),
+    marker=st.booleans(),
+    payload=st.binary(min_size=1, max_size=200),
+)
+def test_packets_with_csrc_or_padding_give_the_same_audio_as_plain_ones(
+    csrc: list[int], padding: int, marker: bool, payload: bytes
+) -> None:
+    # Plain headers are read on a fast path, the others by parse_rtp: same events.
+    events = []
+    for extra in ({}, {"csrc": tuple(csrc), "padding": padding}):
+        receiver = session()
+        seq = started(receiver)
+        packet = RTPPacket(0, seq, 320, 0x1234, payload, marker, **extra)  # type: ignore[arg-type]
+        events.append(receiver.receive(packet.serialize(), T0 + 0.04, PEER))
+    assert events[0] == events[1]
+    assert events[0] == [AudioPacket(0, "PCMU", 8000, seq, 320, payload, marker, 0x1234)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import random
+import struct
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -68,6 +69,9 @@ __all__ = [
 ]
 
 Address = tuple[Any, ...]
+
+_PLAIN_HEADER = struct.Struct("!BBHII")
+_PLAIN_FIRST = RTP_VERSION << 6  # version 2; no padding, extension or CSRC
 
 
 @dataclass(frozen=True)
@@ -290,11 +294,23 @@ class RTPSession:
         return next((f for f in events if f.clock_rate == self.clock_rate), events[0])
 
     def _packet(self, payload_type: int, timestamp: int, payload: bytes, marker: bool) -> bytes:
-        packet = RTPPacket(
-            payload_type, self.sequence_number, timestamp, self.ssrc, payload, marker
-        )
+        # The bytes RTPPacket(...).serialize() gives for a packet with no CSRC,
+        # extension or padding, without building the value: this runs per packet.
+        if payload_type > 127:
+            raise ValueError(f"payload_type must be 0-127, not {payload_type}")
+        try:
+            header = _PLAIN_HEADER.pack(
+                _PLAIN_FIRST,
+                (0x80 if marker else 0) | payload_type,
+                self.sequence_number,
+                timestamp,
+                self.ssrc,
+            )
+        except struct.error:  # out of range: the value's own check says which field
+            RTPPacket(payload_type, self.sequence_number, timestamp, self.ssrc, payload, marker)
+            raise
         self.sequence_number = (self.sequence_number + 1) % 65536
-        return packet.serialize()
+        return header + payload
 
     # -- receiving -------------------------------------------------------------
 
@@ -302,66 +318,69 @@ class RTPSession:
         """Events for one datagram from `source`; never raises for any bytes."""
         if looks_like_rtcp(data):
             return self.receive_rtcp(data, now, source)
-        try:
-            packet = parse_rtp(data)
-        except RTPParseError:
-            if len(data) < RTP_HEADER_SIZE:
-                return self._drop(DropReason.SHORT)
-            if data[0] >> 6 != RTP_VERSION:
-                return self._drop(DropReason.VERSION)
-            return self._drop(DropReason.MALFORMED)
-        fmt = self._formats.get(packet.payload_type)
+        if len(data) >= RTP_HEADER_SIZE and data[0] == _PLAIN_FIRST:
+            # The common packet (no CSRC, extension or padding), read without
+            # building an RTPPacket: the same fields parse_rtp would give.
+            _, second, sequence, timestamp, ssrc = _PLAIN_HEADER.unpack_from(data)
+            payload_type, marker = second & 0x7F, bool(second & 0x80)
+            payload = bytes(data[RTP_HEADER_SIZE:])
+        else:
+            try:
+                packet = parse_rtp(data)
+            except RTPParseError:
+                if len(data) < RTP_HEADER_SIZE:
+                    return self._drop(DropReason.SHORT)
+                if data[0] >> 6 != RTP_VERSION:
+                    return self._drop(DropReason.VERSION)
+                return self._drop(DropReason.MALFORMED)
+            payload_type, marker, payload = packet.payload_type, packet.marker, packet.payload
+            sequence, timestamp, ssrc = packet.sequence_number, packet.timestamp, packet.ssrc
+        fmt = self._formats.get(payload_type)
         if fmt is None:
             return self._drop(DropReason.PAYLOAD_TYPE)
-        if packet.ssrc == self.ssrc:
+        if ssrc == self.ssrc:
             return self._drop(DropReason.OWN_SSRC)
         events: list[SessionEvent] = []
-        if self.reception is None or packet.ssrc != self.reception.ssrc:
-            if not self._admit(packet):
+        if self.reception is None or ssrc != self.reception.ssrc:
+            if not self._admit(ssrc, sequence):
                 reason = DropReason.PROBATION if self.reception is None else DropReason.FOREIGN_SSRC
                 return self._drop(reason)
             previous = self.remote_ssrc
             assert self._candidate is not None
             self.reception, self._candidate = self._candidate, None
             self._dtmf_receiver = DTMFReceiver()
-            events.append(SSRCChanged(previous, packet.ssrc))
+            events.append(SSRCChanged(previous, ssrc))
         else:
             # "Consecutive" means with nothing from the current source in between.
             self._candidate = None
-            if not self.reception.update_sequence(packet.sequence_number):
+            if not self.reception.update_sequence(sequence):
                 return self._drop(DropReason.SEQUENCE)
         self.packets_received += 1
         self.remote_address_received = source
         if fmt.is_telephone_event:
             # An event's packets share the start timestamp, which would read as jitter.
             try:
-                digit = self._dtmf_receiver.receive(packet.timestamp, packet.payload)
+                digit = self._dtmf_receiver.receive(timestamp, payload)
             except DTMFParseError:
                 return [*events, *self._drop(DropReason.DTMF)]
             if digit is not None:
                 events.append(digit)
             return events
-        self.reception.update_jitter(packet.timestamp, now * fmt.clock_rate)
+        self.reception.update_jitter(timestamp, now * fmt.clock_rate)
         events.append(
             AudioPacket(
-                payload_type=packet.payload_type,
-                encoding=fmt.encoding,
-                clock_rate=fmt.clock_rate,
-                sequence_number=packet.sequence_number,
-                timestamp=packet.timestamp,
-                payload=packet.payload,
-                marker=packet.marker,
-                ssrc=packet.ssrc,
+                payload_type, fmt.encoding, fmt.clock_rate, sequence, timestamp, payload,
+                marker, ssrc,
             )
         )
         return events
 
-    def _admit(self, packet: RTPPacket) -> bool:
+    def _admit(self, ssrc: int, sequence: int) -> bool:
         """Feed a packet from a source other than the current one to its probation."""
-        if self._candidate is None or self._candidate.ssrc != packet.ssrc:
+        if self._candidate is None or self._candidate.ssrc != ssrc:
             needed = MIN_SEQUENTIAL if self.reception is None else self.ssrc_switch_packets
-            self._candidate = ReceptionStatistics(packet.ssrc, packet.sequence_number, needed)
-        return self._candidate.update_sequence(packet.sequence_number)
+            self._candidate = ReceptionStatistics(ssrc, sequence, needed)
+        return self._candidate.update_sequence(sequence)
 
     def _drop(self, reason: DropReason) -> list[SessionEvent]:
         self.dropped[reason] += 1
