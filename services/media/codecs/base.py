@@ -65,7 +65,7 @@ class Codec(ABC):
         """The frame as bytes, or `CodecError` if it is not one frame of PCM."""
         if not isinstance(pcm, bytes | bytearray | memoryview):
             raise CodecError(f"{self.name}: PCM must be bytes, not {type(pcm).__name__}")
-        data = bytes(pcm)
+        data = pcm if type(pcm) is bytes else bytes(pcm)
         if len(data) != self.frame_bytes:
             raise CodecError(
                 f"{self.name}: a frame is {self.frame_bytes} bytes of PCM, got {len(data)}"
@@ -76,7 +76,7 @@ class Codec(ABC):
         """The payload as bytes, or `CodecError` if it is empty or not bytes."""
         if not isinstance(payload, bytes | bytearray | memoryview):
             raise CodecError(f"{self.name}: a payload must be bytes, not {type(payload).__name__}")
-        data = bytes(payload)
+        data = payload if type(payload) is bytes else bytes(payload)
         if not data:
             raise CodecError(f"{self.name}: empty payload")
         return data
