@@ -4,8 +4,10 @@ The tables are computed here from the ITU-T G.711 rules as the G.191
 reference software states them: the encoder keeps the top 14 (mu-law) or 13
 (A-law) bits of the 16-bit sample, taking the one's complement of negative
 values, and the decoder returns the middle of each quantization interval.
-Encoding indexes a 65536-entry table with the samples themselves, decoding a
-256-entry one: one numpy gather per frame.
+Encoding indexes a 65536-entry table with the samples themselves (one numpy
+gather per frame); decoding is two `bytes.translate` through the low and
+high bytes of the 256 decoded samples, about twice as fast as a gather for a
+160-byte payload.
 """
 
 from __future__ import annotations
@@ -94,40 +96,57 @@ ALAW_ENCODE = _alaw_encode_table()
 ALAW_DECODE = _alaw_decode_table().astype("<i2")
 
 
+def _byte_tables(decode: npt.NDArray[np.int16]) -> tuple[bytes, bytes]:
+    """The low and high bytes of each code's s16le sample, as translate tables."""
+    pairs = decode.astype("<i2").view(np.uint8).reshape(256, 2)
+    return bytes(pairs[:, 0]), bytes(pairs[:, 1])
+
+
+ULAW_BYTES = _byte_tables(ULAW_DECODE)
+ALAW_BYTES = _byte_tables(ALAW_DECODE)
+
+
+def _decode(payload: bytes, tables: tuple[bytes, bytes]) -> bytes:
+    pcm = bytearray(2 * len(payload))
+    pcm[0::2] = payload.translate(tables[0])
+    pcm[1::2] = payload.translate(tables[1])
+    return bytes(pcm)
+
+
 def ulaw_encode(pcm: bytes) -> bytes:
-    return ULAW_ENCODE[np.frombuffer(pcm, dtype="<u2")].tobytes()
+    return ULAW_ENCODE.take(np.frombuffer(pcm, dtype="<u2")).tobytes()
 
 
 def ulaw_decode(payload: bytes) -> bytes:
-    return ULAW_DECODE[np.frombuffer(payload, dtype=np.uint8)].tobytes()
+    return _decode(bytes(payload), ULAW_BYTES)
 
 
 def alaw_encode(pcm: bytes) -> bytes:
-    return ALAW_ENCODE[np.frombuffer(pcm, dtype="<u2")].tobytes()
+    return ALAW_ENCODE.take(np.frombuffer(pcm, dtype="<u2")).tobytes()
 
 
 def alaw_decode(payload: bytes) -> bytes:
-    return ALAW_DECODE[np.frombuffer(payload, dtype=np.uint8)].tobytes()
+    return _decode(bytes(payload), ALAW_BYTES)
 
 
 class _G711Codec(Codec):
     clock_rate: ClassVar[int] = 8000
     sample_rate: ClassVar[int] = 8000
     _encode_table: ClassVar[npt.NDArray[np.uint8]]
-    _decode_table: ClassVar[npt.NDArray[np.int16]]
+    _decode_bytes: ClassVar[tuple[bytes, bytes]]
 
     def __init__(self) -> None:
         self._concealer = FadingConcealer(self.frame_samples)
 
     def encode(self, pcm: bytes) -> bytes:
         frame = self.check_frame(pcm)
-        return self._encode_table[np.frombuffer(frame, dtype="<u2")].tobytes()
+        return self._encode_table.take(np.frombuffer(frame, dtype="<u2")).tobytes()
 
     def decode(self, payload: bytes) -> bytes:
         data = self.check_payload(payload)
         if 2 * len(data) > self.max_decoded_bytes:
             raise CodecError(f"{self.name}: payload of {len(data)} bytes is longer than 120 ms")
-        pcm = self._decode_table[np.frombuffer(data, dtype=np.uint8)].tobytes()
+        pcm = _decode(data, self._decode_bytes)
         self._concealer.decoded(pcm)
         return pcm
 
@@ -139,11 +158,11 @@ class PCMUCodec(_G711Codec):
     name = "PCMU"
     static_payload_type = 0
     _encode_table = ULAW_ENCODE
-    _decode_table = ULAW_DECODE
+    _decode_bytes = ULAW_BYTES
 
 
 class PCMACodec(_G711Codec):
     name = "PCMA"
     static_payload_type = 8
     _encode_table = ALAW_ENCODE
-    _decode_table = ALAW_DECODE
+    _decode_bytes = ALAW_BYTES
