@@ -406,3 +406,30 @@ def test_bye_while_their_proposal_waits_for_us(
     assert stream.ended and proposed.ended
     with pytest.raises(IllegalStateError):
         session.accept_proposal([proposed])
+
+
+def test_a_proposal_cancelled_before_it_could_be_sent(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_calls(sipp, "session_uac_late_ack_cancel.xml")
+    new = events.wait("SIPSessionNewIncoming", timeout=20)
+    session: Session = new.sender
+    [stream] = new.data.streams
+    session.accept([stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert session.call_id is not None
+    go(port, session.call_id)  # SIPp holds; its ACK waits for the next go
+    events.wait(sent_by(session, "SIPSessionDidChangeHoldState"))
+    added = ProbeStream(accounts["bob"])
+    session.add_stream(added)
+    events.wait(lambda n: n.sender is added and n.name == "MediaStreamDidInitialize")
+    time.sleep(0.3)  # time to try the re-INVITE (the outcome does not depend on it)
+    session.cancel_proposal()
+    rejected = events.wait(sent_by(session, "SIPSessionGotRejectProposal"))
+    assert (rejected.data.originator, rejected.data.code) == ("local", 487)
+    assert rejected.data.streams == [added] and added.ended
+    assert session.state == "connected" and session.streams == [stream]
+    go(port, session.call_id)  # the ACK: nothing of ours may follow it
+    go(port, session.call_id)
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    check(process, sipp)
+    assert not of(events, session, "SIPSessionHadProposalFailure")
