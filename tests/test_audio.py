@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -146,3 +147,40 @@ def test_tone_player_stops_and_devices_are_listed(media: None) -> None:
     tone.stop()  # twice is fine
     devices = AudioMixer.list_devices()
     assert "null" in devices["input"] and "null" in devices["output"]
+
+
+@pytest.mark.integration
+def test_the_applications_audio_objects_and_settings(spawn_service: Callable[..., Any]) -> None:
+    from sipsimple.application import SIPApplication
+    from sipsimple.configuration.keys import set_setting
+    from sipsimple.configuration.settings import SIPSimpleSettings
+    from sipsimple.storage import MemoryStorage
+
+    for service in ("dns", "media", "msrp", "signalling"):
+        spawn_service(f"sipsimple_services.{service}", service)
+    app = SIPApplication()
+    with Recorder("SIPApplicationDidStart", "SIPApplicationDidEnd") as events:
+        app.start(MemoryStorage())
+        try:
+            events.wait("SIPApplicationDidStart")
+            assert SIPApplication.voice_audio_mixer == AudioMixer("voice")
+            assert SIPApplication.alert_audio_mixer == AudioMixer("alert")
+            assert SIPApplication.voice_audio_device.port_id == "voice-device"
+            assert SIPApplication.alert_audio_device.port_id == "alert-device"
+            assert list(SIPApplication.voice_audio_bridge) == [SIPApplication.voice_audio_device]
+            assert list(SIPApplication.alert_audio_bridge) == [SIPApplication.alert_audio_device]
+            # the settings reach the (shared) service, now and on every change
+            assert media_call("configure")["rtp_timeout"] == 30
+            settings = SIPSimpleSettings()
+            set_setting(settings, "rtp.timeout", 7)
+            set_setting(settings, "audio.output_device", None)
+            settings.save()
+            deadline = time.monotonic() + 10
+            while media_call("configure")["rtp_timeout"] != 7:
+                assert time.monotonic() < deadline, "rtp.timeout did not reach the service"
+                time.sleep(0.05)
+            assert AudioMixer.list_devices()["current"]["output"] == "null"
+        finally:
+            app.stop()
+            events.wait("SIPApplicationDidEnd")
+    assert SIPApplication.voice_audio_mixer is None and SIPApplication.alert_audio_bridge is None

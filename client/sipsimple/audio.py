@@ -526,7 +526,9 @@ class AudioComponent:
             log.warning("could not configure the media service: %s", exc)
         center = NotificationCenter()
         center.add_observer(self, name="CFGSettingsObjectDidChange", sender=SIPSimpleSettings())
+        # a restart seen before the first heartbeat looks like a first connect
         center.add_observer(self, name="ServiceDidRestart")
+        center.add_observer(self, name="ServiceDidConnect")
 
     def stop(self) -> None:
         from sipsimple.configuration.settings import SIPSimpleSettings
@@ -535,6 +537,7 @@ class AudioComponent:
         center.discard_observer(self, name="CFGSettingsObjectDidChange",
                                 sender=SIPSimpleSettings())
         center.discard_observer(self, name="ServiceDidRestart")
+        center.discard_observer(self, name="ServiceDidConnect")
 
     def handle_notification(self, notification: Notification) -> None:
         data = notification.data
