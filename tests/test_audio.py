@@ -180,6 +180,9 @@ def test_the_applications_audio_objects_and_settings(spawn_service: Callable[...
                 assert time.monotonic() < deadline, "rtp.timeout did not reach the service"
                 time.sleep(0.05)
             assert AudioMixer.list_devices()["current"]["output"] == "null"
+            assert SIPApplication.voice_audio_mixer.real_output_device == "null"
+            assert SIPApplication.alert_audio_mixer.real_input_device == "null"
+            assert "null" in SIPApplication.voice_audio_mixer.input_devices
         finally:
             app.stop()
             events.wait("SIPApplicationDidEnd")

@@ -194,6 +194,19 @@ class AudioMixer:
         return result
 
     @property
+    def real_input_device(self) -> str:
+        """The input device in use ("null" when none, and always for the alert mixer)."""
+        if self.mixer_id == "alert":
+            return "null"
+        return str((self.list_devices().get("current") or {}).get("input", "null"))
+
+    @property
+    def real_output_device(self) -> str:
+        """The output device in use ("null" when none, e.g. after a device disappeared)."""
+        kind = "alert" if self.mixer_id == "alert" else "output"
+        return str((self.list_devices().get("current") or {}).get(kind, "null"))
+
+    @property
     def input_devices(self) -> list[str]:
         return list(self.list_devices().get("input", []))
 
