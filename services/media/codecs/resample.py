@@ -8,6 +8,7 @@ across calls, so consecutive frames join without clicks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from math import ceil, gcd
 
 import numpy as np
@@ -72,9 +73,11 @@ class Resampler:
         self._reversed: npt.NDArray[np.float32] = np.ascontiguousarray(self._phases[:, ::-1])
         self._reversed_t: npt.NDArray[np.float32] = np.ascontiguousarray(self._reversed.T)
         self._cache: dict[int, tuple[npt.NDArray[np.intp], npt.NDArray[np.float32]]] = {}
-        # Per block size: a work buffer (history + input) kept across calls, and for
-        # the 1:n and n:1 ratios the strided window view over it, built once.
-        self._blocks: dict[int, tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]] = {}
+        # Per block size: a work buffer (history + input) kept across calls and the
+        # computation over it, with its views and buffers built once (see _block).
+        self._blocks: dict[
+            int, tuple[npt.NDArray[np.float32], Callable[[], npt.NDArray[np.float32]]]
+        ] = {}
 
     @property
     def delay(self) -> float:
@@ -115,19 +118,11 @@ class Resampler:
         entry = self._blocks.get(count)
         if entry is None:
             entry = self._blocks[count] = self._block(count)
-        block, windows = entry
+        block, compute = entry
         history = len(self._history)
         block[:history] = self._history
         block[history:] = samples  # to float32
-        if windows is None:
-            indexes, coefficients = self._plan(count)
-            out = np.einsum("ij,ij->i", block[indexes], coefficients)
-        elif self._down == 1:
-            # output i*up + p = block[i+1 : i+1+width] . reversed[p]
-            out = np.dot(windows, self._reversed_t).reshape(-1)
-        else:
-            # output j = block[j*down+1 : j*down+1+width] . reversed[0]
-            out = np.dot(windows, self._reversed[0])
+        out = compute()
         self._history[:] = block[count:]
         np.rint(out, out=out)
         np.maximum(out, _LOWEST, out=out)
@@ -136,22 +131,55 @@ class Resampler:
 
     def _block(
         self, count: int
-    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]:
-        """The work buffer for blocks of `count` samples and, for the 1:n and n:1
-        ratios, the sliding windows over it: the same sums as the general plan
-        as dot products over a strided view, with no gather copy (about 4x faster)."""
+    ) -> tuple[npt.NDArray[np.float32], Callable[[], npt.NDArray[np.float32]]]:
+        """The work buffer for blocks of `count` samples (history, then the block)
+        and the computation of the output from it, built once per block size.
+
+        The 1:n and n:1 ratios (8/16/48 kHz) compute the same sums as the general
+        plan without its gather copy: about 4x faster."""
         history = len(self._history)
         block = np.zeros(history + count, dtype=np.float32)
-        if self._up != 1 and self._down != 1:
-            return block, None
+        step = block.itemsize  # the views below stay inside `block`, which lives as long
         width = self._reversed.shape[1]  # == history
-        step = block.itemsize  # the views stay inside `block`, which lives as long
+        if self._up != 1 and self._down != 1:
+
+            def general() -> npt.NDArray[np.float32]:
+                indexes, coefficients = self._plan(count)
+                return np.einsum("ij,ij->i", block[indexes], coefficients)
+
+            return block, general
         if self._down == 1:
-            shape, strides = (count, width), (step, step)
-        else:
-            shape, strides = (count // self._down, width), (self._down * step, step)
-        windows: npt.NDArray[np.float32] = np.ndarray(shape, np.float32, block, step, strides)
-        return block, windows
+            # output i*up + p = block[i+1 : i+1+width] . reversed[p]: a strided
+            # window view (numpy copies the few rows it needs) times the phases.
+            windows = np.ndarray((count, width), np.float32, block, step, (step, step))
+            phases = self._reversed_t
+            return block, lambda: np.dot(windows, phases).reshape(-1)
+        down, outputs = self._down, count // self._down
+        if down == 2:
+            # output j = block[j*down+1 : j*down+1+width] . reversed[0]
+            windows = np.ndarray((outputs, width), np.float32, block, step, (down * step, step))
+            taps = self._reversed[0]
+            return block, lambda: np.dot(windows, taps)
+        # Larger decimations, by polyphase parts without the windows' copy (which
+        # grows with `down`): with the samples after block[0] as rows of `down`,
+        # S, and the taps as rows of `down`, R (zero-padded), output j is
+        # sum over k of R[k] . S[j + k], so Q = R @ S.T holds every term and
+        # output j sums Q[k, j + k]: a view whose rows are contiguous.
+        parts = -(-width // down)
+        rows = outputs + parts - 1  # rows * down + 1 <= len(block), as (parts - 1) * down < width
+        padded = np.zeros(parts * down, dtype=np.float32)
+        padded[:width] = self._reversed[0]
+        taps = padded.reshape(parts, down)
+        samples = block[1 : 1 + rows * down].reshape(rows, down).T
+        terms = np.empty((parts, rows), dtype=np.float32)
+        diagonals = np.ndarray((parts, outputs), np.float32, terms, 0, ((rows + 1) * step, step))
+        ones = np.ones(parts, dtype=np.float32)
+
+        def decimate() -> npt.NDArray[np.float32]:
+            np.dot(taps, samples, out=terms)
+            return np.dot(ones, diagonals)
+
+        return block, decimate
 
     def reset(self) -> None:
         """Forget the history (a new, unrelated stream of audio follows)."""
