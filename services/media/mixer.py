@@ -151,7 +151,14 @@ class Mixer:
         heard: dict[str, AudioFrame | None] = {}
         for port_id, port in ports:
             if port.wants_input:
-                frame = mix(produced[source] for source in self._sources[port_id])
+                sources = self._sources[port_id]
+                # No source or one (most ports): what `mix` gives, without its work.
+                if not sources:
+                    frame = None
+                elif len(sources) == 1:
+                    frame = produced[sources[0]]
+                else:
+                    frame = mix([produced[source] for source in sources])
                 heard[port_id] = frame
                 try:
                     port.push(frame)
