@@ -187,3 +187,25 @@ def test_the_applications_audio_objects_and_settings(spawn_service: Callable[...
             app.stop()
             events.wait("SIPApplicationDidEnd")
     assert SIPApplication.voice_audio_mixer is None and SIPApplication.alert_audio_bridge is None
+
+
+@pytest.mark.integration
+def test_player_loop_count_plays_the_file_that_many_times(media: None, tmp_path: Path) -> None:
+    mixer = AudioMixer()
+    source = tone_file(tmp_path / "tone.wav", 500, 0.3)
+    player = WavePlayer(mixer, str(source), loop_count=3)
+    recorder = WaveRecorder(mixer, str(tmp_path / "out.wav"))
+    recorder.start()
+    with Recorder("WavePlayerDidStart", "WavePlayerDidEnd", sender=player) as events:
+        player.start()
+        mixer.connect(player, recorder)
+        bridge = AudioBridge(mixer)  # later plays reach the recorder through the bridge
+        bridge.add(player)
+        bridge.add(recorder)
+        events.wait("WavePlayerDidEnd", timeout=20)
+        assert events.names == ["WavePlayerDidStart", "WavePlayerDidEnd"]  # once each
+    recorder.stop()
+    samples, rate = read_wav(tmp_path / "out.wav")
+    # three times 0.3 s of tone (94% of a sine's samples are above the threshold):
+    # 0.85 s; two plays would give 0.56 s
+    assert np.count_nonzero(np.abs(samples) > 1000) > 0.7 * rate
