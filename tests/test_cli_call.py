@@ -134,7 +134,10 @@ def test_call_with_play_record_dtmf_and_auto_hangup_against_answer_echo(
 def test_keys_control_the_call_on_a_terminal(
     config_dir: Path, answering: subprocess.Popen[str],
 ) -> None:
-    """Keys typed on a terminal: hold, unhold, mute, a DTMF digit, recording, hang up."""
+    """Keys typed on a terminal: hold, unhold, mute, a DTMF digit, recording, hang up.
+
+    A digit while on hold cannot be sent: the call says so and goes on.
+    """
     port = get_bus().call("signalling", "get_transports")["udp"]
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
@@ -161,7 +164,9 @@ def test_keys_control_the_call_on_a_terminal(
 
     try:
         expect("keys: h hangup")
-        for key, shown in ((" ", "holding"), (" ", "resuming"), ("m", "muted"),
+        # each key waits for the previous one's effect (a hold is done once announced)
+        for key, shown in ((" ", "on hold (local)"), ("3", "error: "),
+                           (" ", "off hold (local)"), ("m", "muted"),
                            ("m", "unmuted"), ("7", "sent DTMF 7"), ("r", "recording to"),
                            ("r", "recording saved to"), ("h", "call ended by local")):
             os.write(controller, key.encode())

@@ -128,9 +128,20 @@ class CallControl:
         self.held = False
 
     def key(self, key: str) -> bool:
-        """Act on one key; False means hang up."""
+        """Act on one key; False means hang up. A key that cannot act now says why."""
+        from sipsimple.audio import AudioError
+        from sipsimple.session import IllegalStateError
+        from sipsimple.streams import AudioStreamError
+
         if key in ("h", "q"):
             return False
+        try:
+            self._act(key)
+        except (AudioError, AudioStreamError, IllegalStateError, ValueError) as exc:
+            status(f"error: {exc}")
+        return True
+
+    def _act(self, key: str) -> None:
         if key == " ":
             self.held = not self.held
             (self.session.hold if self.held else self.session.unhold)()
@@ -146,7 +157,6 @@ class CallControl:
         elif key in DTMF_KEYS:
             self.stream.send_dtmf(key.upper())
             status(f"sent DTMF {key.upper()}")
-        return True
 
 
 def show(notification: Notification) -> None:
