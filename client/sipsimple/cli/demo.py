@@ -223,7 +223,7 @@ def demo() -> None:
                      and n.sender is stream and n.data.digit == d, f"DTMF {digit} back at alice")
             trips.append((time.monotonic() - sent_at) * 1000)
 
-        time.sleep(0.5)  # the last digit's end packets (RFC 4733) go out before the hold
+        time.sleep(1.0)  # the last digit's end packets (RFC 4733, ~0.25 s) go out before the hold
         click.echo("\nalice puts bob on hold, then takes him off hold:")
         session.hold()
         log.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
