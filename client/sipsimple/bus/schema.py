@@ -200,7 +200,9 @@ METHODS: dict[str, dict[str, Method]] = {
         # ports of the mixer: kind "player" {filename, loop, volume?} | "tone"
         # {frequencies [hz, ...], duration?, volume?} | "recorder" {filename} ->
         # {"port_id"}; a stream's port_id is its stream_id, the devices' are
-        # "<mixer_id>-device"
+        # "<mixer_id>-device". A recorder with no source connected writes nothing
+        # (AudioStream disconnects its recorder on hold: the document records
+        # nothing while on hold).
         Method("create_port", (
             Param("kind", (str,)), Param("params", (dict,)),
             Param("mixer_id", OPT_STR, required=False),
