@@ -202,8 +202,9 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self.session, self.direction = session, direction
         address = self._local_address(session)
         try:
+            audio_config(self.account)  # a codec list with nothing we run fails here
             reply = media_call("create_stream", address=address, mixer_id=self.mixer.mixer_id)
-        except AudioError as exc:
+        except (AudioError, SDPNegotiationError) as exc:
             self._state = "ended"
             self._post("MediaStreamDidFail", reason=str(exc))
             return
