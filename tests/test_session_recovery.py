@@ -6,7 +6,8 @@ Sessions end (the bus notices the silence, or the new instance) with a reason
 that names the signalling service, supervisord starts a new instance, the
 AccountManager claims the accounts on it again, and a new call between the
 same accounts connects. Accounts that register (with Kamailio) register
-again on the new instance, and calls through Kamailio work again.
+again on the new instance, and calls through Kamailio work again. The last
+test does it all through SIPApplication, as a UI would.
 """
 
 from __future__ import annotations
@@ -20,14 +21,17 @@ from pathlib import Path
 import pytest
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
-from harness.sessions import call, facade, incoming, route, sent_by, to, wait_claimed
+from harness.sessions import DOMAIN, call, facade, incoming, route, sent_by, to, wait_claimed
 from harness.streams import ProbeStream
 
+from sipsimple import supervision
 from sipsimple.account import Account
+from sipsimple.application import SIPApplication
 from sipsimple.bus.client import get_bus
 from sipsimple.configuration.datatypes import SIPProxyAddress
 from sipsimple.session import Session, SessionManager
 from sipsimple.session.transfer import routes_for
+from sipsimple.storage import MemoryStorage
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +171,37 @@ def test_sigkill_while_a_proposal_waits_ends_its_streams_too(
         assert session.state == "terminated" and session.proposed_streams is None
     assert added.ended and proposed.ended
     assert all(s.ended for s in caller.streams + answering.streams)
+
+
+def test_the_same_through_sipapplication(runtime: Path, events: Recorder) -> None:
+    # as a UI runs it: SIPApplication starts the services and the managers
+    ProbeStream.fail_initialize = ProbeStream.fail_start = ProbeStream.decline = False
+    app = SIPApplication()
+    try:
+        app.start(MemoryStorage())
+        events.wait("SIPApplicationDidStart", timeout=30)
+        accounts = {}
+        for name in ("alice", "bob"):
+            account = Account(f"{name}@{DOMAIN}")
+            account.enabled = True
+            account.sip.register = False
+            account.save()
+            accounts[name] = account
+        wait_claimed([str(a.uri) for a in accounts.values()], timeout=15)
+        caller, answering = call(events, accounts["alice"], "bob", [route("udp")])
+        known_instance("signalling")
+        os.kill(get_bus().ping("signalling")["pid"], signal.SIGKILL)
+        for session in (caller, answering):
+            ended = events.wait(sent_by(session, "SIPSessionDidEnd"), timeout=30)
+            assert "signalling service" in ended.data.end_reason
+        events.wait(lambda n: n.name == "ServiceDidRestart" and n.data.service == "signalling",
+                    timeout=30)
+        wait_claimed([str(a.uri) for a in accounts.values()], timeout=15)
+        again, _ = call(events, accounts["alice"], "bob", [route("udp")])
+        again.end()
+        events.wait(sent_by(again, "SIPSessionDidEnd"))
+    finally:
+        if app.state not in (None, "stopped"):
+            app.stop()
+            events.wait("SIPApplicationDidEnd", timeout=30)
+        supervision.stop()
