@@ -212,6 +212,7 @@ def test_stop_ends_the_sessions_first(app: SIPApplication) -> None:
         new = recorder.wait("SIPSessionNewIncoming")
         new.sender.accept(new.data.streams)
         recorder.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
+        recorder.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is new.sender)
         app.stop()
         recorder.wait("SIPApplicationDidEnd")
         ended = [n for n in recorder.seen if n.name == "SIPSessionDidEnd"]
