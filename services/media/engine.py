@@ -66,12 +66,22 @@ class PortRangeExhausted(EngineError):
 
 @dataclass
 class _StreamHandle:
-    stream: Stream
     mixer_id: str
     address: str
     rtp: socket.socket
     rtcp: socket.socket
+    stream: Stream = field(init=False)  # made with the handle's `transmit`
     watchers: list[Any] = field(default_factory=list)
+    closed: bool = False
+
+    def transmit(self, data: bytes, to: Address, on_rtcp: bool) -> None:
+        """The stream's `transmit`: one datagram from its RTP or RTCP socket."""
+        if self.closed:
+            return
+        try:
+            (self.rtcp if on_rtcp else self.rtp).sendto(data, to)
+        except OSError:  # full buffer, unreachable, family mismatch: the packet is lost
+            self.stream.errors["send"] += 1
 
 
 @dataclass
@@ -145,14 +155,10 @@ class Engine:
         mixer = self._mixer(mixer_id)
         rtp, rtcp = self._bind_pair(address)
         stream_id = uuid.uuid4().hex
-        stream = Stream(
-            stream_id,
-            lambda data, to, on_rtcp: self._transmit(stream_id, data, to, on_rtcp),
-            self._publish,
-            rng=self._rng,
-            timeout=self.timeout,
+        handle = _StreamHandle(mixer_id, address, rtp, rtcp)
+        stream = handle.stream = Stream(
+            stream_id, handle.transmit, self._publish, rng=self._rng, timeout=self.timeout
         )
-        handle = _StreamHandle(stream, mixer_id, address, rtp, rtcp)
         loop = gevent.get_hub().loop
         for sock, on_rtcp in ((rtp, False), (rtcp, True)):
             watcher = loop.io(sock.fileno(), 1)
@@ -175,6 +181,7 @@ class Engine:
         if handle is None:
             raise NotFound(f"no stream {stream_id!r}")
         stats = handle.stream.end(time.time())
+        handle.closed = True
         for watcher in handle.watchers:
             watcher.stop()
             with contextlib.suppress(Exception):
@@ -249,16 +256,6 @@ class Engine:
                 log.exception("stream %s: receive failed", stream.stream_id)
                 stream.fail(f"receive: {type(exc).__name__}: {exc}")
                 return
-
-    def _transmit(self, stream_id: str, data: bytes, to: Address, on_rtcp: bool) -> None:
-        handle = self.streams.get(stream_id)
-        if handle is None:
-            return
-        sock = handle.rtcp if on_rtcp else handle.rtp
-        try:
-            sock.sendto(data, to)
-        except OSError:  # full buffer, unreachable, family mismatch: the packet is lost
-            handle.stream.errors["send"] += 1
 
     # -- ports -------------------------------------------------------------------
 

@@ -395,7 +395,8 @@ class Stream(Port):
         session, params = self.session, self.params
         if session is None or params is None or self.ended or self.failed is not None:
             return
-        self._send_dtmf_due(now)
+        if self._dtmf_plan or self._dtmf_queue:
+            self._send_dtmf_due(now)
         if session.rtcp_due(now):
             self._send_rtcp(session.make_rtcp(now))
         if (

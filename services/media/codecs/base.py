@@ -13,6 +13,7 @@ network is hostile until decoded.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -42,22 +43,22 @@ class Codec(ABC):
     def frame_duration(self) -> int:
         return FRAME_DURATION
 
-    @property
+    @cached_property  # constant per codec, and read per frame
     def frame_samples(self) -> int:
         """PCM samples in one frame."""
         return self.sample_rate * FRAME_DURATION // 1000
 
-    @property
+    @cached_property  # constant per codec, and read per frame
     def frame_bytes(self) -> int:
         """The size of the PCM `encode` takes."""
         return 2 * self.frame_samples
 
-    @property
+    @cached_property  # constant per codec, and read per frame
     def timestamp_increment(self) -> int:
         """RTP timestamp units per frame."""
         return self.clock_rate * FRAME_DURATION // 1000
 
-    @property
+    @cached_property  # constant per codec, and read per frame
     def max_decoded_bytes(self) -> int:
         return 2 * self.sample_rate * MAX_DECODED_DURATION // 1000
 
