@@ -460,3 +460,20 @@ def test_an_account_is_active_once_its_calls_reach_us(accounts: dict[str, Accoun
     dave.save()
     events.wait(lambda n: n.name == "SIPAccountDidDeactivate" and n.sender is dave)
     dave.delete()
+
+
+def test_both_sides_hold_at_once(accounts: dict[str, Account], events: Recorder) -> None:
+    # glare between two of our own endpoints converges: both end up held both ways
+    a, b = call(events, accounts["alice"], "bob")
+    a.hold()
+    b.hold()
+    for session in (a, b):
+        for originator in ("local", "remote"):
+            events.wait(lambda n, s=session, o=originator: n.sender is s
+                        and n.name == "SIPSessionDidChangeHoldState"
+                        and n.data.originator == o and n.data.on_hold, timeout=30)
+    assert not events.named("SIPSessionHadProposalFailure")
+    assert not events.named("SIPSessionGotRejectProposal")
+    assert a.state == b.state == "connected"
+    a.end()
+    events.wait(lambda n: n.sender is b and n.name == "SIPSessionDidEnd")
