@@ -89,6 +89,7 @@ class ClockStats:
     ticks: int = 0
     late: int = 0  # ticks that ran more than LATE_AFTER after their time
     resyncs: int = 0  # times the clock was so far behind that it skipped frames
+    busy: float = 0.0  # seconds spent in ticks (the work, not the waits between them)
 
 
 class Engine:
@@ -351,14 +352,15 @@ class Engine:
                 # a burst of ticks; the jitter buffers absorb the gap.
                 self.clock.resyncs += 1
                 start, frame = time.monotonic(), 0
-            lateness = time.monotonic() - due
+            began = time.monotonic()
             self.clock.ticks += 1
-            if lateness > LATE_AFTER:
+            if began - due > LATE_AFTER:
                 self.clock.late += 1
             try:
                 self.tick(time.time())
             except Exception:  # never lose the clock
                 log.exception("media tick failed")
+            self.clock.busy += time.monotonic() - began
 
     def check_devices(self) -> None:
         """A device whose stream stopped (unplugged) falls back to null, once."""

@@ -114,7 +114,10 @@ class MediaService(Service):
         except _EXPECTED as exc:
             raise _fail(exc) from None
         clock = self.engine.clock
-        stats["clock"] = {"ticks": clock.ticks, "late": clock.late, "resyncs": clock.resyncs}
+        stats["clock"] = {
+            "ticks": clock.ticks, "late": clock.late, "resyncs": clock.resyncs,
+            "busy": round(clock.busy, 6),
+        }
         return stats
 
     def rpc_set_mute(self, client: str, stream_id: str, muted: bool) -> None:
