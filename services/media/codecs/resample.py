@@ -25,6 +25,7 @@ _KAISER_BETA = 8.0  # about 80 dB of stop-band attenuation
 # 0-d arrays: ufuncs take them much faster than Python numbers.
 _LOWEST = np.array(-32768, dtype=np.float32)
 _HIGHEST = np.array(32767, dtype=np.float32)
+_SCRATCH: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
 
 
 class Resampler:
@@ -171,7 +172,11 @@ class Resampler:
         padded[:width] = self._reversed[0]
         taps = padded.reshape(parts, down)
         samples = block[1 : 1 + rows * down].reshape(rows, down).T
-        terms = np.empty((parts, rows), dtype=np.float32)
+        # Scratch shared by the resamplers of a shape, as numpy's own temporaries
+        # would be: one per stream would crowd the CPU's caches (200 streams x 18 KB).
+        terms = _SCRATCH.get((parts, rows))
+        if terms is None:
+            terms = _SCRATCH[(parts, rows)] = np.empty((parts, rows), dtype=np.float32)
         diagonals = np.ndarray((parts, outputs), np.float32, terms, 0, ((rows + 1) * step, step))
         ones = np.ones(parts, dtype=np.float32)
 
