@@ -8,6 +8,7 @@ across calls, so consecutive frames join without clicks.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from math import ceil, gcd
 
@@ -25,7 +26,9 @@ _KAISER_BETA = 8.0  # about 80 dB of stop-band attenuation
 # 0-d arrays: ufuncs take them much faster than Python numbers.
 _LOWEST = np.array(-32768, dtype=np.float32)
 _HIGHEST = np.array(32767, dtype=np.float32)
-_SCRATCH: dict[tuple[int, int], npt.NDArray[np.float32]] = {}
+# Scratch matrices by shape, per thread (a resampler uses the one of the thread
+# that made its buffers; one resampler is never used by two threads at once).
+_SCRATCH = threading.local()
 
 
 class Resampler:
@@ -174,9 +177,13 @@ class Resampler:
         samples = block[1 : 1 + rows * down].reshape(rows, down).T
         # Scratch shared by the resamplers of a shape, as numpy's own temporaries
         # would be: one per stream would crowd the CPU's caches (200 streams x 18 KB).
-        terms = _SCRATCH.get((parts, rows))
+        scratch: dict[tuple[int, int], npt.NDArray[np.float32]] | None
+        scratch = getattr(_SCRATCH, "shapes", None)
+        if scratch is None:
+            scratch = _SCRATCH.shapes = {}
+        terms = scratch.get((parts, rows))
         if terms is None:
-            terms = _SCRATCH[(parts, rows)] = np.empty((parts, rows), dtype=np.float32)
+            terms = scratch[(parts, rows)] = np.empty((parts, rows), dtype=np.float32)
         diagonals = np.ndarray((parts, outputs), np.float32, terms, 0, ((rows + 1) * step, step))
         ones = np.ones(parts, dtype=np.float32)
 
