@@ -94,15 +94,23 @@ def test_recorder_writes_what_it_hears(tmp_path: Path) -> None:
     assert isinstance(recorder, Recorder)
     mixer.add(tone)
     mixer.add(recorder)
-    mixer.tick()  # nothing connected yet: silence is recorded
+    silent = make_port("s", "tone", {"frequencies": [1000], "duration": 0.02})
+    mixer.add(silent)
+    mixer.tick()  # nothing connected yet: nothing is recorded
     mixer.connect("t", "r")
     for _ in range(10):
         mixer.tick()
+    mixer.disconnect("t", "r")
+    mixer.tick()  # disconnected (a call on hold): nothing again
+    mixer.connect("s", "r")
+    mixer.tick()  # connected, the source silent: silence is recorded
+    mixer.tick()
     recorder.close()
     with wave.open(str(tmp_path / "r.wav"), "rb") as reader:
-        assert reader.getframerate() == SAMPLE_RATE and reader.getnframes() == 11 * FRAME_SAMPLES
+        assert reader.getframerate() == SAMPLE_RATE and reader.getnframes() == 12 * FRAME_SAMPLES
         data = np.frombuffer(reader.readframes(reader.getnframes()), dtype="<i2")
-    assert not data[:FRAME_SAMPLES].any() and spectrum_peaks(data[FRAME_SAMPLES:], 1) == [1000]
+    assert spectrum_peaks(data[: 10 * FRAME_SAMPLES], 1) == [1000]
+    assert not data[11 * FRAME_SAMPLES:].any()
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,9 @@ class Port:
     # False: the port discards what it hears (e.g. a null device), so the
     # mixer neither sums its sources nor makes them produce audio for it.
     wants_input = True
+    # False: with no source connected the port is not pushed at all (a recorder
+    # then writes nothing, e.g. while its call is on hold), not pushed silence.
+    pushed_unconnected = True
 
     def __init__(self, port_id: str) -> None:
         self.port_id = port_id
@@ -154,6 +157,8 @@ class Mixer:
                 sources = self._sources[port_id]
                 # No source or one (most ports): what `mix` gives, without its work.
                 if not sources:
+                    if not port.pushed_unconnected:
+                        continue
                     frame = None
                 elif len(sources) == 1:
                     frame = produced[sources[0]]

@@ -97,7 +97,10 @@ class WavPlayer(Port):
 
 
 class Recorder(Port):
-    """Writes what it hears to a WAV file (mono, 16 bit, 48 kHz); silence too."""
+    """Writes what it hears to a WAV file (mono, 16 bit, 48 kHz), silence included,
+    while a source is connected; nothing while none is (a call on hold)."""
+
+    pushed_unconnected = False
 
     def __init__(self, port_id: str, filename: str) -> None:
         super().__init__(port_id)
