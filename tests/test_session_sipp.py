@@ -14,6 +14,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from harness.streams import ProbeStream
 
 from sipsimple.account import Account
 from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.notification import Notification
 from sipsimple.session import IllegalStateError, Session
 
 pytestmark = [pytest.mark.integration, needs_sipp]
@@ -105,6 +107,58 @@ def without_transactions(events: Recorder, session: Session) -> list[str]:
     return session_names(events, session)
 
 
+@dataclass
+class SIPpCall:
+    """A call between a running SIPp scenario and the facade's session, with one stream."""
+
+    sipp: SIPp
+    events: Recorder
+    process: subprocess.Popen[bytes]
+    port: int
+    session: Session
+    stream: ProbeStream
+
+    def go(self) -> None:
+        assert self.session.call_id is not None
+        go(self.port, self.session.call_id)
+
+    def ended(self) -> Notification:
+        """Once the session has ended and SIPp has exited with success."""
+        ended = self.events.wait(sent_by(self.session, "SIPSessionDidEnd"))
+        check(self.process, self.sipp)
+        return ended
+
+    def hang_up(self) -> Notification:
+        self.session.end()
+        return self.ended()
+
+    def hold_changed(self, originator: str, timeout: float = 15) -> Notification:
+        return self.events.wait(lambda n: n.sender is self.session and n.name ==
+                                "SIPSessionDidChangeHoldState" and
+                                n.data.originator == originator, timeout)
+
+
+def sipp_calls_bob(sipp: SIPp, events: Recorder, name: str) -> SIPpCall:
+    """SIPp calls bob with one stream in scenario `name`; bob accepts; the session started."""
+    process, port = sipp_calls(sipp, name)
+    new = events.wait("SIPSessionNewIncoming", timeout=20)
+    session: Session = new.sender
+    [stream] = new.data.streams
+    session.accept([stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert session.call_id is not None
+    return SIPpCall(sipp, events, process, port, session, stream)
+
+
+def alice_calls_sipp(sipp: SIPp, events: Recorder, alice: Account, name: str) -> SIPpCall:
+    """Alice calls SIPp answering in scenario `name`, with one stream; the session started."""
+    process, port = sipp_answers(sipp, name)
+    stream = ProbeStream(alice)
+    session = call_sipp(alice, port, [stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    return SIPpCall(sipp, events, process, port, session, stream)
+
+
 # --- SIPp calls us -------------------------------------------------------------------
 
 
@@ -126,10 +180,9 @@ def test_invite_without_sdp_our_offer_in_the_200(
     assert stream.remote_port == session.remote_sdp.media[0].port != 0
     assert session.local_sdp.media[0].port == stream.port
     assert session.call_id is not None
-    go(port, session.call_id)
-    ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
-    assert ended.data.originator == "remote"
-    check(process, sipp)
+    call = SIPpCall(sipp, events, process, port, session, stream)
+    call.go()
+    assert call.ended().data.originator == "remote"
     assert session.state == "terminated" and stream.ended
     assert without_transactions(events, session) == [
         "SIPSessionNewIncoming", "SIPSessionWillStart", "SIPSessionDidStart",
@@ -149,8 +202,8 @@ def test_reinvite_disabling_one_of_two_streams(
     session.accept([first, second])
     events.wait(sent_by(session, "SIPSessionDidStart"))
     assert session.streams == [first, second]
-    assert session.call_id is not None
-    go(port, session.call_id)
+    call = SIPpCall(sipp, events, process, port, session, first)
+    call.go()
     renegotiated = events.wait(sent_by(session, "SIPSessionDidRenegotiateStreams"))
     assert renegotiated.data.action == "remove" and renegotiated.data.streams == [second]
     assert session.streams == [first] and session.state == "connected"
@@ -158,10 +211,8 @@ def test_reinvite_disabling_one_of_two_streams(
     assert session.local_sdp is not None and session.remote_sdp is not None
     assert session.local_sdp.media[1].port == 0 and session.local_sdp.media[0].port != 0
     assert session.remote_sdp.media[1].port == 0
-    go(port, session.call_id)
-    ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
-    assert ended.data.originator == "remote"
-    check(process, sipp)
+    call.go()
+    assert call.ended().data.originator == "remote"
     assert first.ended
     assert not of(events, session, "SIPSessionGotProposal")  # a removal is no proposal
     reinvites = [n.data for n in of(events, session, "SIPSessionDidProcessTransaction")
@@ -174,12 +225,9 @@ def test_reinvite_disabling_one_of_two_streams(
 
 def test_491_to_our_reinvite_then_the_retry_is_accepted(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_answers(sipp, "session_uas_491.xml")
-    alice = accounts["alice"]
-    first = ProbeStream(alice)
-    session = call_sipp(alice, port, [first])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
-    added = ProbeStream(alice)
+    call = alice_calls_sipp(sipp, events, accounts["alice"], "session_uas_491.xml")
+    session, first = call.session, call.stream
+    added = ProbeStream(accounts["alice"])
     session.add_stream(added)
     assert session.state == "sending_proposal"
     accepted = events.wait(sent_by(session, "SIPSessionGotAcceptProposal"), timeout=20)
@@ -188,9 +236,7 @@ def test_491_to_our_reinvite_then_the_retry_is_accepted(
     assert renegotiated.data.action == "add" and renegotiated.data.streams == [added]
     assert session.streams == [first, added] and session.state == "connected"
     assert added.remote_port is not None and added.remote_port != first.remote_port
-    session.end()
-    events.wait(sent_by(session, "SIPSessionDidEnd"))
-    check(process, sipp)
+    call.hang_up()
     names = without_transactions(events, session)
     assert names[names.index("SIPSessionDidStart") + 1:] == [
         "SIPSessionGotProposal", "SIPSessionGotAcceptProposal",
@@ -199,31 +245,28 @@ def test_491_to_our_reinvite_then_the_retry_is_accepted(
     assert proposal.data.originator == "local" and proposal.data.streams == [added]
 
 
-def test_glare_both_reinvites_491_then_both_retries_succeed(
-        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_answers(sipp, "session_uas_glare.xml")
-    alice = accounts["alice"]
-    stream = ProbeStream(alice)
-    session = call_sipp(alice, port, [stream])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
-    session.hold()
-    local = events.wait(lambda n: n.sender is session and n.name ==
-                        "SIPSessionDidChangeHoldState" and n.data.originator == "local",
-                        timeout=20)
-    assert local.data.on_hold is True and local.data.partial is False
-    remote = events.wait(lambda n: n.sender is session and n.name ==
-                         "SIPSessionDidChangeHoldState" and n.data.originator == "remote")
-    assert remote.data.on_hold is True
+def held_both_ways_without_failure(call: SIPpCall) -> list[str]:
+    """After both holds: each side holds the other; hang up; the session's names."""
+    session, stream = call.session, call.stream
     assert session.state == "connected" and session.on_hold
     assert stream.on_hold_by_local and stream.on_hold_by_remote
-    session.end()
-    events.wait(sent_by(session, "SIPSessionDidEnd"))
-    check(process, sipp)
-    names = without_transactions(events, session)
+    call.hang_up()
+    names = without_transactions(call.events, session)
     assert "SIPSessionHadProposalFailure" not in names
     assert "SIPSessionGotRejectProposal" not in names
+    return names
+
+
+def test_glare_both_reinvites_491_then_both_retries_succeed(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    call = alice_calls_sipp(sipp, events, accounts["alice"], "session_uas_glare.xml")
+    call.session.hold()
+    local = call.hold_changed("local", timeout=20)
+    assert local.data.on_hold is True and local.data.partial is False
+    assert call.hold_changed("remote").data.on_hold is True
+    held_both_ways_without_failure(call)
     invites = [(t.data.originator, t.data.code)
-               for t in of(events, session, "SIPSessionDidProcessTransaction")
+               for t in of(events, call.session, "SIPSessionDidProcessTransaction")
                if t.data.method == "INVITE"]
     # the INVITE, our re-INVITE refused, theirs refused, our retry, their retry
     assert sorted(invites) == sorted([("local", 200), ("local", 491), ("remote", 491),
@@ -234,43 +277,20 @@ def test_glare_the_peer_retries_first_while_our_retry_waits(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
     # RFC 3261 14.1: the side that did not generate the Call-ID retries within 2 s,
     # ours after 2.1 to 4 s; the peer's retry must be answered, not refused again
-    process, port = sipp_answers(sipp, "session_uas_glare_peer_first.xml")
-    alice = accounts["alice"]
-    stream = ProbeStream(alice)
-    session = call_sipp(alice, port, [stream])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
-    session.hold()
-    remote = events.wait(lambda n: n.sender is session and n.name ==
-                         "SIPSessionDidChangeHoldState" and n.data.originator == "remote",
-                         timeout=20)
-    assert remote.data.on_hold is True
-    local = events.wait(lambda n: n.sender is session and n.name ==
-                        "SIPSessionDidChangeHoldState" and n.data.originator == "local",
-                        timeout=20)
-    assert local.data.on_hold is True
-    assert session.state == "connected" and session.on_hold
-    assert stream.on_hold_by_local and stream.on_hold_by_remote
-    session.end()
-    events.wait(sent_by(session, "SIPSessionDidEnd"))
-    check(process, sipp)
-    names = without_transactions(events, session)
-    assert "SIPSessionHadProposalFailure" not in names
-    assert "SIPSessionGotRejectProposal" not in names
+    call = alice_calls_sipp(sipp, events, accounts["alice"],
+                            "session_uas_glare_peer_first.xml")
+    call.session.hold()
+    assert call.hold_changed("remote", timeout=20).data.on_hold is True
+    assert call.hold_changed("local", timeout=20).data.on_hold is True
+    held_both_ways_without_failure(call)
 
 
 def test_hold_while_the_ack_of_their_reinvite_is_outstanding(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_calls(sipp, "session_uac_late_ack.xml")
-    new = events.wait("SIPSessionNewIncoming", timeout=20)
-    session: Session = new.sender
-    [stream] = new.data.streams
-    session.accept([stream])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
-    assert session.call_id is not None
-    go(port, session.call_id)  # SIPp holds; its ACK waits for the next go
-    remote = events.wait(lambda n: n.sender is session and n.name ==
-                         "SIPSessionDidChangeHoldState" and n.data.originator == "remote")
-    assert remote.data.on_hold is True
+    call = sipp_calls_bob(sipp, events, "session_uac_late_ack.xml")
+    session = call.session
+    call.go()  # SIPp holds; its ACK waits for the next go
+    assert call.hold_changed("remote").data.on_hold is True
     session.hold()  # cannot go out before the ACK: it must wait, not fail
     deadline = time.monotonic() + 10
     while session.state != "sending_proposal":  # the facade took the hold up
@@ -279,24 +299,18 @@ def test_hold_while_the_ack_of_their_reinvite_is_outstanding(
     # time to try the re-INVITE before the ACK comes (what must pass does not depend
     # on it: without it the hold may simply go out after the ACK)
     time.sleep(0.3)
-    go(port, session.call_id)
-    local = events.wait(lambda n: n.sender is session and n.name ==
-                        "SIPSessionDidChangeHoldState" and n.data.originator == "local",
-                        timeout=20)
+    call.go()
+    local = call.hold_changed("local", timeout=20)
     assert local.data.on_hold is True and session.state == "connected"
-    go(port, session.call_id)
-    events.wait(sent_by(session, "SIPSessionDidEnd"))
-    check(process, sipp)
+    call.go()
+    call.ended()
     assert not of(events, session, "SIPSessionHadProposalFailure")
 
 
 def test_our_hold_answered_inactive_is_a_hold_by_the_peer_too(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_answers(sipp, "session_uas_hold_inactive.xml")
-    alice = accounts["alice"]
-    stream = ProbeStream(alice)
-    session = call_sipp(alice, port, [stream])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
+    call = alice_calls_sipp(sipp, events, accounts["alice"], "session_uas_hold_inactive.xml")
+    session, stream = call.session, call.stream
 
     def hold_states(count: int) -> list[tuple[str, bool]]:
         def enough(_: Any) -> bool:
@@ -311,45 +325,33 @@ def test_our_hold_answered_inactive_is_a_hold_by_the_peer_too(
     session.unhold()
     assert hold_states(4)[2:] == [("local", False), ("remote", False)]
     assert not session.on_hold
-    session.end()
-    events.wait(sent_by(session, "SIPSessionDidEnd"))
-    check(process, sipp)
+    call.hang_up()
 
 
 def test_reinvite_without_sdp_our_offer_their_answer_in_the_ack(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_calls(sipp, "session_uac_reinvite_nosdp.xml")
-    new = events.wait("SIPSessionNewIncoming", timeout=20)
-    session: Session = new.sender
-    [stream] = new.data.streams
-    session.accept([stream])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
-    assert stream.remote_port == 7000 and session.call_id is not None
-    go(port, session.call_id)
+    call = sipp_calls_bob(sipp, events, "session_uac_reinvite_nosdp.xml")
+    session, stream = call.session, call.stream
+    assert stream.remote_port == 7000
+    call.go()
     held = events.wait(sent_by(session, "SIPSessionDidChangeHoldState"))
     assert (held.data.originator, held.data.on_hold) == ("remote", True)
     assert stream.remote_port == 7010 and stream.on_hold_by_remote
     assert session.remote_sdp is not None and session.remote_sdp.media[0].port == 7010
     assert session.state == "connected" and session.streams == [stream]
-    go(port, session.call_id)
-    events.wait(sent_by(session, "SIPSessionDidEnd"))
-    check(process, sipp)
+    call.go()
+    call.ended()
     assert not of(events, session, "SIPSessionGotProposal")
 
 
 def test_offers_that_cannot_be_answered_get_488_and_change_nothing(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_calls(sipp, "session_uac_bad_offers.xml")
+    call = sipp_calls_bob(sipp, events, "session_uac_bad_offers.xml")
     # the INVITE whose body is not SDP never reaches the application
-    new = events.wait("SIPSessionNewIncoming", timeout=20)
     assert len(events.named("SIPSessionNewIncoming")) == 1
-    session: Session = new.sender
-    [stream] = new.data.streams
-    session.accept([stream])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
+    session, stream = call.session, call.stream
     local_sdp, remote_sdp = session.local_sdp, session.remote_sdp
-    assert session.call_id is not None
-    go(port, session.call_id)
+    call.go()
 
     def refused(_: Any) -> bool:
         return [(t.data.originator, t.data.code) for t in
@@ -358,9 +360,8 @@ def test_offers_that_cannot_be_answered_get_488_and_change_nothing(
     events.wait(refused)
     assert session.state == "connected" and session.streams == [stream] and not stream.ended
     assert (session.local_sdp, session.remote_sdp) == (local_sdp, remote_sdp)
-    go(port, session.call_id)
-    events.wait(sent_by(session, "SIPSessionDidEnd"))
-    check(process, sipp)
+    call.go()
+    call.ended()
     assert without_transactions(events, session) == [
         "SIPSessionNewIncoming", "SIPSessionWillStart", "SIPSessionDidStart",
         "SIPSessionWillEnd", "SIPSessionDidEnd"]
@@ -368,16 +369,12 @@ def test_offers_that_cannot_be_answered_get_488_and_change_nothing(
 
 def test_bye_while_our_proposal_is_pending(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_answers(sipp, "session_uas_bye_during_proposal.xml")
-    alice = accounts["alice"]
-    first = ProbeStream(alice)
-    session = call_sipp(alice, port, [first])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
-    added = ProbeStream(alice)
+    call = alice_calls_sipp(sipp, events, accounts["alice"],
+                            "session_uas_bye_during_proposal.xml")
+    session, first = call.session, call.stream
+    added = ProbeStream(accounts["alice"])
     session.add_stream(added)
-    ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
-    assert ended.data.originator == "remote"
-    check(process, sipp)
+    assert call.ended().data.originator == "remote"
     assert session.state == "terminated" and session.proposed_streams is None
     assert first.ended and added.ended  # the stream being added is ended too
     assert not of(events, session, "SIPSessionGotAcceptProposal")
@@ -386,38 +383,26 @@ def test_bye_while_our_proposal_is_pending(
 
 def test_bye_while_their_proposal_waits_for_us(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_calls(sipp, "session_uac_bye_during_their_proposal.xml")
-    new = events.wait("SIPSessionNewIncoming", timeout=20)
-    session: Session = new.sender
-    [stream] = new.data.streams
-    session.accept([stream])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
-    assert session.call_id is not None
-    go(port, session.call_id)
+    call = sipp_calls_bob(sipp, events, "session_uac_bye_during_their_proposal.xml")
+    session = call.session
+    call.go()
     proposal = events.wait(sent_by(session, "SIPSessionGotProposal"))
     assert proposal.data.originator == "remote"
     [proposed] = proposal.data.streams
     assert session.state == "received_proposal" and proposed.remote_port == 7002
-    go(port, session.call_id)  # SIPp hangs up; the proposal is never answered
-    ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
-    assert ended.data.originator == "remote"
-    check(process, sipp)
+    call.go()  # SIPp hangs up; the proposal is never answered
+    assert call.ended().data.originator == "remote"
     assert session.state == "terminated" and session.proposed_streams is None
-    assert stream.ended and proposed.ended
+    assert call.stream.ended and proposed.ended
     with pytest.raises(IllegalStateError):
         session.accept_proposal([proposed])
 
 
 def test_a_proposal_cancelled_before_it_could_be_sent(
         accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
-    process, port = sipp_calls(sipp, "session_uac_late_ack_cancel.xml")
-    new = events.wait("SIPSessionNewIncoming", timeout=20)
-    session: Session = new.sender
-    [stream] = new.data.streams
-    session.accept([stream])
-    events.wait(sent_by(session, "SIPSessionDidStart"))
-    assert session.call_id is not None
-    go(port, session.call_id)  # SIPp holds; its ACK waits for the next go
+    call = sipp_calls_bob(sipp, events, "session_uac_late_ack_cancel.xml")
+    session = call.session
+    call.go()  # SIPp holds; its ACK waits for the next go
     events.wait(sent_by(session, "SIPSessionDidChangeHoldState"))
     added = ProbeStream(accounts["bob"])
     session.add_stream(added)
@@ -427,9 +412,8 @@ def test_a_proposal_cancelled_before_it_could_be_sent(
     rejected = events.wait(sent_by(session, "SIPSessionGotRejectProposal"))
     assert (rejected.data.originator, rejected.data.code) == ("local", 487)
     assert rejected.data.streams == [added] and added.ended
-    assert session.state == "connected" and session.streams == [stream]
-    go(port, session.call_id)  # the ACK: nothing of ours may follow it
-    go(port, session.call_id)
-    events.wait(sent_by(session, "SIPSessionDidEnd"))
-    check(process, sipp)
+    assert session.state == "connected" and session.streams == [call.stream]
+    call.go()  # the ACK: nothing of ours may follow it
+    call.go()
+    call.ended()
     assert not of(events, session, "SIPSessionHadProposalFailure")
