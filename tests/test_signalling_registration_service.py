@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
+from harness.signalling import finished
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, get_bus
@@ -150,18 +151,6 @@ def registrar(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], dict[str,
     port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
     process = sipp.start(scenario(name, sipp.workdir), port=port, timeout=30)
     return process, {"host": "127.0.0.1", "port": port, "transport": "udp"}
-
-
-def finished(process: subprocess.Popen[bytes], sipp: SIPp) -> None:
-    """SIPp ran its scenario to the end: every message it checks arrived as it wants."""
-    try:
-        _out, err = process.communicate(timeout=40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _out, err = process.communicate()
-    assert process.returncode == 0, (
-        f"sipp exit {process.returncode}\n{err.decode(errors='replace')[-2000:]}\n"
-        f"{sipp.errors()}")
 
 
 @needs_sipp

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from harness.notifications import Recorder
+from harness.signalling import named, signalling_claiming
 from harness.sipp import SIPp, needs_sipp, scenario
 from hypothesis import given
 from hypothesis import strategies as st
@@ -22,7 +23,6 @@ from hypothesis import strategies as st
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple.notification import Notification
 from sipsimple_services.common.service import ServiceError as RefusedError
 from sipsimple_services.signalling.session_service import check_contact_params
 
@@ -36,21 +36,13 @@ SDP2 = SDP.replace(b"o=sipsimple 1 1", b"o=sipsimple 1 2") + b"m=message 2855 TC
 
 @pytest.fixture
 def route(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    ports: dict[str, Any] = get_bus().call("signalling", "get_transports")
-    get_bus().call("signalling", "claim_account", aor=BOB)
-    return {"host": "127.0.0.1", "port": ports["udp"], "transport": "udp"}
+    return signalling_claiming(spawn_service, BOB)
 
 
 @pytest.fixture
 def events() -> Iterator[Recorder]:
     with Recorder() as recorder:
         yield recorder
-
-
-def named(name: str, **fields: Any) -> Callable[[Notification], bool]:
-    return lambda n: n.name == f"signalling.{name}" and all(
-        getattr(n.data, key, None) == value for key, value in fields.items())
 
 
 def seen(events: Recorder, name: str, **fields: Any) -> list[Any]:

@@ -17,17 +17,16 @@ challenged with 401 is sent again with the session's credentials.
 from __future__ import annotations
 
 import socket
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.notifications import Recorder
+from harness.signalling import finished, named, signalling_claiming
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
-from sipsimple.notification import Notification
 
 pytestmark = pytest.mark.integration
 
@@ -39,10 +38,7 @@ SDP = (b"v=0\r\no=sipsimple 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\
 
 @pytest.fixture
 def route(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    ports: dict[str, Any] = get_bus().call("signalling", "get_transports")
-    get_bus().call("signalling", "claim_account", aor=BOB)
-    return {"host": "127.0.0.1", "port": ports["udp"], "transport": "udp"}
+    return signalling_claiming(spawn_service, BOB)
 
 
 @pytest.fixture
@@ -51,9 +47,26 @@ def events() -> Iterator[Recorder]:
         yield recorder
 
 
-def named(name: str, **fields: Any) -> Callable[[Notification], bool]:
-    return lambda n: n.name == f"signalling.{name}" and all(
-        getattr(n.data, key, None) == value for key, value in fields.items())
+def call_bob(events: Recorder, route: dict[str, Any]) -> tuple[str, str]:
+    """alice calls bob, who accepts; (caller's session id, callee's), once established."""
+    bus = get_bus()
+    caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=BOB, body=SDP,
+                      route=route)["session_id"]
+    callee = events.wait(named("session_incoming")).data.session_id
+    bus.call("signalling", "accept", session_id=callee, body=SDP)
+    events.wait(named("session_established", session_id=caller))
+    return caller, callee
+
+
+def transfer_to_carol(events: Recorder, caller: str, callee: str) -> tuple[str, Any]:
+    """The caller refers the callee to carol, who accepts; (transfer id, transfer_incoming)."""
+    bus = get_bus()
+    tid = bus.call("signalling", "refer", session_id=caller,
+                   refer_to="<sip:carol@127.0.0.1>")["transfer_id"]
+    incoming = events.wait(named("transfer_incoming", session_id=callee)).data
+    bus.call("signalling", "accept_transfer", session_id=callee,
+             transfer_id=incoming.transfer_id)
+    return tid, incoming
 
 
 def test_subscribe_notify_round_trip(route: dict[str, Any], events: Recorder) -> None:
@@ -80,11 +93,7 @@ def test_subscribe_notify_round_trip(route: dict[str, Any], events: Recorder) ->
 
 def test_refer_with_notify_sipfrag(route: dict[str, Any], events: Recorder) -> None:
     bus = get_bus()
-    caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=BOB, body=SDP,
-                      route=route)["session_id"]
-    callee = events.wait(named("session_incoming")).data.session_id
-    bus.call("signalling", "accept", session_id=callee, body=SDP)
-    events.wait(named("session_established", session_id=caller))
+    caller, callee = call_bob(events, route)
 
     tid = bus.call("signalling", "refer", session_id=caller, refer_to="<sip:carol@127.0.0.1>",
                    referred_by=f"<{ALICE}>")["transfer_id"]
@@ -113,16 +122,8 @@ def test_refer_with_notify_sipfrag(route: dict[str, Any], events: Recorder) -> N
 
 def test_transfer_ends_with_its_session(route: dict[str, Any], events: Recorder) -> None:
     bus = get_bus()
-    caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=BOB, body=SDP,
-                      route=route)["session_id"]
-    callee = events.wait(named("session_incoming")).data.session_id
-    bus.call("signalling", "accept", session_id=callee, body=SDP)
-    events.wait(named("session_established", session_id=caller))
-    tid = bus.call("signalling", "refer", session_id=caller,
-                   refer_to="<sip:carol@127.0.0.1>")["transfer_id"]
-    incoming = events.wait(named("transfer_incoming", session_id=callee)).data
-    bus.call("signalling", "accept_transfer", session_id=callee,
-             transfer_id=incoming.transfer_id)
+    caller, callee = call_bob(events, route)
+    tid, incoming = transfer_to_carol(events, caller, callee)
     bus.call("signalling", "transfer_progress", session_id=callee,
              transfer_id=incoming.transfer_id, code=180)
     events.wait(named("transfer_progress", transfer_id=tid, code=180))
@@ -140,16 +141,8 @@ def test_transfer_ends_with_its_session(route: dict[str, Any], events: Recorder)
 
 def test_transfer_ends_when_the_peer_hangs_up(route: dict[str, Any], events: Recorder) -> None:
     bus = get_bus()
-    caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=BOB, body=SDP,
-                      route=route)["session_id"]
-    callee = events.wait(named("session_incoming")).data.session_id
-    bus.call("signalling", "accept", session_id=callee, body=SDP)
-    events.wait(named("session_established", session_id=caller))
-    tid = bus.call("signalling", "refer", session_id=caller,
-                   refer_to="<sip:carol@127.0.0.1>")["transfer_id"]
-    incoming = events.wait(named("transfer_incoming", session_id=callee)).data
-    bus.call("signalling", "accept_transfer", session_id=callee,
-             transfer_id=incoming.transfer_id)
+    caller, callee = call_bob(events, route)
+    tid, incoming = transfer_to_carol(events, caller, callee)
     events.wait(named("transfer_progress", transfer_id=tid, code=100))
 
     # the transferor hangs up first: both ends forget the transfer with the session
@@ -172,18 +165,6 @@ def sipp(tmp_path: Path) -> Iterator[SIPp]:
     runner = SIPp(tmp_path)
     yield runner
     runner.stop()
-
-
-def finished(process: subprocess.Popen[bytes], sipp: SIPp) -> None:
-    """SIPp ran its scenario to the end: every message it checks arrived as it wants."""
-    try:
-        _out, err = process.communicate(timeout=40)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _out, err = process.communicate()
-    assert process.returncode == 0, (
-        f"sipp exit {process.returncode}\n{err.decode(errors='replace')[-2000:]}\n"
-        f"{sipp.errors()}")
 
 
 def leave(client: BusClient, goodbye: bool, events: Recorder) -> None:
