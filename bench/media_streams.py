@@ -31,13 +31,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _services import stop, wait_ready
 
 CODECS = {  # name: (payload type, clock rate, sample rate, telephone-event clock)
     "PCMU": (0, 8000, 8000, 8000),
@@ -98,14 +99,7 @@ def run(args: argparse.Namespace) -> int:
     bus = BusClient(services=["media"], post_notifications=False)
     bus.start()
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                bus.call("media", "ping", timeout=0.5)
-                break
-            except Exception:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise
+        wait_ready(process, lambda: bus.call("media", "ping", timeout=0.5))
         bus.call("media", "configure", port_range=[20000, 40000])
         pairs = max(1, args.streams // 2)
         tone = bus.call("media", "create_port", kind="tone",
@@ -191,12 +185,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         bus.stop()
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop(process)
         shutil.rmtree(runtime, ignore_errors=True)
 
 

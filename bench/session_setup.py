@@ -36,17 +36,16 @@ import argparse
 import contextlib
 import importlib.util
 import json
-import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from _services import print_signalling_log, private_runtime, start_signalling, stop, wait_ready
 
 HERE = Path(__file__).resolve().parent
 PJSUA_CALLS = HERE / "_pjsua_calls.py"
@@ -58,30 +57,6 @@ CALL_TIMEOUT = 10.0  # for one notification the bench waits for
 def percentiles(samples: list[float]) -> tuple[float, float]:
     ordered = sorted(samples)
     return statistics.median(ordered), ordered[max(0, int(len(ordered) * 0.99) - 1)]
-
-
-def stop(process: subprocess.Popen[Any] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
-def wait_ready(process: subprocess.Popen[Any], check: Any, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            return check()
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 # --- baseline: pjsua2 in its own process ------------------------------------------
@@ -129,25 +104,6 @@ class PjsuaCalls:
 
 
 # --- ours: Session over the signalling service -----------------------------------
-
-
-def start_service(runtime: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SIPSIMPLE_RUNTIME_DIR": str(runtime / "run"),
-        "SIPSIMPLE_STATE_DIR": str(runtime / "state"),
-        "SIPSIMPLE_LOG_LEVEL": "WARNING",
-        "SIPSIMPLE_SIP_HOST": "127.0.0.1",
-        "SIPSIMPLE_SIP_TRANSPORTS": "udp",
-        "SIPSIMPLE_SIP_UDP_PORT": "0",  # any free port; the bench asks get_transports
-        "SIPSIMPLE_DNS_NAMESERVERS": "127.0.0.1:9",  # never the system resolver
-        "SIPSIMPLE_DNS_FALLBACK_NAMESERVERS": "",
-    }
-    with open(runtime / "signalling.log", "wb") as log:  # the child keeps its own copy
-        return subprocess.Popen(
-            [sys.executable, "-m", "sipsimple_services.signalling"], env=env, cwd=runtime,
-            stdout=subprocess.DEVNULL, stderr=log,
-        )
 
 
 class Tracker:
@@ -333,13 +289,7 @@ def main() -> None:
     if importlib.util.find_spec("pjsua2") is None:
         sys.exit("pjsua2 (PyPI pjsua2-python) is not installed: no baseline")
 
-    runtime = Path(tempfile.mkdtemp(prefix="sssetup-", dir="/tmp"))
-    (runtime / "run").mkdir()
-    (runtime / "state").mkdir()
-    # Before sipsimple.bus is imported: our BusClient talks to our private service only.
-    os.environ["SIPSIMPLE_RUNTIME_DIR"] = str(runtime / "run")
-    os.environ["SIPSIMPLE_STATE_DIR"] = str(runtime / "state")
-    os.environ["SIPSIMPLE_LOG_LEVEL"] = "WARNING"
+    runtime = private_runtime("sssetup-")
     service: subprocess.Popen[bytes] | None = None
     pjsua: PjsuaCalls | None = None
     ours: OurCalls | None = None
@@ -353,7 +303,7 @@ def main() -> None:
     try:
         from sipsimple.bus.client import BusClient, reset_bus
 
-        service = start_service(runtime)
+        service = start_signalling(runtime)
         probe = BusClient(services=["signalling"], post_notifications=False)
         probe.start()
         try:
@@ -379,11 +329,7 @@ def main() -> None:
         with contextlib.suppress(Exception):
             reset_bus()
         stop(service)
-        log = (runtime / "signalling.log").read_text(errors="replace").strip()
-        if log:
-            print("signalling service stderr (last lines):")
-            for line in log.splitlines()[-10:]:
-                print(f"  | {line[:200]}")
+        print_signalling_log(runtime)
         if args.keep:
             print(f"  logs kept in {runtime}")
         else:

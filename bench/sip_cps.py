@@ -31,16 +31,16 @@ import csv
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from _services import print_signalling_log, private_runtime, start_signalling, stop, wait_ready
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "sipp"
@@ -106,17 +106,6 @@ class Cores:
             os.sched_setaffinity(pid, cores)
 
 
-def stop(process: subprocess.Popen[bytes] | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
 def sipp_base(scenario: Path, port: int, workdir: Path, name: str) -> list[str]:
     return [
         "sipp", "-sf", str(scenario), "-i", "127.0.0.1", "-t", "u1", "-p", str(port),
@@ -154,38 +143,6 @@ class AutoAnswer:
             with self._lock:
                 self.accept_errors += 1
                 self.last_error = str(error)
-
-
-def start_service(runtime: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "SIPSIMPLE_RUNTIME_DIR": str(runtime / "run"),
-        "SIPSIMPLE_STATE_DIR": str(runtime / "state"),
-        "SIPSIMPLE_LOG_LEVEL": "WARNING",
-        "SIPSIMPLE_SIP_HOST": "127.0.0.1",
-        "SIPSIMPLE_SIP_TRANSPORTS": "udp",
-        "SIPSIMPLE_SIP_UDP_PORT": str(port),
-        "SIPSIMPLE_DNS_NAMESERVERS": "127.0.0.1:9",  # never the system resolver
-        "SIPSIMPLE_DNS_FALLBACK_NAMESERVERS": "",
-    }
-    with open(runtime / "signalling.log", "wb") as log:  # the child keeps its own copy
-        return subprocess.Popen(
-            [sys.executable, "-m", "sipsimple_services.signalling"], env=env, cwd=runtime,
-            stdout=subprocess.DEVNULL, stderr=log,
-        )
-
-
-def wait_ready(process: subprocess.Popen[bytes], check: Any, timeout: float = 15) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
-        try:
-            return check()
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def udp_bound(port: int) -> None:
@@ -333,13 +290,7 @@ def main() -> None:
     if shutil.which("sipp") is None:
         sys.exit("sipp (Debian package sip-tester) is not installed")
 
-    runtime = Path(tempfile.mkdtemp(prefix="sscps-", dir="/tmp"))
-    (runtime / "run").mkdir()
-    (runtime / "state").mkdir()
-    # Before sipsimple.bus is imported: our BusClient talks to our private service only.
-    os.environ["SIPSIMPLE_RUNTIME_DIR"] = str(runtime / "run")
-    os.environ["SIPSIMPLE_STATE_DIR"] = str(runtime / "state")
-    os.environ["SIPSIMPLE_LOG_LEVEL"] = "WARNING"
+    runtime = private_runtime("sscps-")
     cores = Cores.plan()
     service: subprocess.Popen[bytes] | None = None
     uas: subprocess.Popen[bytes] | None = None
@@ -369,7 +320,7 @@ def main() -> None:
         from sipsimple.notification import NotificationCenter
 
         sip_port = free_port()
-        service = start_service(runtime, sip_port)
+        service = start_signalling(runtime, sip_port)
         cores.pin(service.pid, cores.tested)
         bus = BusClient(services=["signalling"])
         bus.start()
@@ -386,11 +337,7 @@ def main() -> None:
         ours = ramp(rates, seconds, args.pause_ms, sip_port, runtime, "signalling", cores,
                     before_step=service_alive)
         NotificationCenter().discard_observer(agent, name="signalling.session_incoming")
-        log = (runtime / "signalling.log").read_text(errors="replace").strip()
-        if log:
-            print("signalling service stderr (last lines):")
-            for line in log.splitlines()[-10:]:
-                print(f"  | {line[:200]}")
+        print_signalling_log(runtime)
     finally:
         if bus is not None:
             with contextlib.suppress(Exception):

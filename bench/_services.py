@@ -1,0 +1,86 @@
+"""Processes for the benches: a private runtime directory, the signalling service, stopping.
+
+Benches do not import the tests tree, so what they share to start and stop
+the services they measure stands here.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def private_runtime(prefix: str) -> Path:
+    """A fresh runtime directory (``run/`` and ``state/``) for this process and its services.
+
+    Set in the environment before sipsimple.bus is imported, so that the
+    bench's BusClient talks to its private services only.
+    """
+    runtime = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    (runtime / "run").mkdir()
+    (runtime / "state").mkdir()
+    os.environ["SIPSIMPLE_RUNTIME_DIR"] = str(runtime / "run")
+    os.environ["SIPSIMPLE_STATE_DIR"] = str(runtime / "state")
+    os.environ["SIPSIMPLE_LOG_LEVEL"] = "WARNING"
+    return runtime
+
+
+def start_signalling(runtime: Path, port: int = 0) -> subprocess.Popen[bytes]:
+    """The signalling service on UDP 127.0.0.1:`port` (0: any free port), stderr to a log."""
+    env = {
+        **os.environ,
+        "SIPSIMPLE_RUNTIME_DIR": str(runtime / "run"),
+        "SIPSIMPLE_STATE_DIR": str(runtime / "state"),
+        "SIPSIMPLE_LOG_LEVEL": "WARNING",
+        "SIPSIMPLE_SIP_HOST": "127.0.0.1",
+        "SIPSIMPLE_SIP_TRANSPORTS": "udp",
+        "SIPSIMPLE_SIP_UDP_PORT": str(port),
+        "SIPSIMPLE_DNS_NAMESERVERS": "127.0.0.1:9",  # never the system resolver
+        "SIPSIMPLE_DNS_FALLBACK_NAMESERVERS": "",
+    }
+    with open(runtime / "signalling.log", "wb") as log:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "sipsimple_services.signalling"], env=env, cwd=runtime,
+            stdout=subprocess.DEVNULL, stderr=log,
+        )
+
+
+def print_signalling_log(runtime: Path) -> None:
+    """The last lines the signalling service wrote to stderr, if any."""
+    log = (runtime / "signalling.log").read_text(errors="replace").strip()
+    if log:
+        print("signalling service stderr (last lines):")
+        for line in log.splitlines()[-10:]:
+            print(f"  | {line[:200]}")
+
+
+def wait_ready(process: subprocess.Popen[Any], check: Any, timeout: float = 15) -> Any:
+    """`check()`'s result once it stops raising; raises if `process` exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
+        try:
+            return check()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[Any] | None) -> None:
+    """SIGTERM, then SIGKILL after 10 s; nothing if it never started or already exited."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
