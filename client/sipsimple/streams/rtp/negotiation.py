@@ -297,6 +297,41 @@ def _choose_codec(formats: list[RTPFormat], config: AudioConfig) -> RTPFormat:
     return candidates[0]
 
 
+def _negotiated(
+    codec: RTPFormat,
+    local_payload_type: int,
+    event: RTPFormat | None,
+    local_event: RTPFormat | None,
+    media: Any,
+    direction: str,
+    endpoints: tuple[str, int, str, int],
+    mux: bool,
+    srtp: SRTPParameters | None,
+) -> NegotiatedMedia:
+    """The agreed media: `codec`, `event` and `media` (its a=ptime) as the peer wrote them."""
+    info = codec.codec
+    assert info is not None
+    address, port, rtcp_address, rtcp_port = endpoints
+    return NegotiatedMedia(
+        codec=info.name,
+        payload_type=codec.payload_type,
+        local_payload_type=local_payload_type,
+        clock_rate=info.clock_rate,
+        sample_rate=info.sample_rate,
+        telephone_event_payload_type=event.payload_type if event else None,
+        local_telephone_event_payload_type=local_event.payload_type if local_event else None,
+        telephone_event_clock_rate=event.clock_rate if event else None,
+        ptime=_ptime(media),
+        direction=direction,
+        remote_address=address,
+        remote_port=port,
+        remote_rtcp_address=rtcp_address,
+        remote_rtcp_port=rtcp_port,
+        rtcp_mux=mux,
+        srtp=srtp,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _OfferChoice:
     codec: RTPFormat
@@ -372,27 +407,9 @@ def answer_audio_offer(
         attributes=attributes,
     )
     answer.direction = ours
-    remote_address, remote_port, rtcp_address, rtcp_port_remote = _endpoints(
-        offer, index, choice.mux
-    )
-    event = choice.event
-    negotiated = NegotiatedMedia(
-        codec=info.name,
-        payload_type=codec.payload_type,
-        local_payload_type=codec.payload_type,
-        clock_rate=info.clock_rate,
-        sample_rate=info.sample_rate,
-        telephone_event_payload_type=event.payload_type if event else None,
-        local_telephone_event_payload_type=event.payload_type if event else None,
-        telephone_event_clock_rate=event.clock_rate if event else None,
-        ptime=_ptime(media),
-        direction=ours,
-        remote_address=remote_address,
-        remote_port=remote_port,
-        remote_rtcp_address=rtcp_address,
-        remote_rtcp_port=rtcp_port_remote,
-        rtcp_mux=choice.mux,
-        srtp=srtp,
+    negotiated = _negotiated(
+        codec, codec.payload_type, choice.event, choice.event, media, ours,
+        _endpoints(offer, index, choice.mux), choice.mux, srtp,
     )
     return answer, negotiated
 
@@ -455,25 +472,11 @@ def negotiate_answer(
                 event = local_event = None  # an event format we did not offer
     srtp = _srtp_answered(local_offer, media, config)
     mux = "rtcp-mux" in local_offer.attributes and "rtcp-mux" in media.attributes
-    address, port, rtcp_address, rtcp_port = _endpoints(answer, index, mux)
+    endpoints = _endpoints(answer, index, mux)
     direction = _direction_from_answer(
         local_offer.direction or "sendrecv", answer.media_direction(index)
     )
-    return NegotiatedMedia(
-        codec=info.name,
-        payload_type=chosen.payload_type,
-        local_payload_type=our_codecs[info.name].payload_type,
-        clock_rate=info.clock_rate,
-        sample_rate=info.sample_rate,
-        telephone_event_payload_type=event.payload_type if event else None,
-        local_telephone_event_payload_type=local_event.payload_type if local_event else None,
-        telephone_event_clock_rate=event.clock_rate if event else None,
-        ptime=_ptime(media),
-        direction=direction,
-        remote_address=address,
-        remote_port=port,
-        remote_rtcp_address=rtcp_address,
-        remote_rtcp_port=rtcp_port,
-        rtcp_mux=mux,
-        srtp=srtp,
+    return _negotiated(
+        chosen, our_codecs[info.name].payload_type, event, local_event, media, direction,
+        endpoints, mux, srtp,
     )
