@@ -22,7 +22,7 @@ from typing import Any
 
 import click
 
-from sipsimple.cli.config import _META_KEY, _config_dir_option, default_config_dir
+from sipsimple.cli.config import _config_dir_option, _configuration, _file_storage
 from sipsimple.cli.output import CleanGroup, emit_json, table
 from sipsimple.configuration import (
     ConfigurationError,
@@ -61,26 +61,6 @@ def _account_id(text: str) -> str:
         return str(SIPAddress.from_string(text))
     except ValueError as exc:
         raise AccountError(f"invalid account id: {exc}") from None
-
-
-def _storage(create: bool) -> FileStorage:
-    directory = click.get_current_context().meta.get(_META_KEY) or default_config_dir()
-    return FileStorage(directory, create=create)
-
-
-@contextmanager
-def _configuration(create: bool) -> Iterator[FileStorage]:
-    """The ConfigurationManager running on the configuration file; create=False writes nothing."""
-    storage = _storage(create)
-    manager = ConfigurationManager()
-    try:
-        manager.start(storage.configuration_backend)
-    except ConfigurationParseError as exc:
-        raise ConfigurationError(f"{exc}; fix the file, or move it aside to start afresh") from None
-    try:
-        yield storage
-    finally:
-        manager.stop()
 
 
 def _stored_ids() -> list[str]:
@@ -294,7 +274,7 @@ class _Outcome:
 
 def _only_account(account_id: str) -> MemoryStorage:
     """The stored configuration with only `account_id`, enabled and registering, in memory."""
-    storage = _storage(create=False)
+    storage = _file_storage(create=False)
     try:
         data = storage.configuration_backend.load()
     except ConfigurationParseError as exc:

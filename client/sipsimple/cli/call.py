@@ -25,7 +25,7 @@ from typing import Any
 
 import click
 
-from sipsimple.cli.config import _META_KEY, _config_dir_option, default_config_dir
+from sipsimple.cli.config import _config_dir_option, _file_storage
 from sipsimple.cli.output import table
 from sipsimple.notification import Notification, NotificationCenter
 
@@ -206,10 +206,9 @@ def _storage(account_id: str | None, only_one: bool) -> tuple[Any, str | None]:
     from sipsimple.cli.accounts import _effective_default
     from sipsimple.configuration import ConfigurationManager, ConfigurationParseError
     from sipsimple.configuration.account import AccountSettings
-    from sipsimple.storage import FileStorage, MemoryStorage
+    from sipsimple.storage import MemoryStorage
 
-    directory = click.get_current_context().meta.get(_META_KEY) or default_config_dir()
-    stored = FileStorage(directory, create=False)
+    stored = _file_storage(create=False)
     try:
         data = stored.configuration_backend.load()
     except ConfigurationParseError as exc:

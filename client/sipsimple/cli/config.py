@@ -70,20 +70,32 @@ def _require_persistent(settings: SettingsObject, key: str) -> None:
         raise ConfigurationError(f"{key} is a runtime setting; it is never saved")
 
 
-@contextmanager
-def _settings(account_id: str | None, create: bool) -> Iterator[SettingsObject]:
-    """The settings object to work on; create=False is read-only: nothing is written."""
+def _file_storage(create: bool) -> FileStorage:
+    """The FileStorage of this command's configuration directory."""
     directory = click.get_current_context().meta.get(_META_KEY) or default_config_dir()
-    storage = FileStorage(directory, create=create)
+    return FileStorage(directory, create=create)
+
+
+@contextmanager
+def _configuration(create: bool) -> Iterator[FileStorage]:
+    """The ConfigurationManager running on the configuration file; create=False writes nothing."""
+    storage = _file_storage(create)
     manager = ConfigurationManager()
     try:
         manager.start(storage.configuration_backend)
     except ConfigurationParseError as exc:
         raise ConfigurationError(f"{exc}; fix the file, or move it aside to start afresh") from None
     try:
-        yield _load(manager, storage, account_id, create)
+        yield storage
     finally:
         manager.stop()
+
+
+@contextmanager
+def _settings(account_id: str | None, create: bool) -> Iterator[SettingsObject]:
+    """The settings object to work on; create=False is read-only: nothing is written."""
+    with _configuration(create) as storage:
+        yield _load(ConfigurationManager(), storage, account_id, create)
 
 
 def _load(
