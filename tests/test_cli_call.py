@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from harness.audio import audio_services, tone_file
 
 from sipsimple.bus.client import get_bus
 from sipsimple.cli.main import cli
@@ -31,11 +32,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def services(spawn_service: Callable[..., Any]) -> None:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
-                  SIPSIMPLE_SIP_TRANSPORTS="udp")
-    spawn_service("sipsimple_services.dns", "dns")
-    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    spawn_service("sipsimple_services.msrp", "msrp")  # SIPApplication wants all four
+    audio_services(spawn_service, msrp=True)  # SIPApplication wants all four
 
 
 def sipsimple(*args: str) -> list[str]:
@@ -82,16 +79,6 @@ def answering(config_dir: Path, tmp_path: Path) -> Iterator[subprocess.Popen[str
             process.kill()
 
 
-def tone_file(path: Path, frequency: float, seconds: float, rate: int = 8000) -> Path:
-    t = np.arange(int(rate * seconds)) / rate
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((0.4 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2"))
-    return path
-
-
 def peak_frequency(path: Path) -> float:
     with wave.open(str(path), "rb") as source:
         rate = source.getframerate()
@@ -106,7 +93,7 @@ def test_call_with_play_record_dtmf_and_auto_hangup_against_answer_echo(
     config_dir: Path, answering: subprocess.Popen[str], tmp_path: Path,
 ) -> None:
     port = get_bus().call("signalling", "get_transports")["udp"]
-    tone = tone_file(tmp_path / "tone.wav", 900, 5.0)
+    tone = tone_file(tmp_path / "tone.wav", 900, 5.0, rate=8000, amplitude=0.4)
     recording = tmp_path / "call.wav"
     result = subprocess.run(
         sipsimple("call", f"sip:bob@127.0.0.1:{port}", "--account", "alice@127.0.0.1",

@@ -19,18 +19,20 @@ from typing import Any
 
 import numpy as np
 import pytest
+from harness.audio import audio_services, wait_until
 from harness.notifications import Recorder
+from harness.sessions import facade
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sipsimple.account import Account, AccountManager
+from sipsimple.account import Account
 from sipsimple.audio import TonePlayer, media_call
 from sipsimple.bus.client import get_bus
 from sipsimple.configuration import ConfigurationManager
 from sipsimple.configuration.backend import MemoryBackend
 from sipsimple.core import SIPURI, Route, ToHeader
 from sipsimple.core.sdp import parse_sdp
-from sipsimple.session import Session, SessionManager
+from sipsimple.session import Session
 from sipsimple.streams import (
     AudioStream,
     AudioStreamError,
@@ -138,37 +140,13 @@ def test_default_recording_name() -> None:
 
 @pytest.fixture
 def services(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    return {
-        "signalling": spawn_service("sipsimple_services.signalling", "signalling",
-                                    SIPSIMPLE_CLIENT_TIMEOUT="2", SIPSIMPLE_SIP_TRANSPORTS="udp"),
-        "dns": spawn_service("sipsimple_services.dns", "dns"),
-        "media": spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2"),
-    }
+    return audio_services(spawn_service)
 
 
 @pytest.fixture
 def accounts(services: dict[str, Any]) -> Iterator[dict[str, Account]]:
-    ConfigurationManager().start(MemoryBackend())
-    created = {}
-    for name in ("alice", "bob"):
-        account = Account(f"{name}@{DOMAIN}")
-        account.enabled = True
-        account.display_name = name.title()
-        account.sip.register = False
-        account.save()
-        created[name] = account
-    AccountManager().start()
-    SessionManager().start()
-    deadline = time.monotonic() + 10
-    while {str(a.uri) for a in created.values()} - {
-        c["aor"] for c in get_bus().call("signalling", "status")["accounts"]
-    }:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield created
-    SessionManager().stop()
-    AccountManager().stop()
-    ConfigurationManager().stop()
+    with facade(["alice", "bob"]) as created:
+        yield created
 
 
 @pytest.fixture
@@ -204,13 +182,6 @@ def call(events: Recorder, caller: Account) -> tuple[Session, AudioStream, Sessi
 def hang_up(events: Recorder, session: Session) -> None:
     session.end()
     events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def received(stream: AudioStream) -> int:

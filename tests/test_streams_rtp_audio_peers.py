@@ -21,16 +21,16 @@ from typing import Any
 
 import numpy as np
 import pytest
+from harness.audio import audio_services, tone_file, wait_until
 from harness.notifications import Recorder
 from harness.pjsua import PjsuaPeer, needs_pjsua2
+from harness.sessions import facade
 
-from sipsimple.account import Account, AccountManager
+from sipsimple.account import Account
 from sipsimple.audio import TonePlayer
 from sipsimple.bus.client import get_bus
-from sipsimple.configuration import ConfigurationManager
-from sipsimple.configuration.backend import MemoryBackend
 from sipsimple.core import SIPURI, Route, ToHeader
-from sipsimple.session import Session, SessionManager
+from sipsimple.session import Session
 from sipsimple.streams import AudioStream
 
 pytestmark = pytest.mark.integration
@@ -41,27 +41,9 @@ PEER_TONE = 440.0
 
 @pytest.fixture
 def alice(spawn_service: Callable[..., Any]) -> Iterator[Account]:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
-                  SIPSIMPLE_SIP_TRANSPORTS="udp")
-    spawn_service("sipsimple_services.dns", "dns")
-    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    ConfigurationManager().start(MemoryBackend())
-    account = Account("alice@127.0.0.1")
-    account.enabled = True
-    account.sip.register = False
-    account.save()
-    AccountManager().start()
-    SessionManager().start()
-    deadline = time.monotonic() + 10
-    while "sip:alice@127.0.0.1" not in {
-        c["aor"] for c in get_bus().call("signalling", "status")["accounts"]
-    }:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    yield account
-    SessionManager().stop()
-    AccountManager().stop()
-    ConfigurationManager().stop()
+    audio_services(spawn_service)
+    with facade(["alice"], domain="127.0.0.1") as created:
+        yield created["alice"]
 
 
 @pytest.fixture
@@ -72,16 +54,6 @@ def events() -> Iterator[Recorder]:
 
 def signalling_port() -> int:
     return int(get_bus().call("signalling", "get_transports")["udp"])
-
-
-def tone_file(path: Path, frequency: float, seconds: float, rate: int = 16000) -> Path:
-    t = np.arange(int(rate * seconds)) / rate
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes((0.25 * 32767 * np.sin(2 * np.pi * frequency * t)).astype("<i2"))
-    return path
 
 
 def peak(path: Path) -> float:
@@ -102,13 +74,6 @@ def rms(path: Path) -> float:
     samples = samples.astype(np.float64)[::channels]
     samples = samples[len(samples) // 4:]
     return float(np.sqrt(np.mean(samples ** 2)))
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def talk(stream: AudioStream, recording: Path, packets: int = 100) -> None:
@@ -138,7 +103,7 @@ def test_audio_and_dtmf_with_pjsua2(alice: Account, events: Recorder,
     alice.rtp.audio_codec_list = (codec,)
     alice.save()
     peer = pjsua_factory("peer", codecs=(f"{codec}/",))
-    peer_tone = tone_file(tmp_path / "peer-tone.wav", PEER_TONE, 10.0)
+    peer_tone = tone_file(tmp_path / "peer-tone.wav", PEER_TONE, 10.0, rate=16000, amplitude=0.25)
     if direction == "outgoing":
         session = Session(alice)
         stream = AudioStream(alice)
