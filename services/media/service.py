@@ -9,6 +9,8 @@ the receive loop.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sipsimple.bus.schema import ErrorCode
@@ -23,6 +25,15 @@ from sipsimple_services.media.wav import WavError
 __all__ = ["MediaService"]
 
 DEFAULT_MIXER = "voice"
+
+
+@contextmanager
+def _service_errors() -> Iterator[None]:
+    """The engine's expected errors, raised as the ServiceError the client is told."""
+    try:
+        yield
+    except _EXPECTED as exc:
+        raise _fail(exc) from None
 
 
 def _fail(exc: Exception) -> ServiceError:
@@ -66,10 +77,8 @@ class MediaService(Service):
     def rpc_create_stream(
         self, client: str, address: str, mixer_id: str | None = None
     ) -> dict[str, Any]:
-        try:
+        with _service_errors():
             result = self.engine.create_stream(address, mixer_id or DEFAULT_MIXER)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
         stream_id = result["stream_id"]
         self.owner[stream_id] = client
         self.own(client, stream_id, lambda: self._release_stream(stream_id))
@@ -81,38 +90,28 @@ class MediaService(Service):
             self.engine.end_stream(stream_id)
 
     def rpc_start_stream(self, client: str, stream_id: str, media: dict[str, Any]) -> None:
-        try:
+        with _service_errors():
             self.engine.stream(stream_id).start(media, time.time())
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
 
     def rpc_update_stream(self, client: str, stream_id: str, media: dict[str, Any]) -> None:
-        try:
+        with _service_errors():
             self.engine.stream(stream_id).update(media, time.time())
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
 
     def rpc_end_stream(self, client: str, stream_id: str) -> dict[str, Any]:
-        try:
+        with _service_errors():
             stats = self.engine.end_stream(stream_id)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
         owner = self.owner.pop(stream_id, None)
         if owner is not None:
             self.disown(owner, stream_id)
         return stats
 
     def rpc_send_dtmf(self, client: str, stream_id: str, digit: str) -> None:
-        try:
+        with _service_errors():
             self.engine.stream(stream_id).send_dtmf(digit)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
 
     def rpc_stream_stats(self, client: str, stream_id: str) -> dict[str, Any]:
-        try:
+        with _service_errors():
             stats = self.engine.stream(stream_id).stats()
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
         clock = self.engine.clock
         stats["clock"] = {
             "ticks": clock.ticks, "late": clock.late, "resyncs": clock.resyncs,
@@ -121,20 +120,16 @@ class MediaService(Service):
         return stats
 
     def rpc_set_mute(self, client: str, stream_id: str, muted: bool) -> None:
-        try:
+        with _service_errors():
             self.engine.stream(stream_id).set_mute(muted)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
 
     # -- ports ---------------------------------------------------------------------
 
     def rpc_create_port(
         self, client: str, kind: str, params: dict[str, Any], mixer_id: str | None = None
     ) -> dict[str, Any]:
-        try:
+        with _service_errors():
             port_id = self.engine.create_port(kind, params, mixer_id or DEFAULT_MIXER)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
         self.owner[port_id] = client
         self.own(client, port_id, lambda: self._release_port(port_id))
         return {"port_id": port_id}
@@ -145,25 +140,19 @@ class MediaService(Service):
             self.engine.destroy_port(port_id)
 
     def rpc_destroy_port(self, client: str, port_id: str) -> None:
-        try:
+        with _service_errors():
             self.engine.destroy_port(port_id)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
         owner = self.owner.pop(port_id, None)
         if owner is not None:
             self.disown(owner, port_id)
 
     def rpc_connect_ports(self, client: str, source: str, sink: str) -> None:
-        try:
+        with _service_errors():
             self.engine.connect(source, sink, True)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
 
     def rpc_disconnect_ports(self, client: str, source: str, sink: str) -> None:
-        try:
+        with _service_errors():
             self.engine.connect(source, sink, False)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
 
     # -- devices and settings -------------------------------------------------------
 
@@ -182,7 +171,5 @@ class MediaService(Service):
     def rpc_configure(
         self, client: str, port_range: list[Any] | None = None, rtp_timeout: int | None = None
     ) -> dict[str, Any]:
-        try:
+        with _service_errors():
             return self.engine.configure(port_range, rtp_timeout)
-        except _EXPECTED as exc:
-            raise _fail(exc) from None
