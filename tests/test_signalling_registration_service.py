@@ -153,6 +153,22 @@ def registrar(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], dict[str,
     return process, {"host": "127.0.0.1", "port": port, "transport": "udp"}
 
 
+def register_at(sipp: SIPp, name: str, expires: int) -> tuple[subprocess.Popen[bytes], str]:
+    """alice registers at SIPp playing the registrar scenario `name`; SIPp, the registration."""
+    process, to_registrar = registrar(sipp, name)
+    rid: str = get_bus().call("signalling", "register", aor=ALICE, registrar=to_registrar,
+                              expires=expires)["registration_id"]
+    return process, rid
+
+
+def unregister_from(process: subprocess.Popen[bytes], sipp: SIPp, events: Recorder,
+                    rid: str) -> None:
+    """Unregister; once it has ended, SIPp has run its scenario to the end."""
+    get_bus().call("signalling", "unregister", registration_id=rid)
+    events.wait(of(events, "registration_ended", "registration_id", rid))
+    finished(process, sipp)
+
+
 @needs_sipp
 @pytest.mark.parametrize("goodbye", [True, False], ids=["goodbye", "heartbeat-lost"])
 def test_registrations_of_a_client_that_goes_away_are_unregistered(
@@ -179,31 +195,21 @@ def test_registrations_of_a_client_that_goes_away_are_unregistered(
 @needs_sipp
 def test_registration_is_refreshed_before_it_expires(
         ports: dict[str, Any], events: Recorder, sipp: SIPp) -> None:
-    process, to_registrar = registrar(sipp, "uas_register_refresh.xml")
-    bus = get_bus()
-    rid = bus.call("signalling", "register", aor=ALICE, registrar=to_registrar,
-                   expires=300)["registration_id"]
+    process, rid = register_at(sipp, "uas_register_refresh.xml", expires=300)
     first = events.wait(of(events, "registration_succeeded", "registration_id", rid))
     assert first.data.expires == 2  # what the registrar granted, not what we asked
     # the refresh: the registrar's second 200 grants an hour
     refreshed = events.wait(lambda n: n.name == "signalling.registration_succeeded"
                             and n.data.registration_id == rid and n.data.expires == 3600)
     assert refreshed.data.code == 200
-    bus.call("signalling", "unregister", registration_id=rid)
-    events.wait(of(events, "registration_ended", "registration_id", rid))
-    finished(process, sipp)
+    unregister_from(process, sipp, events, rid)
 
 
 @needs_sipp
 def test_423_is_answered_with_the_min_expires(
         ports: dict[str, Any], events: Recorder, sipp: SIPp) -> None:
-    process, to_registrar = registrar(sipp, "uas_register_423.xml")
-    bus = get_bus()
-    rid = bus.call("signalling", "register", aor=ALICE, registrar=to_registrar,
-                   expires=30)["registration_id"]
+    process, rid = register_at(sipp, "uas_register_423.xml", expires=30)
     done = events.wait(of(events, "registration_succeeded", "registration_id", rid))
     assert done.data.expires == 120
     assert not events.named("signalling.registration_failed")  # the 423 was no failure
-    bus.call("signalling", "unregister", registration_id=rid)
-    events.wait(of(events, "registration_ended", "registration_id", rid))
-    finished(process, sipp)
+    unregister_from(process, sipp, events, rid)
