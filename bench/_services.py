@@ -7,6 +7,7 @@ the services they measure stands here.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,14 @@ def private_runtime(prefix: str) -> Path:
     os.environ["SIPSIMPLE_STATE_DIR"] = str(runtime / "state")
     os.environ["SIPSIMPLE_LOG_LEVEL"] = "WARNING"
     return runtime
+
+
+def remove_runtime(runtime: Path, keep: bool) -> None:
+    """Delete the runtime directory, or with `keep` print where its logs are."""
+    if keep:
+        print(f"  logs kept in {runtime}")
+    else:
+        shutil.rmtree(runtime, ignore_errors=True)
 
 
 def start_signalling(runtime: Path, port: int = 0) -> subprocess.Popen[bytes]:

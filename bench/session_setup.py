@@ -36,7 +36,6 @@ import argparse
 import contextlib
 import importlib.util
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -45,7 +44,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _services import print_signalling_log, private_runtime, start_signalling, stop, wait_ready
+from _services import (
+    print_signalling_log,
+    private_runtime,
+    remove_runtime,
+    start_signalling,
+    stop,
+    wait_ready,
+)
 
 HERE = Path(__file__).resolve().parent
 PJSUA_CALLS = HERE / "_pjsua_calls.py"
@@ -330,10 +336,7 @@ def main() -> None:
             reset_bus()
         stop(service)
         print_signalling_log(runtime)
-        if args.keep:
-            print(f"  logs kept in {runtime}")
-        else:
-            shutil.rmtree(runtime, ignore_errors=True)
+        remove_runtime(runtime, args.keep)
 
     base_p50, base_p99 = percentiles(samples["pjsua2"])
     ours_p50, ours_p99 = percentiles(samples["sipsimple"])

@@ -40,7 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _services import print_signalling_log, private_runtime, start_signalling, stop, wait_ready
+from _services import (
+    print_signalling_log,
+    private_runtime,
+    remove_runtime,
+    start_signalling,
+    stop,
+    wait_ready,
+)
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "sipp"
@@ -344,10 +351,7 @@ def main() -> None:
                 bus.stop(goodbye=False)
         stop(uas)
         stop(service)
-        if args.keep:
-            print(f"  logs kept in {runtime}")
-        else:
-            shutil.rmtree(runtime, ignore_errors=True)
+        remove_runtime(runtime, args.keep)
 
     ours_best, base_best = best(ours), best(baseline)
     ratio = f"{ours_best / base_best:.2f}x" if base_best else "n/a"
