@@ -18,7 +18,7 @@ import select
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -159,38 +159,37 @@ class CallControl:
             status(f"sent DTMF {key.upper()}")
 
 
+# What each shown notification prints, from its data and its sender.
+_STATUS: dict[str, Callable[[Any, Any], str]] = {
+    "SIPSessionGotRingIndication": lambda data, sender: "ringing",
+    "SIPSessionGotProvisionalResponse": lambda data, sender: f"{data.code} {data.reason}",
+    "SIPSessionNewIncoming": lambda data, sender: f"incoming call from {sender.remote_identity}",
+    "SIPSessionDidFail": lambda data, sender: (
+        f"call failed: {data.code or ''} {data.reason or ''} ({data.failure_reason})"),
+    "SIPSessionDidEnd": lambda data, sender: (
+        f"call ended by {data.originator} ({data.end_reason})"),
+    "SIPSessionDidChangeHoldState": lambda data, sender: (
+        f"{'on hold' if data.on_hold else 'off hold'} ({data.originator})"),
+    "AudioStreamGotDTMF": lambda data, sender: f"received DTMF {data.digit}",
+    "AudioStreamDidTimeout": lambda data, sender: "no RTP received for a while",
+    "AudioStreamDidStartRecordingAudio": lambda data, sender: f"recording to {data.filename}",
+    "AudioStreamDidStopRecordingAudio": lambda data, sender: (
+        f"recording saved to {data.filename}"),
+    "AudioStreamDidChangeRTPParameters": lambda data, sender: (
+        f"audio: {describe_stream(sender)}"),
+    "MediaStreamDidFail": lambda data, sender: f"media failed: {data.reason}",
+}
+
+
 def show(notification: Notification) -> None:
     name, data, sender = notification.name, notification.data, notification.sender
-    if name == "SIPSessionGotRingIndication":
-        status("ringing")
-    elif name == "SIPSessionGotProvisionalResponse":
-        status(f"{data.code} {data.reason}")
-    elif name == "SIPSessionNewIncoming":
-        status(f"incoming call from {sender.remote_identity}")
-    elif name == "SIPSessionDidStart":
+    if name == "SIPSessionDidStart":
         status("connected")
         for stream in data.streams:
             if getattr(stream, "type", None) == "audio":
                 status(f"audio: {describe_stream(stream)}")
-    elif name == "SIPSessionDidFail":
-        status(f"call failed: {data.code or ''} {data.reason or ''} ({data.failure_reason})")
-    elif name == "SIPSessionDidEnd":
-        status(f"call ended by {data.originator} ({data.end_reason})")
-    elif name == "SIPSessionDidChangeHoldState":
-        state = "on hold" if data.on_hold else "off hold"
-        status(f"{state} ({data.originator})")
-    elif name == "AudioStreamGotDTMF":
-        status(f"received DTMF {data.digit}")
-    elif name == "AudioStreamDidTimeout":
-        status("no RTP received for a while")
-    elif name == "AudioStreamDidStartRecordingAudio":
-        status(f"recording to {data.filename}")
-    elif name == "AudioStreamDidStopRecordingAudio":
-        status(f"recording saved to {data.filename}")
-    elif name == "AudioStreamDidChangeRTPParameters":
-        status(f"audio: {describe_stream(sender)}")
-    elif name == "MediaStreamDidFail":
-        status(f"media failed: {data.reason}")
+    elif (text := _STATUS.get(name)) is not None:
+        status(text(data, sender))
 
 
 # --- the application ----------------------------------------------------------
