@@ -76,6 +76,23 @@ def rms(path: Path) -> float:
     return float(np.sqrt(np.mean(samples ** 2)))
 
 
+def call_or_answer(alice: Account, events: Recorder, direction: str, user: str, port: int,
+                   dial: Callable[[str], object]) -> tuple[Session, AudioStream]:
+    """Outgoing: alice calls the peer (`user` at 127.0.0.1:`port`); incoming: `dial(uri)`
+    makes the peer call alice, who accepts. The session and its stream, not yet started."""
+    if direction == "outgoing":
+        session = Session(alice)
+        stream = AudioStream(alice)
+        session.connect(ToHeader(SIPURI.parse(f"sip:{user}@127.0.0.1:{port}")),
+                        [Route("127.0.0.1", port, "udp")], [stream])
+        return session, stream
+    dial(f"sip:alice@127.0.0.1:{signalling_port()}")
+    new = events.wait("SIPSessionNewIncoming", timeout=15)
+    [stream] = new.data.streams
+    new.sender.accept([stream])
+    return new.sender, stream
+
+
 def talk(stream: AudioStream, recording: Path, packets: int = 100) -> None:
     """Our tone into the stream while recording what comes back, `packets` long."""
     tone = TonePlayer(stream.mixer, [OUR_TONE], volume=50)
@@ -104,17 +121,8 @@ def test_audio_and_dtmf_with_pjsua2(alice: Account, events: Recorder,
     alice.save()
     peer = pjsua_factory("peer", codecs=(f"{codec}/",))
     peer_tone = tone_file(tmp_path / "peer-tone.wav", PEER_TONE, 10.0, rate=16000, amplitude=0.25)
-    if direction == "outgoing":
-        session = Session(alice)
-        stream = AudioStream(alice)
-        session.connect(ToHeader(SIPURI.parse(f"sip:peer@127.0.0.1:{peer.udp_port}")),
-                        [Route("127.0.0.1", peer.udp_port, "udp")], [stream])
-    else:
-        peer.make_call(f"sip:alice@127.0.0.1:{signalling_port()}")
-        new = events.wait("SIPSessionNewIncoming")
-        session = new.sender
-        [stream] = new.data.streams
-        session.accept([stream])
+    session, stream = call_or_answer(alice, events, direction, "peer", peer.udp_port,
+                                     peer.make_call)
     events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
     assert stream.codec == codec and not stream.srtp_active  # the PyPI pjsua2 has no SRTP
     peer.wait_event("media_state", timeout=10, active=True)
@@ -299,17 +307,8 @@ def test_audio_and_dtmf_with_baresip(alice: Account, events: Recorder,
         alice.rtp.encryption.key_negotiation = srtp
     alice.save()
     peer = baresip_factory(codec, "srtp-mand" if srtp else None)
-    if direction == "outgoing":
-        session = Session(alice)
-        stream = AudioStream(alice)
-        session.connect(ToHeader(SIPURI.parse(f"sip:baresip@127.0.0.1:{peer.sip_port}")),
-                        [Route("127.0.0.1", peer.sip_port, "udp")], [stream])
-    else:
-        peer.command("dial", f"sip:alice@127.0.0.1:{signalling_port()}")
-        new = events.wait("SIPSessionNewIncoming", timeout=15)
-        session = new.sender
-        [stream] = new.data.streams
-        session.accept([stream])
+    session, stream = call_or_answer(alice, events, direction, "baresip", peer.sip_port,
+                                     lambda uri: peer.command("dial", uri))
     started = events.wait(lambda n: n.name in ("SIPSessionDidStart", "SIPSessionDidFail")
                           and n.sender is session)
     assert started.name == "SIPSessionDidStart", (started.data, peer.log())
