@@ -344,6 +344,23 @@ def test_default_recording_name_in_the_state_directory(accounts: dict[str, Accou
 
 
 @pytest.mark.integration
+def test_recordings_go_to_the_configured_directory(accounts: dict[str, Account],
+                                                   events: Recorder, tmp_path: Path) -> None:
+    from sipsimple.configuration.settings import SIPSimpleSettings
+
+    settings = SIPSimpleSettings()
+    settings.audio.recordings_directory = str(tmp_path / "calls")
+    settings.save()
+    configure(accounts["alice"], ("PCMU",), None)
+    session, stream, _answering, _offered = call(events, accounts["alice"])
+    stream.start_recording()
+    filename = stream.recording_filename
+    assert filename is not None and Path(filename).parent == tmp_path / "calls"
+    hang_up(events, session)
+    read_wav(filename)
+
+
+@pytest.mark.integration
 def test_rtp_timeout(accounts: dict[str, Account], events: Recorder) -> None:
     media_call("configure", rtp_timeout=1)
     configure(accounts["alice"], ("PCMU",), None)

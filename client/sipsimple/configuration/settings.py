@@ -56,6 +56,9 @@ class SIPSimpleSettings(SettingsObject):
         sample_rate = Setting(SampleRate, default=48000)
         muted = RuntimeSetting(bool, default=False)  # a mute should not survive a restart
         silent = Setting(bool, default=False)
+        # where AudioStream.start_recording() puts a file it names; None: the
+        # state directory's "recordings"
+        recordings_directory = Setting(Path, default=None, nillable=True)
 
         class echo_canceller(SettingsGroup):
             enabled = Setting(bool, default=True)

@@ -78,10 +78,17 @@ def audio_config(account: Any) -> AudioConfig:
 
 
 def recordings_directory() -> Path:
-    """Where recordings go when no file name is given: `recordings` in the state directory."""
+    """Where recordings go when no file name is given: the `audio.recordings_directory`
+    setting, else `recordings` in the state directory."""
     from sipsimple.bus.endpoints import state_dir
+    from sipsimple.configuration import ConfigurationError
+    from sipsimple.configuration.settings import SIPSimpleSettings
 
-    directory = state_dir() / "recordings"
+    try:
+        configured = SIPSimpleSettings().audio.recordings_directory
+    except ConfigurationError:  # no configuration running: the default
+        configured = None
+    directory = Path(configured.normalized) if configured else state_dir() / "recordings"
     directory.mkdir(parents=True, exist_ok=True)
     return directory
 
