@@ -62,6 +62,14 @@ class Account(AccountSettings):
         return SIPURI(host=self.domain, user=self.user)
 
     @property
+    def outbound_proxy_uri(self) -> SIPURI | None:
+        """The `sip.outbound_proxy` setting as a URI to look up (RFC 3263), if set."""
+        proxy = self.sip.outbound_proxy
+        if proxy is None:
+            return None
+        return SIPURI(host=proxy.host, port=proxy.port, parameters={"transport": proxy.transport})
+
+    @property
     def credentials(self) -> Credentials:
         return Credentials(self.auth.username or self.user, self.auth.password or "")
 

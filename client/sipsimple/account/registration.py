@@ -235,11 +235,7 @@ class AccountRegistrar:
 
         account = self.account
         proxy = account.sip.outbound_proxy
-        if proxy is not None:
-            uri = SIPURI(host=proxy.host, port=proxy.port,
-                         parameters={"transport": proxy.transport})
-        else:
-            uri = SIPURI(host=account.domain)
+        uri = account.outbound_proxy_uri or SIPURI(host=account.domain)
         transports = list(SIPSimpleSettings().sip.transport_list)
         tls_name = account.sip.tls_name or (proxy.host if proxy is not None else account.domain)
         routes: list[Route] = DNSLookup().lookup_sip_proxy(
@@ -250,11 +246,7 @@ class AccountRegistrar:
         from sipsimple.configuration.settings import SIPSimpleSettings
 
         account = self.account
-        route = self._routes[self._route_index]
-        registrar: dict[str, Any] = {"host": route.address, "port": route.port,
-                                     "transport": route.transport}
-        if route.tls_name:
-            registrar["tls_name"] = route.tls_name
+        registrar = self._routes[self._route_index].to_bus()
         try:
             reply = get_bus().call(
                 "signalling", "register", timeout=BUS_TIMEOUT, aor=str(account.uri),

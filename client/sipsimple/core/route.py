@@ -21,6 +21,14 @@ class Route:
     transport: str = "udp"
     tls_name: str | None = None
 
+    def to_bus(self) -> dict[str, object]:
+        """The route as the signalling service's methods take it."""
+        data: dict[str, object] = {"host": self.address, "port": self.port,
+                                   "transport": self.transport}
+        if self.tls_name:
+            data["tls_name"] = self.tls_name
+        return data
+
     def __str__(self) -> str:
         host = f"[{self.address}]" if ":" in self.address else self.address
         return f"{self.transport}:{host}:{self.port}"

@@ -41,14 +41,6 @@ log = logging.getLogger(__name__)
 FAILOVER_CODES = frozenset({0, 408, 503})  # the route failed, not the call: try the next
 
 
-def _route_data(route: Route) -> dict[str, Any]:
-    data: dict[str, Any] = {"host": route.address, "port": route.port,
-                            "transport": route.transport}
-    if route.tls_name:
-        data["tls_name"] = route.tls_name
-    return data
-
-
 def _header(headers: Sequence[Sequence[str]] | None, name: str) -> str | None:
     for pair in headers or ():
         if pair[0].lower() == name.lower():
@@ -255,7 +247,7 @@ class Session(Renegotiation):
         to = self.remote_identity
         assert to is not None
         params: dict[str, Any] = {
-            "from_uri": str(account.uri), "to_uri": str(to.uri), "route": _route_data(route),
+            "from_uri": str(account.uri), "to_uri": str(to.uri), "route": route.to_bus(),
             "body": bytes(self._offer), "headers": headers,
             "credentials": account.credentials.to_bus(),
             "display_name": account.display_name,

@@ -48,12 +48,8 @@ def routes_for(account: Any, uri: SIPURI) -> list[Any]:
     from sipsimple.configuration.settings import SIPSimpleSettings
     from sipsimple.lookup import DNSLookup
 
-    proxy = account.sip.outbound_proxy
-    if proxy is not None:
-        target = SIPURI(host=proxy.host, port=proxy.port,
-                        parameters={"transport": proxy.transport})
-    else:
-        target = SIPURI(host=uri.host, port=uri.port, parameters=dict(uri.parameters))
+    target = account.outbound_proxy_uri or SIPURI(host=uri.host, port=uri.port,
+                                                  parameters=dict(uri.parameters))
     transports = list(SIPSimpleSettings().sip.transport_list)
     routes: list[Any] = DNSLookup().lookup_sip_proxy(target, transports).wait(DNS_TIMEOUT)
     return routes
