@@ -261,7 +261,8 @@ def test_answered_call_uses_the_credentials_given_with_accept(
                  credentials={"username": "bob", "password": "secret"})
         events.wait(named("session_established", session_id=callee))
         bus.call("signalling", "end", session_id=callee)
-        events.wait(named("session_ended", session_id=callee))
+        ended = events.wait(named("session_ended", session_id=callee)).data
+        assert ended.client == bus.client_id  # the end still names its owner
         _out, err = process.communicate(timeout=40)
         assert process.returncode == 0, err.decode(errors="replace")[-2000:] + sipp.errors()
     finally:

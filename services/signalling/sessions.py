@@ -206,6 +206,14 @@ class SessionGlue:
                 self.engine.execute([effect])
             else:
                 log.warning("unknown effect %r", effect)
+        # The owner is forgotten only after the whole batch: the events that follow a
+        # session's end in it (SessionEnded, the BYE's transaction) still name the client.
+        for sid in [e.session for e in effects
+                    if isinstance(e, SessionStateChanged) and e.new == "terminated"]:
+            self.transports.pop(sid, None)
+            owner = self.owners.pop(sid, None)
+            if owner is not None:
+                self.on_finished(owner, sid)
 
     def _session_event(self, event: SessionEvent, claim: Claim | None) -> None:
         sid = event.session
@@ -220,10 +228,6 @@ class SessionGlue:
             log.exception("publishing %s failed", type(event).__name__)
         if isinstance(event, SessionStateChanged) and event.new == "terminated":
             self.apply(self.owned.session_gone(sid))  # its transfers end with it
-            self.transports.pop(sid, None)
-            owner = self.owners.pop(sid, None)
-            if owner is not None:
-                self.on_finished(owner, sid)
 
     def _adopt(self, event: IncomingInvite, claim: Claim) -> None:
         self.owners[event.session] = claim.client

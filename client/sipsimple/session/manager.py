@@ -147,12 +147,8 @@ class SessionManager(metaclass=Singleton):
                     Session, "_ev_" + name.partition(".")[2]):
                 return  # no Session reads it: not worth a hand-off to the worker
             data = notification.data
-            client = getattr(data, "client", None)
-            with self._lock:
-                # the last events of a session may come after the service forgot its owner
-                known = client is None and getattr(data, "session_id", None) in self._by_sid
             try:
-                mine = known or client == get_bus().client_id
+                mine = getattr(data, "client", None) == get_bus().client_id
             except Exception:
                 return
             if mine:
