@@ -21,9 +21,27 @@ from sipsimple_services.media.codecs.base import Codec, CodecError, FadingConcea
 __all__ = ["G722Codec", "OpusCodec"]
 
 
+def _single_threaded(context: av.AudioCodecContext) -> None:
+    # FFmpeg's default (0: "auto") lets a context start threads of its own, one
+    # per core or more: a service with hundreds of streams would run hundreds
+    # of threads for 20 ms frames that take well under a millisecond each.
+    context.thread_count = 1
+    context.thread_type = "NONE"
+
+
+# PyAV's `encode` passes every frame through an `AudioResampler` when the
+# encoder has a fixed frame size (libopus): a filter graph per encoder, with
+# FFmpeg's default of one thread per core, which no setting of ours reaches.
+# Our frames are already in the encoder's format and size, so they go to
+# FFmpeg's send/receive directly, through PyAV's own (underscored) call when
+# this PyAV has it.
+_SEND_FRAME = getattr(av.AudioCodecContext, "_send_frame_and_recv", None)
+
+
 def _decoder(name: str, sample_rate: int) -> av.AudioCodecContext:
     context = av.CodecContext.create(name, "r")
     assert isinstance(context, av.AudioCodecContext)
+    _single_threaded(context)
     context.sample_rate = sample_rate
     context.layout = "mono"
     context.format = "s16"  # libopus honours it; G.722 decodes to s16 anyway
@@ -35,6 +53,7 @@ def _encoder(
 ) -> av.AudioCodecContext:
     context = av.CodecContext.create(name, "w")
     assert isinstance(context, av.AudioCodecContext)
+    _single_threaded(context)
     context.sample_rate = sample_rate
     context.layout = "mono"
     context.format = "s16"
@@ -66,7 +85,10 @@ class _PyAVCodec(Codec):
         frame.pts = self._pts
         self._pts += self.frame_samples
         try:
-            packets = self._encoder.encode(frame)
+            if _SEND_FRAME is not None:
+                packets = list(_SEND_FRAME(self._encoder, frame))
+            else:
+                packets = self._encoder.encode(frame)
         except (av.error.FFmpegError, ValueError) as exc:  # not expected for valid PCM
             raise CodecError(f"{self.name}: encoder failed: {exc}") from exc
         if len(packets) != 1:
