@@ -175,6 +175,22 @@ def test_a_live_client_keeps_its_objects(owner: subprocess.Popen[bytes]) -> None
         client.stop()
 
 
+def test_a_live_client_keeps_its_objects_through_a_stall(
+    owner: subprocess.Popen[bytes],
+) -> None:
+    # The service stops serving for longer than the client timeout while the
+    # client keeps heartbeating; the heartbeats wait in the queue, and the
+    # reaper, which may run before they are read, must not take them for silence.
+    client = BusClient(services=["media"])
+    client.start()
+    try:
+        client.call("media", "create", key="mine")
+        client.call("media", "stall", seconds=2.5)  # the client timeout is 1.5 s
+        assert client.call("media", "create", key="second", timeout=10) == ["mine", "second"]
+    finally:
+        client.stop()
+
+
 def test_goodbye_releases_at_once(owner: subprocess.Popen[bytes]) -> None:
     leaving, staying = BusClient(services=["media"]), BusClient(services=["media"])
     leaving.start()

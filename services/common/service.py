@@ -86,6 +86,9 @@ class Service:
         self._events: Any = None
         self._stopping = GEvent()
         self._loops: list[gevent.Greenlet] = []
+        # When the command queue was last found empty: every client's messages
+        # up to then were read, so its last_seen is true up to then.
+        self._drained_at = time.monotonic()
         self.client_timeout = float(os.environ.get("SIPSIMPLE_CLIENT_TIMEOUT", self.client_timeout))
 
     # --- hooks for subclasses ------------------------------------------------
@@ -192,6 +195,7 @@ class Service:
             try:
                 frames = commands.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
+                self._drained_at = time.monotonic()
                 # zmq's FD is edge-triggered: check EVENTS before sleeping on it.
                 if not commands.getsockopt(zmq.EVENTS) & zmq.POLLIN:
                     with contextlib.suppress(TimeoutError):
@@ -316,9 +320,12 @@ class Service:
     def _reap(self) -> None:
         while True:
             gevent.sleep(min(1.0, self.client_timeout / 3))
-            now = time.monotonic()
+            # Silence is measured up to when the queue was last read to the end,
+            # not up to now: a busy service may not have read a live client's
+            # heartbeats yet, and that client is not gone.
+            drained = self._drained_at
             for client, state in list(self.clients.items()):
-                if now - state.last_seen > self.client_timeout:
+                if drained - state.last_seen > self.client_timeout:
                     self._release(client, "heartbeat stopped")
 
 

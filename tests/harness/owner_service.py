@@ -6,6 +6,7 @@ ownership and cleanup exactly as a protocol service would use them.
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 import gevent
@@ -23,6 +24,7 @@ class OwnerService(Service):
         "fail": Method("fail"),
         "crash": Method("crash"),
         "emit": Method("emit", (Param("count", (int,)),)),
+        "stall": Method("stall", (Param("seconds", (float, int)),)),
     }
 
     blocking_methods = frozenset({"sleep"})
@@ -55,6 +57,11 @@ class OwnerService(Service):
 
     def rpc_crash(self, client: str) -> None:
         raise RuntimeError("a bug")
+
+    def rpc_stall(self, client: str, seconds: float) -> None:
+        """Answer, then keep the whole process from serving for `seconds` (as an
+        overloaded engine greenlet that does not yield would)."""
+        gevent.spawn(time.sleep, seconds)  # time is not monkey-patched here
 
     def rpc_emit(self, client: str, count: int) -> int:
         for index in range(count):
