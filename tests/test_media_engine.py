@@ -4,7 +4,8 @@ port allocation, and a failing port that does not stop the rest."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent
@@ -96,6 +97,72 @@ def test_bad_addresses_and_ranges(engine: Engine) -> None:
     engine.configure([41301, 41302], None)  # no even port with room for RTCP
     with pytest.raises(PortRangeExhausted):
         engine.create_stream("127.0.0.1", "voice")
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 30) -> None:
+    """Let the engine run until `check()` holds (AssertionError after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("the condition never held")
+        gevent.sleep(0.01)
+
+
+class Slow(Port):
+    """Burns `seconds` of CPU in each of its first `ticks` pulls: a tick's work
+    longer than the frame, as when more streams are encoded than a core can."""
+
+    def __init__(self, port_id: str, seconds: float, ticks: int) -> None:
+        super().__init__(port_id)
+        self.seconds = seconds
+        self.ticks = ticks
+        self.pulls = 0
+
+    def pull(self, needed: bool) -> AudioFrame | None:
+        self.pulls += 1
+        if self.pulls <= self.ticks:
+            end = time.perf_counter() + self.seconds
+            while time.perf_counter() < end:
+                pass
+        return None
+
+
+def test_an_overloaded_clock_lets_the_rest_run_skips_ticks_and_recovers(
+    engine: Engine,
+) -> None:
+    a = engine.create_stream("127.0.0.1", "voice")
+    b = engine.create_stream("127.0.0.1", "voice")
+    engine.stream(a["stream_id"]).start(media(b), 0)
+    engine.stream(b["stream_id"]).start(media(a), 0)
+    received = engine.stream(b["stream_id"]).stats
+    wait_until(lambda: received()["packets_received"] > 5)
+    slow = Slow("slow", 0.035, 40)  # each tick takes almost two frames
+    engine.mixers["voice"].add(slow)
+    # This greenlet stands for the bus: it notes the overload's progress and
+    # b's packets each time it gets to run.
+    seen: list[tuple[int, int]] = []
+    while slow.pulls < slow.ticks:
+        gevent.sleep(0.005)
+        seen.append((slow.pulls, received()["packets_received"]))
+    during = [packets for pulls, packets in seen if 0 < pulls < slow.ticks]
+    assert len(during) >= 2, seen  # it ran while the clock was overloaded
+    assert during[-1] > during[0]  # and so did the sockets' receiving
+    assert engine.clock.skipped > 0 and engine.clock.resyncs > 0
+    assert engine.stream(a["stream_id"]).stats()["skipped"] > 0
+    # Overload over: the clock keeps time again, and the streams never stopped.
+    clock = engine.clock
+    mark = (clock.ticks, clock.skipped)
+
+    def recovered() -> bool:
+        nonlocal mark
+        if clock.skipped != mark[1]:
+            mark = (clock.ticks, clock.skipped)
+        return clock.ticks - mark[0] >= 25  # half a second of ticks, none skipped
+
+    wait_until(recovered, timeout=60)
+    packets = received()["packets_received"]
+    wait_until(lambda: received()["packets_received"] > packets + 5)
+    assert engine.stream(a["stream_id"]).failed is None
 
 
 class Exploding(Port):

@@ -139,3 +139,29 @@ def test_mix_is_the_clipped_sum(values: list[int]) -> None:
     else:
         assert result is not None
         assert int(result[0]) == max(-32768, min(32767, sum(values)))
+
+
+def test_ports_removed_or_added_during_a_pause() -> None:
+    # The engine's tick pauses between ports to let requests in, which may end
+    # a stream or add a port halfway through the frame.
+    a, b, c = Constant("a", 5), Constant("b", 7), Constant("c", 0)
+    m = mixer(a, b, c)
+    m.connect("a", "c")
+    m.connect("b", "c")
+    m.connect("c", "b")
+    calls = 0
+
+    def pause() -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # before b's pull: b leaves, d arrives and listens to a
+            m.remove("b")
+            m.add(Constant("d", 1))
+            m.connect("a", "d")
+
+    heard = m.tick(pause)
+    assert level(heard["c"]) == 5  # b left before its pull: silent to c
+    assert b.pulls == [] and b.heard == []
+    assert "b" not in heard and "d" not in heard  # d joins at the next frame
+    heard = m.tick(pause)
+    assert level(heard["d"]) == 5 and level(heard["c"]) == 5

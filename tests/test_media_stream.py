@@ -357,3 +357,30 @@ def test_packets_of_any_duration_play_as_whole_frames_in_order(ms: int) -> None:
     assert audio[: len(expected)] == expected
     assert len(audio) >= len(expected) and set(audio[len(expected) :]) <= {0}
     assert link.b.stats()["concealed"] == 0
+
+
+def test_skipped_ticks_send_nothing_and_drop_their_frames() -> None:
+    link = Link("opus")
+    link.run(1.0)
+    assert link.b.jitter is not None
+    for _ in range(3):  # three more of a's packets wait in b's buffer
+        link.a.prepare(link.now)
+        link.a.push(link.tone.pull(True))
+    depth = link.b.jitter.depth
+    assert depth >= 3
+    sent = link.rtp_sent("a")
+    last = next(parse_rtp(d) for w, d, _, r in link.sent[::-1] if w == "a" and not r)
+    link.a.skip(5)
+    link.b.skip(2)
+    assert link.rtp_sent("a") == sent  # nothing sent, nothing decoded for skipped ticks
+    # b dropped the frames due in the skipped ticks rather than play them late
+    assert link.b.jitter.depth == depth - 2
+    link.run(0.02)
+    after = next(parse_rtp(d) for w, d, _, r in link.sent[::-1] if w == "a" and not r)
+    # the peer sees a gap of five frames in media time (it conceals), no lost packet
+    assert after.sequence_number == (last.sequence_number + 1) % 65536
+    assert after.timestamp == (last.timestamp + 6 * 960) % (1 << 32)
+    assert after.marker  # a new talkspurt: the peer may adapt its playout
+    assert (link.a.stats()["skipped"], link.b.stats()["skipped"]) == (5, 2)
+    link.run(1.0)
+    assert dominant(link.capture.audio(25))[0] == pytest.approx(1000, abs=2)

@@ -7,6 +7,12 @@ schedule (a late tick does not delay the next ones); each tick every
 stream does its housekeeping (DTMF, RTCP, timeout, statistics) and then
 every mixer runs one frame. A stream that raises is failed and silenced;
 the others go on.
+
+The clock shares the process with the bus and the sockets, so it never
+runs long without letting the hub poll: it yields before every tick, and
+within a tick after every `TICK_SLICE` of work. Ticks it cannot make in
+time (overload, a stall) are skipped whole and counted, never run in a
+burst: a skipped tick costs the streams no codec work (see `Stream.skip`).
 """
 
 from __future__ import annotations
@@ -46,8 +52,10 @@ DEFAULT_TIMEOUT = 30
 MAX_DATAGRAM = 2048
 DRAIN_LIMIT = 64  # datagrams per wake-up of one socket: a flood cannot starve the others
 LATE_AFTER = FRAME_DURATION / 2  # a tick this late counts as late
-RESYNC_AFTER = 5 * FRAME_DURATION
-DEVICE_CHECK_TICKS = 50  # once a second  # further behind than this, the schedule restarts
+# Work the clock does before it lets the hub poll (the bus, heartbeats, RTP
+# receiving): bounds their wait at any load, for about 2 us per yield.
+TICK_SLICE = 0.005
+DEVICE_CHECK_TICKS = 50  # once a second
 
 Publish = Callable[[str, dict[str, Any]], None]
 
@@ -88,8 +96,31 @@ class _StreamHandle:
 class ClockStats:
     ticks: int = 0
     late: int = 0  # ticks that ran more than LATE_AFTER after their time
-    resyncs: int = 0  # times the clock was so far behind that it skipped frames
+    resyncs: int = 0  # times the clock fell a whole frame or more behind and skipped
+    skipped: int = 0  # ticks skipped (frames neither sent nor played)
+    yields: int = 0  # times a tick let the hub poll halfway (it had run TICK_SLICE)
     busy: float = 0.0  # seconds spent in ticks (the work, not the waits between them)
+
+    def to_bus(self) -> dict[str, Any]:
+        return {
+            "ticks": self.ticks, "late": self.late, "resyncs": self.resyncs,
+            "skipped": self.skipped, "yields": self.yields, "busy": round(self.busy, 6),
+        }
+
+
+def yield_to_hub() -> None:
+    """Let the gevent loop poll once (sockets, the bus, timers), then resume.
+
+    Not `gevent.sleep(0)`: that resumes from the loop's callback queue, before
+    any polling, so a greenlet calling it in a loop still starves all I/O. A
+    zero timer is only due after the next poll (about 2 us when nothing waits).
+    """
+    hub = gevent.get_hub()
+    timer = hub.loop.timer(0.0)
+    try:
+        hub.wait(timer)
+    finally:
+        timer.close()
 
 
 class Engine:
@@ -110,6 +141,7 @@ class Engine:
         self.ports: dict[str, tuple[str, Port]] = {}  # players, tones, recorders
         self._done_reported: set[str] = set()
         self.clock = ClockStats()
+        self._slice_began = 0.0
         self._rng = random.SystemRandom()
         self._clock: gevent.Greenlet | None = None
 
@@ -344,23 +376,48 @@ class Engine:
         while True:
             frame += 1
             due = start + frame * FRAME_DURATION
-            delay = due - time.monotonic()
-            if delay > 0:
-                gevent.sleep(delay)
-            elif -delay > RESYNC_AFTER:
-                # A stall (suspend, overload): restart the schedule rather than run
-                # a burst of ticks; the jitter buffers absorb the gap.
+            now = time.monotonic()
+            if now - due >= FRAME_DURATION:
+                # Overloaded or stalled: skip the ticks whose time is past as a
+                # whole (counted; the streams drop their frames without codec work)
+                # rather than run them back to back, which would only make the
+                # next ones late too and keep the bus waiting.
+                missed = int((now - due) / FRAME_DURATION)
+                frame += missed
+                due += missed * FRAME_DURATION
                 self.clock.resyncs += 1
-                start, frame = time.monotonic(), 0
-            began = time.monotonic()
+                self.clock.skipped += missed
+                self.skip(missed)
+            if due > now:
+                gevent.sleep(due - now)
+            else:
+                yield_to_hub()  # on time or not, the bus and the sockets get their turn
             self.clock.ticks += 1
-            if began - due > LATE_AFTER:
+            if time.monotonic() - due > LATE_AFTER:
                 self.clock.late += 1
             try:
                 self.tick(time.time())
             except Exception:  # never lose the clock
                 log.exception("media tick failed")
-            self.clock.busy += time.monotonic() - began
+
+    def _pause(self) -> None:
+        """Between two streams' work in a tick: yield if this slice ran TICK_SLICE."""
+        now = time.monotonic()
+        if now - self._slice_began >= TICK_SLICE:
+            self.clock.busy += now - self._slice_began
+            self.clock.yields += 1
+            yield_to_hub()
+            self._slice_began = time.monotonic()
+
+    def skip(self, frames: int) -> None:
+        """`frames` ticks the clock could not make: every stream drops their frames."""
+        for handle in list(self.streams.values()):
+            stream = handle.stream
+            try:
+                stream.skip(frames)
+            except Exception as exc:
+                log.exception("stream %s failed", stream.stream_id)
+                stream.fail(f"{type(exc).__name__}: {exc}")
 
     def check_devices(self) -> None:
         """A device whose stream stopped (unplugged) falls back to null, once."""
@@ -380,9 +437,21 @@ class Engine:
         self._publish("media.devices_changed", dict(self.device_choice))
 
     def tick(self, now: float) -> None:
+        """One frame. It may yield halfway (`_pause`), so a request may end a stream
+        or a port meanwhile: the mixer and the streams expect that."""
+        self._slice_began = time.monotonic()
+        try:
+            self._tick(now)
+        finally:
+            self.clock.busy += time.monotonic() - self._slice_began
+
+    def _tick(self, now: float) -> None:
         if self.clock.ticks % DEVICE_CHECK_TICKS == 0:
             self.check_devices()
         for handle in list(self.streams.values()):
+            if handle.closed:
+                continue
+            self._pause()
             stream = handle.stream
             try:
                 stream.prepare(now)
@@ -390,7 +459,7 @@ class Engine:
                 log.exception("stream %s failed", stream.stream_id)
                 stream.fail(f"{type(exc).__name__}: {exc}")
         for mixer in self.mixers.values():
-            mixer.tick()
+            mixer.tick(self._pause)
             for port_id, error in mixer.errors:
                 failed = self.streams.get(port_id)
                 log.error("port %s failed: %s: %s", port_id, type(error).__name__, error)
@@ -403,7 +472,7 @@ class Engine:
                         mixer.remove(port_id)
                     self._port_done(port_id)
             mixer.errors.clear()
-        for port_id, (_, port) in self.ports.items():
+        for port_id, (_, port) in list(self.ports.items()):
             if getattr(port, "done", False) and port_id not in self._done_reported:
                 self._port_done(port_id)
 

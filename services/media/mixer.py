@@ -18,7 +18,7 @@ pay at 16 kHz as well (G.711).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -132,8 +132,14 @@ class Mixer:
         except KeyError:
             raise MixerError(f"no port {port_id!r} in mixer {self.mixer_id!r}") from None
 
-    def tick(self) -> dict[str, AudioFrame | None]:
+    def tick(self, pause: Callable[[], None] | None = None) -> dict[str, AudioFrame | None]:
         """One frame: every port pulls once, then every sink is pushed its mix.
+
+        `pause`, when given, is called before each port's pull and push: the
+        engine's chance to let other work run within a long tick. Ports may be
+        removed (or added) during a pause: a removed port is neither pulled nor
+        pushed any more and is silent to its sinks; an added one waits for the
+        next tick.
 
         Returns what each port that wants input heard (for tests and meters).
         """
@@ -146,6 +152,10 @@ class Mixer:
         ports = list(self.ports.items())
         produced: dict[str, AudioFrame | None] = {}
         for port_id, port in ports:
+            if pause is not None:
+                pause()
+                if port_id not in self.ports:
+                    continue
             try:
                 produced[port_id] = port.pull(port_id in listening)
             except Exception as exc:
@@ -154,16 +164,20 @@ class Mixer:
         heard: dict[str, AudioFrame | None] = {}
         for port_id, port in ports:
             if port.wants_input:
-                sources = self._sources[port_id]
+                if pause is not None:
+                    pause()
+                sources = self._sources.get(port_id)
+                if sources is None:  # removed during a pause
+                    continue
                 # No source or one (most ports): what `mix` gives, without its work.
                 if not sources:
                     if not port.pushed_unconnected:
                         continue
                     frame = None
                 elif len(sources) == 1:
-                    frame = produced[sources[0]]
+                    frame = produced.get(sources[0])
                 else:
-                    frame = mix([produced[source] for source in sources])
+                    frame = mix([produced.get(source) for source in sources])
                 heard[port_id] = frame
                 try:
                     port.push(frame)

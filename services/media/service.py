@@ -112,11 +112,7 @@ class MediaService(Service):
     def rpc_stream_stats(self, client: str, stream_id: str) -> dict[str, Any]:
         with _service_errors():
             stats = self.engine.stream(stream_id).stats()
-        clock = self.engine.clock
-        stats["clock"] = {
-            "ticks": clock.ticks, "late": clock.late, "resyncs": clock.resyncs,
-            "busy": round(clock.busy, 6),
-        }
+        stats["clock"] = self.engine.clock.to_bus()
         return stats
 
     def rpc_set_mute(self, client: str, stream_id: str, muted: bool) -> None:

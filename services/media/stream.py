@@ -36,7 +36,7 @@ from sipsimple_services.media.rtp.dtmf import (
     TelephoneEvent,
     digit_to_event,
 )
-from sipsimple_services.media.rtp.jitter import Frame, JitterBuffer, Lost
+from sipsimple_services.media.rtp.jitter import Empty, Frame, JitterBuffer, Lost
 from sipsimple_services.media.rtp.packet import (
     RTP_VERSION,
     RTPParseError,
@@ -103,6 +103,7 @@ class Stream(Port):
         self.rtcp_sent = 0
         self.rtcp_received = 0
         self.srtp_failures = 0
+        self.skipped = 0  # frames neither sent nor played: the engine skipped their ticks
         self.errors: Counter[str] = Counter()  # decode, send
         # state
         self._last_received = 0.0
@@ -406,6 +407,26 @@ class Stream(Port):
         self._talking = True
         self._send_rtp(packet)
 
+    def skip(self, frames: int) -> None:
+        """`frames` ticks the engine's clock could not make (overload, a stall).
+
+        No codec work: nothing is sent for them, the timestamp moves on (the
+        peer sees a gap and conceals it; the next packet has the marker bit, a
+        new talkspurt), and the frames due from the jitter buffer are dropped,
+        so an overloaded engine does not build up delay. Counted in `skipped`.
+        """
+        if not self.started or self.failed is not None:
+            return
+        session, codec, jitter = self.session, self.codec, self.jitter
+        assert session is not None and codec is not None and jitter is not None
+        self.skipped += frames
+        session.advance(codec.timestamp_increment * frames)
+        self._talking = False
+        for _ in range(frames):
+            if isinstance(jitter.get(), Empty):
+                break
+        del self._fifo[: frames * codec.frame_bytes]
+
     # -- housekeeping, once per tick before the mixer ---------------------------
 
     def prepare(self, now: float) -> None:
@@ -515,5 +536,6 @@ class Stream(Port):
             "jitter_ms": round(reception.jitter * 1000 / clock, 3) if reception else 0.0,
             "rtt_ms": None if rtt is None else round(rtt * 1000, 3),
             "srtp_failures": self.srtp_failures,
+            "skipped": self.skipped,
             "dropped": dropped,
         }
