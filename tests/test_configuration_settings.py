@@ -295,7 +295,7 @@ def test_sipsimple_settings_defaults(manager: ConfigurationManager) -> None:
     assert settings.audio.sample_rate == 48000
     assert settings.audio.input_device == "system_default"
     assert settings.audio.echo_canceller.enabled is True
-    assert settings.rtp.port_range == PortRange(50000, 50500)
+    assert settings.rtp.port_range == PortRange(16384, 32767)
     assert settings.rtp.timeout == 30
     assert list(settings.rtp.audio_codec_list) == ["opus", "G722", "PCMU", "PCMA"]
     assert list(settings.sip.transport_list) == ["tls", "tcp", "udp"]

@@ -153,7 +153,7 @@ def test_create_and_end_stream(bus: BusClient, events: Recorder) -> None:
     a = call(bus, "create_stream", address="127.0.0.1")
     assert a["address"] == "127.0.0.1"
     assert a["rtp_port"] % 2 == 0 and a["rtcp_port"] == a["rtp_port"] + 1
-    assert 50000 <= a["rtp_port"] < a["rtcp_port"] <= 50500
+    assert 16384 <= a["rtp_port"] < a["rtcp_port"] <= 32767
     b = call(bus, "create_stream", address="127.0.0.1", mixer_id="alert")
     assert b["rtp_port"] != a["rtp_port"]
     final = call(bus, "end_stream", stream_id=a["stream_id"])
@@ -427,6 +427,93 @@ def test_port_range(bus: BusClient) -> None:
     call(bus, "end_stream", stream_id=made[0]["stream_id"])
     again = call(bus, "create_stream", address="127.0.0.1")
     assert again["rtp_port"] == made[0]["rtp_port"]
+
+
+def test_the_default_port_range_holds_300_local_calls(bus: BusClient) -> None:
+    # Both ends of every call in this service: 600 streams, 1200 sockets.
+    made = [call(bus, "create_stream", address="127.0.0.1") for _ in range(600)]
+    ports = {s["rtp_port"] for s in made}
+    assert len(ports) == 600 and all(16384 <= p <= 32766 and p % 2 == 0 for p in ports)
+    for stream in made:
+        call(bus, "end_stream", stream_id=stream["stream_id"])
+
+
+def test_an_exhausted_port_range_names_the_setting(bus: BusClient) -> None:
+    call(bus, "configure", port_range=[40110, 40112])
+    call(bus, "create_stream", address="127.0.0.1")
+    with pytest.raises(ServiceError) as error:
+        call(bus, "create_stream", address="127.0.0.1")
+    assert error.value.code == "failed" and "rtp.port_range" in str(error.value)
+
+
+def service_threads(bus: BusClient) -> int:
+    return len(os.listdir(f"/proc/{call(bus, 'ping')['pid']}/task"))
+
+
+def test_overload_keeps_every_call_and_ends_with_the_load(
+    bus: BusClient, events: Recorder
+) -> None:
+    # Opus calls, both ends in the service, until its clock cannot make every
+    # tick: more encoding than its core can do. A plays a tone; B decodes what
+    # it gets and echoes it (decoded and encoded again).
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+
+    def add(count: int) -> None:
+        for _ in range(count):
+            a, b = pair(bus, "opus")
+            tone_into(bus, a)
+            call(bus, "connect_ports", source=b["stream_id"], sink=b["stream_id"])
+            pairs.append((a, b))
+
+    def clock() -> dict[str, Any]:
+        result: dict[str, Any] = stats(bus, pairs[0][0])["clock"]
+        return result
+
+    def frames(c: dict[str, Any]) -> int:
+        return int(c["ticks"] + c["skipped"])
+
+    add(4)
+    wait_stats(bus, pairs[0][1], lambda s: s["packets_received"] > 10)
+    threads = service_threads(bus)
+    while True:
+        add(10)
+        start = clock()
+        while frames(now := clock()) < frames(start) + 25:  # half a second of frames
+            time.sleep(0.05)
+        if now["skipped"] > start["skipped"]:
+            break
+        assert len(pairs) < 400, "no overload with 800 opus streams"
+    assert service_threads(bus) == threads  # codecs start no threads of their own
+    streams = [stream for both in pairs for stream in both]
+    before = {s["stream_id"]: stats(bus, s)["packets_received"] for s in streams}
+    # Eight seconds of frames overloaded: past the client timeout (6 s) and the
+    # facade's 3 s of silence before it calls a service gone.
+    start = clock()
+    while frames(clock()) < frames(start) + 400:
+        assert call(bus, "ping")["service"] == "media"  # answered at 100% CPU
+        time.sleep(0.1)
+    assert clock()["skipped"] > start["skipped"]
+    after = {s["stream_id"]: stats(bus, s) for s in streams}  # every stream is still there
+    assert all(after[k]["packets_received"] > before[k] for k in before)  # and receiving
+    assert sum(s["skipped"] for s in after.values()) > 0  # the skipped frames are counted
+    assert bus.state["media"].available
+    assert not [n for n in events.seen if n.name in (
+        "media.stream_failed", "media.stream_ended", "ServiceDidDisconnect")]
+    # (the harness's ping client may expire, owning nothing)
+    assert not [n for n in events.seen if n.name == "service.client_expired" and n.data.objects]
+    # The load drops: the clock keeps time again.
+    for a, b in pairs[1:]:
+        call(bus, "end_stream", stream_id=a["stream_id"])
+        call(bus, "end_stream", stream_id=b["stream_id"])
+    mark = clock()
+    deadline = time.monotonic() + 60
+    while frames(now := clock()) < frames(mark) + 25 or now["skipped"] != mark["skipped"]:
+        if now["skipped"] != mark["skipped"]:
+            mark = now  # a frame was skipped: start the quiet half second again
+        assert time.monotonic() < deadline, f"the clock still skips ticks: {now}"
+        time.sleep(0.05)
+    wait_stats(bus, pairs[0][1], lambda s: s["packets_received"] > after[
+        pairs[0][1]["stream_id"]]["packets_received"] + 10)
 
 
 def test_ipv6_stream(bus: BusClient) -> None:

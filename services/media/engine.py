@@ -22,6 +22,7 @@ import errno
 import ipaddress
 import logging
 import random
+import resource
 import socket
 import time
 import uuid
@@ -47,7 +48,9 @@ __all__ = ["MIXERS", "Engine", "EngineError", "NotFound", "PortRangeExhausted"]
 log = logging.getLogger("sipsimple.media")
 
 MIXERS = ("voice", "alert")
-DEFAULT_PORT_RANGE = (50000, 50500)
+# RTP on even ports, RTCP on the next: 8192 pairs, below Linux's ephemeral ports
+# (32768-60999), where the kernel's own choices would collide with ours.
+DEFAULT_PORT_RANGE = (16384, 32767)
 DEFAULT_TIMEOUT = 30
 MAX_DATAGRAM = 2048
 DRAIN_LIMIT = 64  # datagrams per wake-up of one socket: a flood cannot starve the others
@@ -108,6 +111,20 @@ class ClockStats:
         }
 
 
+def raise_descriptor_limit() -> int:
+    """Raise this process's descriptor limit to its hard limit; return the limit.
+
+    Every stream holds two sockets, and the usual soft limit (1024) would stop
+    the service near 500 streams, well inside the port range and the CPU.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def yield_to_hub() -> None:
     """Let the gevent loop poll once (sockets, the bus, timers), then resume.
 
@@ -148,6 +165,7 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
+        raise_descriptor_limit()
         self._clock = gevent.spawn(self._run_clock)
 
     def stop(self) -> None:
@@ -243,24 +261,41 @@ class Engine:
         first = start + (start % 2)  # RTP on even ports (RFC 3550 11)
         candidates = list(range(first, end, 2))  # the RTCP port (+1) must be in range too
         if not candidates:
-            raise PortRangeExhausted(f"no even port in {start}-{end}")
+            raise PortRangeExhausted(
+                f"no even port with room for RTCP in {start}-{end}: set rtp.port_range wider"
+            )
         offset = max(0, (self._next_port - first) // 2) % len(candidates)
         for index in range(len(candidates)):
             port = candidates[(offset + index) % len(candidates)]
             try:
                 rtp = self._bind(family, address, port)
             except OSError as exc:
-                if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL):
-                    raise EngineError(f"cannot bind {address}: {exc.strerror}") from None
+                self._check_bind_error(exc, address)
                 continue
             try:
                 rtcp = self._bind(family, address, port + 1)
-            except OSError:
+            except OSError as exc:
                 rtp.close()
+                self._check_bind_error(exc, address)
                 continue
             self._next_port = port + 2
             return rtp, rtcp
-        raise PortRangeExhausted(f"no free pair of ports in {start}-{end} on {address}")
+        raise PortRangeExhausted(
+            f"no free pair of ports in {start}-{end} on {address}: all {len(candidates)} "
+            f"pairs of rtp.port_range are in use; set it wider"
+        )
+
+    @staticmethod
+    def _check_bind_error(exc: OSError, address: str) -> None:
+        """Raise for what another port would not fix; return for a port in use."""
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL):
+            raise EngineError(f"cannot bind {address}: {exc.strerror}") from None
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            raise EngineError(
+                f"cannot open another socket: {exc.strerror} (the media service may open "
+                f"{limit}; each stream takes two)"
+            ) from None
 
     @staticmethod
     def _bind(family: int, address: str, port: int) -> socket.socket:

@@ -65,7 +65,8 @@ class SIPSimpleSettings(SettingsObject):
             tail_length = Setting(NonNegativeInteger, default=2)
 
     class rtp(SettingsGroup):
-        port_range = Setting(PortRange, default=PortRange(50000, 50500))
+        # 8192 RTP/RTCP pairs, below Linux's ephemeral ports (docs/media.md)
+        port_range = Setting(PortRange, default=PortRange(16384, 32767))
         timeout = Setting(NonNegativeInteger, default=30)
         audio_codec_list = Setting(AudioCodecList, default=("opus", "G722", "PCMU", "PCMA"))
 
