@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import av
 import numpy as np
 import pytest
 from av.audio.frame import AudioFrame
 
-from sipsimple_services.media.codecs import CodecError, G722Codec, OpusCodec
+from sipsimple_services.media.codecs import Codec, CodecError, G722Codec, OpusCodec
 from sipsimple_services.media.codecs.ffmpeg import _twenty_ms_config
 
 
@@ -105,3 +107,22 @@ def test_opus_payload_longer_than_120_ms_is_refused() -> None:
     config_60ms_silk = 3 << 3
     with pytest.raises(CodecError):
         OpusCodec().decode(bytes([config_60ms_silk | 3, 3]) + bytes(30))
+
+
+def test_codecs_start_no_threads() -> None:
+    # FFmpeg would give every context (and PyAV every libopus encoder's
+    # resampler graph) threads of its own: hundreds for hundreds of streams.
+    def threads() -> int:
+        return len(os.listdir("/proc/self/task"))
+
+    def use(codec: Codec) -> None:
+        for _ in range(3):
+            codec.decode(codec.encode(bytes(codec.frame_bytes)))
+        codec.conceal()
+
+    use(OpusCodec())  # whatever FFmpeg starts once per process
+    before = threads()
+    codecs = [OpusCodec() for _ in range(10)] + [G722Codec() for _ in range(10)]
+    for codec in codecs:
+        use(codec)
+    assert threads() <= before
