@@ -8,9 +8,12 @@ hostile datagrams, and a client going away.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import struct
+import subprocess
+import sys
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -514,6 +517,64 @@ def test_overload_keeps_every_call_and_ends_with_the_load(
         time.sleep(0.05)
     wait_stats(bus, pairs[0][1], lambda s: s["packets_received"] > after[
         pairs[0][1]["stream_id"]]["packets_received"] + 10)
+
+
+# A facade with opus calls, both ends in the service, and no goodbye: killed.
+KILLED_CLIENT = """
+import json, sys, time
+from sipsimple.bus.client import BusClient
+pairs, media = int(sys.argv[1]), json.loads(sys.argv[2])
+bus = BusClient(services=["media"], post_notifications=False)
+bus.start()
+call = lambda method, **params: bus.call("media", method, timeout=30, **params)
+for _ in range(pairs):
+    a = call("create_stream", address="127.0.0.1")
+    b = call("create_stream", address="127.0.0.1")
+    for x, y in ((a, b), (b, a)):
+        m = dict(media, remote_port=y["rtp_port"], remote_rtcp_port=y["rtcp_port"])
+        call("start_stream", stream_id=x["stream_id"], media=m)
+    tone = call("create_port", kind="tone", params={"frequencies": [1000]})["port_id"]
+    call("connect_ports", source=tone, sink=a["stream_id"])
+    call("connect_ports", source=b["stream_id"], sink=b["stream_id"])
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_killed_client_under_overload_loses_its_objects_and_the_load_ends(
+    spawn_service: Callable[..., Any], events: Recorder
+) -> None:
+    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="3")
+    bus = get_bus()
+    pairs = 100  # 200 opus streams: more than this machine's core encodes in time
+    client = subprocess.Popen(
+        [sys.executable, "-c", KILLED_CLIENT, str(pairs), json.dumps(media({"rtp_port": 0,
+                                                                           "rtcp_port": 0},
+                                                                          "opus"))],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert client.stdout is not None and client.stdout.readline() == "ready\n"
+    finally:
+        client.kill()
+        client.wait()
+    expired = events.wait(
+        lambda n: n.name == "service.client_expired" and len(n.data.objects) == 3 * pairs,
+        timeout=60,
+    )
+    assert expired.data.reason == "heartbeat stopped"
+    probe = call(bus, "create_stream", address="127.0.0.1")  # the service serves on
+    mark = stats(bus, probe)["clock"]
+    deadline = time.monotonic() + 60
+    while True:  # and its clock keeps time again: half a second without a skipped tick
+        now = stats(bus, probe)["clock"]
+        if now["skipped"] != mark["skipped"]:
+            mark = now
+        elif now["ticks"] >= mark["ticks"] + 25:
+            break
+        assert time.monotonic() < deadline, f"the clock still skips ticks: {now}"
+        time.sleep(0.05)
+    assert len([n for n in events.seen if n.name == "media.stream_ended"]) == 2 * pairs
 
 
 def test_ipv6_stream(bus: BusClient) -> None:
