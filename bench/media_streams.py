@@ -19,11 +19,14 @@ late then), the average work of a tick against the 20 ms frame, and the
 share of frames lost or late at the receivers (RTP loss, packets too late
 for the jitter buffer, frames concealed). Both shares are printed against
 the target: a late tick delays packets, which the receivers' jitter
-buffers may still absorb. The floor, measured in the same run, is a
-bare Python loop sending and receiving the same datagrams (the G.711+SRTP
-packet size) on two loopback UDP sockets: the per-packet cost of Python
-and the kernel, which no engine written in Python can go below. Printed:
-streams per core for both and the ratio.
+buffers may still absorb. Past saturation the clock skips the ticks it
+cannot make (counted) and the bus is still served: the bench pings the
+service every 50 ms through the window and prints the reply times. The
+floor, measured in the same run, is a bare Python loop sending and
+receiving the same datagrams (the G.711+SRTP packet size) on two loopback
+UDP sockets: the per-packet cost of Python and the kernel, which no engine
+written in Python can go below. Printed: streams per core for both and the
+ratio.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -137,17 +141,33 @@ def run(args: argparse.Namespace) -> int:
             stats = bus.call("media", "stream_stats", stream_id=streams[0]["stream_id"])
             return dict(stats["clock"])
 
+        pings: list[float] = []
+        pinging = threading.Event()
+
+        def ping() -> None:  # what a facade's heartbeats see of the service
+            while pinging.is_set():
+                sent = time.monotonic()
+                bus.call("media", "ping", timeout=30)
+                pings.append(time.monotonic() - sent)
+                time.sleep(0.05)
+
         # Loss counters are read around the window; the CPU time and the clock
         # right at its edges (reading every stream's counters takes a while).
         before = totals()
         clock_before, cpu_before, wall_before = clock(), cpu_seconds(process.pid), time.monotonic()
+        pinging.set()
+        pinger = threading.Thread(target=ping, daemon=True)
+        pinger.start()
         time.sleep(args.seconds)
+        pinging.clear()
         cpu_after, wall_after, clock_after = cpu_seconds(process.pid), time.monotonic(), clock()
+        pinger.join()
         after = totals()
         wall = wall_after - wall_before
         cpu = (cpu_after - cpu_before) / wall  # cores used
         ticks = clock_after["ticks"] - clock_before["ticks"]
         late_ticks = clock_after["late"] - clock_before["late"]
+        skipped = clock_after["skipped"] - clock_before["skipped"]
         busy = clock_after.get("busy", 0.0) - clock_before.get("busy", 0.0)
         received = after["received"] - before["received"]
         bad = sum(after[k] - before[k] for k in ("lost", "late", "concealed"))
@@ -165,6 +185,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"late ticks: {late_ticks}/{ticks} ({late_share:.2f}%) started more than "
               f"{LATE_TICK_MS} ms after their time: every stream's frame of that tick was "
               f"sent that late")
+        print(f"skipped ticks: {skipped}/{ticks + skipped} frames "
+              f"({100 * skipped / max(1, ticks + skipped):.2f}%) neither sent nor played: "
+              f"the clock could not make them")
+        pings.sort()
+        print(f"bus under load: ping answered in {1e3 * pings[len(pings) // 2]:.1f} ms median, "
+              f"{1e3 * pings[len(pings) * 99 // 100]:.1f} ms p99, {1e3 * pings[-1]:.1f} ms max "
+              f"({len(pings)} pings)")
         print(f"tick work: {1e3 * busy / max(1, ticks):.2f} ms per tick on average, "
               f"{100 * busy / max(1e-9, ticks * FRAME_SECONDS):.0f}% of the 20 ms frame "
               f"(the receiving in between not counted)")
