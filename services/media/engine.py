@@ -57,7 +57,7 @@ DRAIN_LIMIT = 64  # datagrams per wake-up of one socket: a flood cannot starve t
 LATE_AFTER = FRAME_DURATION / 2  # a tick this late counts as late
 # Work the clock does before it lets the hub poll (the bus, heartbeats, RTP
 # receiving): bounds their wait at any load, for about 2 us per yield.
-TICK_SLICE = 0.005
+TICK_SLICE = 0.002
 DEVICE_CHECK_TICKS = 50  # once a second
 
 Publish = Callable[[str, dict[str, Any]], None]
