@@ -248,26 +248,38 @@ def test_relearn_only_after_a_new_offer_answer() -> None:
 
 
 def test_rtcp_only_from_the_latched_source() -> None:
-    b = session()
     report = serialize_compound([ReceiverReport(0x1234, ()),
                                  SourceDescription.with_cname(0x1234, "peer")])
     bye = serialize_compound([ReceiverReport(0x1234, ()), Bye((0x1234,), None)])
     rtcp_port = (PEER[0], PEER[1] + 1)
-    # Nothing latched yet: no RTCP is taken.
+    b = session()
+    # Nothing latched and no SDP address known: no RTCP is taken.
     assert b.receive_rtcp(report, T0, rtcp_port) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
-    b.learn(T0, PEER)
+    b.learn(T0, PEER, expected_rtcp=rtcp_port)
+    # Before any RTP (a stream on hold) only from the SDP's RTCP address (RTP's if muxed).
+    assert b.receive_rtcp(report, T0, (PEER[0], 7777)) == [
+        Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert b.receive(report, T0, rtcp_port) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert b.receive_rtcp(report, T0, rtcp_port) == []
     learnt(b)
     # Not the latched host, or (muxed) not its address: dropped, nothing moves.
     assert b.receive_rtcp(bye, T0 + 1, INTRUDER) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
     assert b.receive(bye, T0 + 1, rtcp_port) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
-    assert b.remote_ssrc == 0x1234 and b.remote_rtcp_address_received is None
-    # The latched host's RTCP port is learnt with its first report, then fixed.
-    assert b.receive_rtcp(report, T0 + 1, rtcp_port) == []
-    assert b.remote_rtcp_address_received == rtcp_port
-    assert b.receive_rtcp(report, T0 + 2, (PEER[0], 7777)) == [
+    assert b.receive_rtcp(bye, T0 + 1, (PEER[0], 7777)) == [
         Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
-    assert b.remote_rtcp_address_received == rtcp_port
-    assert b.dropped[DropReason.RTCP_FOREIGN_SOURCE] == 4
+    assert b.remote_ssrc == 0x1234 and b.remote_rtcp_address_received == rtcp_port
+    assert b.dropped[DropReason.RTCP_FOREIGN_SOURCE] == 6
+    # A peer behind a NAT: RTCP from its latched host, the first port it comes from.
+    nat = ("203.0.113.5", 31000)
+    c = session()
+    c.learn(T0, PEER, expected_rtcp=rtcp_port)
+    learnt(c, T0, nat)
+    assert c.receive_rtcp(report, T0 + 1, rtcp_port) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert c.receive_rtcp(report, T0 + 1, (nat[0], 31001)) == []
+    assert c.remote_rtcp_address_received == (nat[0], 31001)
+    assert c.receive_rtcp(report, T0 + 2, (nat[0], 7777)) == [
+        Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert c.remote_rtcp_address_received == (nat[0], 31001)
 
 
 def test_sequence_jump_waits_for_confirmation() -> None:

@@ -194,15 +194,16 @@ class Stream(Port):
             self._fifo.clear()
             self._silence = bytes(codec.frame_bytes)
         sdp_address = (params.remote_address, params.remote_port)
+        sdp_rtcp = (params.remote_rtcp_address, params.remote_rtcp_port)
         if old is None or (old.remote_address, old.remote_port) != sdp_address:
             # The answer, or a new SDP address: what we learnt from the old one's
             # packets no longer holds.
-            self.session.learn(now, sdp_address)
+            self.session.learn(now, sdp_address, expected_rtcp=sdp_rtcp)
             self._reported_source = None
         elif relearn and not same_address(self.session.remote_address_received, sdp_address):
             # An offer/answer that kept the SDP address of a peer behind a NAT: its
             # mapping may have changed; the old one is used until another is learnt.
-            self.session.learn(now, sdp_address, keep_previous=True)
+            self.session.learn(now, sdp_address, keep_previous=True, expected_rtcp=sdp_rtcp)
         if params.receives and (old is None or not old.receives):
             self._last_received = now
             self._timed_out = False

@@ -212,6 +212,7 @@ class RTPSession:
         self._dtmf_receiver = DTMFReceiver()
         self._last_dtmf: tuple[int, int] | None = None  # (timestamp, duration) of our last
         self.latch = latch or SourceLatch()
+        self._expected_rtcp: Address | None = None  # the SDP's RTCP address
         self.remote_address_received: Address | None = None
         self.remote_rtcp_address_received: Address | None = None
         self.round_trip_time: float | None = None
@@ -230,14 +231,22 @@ class RTPSession:
         self._send_formats = self._formats if send_formats is None else _format_table(send_formats)
         self.sending.clock_rate = self.clock_rate
 
-    def learn(self, now: float, expected: Address | None, keep_previous: bool = False) -> None:
+    def learn(
+        self,
+        now: float,
+        expected: Address | None,
+        keep_previous: bool = False,
+        expected_rtcp: Address | None = None,
+    ) -> None:
         """Learn the peer's address again from `now` (the answer, a new offer/answer);
-        `expected` is the SDP address. With `keep_previous` (the SDP address did not
-        change) the address latched so far is still used until another is learned."""
+        `expected` and `expected_rtcp` are the SDP's RTP and RTCP addresses. With
+        `keep_previous` (the SDP address did not change) the address latched so far is
+        still used until another is learnt."""
         self.latch.open(now, expected, keep_previous)
-        self.remote_rtcp_address_received = None
+        self._expected_rtcp = expected_rtcp
         if not keep_previous:
             self.remote_address_received = None
+            self.remote_rtcp_address_received = None
 
     @property
     def formats(self) -> dict[int, PayloadFormat]:
@@ -367,6 +376,9 @@ class RTPSession:
         events: list[SessionEvent] = []
         if verdict is Verdict.LEARNED:
             self.remote_address_received = source
+            rtcp = self.remote_rtcp_address_received
+            if rtcp is not None and rtcp[0] != source[0]:
+                self.remote_rtcp_address_received = None  # not the latched host's
             if self.reception is not None and ssrc == self.reception.ssrc:
                 if not self.reception.update_sequence(sequence):
                     return self._drop(DropReason.SEQUENCE)
@@ -452,10 +464,10 @@ class RTPSession:
     def _rtcp_source_ok(self, source: Address, muxed: bool) -> bool:
         """RTCP latches only to the latched RTP source: its address with rtcp-mux, its
         host otherwise (a NAT maps the RTCP port as it likes), and then to the first
-        address it came from."""
+        address it came from. Before any RTP (a stream on hold), only the SDP's."""
         latched = self.latch.address or self.latch.previous
         if latched is None:
-            return False
+            return same_address(source, self.latch.expected if muxed else self._expected_rtcp)
         if muxed:
             return same_address(source, latched)
         if self.remote_rtcp_address_received is not None:
