@@ -325,13 +325,14 @@ def test_plaintext_rtcp_under_srtp_is_dropped(rtcp_mux: bool) -> None:
     # address and from another port of its host.
     rr = serialize_compound([ReceiverReport(0xBAD, ())])
     bye = serialize_compound([ReceiverReport(0xBAD, ()), Bye((a_session.ssrc,), None)])
-    assert len(rr) == 8
+    lone_bye = bye[8:]
+    assert len(rr) == len(lone_bye) == 8
     port = ADDRESS["a"][1] if rtcp_mux else ADDRESS["a"][1] + 1
     for source in ((ADDRESS["a"][0], port), (ADDRESS["a"][0], 9999)):
-        for data in (rr, bye):
+        for data in (rr, bye, lone_bye):
             link.b.receive(data, source, link.now, not rtcp_mux)
     stats = link.b.stats()
-    assert stats["srtcp_failures"] == before["srtcp_failures"] + 4
+    assert stats["srtcp_failures"] == before["srtcp_failures"] + 6
     assert stats["dropped"]["srtcp"] == stats["srtcp_failures"]
     assert stats["rtcp_received"] == before["rtcp_received"]
     assert b_session.reception is reception  # not reset by the BYE
