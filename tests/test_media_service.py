@@ -544,6 +544,15 @@ class Peer:
                 key=their_key, ssrc_type=pylibsrtp.Policy.SSRC_ANY_INBOUND, srtp_profile=profile))
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._send, daemon=True)
+        self.old_sockets: list[socket.socket] = []
+
+    def rebind(self) -> None:
+        """Send from another port from now on (a NAT's new mapping)."""
+        fresh = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        fresh.bind(("127.0.0.1", 0))
+        fresh.settimeout(0.5)
+        self.old_sockets.append(self.rtp)
+        self.rtp = fresh
 
     @property
     def ports(self) -> dict[str, int]:
@@ -557,8 +566,8 @@ class Peer:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(5)
-        self.rtp.close()
-        self.rtcp.close()
+        for sock in (self.rtp, self.rtcp, *self.old_sockets):
+            sock.close()
 
     def _send(self) -> None:
         assert self.target is not None
@@ -605,6 +614,31 @@ def test_a_peer_behind_nat_is_learnt(bus: BusClient) -> None:
         peer.start(("127.0.0.1", b["rtp_port"]))
         wait_stats(bus, b, lambda s: s["packets_received"] > 10)
         data, source = peer.rtp.recvfrom(2048)  # b sends to the peer now
+        assert source == ("127.0.0.1", b["rtp_port"]) and data[0] >> 6 == 2
+    finally:
+        peer.close()
+        elsewhere.close()
+
+
+def test_a_nat_rebinding_is_followed_only_after_a_new_offer_answer(bus: BusClient) -> None:
+    peer = Peer()
+    elsewhere = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        elsewhere.bind(("127.0.0.1", 0))
+        sdp = media({"rtp_port": elsewhere.getsockname()[1],
+                     "rtcp_port": elsewhere.getsockname()[1]})
+        b = call(bus, "create_stream", address="127.0.0.1")
+        call(bus, "start_stream", stream_id=b["stream_id"], media=sdp)
+        peer.start(("127.0.0.1", b["rtp_port"]))
+        wait_stats(bus, b, lambda s: s["packets_received"] > 10)
+        peer.rebind()
+        # The new mapping's packets are dropped; b still sends to the old one.
+        dropped = wait_stats(bus, b, lambda s: s["rtp_dropped_foreign"] > 10)
+        assert dropped["dropped"]["foreign-source"] == dropped["rtp_dropped_foreign"]
+        peer.old_sockets[0].recvfrom(2048)
+        # A new offer/answer with the same SDP lets b learn the new mapping.
+        call(bus, "update_stream", stream_id=b["stream_id"], media=sdp, relearn=True)
+        data, source = peer.rtp.recvfrom(2048)
         assert source == ("127.0.0.1", b["rtp_port"]) and data[0] >> 6 == 2
     finally:
         peer.close()

@@ -544,7 +544,7 @@ EVENTS: dict[str, frozenset[str]] = {
     "media": frozenset({
         # every one has the id of the object it is about ({stream_id} or {port_id})
         "media.stream_started",  # {stream_id, codec, srtp}
-        "media.stream_rtp_changed",  # {stream_id, address, port} (first packets, NAT moves)
+        "media.stream_rtp_changed",  # {stream_id, address, port}: the peer's address learnt
         "media.stream_dtmf",  # {stream_id, digit, duration_ms}
         "media.stream_timeout",  # {stream_id, seconds}: nothing received for rtp.timeout
         "media.stream_stats",  # {stream_id, ...counters}: at most once a second
