@@ -280,6 +280,17 @@ def test_rtcp_only_from_the_latched_source() -> None:
     assert c.receive_rtcp(report, T0 + 2, (nat[0], 7777)) == [
         Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
     assert c.remote_rtcp_address_received == (nat[0], 31001)
+    # Its NAT maps it anew and an offer/answer lets the new mapping be learnt:
+    # RTCP is learnt again from the new mapping's host.
+    moved = ("203.0.113.77", 1000)
+    c.learn(T0 + 10, PEER, keep_previous=True, expected_rtcp=rtcp_port)
+    assert c.receive_rtcp(report, T0 + 10, (nat[0], 31001)) == []  # the old one meanwhile
+    learnt(c, T0 + 10, moved, first=200)
+    assert c.remote_rtcp_address_received is None
+    assert c.receive_rtcp(report, T0 + 11, (nat[0], 31001)) == [
+        Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert c.receive_rtcp(report, T0 + 11, (moved[0], 1001)) == []
+    assert c.remote_rtcp_address_received == (moved[0], 1001)
 
 
 def test_sequence_jump_waits_for_confirmation() -> None:

@@ -375,10 +375,14 @@ class RTPSession:
             return self._drop(DropReason.PROBATION)
         events: list[SessionEvent] = []
         if verdict is Verdict.LEARNED:
-            self.remote_address_received = source
+            before, self.remote_address_received = self.remote_address_received, source
             rtcp = self.remote_rtcp_address_received
-            if rtcp is not None and rtcp[0] != source[0]:
-                self.remote_rtcp_address_received = None  # not the latched host's
+            if rtcp is not None and (
+                rtcp[0] != source[0] or (before is not None and not same_address(before, source))
+            ):
+                # Not the new source's host, or the source moved (a NAT's new
+                # mapping): its RTCP address is learnt again.
+                self.remote_rtcp_address_received = None
             if self.reception is not None and ssrc == self.reception.ssrc:
                 if not self.reception.update_sequence(sequence):
                     return self._drop(DropReason.SEQUENCE)
