@@ -596,3 +596,28 @@ def test_rtp_bleed_an_injected_stream_does_not_take_the_call(
     assert (offered.remote_rtp_address_received, offered.remote_rtp_port_received) == (
         "127.0.0.1", stream.local_rtp_port)
     hang_up(events, session)
+
+
+@pytest.mark.integration
+def test_rtp_bleed_a_reinvite_opens_no_window_for_a_peer_at_its_sdp_address(
+        accounts: dict[str, Account], events: Recorder, tmp_path: Path) -> None:
+    configure(accounts["alice"], ("PCMU",), None)
+    session, stream, answering, offered = call(events, accounts["alice"])
+    wait_until(lambda: received(stream) > 10 and received(offered) > 10, "no RTP")
+    # Two offer/answers (hold, unhold); right after them a stream from elsewhere.
+    session.hold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and n.data.on_hold)
+    session.unhold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and not n.data.on_hold)
+    with Injector(offered.local_rtp_port) as injector:
+        wait_until(lambda: injector.sent > 20, "the injector did not start")
+        frequency, _ = play_and_record(stream, offered, 1000, tmp_path / "at-bob.wav")
+        assert abs(frequency - 1000) < 15
+    sent = injector.sent
+    wait_until(lambda: offered.statistics.get("rtp_dropped_foreign") == sent,
+               "the injected packets were not counted")
+    assert (offered.remote_rtp_address_received, offered.remote_rtp_port_received) == (
+        "127.0.0.1", stream.local_rtp_port)
+    hang_up(events, session)
