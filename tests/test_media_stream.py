@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sipsimple_services.media.codecs.g711 import ulaw_decode, ulaw_encode
@@ -446,6 +446,31 @@ def test_a_stream_nobody_hears_is_not_decoded() -> None:
     link.run(1.0)
     assert link.b.errors == {} and link.b._fifo == bytearray()
     assert link.b.stats()["packets_received"] > 40
+
+
+@settings(max_examples=100)
+@given(st.lists(st.binary(max_size=40), max_size=10), st.booleans())
+@example([b"\x80\xc9\x00\x01" + bytes(4)], False)  # an 8-byte RR
+@example([b"\x80\xc9\x00\x01" + bytes(4)], True)
+def test_under_srtp_no_plaintext_datagram_counts(datagrams: list[bytes], rtcp_mux: bool) -> None:
+    # Anything not protected, from the peer's own addresses, changes nothing but
+    # the failure counters: no RTCP taken, reception kept, no address moved.
+    link = Link("PCMU", srtp=True, rtcp_mux=rtcp_mux)
+    link.run(0.2)
+    session = link.b.session
+    assert session is not None and session.reception is not None
+    reception, before = session.reception, link.b.stats()
+    rtcp_from, rtp_from = session.remote_rtcp_address_received, session.remote_address_received
+    for data in datagrams:
+        for rtcp_socket in (False, True):
+            host, port = ADDRESS["a"]
+            link.b.receive(data, (host, port + rtcp_socket), link.now, rtcp_socket)
+    after = link.b.stats()
+    assert after["rtcp_received"] == before["rtcp_received"]
+    assert after["packets_received"] == before["packets_received"]
+    assert session.reception is reception
+    assert (session.remote_rtcp_address_received, session.remote_address_received) == (
+        rtcp_from, rtp_from)
 
 
 @settings(max_examples=300)
