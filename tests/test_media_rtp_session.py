@@ -126,40 +126,171 @@ def test_audio_packet_event() -> None:
     assert b.packets_received == 2
 
 
-def test_foreign_ssrc_needs_a_sequential_burst_to_take_over() -> None:
+def test_another_ssrc_from_the_peer_needs_a_sequential_burst_to_take_over() -> None:
+    # A peer that restarts with a new SSRC (from its latched address) is followed.
     b = session(ssrc_switch_packets=3)
     seq = started(b)
-    intruder = ("198.51.100.1", 9999)
-    # Two in sequence, then the real source speaks: the count starts over.
+    # Two in sequence, then the current SSRC speaks: the count starts over.
     for n in range(2):
-        assert b.receive(rtp(0xBAD, 500 + n), T0, intruder) == [Dropped(DropReason.FOREIGN_SSRC)]
+        assert b.receive(rtp(0xBAD, 500 + n), T0, PEER) == [Dropped(DropReason.FOREIGN_SSRC)]
     assert isinstance(b.receive(rtp(0x1234, seq), T0, PEER)[0], AudioPacket)
-    assert b.receive(rtp(0xBAD, 502), T0, intruder) == [Dropped(DropReason.FOREIGN_SSRC)]
+    assert b.receive(rtp(0xBAD, 502), T0, PEER) == [Dropped(DropReason.FOREIGN_SSRC)]
     # Out of sequence does not count either.
-    assert b.receive(rtp(0xBAD, 510), T0, intruder) == [Dropped(DropReason.FOREIGN_SSRC)]
-    assert b.remote_ssrc == 0x1234 and b.remote_address_received == PEER
+    assert b.receive(rtp(0xBAD, 510), T0, PEER) == [Dropped(DropReason.FOREIGN_SSRC)]
+    assert b.remote_ssrc == 0x1234
     # Three in sequence with nothing from the current source in between: switch.
-    assert b.receive(rtp(0xBAD, 511), T0, intruder) == [Dropped(DropReason.FOREIGN_SSRC)]
-    events = b.receive(rtp(0xBAD, 512), T0, intruder)
+    assert b.receive(rtp(0xBAD, 511), T0, PEER) == [Dropped(DropReason.FOREIGN_SSRC)]
+    events = b.receive(rtp(0xBAD, 512), T0, PEER)
     assert events[0] == SSRCChanged(0x1234, 0xBAD) and isinstance(events[1], AudioPacket)
-    assert b.remote_ssrc == 0xBAD and b.remote_address_received == intruder
+    assert b.remote_ssrc == 0xBAD and b.remote_address_received == PEER
     assert b.dropped[DropReason.FOREIGN_SSRC] == 5
-    # Now the old source is the foreign one.
+    # Now the old SSRC is the foreign one.
     assert b.receive(rtp(0x1234, seq + 1), T0, PEER) == [Dropped(DropReason.FOREIGN_SSRC)]
 
 
 def test_symmetric_rtp_follows_valid_packets_only() -> None:
     b = session()
     assert b.remote_address_received is None
+    elsewhere = ("203.0.113.5", 5000)
+    b.receive(rtp(0x1234, 100, pt=96), T0, elsewhere)  # unknown payload type
+    b.receive(rtp(0x1234, 101, pt=96), T0, elsewhere)
+    b.receive(b"garbage", T0, elsewhere)
+    assert b.remote_address_received is None
     started(b)
     assert b.remote_address_received == PEER
-    elsewhere = ("203.0.113.5", 5000)
-    b.receive(rtp(0x1234, 102, pt=96), T0, elsewhere)  # unknown payload type
-    b.receive(b"garbage", T0, elsewhere)
+
+
+INTRUDER = ("198.51.100.1", 9999)
+
+
+def learnt(receiver: RTPSession, now: float = T0, source: tuple[str, int] = PEER,
+           ssrc: int = 0x1234, first: int = 100) -> int:
+    """`receiver` learns `source` from two consecutive packets; the next sequence number."""
+    assert receiver.receive(rtp(ssrc, first), now, source) == [Dropped(DropReason.PROBATION)]
+    events = receiver.receive(rtp(ssrc, first + 1, ts=160), now + 0.02, source)
+    assert isinstance(events[-1], AudioPacket), events
+    assert receiver.remote_address_received == source
+    return first + 2
+
+
+def test_rtp_bleed_another_address_never_takes_a_learnt_stream_over() -> None:
+    b = session()
+    b.learn(T0, PEER)
+    seq = learnt(b)
+    # The old rule's two ways in: a burst with a new SSRC, and the current SSRC
+    # with the next sequence number; from another address neither counts now.
+    for n in range(10):
+        assert b.receive(rtp(0xBAD, 500 + n), T0 + 0.1, INTRUDER) == [
+            Dropped(DropReason.FOREIGN_SOURCE)]
+    assert b.receive(rtp(0x1234, seq), T0 + 0.1, INTRUDER) == [Dropped(DropReason.FOREIGN_SOURCE)]
+    assert b.remote_ssrc == 0x1234 and b.remote_address_received == PEER
+    assert b.dropped[DropReason.FOREIGN_SOURCE] == 11
+    # The peer keeps the stream: its next packet (the same number) still plays.
+    assert isinstance(b.receive(rtp(0x1234, seq), T0 + 0.12, PEER)[0], AudioPacket)
+    assert b.packets_received == 2
+
+
+def test_learning_needs_consecutive_packets_from_one_source() -> None:
+    b = session()
+    b.learn(T0, PEER)
+    # Out of sequence, another SSRC, another address: no run completes.
+    assert b.receive(rtp(0x1234, 100), T0, PEER) == [Dropped(DropReason.PROBATION)]
+    assert b.receive(rtp(0x1234, 102), T0, PEER) == [Dropped(DropReason.PROBATION)]
+    assert b.receive(rtp(0x5678, 103), T0, PEER) == [Dropped(DropReason.PROBATION)]
+    assert b.receive(rtp(0x5678, 104), T0, INTRUDER) == [Dropped(DropReason.PROBATION)]
+    assert b.remote_address_received is None and b.remote_ssrc is None
+    # Each source's run is its own: an interleaved stranger does not break the peer's.
+    assert b.receive(rtp(0x9999, 7), T0, INTRUDER) == [Dropped(DropReason.PROBATION)]
+    events = b.receive(rtp(0x5678, 104), T0, PEER)
+    assert events[0] == SSRCChanged(None, 0x5678) and isinstance(events[1], AudioPacket)
     assert b.remote_address_received == PEER
-    # The peer's NAT moved it: valid packets from the new address move us too.
-    b.receive(rtp(0x1234, 102), T0, elsewhere)
-    assert b.remote_address_received == elsewhere
+    assert b.receive(rtp(0x9999, 8), T0, INTRUDER) == [Dropped(DropReason.FOREIGN_SOURCE)]
+
+
+def test_a_nat_address_is_learnt_only_in_the_window() -> None:
+    nat = ("203.0.113.5", 31000)
+    b = session()
+    b.learn(T0, PEER)  # the SDP says PEER; the peer's NAT sends from elsewhere
+    learnt(b, T0 + 4.9, nat)
+    assert b.remote_address_received == nat
+    late = session()
+    late.learn(T0, PEER)
+    for n in range(5):
+        assert late.receive(rtp(0x1234, 100 + n), T0 + 5.0, nat) == [
+            Dropped(DropReason.FOREIGN_SOURCE)]
+    assert late.remote_address_received is None
+    # The SDP address itself may still be learnt after the window (a late starter).
+    learnt(late, T0 + 20, PEER, first=300)
+
+
+def test_relearn_only_after_a_new_offer_answer() -> None:
+    nat = ("203.0.113.5", 31000)
+    moved = ("203.0.113.5", 42000)
+    b = session()
+    b.learn(T0, PEER)
+    seq = learnt(b, T0, nat)
+    # The NAT rebinds: the peer's packets from the new port are foreign...
+    assert b.receive(rtp(0x1234, seq), T0 + 10, moved) == [Dropped(DropReason.FOREIGN_SOURCE)]
+    assert b.remote_address_received == nat
+    # ... until a new offer/answer opens the window again. Keeping the SDP
+    # address, the old source is still heard and sent to until another is learnt.
+    b.learn(T0 + 20, PEER, keep_previous=True)
+    assert b.remote_address_received == nat
+    assert isinstance(b.receive(rtp(0x1234, seq + 1), T0 + 20, nat)[0], AudioPacket)
+    assert b.receive(rtp(0x1234, seq + 2), T0 + 20.02, moved) == [Dropped(DropReason.PROBATION)]
+    assert isinstance(b.receive(rtp(0x1234, seq + 3), T0 + 20.04, moved)[0], AudioPacket)
+    assert b.remote_address_received == moved
+    assert b.receive(rtp(0x1234, seq + 4), T0 + 20.06, nat) == [Dropped(DropReason.FOREIGN_SOURCE)]
+    # A new SDP address forgets the old one at once.
+    b.learn(T0 + 30, ("192.0.2.99", 5000))
+    assert b.remote_address_received is None
+    assert b.receive(rtp(0x1234, seq + 5), T0 + 30, moved) == [Dropped(DropReason.PROBATION)]
+
+
+def test_rtcp_only_from_the_latched_source() -> None:
+    report = serialize_compound([ReceiverReport(0x1234, ()),
+                                 SourceDescription.with_cname(0x1234, "peer")])
+    bye = serialize_compound([ReceiverReport(0x1234, ()), Bye((0x1234,), None)])
+    rtcp_port = (PEER[0], PEER[1] + 1)
+    b = session()
+    # Nothing latched and no SDP address known: no RTCP is taken.
+    assert b.receive_rtcp(report, T0, rtcp_port) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    b.learn(T0, PEER, expected_rtcp=rtcp_port)
+    # Before any RTP (a stream on hold) only from the SDP's RTCP address (RTP's if muxed).
+    assert b.receive_rtcp(report, T0, (PEER[0], 7777)) == [
+        Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert b.receive(report, T0, rtcp_port) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert b.receive_rtcp(report, T0, rtcp_port) == []
+    learnt(b)
+    # Not the latched host, or (muxed) not its address: dropped, nothing moves.
+    assert b.receive_rtcp(bye, T0 + 1, INTRUDER) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert b.receive(bye, T0 + 1, rtcp_port) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert b.receive_rtcp(bye, T0 + 1, (PEER[0], 7777)) == [
+        Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert b.remote_ssrc == 0x1234 and b.remote_rtcp_address_received == rtcp_port
+    assert b.dropped[DropReason.RTCP_FOREIGN_SOURCE] == 6
+    # A peer behind a NAT: RTCP from its latched host, the first port it comes from.
+    nat = ("203.0.113.5", 31000)
+    c = session()
+    c.learn(T0, PEER, expected_rtcp=rtcp_port)
+    learnt(c, T0, nat)
+    assert c.receive_rtcp(report, T0 + 1, rtcp_port) == [Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert c.receive_rtcp(report, T0 + 1, (nat[0], 31001)) == []
+    assert c.remote_rtcp_address_received == (nat[0], 31001)
+    assert c.receive_rtcp(report, T0 + 2, (nat[0], 7777)) == [
+        Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert c.remote_rtcp_address_received == (nat[0], 31001)
+    # Its NAT maps it anew and an offer/answer lets the new mapping be learnt:
+    # RTCP is learnt again from the new mapping's host.
+    moved = ("203.0.113.77", 1000)
+    c.learn(T0 + 10, PEER, keep_previous=True, expected_rtcp=rtcp_port)
+    assert c.receive_rtcp(report, T0 + 10, (nat[0], 31001)) == []  # the old one meanwhile
+    learnt(c, T0 + 10, moved, first=200)
+    assert c.remote_rtcp_address_received is None
+    assert c.receive_rtcp(report, T0 + 11, (nat[0], 31001)) == [
+        Dropped(DropReason.RTCP_FOREIGN_SOURCE)]
+    assert c.receive_rtcp(report, T0 + 11, (moved[0], 1001)) == []
+    assert c.remote_rtcp_address_received == (moved[0], 1001)
 
 
 def test_sequence_jump_waits_for_confirmation() -> None:
@@ -253,10 +384,11 @@ def test_reports_loss_jitter_and_round_trip_time() -> None:
 
 def test_rtcp_mux_on_the_rtp_port() -> None:
     a, b = session(seed=1), session(seed=2)
-    a.send(b"\xff" * 160, 0, 160, now=T0)
+    for _ in range(2):  # b learns a's address
+        b.receive(a.send(b"\xff" * 160, 0, 160, now=T0), T0, PEER)
     [event] = b.receive(a.make_rtcp(T0), T0, PEER)
     assert isinstance(event, SenderReportReceived) and event.ssrc == a.ssrc
-    assert b.dropped == {} and b.packets_received == 0
+    assert b.dropped == {DropReason.PROBATION: 1} and b.packets_received == 1
 
 
 def test_bye() -> None:
@@ -354,7 +486,7 @@ def test_hostile_reports_about_us_never_raise(
         ReportBlock(a.ssrc if ours else 7, 0, 0, 0, 0, lsr, dlsr) for lsr, dlsr, ours in blocks
     )
     data = serialize_compound([ReceiverReport(99, reports), Bye((99,), None)])
-    events = a.receive(data, now, PEER)
+    events = a.receive_rtcp(data, now)  # from a source already checked
     assert events[-1] == ByeReceived((99,), None)
     received = [e for e in events if isinstance(e, ReportReceived)]
     assert len(received) == sum(ours for _, _, ours in blocks)

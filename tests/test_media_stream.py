@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from sipsimple_services.media.codecs.g711 import ulaw_decode, ulaw_encode
@@ -22,6 +22,7 @@ from sipsimple_services.media.mixer import FRAME_SAMPLES, AudioFrame, Mixer, Por
 from sipsimple_services.media.parameters import ParameterError
 from sipsimple_services.media.ports import TonePort
 from sipsimple_services.media.rtp.packet import RTPPacket, parse_rtp
+from sipsimple_services.media.rtp.rtcp import Bye, ReceiverReport, serialize_compound
 from sipsimple_services.media.stream import Stream, StreamStateError
 
 ADDRESS = {"a": ("10.0.0.1", 4000), "b": ("10.0.0.2", 6000)}
@@ -57,7 +58,7 @@ def media(peer: str, codec: str = "PCMU", **overrides: Any) -> dict[str, Any]:
 
 class Link:
     def __init__(self, codec: str = "PCMU", srtp: bool = False, timeout: float = 0,
-                 **overrides: Any) -> None:
+                 start: bool = True, **overrides: Any) -> None:
         self.now = 1_800_000_000.0
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.sent: list[tuple[str, bytes, tuple[Any, ...], bool]] = []
@@ -75,12 +76,13 @@ class Link:
         self.mixer.connect("b", "capture")
         ka, kb = os.urandom(30), os.urandom(30)
         suite = "AES_CM_128_HMAC_SHA1_80"
-        self.a.start(media("b", codec, srtp={"suite": suite, "tag": 1, "local_key": ka,
-                                             "remote_key": kb} if srtp else None, **overrides),
-                     self.now)
-        self.b.start(media("a", codec, srtp={"suite": suite, "tag": 1, "local_key": kb,
-                                             "remote_key": ka} if srtp else None, **overrides),
-                     self.now)
+        self.a_keys = {"suite": suite, "tag": 1, "local_key": ka, "remote_key": kb}
+        self.b_keys = {"suite": suite, "tag": 1, "local_key": kb, "remote_key": ka}
+        if start:  # else the test starts the streams
+            self.a.start(media("b", codec, srtp=self.a_keys if srtp else None, **overrides),
+                         self.now)
+            self.b.start(media("a", codec, srtp=self.b_keys if srtp else None, **overrides),
+                         self.now)
 
     def _transmit(self, name: str) -> Any:
         def transmit(data: bytes, to: tuple[Any, ...], rtcp: bool) -> None:
@@ -221,23 +223,140 @@ def test_no_timeout_while_not_receiving() -> None:
 def test_symmetric_rtp_follows_the_source() -> None:
     link = Link("PCMU")
     link.run(0.3)
-    # B's packets now come from another address (a NAT rebinding): A answers there
     session = link.b.session
     assert session is not None
     assert link.named("media.stream_rtp_changed", "a") == [
         {"stream_id": "a", "address": "10.0.0.2", "port": 6000}]
+    # B's packets now come from another address (a NAT rebinding): without a new
+    # offer/answer that is anybody's packets, dropped and counted.
     moved = ("10.9.9.9", 7000)
     link.deliver = False
-    data = session.send(bytes(160), 0, 160)
-    link.a.receive(data, moved, link.now, False)
-    assert link.named("media.stream_rtp_changed", "a")[-1] == {
-        "stream_id": "a", "address": "10.9.9.9", "port": 7000}
+    for _ in range(3):
+        link.a.receive(session.send(bytes(160), 0, 160), moved, link.now, False)
+    assert link.a.stats()["rtp_dropped_foreign"] == 3
+    assert len(link.named("media.stream_rtp_changed", "a")) == 1
     link.run(0.1)
-    assert [to for who, _, to, rtcp in link.sent if who == "a" and not rtcp][-1] == moved
+    assert [to for who, _, to, rtcp in link.sent if who == "a" and not rtcp][-1] == ADDRESS["b"]
+    # A new offer/answer keeping the SDP address, where B's packets came from:
+    # nothing to learn again.
+    link.a.update(media("b", "PCMU"), link.now, relearn=True)
+    for _ in range(2):
+        link.a.receive(session.send(bytes(160), 0, 160), moved, link.now, False)
+    assert len(link.named("media.stream_rtp_changed", "a")) == 1
+    assert link.a.stats()["rtp_dropped_foreign"] == 5
     # an update with a new SDP address forgets what was learnt
     link.a.update(media("b", "PCMU", remote_port=6100, remote_rtcp_port=6101), link.now)
     link.run(0.04)
     assert [to for who, _, to, _ in link.sent if who == "a"][-1] == ("10.0.0.2", 6100)
+
+
+def test_a_peer_behind_nat_is_learnt_in_the_window() -> None:
+    # A's SDP for B names a private address nothing is delivered to; B's packets
+    # come from 10.0.0.2:6000. A learns that address and sends there: B hears
+    # A's tone only so.
+    link = Link("PCMU", start=False)
+    link.a.start(media("b", remote_address="192.168.1.2", remote_rtcp_address="192.168.1.2"),
+                 link.now)
+    link.b.start(media("a"), link.now)
+    link.run(1.5)
+    assert dominant(link.capture.audio(50))[0] == pytest.approx(1000, abs=1)
+    assert link.named("media.stream_rtp_changed", "a") == [
+        {"stream_id": "a", "address": "10.0.0.2", "port": 6000}]
+    assert link.b.stats()["packets_received"] > 50
+    # The NAT maps B anew: dropped until a new offer/answer (the same SDP) lets A
+    # learn again, meanwhile still sending to the old mapping.
+    b_session = link.b.session
+    assert b_session is not None
+    moved = ("10.9.9.9", 7000)
+    link.deliver = False
+    link.a.receive(b_session.send(bytes(160), 0, 160), moved, link.now, False)
+    assert link.a.stats()["rtp_dropped_foreign"] == 1
+    link.a.update(media("b", remote_address="192.168.1.2", remote_rtcp_address="192.168.1.2"),
+                  link.now, relearn=True)
+    link.run(0.04)
+    assert [to for who, _, to, rtcp in link.sent if who == "a" and not rtcp][-1] == ADDRESS["b"]
+    for _ in range(2):
+        link.a.receive(b_session.send(bytes(160), 0, 160), moved, link.now, False)
+    assert link.named("media.stream_rtp_changed", "a")[-1] == {
+        "stream_id": "a", "address": "10.9.9.9", "port": 7000}
+    link.run(0.04)
+    assert [to for who, _, to, rtcp in link.sent if who == "a" and not rtcp][-1] == moved
+
+
+def test_rtp_bleed_an_injected_stream_is_dropped_and_counted() -> None:
+    link = Link("PCMU")
+    link.run(0.5)
+    intruder = ("10.6.6.6", 5000)
+    received = link.b.stats()["packets_received"]
+    # A stream of loud noise from elsewhere, in sequence, a new SSRC and A's SSRC,
+    # interleaved with A's packets and in bursts between them.
+    a_session = link.a.session
+    assert a_session is not None
+    for n in range(100):
+        for ssrc in (0xBAD, a_session.ssrc):
+            packet = RTPPacket(0, 1000 + n, 160 * n, ssrc, bytes(160)).serialize()
+            link.b.receive(packet, intruder, link.now, False)
+        if n % 2:
+            link.run(0.02)
+    frequency, level = dominant(link.capture.audio(25))
+    assert frequency == pytest.approx(1000, abs=1) and level > 0.8 * 11585
+    stats = link.b.stats()
+    assert stats["rtp_dropped_foreign"] == 200
+    assert stats["dropped"]["foreign-source"] == 200
+    assert stats["packets_received"] >= received + 45
+    assert link.named("media.stream_rtp_changed", "b") == [
+        {"stream_id": "b", "address": "10.0.0.1", "port": 4000}]
+    assert [to for who, _, to, rtcp in link.sent if who == "b" and not rtcp][-1] == ADDRESS["a"]
+
+
+@pytest.mark.parametrize("rtcp_mux", [False, True])
+def test_plaintext_rtcp_under_srtp_is_dropped(rtcp_mux: bool) -> None:
+    link = Link("PCMU", srtp=True, rtcp_mux=rtcp_mux)
+    link.run(6)  # RTCP both ways: B learnt A's RTCP address
+    b_session, a_session = link.b.session, link.a.session
+    assert b_session is not None and a_session is not None
+    reception = b_session.reception
+    assert reception is not None and reception.ssrc == a_session.ssrc
+    rtcp_from = link.b.session.remote_rtcp_address_received
+    assert rtcp_from == ((ADDRESS["a"][0], ADDRESS["a"][1] + (0 if rtcp_mux else 1)))
+    before = link.b.stats()
+    # An 8-byte RR and a BYE naming A's SSRC, in plaintext, from A's own RTCP
+    # address and from another port of its host.
+    rr = serialize_compound([ReceiverReport(0xBAD, ())])
+    bye = serialize_compound([ReceiverReport(0xBAD, ()), Bye((a_session.ssrc,), None)])
+    lone_bye = bye[8:]
+    assert len(rr) == len(lone_bye) == 8
+    port = ADDRESS["a"][1] if rtcp_mux else ADDRESS["a"][1] + 1
+    for source in ((ADDRESS["a"][0], port), (ADDRESS["a"][0], 9999)):
+        for data in (rr, bye, lone_bye):
+            link.b.receive(data, source, link.now, not rtcp_mux)
+    stats = link.b.stats()
+    assert stats["srtcp_failures"] == before["srtcp_failures"] + 6
+    assert stats["dropped"]["srtcp"] == stats["srtcp_failures"]
+    assert stats["rtcp_received"] == before["rtcp_received"]
+    assert b_session.reception is reception  # not reset by the BYE
+    assert b_session.remote_rtcp_address_received == rtcp_from
+    received = stats["packets_received"]
+    link.run(0.5)
+    assert link.b.stats()["packets_received"] >= received + 20
+    assert link.b.stats()["lost"] == 0
+
+
+def test_under_srtp_only_authenticated_packets_are_learnt() -> None:
+    link = Link("PCMU", srtp=True, start=False)
+    intruder = ("10.6.6.6", 5000)
+    link.b.start(media("a", srtp=link.b_keys), link.now)
+    # Before A sends anything, plaintext RTP in sequence from elsewhere: all SRTP failures.
+    for n in range(10):
+        link.b.receive(RTPPacket(0, 100 + n, 160 * n, 0xBAD, bytes(160)).serialize(),
+                       intruder, link.now, False)
+    assert link.b.stats()["srtp_failures"] == 10
+    assert link.b.session is not None and link.b.session.remote_address_received is None
+    link.a.start(media("b", srtp=link.a_keys), link.now)
+    link.run(1.5)
+    assert dominant(link.capture.audio(50))[0] == pytest.approx(1000, abs=1)
+    assert link.named("media.stream_rtp_changed", "b") == [
+        {"stream_id": "b", "address": "10.0.0.1", "port": 4000}]
 
 
 def test_rtcp_reports_give_a_round_trip_time_and_bye_at_the_end() -> None:
@@ -326,6 +445,31 @@ def test_a_stream_nobody_hears_is_not_decoded() -> None:
     link.run(1.0)
     assert link.b.errors == {} and link.b._fifo == bytearray()
     assert link.b.stats()["packets_received"] > 40
+
+
+@settings(max_examples=100)
+@given(st.lists(st.binary(max_size=40), max_size=10), st.booleans())
+@example([b"\x80\xc9\x00\x01" + bytes(4)], False)  # an 8-byte RR
+@example([b"\x80\xc9\x00\x01" + bytes(4)], True)
+def test_under_srtp_no_plaintext_datagram_counts(datagrams: list[bytes], rtcp_mux: bool) -> None:
+    # Anything not protected, from the peer's own addresses, changes nothing but
+    # the failure counters: no RTCP taken, reception kept, no address moved.
+    link = Link("PCMU", srtp=True, rtcp_mux=rtcp_mux)
+    link.run(0.2)
+    session = link.b.session
+    assert session is not None and session.reception is not None
+    reception, before = session.reception, link.b.stats()
+    rtcp_from, rtp_from = session.remote_rtcp_address_received, session.remote_address_received
+    for data in datagrams:
+        for rtcp_socket in (False, True):
+            host, port = ADDRESS["a"]
+            link.b.receive(data, (host, port + rtcp_socket), link.now, rtcp_socket)
+    after = link.b.stats()
+    assert after["rtcp_received"] == before["rtcp_received"]
+    assert after["packets_received"] == before["packets_received"]
+    assert session.reception is reception
+    assert (session.remote_rtcp_address_received, session.remote_address_received) == (
+        rtcp_from, rtp_from)
 
 
 @settings(max_examples=300)

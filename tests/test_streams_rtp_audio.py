@@ -9,6 +9,9 @@ other with its frequency (FFT) and about its level.
 
 from __future__ import annotations
 
+import socket
+import struct
+import threading
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -41,6 +44,7 @@ from sipsimple.streams import (
     UnknownStreamError,
 )
 from sipsimple.streams.rtp.audio import audio_config, default_recording_name
+from sipsimple_services.media.codecs.g711 import ulaw_encode
 
 DOMAIN = "sip.test"
 
@@ -531,3 +535,89 @@ def test_media_event_routing_ignores_what_names_no_object(name: str,
 
     fields.pop("service", None)  # a ServiceDidRestart/Connect names the service
     media_events.handle_notification(Notification(name, None, NotificationData(**fields)))
+
+
+class Injector:
+    """An RTP stream from 127.0.0.2 to `port`: a loud 3000 Hz PCMU tone with its own
+    SSRC, in sequence, sent in bursts (three, then two every 40 ms) so that an
+    SSRC rule alone would switch to it and keep it."""
+
+    def __init__(self, port: int) -> None:
+        self.target = ("127.0.0.1", port)
+        self.sent = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        t = np.arange(160) / 8000
+        self._payloads = [
+            ulaw_encode((30000 * np.sin(2 * np.pi * 3000 * (t + n / 50))).astype("<i2").tobytes())
+            for n in range(50)
+        ]
+
+    def __enter__(self) -> Injector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.2", 0))
+            burst = 3
+            while not self._stop.is_set():
+                for _ in range(burst):
+                    n = self.sent
+                    header = struct.pack("!BBHII", 0x80, 0, (7000 + n) % 65536, 160 * n, 0xB1EED)
+                    sock.sendto(header + self._payloads[n % 50], self.target)
+                    self.sent += 1
+                burst = 2
+                self._stop.wait(0.04)  # the stream's pace, not a synchronisation
+
+
+@pytest.mark.integration
+def test_rtp_bleed_an_injected_stream_does_not_take_the_call(
+        accounts: dict[str, Account], events: Recorder, tmp_path: Path) -> None:
+    configure(accounts["alice"], ("PCMU",), None)
+    session, stream, _answering, offered = call(events, accounts["alice"])
+    wait_until(lambda: received(stream) > 10 and received(offered) > 10, "no RTP")
+    with Injector(offered.local_rtp_port) as injector:
+        wait_until(lambda: injector.sent > 20, "the injector did not start")
+        # bob still hears alice's tone, not the injected one ...
+        frequency, _ = play_and_record(stream, offered, 1000, tmp_path / "at-bob.wav")
+        assert abs(frequency - 1000) < 15
+        # ... and alice still hears bob: he still sends to her
+        frequency, _ = play_and_record(offered, stream, 600, tmp_path / "at-alice.wav")
+        assert abs(frequency - 600) < 15
+    sent = injector.sent
+    wait_until(lambda: offered.statistics.get("rtp_dropped_foreign") == sent,
+               "the injected packets were not counted")
+    assert offered.statistics["dropped"]["foreign-source"] == sent
+    assert (offered.remote_rtp_address_received, offered.remote_rtp_port_received) == (
+        "127.0.0.1", stream.local_rtp_port)
+    hang_up(events, session)
+
+
+@pytest.mark.integration
+def test_rtp_bleed_a_reinvite_opens_no_window_for_a_peer_at_its_sdp_address(
+        accounts: dict[str, Account], events: Recorder, tmp_path: Path) -> None:
+    configure(accounts["alice"], ("PCMU",), None)
+    session, stream, answering, offered = call(events, accounts["alice"])
+    wait_until(lambda: received(stream) > 10 and received(offered) > 10, "no RTP")
+    # Two offer/answers (hold, unhold); right after them a stream from elsewhere.
+    session.hold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and n.data.on_hold)
+    session.unhold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and not n.data.on_hold)
+    with Injector(offered.local_rtp_port) as injector:
+        wait_until(lambda: injector.sent > 20, "the injector did not start")
+        frequency, _ = play_and_record(stream, offered, 1000, tmp_path / "at-bob.wav")
+        assert abs(frequency - 1000) < 15
+    sent = injector.sent
+    wait_until(lambda: offered.statistics.get("rtp_dropped_foreign") == sent,
+               "the injected packets were not counted")
+    assert (offered.remote_rtp_address_received, offered.remote_rtp_port_received) == (
+        "127.0.0.1", stream.local_rtp_port)
+    hang_up(events, session)

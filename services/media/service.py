@@ -93,9 +93,11 @@ class MediaService(Service):
         with _service_errors():
             self.engine.stream(stream_id).start(media, time.time())
 
-    def rpc_update_stream(self, client: str, stream_id: str, media: dict[str, Any]) -> None:
+    def rpc_update_stream(
+        self, client: str, stream_id: str, media: dict[str, Any], relearn: bool = False
+    ) -> None:
         with _service_errors():
-            self.engine.stream(stream_id).update(media, time.time())
+            self.engine.stream(stream_id).update(media, time.time(), relearn)
 
     def rpc_end_stream(self, client: str, stream_id: str) -> dict[str, Any]:
         with _service_errors():

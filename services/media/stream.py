@@ -5,14 +5,16 @@ with the time, calls `prepare(now)` before each mixer tick, and gives a
 `transmit(data, address, rtcp_socket)` callable that writes to the stream's
 sockets; events for the bus go through `publish(name, data)`.
 
-Receiving: SRTP unprotect (failures counted) -> `RTPSession.receive`
-(checks and drops counted there) -> jitter buffer; each tick the mixer
+Receiving: SRTP unprotect (failures counted; with SRTP every RTCP packet
+goes through SRTCP, whatever its length) -> `RTPSession.receive` (checks,
+the source latch and drops counted there) -> jitter buffer; each tick the mixer
 pulls one 20 ms frame: decoded (or concealed), resampled to the mixer's
 rate, and only when some port listens (a stream heard by nobody, e.g.
 only by the null device, is not decoded). Sending: each tick the mix for
 the stream is resampled, encoded, numbered by the session, protected and
-sent to where the peer's valid packets come from (symmetric RTP), or to
-the SDP address until one arrives. While the direction does not let us
+sent to the source the session latched (symmetric RTP, learnt at the
+start and after each new offer/answer only), or to the SDP address until
+one is learnt. While the direction does not let us
 send (hold) the timestamp moves on and nothing is sent but RTCP.
 """
 
@@ -37,6 +39,7 @@ from sipsimple_services.media.rtp.dtmf import (
     digit_to_event,
 )
 from sipsimple_services.media.rtp.jitter import Empty, Frame, JitterBuffer, Lost
+from sipsimple_services.media.rtp.latch import same_address
 from sipsimple_services.media.rtp.packet import (
     RTP_VERSION,
     RTPParseError,
@@ -45,6 +48,7 @@ from sipsimple_services.media.rtp.packet import (
 )
 from sipsimple_services.media.rtp.session import (
     AudioPacket,
+    DropReason,
     PayloadFormat,
     RTPSession,
     SSRCChanged,
@@ -102,7 +106,8 @@ class Stream(Port):
         self.bytes_received = 0
         self.rtcp_sent = 0
         self.rtcp_received = 0
-        self.srtp_failures = 0
+        self.srtp_failures = 0  # SRTP and SRTCP packets that failed to unprotect
+        self.srtcp_failures = 0  # the SRTCP ones
         self.skipped = 0  # frames neither sent nor played: the engine skipped their ticks
         self.errors: Counter[str] = Counter()  # decode, send
         # state
@@ -143,13 +148,14 @@ class Stream(Port):
             },
         )
 
-    def update(self, media: dict[str, Any], now: float) -> None:
+    def update(self, media: dict[str, Any], now: float, relearn: bool = False) -> None:
+        """New parameters; `relearn` after a new offer/answer (not a local hold)."""
         if not self.started:
             raise StreamStateError("the stream is not running")
         self.now = now
-        self._configure(StreamParameters.from_dict(media), now)
+        self._configure(StreamParameters.from_dict(media), now, relearn)
 
-    def _configure(self, params: StreamParameters, now: float) -> None:
+    def _configure(self, params: StreamParameters, now: float, relearn: bool = False) -> None:
         old = self.params
         srtp = self.srtp
         if params.srtp is None:
@@ -188,13 +194,17 @@ class Stream(Port):
             self._out = Resampler(SAMPLE_RATE, codec.sample_rate)
             self._fifo.clear()
             self._silence = bytes(codec.frame_bytes)
-        if old is not None and (
-            (old.remote_address, old.remote_port) != (params.remote_address, params.remote_port)
-        ):
-            # A new SDP address: what we learnt from the old one's packets no longer holds.
-            self.session.remote_address_received = None
-            self.session.remote_rtcp_address_received = None
+        sdp_address = (params.remote_address, params.remote_port)
+        sdp_rtcp = (params.remote_rtcp_address, params.remote_rtcp_port)
+        if old is None or (old.remote_address, old.remote_port) != sdp_address:
+            # The answer, or a new SDP address: what we learnt from the old one's
+            # packets no longer holds.
+            self.session.learn(now, sdp_address, expected_rtcp=sdp_rtcp)
             self._reported_source = None
+        elif relearn and not same_address(self.session.remote_address_received, sdp_address):
+            # An offer/answer that kept the SDP address of a peer behind a NAT: its
+            # mapping may have changed; the old one is used until another is learnt.
+            self.session.learn(now, sdp_address, keep_previous=True, expected_rtcp=sdp_rtcp)
         if params.receives and (old is None or not old.receives):
             self._last_received = now
             self._timed_out = False
@@ -242,18 +252,34 @@ class Stream(Port):
         params = self.params
         assert params is not None
         is_rtcp = rtcp_socket or (params.rtcp_mux and looks_like_rtcp(data))
-        # Bytes that are no RTP at all go to the session as they are, so they are
-        # counted by what is wrong with them rather than as SRTP failures.
-        plausible = len(data) >= 12 and data[0] >> 6 == RTP_VERSION
-        if self.srtp is not None and plausible:
-            try:
-                data = self.srtp.unprotect_rtcp(data) if is_rtcp else self.srtp.unprotect(data)
-            except SRTPError:
+        if self.srtp is not None:
+            # Every RTCP packet goes through SRTCP, however short: a plaintext
+            # 8-byte RR or BYE must not reach the session. RTP bytes that are no
+            # RTP at all go to the session as they are, so they are counted by
+            # what is wrong with them (the session drops them all) rather than as
+            # SRTP failures.
+            if is_rtcp:
+                try:
+                    data = self.srtp.unprotect_rtcp(data)
+                except SRTPError:
+                    self.srtp_failures += 1
+                    self.srtcp_failures += 1
+                    return
+            elif len(data) >= 12 and data[0] >> 6 == RTP_VERSION:
+                try:
+                    data = self.srtp.unprotect(data)
+                except SRTPError:
+                    self.srtp_failures += 1
+                    return
+            elif looks_like_rtcp(data):
+                # RTCP-shaped bytes on the RTP port without rtcp-mux: never plaintext.
                 self.srtp_failures += 1
+                self.srtcp_failures += 1
                 return
         if is_rtcp:
             before = sum(session.dropped.values())
-            session.receive_rtcp(data, now, source)  # keeps the round trip time itself
+            # Keeps the round trip time itself; RTCP only from the latched source.
+            session.receive_rtcp(data, now, source, muxed=not rtcp_socket)
             if sum(session.dropped.values()) == before:
                 self.rtcp_received += 1
             return
@@ -513,8 +539,10 @@ class Stream(Port):
         if session is not None:
             dropped.update({str(reason): n for reason, n in session.dropped.items()})
         dropped.update(self.errors)
-        if self.srtp_failures:
-            dropped["srtp"] = self.srtp_failures
+        if self.srtp_failures - self.srtcp_failures:
+            dropped["srtp"] = self.srtp_failures - self.srtcp_failures
+        if self.srtcp_failures:
+            dropped["srtcp"] = self.srtcp_failures
         counters = jitter.counters if jitter is not None else None
         if counters is not None:
             for name in ("late", "duplicates", "discarded"):
@@ -537,5 +565,13 @@ class Stream(Port):
             "rtt_ms": None if rtt is None else round(rtt * 1000, 3),
             "srtp_failures": self.srtp_failures,
             "skipped": self.skipped,
+            "srtcp_failures": self.srtcp_failures,
+            # RTP and RTCP from other sources than the latched one (RTP bleed)
+            "rtp_dropped_foreign": (
+                session.dropped[DropReason.FOREIGN_SOURCE] if session is not None else 0
+            ),
+            "rtcp_dropped_foreign": (
+                session.dropped[DropReason.RTCP_FOREIGN_SOURCE] if session is not None else 0
+            ),
             "dropped": dropped,
         }

@@ -190,9 +190,14 @@ METHODS: dict[str, dict[str, Method]] = {
         )),
         # the negotiated parameters: dataclasses.asdict() of
         # sipsimple.streams.rtp.NegotiatedMedia (field names as keys, srtp a
-        # dict or None). start_stream and update_stream take the same.
+        # dict or None). start_stream and update_stream take the same;
+        # relearn: after a new offer/answer (not a local hold), the peer's
+        # address may be learnt again (docs/media.md, symmetric RTP).
         Method("start_stream", (Param("stream_id", (str,)), Param("media", (dict,)))),
-        Method("update_stream", (Param("stream_id", (str,)), Param("media", (dict,)))),
+        Method("update_stream", (
+            Param("stream_id", (str,)), Param("media", (dict,)),
+            Param("relearn", (bool,), required=False),
+        )),
         Method("end_stream", (Param("stream_id", (str,)),)),  # -> final stats
         Method("send_dtmf", (Param("stream_id", (str,)), Param("digit", (str,)))),
         Method("stream_stats", (Param("stream_id", (str,)),)),
@@ -539,7 +544,7 @@ EVENTS: dict[str, frozenset[str]] = {
     "media": frozenset({
         # every one has the id of the object it is about ({stream_id} or {port_id})
         "media.stream_started",  # {stream_id, codec, srtp}
-        "media.stream_rtp_changed",  # {stream_id, address, port} (first packets, NAT moves)
+        "media.stream_rtp_changed",  # {stream_id, address, port}: the peer's address learnt
         "media.stream_dtmf",  # {stream_id, digit, duration_ms}
         "media.stream_timeout",  # {stream_id, seconds}: nothing received for rtp.timeout
         "media.stream_stats",  # {stream_id, ...counters}: at most once a second

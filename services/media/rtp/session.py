@@ -1,17 +1,20 @@
 """One RTP stream, sans-IO: what to send, what was received, when to report.
 
-The I/O layer calls `send` for each outgoing frame and writes the bytes to
-`remote_address_received` (symmetric RTP) or, until a valid packet has
-arrived, the address from the SDP; it feeds every datagram to `receive`
+The I/O layer calls `learn` at the answer and after each new offer/answer,
+calls `send` for each outgoing frame and writes the bytes to
+`remote_address_received` (the latched source: symmetric RTP) or, until one
+is learned, the address from the SDP; it feeds every datagram to `receive`
 (RTCP too when multiplexed: it is recognised) and acts on the events.
 
 Incoming packets are checked in order: parseable RTP version 2, a negotiated
-payload type, not our own SSRC, then the source rule. The first source is
-adopted after the RFC 3550 probation (two packets in sequence); another SSRC
-replaces it only after `ssrc_switch_packets` packets in sequence from it with
-no packet from the current source in between, so that a burst of strays or
-an injected packet or two cannot take the stream over, while a peer that
-restarts with a new SSRC is followed within a few packets.
+payload type, not our own SSRC, the source address (`latch.SourceLatch`:
+learned once from consecutive packets, then fixed until the next `learn`),
+then the SSRC rule. The first source is adopted with its address; another
+SSRC from that address replaces it only after `ssrc_switch_packets` packets
+in sequence from it with no packet from the current source in between, so
+that a peer that restarts with a new SSRC is followed within a few packets.
+RTCP is taken only from the latched source's host (its address with
+rtcp-mux).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from enum import StrEnum
 from typing import Any
 
 from .dtmf import DTMFDigit, DTMFPacket, DTMFParseError, DTMFReceiver, DTMFSender
+from .latch import SourceLatch, Verdict, same_address
 from .packet import (
     RTP_HEADER_SIZE,
     RTP_VERSION,
@@ -99,11 +103,13 @@ class DropReason(StrEnum):
     MALFORMED = "malformed"
     PAYLOAD_TYPE = "payload-type"
     OWN_SSRC = "own-ssrc"  # our own packets looped back, or an SSRC collision
-    PROBATION = "probation"  # a first source not yet confirmed
-    FOREIGN_SSRC = "foreign-ssrc"  # another source, not (yet) switched to
+    PROBATION = "probation"  # a source not yet learned (a run of consecutive packets)
+    FOREIGN_SOURCE = "foreign-source"  # from an address other than the latched one
+    FOREIGN_SSRC = "foreign-ssrc"  # another SSRC from the latched address, not (yet) switched to
     SEQUENCE = "sequence"  # a sequence jump not yet confirmed by the next packet
     DTMF = "dtmf-malformed"
     RTCP = "rtcp-malformed"
+    RTCP_FOREIGN_SOURCE = "rtcp-foreign-source"  # RTCP not from the latched RTP source
 
 
 @dataclass(frozen=True)
@@ -182,6 +188,7 @@ class RTPSession:
         ssrc_switch_packets: int = 3,
         rtcp_interval: float = 5.0,
         dtmf_interval: float = 0.05,
+        latch: SourceLatch | None = None,
     ) -> None:
         if ssrc_switch_packets < 1:
             raise ValueError("ssrc_switch_packets must be at least 1")
@@ -204,6 +211,8 @@ class RTPSession:
         self._candidate: ReceptionStatistics | None = None
         self._dtmf_receiver = DTMFReceiver()
         self._last_dtmf: tuple[int, int] | None = None  # (timestamp, duration) of our last
+        self.latch = latch or SourceLatch()
+        self._expected_rtcp: Address | None = None  # the SDP's RTCP address
         self.remote_address_received: Address | None = None
         self.remote_rtcp_address_received: Address | None = None
         self.round_trip_time: float | None = None
@@ -221,6 +230,23 @@ class RTPSession:
         self._formats = _format_table(formats)
         self._send_formats = self._formats if send_formats is None else _format_table(send_formats)
         self.sending.clock_rate = self.clock_rate
+
+    def learn(
+        self,
+        now: float,
+        expected: Address | None,
+        keep_previous: bool = False,
+        expected_rtcp: Address | None = None,
+    ) -> None:
+        """Learn the peer's address again from `now` (the answer, a new offer/answer);
+        `expected` and `expected_rtcp` are the SDP's RTP and RTCP addresses. With
+        `keep_previous` (the SDP address did not change) the address latched so far is
+        still used until another is learnt."""
+        self.latch.open(now, expected, keep_previous)
+        self._expected_rtcp = expected_rtcp
+        if not keep_previous:
+            self.remote_address_received = None
+            self.remote_rtcp_address_received = None
 
     @property
     def formats(self) -> dict[int, PayloadFormat]:
@@ -317,7 +343,7 @@ class RTPSession:
     def receive(self, data: bytes, now: float, source: Address) -> list[SessionEvent]:
         """Events for one datagram from `source`; never raises for any bytes."""
         if looks_like_rtcp(data):
-            return self.receive_rtcp(data, now, source)
+            return self.receive_rtcp(data, now, source, muxed=True)
         if len(data) >= RTP_HEADER_SIZE and data[0] == _PLAIN_FIRST:
             # The common packet (no CSRC, extension or padding), read without
             # building an RTPPacket: the same fields parse_rtp would give.
@@ -340,8 +366,35 @@ class RTPSession:
             return self._drop(DropReason.PAYLOAD_TYPE)
         if ssrc == self.ssrc:
             return self._drop(DropReason.OWN_SSRC)
+        if not self.latch.opened:
+            self.latch.open(now, None)  # nobody called learn: the window starts now
+        verdict = self.latch.check(source, ssrc, sequence, now)
+        if verdict is Verdict.FOREIGN:
+            return self._drop(DropReason.FOREIGN_SOURCE)
+        if verdict is Verdict.LEARNING:
+            return self._drop(DropReason.PROBATION)
         events: list[SessionEvent] = []
-        if self.reception is None or ssrc != self.reception.ssrc:
+        if verdict is Verdict.LEARNED:
+            before, self.remote_address_received = self.remote_address_received, source
+            rtcp = self.remote_rtcp_address_received
+            if rtcp is not None and (
+                rtcp[0] != source[0] or (before is not None and not same_address(before, source))
+            ):
+                # Not the new source's host, or the source moved (a NAT's new
+                # mapping): its RTCP address is learnt again.
+                self.remote_rtcp_address_received = None
+            if self.reception is not None and ssrc == self.reception.ssrc:
+                if not self.reception.update_sequence(sequence):
+                    return self._drop(DropReason.SEQUENCE)
+            else:
+                # The run that taught the address is the source's probation too.
+                previous = self.remote_ssrc
+                self.reception = ReceptionStatistics(ssrc, sequence, 1)
+                self.reception.update_sequence(sequence)
+                self._candidate = None
+                self._dtmf_receiver = DTMFReceiver()
+                events.append(SSRCChanged(previous, ssrc))
+        elif self.reception is None or ssrc != self.reception.ssrc:
             if not self._admit(ssrc, sequence):
                 reason = DropReason.PROBATION if self.reception is None else DropReason.FOREIGN_SSRC
                 return self._drop(reason)
@@ -356,7 +409,6 @@ class RTPSession:
             if not self.reception.update_sequence(sequence):
                 return self._drop(DropReason.SEQUENCE)
         self.packets_received += 1
-        self.remote_address_received = source
         if fmt.is_telephone_event:
             # An event's packets share the start timestamp, which would read as jitter.
             try:
@@ -413,20 +465,38 @@ class RTPSession:
         """The last compound packet of this stream: a report, SDES and BYE."""
         return serialize_compound([*self._report(now), Bye((self.ssrc,), reason)])
 
+    def _rtcp_source_ok(self, source: Address, muxed: bool) -> bool:
+        """RTCP latches only to the latched RTP source: its address with rtcp-mux, its
+        host otherwise (a NAT maps the RTCP port as it likes), and then to the first
+        address it came from. Before any RTP (a stream on hold), only the SDP's."""
+        latched = self.latch.address or self.latch.previous
+        if latched is None:
+            return same_address(source, self.latch.expected if muxed else self._expected_rtcp)
+        if muxed:
+            return same_address(source, latched)
+        if self.remote_rtcp_address_received is not None:
+            return same_address(source, self.remote_rtcp_address_received)
+        return bool(source[0] == latched[0])
+
     def _report(self, now: float) -> list[RTCPPacket]:
         sources = [self.reception] if self.reception is not None else []
         report = make_report(self.ssrc, now, self.sending, sources)
         return [report, SourceDescription.with_cname(self.ssrc, self.cname)]
 
     def receive_rtcp(
-        self, data: bytes, now: float, source: Address | None = None
+        self, data: bytes, now: float, source: Address | None = None, *, muxed: bool = False
     ) -> list[SessionEvent]:
-        """Events for one compound RTCP packet; never raises for any bytes."""
+        """Events for one compound RTCP packet from `source` (on the RTP port if
+        `muxed`); never raises for any bytes. Without a source (a caller that
+        checked it) the packet is read but no address is learnt."""
+        if source is not None and not self._rtcp_source_ok(source, muxed):
+            return self._drop(DropReason.RTCP_FOREIGN_SOURCE)
         try:
             packets = parse_compound(data)
         except RTCPParseError:
             return self._drop(DropReason.RTCP)
-        if source is not None:
+        if source is not None and self.remote_rtcp_address_received is None:
+            # The first valid one from the latched host: fixed like the RTP address.
             self.remote_rtcp_address_received = source
         events: list[SessionEvent] = []
         for packet in packets:

@@ -346,10 +346,13 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         previous = self._negotiated
         with self._lock:
             self._apply(negotiated, remote_sdp, stream_index, offered)
-        if negotiated != previous:  # a refresh or another stream's change: nothing to do
+        # A new offer/answer of this stream lets the service learn the peer's
+        # address again (a NAT's new mapping); nothing else may move it.
+        relearn = offered is not None
+        if negotiated != previous or relearn:  # else another stream's change: nothing to do
             try:
                 media_call("update_stream", stream_id=self._stream_id,
-                           media=self._service_media(negotiated))
+                           media=self._service_media(negotiated), relearn=relearn)
             except AudioError as exc:
                 self._post("MediaStreamDidFail", reason=str(exc))
                 return
