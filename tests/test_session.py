@@ -19,7 +19,7 @@ from harness.streams import ProbeStream
 
 from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
-from sipsimple.core import SIPURI, Route
+from sipsimple.core import SIPURI, ReasonHeader, Route
 from sipsimple.notification import Notification
 from sipsimple.session import IllegalStateError, Session, SessionManager
 
@@ -206,6 +206,28 @@ def test_stream_failing_to_initialize_fails_the_call(accounts: dict[str, Account
     assert failed.data.originator == "local" and failed.data.code == 0
     assert "initialize" in failed.data.failure_reason
     assert not events.named("SIPSessionNewIncoming")
+
+
+def test_media_failing_to_start_fails_with_the_phrase_of_its_code(
+        accounts: dict[str, Account], events: Recorder) -> None:
+    # Longer than any cut a header could have made: the peer must get it whole.
+    why = ("the RTP port could not be bound because every port of the configured range "
+           "is taken by other calls; try again when one of them has ended")
+    stream = ProbeStream(accounts["alice"])
+    stream.start_error = why
+    session = Session(accounts["alice"])
+    session.connect(to("bob"), [route()], [stream])
+    new = incoming(events)
+    new.sender.accept(new.data.streams)
+    failed = events.wait(lambda n: n.name == "SIPSessionDidFail" and n.sender is session)
+    assert (failed.data.originator, failed.data.code) == ("local", 500)
+    assert failed.data.reason == "Server Internal Error"  # not the "OK" of the BYE's 200
+    assert failed.data.failure_reason == f"media streams failed to start: {why}"
+    # bob's service got our BYE: its Reason header carries the whole text
+    ended = events.wait(lambda n: n.name == "signalling.session_ended"
+                        and n.data.session_id == new.sender._sid)
+    reason = ReasonHeader.parse(ended.data.reason_header)
+    assert (reason.cause, reason.text) == (500, f"media streams failed to start: {why}")
 
 
 def renegotiated(events: Recorder, session: Session, action: str) -> Notification:
