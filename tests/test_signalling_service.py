@@ -325,6 +325,17 @@ def test_garbage_does_not_stop_the_service(ports: dict[str, Any], sipp: SIPp) ->
         endless.close()
 
 
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_bad_cseq_is_answered_400(ports: dict[str, Any], sipp: SIPp, transport: str) -> None:
+    ours = "udp" if transport == "u1" else "tcp"
+    check(
+        sipp.run(play("uac_bad_cseq.xml", sipp), remote=us(ports, ours), transport=transport),
+        sipp,
+    )
+    # and the service goes on
+    assert raw_options(ports["udp"]).startswith(b"SIP/2.0 200 OK")
+
+
 def test_invalid_params(ports: dict[str, Any]) -> None:
     bus = get_bus()
     good = route(ports["udp"])
