@@ -8,6 +8,8 @@ the network stack and the SIP parser twice.
 
 from __future__ import annotations
 
+import socket
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -193,6 +195,26 @@ def test_route_failover(accounts: dict[str, Account], events: Recorder) -> None:
     new.sender.accept(new.data.streams)
     events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
     assert session.transport == "udp"
+    session.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
+def test_route_failover_from_a_dead_udp_port(accounts: dict[str, Account],
+                                             events: Recorder) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = Route("127.0.0.1", closed.getsockname()[1], "udp")  # nothing listens
+    session = Session(accounts["alice"])
+    session.connect(to("bob"), [dead, route("tcp")], [ProbeStream(accounts["alice"])])
+    # the first route failed by its ICMP port-unreachable: a local 503, not Timer B's 408
+    failed = events.wait("signalling.session_failed", timeout=60)
+    assert (failed.data.originator, failed.data.code) == ("local", 503)
+    assert "port unreachable" in failed.data.reason
+    new = incoming(events)
+    new.sender.accept(new.data.streams)
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
+    assert session.transport == "tcp"  # the next route
     session.end()
     events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -177,6 +178,18 @@ def test_options_to_nobody(ports: dict[str, Any]) -> None:
     )
     assert reply["code"] == 503 and reply["local"] is True
     assert "refused" in reply["error"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
+def test_options_to_a_dead_udp_port(ports: dict[str, Any]) -> None:
+    # the ICMP port-unreachable is the answer (RFC 3261 18.4), not Timer F's 408
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    reply = get_bus().call(
+        "signalling", "send_options", uri="sip:x@127.0.0.1", route=route(port, "udp"), timeout=60
+    )
+    assert (reply["code"], reply["local"], reply["error"]) == (503, True, "port unreachable")
 
 
 def test_options_answered_by_a_client(
