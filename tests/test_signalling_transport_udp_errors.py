@@ -10,6 +10,8 @@ import sys
 
 import pytest
 from harness.loopback import HOSTS
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipsimple_services.signalling.transport.udp_errors import (
     Drained,
@@ -72,3 +74,14 @@ def test_the_queue_names_the_dead_destination(host: str) -> None:
             assert queue.drain() == Drained(0, ())
         finally:
             queue.close()
+
+
+@given(
+    st.lists(st.tuples(st.sampled_from([socket.IPPROTO_IP, socket.IPPROTO_IPV6, 1]),
+                       st.integers(0, 30), st.binary(max_size=40)), max_size=3),
+    st.one_of(st.none(), st.tuples(st.text(max_size=10), st.integers(0, 65535))),
+)
+def test_decode_never_raises(ancillary: list[tuple[int, int, bytes]], address: object) -> None:
+    found = decode(ancillary, address)
+    assert found is None or found.reason in ("port unreachable", "host unreachable",
+                                             "network unreachable")
