@@ -402,7 +402,10 @@ class TransportManager:
 
     def _report_unreachable(self, found: tuple[Unreachable, ...]) -> None:
         for item in found:
-            address = TransportAddress(_normal_ip(item.host), item.port, "UDP")
+            try:
+                address = TransportAddress(_normal_ip(item.host), item.port, "UDP")
+            except ValueError:
+                continue
             log.info("UDP to %s: %s", address, item.reason)
             if self.on_unreachable is None:
                 continue
