@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.dns import serve_zone
 
 from sipsimple.bus.client import get_bus
 
@@ -73,6 +75,44 @@ def test_options_failures(ports: dict[str, Any]) -> None:
     assert "refused" in refused.stderr and "Traceback" not in refused.stderr
     bad = run("options", "sip:bad host")
     assert bad.returncode == 2 and "invalid SIP URI" in bad.stderr
+
+
+@pytest.fixture
+def domain(ports: dict[str, Any], spawn_service: Callable[..., Any]) -> Iterator[str]:
+    """options.test served by dnsmasq: SRV for TCP to a port where nothing listens, for
+    UDP to the signalling service; the DNS service asks that dnsmasq alone."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]
+    records = (
+        "local=/options.test/\n"
+        f"srv-host=_sip._tcp.options.test,sip.options.test,{dead},0,10\n"
+        f"srv-host=_sip._udp.options.test,sip.options.test,{ports['udp']},0,10\n"
+        "host-record=sip.options.test,127.0.0.1\n"
+    )
+    with serve_zone(records) as dns_port:
+        spawn_service(
+            "sipsimple_services.dns", "dns",
+            SIPSIMPLE_DNS_NAMESERVERS=f"127.0.0.1:{dns_port}",
+            SIPSIMPLE_DNS_FALLBACK_NAMESERVERS="", SIPSIMPLE_DNS_TIMEOUT="3",
+            SIPSIMPLE_DNS_PROBE_TIMEOUT="0.5", SIPSIMPLE_DNS_PROBE_NAME="sip.options.test",
+        )
+        yield "options.test"
+
+
+def test_options_resolves_a_domain_as_a_call_does(domain: str) -> None:
+    # The operating system knows nothing of options.test: only RFC 3263 through the
+    # DNS service finds it (SRV), and the dead TCP route is passed over for UDP.
+    result = run("options", f"sip:x@{domain}", "--json")
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert (reply["code"], reply["local"]) == (200, False)
+    assert any(name == "Server" and value.startswith("sipsimple/")
+               for name, value in reply["headers"])  # our service answered
+    unknown = run("options", "sip:x@nowhere.options.test")
+    assert unknown.returncode == 1
+    assert "cannot resolve nowhere.options.test" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
 
 
 def test_options_without_service(runtime: object) -> None:

@@ -8,6 +8,8 @@ the network stack and the SIP parser twice.
 
 from __future__ import annotations
 
+import socket
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,7 +21,7 @@ from harness.streams import ProbeStream
 
 from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
-from sipsimple.core import SIPURI, Route
+from sipsimple.core import SIPURI, ReasonHeader, Route
 from sipsimple.notification import Notification
 from sipsimple.session import IllegalStateError, Session, SessionManager
 
@@ -197,6 +199,26 @@ def test_route_failover(accounts: dict[str, Account], events: Recorder) -> None:
     events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
+def test_route_failover_from_a_dead_udp_port(accounts: dict[str, Account],
+                                             events: Recorder) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = Route("127.0.0.1", closed.getsockname()[1], "udp")  # nothing listens
+    session = Session(accounts["alice"])
+    session.connect(to("bob"), [dead, route("tcp")], [ProbeStream(accounts["alice"])])
+    # the first route failed by its ICMP port-unreachable: a local 503, not Timer B's 408
+    failed = events.wait("signalling.session_failed", timeout=60)
+    assert (failed.data.originator, failed.data.code) == ("local", 503)
+    assert "port unreachable" in failed.data.reason
+    new = incoming(events)
+    new.sender.accept(new.data.streams)
+    events.wait(lambda n: n.name == "SIPSessionDidStart" and n.sender is session)
+    assert session.transport == "tcp"  # the next route
+    session.end()
+    events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
+
+
 def test_stream_failing_to_initialize_fails_the_call(accounts: dict[str, Account],
                                                       events: Recorder) -> None:
     ProbeStream.fail_initialize = True
@@ -206,6 +228,28 @@ def test_stream_failing_to_initialize_fails_the_call(accounts: dict[str, Account
     assert failed.data.originator == "local" and failed.data.code == 0
     assert "initialize" in failed.data.failure_reason
     assert not events.named("SIPSessionNewIncoming")
+
+
+def test_media_failing_to_start_fails_with_the_phrase_of_its_code(
+        accounts: dict[str, Account], events: Recorder) -> None:
+    # Longer than any cut a header could have made: the peer must get it whole.
+    why = ("the RTP port could not be bound because every port of the configured range "
+           "is taken by other calls; try again when one of them has ended")
+    stream = ProbeStream(accounts["alice"])
+    stream.start_error = why
+    session = Session(accounts["alice"])
+    session.connect(to("bob"), [route()], [stream])
+    new = incoming(events)
+    new.sender.accept(new.data.streams)
+    failed = events.wait(lambda n: n.name == "SIPSessionDidFail" and n.sender is session)
+    assert (failed.data.originator, failed.data.code) == ("local", 500)
+    assert failed.data.reason == "Server Internal Error"  # not the "OK" of the BYE's 200
+    assert failed.data.failure_reason == f"media streams failed to start: {why}"
+    # bob's service got our BYE: its Reason header carries the whole text
+    ended = events.wait(lambda n: n.name == "signalling.session_ended"
+                        and n.data.session_id == new.sender._sid)
+    reason = ReasonHeader.parse(ended.data.reason_header)
+    assert (reason.cause, reason.text) == (500, f"media streams failed to start: {why}")
 
 
 def renegotiated(events: Recorder, session: Session, action: str) -> Notification:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -157,6 +158,26 @@ def alice_calls_sipp(sipp: SIPp, events: Recorder, alice: Account, name: str) ->
     session = call_sipp(alice, port, [stream])
     events.wait(sent_by(session, "SIPSessionDidStart"))
     return SIPpCall(sipp, events, process, port, session, stream)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
+def test_a_dead_udp_route_fails_at_once_and_the_next_route_answers(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    process, port = sipp_answers(sipp, "session_uas_second_route.xml")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = Route("127.0.0.1", closed.getsockname()[1], "udp")  # nothing listens
+    stream = ProbeStream(accounts["alice"])
+    session = Session(accounts["alice"])
+    session.connect(ToHeader(SIPURI(user="sipp", host="127.0.0.1", port=port)),
+                    [dead, Route("127.0.0.1", port, "udp")], [stream])
+    # the first route's INVITE failed by the ICMP error, not by Timer B's 408
+    failed = events.wait("signalling.session_failed", timeout=60)
+    assert (failed.data.originator, failed.data.code) == ("local", 503)
+    assert "port unreachable" in failed.data.reason
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert not of(events, session, "SIPSessionDidFail")
+    SIPpCall(sipp, events, process, port, session, stream).hang_up()
 
 
 # --- SIPp calls us -------------------------------------------------------------------

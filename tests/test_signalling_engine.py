@@ -7,6 +7,7 @@ waiting on gevent results runs the hub.
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -252,6 +253,23 @@ def test_transport_failure_is_a_local_503(node: Callable[..., Node]) -> None:
     assert (outcome.response.code, outcome.local) == (503, True)
     assert outcome.error is not None and "refused" in outcome.error
     assert [(c.originator, c.code) for c in a.completed] == [("local", 503)]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
+@pytest.mark.parametrize("method", ["OPTIONS", "INVITE"])
+def test_a_dead_udp_port_is_a_local_503(node: Callable[..., Node], method: str) -> None:
+    # The ICMP port-unreachable fails the transaction (RFC 3261 18.4), not Timer B/F.
+    a = node()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    outcome = send(a, Destination("127.0.0.1", port, "UDP"), method)
+    assert (outcome.response.code, outcome.local) == (503, True)
+    assert outcome.error == "port unreachable"
+    assert "port unreachable" in outcome.response.reason
+    assert [(c.originator, c.code) for c in a.completed] == [("local", 503)]
+    # and the socket still carries everything else
+    assert send(a, node(), "OPTIONS").response.code == 200
 
 
 def test_silence_is_a_local_408(node: Callable[..., Node]) -> None:

@@ -20,6 +20,7 @@ from sipsimple_services.signalling.parser import (
     StreamParser,
     parse_message,
 )
+from sipsimple_services.signalling.transport.connection import error_response
 
 DATA = Path(__file__).parent / "data" / "rfc4475"
 ROUNDS = 20_000
@@ -83,15 +84,22 @@ def mutate(rng: random.Random, data: bytes) -> bytes:
 def test_fuzz() -> None:
     seeds = [path.read_bytes() for path in sorted(DATA.glob("*.dat"))]
     rng = random.Random(20240611)
-    outcomes = {"parsed": 0, "rejected": 0}
+    outcomes = {"parsed": 0, "rejected": 0, "answered": 0}
     for _ in range(ROUNDS):
         data = mutate(rng, rng.choice(seeds))
         started = time.perf_counter()
         try:
             parse_message(data)
             outcomes["parsed"] += 1
-        except SIPParseError:
+        except SIPParseError as exc:
             outcomes["rejected"] += 1
+            # what is answered gets one well-formed response, whatever was copied into it
+            answer = error_response(exc)
+            if answer is not None:
+                outcomes["answered"] += 1
+                assert answer.startswith(f"SIP/2.0 {exc.status} ".encode())
+                assert answer.endswith(b"\r\n\r\n") and answer.count(b"\r\n\r\n") == 1
+                assert b"\r\nWarning: 399 " in answer
         parser = StreamParser()
         cut = rng.randrange(len(data) + 1)
         for chunk in (data[:cut], data[cut:]):
@@ -101,3 +109,4 @@ def test_fuzz() -> None:
         assert elapsed < PER_INPUT_SECONDS, f"{elapsed:.2f}s on {data[:200]!r}"
     # The mutations must exercise both paths.
     assert outcomes["parsed"] > 500 and outcomes["rejected"] > 5000
+    assert outcomes["answered"] > 1000

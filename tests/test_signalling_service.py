@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -179,6 +180,18 @@ def test_options_to_nobody(ports: dict[str, Any]) -> None:
     assert "refused" in reply["error"]
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
+def test_options_to_a_dead_udp_port(ports: dict[str, Any]) -> None:
+    # the ICMP port-unreachable is the answer (RFC 3261 18.4), not Timer F's 408
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    reply = get_bus().call(
+        "signalling", "send_options", uri="sip:x@127.0.0.1", route=route(port, "udp"), timeout=60
+    )
+    assert (reply["code"], reply["local"], reply["error"]) == (503, True, "port unreachable")
+
+
 def test_options_answered_by_a_client(
     ports: dict[str, Any], recorder: Callable[[str], Recorder]
 ) -> None:
@@ -323,6 +336,17 @@ def test_garbage_does_not_stop_the_service(ports: dict[str, Any], sipp: SIPp) ->
         )
     finally:
         endless.close()
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+def test_bad_cseq_is_answered_400(ports: dict[str, Any], sipp: SIPp, transport: str) -> None:
+    ours = "udp" if transport == "u1" else "tcp"
+    check(
+        sipp.run(play("uac_bad_cseq.xml", sipp), remote=us(ports, ours), transport=transport),
+        sipp,
+    )
+    # and the service goes on
+    assert raw_options(ports["udp"]).startswith(b"SIP/2.0 200 OK")
 
 
 def test_invalid_params(ports: dict[str, Any]) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from sipsimple.core import SIPURI, SIPParseError, TelURI
-from sipsimple.core.headers import GenericHeader, SubjectHeader
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
+from sipsimple.core import headers as h
+from sipsimple.core.headers import GenericHeader, SubjectHeader, WarningHeader
+from sipsimple_services.signalling.message import SIPRequest, SIPResponse, reject_malformed
 from sipsimple_services.signalling.parser import (
     KeepAlive,
     ParseFailure,
@@ -197,32 +198,67 @@ def test_mismatch01_parses_without_checks() -> None:
     assert (message.method, message.cseq.method) == ("OPTIONS", "INVITE")
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "badinv01",
-        "quotbal",
-        "baddn",
-        "badaspec",
-        "regbadct",
-        "mismatch01",
-        "baddate",
-        "escruri",
-        "badvers",
-    ],
-)
-def test_invalid_requests_can_still_be_answered(name: str) -> None:
+# The invalid requests RFC 4475 wants answered with 400 (505 for badvers).
+# Each is answerable: its Via parsed, and a From, To, Call-ID or CSeq that
+# did not parse is copied as it came. Only badinv01 cannot be: its only Via
+# is the broken header, so there is nowhere a response could be matched.
+ANSWERED = {
+    "quotbal": "To",
+    "baddn": "From",
+    "badaspec": "To",
+    "scalar02": "CSeq",
+    "regbadct": "Contact",
+    "baddate": "Date",
+    "escruri": None,
+    "ltgtruri": None,
+    "lwsruri": None,
+    "lwsstart": None,
+    "trws": None,
+    "clerr": None,
+    "ncl": "Content-Length",
+    "mismatch01": None,
+    "mismatch02": None,
+    "badvers": None,
+}
+
+
+@pytest.mark.parametrize(("name", "bad_header"), sorted(ANSWERED.items()))
+def test_invalid_requests_are_answered(name: str, bad_header: str | None) -> None:
     with pytest.raises(SIPParseError) as info:
         parse_message(load(name))
     partial = info.value.partial
-    assert partial is not None and partial.is_request
-    if name in ("badinv01", "quotbal", "baddn", "badaspec"):
-        assert not partial.can_respond  # the broken header is one a response copies
-        return
-    assert partial.can_respond
-    response = make_response(partial, info.value.status, to_tag="x")
-    assert response.code == info.value.status
-    assert parse_message(bytes(response)).to == response.to
+    assert partial is not None and partial.is_request and partial.can_respond
+    assert partial.bad_header == bad_header
+    status = info.value.status
+    answer = reject_malformed(partial, status, str(info.value), to_tag="x")
+    assert answer.code == INVALID[name] == status
+    assert answer.reason == ("Bad Request" if status == 400 else "Version Not Supported")
+    [warning] = answer.headers_named("Warning")
+    assert isinstance(warning, WarningHeader) and warning.code == 399
+    if bad_header is not None:
+        assert warning.text.startswith(f"{bad_header}: ")
+    data = bytes(answer)
+    assert data.startswith(f"SIP/2.0 {status} ".encode()) and data.endswith(b"\r\n\r\n")
+    # What the request had, the answer has, copied as it came when it did not parse.
+    request = load(name)
+    for field in ("Call-ID", "CSeq", "From"):
+        header = partial.copied(h.header_type(field) or h.GenericHeader, field)
+        assert header is not None and f"{field}: {header}".encode() in data
+    if bad_header not in ("From", "To", "CSeq", "Call-ID"):
+        # nothing raw copied: the answer is a valid response with our tag
+        parsed = parse_message(data)
+        assert isinstance(parsed, SIPResponse) and parsed.to is not None
+        assert parsed.to.tag == "x" or b";tag=" in request.split(b"\r\n\r\n")[0]
+
+
+def test_badinv01_is_not_answered() -> None:
+    with pytest.raises(SIPParseError) as info:
+        parse_message(load("badinv01"))
+    partial = info.value.partial
+    assert partial is not None and partial.bad_header == "Via"
+    assert not partial.via and not partial.can_respond
+    with pytest.raises(SIPParseError):
+        reject_malformed(partial, 400, str(info.value))
 
 
 def test_clerr_on_a_stream_waits_for_the_body() -> None:

@@ -97,3 +97,57 @@ def test_error_response() -> None:
     except SIPParseError as exc:
         answer = error_response(exc)
     assert answer is not None and answer.startswith(b"SIP/2.0 505 ")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "header"),
+    [
+        (b"CSeq: 1 OPTIONS", b"CSeq: notanumber OPTIONS", "CSeq"),
+        (b"From: <sip:alice@example.com>;tag=1", b"From: Bell, A <sip:a@x>;tag=1", "From"),
+        (b"To: <sip:bob@example.com>", b'To: "unbalanced <sip:bob@example.com>', "To"),
+        (b"Call-ID: c1", b"Call-ID: two words", "Call-ID"),
+        (b"Max-Forwards: 70", b"Max-Forwards: many", "Max-Forwards"),
+    ],
+)
+def test_every_rejected_header_gets_a_400_whose_warning_names_it(
+    old: bytes, new: bytes, header: str
+) -> None:
+    with pytest.raises(SIPParseError) as info:
+        parse_message(REQUEST.replace(old, new, 1))
+    answer = error_response(info.value)
+    assert answer is not None
+    head = answer.split(b"\r\n\r\n")[0].decode()
+    lines = head.split("\r\n")
+    assert lines[0] == "SIP/2.0 400 Bad Request"
+    if header != "Max-Forwards":  # a header a response copies is copied as it came
+        assert new.decode() in lines
+    assert any(line.startswith(f'Warning: 399 sipsimple "{header}: ') for line in lines)
+    if header != "To":
+        to = next(line for line in lines if line.startswith("To: "))
+        assert ";tag=" in to  # a stateless final answer gets a To tag
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"Via: SIP/2.0/TCP 10.0.0.1:5060;branch=z9hG4bK1", b"Via: SIP/2.0/TCP ;;,"),
+        (b"CSeq: 1 OPTIONS\r\n", b""),  # nothing to copy: a response would be invalid
+        (b"OPTIONS sip:bob@example.com SIP/2.0", b"ACK sip:bob@example.com SIP/2.0"),
+        (b"OPTIONS sip:bob@example.com SIP/2.0", b"ACK sip:bob@example.com  SIP/2.0"),
+    ],
+)
+def test_what_cannot_be_answered_is_dropped(old: bytes, new: bytes) -> None:
+    request = REQUEST.replace(old, new, 1)
+    if old.startswith(b"OPTIONS"):  # an ACK never gets an answer, even with a bad CSeq
+        request = request.replace(b"CSeq: 1 OPTIONS", b"CSeq: x ACK")
+    with pytest.raises(SIPParseError) as info:
+        parse_message(request)
+    assert error_response(info.value) is None
+
+
+def test_a_bad_request_line_is_answered_by_its_method() -> None:
+    with pytest.raises(SIPParseError) as info:
+        parse_message(REQUEST.replace(b"OPTIONS sip:bob@example.com SIP/2.0",
+                                      b"OPTIONS <sip:bob@example.com> SIP/2.0", 1))
+    answer = error_response(info.value)
+    assert answer is not None and answer.startswith(b"SIP/2.0 400 Bad Request\r\n")

@@ -7,6 +7,7 @@ queues, and blocking on a queue runs the hub and so the managers.
 from __future__ import annotations
 
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -151,6 +152,31 @@ def test_garbage_datagrams(endpoint: Callable[..., Endpoint]) -> None:
     assert isinstance(message, SIPRequest)
     assert b.inbox.empty()
     raw.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="IP_RECVERR is Linux's")
+@pytest.mark.parametrize("host", HOSTS)
+def test_udp_to_a_dead_port_is_reported_and_the_rest_goes_out(
+    host: str, endpoint: Callable[..., Endpoint]
+) -> None:
+    unreachable: gevent.queue.Queue = gevent.queue.Queue()
+    a, b = endpoint(host, tcp_port=None), endpoint(host, tcp_port=None)
+    a.manager.on_unreachable = lambda address, reason: unreachable.put((address, reason))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as closed:
+        closed.bind((host, 0))
+        dead = TransportAddress(host, closed.getsockname()[1], "UDP")
+    # Loopback answers at once, so the next sends meet the error the kernel holds
+    # for the socket: each must still go out to its own (live) destination.
+    for _ in range(3):
+        a.manager.send(request_bytes("UDP", host, 9), dead)
+        a.manager.send(request_bytes("UDP", host, 9), b.address("UDP"))
+    assert unreachable.get(timeout=3) == (dead, "port unreachable")
+    for _ in range(3):
+        message, _, _ = b.receive()
+        assert isinstance(message, SIPRequest)
+    while not unreachable.empty():
+        assert unreachable.get() == (dead, "port unreachable")
 
 
 # -- TCP ------------------------------------------------------------------------------------

@@ -150,7 +150,8 @@ class SignallingEngine:
 
     def _make_transport(self, config: TransportConfig) -> TransportManager:
         return TransportManager(
-            config, self._on_message, on_connection_closed=self._on_connection_closed
+            config, self._on_message, on_connection_closed=self._on_connection_closed,
+            on_unreachable=self._on_unreachable,
         )
 
     def start(self) -> None:
@@ -412,6 +413,16 @@ class SignallingEngine:
     def _on_connection_closed(self, cid: int, remote: TransportAddress, reason: str) -> None:
         # Transactions waiting on a lost connection fail now, not at Timer B/F.
         self._execute(self.layer.destination_failed(_destination(remote), time.monotonic()))
+
+    def _on_unreachable(self, address: TransportAddress, reason: str) -> None:
+        # An ICMP error for a datagram to `address` (Linux): what sends there fails now,
+        # with a local 503 saying why, not at Timer B/F (RFC 3261 18.4). Transactions
+        # whose destination was given as a name are not matched and time out as before.
+        effects = self.layer.destination_failed(_destination(address), time.monotonic())
+        for effect in effects:
+            if isinstance(effect, TransportFailed) and _is_client_key(effect.key):
+                self._send_errors[cast(ClientKey, effect.key)] = reason
+        self._execute([_explained(effect, reason) for effect in effects])
 
     def _timer_fired(self, key: object, name: str) -> None:
         self._execute(self.layer.timer_fired(cast(TransactionKey, key), name, time.monotonic()))

@@ -29,8 +29,10 @@ from sipsimple.core.headers import (
     RouteHeader,
     ToHeader,
     ViaHeader,
+    WarningHeader,
     canonical_name,
 )
+from sipsimple.core.reasons import REASONS
 
 __all__ = [
     "REASONS",
@@ -39,28 +41,10 @@ __all__ = [
     "SIPRequest",
     "SIPResponse",
     "make_response",
+    "reject_malformed",
 ]
 
 H = TypeVar("H", bound=Header)
-
-REASONS: dict[int, str] = {
-    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
-    183: "Session Progress", 200: "OK", 202: "Accepted", 204: "No Notification",
-    300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
-    305: "Use Proxy", 380: "Alternative Service", 400: "Bad Request", 401: "Unauthorized",
-    402: "Payment Required", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    406: "Not Acceptable", 407: "Proxy Authentication Required", 408: "Request Timeout",
-    410: "Gone", 413: "Request Entity Too Large", 414: "Request-URI Too Long",
-    415: "Unsupported Media Type", 416: "Unsupported URI Scheme", 420: "Bad Extension",
-    421: "Extension Required", 423: "Interval Too Brief", 480: "Temporarily Unavailable",
-    481: "Call/Transaction Does Not Exist", 482: "Loop Detected", 483: "Too Many Hops",
-    484: "Address Incomplete", 485: "Ambiguous", 486: "Busy Here", 487: "Request Terminated",
-    488: "Not Acceptable Here", 489: "Bad Event", 491: "Request Pending",
-    493: "Undecipherable", 500: "Server Internal Error", 501: "Not Implemented",
-    502: "Bad Gateway", 503: "Service Unavailable", 504: "Server Time-out",
-    505: "Version Not Supported", 513: "Message Too Large", 600: "Busy Everywhere",
-    603: "Decline", 604: "Does Not Exist Anywhere", 606: "Not Acceptable",
-}
 
 
 class _HeaderAccess:
@@ -223,19 +207,35 @@ class PartialMessage(_HeaderAccess):
     uri: URI | None = None
     code: int | None = None
     headers: tuple[Header, ...] = field(default=())
+    # Headers that did not parse, raw (`GenericHeader` under their canonical
+    # name), and the name of the one that made the message fail, if a header did.
+    rejected: tuple[Header, ...] = field(default=())
+    bad_header: str | None = None
+
+    def copied(self, kind: type[Header], name: str) -> Header | None:
+        """The header a response copies: parsed if it did, else as it came."""
+        found = self._first(kind)
+        if found is not None:
+            return found
+        key = name.lower()
+        for header in self.rejected:
+            if header.name.lower() == key:
+                return header
+        return None
 
     @property
     def can_respond(self) -> bool:
-        """A response can be built (a request other than ACK with the headers 8.2.6 copies)."""
+        """A response can be built: a request other than ACK with a Via that parsed and
+        From, To, Call-ID and CSeq, parsed or not (8.2.6 copies them as they came)."""
         return (
             self.is_request
             and self.method is not None
             and self.method != "ACK"
             and bool(self.via)
-            and self.from_ is not None
-            and self.to is not None
-            and self.call_id is not None
-            and self.cseq is not None
+            and self.copied(FromHeader, "From") is not None
+            and self.copied(ToHeader, "To") is not None
+            and self.copied(CallIDHeader, "Call-ID") is not None
+            and self.copied(CSeqHeader, "CSeq") is not None
         )
 
 
@@ -253,14 +253,20 @@ def make_response(
     `to_tag` added unless the request's To already has a tag (a 100 never
     gets one). `headers` are appended after those.
     """
-    to = request.to
-    from_ = request.from_
-    cseq = request.cseq
-    call_id = request._first(CallIDHeader)
+    to: Header | None
+    if isinstance(request, PartialMessage):
+        # A bad From, To, Call-ID or CSeq is copied as it came (RFC 4475 expects a 400).
+        to = request.copied(ToHeader, "To")
+        from_ = request.copied(FromHeader, "From")
+        cseq = request.copied(CSeqHeader, "CSeq")
+        call_id = request.copied(CallIDHeader, "Call-ID")
+    else:
+        to, from_, cseq = request.to, request.from_, request.cseq
+        call_id = request._first(CallIDHeader)
     vias = request.via
     if not vias or to is None or from_ is None or cseq is None or call_id is None:
         raise SIPParseError("the request lacks a header a response must copy")
-    if to_tag is not None and to.tag is None and code > 100:
+    if to_tag is not None and isinstance(to, ToHeader) and to.tag is None and code > 100:
         to = to.with_tag(to_tag)
     copied: list[Header] = [*vias, from_, to, call_id, cseq]
     if code == 100:
@@ -270,3 +276,30 @@ def make_response(
         (*copied, *headers), body,
     )
 
+
+
+def reject_malformed(
+    partial: PartialMessage, status: int, detail: str, to_tag: str | None = None,
+    agent: str = "sipsimple",
+) -> SIPResponse:
+    """The answer to a request the parser rejected (`SIPParseError` ``status``/``partial``).
+
+    A Warning 399 names the header that did not parse and says what is wrong
+    with it (RFC 3261 20.43: "CSeq: invalid CSeq 'x INVITE'"), so that the
+    sender learns what to fix. The reason phrase stays the standard one: a
+    header name in the status line misleads peers that look for the first
+    "CSeq" in a message (SIPp does), and the Warning comes after the copied
+    headers. Raises `SIPParseError` when `partial` cannot be answered (see
+    `PartialMessage.can_respond`).
+    """
+    reason = REASONS.get(status, "Bad Request")
+    text = " ".join(detail.split())
+    if partial.bad_header is not None and not text.startswith(f"{partial.bad_header}:"):
+        text = f"{partial.bad_header}: {text}"
+    if len(text) > 200:
+        text = text[:197] + "..."
+    try:
+        warnings: tuple[Header, ...] = (WarningHeader(399, agent, text),)
+    except SIPParseError:
+        warnings = ()
+    return make_response(partial, status, reason=reason, to_tag=to_tag, headers=warnings)

@@ -19,7 +19,11 @@ Decisions worth knowing:
   stream it is mandatory.
 - Every problem raises `SIPParseError` (status 400, or 505 for another SIP
   version) whose ``partial`` is a `PartialMessage` with what could be read,
-  so that the transaction layer can still answer a request.
+  so that the layer that sends can still answer a request (RFC 3261 8.2,
+  RFC 4475): a header that did not parse is kept there raw (``rejected``,
+  the first one named by ``bad_header``), so that a response can copy a bad
+  From, To, Call-ID or CSeq as it came; a request line that did not parse
+  still gives its method when its first word is a token.
 """
 
 from __future__ import annotations
@@ -125,14 +129,28 @@ class _Head:
     error: SIPParseError | None = None
     content_length: int | None = None
     framing_error: SIPParseError | None = None
+    rejected: list[Header] = field(default_factory=list)
+    bad_header: str | None = None
 
     def fail(self, message: str, status: int = 400) -> None:
         if self.error is None:
             self.error = SIPParseError(message, status=status)
 
+    def reject(self, name: str, value: str, message: str) -> None:
+        """Header `name` did not parse: the error (if the first), and its raw value kept."""
+        if self.error is None:
+            self.bad_header = name
+            self.fail(message)
+        # The value came from a UTF-8 line without CR or LF and the name is a
+        # token: what GenericHeader.__post_init__ would check.
+        raw = object.__new__(GenericHeader)
+        raw.__dict__.update(name=name, value=value)
+        self.rejected.append(raw)
+
     def partial(self) -> PartialMessage:
         return PartialMessage(
-            self.is_request, self.method, self.uri, self.code, tuple(self.headers)
+            self.is_request, self.method, self.uri, self.code, tuple(self.headers),
+            tuple(self.rejected), self.bad_header,
         )
 
     def raise_error(self, error: SIPParseError) -> SIPParseError:
@@ -156,6 +174,8 @@ def _parse_start(head: _Head, line: str) -> None:
         parts = line.split(" ")
         if len(parts) != 3 or not all(parts):
             head.fail(f"invalid request line {line!r}")
+            if _TOKEN_RE.fullmatch(parts[0]):
+                head.method = parts[0]  # enough to answer it (and never an ACK)
             return
         method, uri_text, version = parts
         if not _TOKEN_RE.fullmatch(method):
@@ -361,9 +381,10 @@ def _parse_head(data: bytes, limits: Limits) -> _Head:
         try:
             _add_header(head, name, value)
         except SIPParseError as exc:
-            if canonical_name(name).lower() == "content-length":
+            canonical = canonical_name(name)
+            if canonical.lower() == "content-length":
                 head.framing_error = SIPParseError(f"invalid Content-Length: {exc}")
-            head.fail(f"{canonical_name(name)}: {exc}")
+            head.reject(canonical, value, f"{canonical}: {exc}")
     return head
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -67,9 +68,9 @@ def _dns_answers(port: int) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def dnsmasq() -> Iterator[int]:
-    """A dnsmasq serving the test zone on 127.0.0.1; yields its port."""
+@contextlib.contextmanager
+def serve_zone(records: str) -> Iterator[int]:
+    """A dnsmasq serving `records` (dnsmasq configuration lines) on 127.0.0.1; its port."""
     binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
     if not os.path.exists(binary):
         pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base)")
@@ -79,7 +80,7 @@ def dnsmasq() -> Iterator[int]:
         config = directory / "dnsmasq.conf"
         config.write_text(
             f"port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-            f"no-poll\npid-file=\n{DNSMASQ_RECORDS}"
+            f"no-poll\npid-file=\n{records}"
         )
         process = subprocess.Popen(
             [binary, f"--conf-file={config}", "--keep-in-foreground"],
@@ -99,14 +100,23 @@ def dnsmasq() -> Iterator[int]:
     else:
         message = process.stderr.read().decode() if process.stderr else ""
         pytest.fail(f"dnsmasq did not start: {message}")
-    yield port
-    process.terminate()
     try:
-        process.wait(5)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-    shutil.rmtree(directory, ignore_errors=True)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dnsmasq() -> Iterator[int]:
+    """A dnsmasq serving the test zone on 127.0.0.1; yields its port."""
+    with serve_zone(DNSMASQ_RECORDS) as port:
+        yield port
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,7 @@ import random
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,24 @@ def _free(port: int, kind: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def _bound(port: int, kind: int) -> bool:
+    """Some socket has `port` (UDP, or TCP listening), read from /proc/net so that the
+    look does not itself hold the port; a bind probe where /proc is missing."""
+    names = ("udp", "udp6") if kind == socket.SOCK_DGRAM else ("tcp", "tcp6")
+    tables = [Path("/proc/net") / name for name in names]
+    if not any(table.exists() for table in tables):
+        return not _free(port, kind)
+    wanted = f":{port:04X}"
+    for table in tables:
+        if not table.exists():
+            continue
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(wanted) and (kind == socket.SOCK_DGRAM or fields[3] == "0A"):
+                return True
+    return False
 
 
 def free_ports(count: int = 1, *, kinds: tuple[int, ...] = (socket.SOCK_DGRAM,)) -> int:
@@ -82,11 +101,26 @@ class SIPp:
         )
 
     def start(self, scenario_file: Path, **options: object) -> subprocess.Popen[bytes]:
+        """Start SIPp; returns once its SIP port is bound (or it has exited already).
+
+        A request sent before then would meet the kernel's ICMP port-unreachable,
+        which fails it at once (no retransmission reaches a late peer).
+        """
+        transport = str(options.get("transport", "u1"))
+        kind = socket.SOCK_DGRAM if transport.startswith("u") else socket.SOCK_STREAM
+        port = options.get("port")
+        if port is None:
+            port = options["port"] = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
         process = subprocess.Popen(
             self.command(scenario_file, **options),  # type: ignore[arg-type]
             cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
         self.processes.append(process)
+        deadline = time.monotonic() + 15
+        while process.poll() is None and not _bound(int(str(port)), kind):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"sipp did not bind its port {port}: {self.errors()}")
+            time.sleep(0.02)
         return process
 
     def errors(self) -> str:

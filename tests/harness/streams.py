@@ -39,6 +39,7 @@ class ProbeStream(IMediaStream, metaclass=MediaStreamRegistrar):
         self.on_hold_by_local = False
         self.on_hold_by_remote = False
         self.ended = False
+        self.start_error: str | None = None  # this stream alone fails to start, saying so
 
     def __repr__(self) -> str:
         return f"<ProbeStream {id(self):x} {self.calls[-1] if self.calls else 'new'}>"
@@ -81,8 +82,8 @@ class ProbeStream(IMediaStream, metaclass=MediaStreamRegistrar):
     def start(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
               stream_index: int) -> None:
         self.calls.append("start")
-        if self.fail_start:
-            self._post("MediaStreamDidFail", reason="start failed on purpose")
+        if self.fail_start or self.start_error is not None:
+            self._post("MediaStreamDidFail", reason=self.start_error or "start failed on purpose")
             return
         self._apply(remote_sdp, stream_index)
         self._post("MediaStreamDidStart")

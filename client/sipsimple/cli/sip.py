@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import queue
 import sys
 from typing import Any
@@ -11,11 +12,13 @@ import click
 from sipsimple.bus.client import get_bus
 from sipsimple.cli.output import CleanGroup, emit_json
 from sipsimple.core import SIPURI, SIPURIError
+from sipsimple.lookup import DNSLookup, DNSLookupError
 from sipsimple.notification import Notification, NotificationCenter
 
 __all__ = ["options", "trace"]
 
 DEFAULT_PORTS = {"udp": 5060, "tcp": 5060, "tls": 5061}
+DEFAULT_TRANSPORTS = ("tls", "tcp", "udp")  # as sip.transport_list, `call`'s default
 SHOWN_HEADERS = ("Allow", "Accept", "Supported", "Server", "User-Agent")
 
 
@@ -28,8 +31,24 @@ def _uri(text: str) -> SIPURI:
         raise click.BadParameter(f"invalid SIP URI {text!r}: {exc}", param_hint="URI") from None
 
 
-def _route(uri: SIPURI, route: str | None, transport: str | None) -> dict[str, Any]:
-    """Where to send: --route host:port, else the URI's own host, port and transport."""
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _routes(
+    uri: SIPURI, route: str | None, transport: str | None, timeout: float
+) -> list[dict[str, Any]]:
+    """Where to send, in the order to try: --route host[:port], else the URI's host.
+
+    An IP address is used as it is (its port, else the transport's default);
+    a name is resolved as `sipsimple call` resolves it, by RFC 3263 through
+    the DNS service (NAPTR, SRV, A/AAAA), never by the operating system,
+    which knows neither SRV records nor the nameservers the SDK was given.
+    """
     name = (transport or uri.transport or ("tls" if uri.secure else "udp")).lower()
     if name not in DEFAULT_PORTS:
         raise click.BadParameter(f"unsupported transport {name!r}", param_hint="--transport")
@@ -41,7 +60,22 @@ def _route(uri: SIPURI, route: str | None, transport: str | None) -> dict[str, A
         except SIPURIError as exc:
             raise click.BadParameter(f"{route!r}: {exc}", param_hint="--route") from None
         host, port = parsed.host, parsed.port
-    return {"host": host, "port": port or DEFAULT_PORTS[name], "transport": name}
+    if _is_ip(host):
+        return [{"host": host, "port": port or DEFAULT_PORTS[name], "transport": name}]
+    chosen = transport or (uri.transport if route is None else None)
+    target = SIPURI(host=host, port=port, secure=uri.secure,
+                    parameters={"transport": chosen} if chosen else {})
+    transports = [chosen.lower()] if chosen else list(DEFAULT_TRANSPORTS)
+    get_bus().ping("dns", timeout=2.0)  # a clear error when the DNS service is not running
+    try:
+        found = DNSLookup().lookup_sip_proxy(target, transports, lifetime=timeout).wait(
+            timeout + 5
+        )
+    except DNSLookupError as exc:
+        raise click.ClickException(f"cannot resolve {host}: {exc}") from None
+    if not found:
+        raise click.ClickException(f"no route to {host}")
+    return [found_route.to_bus() for found_route in found]
 
 
 @click.command()
@@ -59,6 +93,8 @@ def options(
 ) -> None:
     """Send OPTIONS to URI through the signalling service and print the answer.
 
+    A domain is resolved as for a call (RFC 3263 through the DNS service) and
+    its routes are tried in order while they fail locally (no answer, refused).
     Exits 0 on a 2xx answer, 1 otherwise.
     """
     target = _uri(uri)
@@ -66,10 +102,13 @@ def options(
         raise click.BadParameter("must be in (0, 300] seconds", param_hint="--timeout")
     bus = get_bus()
     bus.ping("signalling", timeout=2.0)  # a clear error when the service is not running
-    reply = bus.call(
-        "signalling", "send_options", timeout=timeout + 5, uri=str(target),
-        route=_route(target, route, transport), response_timeout=timeout,
-    )
+    for destination in _routes(target, route, transport, timeout):
+        reply = bus.call(
+            "signalling", "send_options", timeout=timeout + 5, uri=str(target),
+            route=destination, response_timeout=timeout,
+        )
+        if not reply["local"]:
+            break
     if as_json:
         emit_json({**reply, "body": reply["body"].decode("utf-8", errors="replace")})
     else:

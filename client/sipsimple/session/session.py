@@ -21,6 +21,7 @@ from typing import Any
 
 from sipsimple.bus.client import BusError, get_bus
 from sipsimple.core import FromHeader, Route, ToHeader
+from sipsimple.core.reasons import reason_phrase
 from sipsimple.core.sdp import (
     FrozenSDPSession,
     SDPNegotiationError,
@@ -428,7 +429,10 @@ class Session(Renegotiation):
         self._failure_reason = reason
         self._ending_code = code
         self._set_state("terminating")
-        self._bus("end", session_id=self._sid, reason_code=code, reason_text=reason[:100])
+        # The BYE's Reason header carries the whole text, made one line (the bus refuses
+        # line breaks in it; a stream's error may hold some).
+        self._bus("end", session_id=self._sid, reason_code=code,
+                  reason_text=" ".join(reason.split()))
         self._arm_end_timer()
 
     def _ev_session_failed(self, data: NotificationData) -> None:
@@ -458,8 +462,11 @@ class Session(Renegotiation):
                 failure = data.reason_header or data.reason or "session ended before it started"
                 if "ack" in failure.lower():
                     failure = "missing ACK"
-            code = self._ending_code or data.code
-            self._fail("local" if self._ending else data.originator, code, data.reason, failure)
+            # Our abort's code, with its own phrase: data.reason is that of the 200 to our BYE.
+            code, reason = data.code, data.reason
+            if self._ending_code:
+                code, reason = self._ending_code, reason_phrase(self._ending_code)
+            self._fail("local" if self._ending else data.originator, code, reason, failure)
             return
         originator = "local" if self._ending else data.originator
         if not self._ending:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ import gevent
 import gevent.lock
 
 from sipsimple.core import SIPParseError
-from sipsimple_services.signalling.message import PartialMessage, SIPMessage, make_response
+from sipsimple_services.signalling.message import PartialMessage, SIPMessage, reject_malformed
 from sipsimple_services.signalling.parser import KeepAlive, Limits, ParseFailure, StreamParser
 from sipsimple_services.signalling.transport.types import TransportAddress, TransportError
 
@@ -26,12 +27,14 @@ PONG = b"\r\n"
 
 
 def error_response(error: SIPParseError) -> bytes | None:
-    """The 400 (or 505) a parse error allows, serialized; None when it cannot be built."""
+    """The 400 (or 505) a parse error allows, serialized; None when it cannot be built
+    (a response, an ACK, or no Via/From/To/Call-ID/CSeq to copy: only then is it dropped)."""
     partial = error.partial
     if not isinstance(partial, PartialMessage) or not partial.can_respond:
         return None
     try:
-        return bytes(make_response(partial, error.status, reason=None))
+        # a new To tag, as for any stateless final answer (RFC 3261 8.2.6.2)
+        return bytes(reject_malformed(partial, error.status, str(error), secrets.token_hex(6)))
     except (SIPParseError, ValueError):
         return None
 

@@ -3,7 +3,10 @@
 Received messages go to ``on_message(message, source, connection_id)``
 (requests with ``received``/``rport`` stamped on the top Via);
 ``send``/``send_response`` write messages, reusing a connection to the same
-peer when one is open (ours or the peer's) and opening one otherwise.
+peer when one is open (ours or the peer's) and opening one otherwise. On
+Linux, a UDP destination that answers with an ICMP error (port, host or
+network unreachable) goes to ``on_unreachable(address, reason)``
+(`udp_errors`), so that what waits on it fails at once.
 Everything is gevent; call from greenlets (the tests drive it unpatched).
 """
 
@@ -36,6 +39,7 @@ from sipsimple_services.signalling.transport.types import (
     TransportConfig,
     TransportError,
 )
+from sipsimple_services.signalling.transport.udp_errors import PENDING, ErrorQueue, Unreachable
 from sipsimple_services.signalling.transport.via import response_destination, stamp_received
 
 __all__ = ["MessageCallback", "TransportManager"]
@@ -44,6 +48,7 @@ log = logging.getLogger("sipsimple_services.signalling.transport")
 
 MessageCallback = Callable[[SIPMessage, TransportAddress, "int | None"], None]
 ClosedCallback = Callable[[int, TransportAddress, str], None]
+UnreachableCallback = Callable[[TransportAddress, str], None]
 
 _ConnectionKey = tuple[str, str, int, str]
 
@@ -71,10 +76,13 @@ class TransportManager:
         on_message: MessageCallback,
         *,
         on_connection_closed: ClosedCallback | None = None,
+        on_unreachable: UnreachableCallback | None = None,
     ) -> None:
         self.config = config
         self.on_message = on_message
         self.on_connection_closed = on_connection_closed
+        self.on_unreachable = on_unreachable
+        self._udp_errors: ErrorQueue | None = None
         self._family = _family(config.host)
         self._udp: Any = None
         self._listeners: dict[str, Any] = {}
@@ -98,6 +106,7 @@ class TransportManager:
                 sock = gsocket.socket(self._family, socket.SOCK_DGRAM)
                 sock.bind((config.host, config.udp_port))
                 self._udp = sock
+                self._udp_errors = ErrorQueue.enable(sock, self._family)
                 self._local["UDP"] = self._address(sock, "UDP")
                 self._greenlets.append(gevent.spawn(self._udp_loop, sock))
             if config.tls_port is not None:
@@ -128,6 +137,9 @@ class TransportManager:
             if sock is not None:
                 sock.close()
         self._udp = None
+        if self._udp_errors is not None:
+            self._udp_errors.close()
+            self._udp_errors = None
         self._listeners.clear()
 
     def _address(self, sock: Any, transport: str) -> TransportAddress:
@@ -236,10 +248,21 @@ class TransportManager:
         if self._udp is None:
             raise TransportError(destination, "UDP is not enabled")
         address = self._resolve(destination, socket.SOCK_DGRAM)
-        try:
-            self._udp.sendto(data, address)
-        except OSError as exc:
-            raise TransportError(destination, f"send failed: {exc}") from None
+        for attempt in range(3):
+            try:
+                self._udp.sendto(data, address)
+                return
+            except OSError as exc:
+                if self._udp_errors is None:
+                    raise TransportError(destination, f"send failed: {exc}") from None
+                # Maybe an ICMP error of an earlier datagram, reported here instead of
+                # the send: read the queue (reported once this greenlet yields, so that
+                # the caller's state is not changed under it), then send again.
+                drained = self._udp_errors.drain()
+                if drained.unreachable:
+                    gevent.spawn(self._report_unreachable, drained.unreachable)
+                if attempt == 2 or not (drained.count or exc.errno in PENDING):
+                    raise TransportError(destination, f"send failed: {exc}") from None
 
     def _key(
         self, destination: TransportAddress, server_name: str | None, *, resolve: bool = True
@@ -365,11 +388,31 @@ class TransportManager:
             try:
                 data, address = sock.recvfrom(65535)
             except OSError as exc:
+                if self._udp_errors is not None:
+                    # an error of the queue: read it, or the socket stays readable
+                    drained = self._udp_errors.drain()
+                    self._report_unreachable(drained.unreachable)
+                    if drained.count or exc.errno in PENDING:
+                        continue
                 log.warning("UDP receive failed: %s", exc)
                 gevent.sleep(0.01)
                 continue
             source = TransportAddress(address[0], address[1], "UDP")
             self._handle_datagram(data, source)
+
+    def _report_unreachable(self, found: tuple[Unreachable, ...]) -> None:
+        for item in found:
+            try:
+                address = TransportAddress(_normal_ip(item.host), item.port, "UDP")
+            except ValueError:
+                continue
+            log.info("UDP to %s: %s", address, item.reason)
+            if self.on_unreachable is None:
+                continue
+            try:
+                self.on_unreachable(address, item.reason)
+            except Exception:
+                log.exception("on_unreachable failed")
 
     def _handle_datagram(self, data: bytes, source: TransportAddress) -> None:
         if not data.strip(b"\r\n\x00"):
