@@ -65,7 +65,11 @@ def test_credentials() -> None:
     assert parse_credentials({"username": "a", "password": "p", "realm": "r"}) == Credentials(
         "a", "p", "r",
     )
+    assert parse_credentials(
+        {"username": "a", "password": "p", "allow_md5": False, "allow_qopless": False}
+    ) == Credentials("a", "p", None, allow_md5=False, allow_qopless=False)
     for bad, message in [
+        ({"username": "a", "password": "p", "allow_md5": "no"}, "allow_md5"),
         ({"password": "p"}, "username"), ({"username": "a"}, "password"),
         ({"username": "a", "password": "p", "realm": 1}, "realm"),
         ({"username": "a", "password": "p", "extra": 1}, "unknown"),

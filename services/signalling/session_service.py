@@ -202,10 +202,15 @@ class SessionMethods:
         def command(layer: DialogLayer, now: float) -> list[Effect]:
             contact = None
             session = layer.session(session_id)
-            if auth is not None and session.auth is None:
-                # for our requests in the dialog (BYE, re-INVITE, REFER) challenged by a proxy
-                session.auth = AuthSession(auth)
             dialog = session.dialog
+            if auth is not None and session.auth is None:
+                # for our requests in the dialog (BYE, re-INVITE, REFER) challenged by a proxy;
+                # bound by default to the called account's realms
+                local = dialog.local.uri if dialog is not None else None
+                user, domain = getattr(local, "user", None), getattr(local, "host", None)
+                session.auth = (
+                    AuthSession(auth, realms=set()) if not isinstance(domain, str)
+                    else self.sessions.realm_book.session(auth, user, domain))
             if params and dialog is not None:
                 # the dialog keeps it: every later Contact of ours carries them too
                 own = dialog.local_contact
