@@ -31,6 +31,11 @@ def test_route() -> None:
     )
     assert parse_route({"host": "[::1]", "port": 5061, "transport": "TLS",
                         "tls_name": "sip.test"}) == (Destination("::1", 5061, "TLS"), "sip.test")
+    # the name travels with the destination, so each request verifies its own
+    assert parse_route({"host": "::1", "port": 5061, "transport": "tls",
+                        "tls_name": "sip.test"})[0].tls_name == "sip.test"
+    assert parse_route({"host": "::1", "port": 5060, "transport": "tcp",
+                        "tls_name": "sip.test"})[0].tls_name is None
     assert parse_route({"host": "sip.example.test", "port": 1, "transport": "tcp"})[0].host == (
         "sip.example.test"
     )

@@ -63,7 +63,9 @@ def parse_route(route: Mapping[str, Any]) -> tuple[Destination, str | None]:
         raise ValueError(f"route: transport must be udp, tcp or tls, not {transport!r}")
     if tls_name is not None and (not isinstance(tls_name, str) or not tls_name):
         raise ValueError("route: tls_name must be a non-empty string")
-    return Destination(host, port, transport.upper()), tls_name
+    transport = transport.upper()
+    name = tls_name if transport == "TLS" else None
+    return Destination(host, port, transport, tls_name=name), tls_name
 
 
 def parse_headers(pairs: list[Any] | None) -> list[Header]:

@@ -165,6 +165,9 @@ class SessionCore:
         request_id: int = 0, *, fresh_credentials: bool = True,
     ) -> ClientKey:
         dest = next_hop if isinstance(next_hop, Destination) else self.ctx.resolve(next_hop)
+        first = self._invite_dest
+        if first is not None and dest == first and dest.tls_name is None:
+            dest = first  # the route's TLS name holds for the dialog's requests
         creds = None
         if fresh_credentials and self.auth is not None and purpose is not Purpose.CANCEL:
             creds = self.auth.authorize(request.method, request.uri, request.body,

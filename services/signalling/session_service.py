@@ -155,13 +155,12 @@ class SessionMethods:
     ) -> dict[str, Any]:
         sender = _checked(lambda: parse_sip_uri(from_uri, "from_uri"))
         target = _checked(lambda: parse_sip_uri(to_uri, "to_uri"))
-        destination, tls_name = _checked(lambda: parse_route(route))
+        destination, _tls_name = _checked(lambda: parse_route(route))  # in destination
         ctype = _checked(lambda: check_content_type(content_type)) if content_type else None
         extra = _checked(lambda: parse_headers(headers))
         auth = _checked(lambda: parse_credentials(credentials))
         params = check_contact_params(contact_params)
         _one_line(display_name, "display_name")
-        self.engine.set_tls_name(destination, tls_name)
         try:
             sid, call_id = self.sessions.connect(
                 client, sender, target, destination, body=body or b"", content_type=ctype,

@@ -391,6 +391,8 @@ class Subscription:
             request, next_hop = self.dialog.build_request(
                 "SUBSCRIBE", PLACEHOLDER_VIA, headers, self.body if expires else b"")
             destination = self._resolve(next_hop)
+            if destination == self.destination and destination.tls_name is None:
+                destination = self.destination  # keeps the route's TLS name
         else:
             self.cseq += 1
             routed = route_request(self.request_uri or self.to.uri, self.routes)
