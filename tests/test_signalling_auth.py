@@ -24,6 +24,7 @@ from sipsimple_services.signalling.auth import (
     AuthRetry,
     AuthSession,
     Credentials,
+    RealmBook,
     digest_response,
     parse_challenges,
 )
@@ -473,3 +474,28 @@ def test_in_dialog_requests_carry_only_the_dialogs_realms() -> None:
     assert header.realm == "callee" and isinstance(header, AuthorizationHeader)
     # out of the dialog both realms are still answered
     assert {h.realm for h in session.authorize("OPTIONS", "sip:b@h")} == {"proxy", "callee"}
+
+
+def test_the_realm_book_binds_each_account_to_its_domain_and_registrars() -> None:
+    book = RealmBook()
+    credentials = Credentials("alice", "p")
+    assert book.session(None, "alice", "example.com") is None
+    registration = book.session(credentials, "alice", "Example.COM", registration=True)
+    assert registration is not None
+    assert isinstance(registration.handle_response(
+        challenge_response(www(realm="registrar.example.net", nonce="n", qop="auth"))), AuthRetry)
+    registration.handle_response(SIPResponse(200, "OK", ()))
+    call = book.session(credentials, "alice", "example.com")
+    assert call is not None
+    for realm in ("example.com", "EXAMPLE.com", "registrar.example.net"):
+        assert isinstance(call.handle_response(
+            challenge_response(www(realm=realm, nonce=f"n-{realm}", qop="auth"))), AuthRetry)
+    # another account of the service learned nothing from alice's registrar
+    other = book.session(credentials, "bob", "example.com")
+    assert other is not None
+    assert isinstance(other.handle_response(
+        challenge_response(www(realm="registrar.example.net", nonce="n", qop="auth"))), AuthFailed)
+    # a realm given with the credentials is the only one answered
+    bound = book.session(Credentials("alice", "p", realm="other"), "alice", "example.com")
+    assert bound is not None and isinstance(bound.handle_response(
+        challenge_response(www(realm="example.com", nonce="n", qop="auth"))), AuthFailed)

@@ -399,7 +399,9 @@ class AuthSession:
             if credentials.realm is not None:
                 if credentials.realm == realm:
                     return credentials
-            elif self.allowed_realms is None or realm in self.allowed_realms:
+            elif self.allowed_realms is None or realm in self.allowed_realms or (
+                realm.lower() in self.allowed_realms  # a domain name as realm: any case
+            ):
                 return credentials
         return None
 
