@@ -420,6 +420,11 @@ def test_a_message_must_arrive_within_its_deadline(endpoint: Callable[..., Endpo
         pytest.fail("the trickled message was never given up")
     _, reason = b.closed.get(timeout=3)
     assert reason == "message too slow" and b.inbox.empty()
+    # headers in full, the body never: the deadline holds too (nothing is buffered)
+    sock = raw_stream(b.address("TCP"))
+    sock.sendall(partial_message(0, body_length=10))
+    _, reason = b.closed.get(timeout=10)
+    assert reason == "message too slow" and b.inbox.empty()
     # messages that arrive in time are not affected
     sock = raw_stream(b.address("TCP"))
     sock.sendall(request_bytes("TCP", "127.0.0.1", 5060))

@@ -85,8 +85,10 @@ class Connection:
         self._deliver = deliver
         self._closed = closed
         self._lock = gevent.lock.Semaphore()
-        # Traffic that proves the connection in use: data received, messages sent
-        # (our own pings do not count, or a dead peer would never time out).
+        # Traffic that proves the connection in use: messages sent, and received
+        # (any data on our own connections; whole messages only on a peer's, so
+        # that its keep-alives alone do not hold it open). Pings and pongs we
+        # send do not count, or a dead peer would never time out.
         self.last_activity = self.last_ping = time.monotonic()
         self.message_started: float | None = None
         self._budget = budget
@@ -162,13 +164,12 @@ class Connection:
         """Feed the parser and act on its events; False when the stream must be closed."""
         events = self.parser.feed(data)
         now = time.monotonic()
+        completed = any(isinstance(event, SIPMessage) for event in events)
         if not self.parser.in_message:
             self.message_started = None
-        elif self.message_started is None or any(
-            isinstance(event, SIPMessage) for event in events
-        ):
+        elif self.message_started is None or completed:
             self.message_started = now  # a new message began
-        if self.outbound or any(isinstance(event, SIPMessage) for event in events):
+        if self.outbound or completed:
             self.last_activity = now
         for event in events:
             if isinstance(event, KeepAlive):
