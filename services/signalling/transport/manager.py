@@ -96,6 +96,7 @@ class TransportManager:
         self._budget = BufferBudget(config.max_buffered_bytes)
         self._inbound: Counter[str] = Counter()  # peers' connections by IP, handshakes included
         self._handshaking = 0  # TLS handshakes with peers in progress
+        self._refusals_logged: dict[str, tuple[float, int]] = {}  # host: (logged at, since)
         self._server_tls: Any = None
         self._client_tls: Any = None
         self.running = False
@@ -415,8 +416,8 @@ class TransportManager:
             remote = TransportAddress(_normal_ip(address[0]), address[1], transport)
             refused = self._refusal(remote.host)
             if refused is not None:
-                log.warning("refusing a %s connection from %s: %s", transport, remote, refused)
                 sock.close()
+                self._log_refusal(transport, remote, refused)
                 continue
             self._inbound[remote.host] += 1
             if transport == "TLS":
@@ -450,6 +451,19 @@ class TransportManager:
         if self._inbound[host] >= config.max_connections_per_address:
             return f"{config.max_connections_per_address} connections open from that address"
         return None
+
+    def _log_refusal(self, transport: str, remote: TransportAddress, reason: str) -> None:
+        """A line per address and second at most: a flood must not flood the log too."""
+        now = time.monotonic()
+        last, skipped = self._refusals_logged.get(remote.host, (0.0, 0))
+        if now - last < 1.0:
+            self._refusals_logged[remote.host] = (last, skipped + 1)
+            return
+        more = f" ({skipped} more refused since)" if skipped else ""
+        log.warning("refusing a %s connection from %s: %s%s", transport, remote, reason, more)
+        if len(self._refusals_logged) > 1024:  # bounded: forget the old entries
+            self._refusals_logged.clear()
+        self._refusals_logged[remote.host] = (now, 0)
 
     def _release(self, host: str) -> None:
         self._inbound[host] -= 1
