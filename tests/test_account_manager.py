@@ -83,6 +83,15 @@ def test_identity(manager: AccountManager) -> None:
     account.auth.username = "alice-auth"
     assert account.credentials.username == "alice-auth"
     assert account.credentials.password == "secret"
+    # no realm: the signalling service binds the credentials to the account's realms
+    assert account.credentials.to_bus() == {"username": "alice-auth", "password": "secret"}
+    account.auth.realm = "sip.example.com"
+    account.auth.allow_md5 = False
+    account.auth.allow_qopless = False
+    assert account.credentials.to_bus() == {
+        "username": "alice-auth", "password": "secret", "realm": "sip.example.com",
+        "allow_md5": False, "allow_qopless": False,
+    }
     account.display_name = "Alice"
     assert not account.registered and account.registrar is None
     assert Account("alice@example.com") is account

@@ -146,3 +146,26 @@ def test_delete_and_stop_unregister(kamailio: Kamailio, manager: AccountManager,
     assert time.monotonic() - started < 6
     events.wait(lambda n: n.name == "SIPAccountRegistrationDidEnd" and n.sender is bob)
     wait_unregistered(kamailio, "bob")
+
+
+def test_a_realm_setting_binds_the_credentials(
+        kamailio: Kamailio, manager: AccountManager, events: Recorder) -> None:
+    """auth.realm names the only realm answered: Kamailio's (the domain) is refused until
+    the setting names it, or is cleared (the default binding: the account's domain)."""
+    kamailio.add_user("dave", "dave-secret")
+    dave = Account(f"dave@{kamailio.domain}")
+    dave.auth.realm = "elsewhere.test"
+    dave.auth.password = kamailio.password("dave")
+    dave.sip.outbound_proxy = SIPProxyAddress("127.0.0.1", kamailio.port("udp"), "udp")
+    dave.enabled = True
+    dave.save()
+    failed = events.wait("SIPAccountRegistrationDidFail")
+    assert failed.sender is dave and failed.data.code == 401, failed.data.__dict__
+    assert kamailio.contacts("dave") == []
+    dave.auth.realm = None
+    dave.save()
+    events.wait("SIPAccountRegistrationDidSucceed")
+    assert len(kamailio.wait_registered("dave")) == 1
+    dave.delete()
+    wait_unregistered(kamailio, "dave")
+    kamailio.remove_user("dave")

@@ -19,6 +19,10 @@ def test_destination_value() -> None:
     assert str(Destination("::1", 5061, "TLS")) == "TLS:[::1]:5061"
     assert d == Destination("192.0.2.1", 5060)
     assert len({d, Destination("192.0.2.1", 5060, "UDP")}) == 1
+    # the TLS name is the request's business, not the address's: a lost connection
+    # fails every transaction to that address, whatever name each verified
+    named = Destination("192.0.2.1", 5061, "TLS", tls_name="sip.test")
+    assert named == Destination("192.0.2.1", 5061, "TLS") and named.tls_name == "sip.test"
 
 
 @pytest.mark.parametrize(

@@ -24,6 +24,7 @@ from sipsimple_services.signalling.auth import (
     AuthRetry,
     AuthSession,
     Credentials,
+    RealmBook,
     digest_response,
     parse_challenges,
 )
@@ -228,7 +229,8 @@ def test_proxy_and_www_realms_answered_together() -> None:
 def test_realm_restriction_and_unsupported_algorithm() -> None:
     session = AuthSession(Credentials("u", "p", realm="mine"))
     failed = session.handle_response(challenge_response(www(realm="theirs", nonce="n")))
-    assert failed == AuthFailed("no credentials for realm 'theirs'")
+    assert failed == AuthFailed(
+        "realm 'theirs' is not the account's (credentials bound to 'mine')")
     assert session.authorize("INVITE", "sip:x@y") == ()
     failed = session.handle_response(
         challenge_response(www(realm="mine", nonce="n", algorithm="SHA-1"))
@@ -394,3 +396,106 @@ def test_verifier_accepts_every_computed_header(
         bad, method=method, uri=uri, nonce=nonce, algorithm=algorithm,
         qop_offered=offered, body=bodies[0],
     )
+
+
+# -- realm binding, algorithm and qop policy, dialog scope ----------------------------------
+
+
+def test_credentials_without_realm_answer_only_the_sessions_realms() -> None:
+    session = AuthSession(Credentials("u", "p"), realms={"example.com"})
+    failed = session.handle_response(challenge_response(www(realm="evil.test", nonce="n")))
+    assert isinstance(failed, AuthFailed)
+    assert "'evil.test' is not the account's" in failed.reason and "example.com" in failed.reason
+    assert session.authorize("INVITE", "sip:x@y") == ()
+    retry = session.handle_response(challenge_response(www(realm="example.com", nonce="n")))
+    assert retry == AuthRetry(("example.com",), False)
+
+
+def test_realms_learned_by_a_registration_are_answered_later() -> None:
+    learned: set[str] = set()
+    registration = AuthSession(Credentials("u", "p"), realms=None, learned=learned)
+    assert isinstance(registration.handle_response(
+        challenge_response(www(realm="registrar.realm", nonce="n", qop="auth"))), AuthRetry)
+    registration.handle_response(SIPResponse(200, "OK", ()))
+    assert learned == {"registrar.realm"}
+    realms = {"example.com"} | learned
+    call = AuthSession(Credentials("u", "p"), realms=realms)
+    assert isinstance(call.handle_response(
+        challenge_response(www(realm="registrar.realm", nonce="m", qop="auth"))), AuthRetry)
+
+
+def test_a_refused_challenge_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
+    session = AuthSession(Credentials("u", "p"), realms={"example.com"})
+    with caplog.at_level("WARNING", logger="sipsimple_services.signalling.auth"):
+        session.handle_response(challenge_response(www(realm="evil.test", nonce="n")))
+    assert "'evil.test' is not the account's" in caplog.text
+
+
+def test_md5_refused_when_the_credentials_say_so() -> None:
+    session = AuthSession(Credentials("u", "p", allow_md5=False))
+    failed = session.handle_response(challenge_response(www(realm="r", nonce="n", qop="auth")))
+    assert isinstance(failed, AuthFailed) and "MD5 refused" in failed.reason
+    failed = session.handle_response(
+        challenge_response(www(realm="r", nonce="n", algorithm="MD5-sess", qop="auth")))
+    assert isinstance(failed, AuthFailed) and "MD5 refused" in failed.reason
+    assert session.authorize("REGISTER", "sip:r") == ()
+    # a stronger algorithm offered alongside is taken
+    retry = session.handle_response(challenge_response(
+        www(realm="r", nonce="n1", qop="auth"),
+        www(realm="r", nonce="n2", algorithm="SHA-256", qop="auth")))
+    assert isinstance(retry, AuthRetry)
+    (header,) = session.authorize("REGISTER", "sip:r")
+    assert header.parameter("algorithm") == "SHA-256"
+
+
+def test_qopless_challenge_refused_when_the_credentials_say_so() -> None:
+    session = AuthSession(Credentials("u", "p", allow_qopless=False))
+    failed = session.handle_response(challenge_response(www(realm="r", nonce="n")))
+    assert isinstance(failed, AuthFailed) and "without qop (RFC 2069)" in failed.reason
+    assert isinstance(session.handle_response(
+        challenge_response(www(realm="r", nonce="n", qop="auth"))), AuthRetry)
+    # by default an RFC 2069 challenge is still answered
+    assert isinstance(AuthSession(Credentials("u", "p")).handle_response(
+        challenge_response(www(realm="r", nonce="n"))), AuthRetry)
+
+
+def test_in_dialog_requests_carry_only_the_dialogs_realms() -> None:
+    session = AuthSession(Credentials("u", "p"), cnonce=counter().__next__)
+    proxy = challenge_response(
+        ProxyAuthenticateHeader.digest(realm="proxy", nonce="pn", qop="auth"), code=407)
+    assert isinstance(session.handle_response(proxy), AuthRetry)
+    assert len(session.authorize("INVITE", "sip:b@h")) == 1  # the INVITE sent again
+    session.handle_response(SIPResponse(200, "OK", ()))
+    # the proxy's realm challenged the dialog-creating INVITE, not the dialog
+    assert session.authorize("BYE", "sip:b@h", in_dialog=True) == ()
+    callee = challenge_response(www(realm="callee", nonce="cn", qop="auth"))
+    assert isinstance(session.handle_response(callee, in_dialog=True), AuthRetry)
+    (header,) = session.authorize("BYE", "sip:b@h", in_dialog=True)
+    assert header.realm == "callee" and isinstance(header, AuthorizationHeader)
+    # out of the dialog both realms are still answered
+    assert {h.realm for h in session.authorize("OPTIONS", "sip:b@h")} == {"proxy", "callee"}
+
+
+def test_the_realm_book_binds_each_account_to_its_domain_and_registrars() -> None:
+    book = RealmBook()
+    credentials = Credentials("alice", "p")
+    assert book.session(None, "alice", "example.com") is None
+    registration = book.session(credentials, "alice", "Example.COM", registration=True)
+    assert registration is not None
+    assert isinstance(registration.handle_response(
+        challenge_response(www(realm="registrar.example.net", nonce="n", qop="auth"))), AuthRetry)
+    registration.handle_response(SIPResponse(200, "OK", ()))
+    call = book.session(credentials, "alice", "example.com")
+    assert call is not None
+    for realm in ("example.com", "EXAMPLE.com", "registrar.example.net"):
+        assert isinstance(call.handle_response(
+            challenge_response(www(realm=realm, nonce=f"n-{realm}", qop="auth"))), AuthRetry)
+    # another account of the service learned nothing from alice's registrar
+    other = book.session(credentials, "bob", "example.com")
+    assert other is not None
+    assert isinstance(other.handle_response(
+        challenge_response(www(realm="registrar.example.net", nonce="n", qop="auth"))), AuthFailed)
+    # a realm given with the credentials is the only one answered
+    bound = book.session(Credentials("alice", "p", realm="other"), "alice", "example.com")
+    assert bound is not None and isinstance(bound.handle_response(
+        challenge_response(www(realm="example.com", nonce="n", qop="auth"))), AuthFailed)

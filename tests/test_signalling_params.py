@@ -31,6 +31,11 @@ def test_route() -> None:
     )
     assert parse_route({"host": "[::1]", "port": 5061, "transport": "TLS",
                         "tls_name": "sip.test"}) == (Destination("::1", 5061, "TLS"), "sip.test")
+    # the name travels with the destination, so each request verifies its own
+    assert parse_route({"host": "::1", "port": 5061, "transport": "tls",
+                        "tls_name": "sip.test"})[0].tls_name == "sip.test"
+    assert parse_route({"host": "::1", "port": 5060, "transport": "tcp",
+                        "tls_name": "sip.test"})[0].tls_name is None
     assert parse_route({"host": "sip.example.test", "port": 1, "transport": "tcp"})[0].host == (
         "sip.example.test"
     )
@@ -65,7 +70,11 @@ def test_credentials() -> None:
     assert parse_credentials({"username": "a", "password": "p", "realm": "r"}) == Credentials(
         "a", "p", "r",
     )
+    assert parse_credentials(
+        {"username": "a", "password": "p", "allow_md5": False, "allow_qopless": False}
+    ) == Credentials("a", "p", None, allow_md5=False, allow_qopless=False)
     for bad, message in [
+        ({"username": "a", "password": "p", "allow_md5": "no"}, "allow_md5"),
         ({"password": "p"}, "username"), ({"username": "a"}, "password"),
         ({"username": "a", "password": "p", "realm": 1}, "realm"),
         ({"username": "a", "password": "p", "extra": 1}, "unknown"),

@@ -236,3 +236,17 @@ def test_random_bytes(data: bytes) -> None:
     parser = StreamParser()
     for event in parser.feed(data):
         assert isinstance(event, SIPRequest | SIPResponse | KeepAlive | ParseFailure)
+
+
+def test_stream_parser_says_when_a_message_is_under_way() -> None:
+    """The transport's per-message deadline runs while `in_message` (headers in, body due)."""
+    parser = StreamParser()
+    assert not parser.in_message
+    head = (b"MESSAGE sip:b@h SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n"
+            b"Max-Forwards: 70\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>\r\nCall-ID: c\r\n"
+            b"CSeq: 1 MESSAGE\r\n"
+            b"Content-Length: 4\r\n\r\n")
+    assert parser.feed(head[:10]) == [] and parser.in_message
+    assert parser.feed(head[10:]) == [] and parser.in_message and parser.buffered == 0
+    (message,) = parser.feed(b"body")
+    assert isinstance(message, SIPRequest) and not parser.in_message

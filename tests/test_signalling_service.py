@@ -7,6 +7,7 @@ loopback.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -478,3 +479,82 @@ def test_trace_events_and_file(
     bus.call("signalling", "send_options", uri="sip:self@127.0.0.1", route=route(ports["udp"]))
     time.sleep(0.3)
     assert len(traced.seen) == seen
+
+
+# --- stream bounds: a connection flood from one address -------------------------------------
+
+
+def memory_kib(pid: int, field: str) -> int:
+    """VmRSS (now) or VmHWM (the peak so far) of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def flood_request(port: int, body_length: int) -> bytes:
+    branch = os.urandom(6).hex()
+    return (
+        "MESSAGE sip:nobody@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK{branch}\r\n"
+        "Max-Forwards: 70\r\nTo: <sip:nobody@127.0.0.1>\r\nFrom: <sip:raw@127.0.0.1>;tag=f1\r\n"
+        f"Call-ID: flood-{branch}\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {body_length}\r\n\r\n"
+    ).encode()
+
+
+def is_closed(sock: socket.socket) -> bool:
+    """Whether the service closed `sock` (it never writes to a flood connection first)."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0)  # with a timeout, recv would wait for data
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
+
+
+def test_connection_flood_from_one_address_is_capped(
+    spawn_service: Callable[..., Any],
+) -> None:
+    """Many connections from 127.0.0.1, each holding most of a 1 MB body: the
+    per-address cap (32 by default) refuses the rest, 127.0.0.2 is still answered,
+    and the service's peak memory stays far below what every connection would hold."""
+    # a deadline far away: only the per-address cap is at work here
+    process = spawn_service("sipsimple_services.signalling", "signalling",
+                            SIPSIMPLE_SIP_MESSAGE_TIMEOUT="600")
+    port = int(get_bus().call("signalling", "get_transports")["tcp"])
+    before = memory_kib(process.pid, "VmRSS")
+    count, cap, body, sent = 150, 32, 1_000_000, 900_000
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            flood.append(sock)
+            with contextlib.suppress(OSError):  # refused: closed under our feet
+                sock.sendall(flood_request(port, body) + b"x" * sent)
+        deadline = time.monotonic() + 60
+        while sum(map(is_closed, flood)) < count - cap:
+            assert time.monotonic() < deadline, f"{sum(map(is_closed, flood))} refused"
+            time.sleep(0.05)
+        held = [sock for sock in flood if not is_closed(sock)]
+        assert len(held) == cap
+        # another address is served meanwhile
+        with socket.create_connection(("127.0.0.1", port), timeout=10,
+                                      source_address=("127.0.0.2", 0)) as other:
+            other.sendall(OPTIONS_RAW.format(port=port, branch="other").replace(
+                "SIP/2.0/UDP", "SIP/2.0/TCP").encode())
+            assert other.recv(65536).startswith(b"SIP/2.0 200 ")
+        # the held messages end: each gets its answer, so every byte was read
+        for sock in held:
+            sock.sendall(b"x" * (body - sent))
+            assert sock.recv(65536).startswith(b"SIP/2.0 "), "no answer to a held message"
+    finally:
+        for sock in flood:
+            sock.close()
+    growth_mib = (memory_kib(process.pid, "VmHWM") - before) / 1024
+    # 32 held bodies are ~30 MiB; all 150 would be ~140 MiB (255 MB RSS before the cap)
+    assert growth_mib < 80, f"peak memory grew by {growth_mib:.0f} MiB"

@@ -9,14 +9,16 @@ and its 2xx, and INVITEs with Replaces (RFC 3891).
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.notifications import Recorder
-from harness.signalling import named, signalling_claiming
-from harness.sipp import SIPp, needs_sipp, scenario
+from harness.signalling import finished, named, signalling_claiming
+from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -258,7 +260,8 @@ def test_answered_call_uses_the_credentials_given_with_accept(
         incoming = events.wait(named("session_incoming"), timeout=20).data
         callee = incoming.session_id
         bus.call("signalling", "accept", session_id=callee, body=SDP,
-                 credentials={"username": "bob", "password": "secret"})
+                 credentials={"username": "bob", "password": "secret",
+                              "realm": "sipp.test"})
         events.wait(named("session_established", session_id=callee))
         bus.call("signalling", "end", session_id=callee)
         ended = events.wait(named("session_ended", session_id=callee)).data
@@ -270,3 +273,52 @@ def test_answered_call_uses_the_credentials_given_with_accept(
     byes = [code for originator, method, code in transactions(events, callee)
             if method == "BYE"]
     assert byes == [401, 200]
+
+
+@pytest.fixture
+def service_log(spawn_service: Callable[..., Any], tmp_path: Path) -> Path:
+    """The signalling service running with its log lines written to the returned file."""
+    log = tmp_path / "signalling.log"
+    spawn_service("sipsimple_services.signalling", "signalling", log=log,
+                  SIPSIMPLE_CLIENT_TIMEOUT="2", SIPSIMPLE_LOG_LEVEL="INFO")
+    return log
+
+
+def wait_for_line(log: Path, text: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in log.read_text(errors="replace"):
+        assert time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+        time.sleep(0.05)
+
+
+@integration
+@needs_sipp
+@pytest.mark.parametrize(("realm", "algorithm", "qop", "credentials", "why"), [
+    # the callee challenges with a realm that is not the caller's: an offline attack
+    ("evil.test", "MD5", ', qop="auth"', {}, "realm 'evil.test' is not the account's"),
+    ("127.0.0.1", "MD5", ', qop="auth"', {"allow_md5": False}, "MD5 refused"),
+    ("127.0.0.1", "MD5", "", {"allow_qopless": False}, "without qop (RFC 2069) refused"),
+])
+def test_challenge_the_account_must_not_answer_fails_the_call(
+        service_log: Path, events: Recorder, tmp_path: Path, realm: str, algorithm: str,
+        qop: str, credentials: dict[str, Any], why: str) -> None:
+    bus = get_bus()
+    sipp = SIPp(tmp_path)
+    try:
+        port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+        process = sipp.start(scenario("uas_invite_401_other_realm.xml", sipp.workdir,
+                                      REALM=realm, ALGORITHM=algorithm, QOP=qop),
+                             port=port, timeout=30)
+        sid = bus.call("signalling", "invite", from_uri=ALICE,
+                       to_uri=f"sip:sipp@127.0.0.1:{port}", body=SDP,
+                       route={"host": "127.0.0.1", "port": port, "transport": "udp"},
+                       credentials={"username": "alice", "password": "secret",
+                                    **credentials})["session_id"]
+        failed = events.wait(named("session_failed", session_id=sid), timeout=20).data
+        assert (failed.code, failed.originator) == (401, "remote")
+        finished(process, sipp)  # INVITE, 401, ACK: no second INVITE
+    finally:
+        sipp.stop()
+    invites = [code for _who, method, code in transactions(events, sid) if method == "INVITE"]
+    assert invites == [401]
+    wait_for_line(service_log, why)

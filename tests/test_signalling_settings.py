@@ -68,3 +68,27 @@ def test_max_transactions_from_the_environment_sets_the_layer_limits() -> None:
     for bad in ("lots", "0", "-5"):
         with pytest.raises(ValueError, match="max_transactions"):
             SIPSettings.from_env({"SIPSIMPLE_SIP_MAX_TRANSACTIONS": bad})
+
+
+def test_stream_bounds_from_the_environment() -> None:
+    default = SIPSettings().transport_config()
+    assert (default.max_connections, default.max_connections_per_address,
+            default.max_buffered_bytes, default.message_timeout,
+            default.limits.max_body_bytes) == (1024, 32, 64 * 1024 * 1024, 30.0, 1024 * 1024)
+    config = SIPSettings.from_env({
+        "SIPSIMPLE_SIP_MAX_CONNECTIONS": "200", "SIPSIMPLE_SIP_MAX_CONNECTIONS_PER_ADDRESS": "4",
+        "SIPSIMPLE_SIP_MAX_BUFFERED_BYTES": "8_000_000", "SIPSIMPLE_SIP_MESSAGE_TIMEOUT": "2.5",
+        "SIPSIMPLE_SIP_MAX_BODY_BYTES": "65536",
+    }).transport_config()
+    assert (config.max_connections, config.max_connections_per_address,
+            config.max_buffered_bytes, config.message_timeout,
+            config.limits.max_body_bytes) == (200, 4, 8_000_000, 2.5, 65536)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("max_connections_per_address", "0"), ("max_buffered_bytes", "lots"),
+    ("message_timeout", "-1"), ("max_body_bytes", "1.5"), ("max_connections", True),
+])
+def test_invalid_stream_bounds(name: str, value: object) -> None:
+    with pytest.raises(ValueError, match=name):
+        SIPSettings().updated(**{name: value})

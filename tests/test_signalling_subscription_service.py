@@ -228,7 +228,8 @@ def test_challenged_refer_is_sent_with_the_sessions_credentials(
     process = sipp.start(scenario("uas_refer_auth.xml", sipp.workdir), port=port, timeout=30)
     caller = bus.call("signalling", "invite", from_uri=ALICE, to_uri=f"sip:sipp@127.0.0.1:{port}",
                       body=SDP, route={"host": "127.0.0.1", "port": port, "transport": "udp"},
-                      credentials={"username": "alice", "password": "secret"})["session_id"]
+                      credentials={"username": "alice", "password": "secret",
+                                   "realm": "sipp.test"})["session_id"]
     events.wait(named("session_established", session_id=caller))
     tid = bus.call("signalling", "refer", session_id=caller,
                    refer_to="<sip:carol@127.0.0.1>")["transfer_id"]

@@ -11,9 +11,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -186,3 +189,128 @@ def test_server_certificate_for_another_name_is_refused(
         reason = failed.reason.lower()
         assert "certificate" in reason and tls_name in reason, failed.reason
         assert not theirs.named("signalling.session_incoming")
+
+
+# -- REGISTER and SUBSCRIBE to a server addressed by IP, verified against the route's name ----
+
+
+class TLSRegistrar:
+    """A TLS server on loopback answering REGISTER and SUBSCRIBE with 200 (one thread).
+
+    Its certificate names only "registrar.test" (no IP address): a client that
+    verifies against the IP it connected to fails the handshake.
+    """
+
+    def __init__(self, leaf: Leaf) -> None:
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(leaf.cert, leaf.key)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        self.received: list[str] = []
+        self.handshakes_failed = 0
+        self.got_request = threading.Event()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                raw, _address = self.listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with self.context.wrap_socket(raw, server_side=True) as tls:
+                    tls.settimeout(0.2)
+                    self._answer(tls)
+            except (ssl.SSLError, ConnectionError):
+                self.handshakes_failed += 1
+
+    def _answer(self, tls: ssl.SSLSocket) -> None:
+        buffer = b""
+        while not self.stopping.is_set():
+            try:
+                data = tls.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                return
+            buffer += data
+            while b"\r\n\r\n" in buffer:  # our requests here have no body
+                head, buffer = buffer.split(b"\r\n\r\n", 1)
+                lines = head.decode().split("\r\n")
+                if not lines[0].strip():
+                    continue  # a keep-alive
+                method = lines[0].split(" ", 1)[0]
+                self.received.append(method)
+                copied = [line for line in lines[1:] if line.split(":", 1)[0].lower() in (
+                    "via", "from", "call-id", "cseq", "contact", "expires")]
+                to = next(line for line in lines[1:] if line.lower().startswith("to:"))
+                response = "\r\n".join([
+                    "SIP/2.0 200 OK", *copied, f"{to};tag=registrar1", "Content-Length: 0",
+                    "", ""])
+                tls.sendall(response.encode())
+                self.got_request.set()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+@pytest.fixture
+def registrar(ca: TestCA) -> Iterator[TLSRegistrar]:
+    server = TLSRegistrar(ca.issue("registrar", "registrar.test", dns=("registrar.test",)))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def tls_client(spawn_service: Callable[..., Any], ca: TestCA) -> BusClient:
+    """Our service, verifying TLS servers against the test CA (no TLS listener)."""
+    spawn_service("sipsimple_services.signalling", "signalling",
+                  SIPSIMPLE_SIP_TLS_CA_FILE=str(ca.path), SIPSIMPLE_CLIENT_TIMEOUT="2")
+    return get_bus()
+
+
+def registrar_route(registrar: TLSRegistrar, tls_name: str | None) -> dict[str, Any]:
+    route: dict[str, Any] = {"host": "127.0.0.1", "port": registrar.port, "transport": "tls"}
+    if tls_name is not None:
+        route["tls_name"] = tls_name
+    return route
+
+
+def test_register_over_tls_verifies_the_routes_name(
+    tls_client: BusClient, registrar: TLSRegistrar,
+) -> None:
+    with Recorder("signalling.registration_succeeded", "signalling.registration_failed",
+                  sender=tls_client) as events:
+        rid = tls_client.call("signalling", "register", aor="sip:alice@registrar.test",
+                              registrar=registrar_route(registrar, "registrar.test"),
+                              expires=300)["registration_id"]
+        done = events.wait(lambda n: n.data.registration_id == rid, timeout=15)
+    assert done.name == "signalling.registration_succeeded", done.data
+    assert registrar.received == ["REGISTER"] and registrar.handshakes_failed == 0
+
+
+def test_register_over_tls_without_the_name_fails_against_the_ip(
+    tls_client: BusClient, registrar: TLSRegistrar,
+) -> None:
+    with Recorder("signalling.registration_failed", sender=tls_client) as events:
+        rid = tls_client.call("signalling", "register", aor="sip:alice@registrar.test",
+                              registrar=registrar_route(registrar, None),
+                              expires=300)["registration_id"]
+        failed = events.wait(lambda n: n.data.registration_id == rid, timeout=15).data
+    assert failed.code == 503 and "certificate" in failed.reason.lower(), failed
+    assert registrar.received == []
+
+
+def test_subscribe_over_tls_verifies_the_routes_name(
+    tls_client: BusClient, registrar: TLSRegistrar,
+) -> None:
+    tls_client.call("signalling", "subscribe", from_uri="sip:alice@registrar.test",
+                    to_uri="sip:alice@registrar.test", event="message-summary",
+                    route=registrar_route(registrar, "registrar.test"), expires=300)
+    assert registrar.got_request.wait(15)
+    assert registrar.received[0] == "SUBSCRIBE" and registrar.handshakes_failed == 0

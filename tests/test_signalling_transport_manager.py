@@ -6,6 +6,7 @@ queues, and blocking on a queue runs the hub and so the managers.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import sys
 from collections.abc import Callable, Iterator
@@ -352,3 +353,138 @@ def test_send_after_the_peer_dropped_the_connection(endpoint: Callable[..., Endp
     second = a.manager.send(request_bytes("TCP", "127.0.0.1", 5060), target)
     assert isinstance(b.receive()[0], SIPRequest)
     assert second is not None and second != first
+
+
+# -- bounds against peers that open connections and feed them slowly ----------------------
+
+
+def partial_message(body_sent: int, body_length: int = 1_000_000) -> bytes:
+    """A request whose headers announce `body_length` bytes of body, and `body_sent` of them."""
+    whole = request_bytes("TCP", "127.0.0.1", 5060, method="MESSAGE",
+                          extra="Content-Type: text/plain\r\n", body="x" * body_length)
+    return whole[: len(whole) - body_length + body_sent]
+
+
+def stream_from(source: str, address: TransportAddress) -> gsocket.socket:
+    sock = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(3)
+    sock.bind((source, 0))
+    sock.connect((address.host, address.port))
+    return sock
+
+
+def wait_closed(socks: list[gsocket.socket], count: int, timeout: float = 10) -> list[bool]:
+    """Which of `socks` the other side closed, once at least `count` are."""
+    with gevent.Timeout(timeout, AssertionError(f"fewer than {count} connections closed")):
+        while True:
+            closed = [peer_closed(sock) for sock in socks]
+            if sum(closed) >= count:
+                return closed
+            gevent.sleep(0.02)
+
+
+def test_connections_from_one_address_are_capped(endpoint: Callable[..., Endpoint]) -> None:
+    b = endpoint(udp_port=None, max_connections_per_address=3)
+    address = b.address("TCP")
+    flood = [stream_from("127.0.0.1", address) for _ in range(8)]
+    for sock in flood:
+        with contextlib.suppress(OSError):  # the refused ones may be gone already
+            sock.sendall(partial_message(1000))
+    closed = wait_closed(flood, 5)
+    assert sum(closed) == 5  # the three accepted ones stay, each holding a partial message
+    assert len(b.manager.connections) == 3
+    # another address is served, and a whole message goes through
+    other = stream_from("127.0.0.2", address)
+    other.sendall(request_bytes("TCP", "127.0.0.2", 5060))
+    message, source, _ = b.receive()
+    assert isinstance(message, SIPRequest) and source.host == "127.0.0.2"
+    # a refused address gets its connections back as the old ones end
+    for sock, gone in zip(flood, closed, strict=True):
+        if not gone:
+            sock.close()
+    with gevent.Timeout(5):
+        while len(b.manager.connections) > 1:
+            gevent.sleep(0.02)
+    again = stream_from("127.0.0.1", address)
+    again.sendall(request_bytes("TCP", "127.0.0.1", 5060))
+    assert isinstance(b.receive()[0], SIPRequest)
+    for sock in (*flood, other, again):
+        sock.close()
+
+
+def test_partial_messages_share_one_buffer_budget(endpoint: Callable[..., Endpoint]) -> None:
+    budget = 200_000
+    b = endpoint(udp_port=None, max_buffered_bytes=budget)
+    address = b.address("TCP")
+    socks = [stream_from("127.0.0.1", address) for _ in range(6)]
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.sendall(partial_message(80_000))
+    # three partial messages of 80 kB do not fit in 200 kB: at most two are held
+    closed = wait_closed(socks, 4)
+    assert sum(closed) >= 4 and len(b.manager.connections) <= 2
+    reasons = [b.closed.get(timeout=3)[1] for _ in range(sum(closed))]
+    assert set(reasons) == {"too many bytes buffered (all connections)"}
+    # whole messages still pass: they are not held
+    sock = stream_from("127.0.0.2", address)
+    sock.sendall(request_bytes("TCP", "127.0.0.2", 5060, body="y" * 50_000))
+    assert isinstance(b.receive()[0], SIPRequest)
+    for each in (*socks, sock):
+        each.close()
+
+
+def test_a_message_must_arrive_within_its_deadline(endpoint: Callable[..., Endpoint]) -> None:
+    b = endpoint(udp_port=None, message_timeout=0.5)
+    sock = raw_stream(b.address("TCP"))
+    sock.sendall(b"OPTIONS sip:bob@example.com SIP/2.0\r\n")
+    for _ in range(500):  # a header line now and then: traffic, but no message
+        if peer_closed(sock):
+            break
+        sock.sendall(b"X-Slow: a\r\n")
+        gevent.sleep(0.05)
+    else:
+        pytest.fail("the trickled message was never given up")
+    _, reason = b.closed.get(timeout=3)
+    assert reason == "message too slow" and b.inbox.empty()
+    # headers in full, the body never: the deadline holds too (nothing is buffered)
+    sock = raw_stream(b.address("TCP"))
+    sock.sendall(partial_message(0, body_length=10))
+    _, reason = b.closed.get(timeout=10)
+    assert reason == "message too slow" and b.inbox.empty()
+    # messages that arrive in time are not affected
+    sock = raw_stream(b.address("TCP"))
+    sock.sendall(request_bytes("TCP", "127.0.0.1", 5060))
+    assert isinstance(b.receive()[0], SIPRequest)
+    sock.close()
+
+
+def test_keepalives_do_not_hold_a_peers_connection_open(
+    endpoint: Callable[..., Endpoint],
+) -> None:
+    b = endpoint(udp_port=None, idle_timeout=0.5)
+    sock = raw_stream(b.address("TCP"))
+    for _ in range(500):
+        if drained_and_closed(sock):  # the pongs read, then the end of the stream?
+            break
+        with contextlib.suppress(OSError):
+            sock.sendall(b"\r\n\r\n")
+        gevent.sleep(0.05)
+    else:
+        pytest.fail("keep-alives held the connection open")
+    _, reason = b.closed.get(timeout=3)
+    assert reason == "idle"
+
+
+def drained_and_closed(sock: gsocket.socket) -> bool:
+    timeout = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        while True:
+            if sock.recv(65536) == b"":
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)

@@ -9,7 +9,7 @@ that came over TCP means "the connection it came on" (18.2.2).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sipsimple_services.signalling.message import SIPRequest
 
@@ -30,9 +30,14 @@ DEFAULT_PORTS = {"UDP": 5060, "TCP": 5060, "SCTP": 5060, "TLS": 5061, "TLS-SCTP"
 
 @dataclass(frozen=True)
 class Destination:
+    """``tls_name``: the name a TLS server there must prove (None: ``host``). It
+    travels with each request (a registrar addressed by IP, a proxy) and takes
+    no part in equality: two requests to one address may verify different names."""
+
     host: str
     port: int
     transport: str = "UDP"
+    tls_name: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:

@@ -143,7 +143,6 @@ class SignallingEngine:
         self._server_ids: dict[str, ServerKey] = {}
         self._ids_by_key: dict[ServerKey, str] = {}
         self._ids = itertools.count(1)
-        self._tls_names: dict[Destination, str] = {}
         self._send_errors: dict[ClientKey, str] = {}
 
     # -- life cycle -----------------------------------------------------------
@@ -219,20 +218,17 @@ class SignallingEngine:
 
         Returns the request as sent. ``listener`` gets the transaction's TU
         events (responses, timeout, transport failure, termination).
-        ``server_name`` is the name a TLS server must prove.
+        ``server_name`` is the name a TLS server must prove (default: the
+        destination's ``tls_name``, else its host); it holds for this request only.
         """
         request = self.layer.with_branch(request)
-        self.set_tls_name(destination, server_name)
+        if server_name and destination.tls_name is None:
+            destination = replace(destination, tls_name=server_name)
         effects = self.layer.send_request(request, destination, time.monotonic())
         if listener is not None and request.method != "ACK":
             self._listeners[client_key_for_request(request)] = listener
         self._execute(effects)
         return request
-
-    def set_tls_name(self, destination: Destination, server_name: str | None) -> None:
-        """The name a TLS server at `destination` must prove (its host when never set)."""
-        if server_name and destination.transport == "TLS":
-            self._tls_names[destination] = server_name
 
     def request(
         self, request: SIPRequest, destination: Destination, *, server_name: str | None = None
@@ -300,9 +296,8 @@ class SignallingEngine:
         message, destination = effect.message, effect.destination
         data = bytes(message)
         try:
-            self.transport.send(
-                data, destination, server_name=self._tls_names.get(destination)
-            )
+            # the name travels with the request's Destination (retransmissions too)
+            self.transport.send(data, destination, server_name=destination.tls_name)
         except TransportError as exc:
             log.info("cannot send to %s: %s", destination, exc.reason)
             now = time.monotonic()

@@ -10,7 +10,7 @@ Call-ID and From tag, CSeq + 1, a new branch). `headers_from_pairs` and
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Set
 
 from sipsimple.core import SIPURI, SIPParseError
 from sipsimple.core.grammar import split_commas
@@ -110,14 +110,18 @@ def send_out_of_dialog(
     content_type: str | None = None,
     body: bytes = b"",
     credentials: Credentials | None = None,
+    realms: Set[str] | None = None,
     server_name: str | None = None,
     timeout: float = 40.0,
 ) -> Outcome:
-    """Send a request, retrying on challenges; blocks this greenlet until the outcome."""
+    """Send a request, retrying on challenges; blocks this greenlet until the outcome.
+
+    ``realms``: those credentials without a realm answer (None: any).
+    """
     for header in headers:
         if header.name.lower() in RESERVED_HEADERS:
             raise SIPParseError(f"the {header.name} header is set by the service")
-    auth = AuthSession(credentials) if credentials is not None else None
+    auth = AuthSession(credentials, realms=realms) if credentials is not None else None
     from_header = FromHeader(from_uri, parameters={"tag": engine.new_tag()})
     to_header = ToHeader(to_uri)
     call_id = os.urandom(12).hex()

@@ -25,7 +25,6 @@ from sipsimple.core.headers import (
     ToHeader,
 )
 from sipsimple_services.common.service import ServiceError
-from sipsimple_services.signalling.auth import AuthSession
 from sipsimple_services.signalling.dialog_layer import UnknownSession
 from sipsimple_services.signalling.effects import Effect
 from sipsimple_services.signalling.invite_session import SessionError
@@ -128,7 +127,7 @@ class OwnedMethods:
             rid, effects = self._owned.registrations.register(
                 uri, [contact], destination, now,
                 expires=_expires(expires, DEFAULT_REGISTER_EXPIRES),
-                auth=AuthSession(auth) if auth is not None else None,
+                auth=self.sessions.realm_book.session(auth, uri.user, uri.host, registration=True),
                 instance_id=instance_id, reg_id=1 if instance_id else None,
             )
         except _REFUSED as exc:
@@ -161,7 +160,8 @@ class OwnedMethods:
                 ToHeader(target), FromHeader(sender), header, time.monotonic(),
                 contact=contact, accept=types,
                 expires=_expires(expires, DEFAULT_SUBSCRIBE_EXPIRES),
-                destination=destination, auth=AuthSession(auth) if auth is not None else None,
+                destination=destination,
+                auth=self.sessions.realm_book.session(auth, sender.user, sender.host),
             )
         except _REFUSED as exc:
             raise ServiceError(ErrorCode.FAILED, str(exc)) from None

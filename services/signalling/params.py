@@ -63,7 +63,9 @@ def parse_route(route: Mapping[str, Any]) -> tuple[Destination, str | None]:
         raise ValueError(f"route: transport must be udp, tcp or tls, not {transport!r}")
     if tls_name is not None and (not isinstance(tls_name, str) or not tls_name):
         raise ValueError("route: tls_name must be a non-empty string")
-    return Destination(host, port, transport.upper()), tls_name
+    transport = transport.upper()
+    name = tls_name if transport == "TLS" else None
+    return Destination(host, port, transport, tls_name=name), tls_name
 
 
 def parse_headers(pairs: list[Any] | None) -> list[Header]:
@@ -80,9 +82,15 @@ def parse_headers(pairs: list[Any] | None) -> list[Header]:
 
 
 def parse_credentials(credentials: Mapping[str, Any] | None) -> Credentials | None:
+    """``{"username", "password", "realm"?, "allow_md5"?, "allow_qopless"?}``.
+
+    Without a realm the credentials answer the account's domain and its
+    registrar's realms (see `RealmBook`).
+    """
     if credentials is None:
         return None
-    unknown = sorted(set(credentials) - {"username", "password", "realm"})
+    known = {"username", "password", "realm", "allow_md5", "allow_qopless"}
+    unknown = sorted(set(credentials) - known)
     if unknown:
         raise ValueError(f"credentials: unknown key(s) {', '.join(map(str, unknown))}")
     username, password = credentials.get("username"), credentials.get("password")
@@ -93,7 +101,11 @@ def parse_credentials(credentials: Mapping[str, Any] | None) -> Credentials | No
         raise ValueError("credentials: password must be a string")
     if realm is not None and not isinstance(realm, str):
         raise ValueError("credentials: realm must be a string")
-    return Credentials(username, password, realm)
+    flags = {name: credentials.get(name, True) for name in ("allow_md5", "allow_qopless")}
+    for name, value in flags.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"credentials: {name} must be a boolean")
+    return Credentials(username, password, realm, **flags)
 
 
 def check_content_type(value: str) -> str:

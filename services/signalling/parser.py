@@ -495,6 +495,11 @@ class StreamParser:
     def buffered(self) -> int:
         return len(self._buffer)
 
+    @property
+    def in_message(self) -> bool:
+        """Part of a message has arrived (its headers, maybe some body), not all of it."""
+        return self._head is not None or bool(self._buffer)
+
     def _fatal(self, events: list[StreamEvent], error: SIPParseError) -> None:
         self.failed = True
         self._buffer = bytearray()

@@ -232,7 +232,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         return _outcome(self._send(lambda: send_out_of_dialog(
             self.engine, "MESSAGE", target, destination, from_uri=sender, to_uri=recipient,
             user_agent=USER_AGENT, headers=extra, content_type=ctype, body=body,
-            credentials=auth, server_name=tls_name, timeout=wait,
+            credentials=auth, realms=self.sessions.realm_book.realms(sender.user, sender.host),
+            server_name=tls_name, timeout=wait,
         )))
 
     def _send(self, run: Callable[[], Outcome]) -> Outcome:

@@ -20,7 +20,7 @@ from sipsimple.core.headers import (
     ViaHeader,
 )
 from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.auth import AuthRetry, AuthSession
+from sipsimple_services.signalling.auth import AuthRetry, AuthSession, in_dialog
 from sipsimple_services.signalling.dialog import Dialog
 from sipsimple_services.signalling.effects import CancelTimer, Send, StartTimer
 from sipsimple_services.signalling.invite_states import API_EVENTS, TABLE, Ev, State
@@ -165,9 +165,13 @@ class SessionCore:
         request_id: int = 0, *, fresh_credentials: bool = True,
     ) -> ClientKey:
         dest = next_hop if isinstance(next_hop, Destination) else self.ctx.resolve(next_hop)
+        first = self._invite_dest
+        if first is not None and dest == first and dest.tls_name is None:
+            dest = first  # the route's TLS name holds for the dialog's requests
         creds = None
         if fresh_credentials and self.auth is not None and purpose is not Purpose.CANCEL:
-            creds = self.auth.authorize(request.method, request.uri, request.body)
+            creds = self.auth.authorize(request.method, request.uri, request.body,
+                                        in_dialog=in_dialog(request))
         if purpose is not Purpose.CANCEL:  # a CANCEL keeps the INVITE's branch
             request = reissue(request, self.ctx.local_via(dest), self.ctx.new_branch(),
                               credentials=creds)
@@ -240,7 +244,8 @@ class SessionCore:
         """Send `pending`'s request again with credentials for a 401/407 (new CSeq)."""
         if self.auth is None or response.code not in (401, 407):
             return False
-        if not isinstance(self.auth.handle_response(response), AuthRetry):
+        outcome = self.auth.handle_response(response, in_dialog=in_dialog(pending.request))
+        if not isinstance(outcome, AuthRetry):
             return False
         old = pending.request
         assert old.cseq is not None

@@ -155,13 +155,12 @@ class SessionMethods:
     ) -> dict[str, Any]:
         sender = _checked(lambda: parse_sip_uri(from_uri, "from_uri"))
         target = _checked(lambda: parse_sip_uri(to_uri, "to_uri"))
-        destination, tls_name = _checked(lambda: parse_route(route))
+        destination, _tls_name = _checked(lambda: parse_route(route))  # in destination
         ctype = _checked(lambda: check_content_type(content_type)) if content_type else None
         extra = _checked(lambda: parse_headers(headers))
         auth = _checked(lambda: parse_credentials(credentials))
         params = check_contact_params(contact_params)
         _one_line(display_name, "display_name")
-        self.engine.set_tls_name(destination, tls_name)
         try:
             sid, call_id = self.sessions.connect(
                 client, sender, target, destination, body=body or b"", content_type=ctype,
@@ -202,10 +201,15 @@ class SessionMethods:
         def command(layer: DialogLayer, now: float) -> list[Effect]:
             contact = None
             session = layer.session(session_id)
-            if auth is not None and session.auth is None:
-                # for our requests in the dialog (BYE, re-INVITE, REFER) challenged by a proxy
-                session.auth = AuthSession(auth)
             dialog = session.dialog
+            if auth is not None and session.auth is None:
+                # for our requests in the dialog (BYE, re-INVITE, REFER) challenged by a proxy;
+                # bound by default to the called account's realms
+                local = dialog.local.uri if dialog is not None else None
+                user, domain = getattr(local, "user", None), getattr(local, "host", None)
+                session.auth = (
+                    AuthSession(auth, realms=set()) if not isinstance(domain, str)
+                    else self.sessions.realm_book.session(auth, user, domain))
             if params and dialog is not None:
                 # the dialog keeps it: every later Contact of ours carries them too
                 own = dialog.local_contact

@@ -51,7 +51,7 @@ from sipsimple.core.headers import (
 )
 from sipsimple_services.signalling.accounts import Claim
 from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.auth import AuthSession, Credentials
+from sipsimple_services.signalling.auth import Credentials, RealmBook
 from sipsimple_services.signalling.dialog_layer import DialogLayer
 from sipsimple_services.signalling.effects import (
     CancelTimer,
@@ -128,6 +128,7 @@ class SessionGlue:
             foreign_dialog=self.owned.subscriptions.owns,
         )
         self.owned.attach(self.layer)
+        self.realm_book = RealmBook()  # the realms each account's credentials answer
         self.owners: dict[str, str] = {}  # session id -> client
         self.transports: dict[str, str] = {}  # session id -> "udp", "tcp", "tls"
 
@@ -260,7 +261,7 @@ class SessionGlue:
             self.contact(destination, contact_user or from_uri.user, contact_params),
             time.monotonic(),
             destination=destination, headers=extra, body=body, call_id=call_id,
-            auth=AuthSession(credentials) if credentials is not None else None,
+            auth=self.realm_book.session(credentials, from_uri.user, from_uri.host),
         )
         self.owners[sid] = client
         self.transports[sid] = destination.transport.lower()

@@ -15,6 +15,12 @@ Environment (read at start; `configure` overrides at run time):
 - ``SIPSIMPLE_SIP_MAX_TRANSACTIONS``: the most live server (and, separately,
   client) transactions; beyond it a new request gets a 503 (default: the
   `LayerLimits` default, whose comment sizes it).
+- Stream (TCP/TLS) bounds, against peers that open connections and feed them
+  slowly (see `TransportConfig`): ``SIPSIMPLE_SIP_MAX_CONNECTIONS`` (1024 in
+  all), ``..._MAX_CONNECTIONS_PER_ADDRESS`` (32 opened from one IP address),
+  ``..._MAX_BUFFERED_BYTES`` (64 MiB of partial messages over all
+  connections), ``..._MESSAGE_TIMEOUT`` (30 s to receive a message once begun)
+  and ``..._MAX_BODY_BYTES`` (1 MiB per message body).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from sipsimple_services.signalling.parser import DEFAULT_LIMITS
 from sipsimple_services.signalling.transaction_layer import LayerLimits
 from sipsimple_services.signalling.transport import TLSConfig, TransportConfig
 
@@ -73,6 +80,26 @@ def _max_transactions(value: Any) -> int | None:
     return value
 
 
+def _positive(value: Any, what: str, kind: type[int] | type[float]) -> int | float:
+    if isinstance(value, str):
+        try:
+            value = kind(value.strip().replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{what} {value!r} is not a number") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or (
+        kind is int and not isinstance(value, int)
+    ):
+        raise ValueError(f"{what} must be a positive {kind.__name__}, not {value!r}")
+    return kind(value)
+
+
+_DEFAULT_TRANSPORT = TransportConfig()
+_STREAM_BOUNDS: dict[str, type[int] | type[float]] = {
+    "max_connections": int, "max_connections_per_address": int,
+    "max_buffered_bytes": int, "message_timeout": float, "max_body_bytes": int,
+}
+
+
 def _host(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"host must be an IP address, not {value!r}")
@@ -94,6 +121,11 @@ class SIPSettings:
     tls_ca_file: str | None = None
     tls_verify_server: bool = True
     max_transactions: int | None = None  # None: LayerLimits' default
+    max_connections: int = _DEFAULT_TRANSPORT.max_connections
+    max_connections_per_address: int = _DEFAULT_TRANSPORT.max_connections_per_address
+    max_buffered_bytes: int = _DEFAULT_TRANSPORT.max_buffered_bytes
+    message_timeout: float = _DEFAULT_TRANSPORT.message_timeout
+    max_body_bytes: int = DEFAULT_LIMITS.max_body_bytes
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "host", _host(self.host))
@@ -105,6 +137,8 @@ class SIPSettings:
         if not isinstance(self.tls_verify_server, bool):
             raise ValueError("tls_verify_server must be true or false")
         object.__setattr__(self, "max_transactions", _max_transactions(self.max_transactions))
+        for name, kind in _STREAM_BOUNDS.items():
+            object.__setattr__(self, name, _positive(getattr(self, name), name, kind))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SIPSettings:
@@ -144,4 +178,9 @@ class SIPSettings:
                 ca_file=self.tls_ca_file,
                 verify_server=self.tls_verify_server,
             ),
+            limits=replace(DEFAULT_LIMITS, max_body_bytes=self.max_body_bytes),
+            max_connections=self.max_connections,
+            max_connections_per_address=self.max_connections_per_address,
+            max_buffered_bytes=self.max_buffered_bytes,
+            message_timeout=self.message_timeout,
         )

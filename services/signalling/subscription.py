@@ -46,7 +46,7 @@ from sipsimple.core.headers import (
     ToHeader,
 )
 from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.auth import AuthRetry, AuthSession
+from sipsimple_services.signalling.auth import AuthRetry, AuthSession, in_dialog
 from sipsimple_services.signalling.dialog import Dialog, DialogError, DialogId, route_request
 from sipsimple_services.signalling.keys import ServerKey
 from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
@@ -349,7 +349,9 @@ class Subscription:
 
     def _do_auth_retry(self, response: SIPResponse) -> State | None:
         assert self.auth is not None
-        if isinstance(self.auth.handle_response(response), AuthRetry):
+        pending = self._pending
+        dialog = pending is not None and in_dialog(pending)
+        if isinstance(self.auth.handle_response(response, in_dialog=dialog), AuthRetry):
             self._send(self._sending_expires)
             return None
         return self._give_up(response)
@@ -389,6 +391,8 @@ class Subscription:
             request, next_hop = self.dialog.build_request(
                 "SUBSCRIBE", PLACEHOLDER_VIA, headers, self.body if expires else b"")
             destination = self._resolve(next_hop)
+            if destination == self.destination and destination.tls_name is None:
+                destination = self.destination  # keeps the route's TLS name
         else:
             self.cseq += 1
             routed = route_request(self.request_uri or self.to.uri, self.routes)
@@ -398,7 +402,8 @@ class Subscription:
                 CSeqHeader(self.cseq, "SUBSCRIBE"), self.contact, *headers), self.body)
             destination = self.destination or self._resolve(routed.next_hop)
         if self.auth is not None:
-            credentials = self.auth.authorize("SUBSCRIBE", request.uri, request.body)
+            credentials = self.auth.authorize("SUBSCRIBE", request.uri, request.body,
+                                              in_dialog=self.dialog is not None)
             request = SIPRequest(request.method, request.uri,
                                  (*request.headers, *credentials), request.body)
         self._pending = request

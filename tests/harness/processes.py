@@ -52,12 +52,18 @@ def spawn_service(runtime: Path) -> Iterator[Callable[..., subprocess.Popen[byte
     """Start `python -m <module>` with the test's runtime directory; SIGTERM at teardown."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def spawn(module: str, service: str, **env: str) -> subprocess.Popen[bytes]:
+    def spawn(module: str, service: str, *, log: Path | None = None,
+              **env: str) -> subprocess.Popen[bytes]:
+        """``log``: a file for the service's stderr (its log lines), when a test reads them."""
+        output = log.open("ab") if log is not None else None
         process = subprocess.Popen(
             [sys.executable, "-m", module],
             env={**os.environ, **env},
             cwd=Path(__file__).parent.parent,  # tests/: where harness modules live
+            stderr=output,
         )
+        if output is not None:
+            output.close()  # the child has its own descriptor
         processes.append(process)
         deadline = time.monotonic() + 15
         while True:

@@ -18,16 +18,26 @@ __all__ = ["Account", "Credentials"]
 
 @dataclass(frozen=True)
 class Credentials:
-    """Digest credentials; ``username`` defaults to the user part of the account id."""
+    """Digest credentials; ``username`` defaults to the user part of the account id.
+
+    Without a ``realm`` the signalling service answers only the account's
+    domain and the realms its registrar authenticated it with.
+    """
 
     username: str
     password: str
     realm: str | None = None
+    allow_md5: bool = True
+    allow_qopless: bool = True
 
     def to_bus(self) -> dict[str, Any]:
         data: dict[str, Any] = {"username": self.username, "password": self.password}
         if self.realm is not None:
             data["realm"] = self.realm
+        if not self.allow_md5:
+            data["allow_md5"] = False
+        if not self.allow_qopless:
+            data["allow_qopless"] = False
         return data
 
 
@@ -71,7 +81,9 @@ class Account(AccountSettings):
 
     @property
     def credentials(self) -> Credentials:
-        return Credentials(self.auth.username or self.user, self.auth.password or "")
+        auth = self.auth
+        return Credentials(auth.username or self.user, auth.password or "", auth.realm or None,
+                           allow_md5=auth.allow_md5, allow_qopless=auth.allow_qopless)
 
     @property
     def registered(self) -> bool:

@@ -280,7 +280,7 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("route", (dict,)),
                 Param("content_type", (str,)),
                 Param("body", (bytes,)),
-                # {"username", "password", "realm"?}
+                # {"username", "password", "realm"?, "allow_md5"?, "allow_qopless"?}
                 Param("credentials", (dict, NoneType), required=False),
                 Param("headers", (list, NoneType), required=False),
                 Param("uri", OPT_STR, required=False),  # Request-URI; default to_uri

@@ -41,6 +41,11 @@ class AccountSettings(SettingsObject):
     class auth(SettingsGroup):
         username = Setting(str, default=None, nillable=True)  # None: the id's user part
         password = Setting(str, default="")
+        # The realm digest challenges must name; None: the account's domain or a realm
+        # its registrar authenticated it with (a challenge for another realm is refused).
+        realm = Setting(str, default=None, nillable=True)
+        allow_md5 = Setting(bool, default=True)  # False: refuse MD5 and MD5-sess challenges
+        allow_qopless = Setting(bool, default=True)  # False: refuse RFC 2069 (no qop)
 
     class sip(SettingsGroup):
         always_use_my_proxy = Setting(bool, default=True)

@@ -1,4 +1,8 @@
-"""One TCP or TLS connection: a reader greenlet around `StreamParser`, and locked writes."""
+"""One TCP or TLS connection: a reader greenlet around `StreamParser`, and locked writes.
+
+`BufferBudget` is shared by a manager's connections: the bytes their parsers
+hold (partial messages), bounded as a whole.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from sipsimple_services.signalling.message import PartialMessage, SIPMessage, re
 from sipsimple_services.signalling.parser import KeepAlive, Limits, ParseFailure, StreamParser
 from sipsimple_services.signalling.transport.types import TransportAddress, TransportError
 
-__all__ = ["READ_SIZE", "Connection", "error_response"]
+__all__ = ["READ_SIZE", "BufferBudget", "Connection", "error_response"]
 
 log = logging.getLogger("sipsimple_services.signalling.transport")
 
@@ -39,8 +43,24 @@ def error_response(error: SIPParseError) -> bytes | None:
         return None
 
 
+class BufferBudget:
+    """The bytes held by the stream parsers of one manager, against ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def change(self, delta: int) -> bool:
+        """Account for `delta` more (or fewer) bytes; False when over the limit."""
+        self.used += delta
+        return self.used <= self.limit
+
+
 class Connection:
     """A stream to one peer, inbound (accepted) or outbound (connected by us).
+
+    ``message_started`` is when the message now being received began (None
+    between messages): the manager's deadline for finishing it.
 
     ``deliver(message, connection)`` receives every parsed message and
     ``closed(connection, reason)`` is called once when it ends.
@@ -57,6 +77,7 @@ class Connection:
         deliver: Callable[[SIPMessage, Connection], None],
         closed: Callable[[Connection, str], None],
         server_name: str = "",
+        budget: BufferBudget | None = None,
     ) -> None:
         self.id = connection_id
         self.sock = sock
@@ -67,9 +88,14 @@ class Connection:
         self._deliver = deliver
         self._closed = closed
         self._lock = gevent.lock.Semaphore()
-        # Traffic that proves the connection in use: data received, messages sent
-        # (our own pings do not count, or a dead peer would never time out).
+        # Traffic that proves the connection in use: messages sent, and received
+        # (any data on our own connections; whole messages only on a peer's, so
+        # that its keep-alives alone do not hold it open). Pings and pongs we
+        # send do not count, or a dead peer would never time out.
         self.last_activity = self.last_ping = time.monotonic()
+        self.message_started: float | None = None
+        self._budget = budget
+        self._held = 0  # what this connection counts in the budget
         self.is_closed = False
         self._reader: gevent.Greenlet | None = None
 
@@ -98,6 +124,7 @@ class Connection:
         if self.is_closed:
             return
         self.is_closed = True
+        self._account(0)
         with contextlib.suppress(OSError):
             self.sock.close()
         reader = self._reader
@@ -112,20 +139,45 @@ class Connection:
                 data = self.sock.recv(READ_SIZE)
                 if not data:
                     break
-                self.last_activity = time.monotonic()
                 if not self._handle(data):
                     reason = "parse error"
+                    break
+                if not self._account(self.parser.buffered):
+                    reason = "too many bytes buffered (all connections)"
+                    log.warning("closing the connection with %s: partial messages over the "
+                                "buffer budget of %d bytes", self.remote, self._budget_limit)
                     break
         except OSError as exc:  # ssl.SSLError included
             reason = f"read failed: {exc}"
         self.close(reason)
 
+    @property
+    def _budget_limit(self) -> int:
+        return self._budget.limit if self._budget is not None else 0
+
+    def _account(self, held: int) -> bool:
+        """Hold `held` bytes in the budget; False when that takes it past its limit."""
+        delta, self._held = held - self._held, held
+        if self._budget is None:
+            return True
+        within = self._budget.change(delta)
+        return within or held == 0
+
     def _handle(self, data: bytes) -> bool:
         """Feed the parser and act on its events; False when the stream must be closed."""
-        for event in self.parser.feed(data):
+        events = self.parser.feed(data)
+        now = time.monotonic()
+        completed = any(isinstance(event, SIPMessage) for event in events)
+        if not self.parser.in_message:
+            self.message_started = None
+        elif self.message_started is None or completed:
+            self.message_started = now  # a new message began
+        if self.outbound or completed:
+            self.last_activity = now
+        for event in events:
             if isinstance(event, KeepAlive):
                 if event.ping:
-                    self._try_send(PONG)
+                    self._try_send(PONG, keepalive=True)  # no activity: see last_activity
             elif isinstance(event, ParseFailure):
                 log.warning(
                     "%s from %s: %s%s", "bad stream" if event.fatal else "bad message",
@@ -140,8 +192,8 @@ class Connection:
                 self._deliver(event, self)
         return True
 
-    def _try_send(self, data: bytes) -> None:
+    def _try_send(self, data: bytes, *, keepalive: bool = False) -> None:
         try:
-            self.send(data)
+            self.send(data, ping=keepalive)
         except TransportError as exc:
             log.info("could not answer %s: %s", self.remote, exc.reason)

@@ -8,6 +8,10 @@ Linux, a UDP destination that answers with an ICMP error (port, host or
 network unreachable) goes to ``on_unreachable(address, reason)``
 (`udp_errors`), so that what waits on it fails at once.
 Everything is gevent; call from greenlets (the tests drive it unpatched).
+
+Connections peers open are bounded in number, in all and per address, and
+what their partial messages hold and how long a message may take to arrive
+(see `TransportConfig`), so that no peer can exhaust memory or connections.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import ipaddress
 import logging
 import socket
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +32,11 @@ from gevent import socket as gsocket
 from sipsimple.core import SIPParseError
 from sipsimple_services.signalling.message import SIPMessage, SIPRequest, SIPResponse
 from sipsimple_services.signalling.parser import parse_message
-from sipsimple_services.signalling.transport.connection import Connection, error_response
+from sipsimple_services.signalling.transport.connection import (
+    BufferBudget,
+    Connection,
+    error_response,
+)
 from sipsimple_services.signalling.transport.tls import (
     client_context,
     describe_tls_error,
@@ -92,6 +101,10 @@ class TransportManager:
         self._by_key: dict[_ConnectionKey, Connection] = {}
         self._connecting: dict[_ConnectionKey, gevent.event.AsyncResult] = {}
         self._next_id = 1
+        self._budget = BufferBudget(config.max_buffered_bytes)
+        self._inbound: Counter[str] = Counter()  # peers' connections by IP, handshakes included
+        self._handshaking = 0  # TLS handshakes with peers in progress
+        self._refusals_logged: dict[str, tuple[float, int]] = {}  # host: (logged at, since)
         self._server_tls: Any = None
         self._client_tls: Any = None
         self.running = False
@@ -350,7 +363,7 @@ class TransportManager:
         connection = Connection(
             self._next_id, sock, remote, outbound=outbound, limits=self.config.limits,
             deliver=self._deliver_stream, closed=self._connection_closed,
-            server_name=server_name,
+            server_name=server_name, budget=self._budget,
         )
         self._next_id += 1
         self._connections[connection.id] = connection
@@ -361,6 +374,8 @@ class TransportManager:
 
     def _connection_closed(self, connection: Connection, reason: str) -> None:
         self._connections.pop(connection.id, None)
+        if not connection.outbound:
+            self._release(connection.remote.host)
         if self._by_key.get(connection.key) is connection:
             del self._by_key[connection.key]
         log.debug("connection %d to %s closed: %s", connection.id, connection.remote, reason)
@@ -441,17 +456,20 @@ class TransportManager:
                 log.warning("%s accept failed: %s", transport, exc)
                 gevent.sleep(0.05)
                 continue
-            if len(self._connections) >= self.config.max_connections:
-                log.warning("refusing a %s connection from %s: too many", transport, address)
-                sock.close()
-                continue
             remote = TransportAddress(_normal_ip(address[0]), address[1], transport)
+            refused = self._refusal(remote.host)
+            if refused is not None:
+                sock.close()
+                self._log_refusal(transport, remote, refused)
+                continue
+            self._inbound[remote.host] += 1
             if transport == "TLS":
                 gevent.spawn(self._server_handshake, sock, remote)
             else:
                 self._add_connection(sock, remote, False)
 
     def _server_handshake(self, sock: Any, remote: TransportAddress) -> None:
+        self._handshaking += 1
         try:
             tls = self._server_tls.wrap_socket(
                 sock, server_side=True, do_handshake_on_connect=False
@@ -462,13 +480,43 @@ class TransportManager:
         except (OSError, ValueError) as exc:
             log.warning("TLS from %s failed: %s", remote, describe_tls_error(exc))
             sock.close()
+            self._release(remote.host)
             return
+        finally:
+            self._handshaking -= 1
         self._add_connection(tls, remote, False)
+
+    def _refusal(self, host: str) -> str | None:
+        """Why a new connection from `host` is refused (None: it is accepted)."""
+        config = self.config
+        if len(self._connections) + self._handshaking >= config.max_connections:
+            return f"{config.max_connections} connections open"
+        if self._inbound[host] >= config.max_connections_per_address:
+            return f"{config.max_connections_per_address} connections open from that address"
+        return None
+
+    def _log_refusal(self, transport: str, remote: TransportAddress, reason: str) -> None:
+        """A line per address and second at most: a flood must not flood the log too."""
+        now = time.monotonic()
+        last, skipped = self._refusals_logged.get(remote.host, (0.0, 0))
+        if now - last < 1.0:
+            self._refusals_logged[remote.host] = (last, skipped + 1)
+            return
+        more = f" ({skipped} more refused since)" if skipped else ""
+        log.warning("refusing a %s connection from %s: %s%s", transport, remote, reason, more)
+        if len(self._refusals_logged) > 1024:  # bounded: forget the old entries
+            self._refusals_logged.clear()
+        self._refusals_logged[remote.host] = (now, 0)
+
+    def _release(self, host: str) -> None:
+        self._inbound[host] -= 1
+        if self._inbound[host] <= 0:
+            del self._inbound[host]
 
     def _maintenance_loop(self) -> None:
         """Close idle connections; ping quiet outbound ones (RFC 5626 CRLF keep-alive)."""
         config = self.config
-        tick = min(1.0, config.idle_timeout / 4)
+        tick = min(1.0, config.idle_timeout / 4, config.message_timeout / 4)
         if config.keepalive_interval is not None:
             tick = min(tick, config.keepalive_interval / 2)
         while True:
@@ -476,7 +524,12 @@ class TransportManager:
             now = time.monotonic()
             for connection in list(self._connections.values()):
                 quiet = now - connection.last_activity
-                if quiet > config.idle_timeout:
+                started = connection.message_started
+                if started is not None and now - started > config.message_timeout:
+                    log.warning("closing the connection with %s: a message not received "
+                                "in full within %g s", connection.remote, config.message_timeout)
+                    connection.close("message too slow")
+                elif quiet > config.idle_timeout:
                     log.info("closing idle connection to %s", connection.remote)
                     connection.close("idle")
                 elif (

@@ -89,9 +89,19 @@ class TransportConfig:
 
     A port of None disables that transport's listener (sending still works
     for TCP/TLS, from an ephemeral port); 0 picks a free port.
-    ``idle_timeout`` closes connections with no traffic for that long;
-    ``keepalive_interval`` sends a CRLFCRLF ping on outbound connections
-    that have been quiet that long (None: never).
+    ``idle_timeout`` closes connections with no traffic for that long (on
+    connections a peer opened, only whole messages count: CRLF keep-alives
+    do not keep them open); ``keepalive_interval`` sends a CRLFCRLF ping on
+    outbound connections that have been quiet that long (None: never).
+
+    Bounds against a peer that opens connections and feeds them slowly:
+    ``max_connections`` in all and ``max_connections_per_address`` opened
+    from one IP address (TLS handshakes in progress count); a message begun
+    on a stream must end within ``message_timeout`` seconds, however the
+    bytes trickle in; ``max_buffered_bytes`` is the budget of partial
+    messages held by all streams together (the connection whose read goes
+    past it is closed). ``limits`` bound each message (the body limit is
+    ``limits.max_body_bytes``).
     """
 
     host: str = "0.0.0.0"
@@ -104,6 +114,9 @@ class TransportConfig:
     keepalive_interval: float | None = None
     connect_timeout: float = 10.0
     max_connections: int = 1024
+    max_connections_per_address: int = 32
+    max_buffered_bytes: int = 64 * 1024 * 1024
+    message_timeout: float = 30.0
 
 
 class TransportError(Exception):
