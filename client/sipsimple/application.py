@@ -199,17 +199,33 @@ class SIPApplication(metaclass=Singleton):
 
         return stop
 
-    @staticmethod
-    def _apply_dns_settings(initial: bool = False) -> None:
-        """Push the dns settings to the (shared) DNS service.
+    def _uses_stored_configuration(self) -> bool:
+        """Whether this application runs on the configuration file the services read.
+
+        The services read that file themselves, at start and on every change;
+        the settings of any other storage (another directory, MemoryStorage)
+        are pushed to them as this client's overrides, which end when it exits.
+        """
+        from pathlib import Path
+
+        from sipsimple import directories
+
+        file = getattr(self.storage, "configuration_file", None)
+        return file is not None and Path(file).resolve() == directories.config_file().resolve()
+
+    def _apply_dns_settings(self, initial: bool = False) -> None:
+        """Push the dns settings to the (shared) DNS service, unless it reads them itself.
 
         Empty nameservers mean the service's default (its environment, else the
-        system's). An empty fallback list keeps the service's default at start,
-        and means "no fallback" when the user clears it later.
+        stored configuration, else the system's). An empty fallback list keeps
+        the service's default at start, and means "no fallback" when the user
+        clears it later.
         """
         from sipsimple.configuration.settings import SIPSimpleSettings
         from sipsimple.lookup import DNSManager
 
+        if self._uses_stored_configuration():
+            return
         dns = SIPSimpleSettings().dns
         fallback = [str(n) for n in dns.fallback_nameservers]
         DNSManager().set_nameservers(
