@@ -279,3 +279,80 @@ def test_a_client_port_override_ends_with_the_client(services: Callable[[], None
         client.stop()  # says goodbye: its override goes with it
     wait_for(lambda: transports().get("udp") == stored, f"UDP back on {stored}")
     assert options(stored).startswith(b"SIP/2.0 200 ")
+
+
+def media_settings() -> dict[str, Any]:
+    client = BusClient(services=["media"], post_notifications=False)
+    client.start()
+    try:
+        state: dict[str, Any] = client.call("media", "configure", timeout=5)  # changes nothing
+        return state
+    finally:
+        client.stop()
+
+
+@pytest_integration
+def test_stored_rtp_settings_and_an_application_of_its_own(services: Callable[[], None]) -> None:
+    from sipsimple.application import SIPApplication
+    from sipsimple.storage import MemoryStorage
+
+    ok("config", "set", "rtp.port_range", "40000-40100")
+    ok("config", "set", "rtp.timeout", "12")
+    services()
+    assert media_settings() == {"port_range": [40000, 40100], "rtp_timeout": 12}
+    storage = MemoryStorage()
+    storage.configuration_backend.save(
+        {"SIPSimpleSettings": {"rtp": {"port_range": "41000-41010", "timeout": "5"}}})
+    app = SIPApplication()
+    recorder = Recorder("SIPApplicationDidStart", "SIPApplicationDidEnd")
+    try:
+        app.start(storage)
+        recorder.wait("SIPApplicationDidStart")
+        assert media_settings() == {"port_range": [41000, 41010], "rtp_timeout": 5}
+        # The stored value changed by someone else meanwhile: the latest change wins.
+        ok("config", "set", "rtp.timeout", "13")
+        wait_for(lambda: media_settings()["rtp_timeout"] == 13, "the stored timeout")
+        assert media_settings()["port_range"] == [41000, 41010]
+        app.stop()
+        recorder.wait("SIPApplicationDidEnd")
+    finally:
+        if app.state not in (None, "stopped"):
+            app.stop()
+            recorder.wait("SIPApplicationDidEnd")
+        recorder.close()
+    wait_for(lambda: media_settings() == {"port_range": [40000, 40100], "rtp_timeout": 13},
+             "the stored RTP settings")
+
+
+@pytest_integration
+def test_a_change_while_an_application_on_the_stored_file_runs(
+    services: Callable[[], None], monkeypatch: pytest.MonkeyPatch, dnsmasq: int,
+    blackhole_nameserver: str,
+) -> None:
+    from sipsimple import directories
+    from sipsimple.application import SIPApplication
+    from sipsimple.storage import FileStorage
+
+    monkeypatch.delenv("SIPSIMPLE_DNS_NAMESERVERS")  # the session's: it would win
+    stored = f"127.0.0.1:{dnsmasq}"
+    ok("config", "set", "dns.nameservers", stored + ",")
+    services()
+    app = SIPApplication()
+    recorder = Recorder("SIPApplicationDidStart", "SIPApplicationDidEnd")
+    try:
+        app.start(FileStorage(directories.config_dir()))
+        recorder.wait("SIPApplicationDidStart")
+        assert nameservers()["configured_nameservers"] == [stored]
+        # Changed by the CLI while the application runs: nothing of the
+        # application's stands in the way.
+        ok("config", "set", "dns.nameservers", blackhole_nameserver + ",")
+        wait_for(lambda: nameservers()["configured_nameservers"] == [blackhole_nameserver],
+                 "the changed nameservers")
+        app.stop()
+        recorder.wait("SIPApplicationDidEnd")
+    finally:
+        if app.state not in (None, "stopped"):
+            app.stop()
+            recorder.wait("SIPApplicationDidEnd")
+        recorder.close()
+    assert nameservers()["configured_nameservers"] == [blackhole_nameserver]

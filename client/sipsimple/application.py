@@ -17,7 +17,7 @@ from sipsimple import supervision
 from sipsimple.bus.client import BusClient, get_bus, reset_bus
 from sipsimple.bus.schema import SERVICES
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
-from sipsimple.storage import ISIPSimpleStorage
+from sipsimple.storage import ISIPSimpleStorage, is_stored_configuration
 from sipsimple.threading import Singleton
 
 __all__ = ["ApplicationAttribute", "SIPApplication", "SIPApplicationError"]
@@ -199,21 +199,8 @@ class SIPApplication(metaclass=Singleton):
 
         return stop
 
-    def _uses_stored_configuration(self) -> bool:
-        """Whether this application runs on the configuration file the services read.
-
-        The services read that file themselves, at start and on every change;
-        the settings of any other storage (another directory, MemoryStorage)
-        are pushed to them as this client's overrides, which end when it exits.
-        """
-        from pathlib import Path
-
-        from sipsimple import directories
-
-        file = getattr(self.storage, "configuration_file", None)
-        return file is not None and Path(file).resolve() == directories.config_file().resolve()
-
-    def _apply_dns_settings(self, initial: bool = False) -> None:
+    @staticmethod
+    def _apply_dns_settings(initial: bool = False) -> None:
         """Push the dns settings to the (shared) DNS service, unless it reads them itself.
 
         Empty nameservers mean the service's default (its environment, else the
@@ -224,7 +211,7 @@ class SIPApplication(metaclass=Singleton):
         from sipsimple.configuration.settings import SIPSimpleSettings
         from sipsimple.lookup import DNSManager
 
-        if self._uses_stored_configuration():
+        if is_stored_configuration(SIPApplication.storage):
             return
         dns = SIPSimpleSettings().dns
         fallback = [str(n) for n in dns.fallback_nameservers]
