@@ -187,6 +187,15 @@ def test_stored_sip_ports_apply_at_start_and_when_changed(
     wait_for(lambda: transports().get("udp") == moved, f"UDP on {moved}")
     assert options(moved).startswith(b"SIP/2.0 200 ")
     assert transports()["tcp"] == tcp  # untouched
+    assert f"udp 127.0.0.1:{moved}" in ok("status")
+    # A port that is taken: logged, and the transports in use stay.
+    log = supervision.log_dir() / "signalling.log"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        ok("config", "set", "sip.udp_port", str(taken.getsockname()[1]))
+        wait_for(lambda: "keeping the SIP transports" in log.read_text(), "the error in the log")
+    assert transports() == {"udp": moved, "tcp": tcp}
+    assert options(moved).startswith(b"SIP/2.0 200 ")
 
 
 @pytest_integration

@@ -124,8 +124,11 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         try:
             self.engine.start()
         except OSError as exc:
-            log.error("cannot bind the SIP transports %s (stored settings from %s): %s",
-                      self.settings.transport_config(), self.config_watch.path, exc)
+            host, settings = self.settings.host, self.settings
+            ports = ", ".join(f"{name} {host}:{getattr(settings, name + '_port')}"
+                              for name in settings.transports)
+            log.error("cannot bind the SIP transports (%s): %s; the ports are sip.*_port in %s, "
+                      "or SIPSIMPLE_SIP_*_PORT", ports, exc, self.config_watch.path)
             raise
         self._log_transports()
         self._watcher = watch(self.config_watch, self._stored_changed)
