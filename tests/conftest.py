@@ -14,6 +14,11 @@ import tempfile
 _SESSION_RUNTIME = tempfile.mkdtemp(prefix="ss-", dir="/tmp")
 os.environ["SIPSIMPLE_RUNTIME_DIR"] = _SESSION_RUNTIME
 os.environ["SIPSIMPLE_STATE_DIR"] = tempfile.mkdtemp(prefix="sst-", dir="/tmp")
+# The services read the stored configuration: an empty one of the session's
+# own, never the user's (a test that stores settings uses a directory of its own).
+os.environ.pop("SIPSIMPLE_CONFIG_DIR", None)
+_SESSION_CONFIG = tempfile.mkdtemp(prefix="ssc-", dir="/tmp")
+os.environ["XDG_CONFIG_HOME"] = _SESSION_CONFIG
 
 # Any DNS service a test starts (alone or under supervisord) asks loopback
 # only: nothing listens on 127.0.0.1:9, so its nameserver probes fail at once
@@ -34,3 +39,4 @@ pytest_plugins = ["harness.processes", "harness.dns", "harness.kamailio", "harne
 
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_RUNTIME, ignore_errors=True)
+    shutil.rmtree(_SESSION_CONFIG, ignore_errors=True)

@@ -17,7 +17,7 @@ from sipsimple import supervision
 from sipsimple.bus.client import BusClient, get_bus, reset_bus
 from sipsimple.bus.schema import SERVICES
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
-from sipsimple.storage import ISIPSimpleStorage
+from sipsimple.storage import ISIPSimpleStorage, is_stored_configuration
 from sipsimple.threading import Singleton
 
 __all__ = ["ApplicationAttribute", "SIPApplication", "SIPApplicationError"]
@@ -201,15 +201,18 @@ class SIPApplication(metaclass=Singleton):
 
     @staticmethod
     def _apply_dns_settings(initial: bool = False) -> None:
-        """Push the dns settings to the (shared) DNS service.
+        """Push the dns settings to the (shared) DNS service, unless it reads them itself.
 
         Empty nameservers mean the service's default (its environment, else the
-        system's). An empty fallback list keeps the service's default at start,
-        and means "no fallback" when the user clears it later.
+        stored configuration, else the system's). An empty fallback list keeps
+        the service's default at start, and means "no fallback" when the user
+        clears it later.
         """
         from sipsimple.configuration.settings import SIPSimpleSettings
         from sipsimple.lookup import DNSManager
 
+        if is_stored_configuration(SIPApplication.storage):
+            return
         dns = SIPSimpleSettings().dns
         fallback = [str(n) for n in dns.fallback_nameservers]
         DNSManager().set_nameservers(

@@ -494,9 +494,13 @@ def _device(value: Any) -> str:
 def configure_media_service() -> None:
     """Push the settings the media service uses (devices, RTP ports, timeout).
 
-    Both calls are made even if the first fails; the first failure is raised.
+    The RTP settings only when the application's storage is not the stored
+    configuration, which the service reads itself. Both calls are made even if
+    the first fails; the first failure is raised.
     """
+    from sipsimple.application import SIPApplication
     from sipsimple.configuration.settings import SIPSimpleSettings
+    from sipsimple.storage import is_stored_configuration
 
     settings = SIPSimpleSettings()
     audio, port_range = settings.audio, settings.rtp.port_range
@@ -504,9 +508,10 @@ def configure_media_service() -> None:
         ("set_devices", {"input_device": _device(audio.input_device),
                          "output_device": _device(audio.output_device),
                          "alert_device": _device(audio.alert_device)}),
-        ("configure", {"port_range": [int(port_range.start), int(port_range.end)],
-                       "rtp_timeout": int(settings.rtp.timeout)}),
     ]
+    if not is_stored_configuration(SIPApplication.storage):
+        calls.append(("configure", {"port_range": [int(port_range.start), int(port_range.end)],
+                                    "rtp_timeout": int(settings.rtp.timeout)}))
     failure: AudioError | None = None
     for method, params in calls:
         try:

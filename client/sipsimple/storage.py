@@ -28,6 +28,7 @@ __all__ = [
     "MemoryStorage",
     "MemoryXCAPStorage",
     "XCAPStorageError",
+    "is_stored_configuration",
 ]
 
 
@@ -168,3 +169,16 @@ class MemoryStorage:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+def is_stored_configuration(storage: object) -> bool:
+    """Whether `storage` keeps its configuration in the file the services read.
+
+    The services read that file (`sipsimple.directories.config_file()`) at start
+    and whenever it changes; an application on any other storage (another
+    directory, MemoryStorage) pushes the settings they use as its overrides.
+    """
+    from . import directories
+
+    file = getattr(storage, "configuration_file", None)
+    return file is not None and Path(file).resolve() == directories.config_file().resolve()

@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from sipsimple import directories
 from sipsimple.bus import endpoints
 from sipsimple.bus.schema import SERVICES
 
@@ -53,6 +54,8 @@ def environment() -> dict[str, str]:
     state = endpoints.state_dir()
     (state / "logs").mkdir(mode=0o700, exist_ok=True)
     env[endpoints.STATE_ENV] = str(state)
+    # The stored configuration the services read (at start and on every change).
+    env[directories.CONFIG_ENV] = str(directories.config_dir())
     # The interpreter that runs the services; override to run them elsewhere.
     env.setdefault("SIPSIMPLE_PYTHON", sys.executable)
     return env

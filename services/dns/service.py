@@ -1,11 +1,16 @@
 """The DNS service process: lookups over the bus, nameserver management.
 
+The nameservers: a client's `set_nameservers` while that client is connected,
+else the environment below, else the stored configuration's ``dns.nameservers``
+and ``dns.fallback_nameservers`` (read at start and whenever the file changes;
+`sipsimple_services.common.stored` has the rule), else the system's.
+
 Configuration (environment):
 
 - ``SIPSIMPLE_DNS_NAMESERVERS``: ``ip``, ``ip:port`` or ``[ipv6]:port``,
-  comma-separated; default: the system's (resolv.conf).
-- ``SIPSIMPLE_DNS_FALLBACK_NAMESERVERS``: same form; default none (the
-  original SDK used Google Public DNS; we only ask servers someone configured).
+  comma-separated; default: the stored ones, else the system's (resolv.conf).
+- ``SIPSIMPLE_DNS_FALLBACK_NAMESERVERS``: same form; default the stored ones, else none
+  (the original SDK used Google Public DNS; we only ask servers someone configured).
 - ``SIPSIMPLE_DNS_TIMEOUT``: a lookup's total time budget in seconds (5).
 - ``SIPSIMPLE_DNS_PROBE_NAME``: a name that must resolve (``name`` or
   ``name/TYPE``); unset, a nameserver must answer ``. NS`` with NOERROR (a
@@ -28,6 +33,7 @@ import os
 import random
 import uuid
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gevent
@@ -35,9 +41,12 @@ import gevent.event
 import gevent.lock
 import gevent.pool
 
+from sipsimple import directories
 from sipsimple.bus.schema import ErrorCode
+from sipsimple.configuration.datatypes import NameserverList
 from sipsimple.core import SIPURI, Route, SIPURIError
 from sipsimple_services.common.service import Service, ServiceError
+from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
 from sipsimple_services.dns.nameservers import (
     DEFAULT_FALLBACK,
     Nameserver,
@@ -57,6 +66,10 @@ from sipsimple_services.dns.servers import (
 log = logging.getLogger("sipsimple.dns")
 
 MAX_LIFETIME = 300.0
+STORED = StoredConfig({
+    "nameservers": ("dns.nameservers", NameserverList),
+    "fallback_nameservers": ("dns.fallback_nameservers", NameserverList),
+})
 
 
 def _env_float(name: str, default: float) -> float:
@@ -73,15 +86,35 @@ def _env_float(name: str, default: float) -> float:
     return number
 
 
-def _env_nameservers(name: str, default: Callable[[], Sequence[Nameserver]]) -> list[Nameserver]:
-    value = os.environ.get(name)
-    if value is None:
-        return list(default())
+def _env_nameservers() -> dict[str, list[Nameserver]]:
+    """The nameserver lists the environment sets (a bad one is logged and left out)."""
+    values = {}
+    for name, variable in (("nameservers", "SIPSIMPLE_DNS_NAMESERVERS"),
+                           ("fallback_nameservers", "SIPSIMPLE_DNS_FALLBACK_NAMESERVERS")):
+        value = os.environ.get(variable)
+        if value is None:
+            continue
+        try:
+            values[name] = list(parse_nameservers(value))
+        except ValueError as exc:
+            log.error("%s: %s; using the default", variable, exc)
+    return values
+
+
+def _stored_nameservers(path: Path) -> dict[str, list[Nameserver]] | None:
+    """The stored lists (an empty dns.nameservers means the system's: left out)."""
+    stored = STORED.read(path)
+    if stored is None:
+        return None
     try:
-        return list(parse_nameservers(value))
-    except ValueError as exc:
-        log.error("%s: %s; using the default", name, exc)
-        return list(default())
+        values = {name: list(parse_nameservers([str(n) for n in value]))
+                  for name, value in stored.items()}
+    except ValueError as exc:  # the datatype and the parser disagree: keep what we have
+        log.error("stored nameservers ignored: %s", exc)
+        return None
+    if not values.get("nameservers"):
+        values.pop("nameservers", None)
+    return values
 
 
 def system_nameservers() -> list[Nameserver]:
@@ -131,17 +164,35 @@ class DNSService(Service):
             name, _, rdtype = probe.partition("/")
             self.probe_name, self.probe_type = name, (rdtype or "A").upper()
         self.rng = random.Random()
-        configured = self._configured_default()
-        fallback = _env_nameservers("SIPSIMPLE_DNS_FALLBACK_NAMESERVERS", lambda: DEFAULT_FALLBACK)
+        self.config_watch = FileWatch(directories.config_file())  # before the first read
+        self.layers = Layers(_env_nameservers(), _stored_nameservers(self.config_watch.path) or {})
+        self._watcher: gevent.Greenlet | None = None
+        configured, fallback = self._nameservers()
         self.manager = NameserverManager(configured, fallback, self._check)
         self.resolver = DNSResolver(self.manager.state.active, attempt_timeout=2.0)
         self._probe_lock = gevent.lock.BoundedSemaphore()
         self._probe_wakeup = gevent.event.Event()
         self._prober: gevent.Greenlet | None = None
 
-    @staticmethod
-    def _configured_default() -> list[Nameserver]:
-        return _env_nameservers("SIPSIMPLE_DNS_NAMESERVERS", system_nameservers)
+    def _nameservers(self) -> tuple[list[Nameserver], list[Nameserver]]:
+        """The configured and the fallback nameservers in force (see the module's docstring)."""
+        values = self.layers.values()
+        return (values.get("nameservers") or system_nameservers(),
+                values.get("fallback_nameservers", list(DEFAULT_FALLBACK)))
+
+    def _reconfigure(self) -> None:
+        self._apply(self.manager.configure(*self._nameservers()))
+        self._probe_wakeup.set()  # probe the new servers now, in the background
+
+    def _stored_changed(self) -> None:
+        stored = _stored_nameservers(self.config_watch.path)
+        if stored is not None and self.layers.set_stored(stored):
+            log.info("stored nameservers changed in %s", self.config_watch.path)
+            self._reconfigure()
+
+    def _overrides_gone(self, client: str) -> None:
+        if self.layers.drop_client(client):
+            self._reconfigure()
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -150,8 +201,11 @@ class DNSService(Service):
                  [str(n) for n in self.manager.state.configured],
                  [str(n) for n in self.manager.state.fallback])
         self._prober = gevent.spawn(self._probe_loop)
+        self._watcher = watch(self.config_watch, self._stored_changed)
 
     def on_stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.kill(block=False)
         if self._prober is not None:
             self._prober.kill(block=False)
 
@@ -197,19 +251,23 @@ class DNSService(Service):
         self, client: str, nameservers: list[Any] | None,
         fallback_nameservers: list[Any] | None = None,
     ) -> dict[str, object]:
+        # The client's lists hold until it goes away or the stored ones change;
+        # nameservers None drops this client's override (back to the environment,
+        # stored or system's), fallback None leaves the fallback alone.
         try:
-            configured = (
-                list(parse_nameservers(nameservers)) if nameservers is not None
-                else self._configured_default()
-            )
-            fallback = (
-                list(parse_nameservers(fallback_nameservers))
-                if fallback_nameservers is not None else None
-            )
+            changes: dict[str, list[Nameserver]] = {}
+            if nameservers is not None:
+                changes["nameservers"] = list(parse_nameservers(nameservers))
+            if fallback_nameservers is not None:
+                changes["fallback_nameservers"] = list(parse_nameservers(fallback_nameservers))
         except ValueError as exc:
             raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
-        self._apply(self.manager.configure(configured, fallback))
-        self._probe_wakeup.set()  # probe the new servers now, in the background
+        if nameservers is None:
+            self.layers.drop("nameservers", client)
+        if changes:
+            self.layers.override(client, changes)
+            self.own(client, "nameservers", lambda: self._overrides_gone(client))
+        self._reconfigure()
         return self.manager.state.as_dict()
 
     def rpc_probe_nameservers(self, client: str) -> dict[str, object]:

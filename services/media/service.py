@@ -4,19 +4,34 @@ Streams and ports belong to the client that made them and are ended when it
 goes away (goodbye or no heartbeat). No handler blocks: the engine's work is
 non-blocking socket calls and small computations, so every request runs in
 the receive loop.
+
+The RTP port range and timeout are the stored configuration's ``rtp.port_range``
+and ``rtp.timeout`` (read at start and whenever the file changes), unless a
+client's `configure` overrides them while it is connected
+(`sipsimple_services.common.stored` has the rule).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sipsimple import directories
 from sipsimple.bus.schema import ErrorCode
+from sipsimple.configuration.datatypes import NonNegativeInteger, PortRange
 from sipsimple_services.common.service import Service, ServiceError
+from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
 from sipsimple_services.media.codecs import CodecError
-from sipsimple_services.media.engine import Engine, EngineError, NotFound
+from sipsimple_services.media.engine import (
+    DEFAULT_PORT_RANGE,
+    DEFAULT_TIMEOUT,
+    Engine,
+    EngineError,
+    NotFound,
+)
 from sipsimple_services.media.parameters import ParameterError
 from sipsimple_services.media.ports import PortParameterError
 from sipsimple_services.media.stream import StreamStateError
@@ -24,7 +39,23 @@ from sipsimple_services.media.wav import WavError
 
 __all__ = ["MediaService"]
 
+log = logging.getLogger("sipsimple.media")
+
 DEFAULT_MIXER = "voice"
+STORED = StoredConfig({
+    "port_range": ("rtp.port_range", PortRange),
+    "rtp_timeout": ("rtp.timeout", NonNegativeInteger),
+})
+
+
+def _stored(path: Any) -> dict[str, Any] | None:
+    """The stored values as `configure` takes them (port_range a [start, end] list)."""
+    values = STORED.read(path)
+    if values is not None and "port_range" in values:
+        values["port_range"] = [values["port_range"].start, values["port_range"].end]
+    if values is not None and "rtp_timeout" in values:
+        values["rtp_timeout"] = int(values["rtp_timeout"])
+    return values
 
 
 @contextmanager
@@ -62,14 +93,21 @@ class MediaService(Service):
         super().__init__()
         self.engine = Engine(self._publish_event)
         self.owner: dict[str, str] = {}  # object id -> client
+        self.config_watch = FileWatch(directories.config_file())  # before the first read
+        self.layers = Layers({}, _stored(self.config_watch.path) or {})
+        self._watcher: Any = None
+        self._apply_layers("start")
 
     def _publish_event(self, name: str, data: dict[str, Any]) -> None:
         self.publish(name, self.name, data)
 
     def on_start(self) -> None:
         self.engine.start()
+        self._watcher = watch(self.config_watch, self._stored_changed)
 
     def on_stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.kill(block=False)
         self.engine.stop()
 
     # -- streams -----------------------------------------------------------------
@@ -169,5 +207,31 @@ class MediaService(Service):
     def rpc_configure(
         self, client: str, port_range: list[Any] | None = None, rtp_timeout: int | None = None
     ) -> dict[str, Any]:
+        # The client's values hold until it goes away or the stored value changes.
+        changes = {name: value for name, value in
+                   (("port_range", port_range), ("rtp_timeout", rtp_timeout)) if value is not None}
         with _service_errors():
-            return self.engine.configure(port_range, rtp_timeout)
+            result = self._configure(self.layers.values(changes))
+        if changes:
+            self.layers.override(client, changes)
+            self.own(client, "settings", lambda: self._overrides_gone(client))
+        return result
+
+    def _configure(self, values: dict[str, Any]) -> dict[str, Any]:
+        return self.engine.configure(values.get("port_range", list(DEFAULT_PORT_RANGE)),
+                                     values.get("rtp_timeout", DEFAULT_TIMEOUT))
+
+    def _apply_layers(self, why: str) -> None:
+        try:
+            self._configure(self.layers.values())
+        except ValueError as exc:
+            log.error("keeping the RTP settings after %s: %s", why, exc)
+
+    def _stored_changed(self) -> None:
+        stored = _stored(self.config_watch.path)
+        if stored is not None and self.layers.set_stored(stored):
+            self._apply_layers(f"a change of {self.config_watch.path}")
+
+    def _overrides_gone(self, client: str) -> None:
+        if self.layers.drop_client(client):
+            self._apply_layers(f"client {client} went away")

@@ -8,10 +8,10 @@ Events: signalling.request_received, signalling.transaction_completed,
 signalling.message_traced, the session events of `session_bus` and those of
 `owned_bus`.
 
-Settings come from the environment at start (`settings` module) and from
-`configure`. Sending methods wait for the transaction's final response, so
-they run in greenlets of their own (``blocking_methods``); the others only
-touch state and run inline.
+Settings come from the stored configuration (read at start and whenever the
+file changes), the environment and `configure` (`settings` module). Sending
+methods wait for the transaction's final response, so they run in greenlets of
+their own (``blocking_methods``); the others only touch state and run inline.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from sipsimple import __version__
+from sipsimple import __version__, directories
 from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
+from sipsimple.configuration.datatypes import Port
 from sipsimple.core import SIPParseError
 from sipsimple_services.common.service import Service, ServiceError
+from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
 from sipsimple_services.signalling.accounts import AccountRegistry
 from sipsimple_services.signalling.engine import (
     Completion,
@@ -59,6 +61,11 @@ log = logging.getLogger("sipsimple.signalling")
 USER_AGENT = f"sipsimple/{__version__}"
 DEFAULT_TIMEOUT = 40.0  # longer than Timer F (32 s): the transaction ends first
 ANONYMOUS = "sip:anonymous@anonymous.invalid"  # RFC 3261 8.1.1.3
+STORED = StoredConfig({
+    "udp_port": ("sip.udp_port", Port),
+    "tcp_port": ("sip.tcp_port", Port),
+    "tls_port": ("sip.tls_port", Port),
+})
 
 T = TypeVar("T")
 
@@ -94,7 +101,11 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
 
     def __init__(self) -> None:
         super().__init__()
-        self.settings = SIPSettings.from_env(os.environ)
+        self.config_watch = FileWatch(directories.config_file())  # before the first read
+        stored = STORED.read(self.config_watch.path) or {}
+        self.layers = Layers(SIPSettings.env_values(os.environ), stored)
+        self.settings = SIPSettings(**self.layers.values())
+        self._watcher: Any = None
         self.accounts = AccountRegistry()
         self.core = UACore(self.accounts, server=USER_AGENT, on_request=self._on_request)
         self.engine = SignallingEngine(
@@ -110,12 +121,21 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
     # --- lifecycle -----------------------------------------------------------
 
     def on_start(self) -> None:
-        self.engine.start()
-        log.info("SIP transports: %s", {
-            name: str(address) for name, address in self.engine.local_addresses.items()
-        })
+        try:
+            self.engine.start()
+        except OSError as exc:
+            host, settings = self.settings.host, self.settings
+            ports = ", ".join(f"{name} {host}:{getattr(settings, name + '_port')}"
+                              for name in settings.transports)
+            log.error("cannot bind the SIP transports (%s): %s; the ports are sip.*_port in %s, "
+                      "or SIPSIMPLE_SIP_*_PORT", ports, exc, self.config_watch.path)
+            raise
+        self._log_transports()
+        self._watcher = watch(self.config_watch, self._stored_changed)
 
     def on_stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.kill(block=False)
         self.sessions.stop()
         self.engine.stop()
         self.trace_file.close()
@@ -166,15 +186,46 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         return snapshot(self.accounts, self.sessions, self.engine.local_addresses)
 
     def rpc_configure(self, client: str, **changes: Any) -> dict[str, Any]:
-        settings = _checked(lambda: self.settings.updated(**changes))
-        if settings != self.settings:
-            try:
-                self.engine.reconfigure(settings.transport_config())
-            except (OSError, ValueError) as exc:
-                raise ServiceError(ErrorCode.FAILED, f"cannot bind the transports: {exc}") from None
-            self.settings = settings
-            self.engine.layer.limits = settings.layer_limits()
+        # The client's values hold until it goes away or the stored value changes.
+        changes = {name: value for name, value in changes.items() if value is not None}
+        settings = _checked(lambda: SIPSettings(**self.layers.values(changes)))
+        try:
+            self._apply(settings)
+        except (OSError, ValueError) as exc:
+            raise ServiceError(ErrorCode.FAILED, f"cannot bind the transports: {exc}") from None
+        if changes:
+            self.layers.override(client, changes)
+            self.own(client, "settings", lambda: self._overrides_gone(client))
         return self.rpc_get_transports(client)
+
+    def _apply(self, settings: SIPSettings) -> None:
+        """Rebind for `settings`; OSError or ValueError leaves the previous transports."""
+        if settings == self.settings:
+            return
+        self.engine.reconfigure(settings.transport_config())
+        self.settings = settings
+        self.engine.layer.limits = settings.layer_limits()
+        self._log_transports()
+
+    def _apply_layers(self, why: str) -> None:
+        try:
+            self._apply(SIPSettings(**self.layers.values()))
+        except (OSError, ValueError) as exc:
+            log.error("keeping the SIP transports after %s: %s", why, exc)
+
+    def _stored_changed(self) -> None:
+        stored = STORED.read(self.config_watch.path)
+        if stored is not None and self.layers.set_stored(stored):
+            self._apply_layers(f"a change of {self.config_watch.path}")
+
+    def _overrides_gone(self, client: str) -> None:
+        if self.layers.drop_client(client):
+            self._apply_layers(f"client {client} went away")
+
+    def _log_transports(self) -> None:
+        log.info("SIP transports: %s", {
+            name: str(address) for name, address in self.engine.local_addresses.items()
+        })
 
     def rpc_set_trace(self, client: str, enabled: bool) -> dict[str, Any]:
         self.engine.tracer = self._trace if enabled else None

@@ -1,6 +1,11 @@
-"""The signalling service's transport settings: from the environment and from `configure`.
+"""The signalling service's transport settings: stored, from the environment, from `configure`.
 
-Environment (read at start; `configure` overrides at run time):
+The stored configuration's ``sip.udp_port``, ``sip.tcp_port`` and
+``sip.tls_port`` apply at start and whenever the file changes; the environment
+overrides them, and a client's `configure` overrides both while the client is
+connected (`sipsimple_services.common.stored` has the rule).
+
+Environment (read at start):
 
 - ``SIPSIMPLE_SIP_HOST``: the address to bind (default ``127.0.0.1``: the
   service listens on the network only once the facade configures it).
@@ -142,6 +147,11 @@ class SIPSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> SIPSettings:
+        return cls(**cls.env_values(environ))
+
+    @classmethod
+    def env_values(cls, environ: Mapping[str, str]) -> dict[str, Any]:
+        """The settings the environment sets, unchecked (the constructor checks them)."""
         values: dict[str, Any] = {}
         for item in fields(cls):
             raw = environ.get(_PREFIX + item.name.upper())
@@ -151,7 +161,7 @@ class SIPSettings:
                 values[item.name] = raw.strip().lower() not in ("0", "false", "no", "off")
             else:
                 values[item.name] = raw
-        return cls(**values)
+        return values
 
     def updated(self, **changes: Any) -> SIPSettings:
         """A copy with the given (non-None) values; ValueError names a bad one."""

@@ -13,6 +13,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from sipsimple import directories
 from sipsimple.bus.schema import SERVICES
 
 RUNTIME_ENV = "SIPSIMPLE_RUNTIME_DIR"
@@ -45,13 +46,7 @@ def runtime_dir() -> Path:
 
 
 def state_dir() -> Path:
-    if value := os.environ.get(STATE_ENV):
-        base = Path(value)
-    elif value := os.environ.get("XDG_STATE_HOME"):
-        base = Path(value) / "sipsimple"
-    else:
-        base = Path.home() / ".local" / "state" / "sipsimple"
-    return _private_dir(base)
+    return _private_dir(directories.state_home())
 
 
 def _tcp_base() -> tuple[str, int] | None:

@@ -2,8 +2,8 @@
 
 The accounts live in the same configuration as `sipsimple config` (a
 FileStorage directory: --config-dir, else $SIPSIMPLE_CONFIG_DIR, else
-~/.config/sipsimple). `list` and `show` only read it: they never create or
-rewrite the file.
+$XDG_CONFIG_HOME/sipsimple, else ~/.config/sipsimple). `list` and `show`
+only read it: they never create or rewrite the file.
 
 `register` tries one account's registration through the facade exactly as an
 application would (SIPApplication starting the AccountManager, the services

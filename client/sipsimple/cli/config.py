@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import click
 
+from sipsimple import directories
 from sipsimple.cli.output import CleanGroup, emit_json
 from sipsimple.configuration import (
     ConfigurationError,
@@ -39,7 +39,7 @@ _META_KEY = "sipsimple.config_dir"
 
 
 def default_config_dir() -> str:
-    return os.environ.get("SIPSIMPLE_CONFIG_DIR") or "~/.config/sipsimple"
+    return str(directories.config_dir())
 
 
 def _config_dir_option(function: F) -> F:
@@ -53,7 +53,8 @@ def _config_dir_option(function: F) -> F:
         type=click.Path(file_okay=False),
         expose_value=False,
         callback=remember,
-        help="Configuration directory [default: $SIPSIMPLE_CONFIG_DIR or ~/.config/sipsimple].",
+        help="Configuration directory [default: $SIPSIMPLE_CONFIG_DIR, else "
+        "$XDG_CONFIG_HOME/sipsimple, else ~/.config/sipsimple].",
     )
     return option(function)
 

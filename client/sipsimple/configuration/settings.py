@@ -87,7 +87,8 @@ class SIPSimpleSettings(SettingsObject):
         fallback_nameservers = Setting(NameserverList, default=())
 
     class logs(SettingsGroup):
-        directory = Setting(Path, default="~/.local/state/sipsimple/logs")
+        # None: "logs" in the state directory (sipsimple.directories.state_home)
+        directory = Setting(Path, default=None, nillable=True)
         trace_sip = Setting(bool, default=False)
         trace_msrp = Setting(bool, default=False)
         trace_dns = Setting(bool, default=False)
