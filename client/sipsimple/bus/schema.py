@@ -41,6 +41,7 @@ class ErrorCode(enum.StrEnum):
     FAILED = "failed"  # the operation ran and failed (e.g. NXDOMAIN)
     TIMEOUT = "timeout"
     INTERNAL = "internal"  # a bug in the service; logged there
+    FORBIDDEN = "forbidden"  # the request names a client its connection did not prove
 
 
 class BusProtocolError(Exception):
