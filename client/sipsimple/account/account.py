@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sipsimple.configuration.account import AccountSettings
@@ -21,7 +21,7 @@ class Credentials:
     """Digest credentials; ``username`` defaults to the user part of the account id."""
 
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line or a traceback
     realm: str | None = None
 
     def to_bus(self) -> dict[str, Any]:
