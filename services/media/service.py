@@ -8,16 +8,24 @@ the receive loop.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.media.codecs import CodecError
 from sipsimple_services.media.engine import Engine, EngineError, NotFound
 from sipsimple_services.media.parameters import ParameterError
+from sipsimple_services.media.paths import (
+    DIRECTORIES_ENV,
+    FileDirectories,
+    OutsideDirectoriesError,
+    from_environment,
+)
 from sipsimple_services.media.ports import PortParameterError
 from sipsimple_services.media.stream import StreamStateError
 from sipsimple_services.media.wav import WavError
@@ -62,6 +70,9 @@ class MediaService(Service):
         super().__init__()
         self.engine = Engine(self._publish_event)
         self.owner: dict[str, str] = {}  # object id -> client
+        self.directories = FileDirectories(
+            [endpoints.state_dir(), *from_environment(os.environ.get(DIRECTORIES_ENV))]
+        )
 
     def _publish_event(self, name: str, data: dict[str, Any]) -> None:
         self.publish(name, self.name, data)
@@ -128,6 +139,11 @@ class MediaService(Service):
     def rpc_create_port(
         self, client: str, kind: str, params: dict[str, Any], mixer_id: str | None = None
     ) -> dict[str, Any]:
+        if kind in ("player", "recorder") and isinstance(params.get("filename"), str):
+            try:
+                params = {**params, "filename": self.directories.confine(params["filename"])}
+            except OutsideDirectoriesError as exc:
+                raise ServiceError(ErrorCode.FORBIDDEN, str(exc)) from None
         with _service_errors():
             port_id = self.engine.create_port(kind, params, mixer_id or DEFAULT_MIXER)
         self.owner[port_id] = client
@@ -169,7 +185,12 @@ class MediaService(Service):
         return self.engine.set_devices(input_device, output_device, alert_device)
 
     def rpc_configure(
-        self, client: str, port_range: list[Any] | None = None, rtp_timeout: int | None = None
+        self, client: str, port_range: list[Any] | None = None, rtp_timeout: int | None = None,
+        directories: list[Any] | None = None,
     ) -> dict[str, Any]:
         with _service_errors():
-            return self.engine.configure(port_range, rtp_timeout)
+            if directories is not None:
+                self.directories.configure(directories)
+            result = self.engine.configure(port_range, rtp_timeout)
+        result["directories"] = [str(path) for path in self.directories.allowed]
+        return result
