@@ -187,6 +187,7 @@ class BusClient:
         self._wake: zmq.Socket | None = None
         self._thread: threading.Thread | None = None
         self._running = False
+        self._registered = False  # our key is in the runtime directory (TCP)
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -196,7 +197,8 @@ class BusClient:
         # Unsafe or malformed endpoints are the caller's error, raised here.
         for service in self.services:
             endpoints.command_endpoint(service)
-        if endpoints.is_tcp():
+        self._registered = endpoints.is_tcp()
+        if self._registered:
             self.credentials.register()
         self._running = True
         ready = threading.Event()
@@ -219,7 +221,7 @@ class BusClient:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
         self._context.destroy(linger=0)
-        if endpoints.is_tcp():
+        if self._registered:
             self.credentials.unregister()
 
     @property
