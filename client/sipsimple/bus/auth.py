@@ -101,6 +101,8 @@ class Credentials:
 
     @classmethod
     def generate(cls) -> Credentials:
+        if not zmq.has("curve"):  # pyzmq's wheels have it; a source build may not
+            raise RuntimeError("the bus needs libzmq with CURVE support (zmq.has('curve'))")
         public, secret = zmq.curve_keypair()
         return cls(public, secret)
 
