@@ -37,6 +37,17 @@ if os.environ.get("CI"):
 pytest_plugins = ["harness.processes", "harness.dns", "harness.kamailio", "harness.pjsua"]
 
 
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def media_directories(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The tests play and record files in their tmp_path: configure the media
+    service (and the facade, which passes it on) to allow that directory tree,
+    as a user would configure theirs. Set before any service starts."""
+    os.environ["SIPSIMPLE_MEDIA_DIRECTORIES"] = str(tmp_path_factory.getbasetemp())
+
+
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:
     shutil.rmtree(_SESSION_RUNTIME, ignore_errors=True)
     shutil.rmtree(_SESSION_CONFIG, ignore_errors=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 import wave
 from collections.abc import Callable, Iterator
@@ -20,8 +22,12 @@ from sipsimple.audio import (
     TonePlayer,
     WavePlayer,
     WaveRecorder,
+    configure_media_service,
     media_call,
 )
+from sipsimple.configuration import ConfigurationManager
+from sipsimple.configuration.backend import MemoryBackend
+from sipsimple.configuration.settings import SIPSimpleSettings
 
 
 def test_mixers_are_named_and_compare_by_name() -> None:
@@ -209,3 +215,35 @@ def test_player_loop_count_plays_the_file_that_many_times(media: None, tmp_path:
     # three times 0.3 s of tone (94% of a sine's samples are above the threshold):
     # 0.85 s; two plays would give 0.56 s
     assert np.count_nonzero(np.abs(samples) > 1000) > 0.7 * rate
+
+
+def test_recordings_go_only_where_the_settings_allow(
+    media: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two directories outside the tests' tmp_path tree: one configured, one not.
+    chosen = Path(tempfile.mkdtemp(prefix="ss-rec-", dir="/tmp"))
+    other = Path(tempfile.mkdtemp(prefix="ss-other-", dir="/tmp"))
+    ConfigurationManager().start(MemoryBackend())
+    try:
+        settings = SIPSimpleSettings()
+        settings.audio.recordings_directory = str(chosen)
+        settings.save()
+        configure_media_service()  # sends the directories, as the application does
+        mixer = AudioMixer()
+        allowed = WaveRecorder(mixer, str(chosen / "ok.wav"))
+        allowed.start()
+        allowed.stop()
+        assert (chosen / "ok.wav").exists()
+        with pytest.raises(AudioError, match="outside the directories"):
+            WaveRecorder(mixer, str(other / "no.wav")).start()
+        assert not (other / "no.wav").exists()
+        # A relative name means the caller's directory, not the service's.
+        monkeypatch.chdir(tmp_path)
+        relative = WaveRecorder(mixer, "here.wav")
+        relative.start()
+        relative.stop()
+        assert (tmp_path / "here.wav").exists()
+    finally:
+        ConfigurationManager().stop()
+        shutil.rmtree(chosen, ignore_errors=True)
+        shutil.rmtree(other, ignore_errors=True)

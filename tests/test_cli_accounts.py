@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import select
 import subprocess
 import sys
 import time
@@ -22,8 +24,10 @@ from sipsimple.cli.accounts import accounts
 COMMAND = [sys.executable, "-c", "from sipsimple.cli.main import main; main()"]
 
 
-def run(*args: str, cfg: Path) -> Result:
-    return CliRunner().invoke(accounts, list(args), env={"SIPSIMPLE_CONFIG_DIR": str(cfg)})
+def run(*args: str, cfg: Path, stdin: str = "x\n") -> Result:
+    return CliRunner().invoke(
+        accounts, list(args), env={"SIPSIMPLE_CONFIG_DIR": str(cfg)}, input=stdin
+    )
 
 
 @pytest.fixture
@@ -40,12 +44,13 @@ def listed(cfg: Path) -> list[dict[str, object]]:
 
 def test_round_trip(cfg: Path) -> None:
     assert listed(cfg) == []
-    added = run("add", "alice@example.com", "--password", "s3cret", "--display-name", "Alice",
-                "--outbound-proxy", "proxy.example.com:5061;transport=tls", cfg=cfg)
+    added = run("add", "alice@example.com", "--password-stdin", "--display-name", "Alice",
+                "--outbound-proxy", "proxy.example.com:5061;transport=tls", cfg=cfg,
+                stdin="s3cret\n")
     assert added.exit_code == 0, added.stderr
     assert added.stdout == "added alice@example.com\n"
-    assert run("add", "sip:bob@example.com", "--password", "b", "--no-register", "--default",
-               cfg=cfg).exit_code == 0
+    assert run("add", "sip:bob@example.com", "--password-stdin", "--no-register", "--default",
+               cfg=cfg, stdin="b\n").exit_code == 0
     assert listed(cfg) == [
         {"id": "alice@example.com", "enabled": True, "default": False, "register": True},
         {"id": "bob@example.com", "enabled": True, "default": True, "register": False},
@@ -87,10 +92,10 @@ def test_round_trip(cfg: Path) -> None:
         (("show", "carol@example.com"), "no account carol@example.com in"),
         (("set", "carol@example.com", "enabled=true"), "no account carol@example.com in"),
         (("remove", "carol@example.com"), "no account carol@example.com in"),
-        (("add", "alice@example.com", "--password", "x"), "account alice@example.com already"),
-        (("add", "alice", "--password", "x"), "invalid account id: 'alice' is not a SIP address"),
-        (("add", "x@bad host", "--password", "x"), "invalid account id"),
-        (("add", "dave@example.com", "--password", "x", "--outbound-proxy", "p:99999"),
+        (("add", "alice@example.com", "--password-stdin"), "account alice@example.com already"),
+        (("add", "alice", "--password-stdin"), "invalid account id: 'alice' is not a SIP address"),
+        (("add", "x@bad host", "--password-stdin"), "invalid account id"),
+        (("add", "dave@example.com", "--password-stdin", "--outbound-proxy", "p:99999"),
          "for sip.outbound_proxy"),
         (("set", "alice@example.com", "sip.register_interval=soon"),
          "invalid value 'soon' for sip.register_interval"),
@@ -99,7 +104,7 @@ def test_round_trip(cfg: Path) -> None:
     ],
 )
 def test_errors_are_one_line(cfg: Path, args: tuple[str, ...], message: str) -> None:
-    assert run("add", "alice@example.com", "--password", "x", cfg=cfg).exit_code == 0
+    assert run("add", "alice@example.com", "--password-stdin", cfg=cfg).exit_code == 0
     before = (cfg / "config").read_text()
     result = run(*args, cfg=cfg)
     assert result.exit_code == 1
@@ -110,7 +115,7 @@ def test_errors_are_one_line(cfg: Path, args: tuple[str, ...], message: str) -> 
 
 
 def test_set_is_all_or_nothing(cfg: Path) -> None:
-    assert run("add", "alice@example.com", "--password", "x", cfg=cfg).exit_code == 0
+    assert run("add", "alice@example.com", "--password-stdin", cfg=cfg).exit_code == 0
     result = run("set", "alice@example.com", "display_name=Al", "sip.register=maybe", cfg=cfg)
     assert result.exit_code == 1 and "sip.register" in result.stderr
     assert "Al" not in (cfg / "config").read_text()
@@ -120,7 +125,7 @@ def test_reading_never_writes(cfg: Path) -> None:
     assert listed(cfg) == []
     assert run("list", cfg=cfg).exit_code == 0
     assert not cfg.exists()
-    assert run("add", "alice@example.com", "--password", "x", cfg=cfg).exit_code == 0
+    assert run("add", "alice@example.com", "--password-stdin", cfg=cfg).exit_code == 0
     before = (cfg / "config").stat().st_mtime_ns
     for args in (("list",), ("list", "--json"), ("show", "alice@example.com"),
                  ("show", "alice@example.com", "--json")):
@@ -139,6 +144,62 @@ def test_broken_stored_value_names_the_repair(cfg: Path) -> None:
     assert listed(cfg)[0]["id"] == "alice@example.com"
 
 
+def in_a_terminal(*args: str, cfg: Path, typed: str) -> str:
+    """Run the real `sipsimple` on a pseudo-terminal, type `typed` at its prompt;
+    everything the terminal showed."""
+    main, side = pty.openpty()
+    process = subprocess.Popen([*COMMAND, *args], stdin=side, stdout=side, stderr=side,
+                               env={**os.environ, "SIPSIMPLE_CONFIG_DIR": str(cfg)})
+    os.close(side)
+    shown = b""
+    typed_yet = False
+    while True:
+        ready, _, _ = select.select([main], [], [], 60)
+        assert ready, f"no output; so far {shown!r}"
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:  # EIO: the command ended and closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if not typed_yet and b": " in shown:
+            os.write(main, typed.encode() + b"\n")
+            typed_yet = True
+    os.close(main)
+    assert process.wait(60) == 0, shown
+    return shown.decode()
+
+
+def test_the_password_is_asked_for_without_echo(cfg: Path) -> None:
+    shown = in_a_terminal("accounts", "add", "alice@example.com", cfg=cfg, typed="tty-s3cret")
+    assert "Password: " in shown and "added alice@example.com" in shown
+    assert "tty-s3cret" not in shown
+    revealed = run("show", "alice@example.com", "--show-password", cfg=cfg).stdout
+    assert "auth.password = tty-s3cret" in revealed.splitlines()
+
+
+@pytest.mark.parametrize("flag", [(), ("--password-stdin",)], ids=["prompt", "stdin"])
+def test_the_password_comes_from_standard_input(cfg: Path, flag: tuple[str, ...]) -> None:
+    added = run("add", "alice@example.com", *flag, cfg=cfg, stdin="in-s3cret\n")
+    assert added.exit_code == 0, added.stderr
+    assert "warning" not in added.stderr
+    revealed = run("show", "alice@example.com", "--show-password", cfg=cfg).stdout
+    assert "auth.password = in-s3cret" in revealed.splitlines()
+    assert "in-s3cret" not in run("show", "alice@example.com", cfg=cfg).stdout
+
+
+def test_a_password_in_the_arguments_is_warned_about(cfg: Path) -> None:
+    added = run("add", "alice@example.com", "--password", "argv-s3cret", cfg=cfg)
+    assert added.exit_code == 0
+    assert "warning: --password on the command line is visible" in added.stderr
+    both = run("add", "bob@example.com", "--password", "x", "--password-stdin", cfg=cfg)
+    assert both.exit_code == 2 and "not both" in both.stderr
+    changed = run("set", "alice@example.com", "auth.password=other", cfg=cfg)
+    assert changed.exit_code == 0 and "warning: auth.password on the command line" in (
+        changed.stderr)
+
+
 # --- register: real services, real registrar ------------------------------------------------
 
 
@@ -151,8 +212,8 @@ def sipsimple(*args: str, cfg: Path) -> subprocess.CompletedProcess[str]:
 
 def add(cfg: Path, kamailio: Kamailio, user: str, password: str) -> None:
     proxy = f"127.0.0.1:{kamailio.udp_port};transport=udp"
-    result = run("add", f"{user}@{kamailio.domain}", "--password", password,
-                 "--outbound-proxy", proxy, cfg=cfg)
+    result = run("add", f"{user}@{kamailio.domain}", "--password-stdin",
+                 "--outbound-proxy", proxy, cfg=cfg, stdin=password + "\n")
     assert result.exit_code == 0, result.stderr
 
 

@@ -44,8 +44,9 @@ def config_dir(tmp_path: Path, services: None) -> Path:
     directory = tmp_path / "config"
     runner = CliRunner()
     for name in ("alice", "bob"):
-        result = runner.invoke(cli, ["accounts", "add", f"{name}@127.0.0.1", "--password", "x",
-                                     "--no-register", "--config-dir", str(directory)])
+        result = runner.invoke(cli, ["accounts", "add", f"{name}@127.0.0.1", "--password-stdin",
+                                     "--no-register", "--config-dir", str(directory)],
+                               input="x\n")
         assert result.exit_code == 0, result.output
     for key, value in (("audio.input_device", "None"), ("audio.output_device", "None"),
                        ("audio.alert_device", "None")):

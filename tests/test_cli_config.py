@@ -136,3 +136,33 @@ def test_invalid_account_value_names_the_account_option(cfg: Path) -> None:
     assert "config set --account alice@example.com sip.register_interval" in result.stderr
     assert run("unset", "sip.register_interval", *base).exit_code == 0
     assert run("show", "sip.register_interval", *base).stdout == "sip.register_interval = 600\n"
+
+
+def test_passwords_are_masked_unless_asked_for(cfg: Path) -> None:
+    account = ("--account", "alice@example.com", "--config-dir", str(cfg))
+    stored = CliRunner().invoke(config, ["set", "auth.password", "--stdin", *account],
+                                input="s3cret\n")
+    assert stored.exit_code == 0, stored.stderr
+    assert "warning" not in stored.stderr
+    shown = run("show", *account)
+    assert "auth.password = ********" in shown.stdout.splitlines()
+    assert "s3cret" not in shown.stdout
+    assert run("show", "auth", "--json", *account).stdout.count("s3cret") == 0
+    assert json.loads(run("show", "auth", "--json", *account).stdout)["auth.password"] == (
+        "********")
+    revealed = run("show", "auth.password", "--show-password", *account)
+    assert revealed.stdout == "auth.password = s3cret\n"
+
+
+def test_a_password_is_asked_for_when_left_out(cfg: Path) -> None:
+    account = ("--account", "alice@example.com", "--config-dir", str(cfg))
+    asked = CliRunner().invoke(config, ["set", "auth.password", *account], input="asked\n")
+    assert asked.exit_code == 0, asked.stderr
+    assert "asked" not in asked.stdout.replace("auth.password: ", "")  # not echoed
+    assert run("show", "auth.password", "--show-password", *account).stdout == (
+        "auth.password = asked\n")
+    in_argv = run("set", "auth.password", "argv", *account)
+    assert in_argv.exit_code == 0
+    assert "warning: auth.password on the command line is visible" in in_argv.stderr
+    missing = run("set", "sip.invite_timeout", "--config-dir", str(cfg))
+    assert missing.exit_code == 2 and "missing VALUE" in missing.stderr

@@ -14,6 +14,7 @@ import zmq
 from harness.notifications import Recorder
 
 from sipsimple.bus import endpoints
+from sipsimple.bus.auth import Credentials
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
 
 pytestmark = pytest.mark.integration
@@ -229,14 +230,18 @@ def test_garbage_on_the_command_socket(bus: BusClient) -> None:
     context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     raw = context.socket(zmq.DEALER)
     raw.setsockopt(zmq.LINGER, 0)
+    credentials = Credentials.generate()
+    credentials.apply(raw, endpoints.command_endpoint("dns"))
     raw.connect(endpoints.command_endpoint("dns"))
     try:
         for frames in (
             [b"\xff\xfe garbage"], [b""], [b"a", b"b", b"c"],
             [msgpack.packb([1, 2, 3])],
-            [msgpack.packb({"v": 1, "id": 7, "client": "x", "method": "lookup_sip_proxy",
+            [msgpack.packb({"v": 1, "id": 7, "client": credentials.client_id,
+                            "method": "lookup_sip_proxy",
                             "params": {"uri": "sip:example.test", "supported_transports": "udp"}})],
-            [msgpack.packb({"v": 1, "id": 8, "client": "x", "method": "set_nameservers",
+            [msgpack.packb({"v": 1, "id": 8, "client": credentials.client_id,
+                            "method": "set_nameservers",
                             "params": {"nameservers": [None, 5]}})],
         ):
             raw.send_multipart(frames)

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import wave
@@ -381,7 +383,7 @@ def test_a_client_going_away_releases_its_objects(bus: BusClient, events: Record
         assert error.value.code == "not-found"
 
 
-def test_bad_requests(bus: BusClient) -> None:
+def test_bad_requests(bus: BusClient, tmp_path: Path) -> None:
     a = call(bus, "create_stream", address="127.0.0.1")
     peer = {"rtp_port": 4000, "rtcp_port": 4001}
     cases: list[tuple[str, dict[str, Any], str]] = [
@@ -403,7 +405,7 @@ def test_bad_requests(bus: BusClient) -> None:
         ("send_dtmf", {"stream_id": a["stream_id"], "digit": "1"}, "failed"),
         ("create_port", {"kind": "tone", "params": {"frequencies": []}}, "invalid-params"),
         ("create_port", {"kind": "drum", "params": {}}, "invalid-params"),
-        ("create_port", {"kind": "player", "params": {"filename": "/nonexistent.wav"}},
+        ("create_port", {"kind": "player", "params": {"filename": str(tmp_path / "none.wav")}},
          "invalid-params"),
         ("connect_ports", {"source": a["stream_id"], "sink": "nope"}, "not-found"),
         ("connect_ports", {"source": a["stream_id"], "sink": "alert-device"}, "failed"),
@@ -423,9 +425,8 @@ def test_bad_requests(bus: BusClient) -> None:
 
 
 def test_port_range(bus: BusClient) -> None:
-    assert call(bus, "configure", port_range=[40100, 40104]) == {
-        "port_range": [40100, 40104], "rtp_timeout": 30,
-    }
+    configured = call(bus, "configure", port_range=[40100, 40104])
+    assert configured["port_range"] == [40100, 40104] and configured["rtp_timeout"] == 30
     made = [call(bus, "create_stream", address="127.0.0.1") for _ in range(2)]
     assert sorted(s["rtp_port"] for s in made) == [40100, 40102]
     with pytest.raises(ServiceError) as error:
@@ -827,3 +828,28 @@ def test_plaintext_rtcp_under_srtp_is_dropped_and_counted(bus: BusClient) -> Non
     finally:
         peer.close()
         intruder.close()
+
+
+def test_files_outside_the_allowed_directories_are_refused(bus: BusClient) -> None:
+    # A directory the tests did not configure (they allow their tmp_path tree).
+    outside = Path(tempfile.mkdtemp(prefix="ss-outside-", dir="/tmp"))
+    try:
+        victim = outside / "victim.wav"
+        for kind, params in (("recorder", {"filename": str(victim)}),
+                             ("player", {"filename": str(victim)}),
+                             ("recorder", {"filename": "relative.wav"})):
+            with pytest.raises(ServiceError) as error:
+                call(bus, "create_port", kind=kind, params=params)
+            assert error.value.code == "forbidden"
+            assert "outside the directories" in error.value.message or (
+                "absolute" in error.value.message)
+        assert not victim.exists()
+        # Configured (as the facade does from the settings), the directory is usable.
+        configured = call(bus, "configure", directories=[str(outside)])
+        assert str(outside) in configured["directories"]
+        port = call(bus, "create_port", kind="recorder", params={"filename": str(victim)})
+        call(bus, "destroy_port", port_id=port["port_id"])
+        assert victim.exists()
+    finally:
+        call(bus, "configure", directories=[])
+        shutil.rmtree(outside, ignore_errors=True)

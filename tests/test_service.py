@@ -15,6 +15,7 @@ import zmq
 from harness.notifications import Recorder
 
 from sipsimple.bus import endpoints
+from sipsimple.bus.auth import Credentials
 from sipsimple.bus.client import BusClient, ServiceError
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE, PROTOCOL_VERSION, decode_reply
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.integration
 OWNER = "harness.owner_service"
 
 Spawn = Callable[..., subprocess.Popen[bytes]]
+RAW = Credentials.generate()  # what the raw peers prove to the service
 
 
 @pytest.fixture
@@ -34,13 +36,14 @@ def raw() -> zmq.Socket:
     context = zmq.Context.instance()
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
+    RAW.apply(socket, endpoints.command_endpoint("media"))
     socket.connect(endpoints.command_endpoint("media"))
     yield socket
     socket.close()
 
 
 def request(
-    method: str, params: dict | None = None, request_id: int = 1, client: str = "raw"
+    method: str, params: dict | None = None, request_id: int = 1, client: str = RAW.client_id
 ) -> bytes:
     return msgpack.packb(
         {
@@ -107,6 +110,7 @@ def test_random_garbage_storm(owner: subprocess.Popen[bytes], raw: zmq.Socket) -
 def test_a_req_peer_is_answered_too(owner: subprocess.Popen[bytes]) -> None:
     socket = zmq.Context.instance().socket(zmq.REQ)
     socket.setsockopt(zmq.LINGER, 0)
+    RAW.apply(socket, endpoints.command_endpoint("media"))
     socket.connect(endpoints.command_endpoint("media"))
     socket.send(request("ping"))
     assert socket.poll(5000)
@@ -152,7 +156,7 @@ def test_objects_of_a_silent_client_are_released(
     try:
         time.sleep(0.3)  # let the SUB socket join
         # The raw socket creates an object and then never heartbeats again.
-        assert answer(raw, [request("create", {"key": "call-1"}, client="silent")]).result == [
+        assert answer(raw, [request("create", {"key": "call-1"})]).result == [
             "call-1"
         ]
         ended = recorder.wait(lambda n: n.data.key == "call-1")

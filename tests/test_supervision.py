@@ -112,6 +112,7 @@ def test_garbage_on_each_real_service_command_socket(supervised: Path) -> None:
     import zmq
 
     from sipsimple.bus import endpoints
+    from sipsimple.bus.auth import Credentials
 
     rng = random.Random(7)
     client = BusClient()
@@ -122,6 +123,7 @@ def test_garbage_on_each_real_service_command_socket(supervised: Path) -> None:
             before = client.ping(service)
             raw = context.socket(zmq.DEALER)
             raw.setsockopt(zmq.LINGER, 0)
+            Credentials.generate().apply(raw, endpoints.command_endpoint(service))
             raw.connect(endpoints.command_endpoint(service))
             payloads = [
                 bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))) for _ in range(200)

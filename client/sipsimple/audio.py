@@ -19,6 +19,7 @@ devices and bridges, and the settings pushed to the service (devices,
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import weakref
 from abc import ABC, abstractmethod
@@ -407,7 +408,8 @@ class WavePlayer(_ServicePort):
         return f"<WavePlayer {self.filename!r}>"
 
     def _params(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"filename": self.filename, "loop": self.loop_count == 0}
+        params: dict[str, Any] = {"filename": _absolute(self.filename),
+                                  "loop": self.loop_count == 0}
         if self.volume != 100:
             params["volume"] = self.volume
         return params
@@ -480,7 +482,30 @@ class WaveRecorder(_ServicePort):
         return f"<WaveRecorder {self.filename!r}>"
 
     def _params(self) -> dict[str, Any]:
-        return {"filename": self.filename}
+        return {"filename": _absolute(self.filename)}
+
+
+def _absolute(filename: str) -> str:
+    # The service runs elsewhere (its own working directory): it gets the path
+    # this process means, and checks it against the directories it may use.
+    return os.path.abspath(os.path.expanduser(filename))
+
+
+def media_directories() -> list[str]:
+    """The directories sent to the media service for players and recorders: the
+    recordings directory, the file transfer directory, and this process's
+    SIPSIMPLE_MEDIA_DIRECTORIES."""
+    from sipsimple.configuration.settings import SIPSimpleSettings
+    from sipsimple.streams.rtp.audio import recordings_directory
+
+    directories = [str(recordings_directory())]
+    transfers = SIPSimpleSettings().file_transfer.directory
+    if transfers:
+        directories.append(_absolute(str(transfers.normalized)))
+    for part in os.environ.get("SIPSIMPLE_MEDIA_DIRECTORIES", "").split(os.pathsep):
+        if part.strip():
+            directories.append(_absolute(part))
+    return directories
 
 
 # --- the application's audio component ------------------------------------------------
@@ -492,11 +517,10 @@ def _device(value: Any) -> str:
 
 
 def configure_media_service() -> None:
-    """Push the settings the media service uses (devices, RTP ports, timeout).
+    """Push the settings the media service uses (devices, file directories, RTP
+    ports and timeout).
 
-    The RTP settings only when the application's storage is not the stored
-    configuration, which the service reads itself. Both calls are made even if
-    the first fails; the first failure is raised.
+    Both calls are made even if the first fails; the first failure is raised.
     """
     from sipsimple.application import SIPApplication
     from sipsimple.configuration.settings import SIPSimpleSettings
@@ -509,9 +533,14 @@ def configure_media_service() -> None:
                          "output_device": _device(audio.output_device),
                          "alert_device": _device(audio.alert_device)}),
     ]
+    # Players and recorders may use the directories the settings name (the
+    # service refuses others); the RTP settings only when the application's
+    # storage is not the stored configuration, which the service reads itself.
+    configure: dict[str, Any] = {"directories": media_directories()}
     if not is_stored_configuration(SIPApplication.storage):
-        calls.append(("configure", {"port_range": [int(port_range.start), int(port_range.end)],
-                                    "rtp_timeout": int(settings.rtp.timeout)}))
+        configure.update(port_range=[int(port_range.start), int(port_range.end)],
+                         rtp_timeout=int(settings.rtp.timeout))
+    calls.append(("configure", configure))
     failure: AudioError | None = None
     for method, params in calls:
         try:

@@ -27,7 +27,7 @@ import zmq
 from gevent.event import Event as GEvent
 
 from sipsimple import __version__
-from sipsimple.bus import endpoints
+from sipsimple.bus import auth, endpoints
 from sipsimple.bus.schema import (
     CLIENT_TIMEOUT,
     HARD_MESSAGE_LIMIT,
@@ -45,6 +45,7 @@ from sipsimple.bus.schema import (
     method_for,
     request_id_of,
 )
+from sipsimple_services.common.zap import bind_zap, serve_zap
 
 log = logging.getLogger("sipsimple.service")
 
@@ -84,6 +85,7 @@ class Service:
         self._context = zmq.Context()
         self._commands: Any = None
         self._events: Any = None
+        self._zap: Any = None
         self._stopping = GEvent()
         self._loops: list[gevent.Greenlet] = []
         # When the command queue was last found empty: every client's messages
@@ -136,30 +138,42 @@ class Service:
 
     def bind(self) -> None:
         endpoints.runtime_dir()  # creates the private directory (0700)
+        command_endpoint = endpoints.command_endpoint(self.name)
+        event_endpoint = endpoints.event_endpoint(self.name)
+        # Every connection is authenticated (see sipsimple.bus.auth): the ZAP
+        # handler must be bound before the sockets that ask it.
+        self._zap = bind_zap(self._context)
         self._commands = self._context.socket(zmq.ROUTER)
+        auth.secure_server(self._commands, command_endpoint)
         # Above this size zmq drops the peer without reading the message in.
         self._commands.setsockopt(zmq.MAXMSGSIZE, HARD_MESSAGE_LIMIT)
         self._commands.setsockopt(zmq.LINGER, 0)
         self._commands.setsockopt(zmq.RCVHWM, QUEUE_LIMIT)
         self._commands.setsockopt(zmq.SNDHWM, QUEUE_LIMIT)
-        self._commands.bind(endpoints.command_endpoint(self.name))
+        self._commands.bind(command_endpoint)
         self._events = self._context.socket(zmq.PUB)
+        auth.secure_server(self._events, event_endpoint, commands=False)
         self._events.setsockopt(zmq.LINGER, 0)
         # Bursts (many sessions ending at once) must not drop events.
         self._events.setsockopt(zmq.SNDHWM, QUEUE_LIMIT)
-        self._events.bind(endpoints.event_endpoint(self.name))
-        for endpoint in (
-            endpoints.command_endpoint(self.name),
-            endpoints.event_endpoint(self.name),
-        ):
+        self._events.bind(event_endpoint)
+        for endpoint in (command_endpoint, event_endpoint):
             if endpoint.startswith("ipc://"):
                 os.chmod(endpoint[len("ipc://") :], 0o600)
 
     def run(self) -> int:
-        self.bind()
+        try:
+            self.bind()
+        except (endpoints.BusConfigurationError, endpoints.UnsafeDirectoryError) as exc:
+            log.error("%s service cannot start: %s", self.name, exc)
+            return 2
         gevent.signal_handler(signal.SIGTERM, self.stop)
         gevent.signal_handler(signal.SIGINT, self.stop)
-        self._loops = [gevent.spawn(self._serve), gevent.spawn(self._reap)]
+        self._loops = [
+            gevent.spawn(serve_zap, self._zap, auth.keys_dir(), self.name),
+            gevent.spawn(self._serve),
+            gevent.spawn(self._reap),
+        ]
         log.info("%s service %s started (pid %d)", self.name, self.version, os.getpid())
         self.on_start()
         self.publish("service.started", self.name, {"instance": self.instance})
@@ -174,6 +188,7 @@ class Service:
         gevent.killall(self._loops, timeout=2)
         self._commands.close()
         self._events.close()
+        self._zap.close()
         self._context.term()
         log.info("%s service stopped", self.name)
         return 0
@@ -193,7 +208,7 @@ class Service:
             if handled % 64 == 0:
                 gevent.sleep(0)  # a flood of commands must not starve other greenlets
             try:
-                frames = commands.recv_multipart(zmq.NOBLOCK)
+                parts = commands.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 self._drained_at = time.monotonic()
                 # zmq's FD is edge-triggered: check EVENTS before sleeping on it.
@@ -202,11 +217,16 @@ class Service:
                         gevent.socket.wait_read(fd, timeout=1.0)
                 continue
             try:
-                self._dispatch(frames)
+                # The client the connection proved to ZAP (sipsimple.bus.auth).
+                try:
+                    user: str | None = parts[-1].get("User-Id")
+                except zmq.ZMQError:
+                    user = None
+                self._dispatch([part.bytes for part in parts], user)
             except Exception:  # never let one message take the loop down
                 log.exception("%s: failed to handle a command", self.name)
 
-    def _dispatch(self, frames: list[bytes]) -> None:
+    def _dispatch(self, frames: list[bytes], user: str | None) -> None:
         identity, rest = frames[0], frames[1:]
         # A REQ peer puts an empty delimiter before the payload; echo it back.
         envelope = [identity]
@@ -232,6 +252,20 @@ class Service:
                     *envelope,
                     error_reply(-1 if request_id is None else request_id, exc.code, exc.message),
                 ]
+            )
+            return
+        if request.client != user:
+            # Ownership follows the connection's proven id: no client can act
+            # (say goodbye, end objects) as another by naming it in the body.
+            log.warning("%s: refused %s naming client %s", self.name, request.method,
+                        request.client)
+            self._reply(
+                envelope,
+                request.id,
+                error=(
+                    ErrorCode.FORBIDDEN,
+                    f"this connection speaks for client {user}, not {request.client}",
+                ),
             )
             return
         self._client(request.client)

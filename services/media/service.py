@@ -14,12 +14,14 @@ client's `configure` overrides them while it is connected
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sipsimple import directories
+from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
 from sipsimple.configuration.datatypes import NonNegativeInteger, PortRange
 from sipsimple_services.common.service import Service, ServiceError
@@ -33,6 +35,12 @@ from sipsimple_services.media.engine import (
     NotFound,
 )
 from sipsimple_services.media.parameters import ParameterError
+from sipsimple_services.media.paths import (
+    DIRECTORIES_ENV,
+    FileDirectories,
+    OutsideDirectoriesError,
+    from_environment,
+)
 from sipsimple_services.media.ports import PortParameterError
 from sipsimple_services.media.stream import StreamStateError
 from sipsimple_services.media.wav import WavError
@@ -97,6 +105,9 @@ class MediaService(Service):
         self.layers = Layers({}, _stored(self.config_watch.path) or {})
         self._watcher: Any = None
         self._apply_layers("start")
+        self.directories = FileDirectories(
+            [endpoints.state_dir(), *from_environment(os.environ.get(DIRECTORIES_ENV))]
+        )
 
     def _publish_event(self, name: str, data: dict[str, Any]) -> None:
         self.publish(name, self.name, data)
@@ -164,6 +175,11 @@ class MediaService(Service):
     def rpc_create_port(
         self, client: str, kind: str, params: dict[str, Any], mixer_id: str | None = None
     ) -> dict[str, Any]:
+        if kind in ("player", "recorder") and isinstance(params.get("filename"), str):
+            try:
+                params = {**params, "filename": self.directories.confine(params["filename"])}
+            except OutsideDirectoriesError as exc:
+                raise ServiceError(ErrorCode.FORBIDDEN, str(exc)) from None
         with _service_errors():
             port_id = self.engine.create_port(kind, params, mixer_id or DEFAULT_MIXER)
         self.owner[port_id] = client
@@ -205,13 +221,17 @@ class MediaService(Service):
         return self.engine.set_devices(input_device, output_device, alert_device)
 
     def rpc_configure(
-        self, client: str, port_range: list[Any] | None = None, rtp_timeout: int | None = None
+        self, client: str, port_range: list[Any] | None = None, rtp_timeout: int | None = None,
+        directories: list[Any] | None = None,
     ) -> dict[str, Any]:
         # The client's values hold until it goes away or the stored value changes.
         changes = {name: value for name, value in
                    (("port_range", port_range), ("rtp_timeout", rtp_timeout)) if value is not None}
         with _service_errors():
+            if directories is not None:
+                self.directories.configure(directories)
             result = self._configure(self.layers.values(changes))
+        result["directories"] = [str(path) for path in self.directories.allowed]
         if changes:
             self.layers.override(client, changes)
             self.own(client, "settings", lambda: self._overrides_gone(client))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sipsimple.configuration.account import AccountSettings
@@ -25,7 +25,7 @@ class Credentials:
     """
 
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line or a traceback
     realm: str | None = None
     allow_md5: bool = True
     allow_qopless: bool = True

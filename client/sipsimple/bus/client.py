@@ -18,7 +18,6 @@ import logging
 import queue
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from typing import Any
 import zmq
 
 from sipsimple.bus import endpoints
+from sipsimple.bus.auth import Credentials
 from sipsimple.bus.schema import (
     HEARTBEAT_INTERVAL,
     QUEUE_LIMIT,
@@ -174,7 +174,9 @@ class BusClient:
         self.request_timeout = request_timeout
         self.heartbeat_interval = heartbeat_interval
         self.post_notifications = post_notifications
-        self.client_id = uuid.uuid4().hex
+        # The id is proven to every service on connecting (sipsimple.bus.auth).
+        self.credentials = Credentials.generate()
+        self.client_id = self.credentials.client_id
         self.state = {name: ServiceState() for name in self.services}
         self._context = zmq.Context()
         self._ids = itertools.count(1)
@@ -185,12 +187,19 @@ class BusClient:
         self._wake: zmq.Socket | None = None
         self._thread: threading.Thread | None = None
         self._running = False
+        self._registered = False  # our key is in the runtime directory (TCP)
 
     # --- lifecycle -----------------------------------------------------------
 
     def start(self) -> None:
         if self._running:
             return
+        # Unsafe or malformed endpoints are the caller's error, raised here.
+        for service in self.services:
+            endpoints.command_endpoint(service)
+        self._registered = endpoints.is_tcp()
+        if self._registered:
+            self.credentials.register()
         self._running = True
         ready = threading.Event()
         self._thread = threading.Thread(
@@ -212,6 +221,8 @@ class BusClient:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
         self._context.destroy(linger=0)
+        if self._registered:
+            self.credentials.unregister()
 
     @property
     def running(self) -> bool:
@@ -294,7 +305,9 @@ class BusClient:
         socket.setsockopt(zmq.IMMEDIATE, 1)  # never queue for a service that isn't there
         socket.setsockopt(zmq.RECONNECT_IVL, 100)
         socket.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
-        socket.connect(endpoints.command_endpoint(service))
+        endpoint = endpoints.command_endpoint(service)
+        self.credentials.apply(socket, endpoint)
+        socket.connect(endpoint)
         return socket
 
     def _thread_socket(self, service: str) -> zmq.Socket:
@@ -328,7 +341,9 @@ class BusClient:
             sub.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
             sub.setsockopt(zmq.RCVHWM, QUEUE_LIMIT)
             sub.setsockopt(zmq.SUBSCRIBE, b"")
-            sub.connect(endpoints.event_endpoint(service))
+            endpoint = endpoints.event_endpoint(service)
+            self.credentials.apply(sub, endpoint, commands=False)
+            sub.connect(endpoint)
             subscribers[service] = sub
         poller = zmq.Poller()
         poller.register(wake, zmq.POLLIN)

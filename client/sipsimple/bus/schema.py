@@ -41,6 +41,9 @@ class ErrorCode(enum.StrEnum):
     FAILED = "failed"  # the operation ran and failed (e.g. NXDOMAIN)
     TIMEOUT = "timeout"
     INTERNAL = "internal"  # a bug in the service; logged there
+    # the request names a client its connection did not prove, or a file
+    # outside the directories the service may use
+    FORBIDDEN = "forbidden"
 
 
 class BusProtocolError(Exception):
@@ -225,9 +228,13 @@ METHODS: dict[str, dict[str, Method]] = {
         )),
         # rtp.port_range and rtp.timeout of the settings (not "timeout": that
         # name is BusClient.call's own keyword)
+        # directories: absolute paths where players and recorders may open files,
+        # besides the state directory and the service's SIPSIMPLE_MEDIA_DIRECTORIES
+        # (replaces those sent before); a file elsewhere is refused ("forbidden")
         Method("configure", (
             Param("port_range", (list, NoneType), required=False),
             Param("rtp_timeout", OPT_INT, required=False),
+            Param("directories", (list, NoneType), required=False),
         )),
     ),
     "msrp": _methods(),

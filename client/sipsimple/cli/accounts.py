@@ -23,7 +23,15 @@ from typing import Any
 import click
 
 from sipsimple.cli.config import _config_dir_option, _configuration, _file_storage
-from sipsimple.cli.output import CleanGroup, emit_json, table
+from sipsimple.cli.output import (
+    HIDDEN,
+    CleanGroup,
+    emit_json,
+    is_secret,
+    read_secret,
+    table,
+    warn_secret_in_argv,
+)
 from sipsimple.configuration import (
     ConfigurationError,
     ConfigurationManager,
@@ -47,8 +55,6 @@ from sipsimple.storage import FileStorage, MemoryStorage
 
 __all__ = ["accounts", "register"]
 
-HIDDEN = "********"
-SECRET_KEYS = ("auth.password",)
 STOP_WAIT = 20.0  # SIPApplication ends its components within 10 s; DidEnd follows
 
 
@@ -131,18 +137,30 @@ def _yes(value: bool) -> str:
 
 @accounts.command()
 @click.argument("account_id", metavar="ID")
-@click.option("--password", prompt=True, hide_input=True,
-              help="Digest password (asked for when not given).")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the digest password from the first line of standard input.")
+@click.option("--password", metavar="PASSWORD",
+              help="Digest password; visible to other users: prefer the prompt or "
+                   "--password-stdin.")
 @click.option("--display-name", metavar="NAME", help="Display name in From headers.")
 @click.option("--outbound-proxy", metavar="HOST[:PORT][;transport=T]",
               help="Send everything through this proxy (default: DNS for the domain).")
 @click.option("--no-register", is_flag=True, help="Do not register the account.")
 @click.option("--default", "make_default", is_flag=True, help="Make it the default account.")
 @_config_dir_option
-def add(account_id: str, password: str, display_name: str | None, outbound_proxy: str | None,
-        no_register: bool, make_default: bool) -> None:
-    """Add the account ID (user@domain), enabled, and save it."""
+def add(account_id: str, password_stdin: bool, password: str | None, display_name: str | None,
+        outbound_proxy: str | None, no_register: bool, make_default: bool) -> None:
+    """Add the account ID (user@domain), enabled, and save it.
+
+    The password is asked for (without echo) unless --password-stdin is given.
+    """
     account_id = _account_id(account_id)
+    if password is not None and password_stdin:
+        raise click.UsageError("give --password or --password-stdin, not both")
+    if password is not None:
+        warn_secret_in_argv("--password", "the prompt or --password-stdin")
+    else:
+        password = read_secret(password_stdin, "Password")
     with _configuration(create=True) as storage:
         if account_id in _stored_ids():
             raise AccountError(f"account {account_id} already exists in "
@@ -175,7 +193,7 @@ def show(account_id: str, as_json: bool, show_password: bool) -> None:
         items = setting_items(_load(_require(account_id, storage)))
     shown = {}
     for name, setting, value in items:
-        hide = name in SECRET_KEYS and value and not show_password
+        hide = is_secret(name) and value and not show_password
         if as_json:
             shown[name] = HIDDEN if hide else setting_json(setting, value)
         else:
@@ -210,6 +228,9 @@ def set_(account_id: str, assignments: tuple[str, ...]) -> None:
     """
     pairs = _pairs(assignments)
     keys = [key for key, _ in pairs]
+    for key in keys:
+        if is_secret(key):
+            warn_secret_in_argv(key, f"`sipsimple config set --account ID {key}` (it asks)")
     # Replacing a stored value that does not validate is how the user repairs it.
     with replacing_stored_values(*keys), _configuration(create=False) as storage:
         account = _load(_require(account_id, storage))

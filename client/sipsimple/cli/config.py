@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 import click
 
 from sipsimple import directories
-from sipsimple.cli.output import CleanGroup, emit_json
+from sipsimple.cli.output import (
+    HIDDEN,
+    CleanGroup,
+    emit_json,
+    is_secret,
+    read_secret,
+    warn_secret_in_argv,
+)
 from sipsimple.configuration import (
     ConfigurationError,
     ConfigurationManager,
@@ -125,9 +132,10 @@ def config() -> None:
 @config.command()
 @click.argument("key", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object: key -> value.")
+@click.option("--show-password", is_flag=True, help="Show passwords instead of stars.")
 @_account_option
 @_config_dir_option
-def show(key: str | None, as_json: bool, account_id: str | None) -> None:
+def show(key: str | None, as_json: bool, show_password: bool, account_id: str | None) -> None:
     """Show all settings, or those under KEY (a setting or a group such as `sip`)."""
     with _settings(account_id, create=False) as settings:
         items = setting_items(settings)
@@ -135,24 +143,39 @@ def show(key: str | None, as_json: bool, account_id: str | None) -> None:
             items = [item for item in items if item[0] == key or item[0].startswith(key + ".")]
             if not items:
                 get_setting(settings, key)  # raises UnknownSettingError with suggestions
+        hidden = {name for name, _, value in items
+                  if is_secret(name) and value and not show_password}
         if as_json:
-            emit_json({name: setting_json(setting, value) for name, setting, value in items})
+            emit_json({name: HIDDEN if name in hidden else setting_json(setting, value)
+                       for name, setting, value in items})
             return
         for name, setting, value in items:
-            click.echo(f"{name} = {format_setting_value(setting, value)}".rstrip())
+            text = HIDDEN if name in hidden else format_setting_value(setting, value)
+            click.echo(f"{name} = {text}".rstrip())
 
 
 @config.command("set")
 @click.argument("key")
-@click.argument("value")
+@click.argument("value", required=False)
+@click.option("--stdin", "from_stdin", is_flag=True,
+              help="Read VALUE from the first line of standard input.")
 @_account_option
 @_config_dir_option
-def set_(key: str, value: str, account_id: str | None) -> None:
+def set_(key: str, value: str | None, from_stdin: bool, account_id: str | None) -> None:
     """Set KEY to VALUE and save. An empty VALUE means "none" where allowed.
 
     Lists are comma-separated: `sipsimple config set rtp.audio_codec_list opus,PCMU`.
-    With --account, an account that does not exist yet is created.
+    With --account, an account that does not exist yet is created. A password
+    is best left out of the command line: without VALUE it is asked for.
     """
+    if value is not None and from_stdin:
+        raise click.UsageError("give VALUE or --stdin, not both")
+    if value is None:
+        if not from_stdin and not is_secret(key):
+            raise click.UsageError("missing VALUE (or --stdin)")
+        value = read_secret(from_stdin, key)
+    elif is_secret(key):
+        warn_secret_in_argv(key, "the prompt (leave VALUE out) or --stdin")
     # Replacing a stored value that does not validate is how the user repairs it.
     with replacing_stored_values(key), _settings(account_id, create=True) as settings:
         _require_persistent(settings, key)

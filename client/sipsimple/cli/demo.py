@@ -161,7 +161,10 @@ def demo() -> None:
     for name in SHOWN:
         center.add_observer(log, name=name)
     app = SIPApplication()
-    work = Path(tempfile.mkdtemp(prefix="sipsimple-demo-"))
+    from sipsimple.bus.endpoints import state_dir
+
+    # In the state directory: one of those the media service may play and record in.
+    work = Path(tempfile.mkdtemp(prefix="demo-", dir=state_dir()))
     try:
         click.echo("Starting SIPApplication (starts the services under supervisord if needed):")
         app.start(MemoryStorage())

@@ -10,6 +10,33 @@ from typing import Any
 
 import click
 
+HIDDEN = "********"
+SECRET_NAMES = frozenset({"password"})  # the last part of a setting's key
+
+
+def is_secret(key: str) -> bool:
+    """Whether the setting `key` holds a secret, shown only when asked for."""
+    return key.rpartition(".")[2] in SECRET_NAMES
+
+
+def read_secret(from_stdin: bool, prompt: str) -> str:
+    """A secret from the first line of standard input, or asked for without echo.
+
+    Never from the command line: other users see a process's arguments (ps).
+    """
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = click.prompt(prompt, hide_input=True)
+    return value
+
+
+def warn_secret_in_argv(what: str, instead: str) -> None:
+    click.echo(
+        f"warning: {what} on the command line is visible to other users (ps, shell "
+        f"history); use {instead}",
+        err=True,
+    )
+
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
