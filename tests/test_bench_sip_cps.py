@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from harness.sipp import needs_sipp
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) missing"),
+    needs_sipp,
 ]
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "sip_cps.py"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness import peers
 from harness.processes import wait_for_ping
 
 DNS_DOMAIN = "example.test"
@@ -72,7 +73,7 @@ def dnsmasq() -> Iterator[int]:
     """A dnsmasq serving the test zone on 127.0.0.1; yields its port."""
     binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
     if not os.path.exists(binary):
-        pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base)")
+        peers.skip("dnsmasq (Debian package dnsmasq-base)")
     directory = Path(tempfile.mkdtemp(prefix="ssdns-", dir="/tmp"))
     for _attempt in range(5):  # the free port may be taken between probe and bind
         port = _free_udp_port()

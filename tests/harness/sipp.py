@@ -14,11 +14,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from harness import peers
 
 SCENARIOS = Path(__file__).parent.parent / "data" / "sipp"
 
-needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) missing")
+needs_sipp = peers.needs("sipp (Debian package sip-tester)", shutil.which("sipp") is not None)
 
 
 def _free(port: int, kind: int) -> bool:
