@@ -11,7 +11,7 @@ from typing import Any
 import msgpack
 import pytest
 import zmq
-from harness.notifications import Recorder
+from harness.notifications import Recorder, dns_subscribed
 
 from sipsimple.bus import endpoints
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
@@ -152,7 +152,7 @@ def test_cache(bus: BusClient) -> None:
 def test_traces_are_published(bus: BusClient) -> None:
     recorder = Recorder("dns.trace")
     try:
-        time.sleep(0.2)  # the SUB socket connected long ago; this is for a fresh service
+        dns_subscribed(bus)
         reply = sip(bus, "sip:aonly.test", lookup_id="trace-test-1")
         assert reply["lookup_id"] == "trace-test-1"
         last = len(reply["traces"]) - 1

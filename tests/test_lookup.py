@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from harness.notifications import Recorder
+from harness.notifications import Recorder, dns_subscribed
 
 from sipsimple import lookup as lookup_module
-from sipsimple.bus.client import reset_bus
+from sipsimple.bus.client import get_bus, reset_bus
 from sipsimple.core import SIPURI, Route
 from sipsimple.lookup import DNSLookup, DNSLookupError, DNSLookupResult, DNSManager
 from sipsimple.notification import Notification, NotificationCenter
@@ -166,7 +166,7 @@ def test_dns_manager(dns_service: Path, dnsmasq: int, blackhole_nameserver: str,
         manager.start()  # idempotent
         initialized = recorder.wait_for("DNSResolverDidInitialize")
         assert initialized.data.nameservers == [good] == manager.nameservers
-        time.sleep(0.3)  # let the bus SUB socket join before the events we wait for
+        dns_subscribed(get_bus())  # before the events we wait for
         state = manager.set_nameservers([blackhole_nameserver], [good])
         assert state["configured_nameservers"] == [blackhole_nameserver]
         manager.probe()

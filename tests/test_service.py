@@ -12,16 +12,17 @@ from pathlib import Path
 import msgpack
 import pytest
 import zmq
-from harness.notifications import Recorder
+from harness.notifications import Recorder, owner_subscribed
 
 from sipsimple.bus import endpoints
 from sipsimple.bus.client import BusClient, ServiceError
-from sipsimple.bus.schema import MAX_MESSAGE_SIZE, PROTOCOL_VERSION, decode_reply
+from sipsimple.bus.schema import MAX_MESSAGE_SIZE, PROTOCOL_VERSION, ErrorCode, decode_reply
 
 pytestmark = pytest.mark.integration
 OWNER = "harness.owner_service"
 
 Spawn = Callable[..., subprocess.Popen[bytes]]
+GARBAGE_CODES = {ErrorCode.BAD_MESSAGE, ErrorCode.TOO_LARGE, ErrorCode.UNSUPPORTED_VERSION}
 
 
 @pytest.fixture
@@ -98,9 +99,10 @@ def test_random_garbage_storm(owner: subprocess.Popen[bytes], raw: zmq.Socket) -
     rng = __import__("random").Random(1)
     for _ in range(300):
         raw.send(bytes(rng.randrange(256) for _ in range(rng.randrange(1, 200))))
-    for _ in range(300):
+    for _ in range(300):  # every one is answered, with an error reply
         assert raw.poll(5000)
-        raw.recv()
+        reply = decode_reply(raw.recv())
+        assert reply.error is not None and reply.error.code in GARBAGE_CODES, reply
     assert answer(raw, [request("ping", request_id=9)]).result["service"] == "media"
 
 
@@ -150,7 +152,7 @@ def test_objects_of_a_silent_client_are_released(
     watcher.start()
     recorder = Recorder("test.ended")
     try:
-        time.sleep(0.3)  # let the SUB socket join
+        owner_subscribed(watcher)
         # The raw socket creates an object and then never heartbeats again.
         assert answer(raw, [request("create", {"key": "call-1"}, client="silent")]).result == [
             "call-1"
@@ -192,7 +194,7 @@ def test_sigterm_releases_objects_and_exits_cleanly(owner: subprocess.Popen[byte
     client.start()
     recorder = Recorder("test.ended")
     try:
-        time.sleep(0.3)
+        owner_subscribed(client)
         client.call("media", "create", key="doomed")
         owner.send_signal(signal.SIGTERM)
         recorder.wait(lambda n: n.data.key == "doomed")

@@ -11,6 +11,7 @@ import random
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,19 @@ class SIPp:
         )
         self.processes.append(process)
         return process
+
+    def wait_bound(
+        self, process: subprocess.Popen[bytes], port: int, transport: str = "u1",
+        timeout: float = 10,
+    ) -> None:
+        """Return once SIPp (started by `start`) has bound its SIP `port`: until then a
+        request to it is lost (UDP) or refused (TCP)."""
+        kind = socket.SOCK_DGRAM if transport.startswith("u") else socket.SOCK_STREAM
+        deadline = time.monotonic() + timeout
+        while _free(port, kind):  # bound by SIPp once we cannot bind it
+            assert process.poll() is None, f"sipp exited with {process.returncode}\n{self.errors()}"
+            assert time.monotonic() < deadline, f"sipp did not bind port {port}"
+            time.sleep(0.05)
 
     def errors(self) -> str:
         path = self.workdir / "sipp_errors.log"
