@@ -141,8 +141,6 @@ def test_delete_and_stop_unregister(kamailio: Kamailio, manager: AccountManager,
     events.wait(lambda n: n.name == "SIPAccountRegistrationDidEnd" and n.sender is alice)
     wait_unregistered(kamailio, "alice")
     assert bob.registered
-    started = time.monotonic()
     manager.stop()
-    assert time.monotonic() - started < 6
     events.wait(lambda n: n.name == "SIPAccountRegistrationDidEnd" and n.sender is bob)
     wait_unregistered(kamailio, "bob")

@@ -136,11 +136,9 @@ def test_a_slow_request_does_not_block_others(owner: subprocess.Popen[bytes]) ->
     client.start()
     try:
         slow = client.call_async("media", "sleep", {"seconds": 2})
-        started = time.monotonic()
         client.ping("media")
         assert not slow.done()  # ping came back while sleep still ran
         assert slow.result(5) == 2
-        assert time.monotonic() - started < 5
     finally:
         client.stop()
 
