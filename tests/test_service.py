@@ -116,7 +116,9 @@ def test_a_req_peer_is_answered_too(owner: subprocess.Popen[bytes]) -> None:
     socket.close()
 
 
-def test_handler_errors(owner: subprocess.Popen[bytes]) -> None:
+def test_handler_errors(spawn_service: Spawn) -> None:
+    # the crash is logged with its traceback, as a bug in a service should be
+    spawn_service(OWNER, "media", tracebacks_expected=True, SIPSIMPLE_CLIENT_TIMEOUT="1.5")
     client = BusClient(services=["media"])
     client.start()
     try:

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -68,9 +68,8 @@ def _dns_answers(port: int) -> bool:
     return True
 
 
-@pytest.fixture(scope="session")
-def dnsmasq() -> Iterator[int]:
-    """A dnsmasq serving the test zone on 127.0.0.1; yields its port."""
+def _start_dnsmasq(records: str) -> tuple[subprocess.Popen[bytes], int, Path]:
+    """A dnsmasq serving `records` on 127.0.0.1: its process, port and directory."""
     binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
     if not os.path.exists(binary):
         peers.skip("dnsmasq (Debian package dnsmasq-base)")
@@ -80,7 +79,7 @@ def dnsmasq() -> Iterator[int]:
         config = directory / "dnsmasq.conf"
         config.write_text(
             f"port={port}\nlisten-address=127.0.0.1\nbind-interfaces\nno-resolv\nno-hosts\n"
-            f"no-poll\npid-file=\n{DNSMASQ_RECORDS}"
+            f"no-poll\npid-file=\n{records}"
         )
         process = subprocess.Popen(
             [binary, f"--conf-file={config}", "--keep-in-foreground"],
@@ -93,14 +92,15 @@ def dnsmasq() -> Iterator[int]:
                 break
             time.sleep(0.05)
         if process.poll() is None and _dns_answers(port):
-            break
+            return process, port, directory
         if process.poll() is None:
             process.kill()
         process.wait()
-    else:
-        message = process.stderr.read().decode() if process.stderr else ""
-        pytest.fail(f"dnsmasq did not start: {message}")
-    yield port
+    message = process.stderr.read().decode() if process.stderr else ""
+    pytest.fail(f"dnsmasq did not start: {message}")
+
+
+def _stop_dnsmasq(process: subprocess.Popen[bytes], directory: Path) -> None:
     process.terminate()
     try:
         process.wait(5)
@@ -108,6 +108,31 @@ def dnsmasq() -> Iterator[int]:
         process.kill()
         process.wait()
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dnsmasq() -> Iterator[int]:
+    """A dnsmasq serving the test zone on 127.0.0.1; yields its port."""
+    process, port, directory = _start_dnsmasq(DNSMASQ_RECORDS)
+    yield port
+    _stop_dnsmasq(process, directory)
+
+
+@pytest.fixture
+def dnsmasq_zone() -> Iterator[Callable[[str], int]]:
+    """``dnsmasq_zone(records)`` -> the port of a dnsmasq of the test's own serving
+    `records` (dnsmasq options such as ``srv-host=...``), for zones that name
+    ports only known at run time."""
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def start(records: str) -> int:
+        process, port, directory = _start_dnsmasq(records)
+        started.append((process, directory))
+        return port
+
+    yield start
+    for process, directory in started:
+        _stop_dnsmasq(process, directory)
 
 
 @pytest.fixture(scope="session")
