@@ -26,15 +26,20 @@ os.environ["XDG_CONFIG_HOME"] = _SESSION_CONFIG
 os.environ["SIPSIMPLE_DNS_NAMESERVERS"] = "127.0.0.1:9"
 os.environ["SIPSIMPLE_DNS_FALLBACK_NAMESERVERS"] = ""
 
-# CI explores a fixed set of examples (derandomized) so that a run is
-# reproducible; local runs keep searching randomly and remember what they find.
+# "ci" explores a fixed set of examples (derandomized), so that a run is
+# reproducible: scripts/test (hence CI) selects it with --hypothesis-profile.
+# A bare pytest keeps searching randomly and remembers what it finds. Neither
+# has a deadline: a slow example on a loaded machine is not a failure.
 from hypothesis import settings  # noqa: E402
 
 settings.register_profile("ci", derandomize=True, database=None, deadline=None)
-if os.environ.get("CI"):
-    settings.load_profile("ci")
+settings.register_profile("explore", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
-pytest_plugins = ["harness.processes", "harness.dns", "harness.kamailio", "harness.pjsua"]
+pytest_plugins = [
+    "pytester", "harness.peers", "harness.processes", "harness.dns", "harness.kamailio",
+    "harness.pjsua",
+]
 
 
 import pytest  # noqa: E402

@@ -54,9 +54,7 @@ def test_start_brings_the_services_up_and_stop_ends_cleanly(app: SIPApplication)
         assert all(s.state == "RUNNING" for s in supervision.status())
         with pytest.raises(SIPApplicationError):
             app.start(MemoryStorage())
-        started = time.monotonic()
         app.stop()
-        assert time.monotonic() - started < 1  # stop() returns at once
         assert not app.running
         recorder.wait("SIPApplicationDidEnd")
         assert recorder.names.index("SIPApplicationWillEnd") < recorder.names.index(

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from harness.pjsua import needs_pjsua2
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(importlib.util.find_spec("pjsua2") is None,
-                       reason="pjsua2-python missing"),
+    needs_pjsua2,
 ]
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "session_setup.py"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipsimple_services.dns.nameservers import (
     Nameserver,
@@ -35,6 +38,32 @@ def test_parse(text: str, expected: Nameserver) -> None:
 def test_parse_invalid(text: str) -> None:
     with pytest.raises(ValueError, match="nameserver"):
         parse_nameserver(text)
+
+
+PORT = st.integers(1, 65535)
+
+
+@given(st.ip_addresses(), PORT, st.booleans())
+def test_parse_any_address_and_port(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address, port: int, explicit: bool
+) -> None:
+    host = f"[{address}]" if address.version == 6 else str(address)
+    text = f"{host}:{port}" if explicit or port != 53 else str(address)
+    parsed = parse_nameserver(text)
+    assert parsed == Nameserver(str(address), port)
+    assert parse_nameserver(str(parsed)) == parsed  # its text form reads back
+
+
+@given(st.text(max_size=50) | st.from_regex(r"\[?[0-9a-f:.]{0,20}\]?(:[0-9x]{0,6})?",
+                                            fullmatch=True))
+def test_parse_any_text_gives_a_nameserver_or_value_error(text: str) -> None:
+    try:
+        parsed = parse_nameserver(text)
+    except ValueError as exc:
+        assert "nameserver" in str(exc)
+        return
+    assert ipaddress.ip_address(parsed.address) and 0 < parsed.port < 65536
+    assert parse_nameserver(str(parsed)) == parsed
 
 
 def test_parse_list_and_str() -> None:

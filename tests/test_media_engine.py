@@ -27,6 +27,14 @@ class Events:
         return [d for n, d in self.seen if n == name]
 
 
+def eventually(check: Callable[[], object], what: str, timeout: float = 10) -> None:
+    """Let the engine run (gevent) until `check()` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, what
+        gevent.sleep(0.02)
+
+
 @pytest.fixture
 def events() -> Events:
     return Events()
@@ -57,9 +65,9 @@ def test_two_streams_on_loopback(engine: Engine, events: Events) -> None:
     b = engine.create_stream("127.0.0.1", "voice")
     engine.stream(a["stream_id"]).start(media(b), 0)
     engine.stream(b["stream_id"]).start(media(a), 0)
-    gevent.sleep(0.5)
-    assert engine.stream(b["stream_id"]).stats()["packets_received"] > 10
-    assert engine.clock.ticks >= 20
+    eventually(lambda: engine.stream(b["stream_id"]).stats()["packets_received"] > 10,
+               "B received packets")
+    eventually(lambda: engine.clock.ticks >= 20, "the frame clock ticks")
     assert events.named("media.stream_rtp_changed")
     final = engine.end_stream(a["stream_id"])
     assert final["packets_sent"] > 10
@@ -176,19 +184,19 @@ def test_a_failing_port_leaves_the_mix_and_the_rest_goes_on(engine: Engine,
     engine.mixers["voice"].add(Exploding("bad"))
     engine.ports["bad"] = ("voice", engine.mixers["voice"].ports["bad"])
     engine.connect("bad", "voice-device", True)
-    gevent.sleep(0.2)
-    assert "bad" not in engine.mixers["voice"].ports
+    eventually(lambda: "bad" not in engine.mixers["voice"].ports, "the bad port left the mix")
     assert events.named("media.port_done") == [{"port_id": "bad"}]
     engine.destroy_port("bad")
     ticks = engine.clock.ticks
-    gevent.sleep(0.1)
-    assert engine.clock.ticks > ticks
+    eventually(lambda: engine.clock.ticks > ticks, "the clock goes on")
     engine.destroy_port(recorder_sink)
 
 
 def test_tone_with_duration_reports_done_once(engine: Engine, events: Events) -> None:
     port = engine.create_port("tone", {"frequencies": [440], "duration": 0.05}, "alert")
-    gevent.sleep(0.3)
+    eventually(lambda: events.named("media.port_done"), "the tone reported done")
+    ticks = engine.clock.ticks
+    eventually(lambda: engine.clock.ticks >= ticks + 10, "the clock goes on")  # no second one
     assert events.named("media.port_done") == [{"port_id": port}]
     with pytest.raises(EngineError):
         engine.connect(port, "voice-device", True)  # another mixer
@@ -243,7 +251,8 @@ def test_an_unplugged_device_falls_back_to_null(engine: Engine, events: Events,
         "input": "Card", "output": "Card", "alert": "null"}
     assert engine.list_devices()["input"] == ["null", "Card"]
     engine.devices["voice"]._stream.active = False
-    gevent.sleep(1.2)  # checked once a second
-    assert events.named("media.devices_changed")[-1] == {
-        "input": "null", "output": "null", "alert": "null"}
+    fallback = {"input": "null", "output": "null", "alert": "null"}
+    # checked once a second
+    eventually(lambda: fallback in events.named("media.devices_changed"), "devices changed")
+    assert events.named("media.devices_changed")[-1] == fallback
     assert engine.device_choice["input"] == "null"

@@ -73,16 +73,8 @@ def sipp_answers(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], int]:
     """SIPp runs scenario `name` as a UAS; returns once its SIP port is bound."""
     port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
     process = sipp.start(scenario(name, sipp.workdir), port=port, timeout=30)
-    deadline = time.monotonic() + 10
-    while True:  # bound by SIPp once we cannot bind it
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return process, port
-        assert process.poll() is None, sipp.errors()
-        assert time.monotonic() < deadline, "sipp did not bind its port"
-        time.sleep(0.05)
+    sipp.wait_bound(process, port)
+    return process, port
 
 
 def go(port: int, call_id: str) -> None:

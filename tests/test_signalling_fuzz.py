@@ -9,7 +9,6 @@ random point, through a `StreamParser`.
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 from sipsimple.core import SIPParseError
@@ -24,7 +23,6 @@ from sipsimple_services.signalling.transport.connection import error_response
 
 DATA = Path(__file__).parent / "data" / "rfc4475"
 ROUNDS = 20_000
-PER_INPUT_SECONDS = 0.5
 SPECIAL = [
     b"\r\n",
     b"\r",
@@ -87,7 +85,6 @@ def test_fuzz() -> None:
     outcomes = {"parsed": 0, "rejected": 0, "answered": 0}
     for _ in range(ROUNDS):
         data = mutate(rng, rng.choice(seeds))
-        started = time.perf_counter()
         try:
             parse_message(data)
             outcomes["parsed"] += 1
@@ -105,8 +102,6 @@ def test_fuzz() -> None:
         for chunk in (data[:cut], data[cut:]):
             for event in parser.feed(chunk):
                 assert isinstance(event, SIPRequest | SIPResponse | KeepAlive | ParseFailure)
-        elapsed = time.perf_counter() - started
-        assert elapsed < PER_INPUT_SECONDS, f"{elapsed:.2f}s on {data[:200]!r}"
     # The mutations must exercise both paths.
     assert outcomes["parsed"] > 500 and outcomes["rejected"] > 5000
     assert outcomes["answered"] > 1000

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import sys
 import time
@@ -155,7 +156,7 @@ def test_options_to_sipp(ports: dict[str, Any], sipp: SIPp, transport: str) -> N
     uas = sipp.start(
         play("uas_options.xml", sipp), port=port, transport="u1" if transport == "udp" else "t1"
     )
-    time.sleep(0.5)  # SIPp binds its port
+    sipp.wait_bound(uas, port, "u1" if transport == "udp" else "t1")
     reply = get_bus().call(
         "signalling",
         "send_options",
@@ -310,7 +311,7 @@ def test_invite_flood(ports: dict[str, Any], sipp: SIPp) -> None:
 def test_garbage_does_not_stop_the_service(ports: dict[str, Any], sipp: SIPp) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for payload in [
-            os.urandom(1200),
+            random.Random(299).randbytes(1200),
             b"\x00" * 100,
             b"INVITE\r\n\r\n",
             b"SIP/2.0 200\r\n\r\n",
@@ -420,7 +421,7 @@ def test_send_message_with_digest(
 ) -> None:
     port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
     uas = sipp.start(play("uas_message_auth.xml", sipp), port=port)
-    time.sleep(0.5)
+    sipp.wait_bound(uas, port)
     reply = get_bus().call(
         "signalling",
         "send_message",

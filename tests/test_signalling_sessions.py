@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.audio import wait_until
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, get_bus
@@ -101,7 +102,7 @@ def sipp_calls(sipp: SIPp, name: str, ports: dict[str, Any], **options: Any) -> 
 def sipp_answers(sipp: SIPp, name: str) -> tuple[Any, int]:
     port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
     process = sipp.start(scenario(name, sipp.workdir), port=port, timeout=25)
-    time.sleep(0.5)  # SIPp binds its port
+    sipp.wait_bound(process, port)
     return process, port
 
 
@@ -117,6 +118,12 @@ def call_sipp(port: int, body: bytes = OFFER_SDP) -> str:
 def transactions(events: Events, sid: str) -> list[tuple[str, str, int, bool | None]]:
     return [(d.originator, d.method, d.code, d.ack_received)
             for d in events.of("transaction", sid)]
+
+
+def settled(events: Events, sid: str, count: int) -> None:
+    """Wait until `count` transactions of session `sid` have been reported."""
+    wait_until(lambda: len(transactions(events, sid)) >= count,
+               f"{count} transactions; saw {transactions(events, sid)}")
 
 
 # --- SIPp calls us ------------------------------------------------------------------
@@ -140,7 +147,7 @@ def test_sipp_calls_us_and_hangs_up(ports: dict[str, Any], sipp: SIPp, events: E
     check(process, sipp)
     events.wait("state", sid, lambda d: d.new == "terminated")
     # every transaction once: our 200 to the INVITE (ACKed), our 200 to the BYE
-    time.sleep(0.3)
+    settled(events, sid, 2)
     assert transactions(events, sid) == [("remote", "INVITE", 200, True),
                                          ("remote", "BYE", 200, None)]
 
@@ -239,7 +246,7 @@ def test_we_call_sipp_reinvite_and_bye(ports: dict[str, Any], sipp: SIPp, events
     assert ended.originator == "local"
     check(process, sipp)
     events.wait("state", sid, lambda d: d.new == "terminated")
-    time.sleep(0.3)
+    settled(events, sid, 3)
     assert transactions(events, sid) == [("local", "INVITE", 200, None),
                                          ("local", "INVITE", 200, None),
                                          ("local", "BYE", 200, None)]

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from harness import peers
 from harness.audio import audio_services, tone_file, wait_until
 from harness.notifications import Recorder
 from harness.pjsua import PjsuaPeer, needs_pjsua2
@@ -147,7 +148,7 @@ def test_audio_and_dtmf_with_pjsua2(alice: Account, events: Recorder,
 # --- baresip ---------------------------------------------------------------------------
 
 BARESIP = shutil.which("baresip")
-needs_baresip = pytest.mark.skipif(BARESIP is None, reason="baresip is not installed")
+needs_baresip = peers.needs("baresip (Debian package baresip)", BARESIP is not None)
 
 
 def _free_port() -> int:

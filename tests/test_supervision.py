@@ -11,7 +11,7 @@ import pytest
 
 from sipsimple import supervision
 from sipsimple.bus.client import BusClient
-from sipsimple.bus.schema import SERVICES
+from sipsimple.bus.schema import SERVICES, ErrorCode, decode_reply
 from sipsimple.notification import Notification, NotificationCenter
 
 pytestmark = pytest.mark.integration
@@ -133,7 +133,11 @@ def test_garbage_on_each_real_service_command_socket(supervised: Path) -> None:
                 raw.send(payload)
             for _ in payloads:  # every one is answered with an error reply
                 assert raw.poll(10_000)
-                raw.recv()
+                reply = decode_reply(raw.recv())
+                assert reply.error is not None, (service, reply)
+                assert reply.error.code in (
+                    ErrorCode.BAD_MESSAGE, ErrorCode.TOO_LARGE, ErrorCode.UNSUPPORTED_VERSION
+                ), reply
             raw.close()
             after = client.ping(service)
             assert after["pid"] == before["pid"], f"{service} restarted"

@@ -10,11 +10,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from harness import peers
 from harness.processes import wait_for_ping
 
 DNS_DOMAIN = "example.test"
@@ -73,7 +74,7 @@ def serve_zone(records: str) -> Iterator[int]:
     """A dnsmasq serving `records` (dnsmasq configuration lines) on 127.0.0.1; its port."""
     binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
     if not os.path.exists(binary):
-        pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base)")
+        peers.skip("dnsmasq (Debian package dnsmasq-base)")
     directory = Path(tempfile.mkdtemp(prefix="ssdns-", dir="/tmp"))
     for _attempt in range(5):  # the free port may be taken between probe and bind
         port = _free_udp_port()
@@ -117,6 +118,15 @@ def dnsmasq() -> Iterator[int]:
     """A dnsmasq serving the test zone on 127.0.0.1; yields its port."""
     with serve_zone(DNSMASQ_RECORDS) as port:
         yield port
+
+
+@pytest.fixture
+def dnsmasq_zone() -> Iterator[Callable[[str], int]]:
+    """``dnsmasq_zone(records)`` -> the port of a dnsmasq of the test's own serving
+    `records` (dnsmasq options such as ``srv-host=...``), for zones that name
+    ports only known at run time."""
+    with contextlib.ExitStack() as stack:
+        yield lambda records: stack.enter_context(serve_zone(records))
 
 
 @pytest.fixture(scope="session")

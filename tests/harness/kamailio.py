@@ -38,13 +38,14 @@ from pathlib import Path
 
 import pytest
 
+from harness import peers
+
 TEMPLATE = Path(__file__).parent.parent / "data" / "kamailio" / "kamailio.cfg.in"
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
 KAMCMD = shutil.which("kamcmd") or "/usr/sbin/kamcmd"
 
-needs_kamailio = pytest.mark.skipif(
-    not Path(KAMAILIO).exists(), reason="kamailio (apt package kamailio) missing"
-)
+KAMAILIO_PEER = "kamailio (Debian package kamailio)"
+needs_kamailio = peers.needs(KAMAILIO_PEER, Path(KAMAILIO).exists())
 
 DEFAULT_USERS: dict[str, str] = {name: f"{name}-secret" for name in ("alice", "bob", "carol")}
 
@@ -325,7 +326,7 @@ def parse_ul_dump(text: str) -> list[Registration]:
 def kamailio() -> Iterator[Kamailio]:
     """Kamailio with users alice, bob, carol (password "<name>-secret"), domain sip.test."""
     if not Path(KAMAILIO).exists():
-        pytest.skip("kamailio (apt package kamailio) missing")
+        peers.skip(KAMAILIO_PEER)
     instance = start_kamailio()
     yield instance
     instance.stop()
@@ -336,7 +337,7 @@ def kamailio() -> Iterator[Kamailio]:
 def kamailio_factory() -> Iterator[Callable[..., Kamailio]]:
     """``kamailio_factory(users={...}, domain=..., defines=[...])`` -> a private instance."""
     if not Path(KAMAILIO).exists():
-        pytest.skip("kamailio (apt package kamailio) missing")
+        peers.skip(KAMAILIO_PEER)
     instances: list[Kamailio] = []
 
     def factory(**options: object) -> Kamailio:

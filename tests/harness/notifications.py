@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from sipsimple.bus.client import BusClient
 from sipsimple.notification import Notification, NotificationCenter
 
 
@@ -59,3 +60,48 @@ class Recorder:
     @property
     def names(self) -> list[str]:
         return [n.name for n in self.seen]
+
+
+def wait_subscribed(
+    name: str,
+    probe: Callable[[str], object],
+    carries: Callable[[Notification, str], bool],
+    timeout: float = 10,
+) -> None:
+    """Return once the bus subscription delivers: a fresh SUB socket drops what is
+    published before it has joined, so ask the service (``probe(token)``) for an
+    event `name` carrying a new token, again and again, until one arrives."""
+    tokens: list[str] = []
+    deadline = time.monotonic() + timeout
+    with Recorder(name) as recorder:
+        while True:
+            tokens.append(f"subscribed-probe-{len(tokens)}")
+            probe(tokens[-1])
+            try:
+                recorder.wait(lambda n: any(carries(n, token) for token in tokens), 0.2)
+                return
+            except AssertionError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no {name} probe arrived: not subscribed") from None
+
+
+def owner_subscribed(client: BusClient) -> None:
+    """The events of harness.owner_service reach `client`: each probe makes an
+    object and ends it, which the service announces as ``test.ended``."""
+
+    def probe(token: str) -> None:
+        client.call("media", "create", key=token)
+        client.call("media", "destroy", key=token)
+
+    wait_subscribed("test.ended", probe, lambda n, token: bool(n.data.key == token))
+
+
+def dns_subscribed(client: BusClient) -> None:
+    """The dns service's events reach `client`: each probe is a lookup whose
+    trace the service publishes (``dns.trace``, named by its lookup id)."""
+
+    def probe(token: str) -> None:
+        client.call("dns", "lookup_sip_proxy", uri="sip:probe.example.test",
+                    supported_transports=["udp"], lookup_id=token)
+
+    wait_subscribed("dns.trace", probe, lambda n, token: bool(n.data.lookup_id == token))

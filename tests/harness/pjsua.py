@@ -46,13 +46,16 @@ from typing import Any
 
 import pytest
 
+from harness import peers as peer_gate
+
 WORKER = Path(__file__).with_name("pjsua_worker.py")
 DEFAULT_CODECS = ("PCMU/8000", "PCMA/8000", "G722/16000")
 
 # Only looked up, never imported here: the library belongs to the worker process.
 HAVE_PJSUA2 = importlib.util.find_spec("pjsua2") is not None
 
-needs_pjsua2 = pytest.mark.skipif(not HAVE_PJSUA2, reason="pjsua2-python missing")
+PJSUA2_PEER = "pjsua2 (PyPI package pjsua2-python)"
+needs_pjsua2 = peer_gate.needs(PJSUA2_PEER, HAVE_PJSUA2)
 
 
 class PjsuaError(RuntimeError):
@@ -343,7 +346,7 @@ class PjsuaPeer:
 def pjsua_factory() -> Iterator[Callable[..., PjsuaPeer]]:
     """``pjsua_factory(name="alice", codecs=("PCMU/8000",))`` -> a started peer."""
     if not HAVE_PJSUA2:
-        pytest.skip("pjsua2-python missing")
+        peer_gate.skip(PJSUA2_PEER)
     # Short path in /tmp: the peer's files are named in error messages.
     workdir = Path(tempfile.mkdtemp(prefix="pjsua-", dir="/tmp"))
     peers: list[PjsuaPeer] = []

@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
+from harness import peers
 
 SCENARIOS = Path(__file__).parent.parent / "data" / "sipp"
 
-needs_sipp = pytest.mark.skipif(shutil.which("sipp") is None, reason="sipp (sip-tester) missing")
+needs_sipp = peers.needs("sipp (Debian package sip-tester)", shutil.which("sipp") is not None)
 
 
 def _free(port: int, kind: int) -> bool:
@@ -50,9 +50,12 @@ def _bound(port: int, kind: int) -> bool:
 
 
 def free_ports(count: int = 1, *, kinds: tuple[int, ...] = (socket.SOCK_DGRAM,)) -> int:
-    """A base port N such that N..N+count-1 are free for every socket kind asked."""
+    """A base port N such that N..N+count-1 are free for every socket kind asked.
+
+    Below the kernel's ephemeral range (32768 and up on Linux), so that no socket
+    bound to port 0 elsewhere takes it between this probe and SIPp's bind."""
     for _ in range(200):
-        base = random.randrange(20000, 60000 - count)
+        base = random.randrange(20000, 32768 - count)
         if all(_free(base + i, kind) for i in range(count) for kind in kinds):
             return base
     raise RuntimeError("no free ports")
@@ -95,10 +98,18 @@ class SIPp:
 
     def run(self, scenario_file: Path, **options: object) -> subprocess.CompletedProcess[bytes]:
         timeout = float(options.get("timeout", 20))  # type: ignore[arg-type]
-        return subprocess.run(
-            self.command(scenario_file, **options),  # type: ignore[arg-type]
-            cwd=self.workdir, capture_output=True, timeout=timeout + 15,
-        )
+        for _attempt in range(3):
+            result = subprocess.run(
+                self.command(scenario_file, **options),  # type: ignore[arg-type]
+                cwd=self.workdir, capture_output=True, timeout=timeout + 15,
+            )
+            # A port free when picked was taken before SIPp bound it (a parallel
+            # test): SIPp exits 254 before any call; run again on new media and
+            # control ports.
+            output = result.stdout + result.stderr
+            if not (result.returncode == 254 and b"Address already in use" in output):
+                return result
+        return result
 
     def start(self, scenario_file: Path, **options: object) -> subprocess.Popen[bytes]:
         """Start SIPp; returns once its SIP port is bound (or it has exited already).
@@ -122,6 +133,19 @@ class SIPp:
                 raise RuntimeError(f"sipp did not bind its port {port}: {self.errors()}")
             time.sleep(0.02)
         return process
+
+    def wait_bound(
+        self, process: subprocess.Popen[bytes], port: int, transport: str = "u1",
+        timeout: float = 10,
+    ) -> None:
+        """Return once SIPp (started by `start`) has bound its SIP `port`: until then a
+        request to it is lost (UDP) or refused (TCP)."""
+        kind = socket.SOCK_DGRAM if transport.startswith("u") else socket.SOCK_STREAM
+        deadline = time.monotonic() + timeout
+        while _free(port, kind):  # bound by SIPp once we cannot bind it
+            assert process.poll() is None, f"sipp exited with {process.returncode}\n{self.errors()}"
+            assert time.monotonic() < deadline, f"sipp did not bind port {port}"
+            time.sleep(0.05)
 
     def errors(self) -> str:
         path = self.workdir / "sipp_errors.log"
