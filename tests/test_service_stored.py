@@ -295,7 +295,7 @@ def media_settings() -> dict[str, Any]:
     client.start()
     try:
         state: dict[str, Any] = client.call("media", "configure", timeout=5)  # changes nothing
-        return state
+        return {key: state[key] for key in ("port_range", "rtp_timeout")}
     finally:
         client.stop()
 
