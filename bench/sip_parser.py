@@ -20,7 +20,7 @@ import sys
 import time
 from email.parser import BytesHeaderParser
 
-from sipsimple_services.signalling.parser import StreamParser, parse_message
+from sipsimple_services.signalling.sip.message.parser import StreamParser, parse_message
 
 INVITE = (
     b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"

@@ -28,11 +28,11 @@ import tracemalloc
 import gevent
 
 from sipsimple.core.headers import GenericHeader
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.effects import RequestReceived
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
-from sipsimple_services.signalling.parser import parse_message
-from sipsimple_services.signalling.transaction_layer import LayerLimits, TransactionLayer
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.parser import parse_message
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse, make_response
+from sipsimple_services.signalling.sip.transactions.effects import RequestReceived
+from sipsimple_services.signalling.sip.transactions.layer import LayerLimits, TransactionLayer
 
 SDP = (
     b"v=0\r\no=user1 53655765 2353687637 IN IP4 192.0.2.10\r\ns=-\r\n"

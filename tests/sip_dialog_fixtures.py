@@ -15,19 +15,19 @@ from sip_transaction_fixtures import FakeClock
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.dialog_layer import DialogLayer
-from sipsimple_services.signalling.effects import (
+from sipsimple_services.signalling.sip.invite.events import SessionEvent
+from sipsimple_services.signalling.sip.invite.layer import DialogLayer
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.parser import parse_message
+from sipsimple_services.signalling.sip.message.values import SIPMessage, SIPRequest, SIPResponse
+from sipsimple_services.signalling.sip.transactions.effects import (
     CancelTimer,
     Effect,
     Send,
     StartTimer,
     TUEvent,
 )
-from sipsimple_services.signalling.message import SIPMessage, SIPRequest, SIPResponse
-from sipsimple_services.signalling.parser import parse_message
-from sipsimple_services.signalling.session_events import SessionEvent
-from sipsimple_services.signalling.transaction_layer import TransactionLayer
+from sipsimple_services.signalling.sip.transactions.layer import TransactionLayer
 
 ALICE = Destination("192.0.2.10", 5060, "UDP")
 BOB = Destination("192.0.2.20", 5060, "UDP")
@@ -80,7 +80,7 @@ class Stack:
         return [e for e in self.events if isinstance(e, SessionEvent) and e.session == sid]
 
     def states(self, sid: str) -> list[str]:
-        from sipsimple_services.signalling.session_events import SessionStateChanged
+        from sipsimple_services.signalling.sip.invite.events import SessionStateChanged
 
         return [e.new for e in self.session_events(sid) if isinstance(e, SessionStateChanged)]
 
@@ -180,7 +180,7 @@ def pair(**kw: object) -> tuple[Network, Stack, Stack]:
 def call(net: Network, alice: Stack, bob: Stack, body: bytes = b"offer",
          **kw: object) -> tuple[str, str]:
     """Alice calls Bob; returns (alice's session, bob's session) with Bob ringing."""
-    from sipsimple_services.signalling.session_events import IncomingInvite
+    from sipsimple_services.signalling.sip.invite.events import IncomingInvite
 
     sid, effects = alice.layer.connect(
         h.ToHeader(bob.uri, "Bob"), h.FromHeader(alice.uri, "Alice"), alice.contact(),

@@ -15,11 +15,11 @@ from sip_dialog_fixtures import ALICE, BOB, Network, Stack
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.dialog_layer import DialogLayer
-from sipsimple_services.signalling.effects import Effect, TUEvent
-from sipsimple_services.signalling.refer import ReferAgent
-from sipsimple_services.signalling.subscription_layer import SubscriptionLayer
+from sipsimple_services.signalling.sip.invite.layer import DialogLayer
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.refer.agent import ReferAgent
+from sipsimple_services.signalling.sip.subscription.layer import SubscriptionLayer
+from sipsimple_services.signalling.sip.transactions.effects import Effect, TUEvent
 
 
 class Glue:

@@ -7,8 +7,14 @@ from dataclasses import dataclass, field
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.effects import (
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.values import (
+    SIPMessage,
+    SIPRequest,
+    SIPResponse,
+    make_response,
+)
+from sipsimple_services.signalling.sip.transactions.effects import (
     CancelTimer,
     Effect,
     Send,
@@ -16,7 +22,6 @@ from sipsimple_services.signalling.effects import (
     TransactionKey,
     TUEvent,
 )
-from sipsimple_services.signalling.message import SIPMessage, SIPRequest, SIPResponse, make_response
 
 UDP = Destination("192.0.2.2", 5060, "UDP")
 TCP = Destination("192.0.2.2", 5060, "TCP")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sipsimple.core import SIPURI
 from sipsimple.core.headers import CallIDHeader, CSeqHeader, FromHeader, ToHeader, ViaHeader
-from sipsimple_services.signalling.accounts import AccountRegistry, Claim
-from sipsimple_services.signalling.message import SIPRequest
+from sipsimple_services.signalling.sip.message.values import SIPRequest
+from sipsimple_services.signalling.sip.ua.accounts import AccountRegistry, Claim
 
 
 def request(ruri: str, to: str) -> SIPRequest:

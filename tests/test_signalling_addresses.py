@@ -8,8 +8,8 @@ import pytest
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.addresses import Destination, response_destination
-from sipsimple_services.signalling.message import SIPRequest
+from sipsimple_services.signalling.sip.message.addresses import Destination, response_destination
+from sipsimple_services.signalling.sip.message.values import SIPRequest
 
 
 def test_destination_value() -> None:

@@ -17,7 +17,7 @@ from sipsimple.core.headers import (
     ProxyAuthorizationHeader,
     WWWAuthenticateHeader,
 )
-from sipsimple_services.signalling.auth import (
+from sipsimple_services.signalling.sip.auth import (
     ALGORITHMS,
     MAX_STALE,
     AuthFailed,
@@ -28,7 +28,7 @@ from sipsimple_services.signalling.auth import (
     digest_response,
     parse_challenges,
 )
-from sipsimple_services.signalling.message import SIPResponse
+from sipsimple_services.signalling.sip.message.values import SIPResponse
 
 # RFC 2617 section 3.5 and RFC 7616 section 3.9.1.
 RFC2617 = dict(
@@ -426,7 +426,7 @@ def test_realms_learned_by_a_registration_are_answered_later() -> None:
 
 def test_a_refused_challenge_is_logged_with_its_reason(caplog: pytest.LogCaptureFixture) -> None:
     session = AuthSession(Credentials("u", "p"), realms={"example.com"})
-    with caplog.at_level("WARNING", logger="sipsimple_services.signalling.auth"):
+    with caplog.at_level("WARNING", logger="sipsimple_services.signalling.sip.auth"):
         session.handle_response(challenge_response(www(realm="evil.test", nonce="n")))
     assert "'evil.test' is not the account's" in caplog.text
 

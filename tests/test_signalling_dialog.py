@@ -7,8 +7,13 @@ from sip_transaction_fixtures import request, response
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.dialog import Dialog, DialogError, DialogState, route_request
-from sipsimple_services.signalling.message import make_response
+from sipsimple_services.signalling.sip.dialogs.dialog import (
+    Dialog,
+    DialogError,
+    DialogState,
+    route_request,
+)
+from sipsimple_services.signalling.sip.message.values import make_response
 
 VIA = h.ViaHeader("UDP", "192.0.2.1", 5060, {"branch": "z9hG4bKx"})
 TARGET = SIPURI("192.0.2.9", user="bob")

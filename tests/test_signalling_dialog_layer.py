@@ -9,12 +9,16 @@ from sip_transaction_fixtures import sent
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.effects import RequestReceived, Send, StrayResponse
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
-from sipsimple_services.signalling.session_events import (
+from sipsimple_services.signalling.sip.invite.events import (
     IncomingInvite,
     SessionEstablished,
     SessionStateChanged,
+)
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse, make_response
+from sipsimple_services.signalling.sip.transactions.effects import (
+    RequestReceived,
+    Send,
+    StrayResponse,
 )
 
 

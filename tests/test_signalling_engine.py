@@ -25,20 +25,24 @@ from sipsimple.core.headers import (
     MaxForwardsHeader,
     ToHeader,
 )
-from sipsimple_services.signalling.accounts import AccountRegistry, Claim
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.effects import CancelReceived, RequestReceived, TUEvent
-from sipsimple_services.signalling.engine import (
+from sipsimple_services.signalling.glue.engine import (
     Completion,
     Outcome,
     SignallingEngine,
     TraceRecord,
 )
-from sipsimple_services.signalling.message import SIPRequest
-from sipsimple_services.signalling.outgoing import build_request, send_out_of_dialog
-from sipsimple_services.signalling.timers import TimerConfig
+from sipsimple_services.signalling.glue.outgoing import build_request, send_out_of_dialog
+from sipsimple_services.signalling.glue.ua import IncomingRequest, UACore
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.values import SIPRequest
+from sipsimple_services.signalling.sip.transactions.effects import (
+    CancelReceived,
+    RequestReceived,
+    TUEvent,
+)
+from sipsimple_services.signalling.sip.transactions.timers import TimerConfig
+from sipsimple_services.signalling.sip.ua.accounts import AccountRegistry, Claim
 from sipsimple_services.signalling.transport import TransportConfig
-from sipsimple_services.signalling.ua_core import IncomingRequest, UACore
 
 FAST = TimerConfig(t1=0.05, t2=0.2, t4=0.2, timer_d=0.2)
 

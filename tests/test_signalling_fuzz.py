@@ -12,13 +12,13 @@ import random
 from pathlib import Path
 
 from sipsimple.core import SIPParseError
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse
-from sipsimple_services.signalling.parser import (
+from sipsimple_services.signalling.sip.message.parser import (
     KeepAlive,
     ParseFailure,
     StreamParser,
     parse_message,
 )
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse
 from sipsimple_services.signalling.transport.connection import error_response
 
 DATA = Path(__file__).parent / "data" / "rfc4475"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sipsimple_services.signalling import invite_actions
-from sipsimple_services.signalling.glare import glare_delay, urandom_below
-from sipsimple_services.signalling.invite_states import TABLE, Act
+from sipsimple_services.signalling.sip.invite import actions as invite_actions
+from sipsimple_services.signalling.sip.invite.glare import glare_delay, urandom_below
+from sipsimple_services.signalling.sip.invite.states import TABLE, Act
 
 
 def test_owner_waits_2_1_to_4_seconds_in_10_ms_units() -> None:

@@ -6,10 +6,8 @@ import pytest
 from sip_dialog_fixtures import call, established, pair
 
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.auth import AuthSession, Credentials
-from sipsimple_services.signalling.invite_session import SessionError
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
-from sipsimple_services.signalling.session_events import (
+from sipsimple_services.signalling.sip.auth import AuthSession, Credentials
+from sipsimple_services.signalling.sip.invite.events import (
     AnswerReceived,
     IncomingInvite,
     InDialogRequest,
@@ -25,6 +23,8 @@ from sipsimple_services.signalling.session_events import (
     SessionFailed,
     TransactionCompleted,
 )
+from sipsimple_services.signalling.sip.invite.session import SessionError
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse, make_response
 
 
 def completed(stack: object, sid: str) -> list[tuple[str, str, int, bool | None]]:

@@ -6,14 +6,14 @@ import pytest
 
 from sipsimple.core import SIPURI, SIPParseError
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.keys import (
+from sipsimple_services.signalling.sip.message.parser import parse_message
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse, make_response
+from sipsimple_services.signalling.sip.transactions.keys import (
     cancel_target_key,
     client_key,
     client_key_for_request,
     server_key,
 )
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
-from sipsimple_services.signalling.parser import parse_message
 
 
 def invite(

@@ -20,17 +20,17 @@ from sipsimple.core.headers import (
     ToHeader,
     WWWAuthenticateHeader,
 )
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.auth import Credentials
-from sipsimple_services.signalling.effects import RequestReceived, TUEvent
-from sipsimple_services.signalling.engine import SignallingEngine
-from sipsimple_services.signalling.message import SIPRequest, make_response
-from sipsimple_services.signalling.outgoing import (
+from sipsimple_services.signalling.glue.engine import SignallingEngine
+from sipsimple_services.signalling.glue.outgoing import (
     build_request,
     header_pairs,
     headers_from_pairs,
     send_out_of_dialog,
 )
+from sipsimple_services.signalling.sip.auth import Credentials
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.values import SIPRequest, make_response
+from sipsimple_services.signalling.sip.transactions.effects import RequestReceived, TUEvent
 from sipsimple_services.signalling.transport import TransportConfig
 
 

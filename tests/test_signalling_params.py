@@ -9,10 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sipsimple.core.headers import ContactHeader, GenericHeader
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.auth import Credentials
-from sipsimple_services.signalling.outgoing import RESERVED_HEADERS
-from sipsimple_services.signalling.params import (
+from sipsimple_services.signalling.bus.params import (
     MAX_TIMEOUT,
     check_code,
     check_content_type,
@@ -22,6 +19,9 @@ from sipsimple_services.signalling.params import (
     parse_route,
     parse_sip_uri,
 )
+from sipsimple_services.signalling.glue.outgoing import RESERVED_HEADERS
+from sipsimple_services.signalling.sip.auth import Credentials
+from sipsimple_services.signalling.sip.message.addresses import Destination
 
 
 def test_uri() -> None:

@@ -10,8 +10,7 @@ from hypothesis import strategies as st
 
 from sipsimple.core import SIPURI, SIPParseError
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse
-from sipsimple_services.signalling.parser import (
+from sipsimple_services.signalling.sip.message.parser import (
     KeepAlive,
     Limits,
     ParseFailure,
@@ -19,6 +18,7 @@ from sipsimple_services.signalling.parser import (
     check_message,
     parse_message,
 )
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse
 
 BASE = (
     b"OPTIONS sip:bob@example.com SIP/2.0\r\n"

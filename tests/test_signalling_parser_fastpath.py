@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from sipsimple.core import SIPURI, SIPParseError
 from sipsimple.core import headers as h
 from sipsimple.core.grammar import split_commas
-from sipsimple_services.signalling import parser as parser_module
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse
-from sipsimple_services.signalling.parser import parse_message
+from sipsimple_services.signalling.sip.message import parser as parser_module
+from sipsimple_services.signalling.sip.message.parser import parse_message
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse
 
 DATA = Path(__file__).parent / "data" / "rfc4475"
 

@@ -13,11 +13,13 @@ from sip_subscription_fixtures import GluedStack, glued_pair
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.auth import AuthSession, Credentials
-from sipsimple_services.signalling.dialog import DialogId
-from sipsimple_services.signalling.invite_session import SessionError
-from sipsimple_services.signalling.message import SIPRequest
-from sipsimple_services.signalling.refer import (
+from sipsimple_services.signalling.sip.auth import AuthSession, Credentials
+from sipsimple_services.signalling.sip.dialogs.dialog import DialogId
+from sipsimple_services.signalling.sip.dialogs.replaces import refer_to_with_replaces, replaces_for
+from sipsimple_services.signalling.sip.invite.events import InDialogRequest, InDialogResponse
+from sipsimple_services.signalling.sip.invite.session import SessionError
+from sipsimple_services.signalling.sip.message.values import SIPRequest
+from sipsimple_services.signalling.sip.refer.agent import (
     IncomingRefer,
     ReferError,
     TransferAccepted,
@@ -25,8 +27,6 @@ from sipsimple_services.signalling.refer import (
     TransferFailed,
     TransferProgress,
 )
-from sipsimple_services.signalling.replaces import refer_to_with_replaces, replaces_for
-from sipsimple_services.signalling.session_events import InDialogRequest, InDialogResponse
 
 CAROL = SIPURI("192.0.2.40", user="carol", port=5060)
 

@@ -8,18 +8,18 @@ from sip_transaction_fixtures import FakeClock
 
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.auth import AuthSession, Credentials
-from sipsimple_services.signalling.effects import Effect, Send, TUEvent
-from sipsimple_services.signalling.message import SIPRequest, make_response
-from sipsimple_services.signalling.registration import (
+from sipsimple_services.signalling.sip.auth import AuthSession, Credentials
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.values import SIPRequest, make_response
+from sipsimple_services.signalling.sip.registration.client import (
     RegistrationEnded,
     RegistrationFailed,
     RegistrationLayer,
     RegistrationSucceeded,
     refresh_delay,
 )
-from sipsimple_services.signalling.transaction_layer import TransactionLayer
+from sipsimple_services.signalling.sip.transactions.effects import Effect, Send, TUEvent
+from sipsimple_services.signalling.sip.transactions.layer import TransactionLayer
 
 REGISTRAR = Destination("192.0.2.50", 5060, "TCP")
 AOR = SIPURI("example.com", user="alice")

@@ -6,8 +6,8 @@ import pytest
 
 from sipsimple.core import SIPURI, SIPParseError
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.dialog import DialogId
-from sipsimple_services.signalling.replaces import (
+from sipsimple_services.signalling.sip.dialogs.dialog import DialogId
+from sipsimple_services.signalling.sip.dialogs.replaces import (
     invite_from_refer_to,
     refer_to_with_replaces,
     replaces_for,

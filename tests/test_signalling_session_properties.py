@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 from sip_dialog_fixtures import call, pair
 
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.invite_session import SessionError
-from sipsimple_services.signalling.session_events import (
+from sipsimple_services.signalling.sip.invite.events import (
     IncomingInvite,
     InDialogRequest,
     SessionEnded,
     SessionFailed,
 )
+from sipsimple_services.signalling.sip.invite.session import SessionError
 
 ACTIONS = st.sampled_from([
     "ring", "accept", "accept_nobody", "reject", "end_a", "end_b", "reinvite_a", "reinvite_b",

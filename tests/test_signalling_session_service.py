@@ -26,7 +26,7 @@ from sipsimple.bus.client import BusClient, ServiceError, get_bus
 from sipsimple.core import SIPURI
 from sipsimple.core import headers as h
 from sipsimple_services.common.service import ServiceError as RefusedError
-from sipsimple_services.signalling.session_service import check_contact_params
+from sipsimple_services.signalling.bus.session_methods import check_contact_params
 
 integration = pytest.mark.integration
 

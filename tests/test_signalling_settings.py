@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sipsimple_services.signalling.settings import SIPSettings
-from sipsimple_services.signalling.transaction_layer import LayerLimits
+from sipsimple_services.signalling.bus.settings import SIPSettings
+from sipsimple_services.signalling.sip.transactions.layer import LayerLimits
 
 
 def test_defaults_are_loopback_udp_tcp_any_port() -> None:

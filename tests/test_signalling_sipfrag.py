@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipsimple_services.signalling.sipfrag import (
+from sipsimple_services.signalling.sip.message.sipfrag import (
     SipFrag,
     SipFragError,
     build_sipfrag,

@@ -6,9 +6,8 @@ import pytest
 from sip_subscription_fixtures import GluedStack, glued_pair
 
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.message import SIPRequest
-from sipsimple_services.signalling.subscription import MAX_RETRIES
-from sipsimple_services.signalling.subscription_events import (
+from sipsimple_services.signalling.sip.message.values import SIPRequest
+from sipsimple_services.signalling.sip.subscription.events import (
     IncomingSubscription,
     NotifyResponse,
     SubscriptionDidEnd,
@@ -18,7 +17,8 @@ from sipsimple_services.signalling.subscription_events import (
     SubscriptionRefreshed,
     SubscriptionWillRetry,
 )
-from sipsimple_services.signalling.subscription_layer import SubscriptionError
+from sipsimple_services.signalling.sip.subscription.layer import SubscriptionError
+from sipsimple_services.signalling.sip.subscription.subscriber import MAX_RETRIES
 
 PIDF = "application/pidf+xml"
 

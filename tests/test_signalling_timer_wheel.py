@@ -6,7 +6,7 @@ from collections.abc import Hashable
 
 import gevent
 
-from sipsimple_services.signalling.timer_wheel import TimerWheel
+from sipsimple_services.signalling.glue.timer_wheel import TimerWheel
 
 
 def make() -> tuple[TimerWheel, list[tuple[Hashable, str]]]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sipsimple_services.signalling.timers import TimerConfig, TimerName, initial_delay
+from sipsimple_services.signalling.sip.transactions.timers import (
+    TimerConfig,
+    TimerName,
+    initial_delay,
+)
 
 DEFAULT = TimerConfig()
 

@@ -9,12 +9,16 @@ import pytest
 from sipsimple.core import SIPURI, SIPParseError, TelURI
 from sipsimple.core import headers as h
 from sipsimple.core.headers import GenericHeader, SubjectHeader, WarningHeader
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse, reject_malformed
-from sipsimple_services.signalling.parser import (
+from sipsimple_services.signalling.sip.message.parser import (
     KeepAlive,
     ParseFailure,
     StreamParser,
     parse_message,
+)
+from sipsimple_services.signalling.sip.message.values import (
+    SIPRequest,
+    SIPResponse,
+    reject_malformed,
 )
 
 DATA = Path(__file__).parent / "data" / "rfc4475"

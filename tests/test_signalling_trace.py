@@ -5,8 +5,8 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from sipsimple_services.signalling.engine import TraceRecord
-from sipsimple_services.signalling.trace import TraceFile, event_data, format_entry
+from sipsimple_services.signalling.bus.trace import TraceFile, event_data, format_entry
+from sipsimple_services.signalling.glue.engine import TraceRecord
 
 RECORD = TraceRecord("out", "UDP", "127.0.0.1:5060", "[::1]:5070",
                      b"OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 0\r\n\r\n", 1700000000.5)

@@ -17,24 +17,24 @@ from sip_transaction_fixtures import (
 )
 
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.effects import (
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.parser import parse_message
+from sipsimple_services.signalling.sip.message.values import SIPRequest
+from sipsimple_services.signalling.sip.transactions import (
+    ClientInviteTransaction,
+    State,
+    TransactionError,
+    build_ack,
+)
+from sipsimple_services.signalling.sip.transactions.effects import (
     ResponseReceived,
     Send,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
 )
-from sipsimple_services.signalling.keys import client_key_for_request
-from sipsimple_services.signalling.message import SIPRequest
-from sipsimple_services.signalling.parser import parse_message
-from sipsimple_services.signalling.timers import TimerConfig
-from sipsimple_services.signalling.transactions import (
-    ClientInviteTransaction,
-    State,
-    TransactionError,
-    build_ack,
-)
+from sipsimple_services.signalling.sip.transactions.keys import client_key_for_request
+from sipsimple_services.signalling.sip.transactions.timers import TimerConfig
 
 
 def make(destination: Destination = UDP, config: TimerConfig | None = None, **kw: object):

@@ -16,20 +16,20 @@ from sip_transaction_fixtures import (
     tu,
 )
 
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.effects import (
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.transactions import (
+    ClientNonInviteTransaction,
+    State,
+    TransactionError,
+)
+from sipsimple_services.signalling.sip.transactions.effects import (
     ResponseReceived,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
 )
-from sipsimple_services.signalling.keys import client_key_for_request
-from sipsimple_services.signalling.timers import TimerConfig
-from sipsimple_services.signalling.transactions import (
-    ClientNonInviteTransaction,
-    State,
-    TransactionError,
-)
+from sipsimple_services.signalling.sip.transactions.keys import client_key_for_request
+from sipsimple_services.signalling.sip.transactions.timers import TimerConfig
 
 
 def make(

@@ -22,8 +22,10 @@ from sip_transaction_fixtures import (
 )
 
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.effects import (
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse
+from sipsimple_services.signalling.sip.transactions import State, TransactionError
+from sipsimple_services.signalling.sip.transactions.effects import (
     AckReceived,
     CancelReceived,
     Effect,
@@ -37,15 +39,13 @@ from sipsimple_services.signalling.effects import (
     TransactionTimedOut,
     TransportFailed,
 )
-from sipsimple_services.signalling.keys import client_key_for_request, server_key
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse
-from sipsimple_services.signalling.transaction_layer import (
+from sipsimple_services.signalling.sip.transactions.keys import client_key_for_request, server_key
+from sipsimple_services.signalling.sip.transactions.layer import (
     LayerLimits,
     TransactionLayer,
     TransactionLimitReached,
     UnknownTransaction,
 )
-from sipsimple_services.signalling.transactions import State, TransactionError
 
 
 def counter_bytes() -> object:

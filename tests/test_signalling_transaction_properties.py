@@ -27,17 +27,8 @@ from sip_transaction_fixtures import (
     response,
 )
 
-from sipsimple_services.signalling.effects import (
-    CancelReceived,
-    Effect,
-    RequestReceived,
-    TransactionTerminated,
-    TUEvent,
-)
-from sipsimple_services.signalling.keys import client_key_for_request, server_key
-from sipsimple_services.signalling.message import SIPRequest
-from sipsimple_services.signalling.transaction_layer import LayerLimits, TransactionLayer
-from sipsimple_services.signalling.transactions import (
+from sipsimple_services.signalling.sip.message.values import SIPRequest
+from sipsimple_services.signalling.sip.transactions import (
     ClientInviteTransaction,
     ClientNonInviteTransaction,
     ServerInviteTransaction,
@@ -46,6 +37,15 @@ from sipsimple_services.signalling.transactions import (
     Transaction,
     TransactionError,
 )
+from sipsimple_services.signalling.sip.transactions.effects import (
+    CancelReceived,
+    Effect,
+    RequestReceived,
+    TransactionTerminated,
+    TUEvent,
+)
+from sipsimple_services.signalling.sip.transactions.keys import client_key_for_request, server_key
+from sipsimple_services.signalling.sip.transactions.layer import LayerLimits, TransactionLayer
 
 CONFIG = ClientInviteTransaction(client_key_for_request(request()), request(), UDP).config
 T1, T4 = CONFIG.t1, CONFIG.t4

@@ -17,21 +17,21 @@ from sip_transaction_fixtures import (
 )
 
 from sipsimple.core import headers as h
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.effects import (
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse
+from sipsimple_services.signalling.sip.transactions import (
+    ServerInviteTransaction,
+    State,
+    TransactionError,
+)
+from sipsimple_services.signalling.sip.transactions.effects import (
     AckReceived,
     Send,
     TransactionTerminated,
     TransactionTimedOut,
     TransportFailed,
 )
-from sipsimple_services.signalling.keys import server_key
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse
-from sipsimple_services.signalling.transactions import (
-    ServerInviteTransaction,
-    State,
-    TransactionError,
-)
+from sipsimple_services.signalling.sip.transactions.keys import server_key
 
 
 def make(destination: Destination = CLIENT_UDP, send_trying: bool = True):

@@ -13,14 +13,18 @@ from sip_transaction_fixtures import (
     timers_started,
 )
 
-from sipsimple_services.signalling.addresses import Destination
-from sipsimple_services.signalling.effects import Send, TransactionTerminated, TransportFailed
-from sipsimple_services.signalling.keys import server_key
-from sipsimple_services.signalling.transactions import (
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.transactions import (
     ServerNonInviteTransaction,
     State,
     TransactionError,
 )
+from sipsimple_services.signalling.sip.transactions.effects import (
+    Send,
+    TransactionTerminated,
+    TransportFailed,
+)
+from sipsimple_services.signalling.sip.transactions.keys import server_key
 
 
 def started(destination: Destination = CLIENT_UDP, method: str = "OPTIONS"):

@@ -9,8 +9,8 @@ import pytest
 from gevent import socket as gsocket
 
 from sipsimple.core import SIPParseError
-from sipsimple_services.signalling.message import PartialMessage, SIPRequest
-from sipsimple_services.signalling.parser import DEFAULT_LIMITS, Limits, parse_message
+from sipsimple_services.signalling.sip.message.parser import DEFAULT_LIMITS, Limits, parse_message
+from sipsimple_services.signalling.sip.message.values import PartialMessage, SIPRequest
 from sipsimple_services.signalling.transport import TransportAddress, TransportError
 from sipsimple_services.signalling.transport.connection import Connection, error_response
 

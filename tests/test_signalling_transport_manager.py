@@ -18,8 +18,13 @@ import pytest
 from gevent import socket as gsocket
 from harness.loopback import HOSTS, request_bytes
 
-from sipsimple_services.signalling.message import SIPMessage, SIPRequest, SIPResponse, make_response
-from sipsimple_services.signalling.parser import Limits, StreamParser, parse_message
+from sipsimple_services.signalling.sip.message.parser import Limits, StreamParser, parse_message
+from sipsimple_services.signalling.sip.message.values import (
+    SIPMessage,
+    SIPRequest,
+    SIPResponse,
+    make_response,
+)
 from sipsimple_services.signalling.transport import (
     TransportAddress,
     TransportConfig,

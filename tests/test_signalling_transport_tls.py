@@ -12,7 +12,7 @@ import pytest
 from harness.loopback import HOSTS, request_bytes
 from harness.tlsca import TestCA
 
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse, make_response
 from sipsimple_services.signalling.transport import (
     TLSConfig,
     TransportAddress,

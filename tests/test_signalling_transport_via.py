@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sipsimple.core import SIPParseError
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse, make_response
-from sipsimple_services.signalling.parser import parse_message
+from sipsimple_services.signalling.sip.message.parser import parse_message
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse, make_response
 from sipsimple_services.signalling.transport import (
     TransportAddress,
     response_destination,

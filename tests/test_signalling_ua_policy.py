@@ -17,9 +17,9 @@ from sipsimple.core.headers import (
     UnsupportedHeader,
     ViaHeader,
 )
-from sipsimple_services.signalling.accounts import AccountRegistry, Claim
-from sipsimple_services.signalling.message import SIPRequest
-from sipsimple_services.signalling.ua_policy import (
+from sipsimple_services.signalling.sip.message.values import SIPRequest
+from sipsimple_services.signalling.sip.ua.accounts import AccountRegistry, Claim
+from sipsimple_services.signalling.sip.ua.policy import (
     ALLOWED,
     Answer,
     Deliver,

@@ -6,7 +6,7 @@ from gevent import monkey
 monkey.patch_all()
 
 from sipsimple_services.common.service import main  # noqa: E402
-from sipsimple_services.signalling.service import SignallingService  # noqa: E402
+from sipsimple_services.signalling.bus.service import SignallingService  # noqa: E402
 
 if __name__ == "__main__":
     main(SignallingService)

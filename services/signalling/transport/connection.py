@@ -17,8 +17,17 @@ import gevent
 import gevent.lock
 
 from sipsimple.core import SIPParseError
-from sipsimple_services.signalling.message import PartialMessage, SIPMessage, reject_malformed
-from sipsimple_services.signalling.parser import KeepAlive, Limits, ParseFailure, StreamParser
+from sipsimple_services.signalling.sip.message.parser import (
+    KeepAlive,
+    Limits,
+    ParseFailure,
+    StreamParser,
+)
+from sipsimple_services.signalling.sip.message.values import (
+    PartialMessage,
+    SIPMessage,
+    reject_malformed,
+)
 from sipsimple_services.signalling.transport.types import TransportAddress, TransportError
 
 __all__ = ["READ_SIZE", "BufferBudget", "Connection", "error_response"]

@@ -30,8 +30,8 @@ import gevent.event
 from gevent import socket as gsocket
 
 from sipsimple.core import SIPParseError
-from sipsimple_services.signalling.message import SIPMessage, SIPRequest, SIPResponse
-from sipsimple_services.signalling.parser import parse_message
+from sipsimple_services.signalling.sip.message.parser import parse_message
+from sipsimple_services.signalling.sip.message.values import SIPMessage, SIPRequest, SIPResponse
 from sipsimple_services.signalling.transport.connection import (
     BufferBudget,
     Connection,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sipsimple_services.signalling.parser import DEFAULT_LIMITS, Limits
+from sipsimple_services.signalling.sip.message.parser import DEFAULT_LIMITS, Limits
 
 __all__ = [
     "DEFAULT_PORTS",

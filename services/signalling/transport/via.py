@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from sipsimple.core import SIPParseError
 from sipsimple.core.headers import ViaHeader
-from sipsimple_services.signalling.message import SIPRequest, SIPResponse
+from sipsimple_services.signalling.sip.message.values import SIPRequest, SIPResponse
 from sipsimple_services.signalling.transport.types import DEFAULT_PORTS, TransportAddress
 
 __all__ = ["response_destination", "same_ip", "stamp_received"]

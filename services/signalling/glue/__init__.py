@@ -1,0 +1,1 @@
+"""The I/O glue: the sans-IO layers driven by gevent timers and the transports."""

@@ -1,0 +1,1 @@
+"""The REFER usage (RFC 3515) inside INVITE dialogs."""

@@ -1,0 +1,1 @@
+"""The REGISTER usage (RFC 3261 10)."""
