@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
+from harness.sessions import session_services
 
 from sipsimple.account import Account, AccountManager
 from sipsimple.bus.client import get_bus
@@ -30,8 +31,7 @@ NAMES = ("SIPAccountRegistrationDidSucceed", "SIPAccountRegistrationDidFail",
 
 @pytest.fixture
 def services(spawn_service: Callable[..., Any]) -> None:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    spawn_service("sipsimple_services.dns", "dns")
+    session_services(spawn_service)
 
 
 @pytest.fixture

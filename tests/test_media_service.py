@@ -20,7 +20,7 @@ import tempfile
 import threading
 import time
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +47,6 @@ CODECS = {  # name: (payload type, clock rate, sample rate)
 def bus(spawn_service: Callable[..., Any]) -> BusClient:
     spawn_service("sipsimple_services.media", "media")
     return get_bus()
-
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    recorder = Recorder()
-    yield recorder
-    recorder.close()
 
 
 def call(bus: BusClient, method: str, **params: Any) -> Any:

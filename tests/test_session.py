@@ -16,7 +16,16 @@ from typing import Any
 import pytest
 from harness import sessions
 from harness.notifications import Recorder
-from harness.sessions import DOMAIN, facade, incoming, route, session_names, to, wait_claimed
+from harness.sessions import (
+    DOMAIN,
+    facade,
+    incoming,
+    route,
+    session_names,
+    session_services,
+    to,
+    wait_claimed,
+)
 from harness.streams import ProbeStream
 
 from sipsimple.account import Account
@@ -29,21 +38,13 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def services(spawn_service: Callable[..., Any]) -> None:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
-                  SIPSIMPLE_SIP_TRANSPORTS="udp,tcp")
-    spawn_service("sipsimple_services.dns", "dns")
+    session_services(spawn_service, SIPSIMPLE_SIP_TRANSPORTS="udp,tcp")
 
 
 @pytest.fixture
 def accounts(services: None) -> Iterator[dict[str, Account]]:
     with facade(("alice", "bob", "carol")) as created:
         yield created
-
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
 
 
 def call(events: Recorder, caller: Account, callee: str,

@@ -11,13 +11,13 @@ re-INVITE and the BYE cross it too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
-from harness.sessions import facade, of, sent_by, session_names, to
+from harness.sessions import facade, of, sent_by, session_names, session_services, to
 from harness.streams import ProbeStream
 
 from sipsimple.account import Account
@@ -30,15 +30,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def services(spawn_service: Callable[..., Any]) -> None:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
-                  SIPSIMPLE_SIP_TRANSPORTS="udp,tcp")
-    spawn_service("sipsimple_services.dns", "dns")
-
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
+    session_services(spawn_service, SIPSIMPLE_SIP_TRANSPORTS="udp,tcp")
 
 
 def registering(kamailio: Kamailio, transport: str) -> Callable[[Account], None]:

@@ -42,12 +42,6 @@ def accounts(supervised: Path) -> Iterator[dict[str, Account]]:
         yield created
 
 
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
-
-
 def known_instance(service: str, timeout: float = 10) -> str:
     """The instance id the facade's bus client has seen answer (so a restart is noticed)."""
     deadline = time.monotonic() + timeout

@@ -16,12 +16,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.notifications import Recorder
-from harness.sessions import facade, of, route, sent_by, session_names
+from harness.sessions import facade, of, route, sent_by, session_names, session_services
+from harness.signalling import finished
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 from harness.streams import ProbeStream
 
@@ -35,29 +35,10 @@ pytestmark = [pytest.mark.integration, needs_sipp]
 
 @pytest.fixture
 def accounts(spawn_service: Callable[..., Any]) -> Iterator[dict[str, Account]]:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    spawn_service("sipsimple_services.dns", "dns")
+    session_services(spawn_service)
     with facade(["alice", "bob"]) as created:
         yield created
 
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
-
-
-@pytest.fixture
-def sipp(tmp_path: Path) -> Iterator[SIPp]:
-    runner = SIPp(tmp_path)
-    yield runner
-    runner.stop()
-
-
-def check(process: subprocess.Popen[bytes], sipp: SIPp, timeout: float = 40) -> None:
-    code = process.wait(timeout)
-    stderr = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
-    assert code == 0, f"sipp exit {code}\n{stderr}\n{sipp.errors()}"
 
 
 def sipp_calls(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], int]:
@@ -118,7 +99,7 @@ class SIPpCall:
     def ended(self) -> Notification:
         """Once the session has ended and SIPp has exited with success."""
         ended = self.events.wait(sent_by(self.session, "SIPSessionDidEnd"))
-        check(self.process, self.sipp)
+        finished(self.process, self.sipp)
         return ended
 
     def hang_up(self) -> Notification:

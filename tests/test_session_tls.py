@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from harness.notifications import Recorder
-from harness.sessions import facade, route, sent_by, session_names, to
+from harness.sessions import facade, route, sent_by, session_names, session_services, to
 from harness.streams import ProbeStream
 from harness.tlsca import TestCA
 
@@ -32,20 +32,12 @@ def ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
 @pytest.fixture
 def accounts(spawn_service: Callable[..., Any], ca: TestCA) -> Iterator[dict[str, Account]]:
     leaf = ca.issue("sip-test", "sip.test", dns=("sip.test",), ips=("127.0.0.1",))
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2",
-                  SIPSIMPLE_SIP_TRANSPORTS="udp,tcp,tls",
-                  SIPSIMPLE_SIP_TLS_CERTIFICATE=str(leaf.cert),
-                  SIPSIMPLE_SIP_TLS_PRIVATE_KEY=str(leaf.key),
-                  SIPSIMPLE_SIP_TLS_CA_FILE=str(ca.path))
-    spawn_service("sipsimple_services.dns", "dns")
+    session_services(spawn_service, SIPSIMPLE_SIP_TRANSPORTS="udp,tcp,tls",
+                     SIPSIMPLE_SIP_TLS_CERTIFICATE=str(leaf.cert),
+                     SIPSIMPLE_SIP_TLS_PRIVATE_KEY=str(leaf.key),
+                     SIPSIMPLE_SIP_TLS_CA_FILE=str(ca.path))
     with facade(["alice", "bob"]) as created:
         yield created
-
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
 
 
 def test_call_over_tls(accounts: dict[str, Account], events: Recorder) -> None:

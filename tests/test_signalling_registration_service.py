@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -42,12 +41,6 @@ def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
     spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
     result: dict[str, Any] = get_bus().call("signalling", "get_transports")
     return result
-
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
 
 
 def route(kamailio: Kamailio, transport: str = "udp") -> dict[str, Any]:
@@ -137,13 +130,6 @@ def test_call_between_two_accounts_through_kamailio(
 # -- SIPp as the registrar ----------------------------------------------------------------
 
 ALICE = "sip:alice@127.0.0.1"
-
-
-@pytest.fixture
-def sipp(tmp_path: Path) -> Iterator[SIPp]:
-    runner = SIPp(tmp_path)
-    yield runner
-    runner.stop()
 
 
 def registrar(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:

@@ -53,13 +53,6 @@ def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
     return result
 
 
-@pytest.fixture
-def sipp(tmp_path: Path) -> Iterator[SIPp]:
-    runner = SIPp(tmp_path)
-    yield runner
-    runner.stop()
-
-
 def us(ports: dict[str, Any], transport: str = "udp") -> str:
     return f"127.0.0.1:{ports[transport]}"
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +39,6 @@ SDP2 = SDP.replace(b"o=sipsimple 1 1", b"o=sipsimple 1 2") + b"m=message 2855 TC
 @pytest.fixture
 def route(spawn_service: Callable[..., Any]) -> dict[str, Any]:
     return signalling_claiming(spawn_service, BOB)
-
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
 
 
 def seen(events: Recorder, name: str, **fields: Any) -> list[Any]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.audio import wait_until
+from harness.signalling import finished
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, get_bus
@@ -81,18 +81,6 @@ def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
     return result
 
 
-@pytest.fixture
-def sipp(tmp_path: Path) -> Iterator[SIPp]:
-    runner = SIPp(tmp_path)
-    yield runner
-    runner.stop()
-
-
-def check(process: Any, sipp: SIPp, timeout: float = 30) -> None:
-    code = process.wait(timeout)
-    stderr = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
-    assert code == 0, f"sipp exit {code}\n{stderr}\n{sipp.errors()}"
-
 
 def sipp_calls(sipp: SIPp, name: str, ports: dict[str, Any], **options: Any) -> Any:
     return sipp.start(scenario(name, sipp.workdir), remote=f"127.0.0.1:{ports['udp']}",
@@ -144,7 +132,7 @@ def test_sipp_calls_us_and_hangs_up(ports: dict[str, Any], sipp: SIPp, events: E
     assert established.transport == "udp"
     ended = events.wait("ended", sid)
     assert ended.originator == "remote"
-    check(process, sipp)
+    finished(process, sipp)
     events.wait("state", sid, lambda d: d.new == "terminated")
     # every transaction once: our 200 to the INVITE (ACKed), our 200 to the BYE
     settled(events, sid, 2)
@@ -160,7 +148,7 @@ def test_sipp_cancels_while_we_ring(ports: dict[str, Any], sipp: SIPp, events: E
     bus.call("signalling", "ring", session_id=sid)
     failed = events.wait("failed", sid)
     assert (failed.originator, failed.code) == ("remote", 487)
-    check(process, sipp)
+    finished(process, sipp)
     methods = {(m, c) for _, m, c, _ in transactions(events, sid)}
     assert ("INVITE", 487) in methods and ("CANCEL", 200) in methods
 
@@ -176,7 +164,7 @@ def test_sipp_calls_without_sdp(ports: dict[str, Any], sipp: SIPp, events: Event
     answer = events.wait("answer", sid)
     assert b"s=answer-in-ack" in answer.body
     events.wait("ended", sid)
-    check(process, sipp)
+    finished(process, sipp)
 
 
 def test_refer_with_notify_sipfrag(ports: dict[str, Any], sipp: SIPp, events: Events) -> None:
@@ -194,7 +182,7 @@ def test_refer_with_notify_sipfrag(ports: dict[str, Any], sipp: SIPp, events: Ev
     # the final NOTIFY waits for SIPp's answer to the NOTIFY "100 Trying"
     bus.call("signalling", "transfer_progress", session_id=sid, transfer_id=tid, code=200)
     events.wait("ended", sid)
-    check(process, sipp)
+    finished(process, sipp)
     seen = transactions(events, sid)
     assert ("remote", "REFER", 202, None) in seen
     assert seen.count(("local", "NOTIFY", 200, None)) == 2
@@ -216,7 +204,7 @@ def test_client_that_vanishes_gets_its_call_hung_up(
         owner.stop(goodbye=False)
     ended = events.wait("ended", incoming.session_id)
     assert ended.originator == "local"
-    check(process, sipp)
+    finished(process, sipp)
 
 
 def test_unclaimed_invite_still_gets_480(ports: dict[str, Any], sipp: SIPp) -> None:
@@ -244,7 +232,7 @@ def test_we_call_sipp_reinvite_and_bye(ports: dict[str, Any], sipp: SIPp, events
     bus.call("signalling", "end", session_id=sid)
     ended = events.wait("ended", sid)
     assert ended.originator == "local"
-    check(process, sipp)
+    finished(process, sipp)
     events.wait("state", sid, lambda d: d.new == "terminated")
     settled(events, sid, 3)
     assert transactions(events, sid) == [("local", "INVITE", 200, None),
@@ -257,7 +245,7 @@ def test_sipp_is_busy(ports: dict[str, Any], sipp: SIPp, events: Events) -> None
     sid = call_sipp(port)
     failed = events.wait("failed", sid)
     assert (failed.originator, failed.code, failed.reason) == ("remote", 486, "Busy Here")
-    check(process, sipp)
+    finished(process, sipp)
     assert transactions(events, sid) == [("local", "INVITE", 486, None)]
 
 
@@ -268,7 +256,7 @@ def test_we_cancel_a_ringing_call(ports: dict[str, Any], sipp: SIPp, events: Eve
     get_bus().call("signalling", "end", session_id=sid)
     failed = events.wait("failed", sid)
     assert failed.code == 487
-    check(process, sipp)
+    finished(process, sipp)
     seen = {(m, c) for _, m, c, _ in transactions(events, sid)}
     assert seen == {("INVITE", 487), ("CANCEL", 200)}
 

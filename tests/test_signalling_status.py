@@ -6,7 +6,7 @@ the snapshot, and goes away from it when it ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,12 +27,6 @@ def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
     spawn_service("sipsimple_services.signalling", "signalling")
     result: dict[str, Any] = get_bus().call("signalling", "get_transports")
     return result
-
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
 
 
 def of(name: str, key: str, value: str) -> Callable[[Notification], bool]:

@@ -17,8 +17,7 @@ challenged with 401 is sent again with the session's credentials.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -39,12 +38,6 @@ SDP = (b"v=0\r\no=sipsimple 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\
 @pytest.fixture
 def route(spawn_service: Callable[..., Any]) -> dict[str, Any]:
     return signalling_claiming(spawn_service, BOB)
-
-
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
 
 
 def call_bob(events: Recorder, route: dict[str, Any]) -> tuple[str, str]:
@@ -158,13 +151,6 @@ def test_transfer_ends_when_the_peer_hangs_up(route: dict[str, Any], events: Rec
 
 
 # -- a client that goes away, SIPp at the other end -----------------------------------------
-
-
-@pytest.fixture
-def sipp(tmp_path: Path) -> Iterator[SIPp]:
-    runner = SIPp(tmp_path)
-    yield runner
-    runner.stop()
 
 
 def leave(client: BusClient, goodbye: bool, events: Recorder) -> None:

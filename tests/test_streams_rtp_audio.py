@@ -153,12 +153,6 @@ def accounts(services: dict[str, Any]) -> Iterator[dict[str, Account]]:
         yield created
 
 
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
-
-
 def configure(account: Account, codecs: tuple[str, ...], srtp: str | None) -> None:
     account.rtp.audio_codec_list = codecs
     account.rtp.encryption.enabled = srtp is not None

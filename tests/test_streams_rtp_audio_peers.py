@@ -47,12 +47,6 @@ def alice(spawn_service: Callable[..., Any]) -> Iterator[Account]:
         yield created["alice"]
 
 
-@pytest.fixture
-def events() -> Iterator[Recorder]:
-    with Recorder() as recorder:
-        yield recorder
-
-
 def signalling_port() -> int:
     return int(get_bus().call("signalling", "get_transports")["udp"])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from harness.notifications import Recorder
 from harness.streams import ProbeStream
@@ -22,6 +23,17 @@ from sipsimple.notification import Notification
 from sipsimple.session import Session, SessionManager
 
 DOMAIN = "sip.test"
+
+
+def session_services(spawn_service: Callable[..., Any], **env: str) -> None:
+    """The services a call between facade accounts needs: signalling (with `env`) and dns.
+
+    A client that goes away loses its calls after 2 s (not the default's 15),
+    so a test's leftovers are cleaned up while it still runs.
+    """
+    spawn_service("sipsimple_services.signalling", "signalling",
+                  **{"SIPSIMPLE_CLIENT_TIMEOUT": "2", **env})
+    spawn_service("sipsimple_services.dns", "dns")
 
 
 @contextmanager
