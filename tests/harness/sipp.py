@@ -11,6 +11,7 @@ import random
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,6 +89,22 @@ class SIPp:
         )
         self.processes.append(process)
         return process
+
+    def start_uas(self, scenario_file: Path, **options: object) -> tuple[
+            subprocess.Popen[bytes], int]:
+        """SIPp answering with `scenario_file`; returns it and its SIP port once bound."""
+        port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+        process = self.start(scenario_file, port=port, **options)
+        deadline = time.monotonic() + 10
+        while True:  # bound by SIPp once we cannot bind it
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                try:
+                    probe.bind(("127.0.0.1", port))
+                except OSError:
+                    return process, port
+            assert process.poll() is None, self.errors()
+            assert time.monotonic() < deadline, "sipp did not bind its port"
+            time.sleep(0.05)
 
     def errors(self) -> str:
         path = self.workdir / "sipp_errors.log"
