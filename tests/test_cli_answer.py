@@ -151,6 +151,9 @@ def test_calls_refused_before_the_agent_are_printed_with_the_reason(
 def test_any_accepts_calls_to_any_user_at_its_address(config_dir: Path, sipp: SIPp) -> None:
     with agent(config_dir, "--auto", "--any", "--account", "bob@127.0.0.1") as running:
         running.output.expect("and any user at this address")
+        assert {"aor": "sip:bob@127.0.0.1", "any_user": True}.items() <= next(
+            a for a in get_bus().call("signalling", "status")["accounts"] if a["any_user"]
+        ).items()
         caller = Caller(sipp, "cli_uac_call.xml", USER="someone")
         running.output.expect("incoming call from")
         connected_and_ended(running, caller)
