@@ -15,6 +15,7 @@ import time
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from harness.cli import Output, make_config, sipsimple
 from harness.sipp import SIPp, needs_sipp, scenario
 
 from sipsimple.bus.client import get_bus
+from sipsimple.cli.call import describe_failure
 from sipsimple.cli.main import cli
 
 pytestmark = pytest.mark.integration
@@ -200,5 +202,41 @@ def test_a_488_to_our_optional_srtp_offer_names_the_setting(
     output = result.stdout
     assert result.returncode == 1, output + result.stderr
     assert "call failed: 488 Not Acceptable Here" in output, output
-    assert "we offered RTP/AVP with optional SRTP" in output and "RTP/SAVP" in output, output
+    assert "the peer refused our audio offer, RTP/AVP with optional SRTP" in output, output
+    assert "one that requires SRTP wants RTP/SAVP" in output, output
     assert "rtp.encryption.key_negotiation=sdes_mandatory" in output, output
+
+
+def _failed(code: int, reason: str | None, failure: str, originator: str = "remote") -> Any:
+    return SimpleNamespace(code=code, reason=reason, failure_reason=failure,
+                           originator=originator)
+
+
+def _session(direction: str, enabled: bool = True, negotiation: str = "sdes_optional") -> Any:
+    encryption = SimpleNamespace(enabled=enabled, key_negotiation=negotiation)
+    account = SimpleNamespace(id="alice@example.com",
+                              rtp=SimpleNamespace(encryption=encryption))
+    return SimpleNamespace(direction=direction, account=account)
+
+
+def test_failure_lines() -> None:
+    cancelled = _failed(487, "Request Terminated", "Request Terminated")
+    assert describe_failure(cancelled, _session("incoming")) == ["call cancelled by the caller"]
+    assert describe_failure(cancelled, _session("outgoing")) == [
+        "call failed: 487 Request Terminated"]
+    assert describe_failure(_failed(0, None, "SIP core error: x", "local"),
+                            _session("outgoing")) == ["call failed (SIP core error: x)"]
+    refused = _failed(488, "Not Acceptable Here", "Not Acceptable Here")
+    for enabled, negotiation, offered, change in (
+        (True, "sdes_optional", "RTP/AVP with optional SRTP",
+         "rtp.encryption.key_negotiation=sdes_mandatory"),
+        (True, "sdes_mandatory", "RTP/SAVP (SRTP required)",
+         "rtp.encryption.key_negotiation=sdes_optional"),
+        (False, "sdes_optional", "RTP/AVP without SRTP",
+         "rtp.encryption.enabled=true rtp.encryption.key_negotiation=sdes_mandatory"),
+    ):
+        first, hint = describe_failure(refused, _session("outgoing", enabled, negotiation))
+        assert first == "call failed: 488 Not Acceptable Here"
+        assert f"our audio offer, {offered}" in hint
+        assert hint.endswith(f"`sipsimple accounts set alice@example.com {change}`")
+    assert len(describe_failure(refused, _session("incoming"))) == 1  # we answered: no offer

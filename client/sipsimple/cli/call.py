@@ -181,34 +181,35 @@ _STATUS: dict[str, Callable[[Any, Any], str]] = {
 
 
 def _media_refused(session: Any) -> str:
-    """What our audio offer was and what a 488 to it likely wants: the setting to change."""
+    """What our audio offer was, what a peer refusing it likely wants, and the setting."""
     encryption = session.account.rtp.encryption
-    key = f"sipsimple accounts set {session.account.id} rtp.encryption.key_negotiation="
+    command = f"sipsimple accounts set {session.account.id}"
     if not encryption.enabled:
-        return ("we offered RTP/AVP without SRTP; a peer that requires SRTP wants RTP/SAVP: "
-                f"set rtp.encryption.enabled=true and `{key}sdes_mandatory`")
-    if encryption.key_negotiation == "sdes_mandatory":
-        return ("we offered RTP/SAVP (SRTP required); a peer without SRTP wants RTP/AVP: "
-                f"`{key}sdes_optional`")
-    return ("we offered RTP/AVP with optional SRTP (SDES crypto lines); a peer that requires "
-            f"SRTP wants RTP/SAVP: `{key}sdes_mandatory`")
+        offered, wanted = "RTP/AVP without SRTP", "one that requires SRTP wants RTP/SAVP"
+        change = "rtp.encryption.enabled=true rtp.encryption.key_negotiation=sdes_mandatory"
+    elif encryption.key_negotiation == "sdes_mandatory":
+        offered, wanted = "RTP/SAVP (SRTP required)", "one without SRTP wants RTP/AVP"
+        change = "rtp.encryption.key_negotiation=sdes_optional"
+    else:
+        offered = "RTP/AVP with optional SRTP (SDES crypto lines)"
+        wanted = "one that requires SRTP wants RTP/SAVP"
+        change = "rtp.encryption.key_negotiation=sdes_mandatory"
+    return f"the peer refused our audio offer, {offered}; {wanted}: `{command} {change}`"
 
 
 def describe_failure(data: Any, session: Any) -> list[str]:
     """The lines a failed call prints: a caller's CANCEL is no failure, a 488 says why."""
-    code = data.code or 0
-    if getattr(session, "direction", None) == "incoming" and data.originator == "remote" \
-            and code == 487:
+    code, reason = data.code or 0, data.reason or ""
+    direction = getattr(session, "direction", None)
+    if direction == "incoming" and data.originator == "remote" and code == 487:
         return ["call cancelled by the caller"]
-    reason = data.reason or ""
-    text = f"call failed: {code or ''} {reason}".rstrip().replace("  ", " ")
+    head = " ".join(part for part in (str(code) if code else "", reason) if part)
+    text = f"call failed: {head}" if head else "call failed"
     if data.failure_reason and data.failure_reason != reason:
         text += f" ({data.failure_reason})"
-    lines = [text]
-    if code == 488 and data.originator == "remote" and \
-            getattr(session, "direction", None) == "outgoing":
-        lines.append(_media_refused(session))
-    return lines
+    if code == 488 and data.originator == "remote" and direction == "outgoing":
+        return [text, _media_refused(session)]
+    return [text]
 
 
 def show(notification: Notification) -> None:
@@ -390,11 +391,11 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
                     notification.sender.reject(486)  # busy: one call at a time
                     continue
                 if notification is not None and notification.sender in (session, stream):
-                    if notification.name == "AudioStreamDidChangeRTPParameters":
-                        if describe_stream(stream) == audio_line:
-                            continue
+                    if notification.name != "AudioStreamDidChangeRTPParameters":
+                        show(notification)
+                    elif describe_stream(stream) != audio_line:  # not what is shown already
                         audio_line = describe_stream(stream)
-                    show(notification)
+                        show(notification)
                     if notification.name in ("SIPSessionDidFail", "SIPSessionDidEnd"):
                         ended = True
                         continue
