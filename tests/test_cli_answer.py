@@ -131,6 +131,9 @@ def test_the_prompt_answered_with_y_connects(config_dir: Path, sipp: SIPp) -> No
         caller = Caller(sipp, "cli_uac_call.xml", USER="bob")
         running.output.expect("answer?")
         running.type("y")
+        running.output.expect("connected")
+        refused(sipp, "bob", 486).succeeded()  # one call at a time
+        running.output.expect("busy with another call (486)")
         connected_and_ended(running, caller)
 
 

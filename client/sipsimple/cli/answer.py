@@ -27,6 +27,7 @@ from sipsimple.cli.call import (
     Events,
     Keys,
     application,
+    busy,
     check_wav,
     run_call,
     show,
@@ -50,12 +51,6 @@ def show_refused(notification: Notification) -> None:
     detail = f" ({data.detail})" if data.detail else ""
     status(f"refused call from {caller} to {data.local_identity}: "
            f"{data.code} {data.reason or ''}{detail}".rstrip())
-
-
-def busy(session: Any) -> None:
-    """A second call while one is offered or connected: 486."""
-    status(f"refused call from {session.remote_identity}: busy with another call (486)")
-    session.reject(486)
 
 
 class Prompt:
@@ -148,13 +143,13 @@ def take(session: Any, notification: Notification, events: Events, *, auto: bool
 
     show(notification)
     stream = offered_audio(session, notification)
-    if stream is None:
-        kinds = ", ".join(sorted({str(getattr(s, "type", "?")) for s in
-                                  notification.data.streams}))
-        status(f"refused: no audio stream offered (only {kinds}): 488 Not Acceptable Here")
-        session.reject(488)
-        return
     try:
+        if stream is None:
+            kinds = ", ".join(sorted({str(getattr(s, "type", "?")) for s in
+                                      notification.data.streams}))
+            status(f"refused: no audio stream offered (only {kinds}): 488 Not Acceptable Here")
+            session.reject(488)
+            return
         session.send_ring_indication()
         if not auto:
             decision = ask(session, events, ring_timeout)
@@ -171,6 +166,8 @@ def take(session: Any, notification: Notification, events: Events, *, auto: bool
         session.accept([stream])
     except IllegalStateError:
         pass  # the caller cancelled meanwhile: run_call shows the session's end
+    if stream is None:
+        return
     filename = recording_name(record, session) if record else None
     run_call(session, stream, events, record=filename, play=play, echo=echo)
 

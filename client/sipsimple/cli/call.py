@@ -30,7 +30,7 @@ from sipsimple.cli.config import _config_dir_option, _file_storage
 from sipsimple.cli.output import table
 from sipsimple.notification import Notification, NotificationCenter
 
-__all__ = ["CallControl", "call", "check_wav", "devices"]
+__all__ = ["CallControl", "busy", "call", "check_wav", "devices"]
 
 STOP_WAIT = 20.0
 KEYS_HELP = "keys: h hangup, space hold, m mute, r record, 0-9*#A-D DTMF, q quit"
@@ -372,6 +372,15 @@ def _start_media(stream: Any, record: str | None, play: str | None, echo: bool) 
     return player
 
 
+def busy(session: Any) -> None:
+    """Another call while one is offered or connected: 486 (one call at a time), said."""
+    from sipsimple.session import IllegalStateError
+
+    status(f"refused call from {session.remote_identity}: busy with another call (486)")
+    with contextlib.suppress(IllegalStateError):  # the caller gave up meanwhile
+        session.reject(486)
+
+
 def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
              record: str | None = None, play: str | None = None,
              auto_hangup: float | None = None, echo: bool = False) -> None:
@@ -388,7 +397,7 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
                 notification = events.get(0.1)
                 if notification is not None and notification.name == "SIPSessionNewIncoming" \
                         and notification.sender is not session:
-                    notification.sender.reject(486)  # busy: one call at a time
+                    busy(notification.sender)
                     continue
                 if notification is not None and notification.sender in (session, stream):
                     if notification.name != "AudioStreamDidChangeRTPParameters":
