@@ -189,7 +189,12 @@ def take(session: Any, notification: Notification, events: Events, *, auto: bool
 @_config_dir_option
 def answer(account_id: str | None, auto: bool, any_user: bool, ring_timeout: float,
            echo: bool, play: str | None, record: str | None) -> None:
-    """Wait for incoming audio calls and answer them, one at a time, until Ctrl-C."""
+    """Wait for incoming audio calls and answer them, one at a time, until Ctrl-C.
+
+    Each call rings at once. Without --auto you are asked: y or Enter answers,
+    n declines (486 Busy Here); no answer within --ring-timeout gives 480.
+    Calls refused before they reach you are printed with the reason.
+    """
     if play:
         check_wav(play, "--play")
     names = (*SHOWN, "SIPSessionIncomingRefused")
