@@ -67,7 +67,8 @@ def configure_logging() -> None:
         directory = log_dir()
         directory.mkdir(mode=0o700, exist_ok=True)
         handler = logging.handlers.RotatingFileHandler(
-            directory / LOG_FILE, maxBytes=1 << 20, backupCount=1, encoding="utf-8")
+            directory / LOG_FILE, maxBytes=1 << 20, backupCount=1, encoding="utf-8",
+            delay=True)  # no file until there is something to say
     except OSError:
         handler = logging.NullHandler()  # no state directory: no log, still no noise
     handler.setFormatter(logging.Formatter(
