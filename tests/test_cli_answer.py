@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from harness.audio import audio_services
+from harness.audio import audio_services, wait_until
 from harness.cli import Agent, agent, make_config
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
@@ -29,12 +29,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def services(spawn_service: Callable[..., Any]) -> None:
-    audio_services(spawn_service, msrp=True)  # SIPApplication wants all four
+def services(spawn_service: Callable[..., Any]) -> dict[str, Any]:
+    return audio_services(spawn_service, msrp=True)  # SIPApplication wants all four
 
 
 @pytest.fixture
-def config_dir(tmp_path: Path, services: None) -> Path:
+def config_dir(tmp_path: Path, services: dict[str, Any]) -> Path:
     return make_config(tmp_path / "config", "alice", "bob")
 
 
@@ -160,6 +160,23 @@ def test_any_accepts_calls_to_any_user_at_its_address(config_dir: Path, sipp: SI
         caller = Caller(sipp, "cli_uac_call.xml", USER="someone")
         running.output.expect("incoming call from")
         connected_and_ended(running, caller)
+
+
+@needs_sipp
+def test_any_is_claimed_again_on_a_new_signalling_service(
+    config_dir: Path, sipp: SIPp, services: dict[str, Any],
+    spawn_service: Callable[..., Any],
+) -> None:
+    def any_user_claimed() -> bool:
+        return any(a["any_user"] for a in get_bus().call("signalling", "status")["accounts"])
+
+    with agent(config_dir, "--auto", "--any", "--account", "bob@127.0.0.1") as running:
+        services["signalling"].kill()  # as in a crash: a new instance is a restart
+        services["signalling"].wait(10)
+        spawn_service("sipsimple_services.signalling", "signalling",
+                      SIPSIMPLE_CLIENT_TIMEOUT="2", SIPSIMPLE_SIP_TRANSPORTS="udp")
+        wait_until(any_user_claimed, "the agent never claimed any user again", timeout=30)
+        connected_and_ended(running, Caller(sipp, "cli_uac_call.xml", USER="someone"))
 
 
 @needs_sipp

@@ -42,6 +42,7 @@ RING_TIMEOUT = 30.0
 ENDS = ("SIPSessionDidFail", "SIPSessionDidEnd")
 YES = frozenset({"y", "yes", ""})
 NO = frozenset({"n", "no"})
+KEYS = {"y": True, "\n": True, "\r": True, "n": False}  # single keys on a terminal
 
 
 def show_refused(notification: Notification) -> None:
@@ -65,10 +66,7 @@ class Prompt:
         """True to answer, False to decline, None while the user has not said."""
         if self.keys.enabled:
             key = self.keys.read()
-            if key is None:
-                return None
-            return True if key.lower() in ("y", "\n", "\r") else False if key.lower() == "n" \
-                else None
+            return None if key is None else KEYS.get(key.lower())
         if self.eof or not select.select([sys.stdin], [], [], 0)[0]:
             return None
         chunk = os.read(sys.stdin.fileno(), 1024).decode(errors="ignore")
@@ -197,7 +195,7 @@ def answer(account_id: str | None, auto: bool, any_user: bool, ring_timeout: flo
     """
     if play:
         check_wav(play, "--play")
-    names = (*SHOWN, "SIPSessionIncomingRefused")
+    names = (*SHOWN, "SIPSessionIncomingRefused", "SIPAccountDidActivate")
     with Events(*names).observing() as events, \
             application(account_id, only_one=any_user) as account:
         if any_user:
@@ -212,6 +210,9 @@ def answer(account_id: str | None, auto: bool, any_user: bool, ring_timeout: flo
                     continue
                 if notification.name == "SIPSessionIncomingRefused":
                     show_refused(notification)
+                elif notification.name == "SIPAccountDidActivate":
+                    if any_user and notification.sender is account:
+                        claim_any_user(account)  # the service restarted: claim again
                 elif notification.name == "SIPSessionNewIncoming":
                     take(notification.sender, notification, events, auto=auto,
                          ring_timeout=ring_timeout, echo=echo, play=play, record=record)
