@@ -171,6 +171,9 @@ def test_any_is_claimed_again_on_a_new_signalling_service(
         return any(a["any_user"] for a in get_bus().call("signalling", "status")["accounts"])
 
     with agent(config_dir, "--auto", "--any", "--account", "bob@127.0.0.1") as running:
+        # a first call: the agent has settled before its service goes
+        connected_and_ended(running, Caller(sipp, "cli_uac_call.xml", USER="someone"))
+        running.output.forget()
         services["signalling"].kill()  # as in a crash: a new instance is a restart
         services["signalling"].wait(10)
         spawn_service("sipsimple_services.signalling", "signalling",

@@ -55,6 +55,10 @@ class Output:
     def text(self) -> str:
         return self.seen.decode(errors="replace")
 
+    def forget(self) -> None:
+        """Later expectations (and `text`) see only what comes from now on."""
+        self.seen = b""
+
     def expect(self, text: str, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout
         while text.encode() not in self.seen:

@@ -111,14 +111,20 @@ def recording_name(directory: str, session: Any) -> str:
     return str(folder / f"{datetime.now():%Y%m%d-%H%M%S}-{caller}.wav")
 
 
-def claim_any_user(account: Any) -> None:
-    """Have the signalling service give us calls to users no account claims (--any)."""
+def claim_any_user(account: Any, again: bool = False) -> None:
+    """Have the signalling service give us calls to users no account claims (--any).
+
+    Claimed `again` when the account is (a new signalling service): a failure then
+    is said and the agent goes on, as the account's next activation claims again.
+    """
     from sipsimple.bus.client import BusError, get_bus
 
     try:
         get_bus().call("signalling", "claim_account", aor=str(account.uri), any_user=True)
     except BusError as exc:
-        raise click.ClickException(f"cannot take calls to any user: {exc}") from None
+        if not again:
+            raise click.ClickException(f"cannot take calls to any user: {exc}") from None
+        status(f"error: cannot take calls to any user for now: {exc}")
 
 
 def offered_audio(session: Any, notification: Notification) -> Any:
@@ -212,7 +218,7 @@ def answer(account_id: str | None, auto: bool, any_user: bool, ring_timeout: flo
                     show_refused(notification)
                 elif notification.name == "SIPAccountDidActivate":
                     if any_user and notification.sender is account:
-                        claim_any_user(account)  # the service restarted: claim again
+                        claim_any_user(account, again=True)  # maybe a new service
                 elif notification.name == "SIPSessionNewIncoming":
                     take(notification.sender, notification, events, auto=auto,
                          ring_timeout=ring_timeout, echo=echo, play=play, record=record)
