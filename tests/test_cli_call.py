@@ -1,4 +1,4 @@
-"""`sipsimple call`, `sipsimple answer` and `sipsimple devices` as processes, against real services.
+"""`sipsimple call` and `sipsimple devices` as processes, against real services (and SIPp).
 
 `answer --auto --echo` runs for bob in one process; `call` from alice's in
 another plays a tone file, records the call, sends DTMF and hangs up on its
@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import os
 import pty
-import select
 import signal
 import subprocess
-import sys
 import time
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from harness.audio import audio_services, tone_file
+from harness.cli import Output, make_config, sipsimple
+from harness.sipp import SIPp, needs_sipp, scenario
 
 from sipsimple.bus.client import get_bus
+from sipsimple.cli.call import describe_failure
 from sipsimple.cli.main import cli
 
 pytestmark = pytest.mark.integration
@@ -35,24 +37,9 @@ def services(spawn_service: Callable[..., Any]) -> None:
     audio_services(spawn_service, msrp=True)  # SIPApplication wants all four
 
 
-def sipsimple(*args: str) -> list[str]:
-    return [sys.executable, "-m", "sipsimple", *args]
-
-
 @pytest.fixture
 def config_dir(tmp_path: Path, services: None) -> Path:
-    directory = tmp_path / "config"
-    runner = CliRunner()
-    for name in ("alice", "bob"):
-        result = runner.invoke(cli, ["accounts", "add", f"{name}@127.0.0.1", "--password-stdin",
-                                     "--no-register", "--config-dir", str(directory)],
-                               input="x\n")
-        assert result.exit_code == 0, result.output
-    for key, value in (("audio.input_device", "None"), ("audio.output_device", "None"),
-                       ("audio.alert_device", "None")):
-        result = runner.invoke(cli, ["config", "set", key, value, "--config-dir", str(directory)])
-        assert result.exit_code == 0, result.output
-    return directory
+    return make_config(tmp_path / "config", "alice", "bob")
 
 
 @pytest.fixture
@@ -109,6 +96,7 @@ def test_call_with_play_record_dtmf_and_auto_hangup_against_answer_echo(
                  "sent DTMF 4", "sent DTMF #", "hanging up (--auto-hangup)",
                  "call ended by local", "statistics: packets sent"):
         assert line in output, output
+    assert output.count("audio: ") == 1, output  # not again when the first packets come
     assert abs(peak_frequency(recording) - 900) < 15  # bob's echo of alice's tone
 
     answering.send_signal(signal.SIGINT)
@@ -117,24 +105,6 @@ def test_call_with_play_record_dtmf_and_auto_hangup_against_answer_echo(
     assert "received DTMF 4" in answer_output and "received DTMF #" in answer_output
     [recorded] = (tmp_path / "answered").glob("*alice@127.0.0.1*.wav")  # --record DIR
     assert abs(peak_frequency(recorded) - 900) < 15
-
-
-class Output:
-    """What a process writes to a pipe, read as it comes (no buffering in between)."""
-
-    def __init__(self, pipe: Any) -> None:
-        self.fd = pipe.fileno()
-        self.seen = b""
-
-    def expect(self, text: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while text.encode() not in self.seen:
-            assert time.monotonic() < deadline, f"{text!r} not in {self.seen.decode()}"
-            ready, _, _ = select.select([self.fd], [], [], 0.5)
-            if ready:
-                chunk = os.read(self.fd, 65536)
-                assert chunk, f"the output ended before {text!r}: {self.seen.decode()}"
-                self.seen += chunk
 
 
 def test_keys_control_the_call_on_a_terminal(
@@ -200,3 +170,73 @@ def test_devices_lists_the_null_device(services: None) -> None:
     result = CliRunner().invoke(cli, ["devices"])
     assert result.exit_code == 0, result.output
     assert "null" in result.output
+
+
+def test_play_file_missing_or_not_wav_is_one_error_line(tmp_path: Path) -> None:
+    noise = tmp_path / "noise.wav"
+    noise.write_bytes(b"not a RIFF file at all")
+    for path, error in ((tmp_path / "missing.wav", "no such file"),
+                        (noise, "not a WAV file")):
+        result = CliRunner().invoke(cli, ["call", "sip:bob@127.0.0.1", "--play", str(path),
+                                          "--config-dir", str(tmp_path)])
+        assert result.exit_code == 1, result.output
+        assert result.output.count("\n") == 1 and error in result.output, result.output
+
+
+@needs_sipp
+def test_a_488_to_our_optional_srtp_offer_names_the_setting(
+    config_dir: Path, tmp_path: Path,
+) -> None:
+    """A peer that requires RTP/SAVP refuses our RTP/AVP offer with crypto lines."""
+    sipp = SIPp(tmp_path)
+    try:
+        peer, port = sipp.start_uas(scenario("cli_uas_488.xml", tmp_path), timeout=30)
+        result = subprocess.run(
+            sipsimple("call", f"sip:sipp@127.0.0.1:{port}", "--account", "alice@127.0.0.1",
+                      "--config-dir", str(config_dir)),
+            capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+        )
+        assert peer.wait(30) == 0, sipp.errors()
+    finally:
+        sipp.stop()
+    output = result.stdout
+    assert result.returncode == 1, output + result.stderr
+    assert "call failed: 488 Not Acceptable Here" in output, output
+    assert "the peer refused our audio offer, RTP/AVP with optional SRTP" in output, output
+    assert "one that requires SRTP wants RTP/SAVP" in output, output
+    assert "rtp.encryption.key_negotiation=sdes_mandatory" in output, output
+
+
+def _failed(code: int, reason: str | None, failure: str, originator: str = "remote") -> Any:
+    return SimpleNamespace(code=code, reason=reason, failure_reason=failure,
+                           originator=originator)
+
+
+def _session(direction: str, enabled: bool = True, negotiation: str = "sdes_optional") -> Any:
+    encryption = SimpleNamespace(enabled=enabled, key_negotiation=negotiation)
+    account = SimpleNamespace(id="alice@example.com",
+                              rtp=SimpleNamespace(encryption=encryption))
+    return SimpleNamespace(direction=direction, account=account)
+
+
+def test_failure_lines() -> None:
+    cancelled = _failed(487, "Request Terminated", "Request Terminated")
+    assert describe_failure(cancelled, _session("incoming")) == ["call cancelled by the caller"]
+    assert describe_failure(cancelled, _session("outgoing")) == [
+        "call failed: 487 Request Terminated"]
+    assert describe_failure(_failed(0, None, "SIP core error: x", "local"),
+                            _session("outgoing")) == ["call failed (SIP core error: x)"]
+    refused = _failed(488, "Not Acceptable Here", "Not Acceptable Here")
+    for enabled, negotiation, offered, change in (
+        (True, "sdes_optional", "RTP/AVP with optional SRTP",
+         "rtp.encryption.key_negotiation=sdes_mandatory"),
+        (True, "sdes_mandatory", "RTP/SAVP (SRTP required)",
+         "rtp.encryption.key_negotiation=sdes_optional"),
+        (False, "sdes_optional", "RTP/AVP without SRTP",
+         "rtp.encryption.enabled=true rtp.encryption.key_negotiation=sdes_mandatory"),
+    ):
+        first, hint = describe_failure(refused, _session("outgoing", enabled, negotiation))
+        assert first == "call failed: 488 Not Acceptable Here"
+        assert f"our audio offer, {offered}" in hint
+        assert hint.endswith(f"`sipsimple accounts set alice@example.com {change}`")
+    assert len(describe_failure(refused, _session("incoming"))) == 1  # we answered: no offer

@@ -28,7 +28,7 @@ from harness.streams import ProbeStream
 from sipsimple.account import Account
 from sipsimple.core import SIPURI, Route, ToHeader
 from sipsimple.notification import Notification
-from sipsimple.session import IllegalStateError, Session
+from sipsimple.session import IllegalStateError, Session, SessionManager
 
 pytestmark = [pytest.mark.integration, needs_sipp]
 
@@ -41,21 +41,18 @@ def accounts(spawn_service: Callable[..., Any]) -> Iterator[dict[str, Account]]:
 
 
 
-def sipp_calls(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], int]:
+def sipp_calls(sipp: SIPp, name: str, **replace: str) -> tuple[subprocess.Popen[bytes], int]:
     """SIPp runs scenario `name` as a UAC against our service; returns it and its port."""
     port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
     target = route("udp")
-    process = sipp.start(scenario(name, sipp.workdir), remote=f"127.0.0.1:{target.port}",
-                         port=port, timeout=30)
+    process = sipp.start(scenario(name, sipp.workdir, **replace),
+                         remote=f"127.0.0.1:{target.port}", port=port, timeout=30)
     return process, port
 
 
 def sipp_answers(sipp: SIPp, name: str) -> tuple[subprocess.Popen[bytes], int]:
     """SIPp runs scenario `name` as a UAS; returns once its SIP port is bound."""
-    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
-    process = sipp.start(scenario(name, sipp.workdir), port=port, timeout=30)
-    sipp.wait_bound(process, port)
-    return process, port
+    return sipp.start_uas(scenario(name, sipp.workdir), timeout=30)
 
 
 def go(port: int, call_id: str) -> None:
@@ -359,6 +356,28 @@ def test_offers_that_cannot_be_answered_get_488_and_change_nothing(
     assert without_transactions(events, session) == [
         "SIPSessionNewIncoming", "SIPSessionWillStart", "SIPSessionDidStart",
         "SIPSessionWillEnd", "SIPSessionDidEnd"]
+
+
+def test_calls_refused_before_any_session_are_posted_with_the_reason(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    """The service's 480 (nobody claims the user) and our 488 (no stream takes the offer)."""
+    for user, host, media, code in (
+        ("nobody", "[remote_ip]:[remote_port]", "audio [media_port] RTP/AVP 0", 480),
+        ("bob", "sip.test", "video [media_port] RTP/AVP 31", 488),
+    ):
+        process, _ = sipp_calls(sipp, "uac_refused.xml", USER=user, HOST=host, MEDIA=media,
+                                FINAL=str(code), RING_OPTIONAL="true", RINGS="False")
+        finished(process, sipp)
+        refusal = events.wait(lambda n, code=code: n.name == "SIPSessionIncomingRefused"
+                              and n.data.code == code)
+        assert refusal.sender is SessionManager()
+        assert str(refusal.data.remote_identity.uri).startswith("sip:sipp@127.0.0.1")
+        assert refusal.data.local_identity.uri.user == user
+        assert (refusal.data.refused_by, refusal.data.reason, refusal.data.detail) == (
+            ("signalling", "Temporarily Unavailable",
+             f"no account here takes calls for {refusal.data.local_identity}") if code == 480
+            else ("client", "Not Acceptable Here", "no acceptable stream in the offer"))
+    assert not events.named("SIPSessionNewIncoming")
 
 
 def test_bye_while_our_proposal_is_pending(

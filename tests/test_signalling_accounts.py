@@ -8,11 +8,13 @@ from sipsimple_services.signalling.sip.message.values import SIPRequest
 from sipsimple_services.signalling.sip.ua.accounts import AccountRegistry, Claim
 
 
-def request(ruri: str, to: str) -> SIPRequest:
-    return SIPRequest("MESSAGE", SIPURI.parse(ruri), (
+def request(ruri: str, to: str, method: str = "MESSAGE", to_tag: str | None = None
+            ) -> SIPRequest:
+    return SIPRequest(method, SIPURI.parse(ruri), (
         ViaHeader("UDP", "127.0.0.1", 5060, {"branch": "z9hG4bK1"}),
         FromHeader(SIPURI.parse("sip:x@y"), parameters={"tag": "1"}),
-        ToHeader(SIPURI.parse(to)), CallIDHeader("c"), CSeqHeader(1, "MESSAGE"),
+        ToHeader(SIPURI.parse(to), parameters={"tag": to_tag} if to_tag else {}),
+        CallIDHeader("c"), CSeqHeader(1, method),
     ))
 
 
@@ -46,3 +48,26 @@ def test_latest_claim_wins_and_clients_go() -> None:
     assert accounts.owner(aor) == Claim("sip:alice@example.com", "c2", True)
     assert accounts.owner(SIPURI.parse("sip:bob@example.com")) is None
     assert accounts.claim(SIPURI.parse("sips:example.com"), "c3").aor == "sips:example.com"
+
+
+def test_any_user_claim_takes_new_invites_nobody_else_claims() -> None:
+    accounts = AccountRegistry()
+    alice = accounts.claim(SIPURI.parse("sip:alice@127.0.0.1"), "c1")
+    catch_all = accounts.claim(SIPURI.parse("sip:bob@127.0.0.1"), "c2", any_user=True)
+    assert catch_all == Claim("sip:bob@127.0.0.1", "c2", any_user=True)
+    assert len(accounts) == 2 and accounts.claims() == [alice, catch_all]
+    direct = request("sip:anyone@192.0.2.1", "sip:anyone@192.0.2.1", "INVITE")
+    assert accounts.match(direct) == catch_all
+    # a claimed account still gets its own calls; other methods and dialogs are no calls
+    assert accounts.match(request("sip:alice@127.0.0.1", "sip:alice@127.0.0.1", "INVITE")) \
+        == alice
+    assert accounts.match(request("sip:anyone@192.0.2.1", "sip:anyone@192.0.2.1")) is None
+    assert accounts.match(request("sip:anyone@192.0.2.1", "sip:anyone@192.0.2.1", "INVITE",
+                                  to_tag="t")) is None
+    # the plain claim of bob is another claim: releasing one leaves the other
+    assert accounts.release(SIPURI.parse("sip:bob@127.0.0.1"), "c2") is None
+    assert accounts.release_client("c2") == [catch_all]
+    assert accounts.match(direct) is None
+    accounts.claim(SIPURI.parse("sip:bob@127.0.0.1"), "c2", any_user=True)
+    assert accounts.release(SIPURI.parse("sip:bob@127.0.0.1"), "c2", any_user=True) == catch_all
+    assert len(accounts) == 1

@@ -149,7 +149,6 @@ def test_options_to_sipp(ports: dict[str, Any], sipp: SIPp, transport: str) -> N
     uas = sipp.start(
         play("uas_options.xml", sipp), port=port, transport="u1" if transport == "udp" else "t1"
     )
-    sipp.wait_bound(uas, port, "u1" if transport == "udp" else "t1")
     reply = get_bus().call(
         "signalling",
         "send_options",
@@ -284,6 +283,41 @@ def test_invite_without_owner_gets_480(ports: dict[str, Any], sipp: SIPp, transp
     )
 
 
+def test_a_refused_invite_is_published(
+    ports: dict[str, Any], sipp: SIPp, recorder: Callable[[str], Recorder],
+) -> None:
+    """Nobody owns the call, so nobody would know of it: the service says it refused it."""
+    refused = recorder("signalling.incoming_refused")
+    check(sipp.run(play("uac_invite_480.xml", sipp), remote=us(ports), service="nobody"), sipp)
+    data = refused.wait("signalling.incoming_refused").data
+    assert (data.code, data.reason) == (480, "Temporarily Unavailable")
+    assert data.to.startswith("<sip:nobody@127.0.0.1") and "sipp" in getattr(data, "from")
+    assert data.request_uri.startswith("sip:nobody@127.0.0.1")
+    assert data.source["transport"] == "udp" and data.call_id
+
+
+def test_an_any_user_claim_gets_calls_to_users_nobody_claimed(
+    ports: dict[str, Any], sipp: SIPp, recorder: Callable[[str], Recorder],
+) -> None:
+    bus = get_bus()
+    incoming = recorder("signalling.session_incoming")
+    assert bus.call("signalling", "claim_account", aor="sip:bob@127.0.0.1", any_user=True) == {
+        "aor": "sip:bob@127.0.0.1", "options": False, "any_user": True}
+    caller = sipp.start(play("uac_refused.xml", sipp, USER="someone",
+                            HOST="[remote_ip]:[remote_port]", FINAL="486",
+                            MEDIA="audio [media_port] RTP/AVP 0", RING_OPTIONAL="true",
+                            RINGS="False"), remote=us(ports))
+    data = incoming.wait("signalling.session_incoming").data
+    assert (data.account, data.client) == ("sip:bob@127.0.0.1", bus.client_id)
+    assert data.to.startswith("<sip:someone@127.0.0.1")
+    bus.call("signalling", "reject", session_id=data.session_id, code=486)
+    assert caller.wait(30) == 0, sipp.errors()
+    # released, the next such call is nobody's again
+    bus.call("signalling", "release_account", aor="sip:bob@127.0.0.1", any_user=True)
+    check(sipp.run(play("uac_invite_480.xml", sipp), remote=us(ports), service="someone"),
+          sipp)
+
+
 def test_invite_flood(ports: dict[str, Any], sipp: SIPp) -> None:
     result = sipp.run(
         play("uac_invite_480.xml", sipp),
@@ -414,7 +448,6 @@ def test_send_message_with_digest(
 ) -> None:
     port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
     uas = sipp.start(play("uas_message_auth.xml", sipp), port=port)
-    sipp.wait_bound(uas, port)
     reply = get_bus().call(
         "signalling",
         "send_message",

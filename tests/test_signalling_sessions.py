@@ -8,7 +8,6 @@ re-INVITE and BYE, 486, CANCEL of a ringing call).
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 from harness.audio import wait_until
 from harness.signalling import finished
-from harness.sipp import SIPp, free_ports, needs_sipp, scenario
+from harness.sipp import SIPp, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, get_bus
 from sipsimple.notification import Notification, NotificationCenter
@@ -88,10 +87,7 @@ def sipp_calls(sipp: SIPp, name: str, ports: dict[str, Any], **options: Any) -> 
 
 
 def sipp_answers(sipp: SIPp, name: str) -> tuple[Any, int]:
-    port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
-    process = sipp.start(scenario(name, sipp.workdir), port=port, timeout=25)
-    sipp.wait_bound(process, port)
-    return process, port
+    return sipp.start_uas(scenario(name, sipp.workdir), timeout=25)
 
 
 def call_sipp(port: int, body: bytes = OFFER_SDP) -> str:

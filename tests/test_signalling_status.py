@@ -64,7 +64,7 @@ def test_registration_and_accounts(kamailio: Kamailio, ports: dict[str, Any],
     snapshot = status()
     client = snapshot["accounts"][0]["client"]
     assert snapshot["accounts"] == [
-        {"aor": "sip:alice@sip.test", "client": client, "options": False}]
+        {"aor": "sip:alice@sip.test", "client": client, "options": False, "any_user": False}]
     [registration] = snapshot["registrations"]
     assert registration == {
         "registration_id": rid, "aor": "sip:alice@sip.test",

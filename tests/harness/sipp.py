@@ -134,18 +134,11 @@ class SIPp:
             time.sleep(0.02)
         return process
 
-    def wait_bound(
-        self, process: subprocess.Popen[bytes], port: int, transport: str = "u1",
-        timeout: float = 10,
-    ) -> None:
-        """Return once SIPp (started by `start`) has bound its SIP `port`: until then a
-        request to it is lost (UDP) or refused (TCP)."""
-        kind = socket.SOCK_DGRAM if transport.startswith("u") else socket.SOCK_STREAM
-        deadline = time.monotonic() + timeout
-        while _free(port, kind):  # bound by SIPp once we cannot bind it
-            assert process.poll() is None, f"sipp exited with {process.returncode}\n{self.errors()}"
-            assert time.monotonic() < deadline, f"sipp did not bind port {port}"
-            time.sleep(0.05)
+    def start_uas(self, scenario_file: Path, **options: object) -> tuple[
+            subprocess.Popen[bytes], int]:
+        """SIPp answering with `scenario_file` on a port of its own: it and the port, once bound."""
+        port = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+        return self.start(scenario_file, port=port, **options), port
 
     def errors(self) -> str:
         path = self.workdir / "sipp_errors.log"

@@ -263,8 +263,11 @@ METHODS: dict[str, dict[str, Method]] = {
         Method("status"),
         # The client answers for the account: MESSAGE is delivered to it, and
         # with options=True OPTIONS too; released when the client goes away.
-        Method("claim_account", (Param("aor", (str,)), Param("options", (bool,), required=False))),
-        Method("release_account", (Param("aor", (str,)),)),
+        # any_user: also take new INVITEs for users no account claim matches
+        Method("claim_account", (Param("aor", (str,)), Param("options", (bool,), required=False),
+                                 Param("any_user", (bool,), required=False))),
+        Method("release_account", (Param("aor", (str,)),
+                                   Param("any_user", (bool,), required=False))),
         # route: {"host", "port", "transport" (udp|tcp|tls), "tls_name"?};
         # response_timeout (s) bounds the wait (a local 408 after it). Both
         # reply with the final response {"code", "reason", "headers": [[name,
@@ -572,8 +575,13 @@ EVENTS: dict[str, frozenset[str]] = {
         # incoming {call_id, from, to, request_uri, headers, body, content_type,
         #   source {host, port, transport}, replaces, replaced_session_id (the
         #   client's session the Replaces names; an INVITE replacing nothing got
-        #   400/481/486/603 already), remote_contact, remote_contact_params}
+        #   400/481/486/603 already), remote_contact, remote_contact_params,
+        #   account (the AOR of the claim it was given to: a catch-all claim's
+        #   for a call to a user nobody claimed)}
         "signalling.session_incoming",
+        # an INVITE the service refused itself (nobody claims its user: 480, ...):
+        # {call_id, from, to, request_uri, source, code, reason}
+        "signalling.incoming_refused",
         "signalling.session_state",  # {old, new}
         "signalling.session_provisional",  # {code, reason, headers, body, content_type}
         # {local_body, remote_body, remote_contact, remote_contact_params ({name:

@@ -1,9 +1,10 @@
-"""`sipsimple call URI`, `sipsimple answer` and `sipsimple devices`: audio calls from the shell.
+"""`sipsimple call URI` and `sipsimple devices`: audio calls from the shell.
 
-Both call commands run the facade as a UI would: SIPApplication on the
-stored configuration (the services started if they are not running), an
-account, Sessions with an AudioStream. Status lines go to stdout as things
-happen; when stdin is a terminal, single keys control the call:
+It also holds what `sipsimple answer` (cli/answer.py) shares. Both commands
+run the facade as a UI would: SIPApplication on the stored configuration
+(the services started if they are not running), an account, Sessions with
+an AudioStream. Status lines go to stdout as things happen; when stdin is
+a terminal, single keys control the call:
 
     h  hang up        space  hold / unhold     m  mute / unmute
     r  record on/off  0-9 * # A-D  send DTMF   q  quit (hangs up)
@@ -29,7 +30,7 @@ from sipsimple.cli.config import _config_dir_option, _file_storage
 from sipsimple.cli.output import table
 from sipsimple.notification import Notification, NotificationCenter
 
-__all__ = ["CallControl", "answer", "call", "devices"]
+__all__ = ["CallControl", "busy", "call", "check_wav", "devices"]
 
 STOP_WAIT = 20.0
 KEYS_HELP = "keys: h hangup, space hold, m mute, r record, 0-9*#A-D DTMF, q quit"
@@ -103,7 +104,7 @@ class Keys:
             import tty
 
             self._saved = termios.tcgetattr(sys.stdin.fileno())
-            tty.setcbreak(sys.stdin.fileno())
+            tty.setcbreak(sys.stdin.fileno(), termios.TCSANOW)  # keys typed ahead are kept
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -164,8 +165,6 @@ _STATUS: dict[str, Callable[[Any, Any], str]] = {
     "SIPSessionGotRingIndication": lambda data, sender: "ringing",
     "SIPSessionGotProvisionalResponse": lambda data, sender: f"{data.code} {data.reason}",
     "SIPSessionNewIncoming": lambda data, sender: f"incoming call from {sender.remote_identity}",
-    "SIPSessionDidFail": lambda data, sender: (
-        f"call failed: {data.code or ''} {data.reason or ''} ({data.failure_reason})"),
     "SIPSessionDidEnd": lambda data, sender: (
         f"call ended by {data.originator} ({data.end_reason})"),
     "SIPSessionDidChangeHoldState": lambda data, sender: (
@@ -181,9 +180,44 @@ _STATUS: dict[str, Callable[[Any, Any], str]] = {
 }
 
 
+def _media_refused(session: Any) -> str:
+    """What our audio offer was, what a peer refusing it likely wants, and the setting."""
+    encryption = session.account.rtp.encryption
+    command = f"sipsimple accounts set {session.account.id}"
+    if not encryption.enabled:
+        offered, wanted = "RTP/AVP without SRTP", "one that requires SRTP wants RTP/SAVP"
+        change = "rtp.encryption.enabled=true rtp.encryption.key_negotiation=sdes_mandatory"
+    elif encryption.key_negotiation == "sdes_mandatory":
+        offered, wanted = "RTP/SAVP (SRTP required)", "one without SRTP wants RTP/AVP"
+        change = "rtp.encryption.key_negotiation=sdes_optional"
+    else:
+        offered = "RTP/AVP with optional SRTP (SDES crypto lines)"
+        wanted = "one that requires SRTP wants RTP/SAVP"
+        change = "rtp.encryption.key_negotiation=sdes_mandatory"
+    return f"the peer refused our audio offer, {offered}; {wanted}: `{command} {change}`"
+
+
+def describe_failure(data: Any, session: Any) -> list[str]:
+    """The lines a failed call prints: a caller's CANCEL is no failure, a 488 says why."""
+    code, reason = data.code or 0, data.reason or ""
+    direction = getattr(session, "direction", None)
+    if direction == "incoming" and data.originator == "remote" and code == 487:
+        return ["call cancelled by the caller"]
+    head = " ".join(part for part in (str(code) if code else "", reason) if part)
+    text = f"call failed: {head}" if head else "call failed"
+    if data.failure_reason and data.failure_reason != reason:
+        text += f" ({data.failure_reason})"
+    if code == 488 and data.originator == "remote" and direction == "outgoing":
+        return [text, _media_refused(session)]
+    return [text]
+
+
 def show(notification: Notification) -> None:
     name, data, sender = notification.name, notification.data, notification.sender
-    if name == "SIPSessionDidStart":
+    if name == "SIPSessionDidFail":
+        for line in describe_failure(data, sender):
+            status(line)
+    elif name == "SIPSessionDidStart":
         status("connected")
         for stream in data.streams:
             if getattr(stream, "type", None) == "audio":
@@ -290,6 +324,24 @@ def target_uri(text: str, account: Any) -> Any:
         raise click.BadParameter(f"invalid SIP URI: {exc}", param_hint="URI") from None
 
 
+def check_wav(filename: str, option: str) -> None:
+    """Refuse a file to play that is missing or no WAV before any call starts."""
+    import wave
+
+    path = Path(filename).expanduser()
+    try:
+        with wave.open(str(path), "rb") as source:
+            source.getnframes()
+    except FileNotFoundError:
+        raise click.ClickException(f"{option} {filename}: no such file") from None
+    except IsADirectoryError:
+        raise click.ClickException(f"{option} {filename}: is a directory") from None
+    except (wave.Error, EOFError) as exc:
+        raise click.ClickException(f"{option} {filename}: not a WAV file ({exc})") from None
+    except OSError as exc:
+        raise click.ClickException(f"{option} {filename}: {exc.strerror or exc}") from None
+
+
 def play_into(stream: Any, filename: str) -> Any:
     from sipsimple.audio import WavePlayer
 
@@ -320,6 +372,15 @@ def _start_media(stream: Any, record: str | None, play: str | None, echo: bool) 
     return player
 
 
+def busy(session: Any) -> None:
+    """Another call while one is offered or connected: 486 (one call at a time), said."""
+    from sipsimple.session import IllegalStateError
+
+    status(f"refused call from {session.remote_identity}: busy with another call (486)")
+    with contextlib.suppress(IllegalStateError):  # the caller gave up meanwhile
+        session.reject(486)
+
+
 def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
              record: str | None = None, play: str | None = None,
              auto_hangup: float | None = None, echo: bool = False) -> None:
@@ -329,20 +390,26 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
     control = CallControl(session, stream)
     player = None
     ended = False
+    audio_line = ""  # the "audio: ..." line shown: printed again only when it changes
     with Keys() as keys:
         try:
             while not ended:
                 notification = events.get(0.1)
                 if notification is not None and notification.name == "SIPSessionNewIncoming" \
                         and notification.sender is not session:
-                    notification.sender.reject(486)  # busy: one call at a time
+                    busy(notification.sender)
                     continue
                 if notification is not None and notification.sender in (session, stream):
-                    show(notification)
+                    if notification.name != "AudioStreamDidChangeRTPParameters":
+                        show(notification)
+                    elif describe_stream(stream) != audio_line:  # not what is shown already
+                        audio_line = describe_stream(stream)
+                        show(notification)
                     if notification.name in ("SIPSessionDidFail", "SIPSessionDidEnd"):
                         ended = True
                         continue
                     if notification.name == "SIPSessionDidStart":
+                        audio_line = describe_stream(stream)
                         connected_at = time.monotonic()
                         player = _start_media(stream, record, play, echo)
                         if keys.enabled:
@@ -370,7 +437,8 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
         finally:
             if player is not None:
                 player.stop()
-    status(f"statistics: {describe_statistics(stream.statistics)}")
+    if session.start_time is not None:  # a call that never connected has none to tell
+        status(f"statistics: {describe_statistics(stream.statistics)}")
 
 
 @click.command()
@@ -399,6 +467,8 @@ def call(uri: str, account_id: str | None, record: str | None, play: str | None,
     bad = [d for d in dtmf if d not in DTMF_KEYS]
     if bad:
         raise click.BadParameter(f"not DTMF digits: {''.join(bad)}", param_hint="--dtmf")
+    if play:
+        check_wav(play, "--play")
     with Events().observing() as events, application(account_id) as account:
         target = target_uri(uri, account)
         status(f"calling {target} from {account.id}")
@@ -412,49 +482,6 @@ def call(uri: str, account_id: str | None, record: str | None, play: str | None,
                  auto_hangup=auto_hangup)
         if session.start_time is None:
             sys.exit(1)
-
-
-@click.command()
-@click.option("--account", "-a", "account_id", metavar="ACCOUNT",
-              help="Answer for this account only (default: every enabled account).")
-@click.option("--auto", is_flag=True, help="Accept every call at once (else ask).")
-@click.option("--echo", is_flag=True, help="Send the caller's audio back to the caller.")
-@click.option("--play", metavar="FILE", help="Play this WAV file into each call.")
-@click.option("--record", metavar="DIR", type=click.Path(file_okay=False),
-              help="Record each call into this directory.")
-@_config_dir_option
-def answer(account_id: str | None, auto: bool, echo: bool, play: str | None,
-           record: str | None) -> None:
-    """Wait for incoming audio calls and answer them, one at a time, until Ctrl-C."""
-    with Events().observing() as events, application(account_id, only_one=False) as account:
-        status(f"waiting for calls to {account.id if account else 'every enabled account'}"
-               " (Ctrl-C to stop)")
-        while True:
-            try:
-                notification = events.get(0.5)
-            except KeyboardInterrupt:
-                return
-            if notification is None or notification.name != "SIPSessionNewIncoming":
-                continue
-            session = notification.sender
-            show(notification)
-            audio = [s for s in notification.data.streams if getattr(s, "type", None) == "audio"]
-            if not audio:
-                session.reject(488)
-                continue
-            if not auto and not click.confirm("answer?", default=True):
-                session.reject(603)
-                continue
-            stream = audio[0]
-            filename = None
-            if record:
-                directory = Path(record).expanduser()
-                directory.mkdir(parents=True, exist_ok=True)
-                caller = str(session.remote_identity.uri).replace(":", "_").replace("/", "_")
-                filename = str(directory / f"{datetime.now():%Y%m%d-%H%M%S}-{caller}.wav")
-            session.send_ring_indication()
-            session.accept([stream])
-            run_call(session, stream, events, record=filename, play=play, echo=echo)
 
 
 @click.command()

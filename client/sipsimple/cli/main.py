@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import os
-
 import click
 
 from sipsimple import __version__
 from sipsimple.cli.accounts import accounts, register
-from sipsimple.cli.call import answer, call, devices
+from sipsimple.cli.answer import answer
+from sipsimple.cli.call import call, devices
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
-from sipsimple.cli.output import CleanGroup
+from sipsimple.cli.output import CleanGroup, configure_logging
 from sipsimple.cli.services import services
 from sipsimple.cli.sip import options, trace
 from sipsimple.cli.status import status
@@ -23,7 +21,7 @@ from sipsimple.cli.status import status
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
     """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls."""
-    logging.basicConfig(level=os.environ.get("SIPSIMPLE_LOG_LEVEL", "WARNING"))
+    configure_logging()
 
 
 cli.add_command(services)

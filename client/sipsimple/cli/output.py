@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import logging.handlers
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -72,6 +74,34 @@ class CleanGroup(click.Group):
             message = str(exc) or type(exc).__name__
             click.echo(f"error: {message}", err=True)
             sys.exit(1)
+
+
+LOG_FILE = "cli.log"
+LOG_HANDLER = "sipsimple-cli"
+
+
+def configure_logging() -> None:
+    """The library's log lines go to cli.log with the services' logs, never to the terminal
+    between the command's own lines; SIPSIMPLE_LOG_LEVEL sets the level (WARNING)."""
+    from sipsimple.supervision import log_dir
+
+    root = logging.getLogger()
+    root.setLevel(os.environ.get("SIPSIMPLE_LOG_LEVEL", "WARNING").upper())
+    if any(h.get_name() == LOG_HANDLER for h in root.handlers):
+        return  # configured already (several commands in one process, as in tests)
+    handler: logging.Handler
+    try:
+        directory = log_dir()
+        directory.mkdir(mode=0o700, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            directory / LOG_FILE, maxBytes=1 << 20, backupCount=1, encoding="utf-8",
+            delay=True)  # no file until there is something to say
+    except OSError:
+        handler = logging.NullHandler()  # no state directory: no log, still no noise
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    handler.set_name(LOG_HANDLER)
+    root.addHandler(handler)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -55,7 +55,8 @@ def _show(snapshot: dict[str, Any]) -> None:
     for registration in snapshot["registrations"]:
         by_aor.setdefault(registration["aor"], []).append(registration["state"])
     _section("Accounts (claimed by clients)", ["AOR", "REGISTRATION"], [
-        [a["aor"], ", ".join(by_aor.get(a["aor"], [])) or "not registered"]
+        [a["aor"] + (" (and any user at this address)" if a.get("any_user") else ""),
+         ", ".join(by_aor.get(a["aor"], [])) or "not registered"]
         for a in snapshot["accounts"]
     ])
     _section("Registrations", ["ID", "AOR", "STATE", "REGISTRAR", "EXPIRES", "CONTACT"], [

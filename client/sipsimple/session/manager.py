@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sipsimple.bus.client import BusError, get_bus
-from sipsimple.core import SIPURI, parse_uri
+from sipsimple.core import SIPURI, FromHeader, ToHeader, parse_uri
 from sipsimple.core.sdp import FrozenSDPSession, SDPNegotiationError, parse_offer
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
 from sipsimple.streams.interface import InvalidStreamError, UnknownStreamError
@@ -24,6 +24,8 @@ __all__ = ["SessionManager"]
 
 log = logging.getLogger(__name__)
 
+# the reason phrases of the codes this module refuses calls with
+_PHRASES = {400: "Bad Request", 404: "Not Found", 488: "Not Acceptable Here"}
 STOP_TIMEOUT = 3.0  # bound on ending every session in stop(); the accounts need time after
 
 
@@ -153,6 +155,10 @@ class SessionManager(metaclass=Singleton):
                 return
             if mine:
                 self._submit_event(name, data)
+        elif name == "signalling.incoming_refused":
+            data = notification.data
+            self._refused(data, getattr(data, "code", 0), getattr(data, "reason", None),
+                          "signalling")
         elif name in ("ServiceDidDisconnect", "ServiceDidRestart") and (
             getattr(notification.data, "service", None) == "signalling"
         ):
@@ -191,7 +197,7 @@ class SessionManager(metaclass=Singleton):
         sid = data.session_id
         account = self._find_account(data)
         if account is None:
-            self._reject(sid, 404, "Not Found")
+            self._reject(sid, 404, "Not Found", refused=data)
             return
         offer: FrozenSDPSession | None = None
         streams: list[tuple[Any, int]] = []
@@ -199,11 +205,11 @@ class SessionManager(metaclass=Singleton):
             try:
                 offer = parse_offer(data.body)
             except SDPNegotiationError as exc:
-                self._reject(sid, exc.status, None, exc.warning)
+                self._reject(sid, exc.status, None, exc.warning, refused=data)
                 return
             streams = self.streams_for_offer(account, offer, range(len(offer.media)))
             if not streams:
-                self._reject(sid, 488, None, "no acceptable stream in the offer")
+                self._reject(sid, 488, None, "no acceptable stream in the offer", refused=data)
                 return
         session = Session(account)
         session.init_incoming(data, [s for s, _ in streams], offer, dict(streams))
@@ -230,9 +236,18 @@ class SessionManager(metaclass=Singleton):
                     continue
                 if account.user == uri.user and account.domain.lower() == uri.host.lower():
                     return account
+        # a call to a user no account has, given to one that claimed any user at this address
+        claimed = _sip_uri(getattr(data, "account", None))
+        if claimed is None:
+            return None
+        for account in manager.iter_accounts():
+            if account.enabled and account.user == claimed.user and (
+                    account.domain.lower() == claimed.host.lower()):
+                return account
         return None
 
-    def _reject(self, sid: str, code: int, reason: str | None, warning: str | None = None) -> None:
+    def _reject(self, sid: str, code: int, reason: str | None, warning: str | None = None,
+                *, refused: NotificationData | None = None) -> None:
         text = (warning or "").replace('"', "'").replace("\\", "/")
         headers = [["Warning", f'399 sipsimple "{text}"']] if warning else None
         try:
@@ -240,6 +255,34 @@ class SessionManager(metaclass=Singleton):
                            code=code, reason=reason, headers=headers)
         except BusError as exc:
             log.warning("rejecting incoming session %s: %s", sid, exc)
+        if refused is not None:
+            self._refused(refused, code, reason or _PHRASES.get(code), "client",
+                          warning or "no account for this user")
+
+    @staticmethod
+    def _refused(data: NotificationData, code: int, reason: str | None, refused_by: str,
+                 detail: str | None = None) -> None:
+        """SIPSessionIncomingRefused: a call refused before any Session existed for it."""
+        remote, local = _identity(FromHeader, getattr(data, "from", None)), _identity(
+            ToHeader, getattr(data, "to", None))
+        NotificationCenter().post_notification(
+            "SIPSessionIncomingRefused", SessionManager(),
+            NotificationData(
+                timestamp=datetime.now(), code=code, reason=reason,
+                remote_identity=remote, local_identity=local,
+                request_uri=getattr(data, "request_uri", None), refused_by=refused_by,
+                detail=detail or (f"no account here takes calls for {local}"
+                                  if code == 480 else None)))
+
+
+def _identity(kind: type[FromHeader] | type[ToHeader], text: Any) -> Any:
+    """The From or To of a refused INVITE without its tag, as a Session has them (or None)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return kind.parse(text).with_tag(None)
+    except ValueError:
+        return None
 
 
 def _sip_uri(text: str | None) -> SIPURI | None:

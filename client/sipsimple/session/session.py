@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sipsimple.bus.client import BusError, get_bus
+from sipsimple.bus.client import BusError, ServiceError, get_bus
+from sipsimple.bus.schema import ErrorCode
 from sipsimple.core import FromHeader, Route, ToHeader
 from sipsimple.core.reasons import reason_phrase
 from sipsimple.core.sdp import (
@@ -346,11 +347,31 @@ class Session(Renegotiation):
                                   "credentials": self.account.credentials.to_bus()}
         if self._is_focus:
             params["contact_params"] = {"isfocus": None}
-        if not self._bus("accept", **params) and self.state == "accepting":
+        try:
+            get_bus().call("signalling", "accept", timeout=BUS_TIMEOUT, **params)
+        except ServiceError as exc:
+            if exc.code != ErrorCode.NOT_FOUND or self.state != "accepting":
+                self._accept_failed(streams, exc)
+                return
+            # the session ended in the service meanwhile (a CANCEL racing our 200): its
+            # end event, published before this reply, tells why; the timer is a fallback
+            log.info("%r: the session ended before our 200: %s", self, exc)
             self._end_streams(streams)
-            self._fail("local", 0, None, "SIP core error: the 200 could not be sent")
+            error = exc
+            self._end_timer = call_later(END_TIMEOUT, lambda: self._submit(
+                lambda: self._accept_failed([], error)))
+            return
+        except BusError as exc:
+            self._accept_failed(streams, exc)
             return
         self._post("SIPSessionWillStart")
+
+    def _accept_failed(self, streams: list[Any], exc: BusError) -> None:
+        if self.state != "accepting":
+            return
+        log.warning("%r: signalling accept failed: %s", self, exc)
+        self._end_streams(streams)
+        self._fail("local", 0, None, "SIP core error: the 200 could not be sent")
 
     # --- bus events (from the SessionManager, on the worker) -------------------
 

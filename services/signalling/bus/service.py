@@ -27,6 +27,7 @@ from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
 from sipsimple.configuration.datatypes import Port
 from sipsimple.core import SIPParseError
+from sipsimple.core.reasons import REASONS
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
 from sipsimple_services.signalling.bus.params import (
@@ -51,6 +52,8 @@ from sipsimple_services.signalling.glue.engine import (
 )
 from sipsimple_services.signalling.glue.outgoing import header_pairs, send_out_of_dialog
 from sipsimple_services.signalling.glue.ua import IncomingRequest, NotPending, UACore
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.values import SIPRequest
 from sipsimple_services.signalling.sip.transactions import TransactionError
 from sipsimple_services.signalling.sip.ua.accounts import AccountRegistry
 
@@ -107,7 +110,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         self.settings = SIPSettings(**self.layers.values())
         self._watcher: Any = None
         self.accounts = AccountRegistry()
-        self.core = UACore(self.accounts, server=USER_AGENT, on_request=self._on_request)
+        self.core = UACore(self.accounts, server=USER_AGENT, on_request=self._on_request,
+                           on_refused=self._on_refused)
         self.engine = SignallingEngine(
             self.settings.transport_config(), self.core, limits=self.settings.layer_limits()
         )
@@ -156,6 +160,18 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
             "account": incoming.claim.aor,
             "client": incoming.claim.client,
             "answered": incoming.answered,
+        })
+
+    def _on_refused(self, request: SIPRequest, source: Destination, code: int) -> None:
+        self.publish("signalling.incoming_refused", request.call_id or "", {
+            "call_id": request.call_id,
+            "from": str(request.from_) if request.from_ is not None else None,
+            "to": str(request.to) if request.to is not None else None,
+            "request_uri": str(request.uri),
+            "source": {"host": source.host, "port": source.port,
+                       "transport": source.transport.lower()},
+            "code": code,
+            "reason": REASONS.get(code, "Unknown"),
         })
 
     def _on_completed(self, completion: Completion) -> None:
@@ -233,21 +249,24 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
 
     # --- accounts ------------------------------------------------------------
 
-    def rpc_claim_account(self, client: str, aor: str, options: bool = False) -> dict[str, Any]:
+    def rpc_claim_account(self, client: str, aor: str, options: bool = False,
+                          any_user: bool = False) -> dict[str, Any]:
         uri = _checked(lambda: parse_sip_uri(aor, "aor"))
-        claim = self.accounts.claim(uri, client, options=options)
-        self.own(client, f"account:{claim.aor}", lambda: self._released(client, aor))
-        return {"aor": claim.aor, "options": claim.options}
+        claim = self.accounts.claim(uri, client, options=options, any_user=any_user)
+        key = f"{'any-user:' if any_user else 'account:'}{claim.aor}"
+        self.own(client, key, lambda: self._released(client, aor, any_user))
+        result = {"aor": claim.aor, "options": claim.options}
+        return {**result, "any_user": True} if any_user else result
 
-    def rpc_release_account(self, client: str, aor: str) -> None:
+    def rpc_release_account(self, client: str, aor: str, any_user: bool = False) -> None:
         uri = _checked(lambda: parse_sip_uri(aor, "aor"))
-        claim = self.accounts.release(uri, client)
+        claim = self.accounts.release(uri, client, any_user=any_user)
         if claim is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"this client has not claimed {aor}")
-        self.disown(client, f"account:{claim.aor}")
+        self.disown(client, f"{'any-user:' if any_user else 'account:'}{claim.aor}")
 
-    def _released(self, client: str, aor: str) -> None:
-        self.accounts.release(parse_sip_uri(aor, "aor"), client)
+    def _released(self, client: str, aor: str, any_user: bool = False) -> None:
+        self.accounts.release(parse_sip_uri(aor, "aor"), client, any_user=any_user)
         self.core.client_gone(self.engine, client)
 
     # --- requests ------------------------------------------------------------

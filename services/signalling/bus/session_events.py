@@ -53,12 +53,15 @@ def _contact(headers: Iterable[Header]) -> tuple[str | None, dict[str, str | Non
 
 def bus_event(
     event: SessionEvent, client: str | None, transport: str | None,
-    server_id: Callable[[ServerKey], str],
+    server_id: Callable[[ServerKey], str], *, account: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """The bus event for `event` (its name, its data)."""
+    """The bus event for `event` (its name, its data); `account` is the AOR of the
+    claim an incoming session was given to."""
     data: dict[str, Any] = {"session_id": event.session, "client": client}
     name, more = _data(event, transport, server_id)
     data.update(more)
+    if isinstance(event, IncomingInvite):
+        data["account"] = account
     return f"signalling.{name}", data
 
 

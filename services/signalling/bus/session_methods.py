@@ -116,7 +116,8 @@ class SessionMethods:
                 self.sessions.run(sid, lambda layer, now: layer.reject(sid, now, 481))
             return
         name, data = bus_event(event, client, self.sessions.transports.get(event.session),
-                               self.engine.server_id)
+                               self.engine.server_id,
+                               account=self.sessions.claimed.get(event.session))
         self.publish(name, event.session, data)
 
     def _session_owned(self, client: str, sid: str) -> None:

@@ -106,7 +106,8 @@ def snapshot(
     owned = glue.owned
     return {
         "accounts": [
-            {"aor": claim.aor, "client": claim.client, "options": claim.options}
+            {"aor": claim.aor, "client": claim.client, "options": claim.options,
+             "any_user": claim.any_user}
             for claim in accounts.claims()
         ],
         "registrations": [

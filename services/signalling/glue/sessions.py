@@ -131,6 +131,7 @@ class SessionGlue:
         self.realm_book = RealmBook()  # the realms each account's credentials answer
         self.owners: dict[str, str] = {}  # session id -> client
         self.transports: dict[str, str] = {}  # session id -> "udp", "tcp", "tls"
+        self.claimed: dict[str, str] = {}  # incoming session id -> the AOR it was given to
 
     # -- addresses ------------------------------------------------------------------
 
@@ -212,6 +213,7 @@ class SessionGlue:
         for sid in [e.session for e in effects
                     if isinstance(e, SessionStateChanged) and e.new == "terminated"]:
             self.transports.pop(sid, None)
+            self.claimed.pop(sid, None)
             owner = self.owners.pop(sid, None)
             if owner is not None:
                 self.on_finished(owner, sid)
@@ -233,6 +235,7 @@ class SessionGlue:
     def _adopt(self, event: IncomingInvite, claim: Claim) -> None:
         self.owners[event.session] = claim.client
         self.transports[event.session] = event.source.transport.lower()
+        self.claimed[event.session] = claim.aor
         self.on_owned(claim.client, event.session)
 
     def _publish_owned(self, event: OwnedEvent, client: str | None) -> None:

@@ -85,12 +85,14 @@ class UACore:
         *,
         server: str,
         on_request: Callable[[IncomingRequest], None] | None = None,
+        on_refused: Callable[[SIPRequest, Destination, int], None] | None = None,
         dialog_layer: DialogLayer | None = None,
         answer_timeout: float = 20.0,
     ) -> None:
         self.accounts = accounts
         self.server = ServerHeader(server)
         self.on_request = on_request
+        self.on_refused = on_refused  # an INVITE answered here: no client would know of it
         self.dialog_layer = dialog_layer
         self.answer_timeout = answer_timeout
         self._pending: dict[str, _Pending] = {}
@@ -130,6 +132,11 @@ class UACore:
             decision = decision.fallback
         if isinstance(decision, Answer):
             self._answer(engine, event.key, request, decision.code, decision.headers)
+            if request.method == "INVITE" and self.on_refused is not None:
+                try:
+                    self.on_refused(request, event.source, decision.code)
+                except Exception:
+                    log.exception("reporting a refused INVITE failed")
             return
         assert isinstance(decision, Deliver)
         server_id = engine.server_id(event.key)

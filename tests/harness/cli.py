@@ -1,0 +1,125 @@
+"""Running `sipsimple` commands as processes: a configuration, the answering agent, output.
+
+The agent (`sipsimple answer`) runs with its stdout on a pipe read as it
+comes (`Output`), and its stdin either closed or a pseudo-terminal the test
+types into, as a user would.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from sipsimple.bus.client import get_bus
+from sipsimple.cli.main import cli
+
+
+def sipsimple(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sipsimple", *args]
+
+
+def make_config(directory: Path, *names: str) -> Path:
+    """A configuration with accounts name@127.0.0.1 (no registration) and no sound devices."""
+    runner = CliRunner()
+    for name in names:
+        result = runner.invoke(cli, ["accounts", "add", f"{name}@127.0.0.1", "--password-stdin",
+                                     "--no-register", "--config-dir", str(directory)],
+                               input="x\n")
+        assert result.exit_code == 0, result.output
+    for key, value in (("audio.input_device", "None"), ("audio.output_device", "None"),
+                       ("audio.alert_device", "None")):
+        result = runner.invoke(cli, ["config", "set", key, value, "--config-dir", str(directory)])
+        assert result.exit_code == 0, result.output
+    return directory
+
+
+class Output:
+    """What a process writes to a pipe, read as it comes (no buffering in between)."""
+
+    def __init__(self, pipe: Any) -> None:
+        self.fd = pipe.fileno()
+        self.seen = b""
+
+    @property
+    def text(self) -> str:
+        return self.seen.decode(errors="replace")
+
+    def forget(self) -> None:
+        """Later expectations (and `text`) see only what comes from now on."""
+        self.seen = b""
+
+    def expect(self, text: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.seen:
+            assert time.monotonic() < deadline, f"{text!r} not in {self.seen.decode()}"
+            ready, _, _ = select.select([self.fd], [], [], 0.5)
+            if ready:
+                chunk = os.read(self.fd, 65536)
+                assert chunk, f"the output ended before {text!r}: {self.seen.decode()}"
+                self.seen += chunk
+
+
+def wait_claimed(aor: str, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until the signalling service has `aor` claimed (the agent takes its calls)."""
+    deadline = time.monotonic() + timeout
+    while aor not in {c["aor"] for c in get_bus().call("signalling", "status")["accounts"]}:
+        assert process.poll() is None, f"the agent exited with {process.returncode}"
+        assert time.monotonic() < deadline, f"{aor} was never claimed"
+        time.sleep(0.1)
+
+
+@dataclass
+class Agent:
+    process: subprocess.Popen[bytes]
+    output: Output
+    terminal: int | None  # the pseudo-terminal's controlling side, to type into
+
+    def type(self, text: str) -> None:
+        assert self.terminal is not None
+        os.write(self.terminal, text.encode())
+
+
+@contextmanager
+def agent(config_dir: Path, *args: str, tty: bool = False,
+          claimed: str = "sip:bob@127.0.0.1") -> Iterator[Agent]:
+    """`sipsimple answer ARGS` running, once `claimed` is claimed; stopped with Ctrl-C after."""
+    controller = terminal = None
+    if tty:
+        controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        sipsimple("answer", *args, "--config-dir", str(config_dir)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=terminal if terminal is not None else subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    if terminal is not None:
+        os.close(terminal)
+    running = Agent(process, Output(process.stdout), controller)
+    try:
+        wait_claimed(claimed, process)
+        running.output.expect("waiting for calls")
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        if controller is not None:
+            os.close(controller)
+        if process.stdout is not None:
+            process.stdout.close()
