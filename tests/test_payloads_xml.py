@@ -177,3 +177,9 @@ def test_serialize_refuses_what_xml_cannot_carry() -> None:
         serialize(ET.Element("{urn:other}r"), "urn:x")
     with pytest.raises(BuilderError):
         check_text(5, "value")
+
+
+def test_unknown_encoding_declaration_is_malformed() -> None:
+    # Found by the is-composing fuzz test: expat asks Python for the codec.
+    with pytest.raises(XMLParseError, match="malformed"):
+        parse_xml(b'<?xml version="1.0" encoding="QTF-8"?><a/>')

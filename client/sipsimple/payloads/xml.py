@@ -113,9 +113,10 @@ def parse_xml(
             f"malformed XML: {expat.errors.messages[exc.code]} at line {exc.lineno}, "
             f"column {exc.offset}"
         ) from None
-    except (UnicodeError, ValueError) as exc:
-        if isinstance(exc, XMLParseError):
-            raise
+    except XMLParseError:
+        raise
+    except (LookupError, ValueError) as exc:
+        # LookupError: an encoding declaration naming no codec Python knows.
         raise error(f"malformed XML: {exc}") from None
     root = builder.close()
     return root
