@@ -478,3 +478,16 @@ def test_seeded_fuzz_of_mutated_messages() -> None:
 def test_errors_are_parser_errors() -> None:
     assert issubclass(CPIMParseError, ParserError)
     assert issubclass(CPIMParseError, ValueError)
+
+
+def test_surrogate_escapes() -> None:
+    pair = CPIMMessage.decode(b"Subject: smile \\ud83d\\ude00!\r\n\r\n\r\n")
+    assert pair.subject == "smile \U0001f600!"
+    for lone in [b'From: "\\ud800" <sip:a@b>', b"Subject: \\udc00", b"Subject: \\ud800\\u0041"]:
+        with pytest.raises(CPIMParseError, match="surrogate"):
+            CPIMMessage.decode(lone + b"\r\n\r\n\r\n")
+
+
+def test_datetime_digits_are_ascii() -> None:
+    with pytest.raises(CPIMParseError, match="DateTime"):
+        CPIMMessage.decode("DateTime: ٢٠٠٠-12-13T13:40:00Z\r\n\r\n\r\n".encode())

@@ -7,11 +7,14 @@ and nothing is expanded or read.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipsimple.payloads import ParserError
 from sipsimple.payloads.conference import Conference, ConferenceParseError
@@ -183,3 +186,15 @@ def test_unknown_encoding_declaration_is_malformed() -> None:
     # Found by the is-composing fuzz test: expat asks Python for the codec.
     with pytest.raises(XMLParseError, match="malformed"):
         parse_xml(b'<?xml version="1.0" encoding="QTF-8"?><a/>')
+
+
+@pytest.mark.parametrize(("parse", "error", "root"), PARSERS, ids=IDS)
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_arbitrary_input_raises_only_the_format_error(
+    parse: Callable[[bytes], Any], error: type[XMLParseError], root: str, data: bytes
+) -> None:
+    with contextlib.suppress(error):
+        parse(data)
+    with contextlib.suppress(error):
+        parse(f"<{root} xmlns='urn:x'>".encode() + data)

@@ -97,8 +97,19 @@ def _unescape(text: str) -> str:
                 continue
             digits = text[i + 2 : i + 6]
             if nxt == "u" and len(digits) == 4 and all(c in _HEX for c in digits):
-                out.append(chr(int(digits, 16)))
+                code = int(digits, 16)
                 i += 6
+                if 0xD800 <= code <= 0xDBFF and text[i : i + 2] == "\\u":
+                    # A UTF-16 pair written as two escapes, as JSON does.
+                    low = text[i + 2 : i + 6]
+                    if len(low) == 4 and all(c in _HEX for c in low):
+                        low_code = int(low, 16)
+                        if 0xDC00 <= low_code <= 0xDFFF:
+                            code = 0x10000 + ((code - 0xD800) << 10) + (low_code - 0xDC00)
+                            i += 6
+                if 0xD800 <= code <= 0xDFFF:
+                    raise CPIMParseError(f"escape \\u{digits} is a lone surrogate")
+                out.append(chr(code))
                 continue
         out.append(char)
         i += 1
@@ -458,13 +469,16 @@ class CPIMMessage:
         fields = _parse_message_headers(lines)
         mime_lines, pos = _read_block(data, pos, eof_ok=True, what="MIME headers")
         content_type, params, others = _parse_mime_headers(mime_lines)
-        return cls(
-            content=data[pos:],
-            content_type=content_type,
-            content_parameters=params,
-            content_headers=others,
-            **fields,
-        )
+        try:
+            return cls(
+                content=data[pos:],
+                content_type=content_type,
+                content_parameters=params,
+                content_headers=others,
+                **fields,
+            )
+        except BuilderError as exc:  # a value the parser let through but the model refuses
+            raise CPIMParseError(str(exc)) from None
 
     @classmethod
     def decode_mime(cls, data: bytes, *, max_size: int = MAX_CPIM_SIZE) -> CPIMMessage:

@@ -10,8 +10,9 @@ from sipsimple.payloads.errors import BuilderError
 __all__ = ["format_datetime", "parse_datetime"]
 
 _DATETIME_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?"
+    # [0-9], not \d: other scripts' digits are no RFC 3339 digits.
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?"
 )
 
 
