@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -331,7 +331,7 @@ class CPIMMessage:
     timestamp: datetime | None = None
     required: tuple[str, ...] = ()
     namespaces: tuple[CPIMNamespace, ...] = ()
-    additional_headers: tuple[CPIMHeader, ...] = field(default=())
+    additional_headers: tuple[CPIMHeader, ...] = ()
 
     def __post_init__(self) -> None:
         setter = object.__setattr__
