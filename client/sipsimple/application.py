@@ -24,6 +24,24 @@ __all__ = ["ApplicationAttribute", "SIPApplication", "SIPApplicationError"]
 
 log = logging.getLogger(__name__)
 
+
+def push_settings(service: str, push: Callable[[], None]) -> None:
+    """Run `push` (settings to a service) on a thread of its own.
+
+    Not on the bus thread, which must keep delivering while this waits for the
+    service. A push that fails while the application stops is of no interest
+    (the bus or the configuration may be gone already); otherwise it is logged.
+    """
+    def run() -> None:
+        try:
+            push()
+        except Exception as exc:
+            stopping = SIPApplication.state in (None, "stopping", "stopped")
+            (log.debug if stopping else log.warning)(
+                "could not configure the %s service: %s", service, exc)
+
+    threading.Thread(target=run, name=f"sipsimple-{service}-settings", daemon=True).start()
+
 STOP_TIMEOUT = 10.0  # bound on stopping components; DidEnd is posted regardless
 
 
@@ -231,9 +249,7 @@ class SIPApplication(metaclass=Singleton):
             # A new instance starts from its defaults (a restart seen before the
             # first heartbeat looks like a first connect). Not on the bus thread,
             # which must keep delivering while this waits for the service.
-            threading.Thread(
-                target=self._apply_dns_settings, name="sipsimple-dns-settings", daemon=True
-            ).start()
+            push_settings("dns", self._apply_dns_settings)
 
     # --- stop ----------------------------------------------------------------
 

@@ -593,13 +593,6 @@ class AudioComponent:
                 return
         elif getattr(data, "service", None) != "media":
             return
-        # not on the bus thread, which must keep delivering while this waits
-        threading.Thread(target=self._reconfigure, name="sipsimple-audio-settings",
-                         daemon=True).start()
+        from sipsimple.application import push_settings
 
-    @staticmethod
-    def _reconfigure() -> None:
-        try:
-            configure_media_service()
-        except AudioError as exc:
-            log.warning("could not configure the media service: %s", exc)
+        push_settings("media", configure_media_service)
