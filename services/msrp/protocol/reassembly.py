@@ -16,6 +16,7 @@ its offset (files), so that a large message never sits in memory.
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024
+FINISHED_MEMORY = 1024  # finished Message-IDs remembered, so that a late duplicate is ignored
 
 
 class Ranges:
@@ -111,6 +113,8 @@ class Reassembler:
     def __init__(self, max_bytes: int = DEFAULT_MAX_BUFFERED) -> None:
         self.max_bytes = max_bytes
         self._messages: dict[str, _Incoming] = {}
+        self._finished: OrderedDict[str, None] = OrderedDict()
+        self._refused: OrderedDict[str, int] = OrderedDict()
 
     def __contains__(self, message_id: object) -> bool:
         return message_id in self._messages
@@ -119,26 +123,33 @@ class Reassembler:
         message = self._messages.get(message_id)
         return None if message is None else message.ranges
 
-    def start(self, message_id: str, byte_range: ByteRange | None, *, buffered: bool = True) -> int:
+    def start(
+        self, message_id: str, byte_range: ByteRange | None, *, buffered: bool = True
+    ) -> int | None:
         """A chunk of `message_id` begins; the 0-based offset of its first byte.
 
-        A missing Byte-Range means the whole message in one chunk (section
-        7.1.1). Raises `MSRPParseError` (413) when a kept message would pass
-        `max_bytes`, or (400) when the range contradicts an earlier total.
+        None for a chunk of a message that already completed or was aborted
+        (a late duplicate): ignore it. A missing Byte-Range means the whole
+        message in one chunk (section 7.1.1). Raises `MSRPParseError` (413)
+        when a kept message would pass `max_bytes`, or (400) when the range
+        contradicts an earlier total.
         """
+        refused = self._refused.get(message_id)
+        if refused is not None:  # its later chunks get the same answer
+            raise MSRPParseError(f"message {message_id} was refused", status=refused)
+        if message_id in self._finished:
+            return None
         byte_range = byte_range or ByteRange(1, None, None)
         message = self._messages.get(message_id)
         if message is None:
             message = self._messages[message_id] = _Incoming(message_id, buffered)
         if byte_range.total is not None:
             if message.total is not None and message.total != byte_range.total:
-                self._messages.pop(message_id)
-                raise MSRPParseError(f"message {message_id}: total changed")
+                raise self._refuse(message_id, f"message {message_id}: total changed", 400)
             message.total = byte_range.total
         if message.buffered and message.total is not None and message.total > self.max_bytes:
-            self._messages.pop(message_id)
-            raise MSRPParseError(f"message {message_id} larger than {self.max_bytes} bytes",
-                                 status=413)
+            raise self._refuse(
+                message_id, f"message {message_id} larger than {self.max_bytes} bytes", 413)
         message.chunk_start = byte_range.start - 1
         message.chunk_size = 0
         return message.chunk_start
@@ -152,13 +163,11 @@ class Reassembler:
         offset = message.chunk_start + message.chunk_size
         end = offset + len(data)
         if message.total is not None and end > message.total:
-            self._messages.pop(message_id)
-            raise MSRPParseError(f"message {message_id}: data beyond its total")
+            raise self._refuse(message_id, f"message {message_id}: data beyond its total", 400)
         if message.buffered:
             if end > self.max_bytes:
-                self._messages.pop(message_id)
-                raise MSRPParseError(
-                    f"message {message_id} larger than {self.max_bytes} bytes", status=413)
+                raise self._refuse(
+                    message_id, f"message {message_id} larger than {self.max_bytes} bytes", 413)
             if len(message.data) < offset:
                 message.data.extend(bytes(offset - len(message.data)))
             message.data[offset:end] = data
@@ -170,7 +179,7 @@ class Reassembler:
         message = self._messages[message_id]
         start, end = message.chunk_start, message.chunk_start + message.chunk_size
         if continuation == "#":
-            del self._messages[message_id]
+            self._finish(message_id)
             return Aborted(message_id)
         message.ranges.add(start, end)
         if continuation == "$":
@@ -178,14 +187,28 @@ class Reassembler:
                 message.total = end
             elif end != message.total:
                 # "$" ends the message at its total (section 7.1.1)
-                del self._messages[message_id]
+                self._finish(message_id)
                 return Aborted(message_id, 400)
         total = message.total
         if total is not None and message.ranges.covers(0, total):
-            del self._messages[message_id]
+            self._finish(message_id)
             body = bytes(message.data[:total]) if message.buffered else None
             return Completed(message_id, total, body)
         return Progress(message_id, message.ranges.size, total)
 
     def drop(self, message_id: str) -> None:
+        """Forget a message (refused); its later chunks start it afresh."""
         self._messages.pop(message_id, None)
+
+    def _refuse(self, message_id: str, text: str, status: int) -> MSRPParseError:
+        self._messages.pop(message_id, None)
+        self._refused[message_id] = status
+        if len(self._refused) > FINISHED_MEMORY:
+            self._refused.popitem(last=False)
+        return MSRPParseError(text, status=status)
+
+    def _finish(self, message_id: str) -> None:
+        del self._messages[message_id]
+        self._finished[message_id] = None
+        if len(self._finished) > FINISHED_MEMORY:
+            self._finished.popitem(last=False)

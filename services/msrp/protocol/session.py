@@ -204,6 +204,10 @@ class MSRPSession:
         self._transactions = TransactionTable(response_timeout)
         self._control: list[bytes] = []  # responses and REPORTs: before any chunk
         self._sent: dict[str, _Sent] = {}
+        # Outgoing messages: chunks awaiting their outcome, and those that
+        # failed already (one failure event per message).
+        self._outstanding: dict[str, int] = {}
+        self._failed: set[str] = set()
         self._options: dict[str, tuple[bool, FailureReport]] = {}
         self._receiving: _Receiving | None = None
         self._last_sent: float | None = None
@@ -242,14 +246,16 @@ class MSRPSession:
         elif has_body and not _matches(request.content_type or "", self.accept_types):
             self._reject(receiving, 415, f"content type {request.content_type} refused", events)
         elif has_body or request.byte_range not in (None, ByteRange(1, 0, 0)):
-            receiving.message_id = request.message_id
-            receiving.streamed = _matches(request.content_type or "", self.stream_types)
+            streamed = _matches(request.content_type or "", self.stream_types)
             try:
-                self._reassembler.start(request.message_id, request.byte_range,
-                                        buffered=not receiving.streamed)
+                offset = self._reassembler.start(request.message_id, request.byte_range,
+                                                 buffered=not streamed)
             except MSRPParseError as exc:
                 self._reject(receiving, exc.status, str(exc), events)
                 events.append(MessageAborted(request.message_id, exc.status))
+                return
+            if offset is not None:  # else a late duplicate: answered, ignored
+                receiving.message_id, receiving.streamed = request.message_id, streamed
 
     def _body(self, event: BodyData, events: list[SessionEvent]) -> None:
         receiving = self._receiving
@@ -304,18 +310,35 @@ class MSRPSession:
             self._outcome(outcome.request.transaction_id, response, outcome.local, events)
 
     def _outcome(
-        self, tid: str, response: MSRPResponse, local: bool, events: list[SessionEvent]
+        self, tid: str, response: MSRPResponse | None, local: bool, events: list[SessionEvent]
     ) -> None:
         sent = self._sent.pop(tid, None)
         if sent is None:
             return
-        if response.code == 200:
-            if sent.last and not sent.keepalive:
-                events.append(MessageDelivered(sent.message_id))
+        mid = sent.message_id
+        silent = response is None  # Failure-Report partial: no news, no confirmation
+        if response is None:
+            response = MSRPResponse(tid, 200, None, ())
+        if sent.keepalive:
+            if response.code != 200:
+                events.append(DeliveryFailed(mid, response.code, response.comment, local))
             return
-        if sent.message_id in self._chunker:
-            self._chunker.abort(sent.message_id)  # no use sending the rest
-        events.append(DeliveryFailed(sent.message_id, response.code, response.comment, local))
+        outstanding = self._outstanding.pop(mid, 1) - 1
+        if response.code == 200:
+            # Delivered once every chunk, the last included, had its 200.
+            if outstanding == 0 and mid not in self._chunker and mid not in self._failed \
+                    and not silent:
+                events.append(MessageDelivered(mid))
+        elif mid not in self._failed:
+            # The first failure of a message is its failure; the rest is not sent.
+            if mid in self._chunker:
+                self._chunker.abort(mid)
+            events.append(DeliveryFailed(mid, response.code, response.comment, local))
+            self._failed.add(mid)
+        if outstanding > 0 or mid in self._chunker:
+            self._outstanding[mid] = outstanding
+        else:
+            self._failed.discard(mid)
 
     def _failure(self, event: ParseFailure, events: list[SessionEvent]) -> None:
         self._receiving = None
@@ -447,6 +470,7 @@ class MSRPSession:
         request = MSRPRequest(tid, "SEND", tuple(headers), b"", chunk.continuation)
         if chunk.continuation != "#" and self._transactions.start(request, now):
             self._sent[tid] = _Sent(chunk.message_id, chunk.continuation == "$")
+            self._outstanding[chunk.message_id] = self._outstanding.get(chunk.message_id, 0) + 1
         return [request.head_bytes(), chunk.data, request.tail_bytes()]
 
     # Time.

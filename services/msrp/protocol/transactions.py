@@ -58,11 +58,16 @@ TABLE: dict[tuple[State, Event], tuple[State, Action]] = {
 
 @dataclass(frozen=True)
 class TransactionEnded:
-    """A transaction's outcome: its request and the response (maybe a local 408)."""
+    """A transaction's outcome: its request and the response (maybe a local 408).
+
+    ``response`` None: a request that awaited only a negative response
+    (``Failure-Report: partial``) timed out without one: nothing to report,
+    but the caller can forget what it kept for it.
+    """
 
     request: MSRPRequest
-    response: MSRPResponse
-    local: bool  # True: made here (408), not received
+    response: MSRPResponse | None
+    local: bool  # True: made here (408, or None), not received
 
 
 @dataclass
@@ -146,7 +151,7 @@ class TransactionTable:
             return TransactionEnded(transaction.request, response, False)
         if action is Action.LOCAL_408:
             return TransactionEnded(transaction.request, _local_408(transaction.request), True)
-        return None
+        return TransactionEnded(transaction.request, None, True)
 
 
 def _local_408(request: MSRPRequest) -> MSRPResponse:
