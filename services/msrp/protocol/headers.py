@@ -20,8 +20,10 @@ parser does before a request reaches the session (section 9, the ABNF):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
@@ -156,6 +158,9 @@ def parse_status(text: str) -> Status:
     return Status(int(code), comment, int(namespace))
 
 
+# The paths of a session recur in every chunk: parse each text once (the
+# values are immutable, so sharing them is safe); the cache is bounded.
+@lru_cache(maxsize=1024)
 def parse_path(text: str) -> tuple[MSRPURI, ...]:
     """To-Path, From-Path, Use-Path: 1*(URI) separated by whitespace."""
     parts = text.split()
@@ -185,7 +190,7 @@ def _check_content_type(text: str) -> None:
         raise MSRPParseError(f"invalid Content-Type {text!r}")
 
 
-_CHECKS = {
+_CHECKS: dict[str, Callable[[str], object]] = {
     "to-path": parse_path,
     "from-path": parse_path,
     "use-path": parse_path,
@@ -203,7 +208,7 @@ _CHECKS = {
 
 def check_header(name: str, value: str) -> None:
     """Raise `MSRPParseError` if a known header's value breaks its grammar."""
-    if any(ch in value for ch in "\r\n\x00"):
+    if "\r" in value or "\n" in value or "\x00" in value:
         raise MSRPParseError(f"control character in the {name} header")
     check = _CHECKS.get(name.lower())
     if check is not None:

@@ -197,6 +197,15 @@ class MSRPRequest(_Access):
             raise MSRPError(f"invalid continuation flag {self.continuation!r}")
         _check_headers(self.headers)
 
+    @classmethod
+    def _parsed(cls, transaction_id: str, method: str, headers: Headers) -> MSRPRequest:
+        """A request head the parser built and checked already: no second check."""
+        request = object.__new__(cls)
+        for name, value in (("transaction_id", transaction_id), ("method", method),
+                            ("headers", headers), ("body", None), ("continuation", "$")):
+            object.__setattr__(request, name, value)
+        return request
+
     def with_headers(self, headers: Iterable[tuple[str, str]]) -> MSRPRequest:
         return MSRPRequest(self.transaction_id, self.method, tuple(headers), self.body,
                            self.continuation)

@@ -234,7 +234,7 @@ class StreamParser:
                 return next_pos
             self._start_body(tid, marker, discard=True)
             return body_start
-        request = MSRPRequest(tid, method, headers)
+        request = MSRPRequest._parsed(tid, method, headers)
         events.append(RequestStarted(request, body_start >= 0))
         if body_start < 0:
             events.append(RequestEnded(tid, chr(data[end + len(marker)]), 0))
