@@ -193,12 +193,27 @@ def test_missing_paths_and_content_type() -> None:
         assert isinstance(failure, ParseFailure) and failure.error.status == 400
 
 
-def test_invalid_first_line_is_fatal() -> None:
-    for line in (b"HTTP/1.1 200 OK\r\n", b"MSRP ab SEND\r\n", b"MSRP abcd1234 send\r\n",
-                 b"MSRP abcd1234\r\n"):
+def test_invalid_first_line_is_fatal_unless_its_id_frames_it() -> None:
+    for line in (b"HTTP/1.1 200 OK\r\n", b"MSRP ab SEND\r\n", b"MSRP abcd1234\r\n"):
         parser = StreamParser()
         events = parser.feed(line + b"To-Path: x\r\n")
         assert len(events) == 1 and isinstance(events[0], ParseFailure) and events[0].fatal
+        assert parser.closed
+    for line in (b"MSRP abcd1234 send\r\n", b"MSRP abcd1234 20 OK\r\n"):
+        stream = line + b"To-Path: x\r\n\r\nbody\r\n-------abcd1234$\r\n" + RFC_RESPONSE
+        for cut in range(len(stream)):
+            events = feed_all(stream, [cut])
+            failure = events[0]
+            assert isinstance(failure, ParseFailure) and not failure.fatal, cut
+            assert failure.error.transaction_id == "abcd1234"
+            assert isinstance(events[1], ResponseReceived) and len(events) == 2, cut
+
+
+def test_large_head_in_small_pieces() -> None:
+    big = RFC_SEND.replace(b"Content-Type", b"X-Big: " + b"a" * 20000 + b"\r\nContent-Type")
+    events = feed_all(big, list(range(0, len(big), 7)))
+    (request,) = collect(events)
+    assert isinstance(request, MSRPRequest) and request.header("X-Big") == "a" * 20000
 
 
 def test_bad_end_line_flag_is_fatal() -> None:

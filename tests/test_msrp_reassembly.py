@@ -126,3 +126,13 @@ def test_late_duplicate_of_a_finished_message_is_ignored() -> None:
     deliver(reassembler, "m2345678", 1, b"a", 9)
     deliver(reassembler, "m2345678", 2, b"", 9, "#")
     assert reassembler.start("m2345678", ByteRange(3, 4, 9)) is None
+
+
+def test_chunk_interrupted_before_its_declared_end() -> None:
+    # RFC 4975 7.1.1: a sender may end a chunk early with "+"; what arrived counts.
+    reassembler = Reassembler()
+    reassembler.start("m1234567", ByteRange(1, 10, 10))
+    reassembler.data("m1234567", b"abc")
+    assert reassembler.end("m1234567", "+") == Progress("m1234567", 3, 10)
+    assert deliver(reassembler, "m1234567", 4, b"defghij", 10, "$") == Completed(
+        "m1234567", 10, b"abcdefghij")

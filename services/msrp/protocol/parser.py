@@ -135,6 +135,7 @@ class StreamParser:
         # Bytes kept from the last feed: a partial head, or the end of a body
         # that may begin the end-line (then at most its length + 2 bytes).
         self._pending = b""
+        self._searched = (0, 0)  # bytes of a pending head searched in vain
         self._closed = False
         # Within a body:
         self._tid: str | None = None
@@ -183,23 +184,33 @@ class StreamParser:
         if pos >= len(data):
             return pos
         limit = self.limits.max_head_bytes
-        line_end = data.find(b"\r\n", pos, pos + limit)
+        hint, line_hint = self._searched
+        self._searched = (0, 0)
+        line_end = data.find(b"\r\n", max(pos, pos + line_hint - 1), pos + limit)
         if line_end < 0:
-            return self._wait(data, pos, None, events)
+            return self._wait(data, pos, None, events, searched=(0, len(data) - pos))
         first = _FIRST_RE.fullmatch(data, pos, line_end)
         if first is None:
+            text = f"invalid MSRP first line {data[pos:min(line_end, pos + 80)]!r}"
             known = _TID_RE.match(data, pos, line_end)
-            return self._fatal(
-                events, f"invalid MSRP first line {data[pos:min(line_end, pos + 80)]!r}",
-                known[1].decode() if known else None)
+            if known is None:
+                return self._fatal(events, text, None)
+            # "MSRP <id> " and then nonsense: its end-line still frames it.
+            tid = known[1].decode()
+            events.append(ParseFailure(MSRPParseError(text, transaction_id=tid), False))
+            self._start_body(tid, b"\r\n-------" + known[1], discard=True)
+            return line_end
         tid_bytes = first[1]
         marker = b"\r\n-------" + tid_bytes
         stop = pos + limit
-        end = data.find(marker, line_end, stop)
-        blank = data.find(b"\r\n\r\n", line_end, end + 2 if end >= 0 else stop)
+        # A head arriving in small pieces is searched from where the last
+        # search stopped (less the patterns' length), not from its start again.
+        end = data.find(marker, max(line_end, pos + hint - len(marker)), stop)
+        blank = data.find(b"\r\n\r\n", max(line_end, pos + hint - 4),
+                          end + 2 if end >= 0 else stop)
         tid = tid_bytes.decode()
         if end < 0 and blank < 0:
-            return self._wait(data, pos, tid, events)
+            return self._wait(data, pos, tid, events, searched=(len(data) - pos, 0))
         lenient = False
         if blank >= 0:
             # "headers CRLF CRLF end-line" (no data, no CRLF after it): lenient,
@@ -297,11 +308,17 @@ class StreamParser:
                 headers.append((name, value))
         return tuple(headers), error
 
-    def _wait(self, data: bytes, pos: int, tid: str | None, events: list[Event]) -> int:
+    def _wait(
+        self, data: bytes, pos: int, tid: str | None, events: list[Event], *,
+        searched: tuple[int, int] = (0, 0),
+    ) -> int:
+        """Keep an incomplete head; ``searched``: how much of it was searched in
+        vain for its end (the end-line or empty line) and for its first line's end."""
         if len(data) - pos > self.limits.max_head_bytes:
             return self._fatal(
                 events, f"message head larger than {self.limits.max_head_bytes} bytes", tid)
         self._pending = data[pos:]
+        self._searched = searched
         return -1
 
     def _fatal(self, events: list[Event], message: str, tid: str | None) -> int:
