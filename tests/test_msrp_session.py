@@ -7,7 +7,7 @@ from msrp_strategies import ALICE, BOB
 from sipsimple_services.msrp.protocol.chunking import FILE
 from sipsimple_services.msrp.protocol.headers import FailureReport
 from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
-from sipsimple_services.msrp.protocol.parser import parse_messages
+from sipsimple_services.msrp.protocol.parser import Limits, parse_messages
 from sipsimple_services.msrp.protocol.reports import ReportReceived
 from sipsimple_services.msrp.protocol.session import (
     ChunkReceived,
@@ -244,3 +244,14 @@ def test_failure_report_partial_times_out_silently() -> None:
     alice.outgoing(0.0)
     assert alice.next_deadline() == 30.0  # a negative response may still come
     assert alice.tick(30.0) == [] and alice.next_deadline() is None
+
+
+def test_chunk_over_the_parser_limit_gets_413() -> None:
+    alice = MSRPSession(parse_uri(ALICE), (parse_uri(BOB),), chunk_size=10_000)
+    bob = MSRPSession(parse_uri(BOB), (parse_uri(ALICE),), limits=Limits(max_chunk_bytes=500),
+                      stream_types=("application/*",))
+    mid = alice.send_message("application/octet-stream", b"z" * 2000, priority=FILE)
+    alice_events, bob_events, _ = pump(alice, bob)
+    assert MessageAborted(mid, 413) in bob_events
+    assert sum(len(e.data) for e in bob_events if isinstance(e, IncomingData)) <= 500
+    assert alice_events == [DeliveryFailed(mid, 413, "Message Too Large", False)]

@@ -86,7 +86,7 @@ class MessageReceived:
 
     message_id: str
     content_type: str | None
-    headers: tuple[tuple[str, str], ...]  # of its first chunk
+    headers: tuple[tuple[str, str], ...]  # of the chunk that completed it
     body: bytes | None
     size: int
 
@@ -215,7 +215,7 @@ class MSRPSession:
 
     # Incoming.
 
-    def receive(self, data: bytes, now: float) -> list[SessionEvent]:
+    def receive(self, data: bytes | bytearray | memoryview, now: float) -> list[SessionEvent]:
         """Bytes read from the connection; the events they complete."""
         events: list[SessionEvent] = []
         for event in self._parser.feed(data):
@@ -341,10 +341,17 @@ class MSRPSession:
             self._failed.discard(mid)
 
     def _failure(self, event: ParseFailure, events: list[SessionEvent]) -> None:
-        self._receiving = None
+        receiving, self._receiving = self._receiving, None
         error = event.error
         if event.fatal:
             events.append(StreamBroken(str(error)))
+            return
+        if receiving is not None and receiving.request.transaction_id == error.transaction_id:
+            # A chunk over the parser's limit, its head read already (413).
+            if not receiving.failed:
+                self._reject(receiving, error.status, str(error), events)
+                if receiving.message_id is not None:
+                    events.append(MessageAborted(receiving.message_id, error.status))
             return
         code: int | None = None
         if event.method is not None and event.method != "REPORT" and error.transaction_id:
@@ -353,8 +360,6 @@ class MSRPSession:
                 code = error.status
                 self._control.append(bytes(make_response(
                     request, code, local_uri=self.local_uri)))
-        elif event.method is None and error.status == 413 and error.transaction_id:
-            code = None  # a chunk over the parser's limit: its head went by already
         events.append(RequestRejected(error.transaction_id, code, str(error)))
 
     def _reject(
