@@ -9,7 +9,9 @@ from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 ALICE = "msrp://alicepc.example.com:7777/iau39soe2843z;tcp"
 BOB = "msrp://bob.example.com:8888/9di4eae923wzd;tcp"
 
-# RFC 4975 section 7.1 and the examples of section 7, CRLF line ends.
+# The SEND and 200 of RFC 4975's first example (its Byte-Range says 25 for a
+# 23-byte body, as printed there), and chunks, REPORT and report headers in
+# the form of section 7's examples; AUTH as in RFC 4976 section 7.1. CRLF ends.
 RFC_SEND = (
     b"MSRP a786hjs2 SEND\r\n"
     b"To-Path: msrp://biloxi.example.com:12763/kjhd37s2s20w2a;tcp\r\n"

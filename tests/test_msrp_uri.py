@@ -87,3 +87,14 @@ def test_round_trip(uri: MSRPURI) -> None:
     parsed = parse_uri(str(uri))
     assert parsed == uri
     assert parsed.matches(uri)
+
+
+def test_built_uris_are_checked_too() -> None:
+    for bad in (
+        dict(host="ho st"), dict(host="[1::2::3]"), dict(host="h", port=0),
+        dict(host="h", transport=""), dict(host="h", session_id="a b"),
+        dict(host="h", user="a@b"), dict(host="h", parameters=(("a", "b=c"),)),
+    ):
+        with pytest.raises(MSRPParseError):
+            MSRPURI(**bad)  # type: ignore[arg-type]
+    assert str(MSRPURI("h", user="u:p")) == "msrp://u:p@h;tcp"

@@ -26,7 +26,7 @@ DEFAULT_PORT = 2855  # RFC 4975 section 15.4 (IANA msrp and msrps)
 
 _URI_RE = re.compile(
     r"(?P<scheme>msrps?)://"
-    r"(?:(?P<user>[A-Za-z0-9\-_.!~*'()%&=+$,;?/]*)@)?"
+    r"(?:(?P<user>[A-Za-z0-9\-_.!~*'()%&=+$,;:]*)@)?"
     r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-.]+)"
     r"(?::(?P<port>[0-9]{1,5}))?"
     r"(?:/(?P<session>[A-Za-z0-9\-_.!~*'()%+=/]+))?"
@@ -35,6 +35,8 @@ _URI_RE = re.compile(
 )
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%+]+")
 _HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?\.?)+")
+_USER_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%&=+$,;:]*")
+_SESSION_RE = re.compile(r"[A-Za-z0-9\-_.!~*'()%+=/]+")
 
 
 @dataclass(frozen=True)
@@ -50,10 +52,25 @@ class MSRPURI:
     parameters: tuple[tuple[str, str | None], ...] = ()
 
     def __post_init__(self) -> None:
+        if self.host.startswith("["):
+            try:
+                ipaddress.IPv6Address(self.host[1:-1] if self.host.endswith("]") else "-")
+            except ValueError:
+                raise MSRPParseError(f"invalid IPv6 address {self.host!r}") from None
+        elif not _HOST_RE.fullmatch(self.host):
+            raise MSRPParseError(f"invalid host {self.host!r}")
         if self.port is not None and not 0 < self.port < 65536:
             raise MSRPParseError(f"invalid MSRP URI port {self.port}")
         if not _TOKEN_RE.fullmatch(self.transport):
             raise MSRPParseError(f"invalid MSRP URI transport {self.transport!r}")
+        if self.session_id is not None and not _SESSION_RE.fullmatch(self.session_id):
+            raise MSRPParseError(f"invalid MSRP session id {self.session_id!r}")
+        if self.user is not None and not _USER_RE.fullmatch(self.user):
+            raise MSRPParseError(f"invalid MSRP URI userinfo {self.user!r}")
+        for name, value in self.parameters:
+            if not _TOKEN_RE.fullmatch(name) or (value is not None
+                                                 and not _TOKEN_RE.fullmatch(value)):
+                raise MSRPParseError(f"invalid MSRP URI parameter {name!r}")
 
     @property
     def scheme(self) -> str:
@@ -101,32 +118,21 @@ def parse_uri(text: str) -> MSRPURI:
     match = _URI_RE.fullmatch(text)
     if match is None:
         raise MSRPParseError(f"invalid MSRP URI {text!r}")
-    host = match["host"]
-    if host.startswith("["):
-        try:
-            ipaddress.IPv6Address(host[1:-1])
-        except ValueError:
-            raise MSRPParseError(f"invalid IPv6 address in MSRP URI {text!r}") from None
-    elif not _HOST_RE.fullmatch(host):
-        raise MSRPParseError(f"invalid host in MSRP URI {text!r}")
     transport, *rest = match["params"].split(";")
     parameters: list[tuple[str, str | None]] = []
     for item in rest:
         name, eq, value = item.partition("=")
-        if not _TOKEN_RE.fullmatch(name) or (eq and not _TOKEN_RE.fullmatch(value)):
-            raise MSRPParseError(f"invalid parameter {item!r} in MSRP URI {text!r}")
         parameters.append((name, value if eq else None))
     port = int(match["port"]) if match["port"] is not None else None
-    if port is not None and not 0 < port < 65536:
-        raise MSRPParseError(f"invalid port in MSRP URI {text!r}")
-    if not _TOKEN_RE.fullmatch(transport):
-        raise MSRPParseError(f"invalid transport in MSRP URI {text!r}")
-    return MSRPURI(
-        host=host,
-        port=port,
-        session_id=match["session"],
-        transport=transport.lower(),
-        secure=match["scheme"].lower() == "msrps",
-        user=match["user"],
-        parameters=tuple(parameters),
-    )
+    try:
+        return MSRPURI(
+            host=match["host"],
+            port=port,
+            session_id=match["session"],
+            transport=transport.lower(),
+            secure=match["scheme"].lower() == "msrps",
+            user=match["user"],
+            parameters=tuple(parameters),
+        )
+    except MSRPParseError as exc:
+        raise MSRPParseError(f"invalid MSRP URI {text!r}: {exc}") from None
