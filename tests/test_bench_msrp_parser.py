@@ -17,5 +17,5 @@ def test_msrp_parser_bench_quick_run() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     names = [line.split(":")[0] for line in result.stdout.splitlines()]
-    for name in ("parser", "session", "find", "memcpy", "ratio parser / memcpy"):
+    for name in ("parser", "session", "find", "memcpy", "tcp", "ratio parser / tcp"):
         assert name in names, result.stdout
