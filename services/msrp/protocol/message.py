@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from sipsimple_services.msrp.protocol.errors import MSRPError
 from sipsimple_services.msrp.protocol.headers import (
@@ -87,13 +88,17 @@ class _Access:
 
     headers: Headers
 
+    @cached_property
+    def _first_values(self) -> dict[str, str]:
+        # Built once per message (the accessors ask for several headers).
+        first: dict[str, str] = {}
+        for header_name, value in self.headers:
+            first.setdefault(header_name.lower(), value)
+        return first
+
     def header(self, name: str) -> str | None:
         """The first value of this header (any case), or None."""
-        key = name.lower()
-        for header_name, value in self.headers:
-            if header_name.lower() == key:
-                return value
-        return None
+        return self._first_values.get(name.lower())
 
     def headers_named(self, name: str) -> list[str]:
         key = name.lower()

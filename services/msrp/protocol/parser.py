@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
 from sipsimple_services.msrp.protocol.headers import canonical_name, check_header
@@ -288,24 +289,11 @@ class StreamParser:
             error = MSRPParseError(
                 f"more than {self.limits.max_headers} headers", transaction_id=tid)
         for raw in lines:
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                error = error or MSRPParseError("a header is not UTF-8", transaction_id=tid)
-                continue
-            match = _HEADER_RE.fullmatch(line)
-            if match is None:
-                error = error or MSRPParseError(
-                    f"invalid header line {line[:80]!r}", transaction_id=tid)
-                continue
-            name, value = canonical_name(match[1]), match[2]
-            if error is None:
-                try:
-                    check_header(name, value)
-                except MSRPParseError as exc:
-                    error = MSRPParseError(str(exc), transaction_id=tid)
-            if "\x00" not in value:
-                headers.append((name, value))
+            header, problem = _header_line(raw)
+            if problem is not None and error is None:
+                error = MSRPParseError(problem, transaction_id=tid)
+            if header is not None:
+                headers.append(header)
         return tuple(headers), error
 
     def _wait(
@@ -378,6 +366,28 @@ class StreamParser:
         self._emit(view[start:index], events)
         self._pending = data[index:]
         return len(data)
+
+
+# Most header lines recur from chunk to chunk (the paths, Message-ID,
+# Content-Type): each distinct line is read and checked once (bounded cache;
+# the results are immutable).
+@lru_cache(maxsize=4096)
+def _header_line(raw: bytes) -> tuple[tuple[str, str] | None, str | None]:
+    """One header line: the header (None if unusable) and the problem, if any."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None, "a header is not UTF-8"
+    match = _HEADER_RE.fullmatch(line)
+    if match is None:
+        return None, f"invalid header line {line[:80]!r}"
+    name, value = canonical_name(match[1]), match[2]
+    header = (name, value) if "\x00" not in value else None
+    try:
+        check_header(name, value)
+    except MSRPParseError as exc:
+        return header, str(exc)
+    return header, None
 
 
 def _end_line_at(data: bytes, at: int, marker: bytes) -> bool | None:

@@ -28,6 +28,7 @@ import fnmatch
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sipsimple_services.msrp.protocol.chunking import CHAT, DEFAULT_CHUNK_SIZE, Chunk, Chunker
 from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
@@ -507,6 +508,7 @@ class MSRPSession:
         return events
 
 
+@lru_cache(maxsize=256)
 def _matches(content_type: str, patterns: tuple[str, ...]) -> bool:
     bare = content_type.split(";", 1)[0].strip().lower()
     return any(fnmatch.fnmatchcase(bare, pattern.lower()) for pattern in patterns)

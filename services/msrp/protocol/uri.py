@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
 
@@ -80,7 +81,7 @@ class MSRPURI:
     def effective_port(self) -> int:
         return DEFAULT_PORT if self.port is None else self.port
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, str, int | None, str | None, str]:
         """What section 6.1 compares: equal keys mean equal URIs."""
         return (self.scheme, _normal_host(self.host), self.port, self.session_id,
