@@ -130,3 +130,12 @@ def test_check_header_accepts_every_rfc_header() -> None:
         ("Authentication-Info", 'nextnonce="n2"'),
     ]:
         check_header(name, value)
+
+
+def test_long_paths_parse_without_the_cache() -> None:
+    uris = [f"msrps://relay{index}.example.net:2855/session{index};tcp" for index in range(40)]
+    text = " ".join(uris)
+    assert len(text) > 1024
+    path = parse_path(text)
+    assert len(path) == 40 and format_path(path) == text
+    assert parse_path(uris[0]) is parse_path(uris[0])  # short ones are shared

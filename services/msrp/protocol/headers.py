@@ -158,15 +158,23 @@ def parse_status(text: str) -> Status:
     return Status(int(code), comment, int(namespace))
 
 
-# The paths of a session recur in every chunk: parse each text once (the
-# values are immutable, so sharing them is safe); the cache is bounded.
-@lru_cache(maxsize=1024)
 def parse_path(text: str) -> tuple[MSRPURI, ...]:
     """To-Path, From-Path, Use-Path: 1*(URI) separated by whitespace."""
+    # The paths of a session recur in every chunk: each short text is parsed
+    # once (the values are immutable, so sharing them is safe; bounded cache).
+    if len(text) <= 1024:
+        return _cached_path(text)
+    return _parse_path(text)
+
+
+def _parse_path(text: str) -> tuple[MSRPURI, ...]:
     parts = text.split()
     if not parts:
         raise MSRPParseError("empty path")
     return tuple(parse_uri(part) for part in parts)
+
+
+_cached_path = lru_cache(maxsize=1024)(_parse_path)
 
 
 def format_path(path: tuple[MSRPURI, ...]) -> str:

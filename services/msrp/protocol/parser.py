@@ -368,12 +368,20 @@ class StreamParser:
         return len(data)
 
 
-# Most header lines recur from chunk to chunk (the paths, Message-ID,
-# Content-Type): each distinct line is read and checked once (bounded cache;
-# the results are immutable).
-@lru_cache(maxsize=4096)
 def _header_line(raw: bytes) -> tuple[tuple[str, str] | None, str | None]:
     """One header line: the header (None if unusable) and the problem, if any."""
+    # Most header lines recur from chunk to chunk (the paths, Message-ID,
+    # Content-Type): each distinct short line is read and checked once (a
+    # bounded cache of immutable results; long lines would make it large).
+    if len(raw) <= _CACHED_LINE:
+        return _cached_header_line(raw)
+    return _read_header_line(raw)
+
+
+_CACHED_LINE = 512
+
+
+def _read_header_line(raw: bytes) -> tuple[tuple[str, str] | None, str | None]:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -388,6 +396,9 @@ def _header_line(raw: bytes) -> tuple[tuple[str, str] | None, str | None]:
     except MSRPParseError as exc:
         return header, str(exc)
     return header, None
+
+
+_cached_header_line = lru_cache(maxsize=4096)(_read_header_line)
 
 
 def _end_line_at(data: bytes, at: int, marker: bytes) -> bool | None:
