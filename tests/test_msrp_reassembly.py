@@ -136,3 +136,20 @@ def test_chunk_interrupted_before_its_declared_end() -> None:
     assert reassembler.end("m1234567", "+") == Progress("m1234567", 3, 10)
     assert deliver(reassembler, "m1234567", 4, b"defghij", 10, "$") == Completed(
         "m1234567", 10, b"abcdefghij")
+
+
+def test_budget_shared_by_the_messages_in_progress() -> None:
+    reassembler = Reassembler(max_bytes=10, max_messages=2)
+    deliver(reassembler, "m1111111", 1, b"a" * 6, None)
+    reassembler.start("m2222222", ByteRange(1, None, None))
+    with pytest.raises(MSRPParseError) as info:
+        reassembler.data("m2222222", b"b" * 5)  # 6 + 5 > 10
+    assert info.value.status == 413
+    deliver(reassembler, "m3333333", 1, b"c" * 4, None)  # 6 + 4 fits
+    with pytest.raises(MSRPParseError) as info:
+        reassembler.start("m4444444", None)  # a third message in progress
+    assert info.value.status == 413
+    # a finished message gives its bytes back
+    assert deliver(reassembler, "m1111111", 7, b"", 6, "$") == Completed(
+        "m1111111", 6, b"a" * 6)
+    assert isinstance(deliver(reassembler, "m5555555", 1, b"d" * 6, None), Progress)

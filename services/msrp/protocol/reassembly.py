@@ -24,6 +24,7 @@ from sipsimple_services.msrp.protocol.headers import ByteRange
 
 __all__ = [
     "DEFAULT_MAX_BUFFERED",
+    "DEFAULT_MAX_MESSAGES",
     "Aborted",
     "Completed",
     "Progress",
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BUFFERED = 16 * 1024 * 1024
+DEFAULT_MAX_MESSAGES = 64
 FINISHED_MEMORY = 1024  # finished Message-IDs remembered, so that a late duplicate is ignored
 
 
@@ -108,11 +110,21 @@ class _Incoming:
 
 
 class Reassembler:
-    """Messages in progress on one session."""
+    """Messages in progress on one session.
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BUFFERED) -> None:
+    ``max_bytes`` bounds the bytes kept for all messages in progress together
+    (one message may use all of it), ``max_messages`` how many messages may be
+    in progress at once: beyond either, the chunk that would pass it gets a
+    413 and its message is refused.
+    """
+
+    def __init__(
+        self, max_bytes: int = DEFAULT_MAX_BUFFERED, max_messages: int = DEFAULT_MAX_MESSAGES
+    ) -> None:
         self.max_bytes = max_bytes
+        self.max_messages = max_messages
         self._messages: dict[str, _Incoming] = {}
+        self._kept = 0  # bytes kept for the messages in progress
         self._finished: OrderedDict[str, None] = OrderedDict()
         self._refused: OrderedDict[str, int] = OrderedDict()
 
@@ -142,6 +154,9 @@ class Reassembler:
         byte_range = byte_range or ByteRange(1, None, None)
         message = self._messages.get(message_id)
         if message is None:
+            if len(self._messages) >= self.max_messages:
+                raise self._refuse(
+                    message_id, f"more than {self.max_messages} messages in progress", 413)
             message = self._messages[message_id] = _Incoming(message_id, buffered)
         if byte_range.total is not None:
             if message.total is not None and message.total != byte_range.total:
@@ -165,12 +180,14 @@ class Reassembler:
         if message.total is not None and end > message.total:
             raise self._refuse(message_id, f"message {message_id}: data beyond its total", 400)
         if message.buffered:
-            if end > self.max_bytes:
+            growth = max(0, end - len(message.data))
+            if end > self.max_bytes or self._kept + growth > self.max_bytes:
                 raise self._refuse(
-                    message_id, f"message {message_id} larger than {self.max_bytes} bytes", 413)
+                    message_id, f"messages in progress larger than {self.max_bytes} bytes", 413)
             if len(message.data) < offset:
                 message.data.extend(bytes(offset - len(message.data)))
             message.data[offset:end] = data
+            self._kept += growth
         message.chunk_size += len(data)
         return offset
 
@@ -192,23 +209,29 @@ class Reassembler:
         total = message.total
         if total is not None and message.ranges.covers(0, total):
             self._finish(message_id)
-            body = bytes(message.data[:total]) if message.buffered else None
+            body = bytes(memoryview(message.data)[:total]) if message.buffered else None
             return Completed(message_id, total, body)
         return Progress(message_id, message.ranges.size, total)
 
     def drop(self, message_id: str) -> None:
         """Forget a message (refused); its later chunks start it afresh."""
-        self._messages.pop(message_id, None)
+        self._forget(message_id)
+
+    def _forget(self, message_id: str) -> _Incoming | None:
+        message = self._messages.pop(message_id, None)
+        if message is not None:
+            self._kept -= len(message.data)
+        return message
 
     def _refuse(self, message_id: str, text: str, status: int) -> MSRPParseError:
-        self._messages.pop(message_id, None)
+        self._forget(message_id)
         self._refused[message_id] = status
         if len(self._refused) > FINISHED_MEMORY:
             self._refused.popitem(last=False)
         return MSRPParseError(text, status=status)
 
     def _finish(self, message_id: str) -> None:
-        del self._messages[message_id]
+        self._forget(message_id)
         self._finished[message_id] = None
         if len(self._finished) > FINISHED_MEMORY:
             self._finished.popitem(last=False)
