@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
 from msrp_strategies import ALICE, BOB
 
-from sipsimple_services.msrp.protocol.chunking import FILE
+from sipsimple_services.msrp.protocol.chunking import CHAT, FILE
 from sipsimple_services.msrp.protocol.headers import FailureReport
 from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 from sipsimple_services.msrp.protocol.parser import Limits, parse_messages
@@ -255,3 +257,30 @@ def test_chunk_over_the_parser_limit_gets_413() -> None:
     assert MessageAborted(mid, 413) in bob_events
     assert sum(len(e.data) for e in bob_events if isinstance(e, IncomingData)) <= 500
     assert alice_events == [DeliveryFailed(mid, 413, "Message Too Large", False)]
+
+
+@given(st.lists(st.tuples(st.binary(max_size=2000), st.sampled_from([CHAT, FILE])),
+                min_size=1, max_size=5),
+       st.integers(1, 700), st.integers(1, 5000))
+def test_any_messages_chunk_sizes_and_reads_arrive_whole(
+    messages: list[tuple[bytes, int]], chunk_size: int, read_size: int
+) -> None:
+    alice = MSRPSession(parse_uri(ALICE), (parse_uri(BOB),), chunk_size=chunk_size)
+    bob = MSRPSession(parse_uri(BOB), (parse_uri(ALICE),))
+    sent = {alice.send_message("text/plain", data, priority=priority): data
+            for data, priority in messages}
+    received: dict[str, bytes | None] = {}
+    delivered: set[str] = set()
+    while True:
+        to_bob = wire(alice.outgoing(0.0))
+        for start in range(0, len(to_bob), read_size):
+            for event in bob.receive(to_bob[start : start + read_size], 0.0):
+                if isinstance(event, MessageReceived):
+                    received[event.message_id] = event.body
+        to_alice = wire(bob.outgoing(0.0))
+        for event in alice.receive(to_alice, 0.0):
+            if isinstance(event, MessageDelivered):
+                delivered.add(event.message_id)
+        if not to_bob and not to_alice:
+            break
+    assert received == sent and delivered == set(sent)
