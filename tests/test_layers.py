@@ -2,8 +2,8 @@
 
 Every module under a sans-IO folder is read (not imported) and each of its
 imports, at any depth of the module (a function's local import counts too), is
-checked against the folder's forbidden list. A new sans-IO core (the MSRP core)
-adds one line to `SANS_IO`.
+checked against the folder's forbidden list. A new sans-IO core adds one line
+to `SANS_IO`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ import pytest
 
 SERVICES = Path(__file__).resolve().parent.parent / "services"
 
-#: what no sans-IO module may import: sockets, TLS, event loops, the bus
-IO_MODULES = ("socket", "ssl", "select", "selectors", "asyncio", "gevent", "zmq")
+#: what no sans-IO module may import: sockets, TLS, event loops, threads, clocks, the bus
+IO_MODULES = (
+    "socket", "ssl", "select", "selectors", "asyncio", "gevent", "zmq", "threading", "time",
+    "datetime",
+)
 
 #: sans-IO folder (under services/) -> the packages of its service it may not import
 SANS_IO: dict[str, tuple[str, ...]] = {
@@ -33,6 +36,7 @@ SANS_IO: dict[str, tuple[str, ...]] = {
         "sipsimple_services.media.devices",
         "sipsimple_services.common",
     ),
+    "msrp/protocol": ("sipsimple_services.common",),
 }
 
 
