@@ -15,6 +15,7 @@ import contextlib
 import random
 
 import pytest
+from harness.fuzz import mutate_message
 from msrp_strategies import ALICE, BOB, RFC_STREAM
 
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
@@ -47,34 +48,11 @@ VALID = (b"MSRP zzzz9999 SEND\r\nTo-Path: " + BOB.encode() + b"\r\nFrom-Path: "
          b"after\r\n-------zzzz9999$\r\n")
 
 
+RUNS = [b"a", b"9", b"-", b"\r\n-", b" "]
+
+
 def mutate(rng: random.Random, data: bytes) -> bytes:
-    buf = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        if not buf:
-            buf += rng.choice(SPECIAL)
-            continue
-        choice = rng.randrange(7)
-        pos = rng.randrange(len(buf))
-        if choice == 0:
-            buf[pos] ^= 1 << rng.randrange(8)
-        elif choice == 1:
-            del buf[rng.randrange(len(buf)) :]
-        elif choice == 2:
-            buf[pos:pos] = rng.choice(SPECIAL)
-        elif choice == 3:
-            lines = bytes(buf).split(b"\r\n")
-            index = rng.randrange(len(lines))
-            lines.insert(index, lines[index])
-            buf = bytearray(b"\r\n".join(lines))
-        elif choice == 4:
-            lines = bytes(buf).split(b"\r\n")
-            del lines[rng.randrange(len(lines))]
-            buf = bytearray(b"\r\n".join(lines))
-        elif choice == 5:
-            buf[pos:pos] = rng.choice([b"a", b"9", b"-", b"\r\n-", b" "]) * rng.randint(10, 3000)
-        else:
-            buf[pos] = rng.randrange(256)
-    return bytes(buf)
+    return mutate_message(rng, data, SPECIAL, RUNS, (10, 3000))
 
 
 def run(data: bytes, cuts: list[int]) -> tuple[StreamParser, list[object]]:

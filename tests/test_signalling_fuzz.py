@@ -11,6 +11,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from harness.fuzz import mutate_message
+
 from sipsimple.core import SIPParseError
 from sipsimple_services.signalling.sip.message.parser import (
     KeepAlive,
@@ -49,34 +51,11 @@ SPECIAL = [
 ]
 
 
+RUNS = [b"a", b"9", b";x", b",", b'"']
+
+
 def mutate(rng: random.Random, data: bytes) -> bytes:
-    buf = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        if not buf:
-            buf += rng.choice(SPECIAL)
-            continue
-        choice = rng.randrange(7)
-        pos = rng.randrange(len(buf))
-        if choice == 0:
-            buf[pos] ^= 1 << rng.randrange(8)
-        elif choice == 1:
-            del buf[rng.randrange(len(buf)) :]
-        elif choice == 2:
-            buf[pos:pos] = rng.choice(SPECIAL)
-        elif choice == 3:
-            lines = bytes(buf).split(b"\r\n")
-            index = rng.randrange(len(lines))
-            lines.insert(index, lines[index])
-            buf = bytearray(b"\r\n".join(lines))
-        elif choice == 4:
-            lines = bytes(buf).split(b"\r\n")
-            del lines[rng.randrange(len(lines))]
-            buf = bytearray(b"\r\n".join(lines))
-        elif choice == 5:
-            buf[pos:pos] = rng.choice([b"a", b"9", b";x", b",", b'"']) * rng.randint(100, 5000)
-        else:
-            buf[pos] = rng.randrange(256)
-    return bytes(buf)
+    return mutate_message(rng, data, SPECIAL, RUNS, (100, 5000))
 
 
 def test_fuzz() -> None:

@@ -3,7 +3,9 @@
 `mutations(seed, samples, rounds, special)` yields mutated copies of the
 samples (bit flips, truncations, insertions of syntax-significant sequences,
 duplicated/dropped/swapped lines), a few mutations stacked on each, always the
-same for a seed so that a failure reproduces.
+same for a seed so that a failure reproduces. `mutate_message` does the same
+to one CRLF-framed protocol message (SIP, MSRP), with long runs of a token
+among its edits, to reach the parsers' limits.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator, Sequence
 
-__all__ = ["mutate", "mutations"]
+__all__ = ["mutate", "mutate_message", "mutations"]
 
 
 def mutate(rng: random.Random, data: bytes, special: Sequence[bytes]) -> bytes:
@@ -45,3 +47,39 @@ def mutations(
         for _ in range(rng.randint(1, 4)):
             data = mutate(rng, data, special)
         yield data
+
+
+def mutate_message(
+    rng: random.Random, data: bytes, special: Sequence[bytes], runs: Sequence[bytes],
+    run_length: tuple[int, int],
+) -> bytes:
+    """One to four edits of a CRLF-framed message: a bit flip, a truncation, a
+    `special` sequence inserted, a line duplicated or dropped, a run of one of
+    `runs` repeated `run_length` times inserted, or a byte replaced."""
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        if not buf:
+            buf += rng.choice(special)
+            continue
+        choice = rng.randrange(7)
+        pos = rng.randrange(len(buf))
+        if choice == 0:
+            buf[pos] ^= 1 << rng.randrange(8)
+        elif choice == 1:
+            del buf[rng.randrange(len(buf)) :]
+        elif choice == 2:
+            buf[pos:pos] = rng.choice(special)
+        elif choice == 3:
+            lines = bytes(buf).split(b"\r\n")
+            index = rng.randrange(len(lines))
+            lines.insert(index, lines[index])
+            buf = bytearray(b"\r\n".join(lines))
+        elif choice == 4:
+            lines = bytes(buf).split(b"\r\n")
+            del lines[rng.randrange(len(lines))]
+            buf = bytearray(b"\r\n".join(lines))
+        elif choice == 5:
+            buf[pos:pos] = rng.choice(runs) * rng.randint(*run_length)
+        else:
+            buf[pos] = rng.randrange(256)
+    return bytes(buf)
