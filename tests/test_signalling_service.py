@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.loopback import peer_closed
 from harness.notifications import Recorder
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
@@ -530,19 +531,6 @@ def flood_request(port: int, body_length: int) -> bytes:
     ).encode()
 
 
-def is_closed(sock: socket.socket) -> bool:
-    """Whether the service closed `sock` (it never writes to a flood connection first)."""
-    timeout = sock.gettimeout()
-    sock.settimeout(0)  # with a timeout, recv would wait for data
-    try:
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        sock.settimeout(timeout)
-
 
 def test_connection_flood_from_one_address_is_capped(
     spawn_service: Callable[..., Any],
@@ -564,10 +552,10 @@ def test_connection_flood_from_one_address_is_capped(
             with contextlib.suppress(OSError):  # refused: closed under our feet
                 sock.sendall(flood_request(port, body) + b"x" * sent)
         deadline = time.monotonic() + 60
-        while sum(map(is_closed, flood)) < count - cap:
-            assert time.monotonic() < deadline, f"{sum(map(is_closed, flood))} refused"
+        while sum(map(peer_closed, flood)) < count - cap:
+            assert time.monotonic() < deadline, f"{sum(map(peer_closed, flood))} refused"
             time.sleep(0.05)
-        held = [sock for sock in flood if not is_closed(sock)]
+        held = [sock for sock in flood if not peer_closed(sock)]
         assert len(held) == cap
         # another address is served meanwhile
         with socket.create_connection(("127.0.0.1", port), timeout=10,

@@ -16,7 +16,7 @@ import gevent
 import gevent.queue
 import pytest
 from gevent import socket as gsocket
-from harness.loopback import HOSTS, request_bytes
+from harness.loopback import HOSTS, peer_closed, request_bytes
 
 from sipsimple_services.signalling.sip.message.parser import Limits, StreamParser, parse_message
 from sipsimple_services.signalling.sip.message.values import (
@@ -297,18 +297,6 @@ def test_stream_that_never_ends_a_message_is_closed(endpoint: Callable[..., Endp
     assert reason == "parse error" and b.manager.connections == {}
     assert b.inbox.empty()
 
-
-def peer_closed(sock: gsocket.socket) -> bool:
-    timeout = sock.gettimeout()
-    sock.settimeout(0)  # gevent would otherwise wait for data
-    try:
-        return sock.recv(1, socket.MSG_PEEK) == b""
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True
-    finally:
-        sock.settimeout(timeout)
 
 
 def test_bad_message_on_a_stream_gets_400_and_the_stream_goes_on(

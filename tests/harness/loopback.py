@@ -1,4 +1,5 @@
-"""Loopback hosts to parametrize transport tests with, and a minimal request to send."""
+"""Loopback hosts to parametrize transport tests with, a minimal request to send, and
+whether a peer closed a connection."""
 
 from __future__ import annotations
 
@@ -6,6 +7,21 @@ import itertools
 import socket
 
 import pytest
+
+
+def peer_closed(sock: socket.socket) -> bool:
+    """Whether the other end closed the connection `sock` (nothing is read: a peek
+    that must not wait, so this works on blocking and gevent sockets alike)."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.settimeout(timeout)
 
 
 def ipv6_available() -> bool:
