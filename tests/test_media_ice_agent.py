@@ -16,18 +16,17 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from sipsimple_services.media.ice.agent import (
-    CandidatePair,
+from sipsimple_services.media.ice.agent import IceAgent
+from sipsimple_services.media.ice.binding import BindingClient, MappedAddress
+from sipsimple_services.media.ice.candidate import CandidateType, new_credentials
+from sipsimple_services.media.ice.checklist import PairState
+from sipsimple_services.media.ice.events import (
     ConsentLost,
-    IceAgent,
     IceCompleted,
     IceFailed,
     IceState,
     PairSelected,
-    PairState,
 )
-from sipsimple_services.media.ice.binding import BindingClient, MappedAddress
-from sipsimple_services.media.ice.candidate import CandidateType, new_credentials
 from sipsimple_services.media.ice.stun import (
     Attr,
     Class,
@@ -462,13 +461,3 @@ def test_checks_carry_the_rfc_8445_attributes() -> None:
     from sipsimple_services.media.ice.stun import check_integrity
 
     assert check_integrity(message, short_term_key(b.local_pwd))
-
-
-def test_pair_state_table() -> None:
-    pair = CandidatePair(None, None, 0)  # type: ignore[arg-type]
-    assert pair.state is PairState.FROZEN
-    assert not pair.move("success")
-    assert pair.move("unfreeze") and pair.state is PairState.WAITING
-    assert pair.move("send") and pair.state is PairState.IN_PROGRESS
-    assert pair.move("success") and pair.state is PairState.SUCCEEDED
-    assert not pair.move("trigger") and pair.state is PairState.SUCCEEDED

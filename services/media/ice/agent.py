@@ -26,7 +26,6 @@ import random
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 from sipsimple.core.sdp.ice import is_ip_address
 
@@ -36,6 +35,16 @@ from .candidate import (
     candidate_priority,
     foundation,
     pair_priority,
+)
+from .checklist import CandidatePair, LocalCandidate, PairState
+from .events import (
+    ConsentLost,
+    IceCompleted,
+    IceEvent,
+    IceFailed,
+    IceState,
+    IceStateChanged,
+    PairSelected,
 )
 from .stun import (
     Attr,
@@ -56,16 +65,8 @@ __all__ = [
     "CONSENT_INTERVAL",
     "CONSENT_TIMEOUT",
     "TA",
-    "CandidatePair",
-    "ConsentLost",
+    "Effect",
     "IceAgent",
-    "IceCompleted",
-    "IceFailed",
-    "IceState",
-    "IceStateChanged",
-    "LocalCandidate",
-    "PairSelected",
-    "PairState",
 ]
 
 Address = tuple[str, int]
@@ -82,101 +83,6 @@ REQUEST_RATE = 100.0  # authenticated checks answered per second (a peer sends ~
 REQUEST_BURST = 50.0
 
 
-class PairState(StrEnum):
-    FROZEN = "frozen"
-    WAITING = "waiting"
-    IN_PROGRESS = "in-progress"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-# (state, what happened) -> next state; anything else leaves the pair as it is
-_PAIR_TRANSITIONS: dict[tuple[PairState, str], PairState] = {
-    (PairState.FROZEN, "unfreeze"): PairState.WAITING,
-    (PairState.FROZEN, "trigger"): PairState.WAITING,
-    (PairState.FAILED, "trigger"): PairState.WAITING,
-    (PairState.WAITING, "send"): PairState.IN_PROGRESS,
-    (PairState.IN_PROGRESS, "success"): PairState.SUCCEEDED,
-    (PairState.IN_PROGRESS, "failure"): PairState.FAILED,
-    (PairState.IN_PROGRESS, "timeout"): PairState.FAILED,
-    (PairState.IN_PROGRESS, "role-conflict"): PairState.WAITING,
-}
-
-
-class IceState(StrEnum):
-    NEW = "new"
-    CHECKING = "checking"
-    COMPLETED = "completed"  # a pair selected for every component
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class LocalCandidate:
-    candidate: Candidate
-    base: Address  # where checks for it are sent from (a relayed address is its own base)
-
-
-@dataclass(eq=False)
-class CandidatePair:
-    local: LocalCandidate
-    remote: Candidate
-    priority: int
-    state: PairState = PairState.FROZEN
-    nominated: bool = False
-    nominate_on_success: bool = False  # controlled: USE-CANDIDATE came before our success
-    valid_pair: CandidatePair | None = None
-
-    @property
-    def component(self) -> int:
-        return self.remote.component
-
-    @property
-    def foundation(self) -> str:
-        return f"{self.local.candidate.foundation}:{self.remote.foundation}"
-
-    def move(self, happened: str) -> bool:
-        new = _PAIR_TRANSITIONS.get((self.state, happened))
-        if new is None:
-            return False
-        self.state = new
-        return True
-
-
-@dataclass(frozen=True)
-class IceStateChanged:
-    old: IceState
-    new: IceState
-
-
-@dataclass(frozen=True)
-class PairSelected:
-    component: int
-    local: Candidate
-    remote: Candidate
-    base: Address  # the local socket address (or relayed address) to send from
-
-    @property
-    def remote_address(self) -> Address:
-        return self.remote.address
-
-
-@dataclass(frozen=True)
-class IceCompleted:
-    pairs: tuple[PairSelected, ...]
-
-
-@dataclass(frozen=True)
-class IceFailed:
-    reason: str
-
-
-@dataclass(frozen=True)
-class ConsentLost:
-    component: int
-    remote: Address
-
-
-IceEvent = IceStateChanged | PairSelected | IceCompleted | IceFailed | ConsentLost
 Effect = Transmit | IceEvent
 
 
