@@ -38,6 +38,7 @@ from sipsimple_services.media.ice.stun import (
     short_term_key,
 )
 from sipsimple_services.media.ice.transaction import Transmit
+from sipsimple_services.media.ice.turn import Allocated, DataReceived, TurnClient
 
 Address = tuple[str, int]
 DELAY = 0.01
@@ -81,6 +82,9 @@ class Network:
         }
         self.clients: dict[Address, BindingClient] = {}
         self.delivered = 0
+        self.blocked: set[frozenset[str]] = set()  # host pairs a firewall keeps apart
+        self.turn: dict[Address, tuple[TurnClient, str, Address]] = {}  # socket -> client
+        self.relays: dict[Address, Address] = {}  # relayed address -> the client's socket
 
     def add(self, name: str, agent: IceAgent, *sockets: Address) -> None:
         self.agents[name] = agent
@@ -94,15 +98,22 @@ class Network:
     def send(self, transmit: Transmit, default_source: Address | None = None) -> None:
         source = transmit.source or default_source
         assert source is not None
+        if source in self.relays:  # the agent sends from its relayed candidate: through TURN
+            socket = self.relays[source]
+            turn = self.turn[socket][0]
+            for out in turn.send(transmit.destination, transmit.data, self.now):
+                assert isinstance(out, Transmit)
+                self.send(out, socket)
+            return
         name = self.owner(source)
         if name in self.silent:
             return
         if name in self.nats:
             source = self.nats[name].outbound(source, transmit.destination)
-        heapq.heappush(
-            self.queue,
-            (self.now + DELAY, next(self.order), transmit.data, source, transmit.destination),
-        )
+        self.push(transmit.data, source, transmit.destination)
+
+    def push(self, data: bytes, source: Address, destination: Address) -> None:
+        heapq.heappush(self.queue, (self.now + DELAY, next(self.order), data, source, destination))
 
     def effects(self, name: str, effects: list[object]) -> None:
         for effect in effects:
@@ -113,6 +124,8 @@ class Network:
                 self.stamped.append((self.now, name, effect))
 
     def deliver(self, data: bytes, source: Address, destination: Address) -> None:
+        if frozenset((source[0], destination[0])) in self.blocked:
+            return
         if destination in self.servers:
             answer = self.servers[destination](data, source)
             if answer is not None:
@@ -131,11 +144,27 @@ class Network:
         if destination in self.clients:
             self.clients[destination].handle_datagram(data, source)
             return
+        if destination in self.turn and source == self.turn[destination][0].server:
+            self.turn_effects(
+                destination, self.turn[destination][0].handle_datagram(data, source, self.now)
+            )
+            return
         name = self.owner(destination)
         if name is None or name in self.silent:
             return
         self.delivered += 1
         self.effects(name, self.agents[name].handle_stun(data, source, destination, self.now))
+
+    def turn_effects(self, socket: Address, effects: list) -> None:
+        _, name, relayed = self.turn[socket]
+        for effect in effects:
+            if isinstance(effect, Transmit):
+                self.send(effect, socket)
+            elif isinstance(effect, DataReceived):
+                agent = self.agents[name]
+                self.effects(name, agent.handle_stun(effect.data, effect.peer, relayed, self.now))
+            else:
+                self.events[name].append(effect)
 
     def run(self, duration: float) -> None:
         end = self.now + duration
@@ -144,6 +173,11 @@ class Network:
                 (d, name)
                 for name, agent in self.agents.items()
                 if (d := agent.next_deadline()) is not None
+            ]
+            deadlines += [
+                (d, f"turn:{i}")
+                for i, (turn, _, _) in enumerate(self.turn.values())
+                if (d := turn.next_deadline()) is not None
             ]
             next_timer = min(deadlines, default=None)
             next_packet = self.queue[0][0] if self.queue else None
@@ -159,6 +193,10 @@ class Network:
                 assert next_timer is not None
                 self.now = max(self.now, next_timer[0])
                 name = next_timer[1]
+                if name.startswith("turn:"):
+                    socket = list(self.turn)[int(name[5:])]
+                    self.turn_effects(socket, self.turn[socket][0].handle_timeout(self.now))
+                    continue
                 agent = self.agents[name]
                 self.effects(name, agent.handle_timeout(self.now))
                 after = agent.next_deadline()
@@ -461,3 +499,81 @@ def test_checks_carry_the_rfc_8445_attributes() -> None:
     from sipsimple_services.media.ice.stun import check_integrity
 
     assert check_integrity(message, short_term_key(b.local_pwd))
+
+
+TURN_SERVER = ("198.51.100.10", 3478)
+RELAYED = ("198.51.100.10", 49152)
+
+
+class Relay:
+    """A TURN server without authentication: allocations, permissions, Send and Data."""
+
+    def __init__(self, net: Network) -> None:
+        self.net = net
+        self.client: Address | None = None
+        self.permissions: set[str] = set()
+        net.servers[TURN_SERVER] = self.from_client
+        net.servers[RELAYED] = self.from_peer
+
+    def from_client(self, data: bytes, source: Address) -> bytes | None:
+        message = parse(data)
+        if message.cls is Class.INDICATION:
+            peer = message.get(Attr.XOR_PEER_ADDRESS)
+            if message.method == Method.SEND and peer[0] in self.permissions:
+                self.net.push(message.get(Attr.DATA), RELAYED, peer)
+            return None
+        if message.method == Method.ALLOCATE:
+            self.client = source
+            return encode(
+                message.reply(
+                    Class.SUCCESS,
+                    (
+                        (Attr.XOR_RELAYED_ADDRESS, RELAYED),
+                        (Attr.XOR_MAPPED_ADDRESS, source),
+                        (Attr.LIFETIME, 600),
+                    ),
+                )
+            )
+        if message.method == Method.CREATE_PERMISSION:
+            self.permissions.add(message.get(Attr.XOR_PEER_ADDRESS)[0])
+        return encode(message.reply(Class.SUCCESS))
+
+    def from_peer(self, data: bytes, source: Address) -> bytes | None:
+        if source[0] in self.permissions and self.client is not None:
+            indication = Message(
+                Method.DATA,
+                Class.INDICATION,
+                new_transaction_id(),
+                ((Attr.XOR_PEER_ADDRESS, source), (Attr.DATA, data)),
+            )
+            self.net.push(encode(indication), TURN_SERVER, self.client)
+        return None
+
+
+def test_a_relayed_candidate_carries_the_call_when_the_hosts_cannot_reach_each_other() -> None:
+    net = Network()
+    a, b = make_agent(True, 1), make_agent(False, 2)
+    net.add("a", a, A_HOST)
+    net.add("b", b, B_HOST)
+    net.blocked.add(frozenset((A_HOST[0], B_HOST[0])))
+    Relay(net)
+    turn = TurnClient(TURN_SERVER, "alice", "unused")
+    net.turn[A_HOST] = (turn, "a", RELAYED)
+    net.relays[RELAYED] = A_HOST
+    net.turn_effects(A_HOST, turn.start(net.now))
+    net.run(1.0)
+    (allocated,) = net.of_type("a", Allocated)
+    a.add_host(1, A_HOST)
+    relay = a.add_relayed(1, allocated.relayed, allocated.mapped, TURN_SERVER)
+    assert relay.type is CandidateType.RELAY and relay.address == RELAYED
+    b.add_host(1, B_HOST)
+    exchange(a, b)
+    start(net, "a", "b")
+    net.run(15.0)
+    assert a.state is IceState.COMPLETED and b.state is IceState.COMPLETED
+    a_side = selected(net, "a")
+    assert a_side.local.type is CandidateType.RELAY and a_side.base == RELAYED
+    assert a_side.remote_address == B_HOST
+    assert selected(net, "b").remote_address == RELAYED
+    net.run(60.0)  # consent through the relay
+    assert not net.of_type("a", ConsentLost) and not net.of_type("b", ConsentLost)
