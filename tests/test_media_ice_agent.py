@@ -577,3 +577,20 @@ def test_a_relayed_candidate_carries_the_call_when_the_hosts_cannot_reach_each_o
     assert selected(net, "b").remote_address == RELAYED
     net.run(60.0)  # consent through the relay
     assert not net.of_type("a", ConsentLost) and not net.of_type("b", ConsentLost)
+
+
+def test_seeded_fuzz_of_checks_never_raises_and_never_moves_the_call() -> None:
+    net, a, b = two_agents()
+    net.run(5.0)
+    pair_before = a.selected()
+    rng = random.Random(7675)
+    seeds = [check_request(a, b), check_request(a, b, (Attr.USE_CANDIDATE, True))]
+    for i in range(5000):
+        data = bytearray(seeds[i % 2])
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        source = ("198.51.100.77", rng.randrange(1, 65536))
+        for effect in a.handle_stun(bytes(data), source, A_HOST, net.now):
+            assert isinstance(effect, Transmit)  # at most an answer, never an event
+    assert sum(a.dropped.values()) > 4000
+    assert a.selected() is pair_before and a.state is IceState.COMPLETED

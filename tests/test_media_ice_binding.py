@@ -49,6 +49,7 @@ def test_other_datagrams_are_ignored() -> None:
     assert client.handle_datagram(encode(other), SERVER) == []
     assert client.handle_datagram(b"\x80\x00garbage", SERVER) == []
     assert client.handle_datagram(transmit.data, SERVER) == []  # our own request reflected
+    assert client.handle_datagram(answer(transmit.data, LOCAL), ("192.0.2.66", 3478)) == []
     assert client.result is None
 
 

@@ -229,3 +229,30 @@ def test_close_releases_the_allocation() -> None:
     assert server.lifetime_asked == [0]
     assert client.state is TurnState.CLOSED and client.next_deadline() is None
     assert client.send(PEER, b"x", 6.0) == []
+
+
+def test_an_allocation_without_a_relayed_address_fails() -> None:
+    client = TurnClient(SERVER, "alice", "secret")
+    (transmit,) = client.start(0.0)
+    request = parse(transmit.data)
+    answer = encode(request.reply(Class.SUCCESS, ((Attr.XOR_MAPPED_ADDRESS, CLIENT),)))
+    assert client.handle_datagram(answer, SERVER, 0.0) == [
+        AllocationFailed("no XOR-RELAYED/MAPPED-ADDRESS")
+    ]
+
+
+def test_seeded_fuzz_of_server_datagrams_never_raises() -> None:
+    import random
+
+    client, server = allocated()
+    pump(client, server, client.bind_channel(PEER, 1.0), 1.0)
+    rng = random.Random(8656)
+    seeds = [server.data_indication(PEER, b"abc"), ChannelData(0x4000, b"xyz").encode()]
+    for i in range(5000):
+        data = bytearray(seeds[i % 2])
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        for effect in client.handle_datagram(bytes(data), SERVER, 2.0):
+            assert isinstance(effect, DataReceived)
+    assert client.state is TurnState.ALLOCATED
+    assert sum(client.dropped.values()) > 0

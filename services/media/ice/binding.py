@@ -93,6 +93,8 @@ class BindingClient:
         """The result if this is our response; anything else is ignored (returns [])."""
         if self.result is not None or self._transaction is None:
             return []
+        if (source[0], source[1]) != tuple(self.server):
+            return []  # only the server's answer counts
         try:
             message = parse(datagram)
         except StunError:

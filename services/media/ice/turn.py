@@ -362,8 +362,8 @@ class TurnClient:
         if request.method == Method.ALLOCATE:
             relayed = message.get(Attr.XOR_RELAYED_ADDRESS)
             mapped = message.get(Attr.XOR_MAPPED_ADDRESS)
-            if relayed is None:
-                return self._request_failed(request, "no XOR-RELAYED-ADDRESS")
+            if relayed is None or mapped is None:  # RFC 8656 7.3: both are mandatory
+                return self._request_failed(request, "no XOR-RELAYED/MAPPED-ADDRESS")
             lifetime = int(message.get(Attr.LIFETIME, self.lifetime))
             self.relayed, self.mapped = relayed, mapped
             self.state = TurnState.ALLOCATED
