@@ -397,7 +397,11 @@ def test_restart_after_an_address_change_selects_the_new_path_and_keeps_the_old_
     net.sockets[new_b] = "b"
     b.restart(*new_credentials(random.Random(7)), keep_local_candidates=False)
     b.add_host(1, new_b)
+    assert a.is_restart(b.local_ufrag, b.local_pwd)
+    with pytest.raises(ValueError, match="restart"):
+        a.set_remote(b.local_ufrag, b.local_pwd, b.local_candidates())
     a.restart(*new_credentials(random.Random(8)))
+    assert not a.is_restart(b.local_ufrag, b.local_pwd)
     assert a.selected() is not None and a.selected().remote.address == B_HOST  # type: ignore[union-attr]
     exchange(a, b)
     start(net, "a", "b")
@@ -594,3 +598,38 @@ def test_seeded_fuzz_of_checks_never_raises_and_never_moves_the_call() -> None:
             assert isinstance(effect, Transmit)  # at most an answer, never an event
     assert sum(a.dropped.values()) > 4000
     assert a.selected() is pair_before and a.state is IceState.COMPLETED
+
+
+def test_pairs_keep_to_one_address_family_and_component() -> None:
+    from sipsimple_services.media.ice.candidate import Candidate, candidate_priority
+
+    a = make_agent(True, 1, components=2)
+    a.add_host(1, A_HOST)
+    a.add_host(1, ("2001:db8::1", 5000), local_preference=65534)
+    a.add_host(2, ("2001:db8::1", 5001))
+    remote = [
+        Candidate(
+            "9",
+            1,
+            "udp",
+            candidate_priority(CandidateType.HOST, 1),
+            "2001:db8::2",
+            6000,
+            CandidateType.HOST,
+        ),
+        Candidate(
+            "9",
+            1,
+            "tcp",
+            candidate_priority(CandidateType.HOST, 1),
+            "192.0.2.2",
+            6000,
+            CandidateType.HOST,
+        ),
+        Candidate("8", 1, "udp", 5, "peer.local", 6000, CandidateType.HOST),
+    ]
+    a.set_remote("ufrag", "p" * 22, remote)
+    assert [(p.local.base, p.remote.address) for p in a.pairs] == [
+        (("2001:db8::1", 5000), ("2001:db8::2", 6000))
+    ]
+    assert a.dropped["unusable-candidate"] == 1  # the TCP one

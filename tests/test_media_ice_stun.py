@@ -122,7 +122,7 @@ def test_message_type_bits_for_every_method_and_class() -> None:
     assert encode(Message(Method.DATA, Class.INDICATION, TID))[:2] == b"\x00\x17"
 
 
-def test_sha256_integrity_and_truncation() -> None:
+def test_sha256_integrity() -> None:
     key = b"secret"
     data = encode(
         Message(Method.BINDING, Class.REQUEST, TID, ((Attr.PRIORITY, 7),)), key, sha256=True

@@ -260,7 +260,17 @@ class IceAgent:
 
     # --- remote side and the check list -------------------------------------
 
+    def is_restart(self, ufrag: str, pwd: str) -> bool:
+        """A new offer or answer with these credentials restarts ICE (RFC 8839 4.4.1.1.1)."""
+        return self.remote_ufrag is not None and (ufrag, pwd) != (
+            self.remote_ufrag,
+            self.remote_pwd,
+        )
+
     def set_remote(self, ufrag: str, pwd: str, candidates: Iterable[Candidate]) -> None:
+        """The peer's credentials and candidates; new credentials need `restart` first."""
+        if self.is_restart(ufrag, pwd):
+            raise ValueError("new remote credentials: call restart first")
         self.remote_ufrag, self.remote_pwd = ufrag, pwd
         for candidate in candidates:
             self.add_remote_candidate(candidate)
