@@ -306,3 +306,21 @@ def test_seeded_fuzz_of_mutated_messages() -> None:
         parsed += 1
         check_integrity(message, SHORT_TERM)
     assert parsed > 0  # the fuzz also reaches past the framing checks
+
+
+def test_a_truncated_sha256_integrity_is_checked_on_its_length() -> None:
+    import hashlib
+    import hmac
+
+    key = b"secret"
+    body = struct.pack("!HHI", Attr.PRIORITY, 4, 7)
+    header = struct.pack("!HHI12s", 0x0001, len(body) + 4 + 16, 0x2112A442, TID)
+    mac = hmac.new(key, header + body, hashlib.sha256).digest()[:16]
+    data = header + body + struct.pack("!HH", Attr.MESSAGE_INTEGRITY_SHA256, 16) + mac
+    message = parse(data)
+    assert message.mac_sha256 and len(message.mac) == 16
+    assert check_integrity(message, key) and not check_integrity(message, b"other")
+    # shorter than 16 bytes is not allowed (RFC 8489 14.6)
+    short = header[:2] + struct.pack("!H", len(body) + 4 + 12) + header[4:] + body
+    with pytest.raises(StunError):
+        parse(short + struct.pack("!HH", Attr.MESSAGE_INTEGRITY_SHA256, 12) + mac[:12])
