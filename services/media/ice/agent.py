@@ -25,7 +25,7 @@ from __future__ import annotations
 import random
 from collections import Counter, deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sipsimple.core.sdp.ice import is_ip_address
 
@@ -105,9 +105,10 @@ class _Selected:
 
 @dataclass
 class _Bucket:
+    """Token bucket for the requests we answer: a flood costs us parsing only."""
+
     tokens: float
     at: float
-    dropped: int = field(default=0)
 
     def take(self, now: float) -> bool:
         self.tokens = min(REQUEST_BURST, self.tokens + (now - self.at) * REQUEST_RATE)
