@@ -633,3 +633,24 @@ def test_pairs_keep_to_one_address_family_and_component() -> None:
         (("2001:db8::1", 5000), ("2001:db8::2", 6000))
     ]
     assert a.dropped["unusable-candidate"] == 1  # the TCP one
+
+
+def test_both_agents_behind_nats_punch_through_with_their_reflexive_addresses() -> None:
+    net = Network()
+    a_private, b_private = ("10.0.0.1", 5000), ("10.0.0.2", 6000)
+    a, b = make_agent(True, 1), make_agent(False, 2)
+    a.add_host(1, a_private)
+    b.add_host(1, b_private)
+    net.add("a", a, a_private)
+    net.add("b", b, b_private)
+    net.nats["a"] = Nat("203.0.113.1")
+    net.nats["b"] = Nat("203.0.113.2")
+    gather_srflx(net, a, a_private)
+    gather_srflx(net, b, b_private)
+    exchange(a, b)
+    start(net, "a", "b")
+    net.run(15.0)
+    assert a.state is IceState.COMPLETED and b.state is IceState.COMPLETED
+    assert selected(net, "a").remote_address == net.nats["b"].mappings[b_private]
+    assert selected(net, "b").remote_address == net.nats["a"].mappings[a_private]
+    assert selected(net, "a").base == a_private and selected(net, "b").base == b_private
