@@ -36,6 +36,14 @@ SANS_IO: dict[str, tuple[str, ...]] = {
         "sipsimple_services.media.devices",
         "sipsimple_services.common",
     ),
+    "media/ice": (
+        "sipsimple_services.media.engine",
+        "sipsimple_services.media.service",
+        "sipsimple_services.media.stream",
+        "sipsimple_services.media.devices",
+        "sipsimple_services.media.ports",
+        "sipsimple_services.common",
+    ),
     "msrp/protocol": ("sipsimple_services.common",),
 }
 
