@@ -32,7 +32,7 @@ from sipsimple_services.signalling.glue.engine import (
     TraceRecord,
 )
 from sipsimple_services.signalling.glue.outgoing import build_request, send_out_of_dialog
-from sipsimple_services.signalling.glue.ua import IncomingRequest, UACore
+from sipsimple_services.signalling.glue.ua import IncomingRequest, NotPending, UACore
 from sipsimple_services.signalling.sip.message.addresses import Destination
 from sipsimple_services.signalling.sip.message.values import SIPRequest
 from sipsimple_services.signalling.sip.transactions.effects import (
@@ -135,15 +135,26 @@ def test_invite_nobody_owns_gets_480_and_is_acked(node: Callable[..., Node]) -> 
 
 
 def test_message_codes_and_delivery(node: Callable[..., Node]) -> None:
-    a, b = node(), node()
+    a, b = node(), node(answer_timeout=0.3)
     assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 480
     b.accounts.claim(SIPURI(host="127.0.0.1", user="carol"), "client-1")
-    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 404
+    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 480
     b.accounts.claim(SIPURI(host="127.0.0.1", user="bob"), "client-2")
+    # delivered, but the client never answers: 480 after answer_timeout, never a 200
+    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 480
+    assert [i.answered for i in b.delivered] == [None]
+
+    def answer(incoming: IncomingRequest) -> None:
+        b.delivered.append(incoming)
+        with pytest.raises(NotPending):  # only the client it was delivered to answers
+            b.core.respond(b.engine, incoming.server_id, 200, None, [], b"", client="client-1")
+        b.core.respond(b.engine, incoming.server_id, 200, None, [], b"", client="client-2")
+
+    b.core.on_request = answer
     outcome = send(a, b, "MESSAGE", body=b"hello", content_type="text/plain")
     assert outcome.response.code == 200
-    [incoming] = b.delivered
-    assert incoming.request.body == b"hello" and incoming.answered == 200
+    incoming = b.delivered[-1]
+    assert incoming.request.body == b"hello" and incoming.answered is None
     assert incoming.claim == Claim("sip:bob@127.0.0.1", "client-2")
     assert incoming.source.host == "127.0.0.1" and incoming.source.transport == "UDP"
 

@@ -180,15 +180,16 @@ class UACore:
 
     def respond(
         self, engine: SignallingEngine, server_id: str, code: int, reason: str | None,
-        headers: Sequence[Header], body: bytes,
+        headers: Sequence[Header], body: bytes, *, client: str | None = None,
     ) -> None:
         """A client's answer to a delivered request (a 1xx keeps it pending).
 
-        Raises `NotPending` for an unknown id, `SIPParseError`/`ValueError`
-        for a response that cannot be built.
+        Raises `NotPending` for an unknown id or one delivered to another
+        client than ``client`` (None: any), `SIPParseError`/`ValueError` for a
+        response that cannot be built.
         """
         pending = self._pending.get(server_id)
-        if pending is None:
+        if pending is None or (client is not None and pending.client != client):
             raise NotPending(server_id)
         response = make_response(
             pending.request, code, reason, to_tag=pending.tag,
