@@ -399,6 +399,12 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
                         and notification.sender is not session:
                     busy(notification.sender)
                     continue
+                if notification is not None and notification.name in (
+                        "SIPEngineGotMessage", "SIPEngineGotComposingIndication"):
+                    from sipsimple.cli.message import show_message
+
+                    show_message(notification)  # observed by `answer`, which prints them
+                    continue
                 if notification is not None and notification.sender in (session, stream):
                     if notification.name != "AudioStreamDidChangeRTPParameters":
                         show(notification)
