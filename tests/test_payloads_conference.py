@@ -696,3 +696,42 @@ def test_seeded_fuzz_of_mutated_documents() -> None:
 
 def test_errors_are_payload_errors() -> None:
     assert issubclass(ConferenceParseError, ParserError)
+
+
+def test_partial_uri_lists_merge_and_delete(held: Conference) -> None:
+    state = merge(
+        held,
+        partial(
+            2,
+            "<conference-description><service-uris state='deleted'/>"
+            "<conf-uris state='partial'><entry><uri>sip:a@x</uri></entry></conf-uris>"
+            "</conference-description>"
+            "<users state='partial'><user entity='sip:bob@example.com' state='partial'>"
+            "<associated-aors state='partial'><entry><uri>tel:+1</uri></entry>"
+            "</associated-aors></user></users>",
+        ),
+    )
+    description = state.conference_description
+    assert description is not None
+    assert description.service_uris is None
+    assert description.conf_uris == URIList((URIEntry("sip:a@x"),))
+    state = merge(
+        state,
+        partial(
+            3,
+            "<conference-description><conf-uris state='partial'><entry><uri>sip:b@x</uri>"
+            "</entry></conf-uris></conference-description>"
+            "<users state='partial'><user entity='sip:bob@example.com' state='partial'>"
+            "<associated-aors state='partial'><entry><uri>tel:+2</uri></entry>"
+            "</associated-aors></user><user entity='sip:new@example.com' state='partial'>"
+            "<display-text>New</display-text></user></users>",
+        ),
+    )
+    description = state.conference_description
+    assert description is not None and description.conf_uris is not None
+    assert [e.uri for e in description.conf_uris.entries] == ["sip:a@x", "sip:b@x"]
+    bob = state.user("sip:bob@example.com")
+    assert bob is not None and bob.associated_aors is not None
+    assert [e.uri for e in bob.associated_aors.entries] == ["tel:+1", "tel:+2"]
+    # A partial user the state did not hold is added, as a full one.
+    assert state.user("sip:new@example.com") == User("sip:new@example.com", display_text="New")

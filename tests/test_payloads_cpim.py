@@ -491,3 +491,20 @@ def test_surrogate_escapes() -> None:
 def test_datetime_digits_are_ascii() -> None:
     with pytest.raises(CPIMParseError, match="DateTime"):
         CPIMMessage.decode("DateTime: ٢٠٠٠-12-13T13:40:00Z\r\n\r\n\r\n".encode())
+
+
+def test_values_are_immutable_and_copyable() -> None:
+    import copy
+    import pickle
+
+    text = MultilingualText("hi", {"fr": "salut"}, language="en")
+    with pytest.raises(AttributeError):
+        text.language = "de"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        text.translations["de"] = "hallo"  # type: ignore[index]
+    message = CPIMMessage.decode(RFC_EXAMPLE.split(b"\r\n\r\n", 1)[1])
+    for clone in (pickle.loads(pickle.dumps(message)), copy.deepcopy(message)):
+        assert clone == message
+        assert clone.subject is not None
+        assert clone.subject.translations == {"fr": "beau temps prevu pour aujourd'hui"}
+    assert pickle.loads(pickle.dumps(text)) == text

@@ -312,3 +312,14 @@ def test_seeded_fuzz_of_mutated_documents() -> None:
 
 def test_errors_are_parser_errors() -> None:
     assert issubclass(IMDNParseError, ParserError)
+
+
+def test_note_is_read_beside_the_notification_too() -> None:
+    notification = IMDNNotification.parse(
+        b"<imdn xmlns='urn:ietf:params:xml:ns:imdn'><message-id>x</message-id>"
+        b"<datetime>2008-04-04T12:16:49Z</datetime>"
+        b"<delivery-notification><status><error/></status></delivery-notification>"
+        b"<note xml:lang='de'>kaputt</note></imdn>"
+    )
+    assert (notification.kind, notification.status) == ("delivery", "error")
+    assert (notification.note, notification.note_language) == ("kaputt", "de")

@@ -27,7 +27,7 @@ Sidebars by value and call-info are not modelled (ignored when parsing).
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -202,7 +202,7 @@ class Users:
     users: tuple[User, ...] = ()
     state: str = "full"
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[User]:
         return iter(self.users)
 
     def __len__(self) -> int:

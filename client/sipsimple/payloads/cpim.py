@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from sipsimple.core.anyuri import URI, parse_uri
@@ -238,9 +239,16 @@ class MultilingualText(str):
         self = super().__new__(cls, text)
         merged = dict(translations or {})
         merged.update(more)
-        self.language = language
-        self.translations = merged
+        # Immutable like the frozen dataclasses that hold it.
+        object.__setattr__(self, "language", language)
+        object.__setattr__(self, "translations", MappingProxyType(merged))
         return self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"MultilingualText is immutable (cannot set {name})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_multilingual, (str(self), dict(self.translations), self.language))
 
     def get_translation(self, language: str) -> str | None:
         wanted = language.lower()
@@ -270,6 +278,12 @@ class MultilingualText(str):
             f"MultilingualText({str.__repr__(self)}, {dict(self.translations)!r}, "
             f"language={self.language!r})"
         )
+
+
+def _multilingual(
+    text: str, translations: dict[str, str], language: str | None
+) -> MultilingualText:
+    return MultilingualText(text, translations, language=language)
 
 
 @dataclass(frozen=True)
@@ -331,7 +345,7 @@ class CPIMMessage:
     timestamp: datetime | None = None
     required: tuple[str, ...] = ()
     namespaces: tuple[CPIMNamespace, ...] = ()
-    additional_headers: tuple[CPIMHeader, ...] = field(default=())
+    additional_headers: tuple[CPIMHeader, ...] = ()
 
     def __post_init__(self) -> None:
         setter = object.__setattr__

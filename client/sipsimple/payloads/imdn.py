@@ -258,7 +258,11 @@ class IMDNNotification:
         ]
         if len(statuses) != 1 or statuses[0] not in STATUSES[kind]:
             raise error(f"invalid {kind} status {statuses!r}")
+        # Senders put a note inside the notification element (as we write it) or
+        # beside it; read either.
         note_element = child(element, NAMESPACE, "note")
+        if note_element is None:
+            note_element = child(root, NAMESPACE, "note")
         note = note_language = None
         if note_element is not None:
             note = note_element.text or ""
