@@ -175,6 +175,24 @@ def test_client_answers_options_or_it_expires(node: Callable[..., Node]) -> None
     assert header(outcome, "X-Test") == "1"
 
 
+def test_pending_answered_480_when_its_account_is_released(node: Callable[..., Node]) -> None:
+    a, b = node(), node(answer_timeout=30)
+    b.accounts.claim(SIPURI(host="127.0.0.1", user="bob"), "client-1")
+    b.accounts.claim(SIPURI(host="127.0.0.1", user="carol"), "client-1")
+    released: list[str] = []
+
+    def deliver(incoming: IncomingRequest) -> None:
+        b.core.client_gone(b.engine, "client-1", released[-1])
+        if released[-1] != incoming.claim.aor:  # still pending: the client may answer
+            b.core.respond(b.engine, incoming.server_id, 200, None, [], b"")
+
+    b.core.on_request = deliver
+    released.append("sip:carol@127.0.0.1")  # another account of the client
+    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 200
+    released.append("sip:bob@127.0.0.1")  # the account it came for
+    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 480
+
+
 def test_pending_answered_480_when_the_client_goes(node: Callable[..., Node]) -> None:
     a, b = node(), node(answer_timeout=30)
     b.accounts.claim(SIPURI(host="127.0.0.1", user="bob"), "client-1", options=True)

@@ -278,6 +278,22 @@ def test_a_message_nobody_answers_gets_480(
     assert info.value.code == "not-found"
 
 
+def test_a_message_for_a_released_account_gets_480(
+    ports: dict[str, Any], sipp: SIPp, recorder: Callable[[str], Recorder]
+) -> None:
+    requests = recorder("signalling.request_received")
+    bus = get_bus()
+    bus.call("signalling", "claim_account", aor="sip:alice@127.0.0.1")
+    sender = sipp.start(play("uac_message.xml", sipp, CODE="480"), remote=us(ports),
+                        service="alice")
+    data = requests.wait(lambda n: n.data.method == "MESSAGE").data
+    bus.call("signalling", "release_account", aor="sip:alice@127.0.0.1")  # unanswered
+    with pytest.raises(ServiceError) as info:  # answered 480 already, by the release
+        bus.call("signalling", "respond", server_key=data.server_key, code=480)
+    assert info.value.code == "not-found"
+    assert sender.wait(30) == 0, sipp.errors()
+
+
 def test_claims_end_with_their_client(ports: dict[str, Any], sipp: SIPp) -> None:
     other = BusClient(services=["signalling"], post_notifications=False)
     other.start()

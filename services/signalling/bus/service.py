@@ -264,10 +264,12 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         if claim is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"this client has not claimed {aor}")
         self.disown(client, f"{'any-user:' if any_user else 'account:'}{claim.aor}")
+        self.core.client_gone(self.engine, client, claim.aor)
 
     def _released(self, client: str, aor: str, any_user: bool = False) -> None:
-        self.accounts.release(parse_sip_uri(aor, "aor"), client, any_user=any_user)
-        self.core.client_gone(self.engine, client)
+        claim = self.accounts.release(parse_sip_uri(aor, "aor"), client, any_user=any_user)
+        if claim is not None:  # what came for that account will get no answer now
+            self.core.client_gone(self.engine, client, claim.aor)
 
     # --- requests ------------------------------------------------------------
 
