@@ -55,9 +55,9 @@ def bob_uri(user: str = "bob") -> str:
     return f"sip:{user}@127.0.0.1:{port}"
 
 
-def send(config_dir: Path, *args: str,
-         stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    command = sipsimple("message", "--account", "alice@127.0.0.1", *args,
+def send(config_dir: Path, *args: str, stdin: bytes | None = None,
+         account: str = "alice@127.0.0.1") -> subprocess.CompletedProcess[bytes]:
+    command = sipsimple("message", "--account", account, *args,
                         "--config-dir", str(config_dir))
     return subprocess.run(command, input=stdin, capture_output=True, timeout=120, check=False)
 
@@ -78,6 +78,17 @@ def test_message_and_receive(config_dir: Path, receiver: Output) -> None:
     receiver.expect("message from <sip:alice@127.0.0.1> to bob@127.0.0.1: line one\\x1b[31m")
     receiver.expect("  line two")
     assert ", sent" not in receiver.text.split("line one")[0].splitlines()[-1]
+
+
+def test_sending_does_not_take_the_accounts_messages(config_dir: Path,
+                                                     receiver: Output) -> None:
+    """bob writes to himself: `receive` (holding bob) gets it, not the sending process."""
+    sent = send(config_dir, bob_uri(), "note to self", account="bob@127.0.0.1")
+    assert sent.returncode == 0, sent.stdout.decode() + sent.stderr.decode()
+    receiver.expect("message from <sip:bob@127.0.0.1> to bob@127.0.0.1, sent ")
+    receiver.expect(": note to self")
+    sent = send(config_dir, bob_uri(), "")
+    assert sent.returncode == 1 and b"nothing to send" in sent.stderr
 
 
 def test_not_delivered_exits_1(config_dir: Path, receiver: Output) -> None:

@@ -108,7 +108,12 @@ def message(uri: str, text: str | None, account_id: str | None, content_type: st
         ContentTypeHeader.parse(content_type)
     except SIPParseError as exc:
         raise click.BadParameter(str(exc), param_hint="--content-type") from None
-    with Events(*OUTCOMES).observing() as events, application(account_id) as account:
+    if not body:
+        raise click.ClickException("nothing to send: the message is empty")
+    # claim=False: sending needs no claim, and this process must not take the
+    # account's incoming messages (nobody here would read them) from `receive`
+    with Events(*OUTCOMES).observing() as events, \
+            application(account_id, claim=False) as account:
         target = target_uri(uri, account)
         try:
             routes = routes_for(account, target)
