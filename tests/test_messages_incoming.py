@@ -23,11 +23,15 @@ from sipsimple.payloads.iscomposing import IsComposingMessage
 
 pytestmark = pytest.mark.integration
 
+READ = ("SIPEngineGotMessage", "SIPEngineGotComposingIndication")
+
 
 @pytest.fixture
 def accounts(spawn_service: Callable[..., Any]) -> Iterator[dict[str, Account]]:
     session_services(spawn_service)
-    with facade(["alice", "bob"]) as created:
+    # the application reading messages (the `events` recorder sees everything: that does not
+    # count as reading them)
+    with facade(["alice", "bob"]) as created, Recorder(*READ):
         yield created
     MessageManager().accepted_content_types = DEFAULT_ACCEPTED_TYPES
 
@@ -131,3 +135,21 @@ def test_malformed_bodies_get_400(accounts: dict[str, Account], events: Recorder
     assert why in dict(outcome.data.headers)["Warning"]
     assert not events.named("SIPEngineGotMessage")
     assert not events.named("SIPEngineGotComposingIndication")
+
+
+def test_nobody_reading_messages_gets_480(spawn_service: Callable[..., Any],
+                                          events: Recorder) -> None:
+    """A client holding the account whose application reads no messages does not take them."""
+    session_services(spawn_service)
+    with facade(["alice", "bob"]) as created:
+        outcome = send(events, created["alice"], "bob", "text/plain", b"anyone?")
+        assert (outcome.name, outcome.data.code) == ("SIPMessageDidFail", 480)
+        assert "no application" in dict(outcome.data.headers)["Warning"]
+        # observing the account's notifications (all of them) is reading them
+        with Recorder(sender=created["bob"]):
+            outcome = send(events, created["alice"], "bob", "text/plain", b"now?")
+        assert (outcome.name, outcome.data.code) == ("SIPMessageDidSucceed", 200)
+        # a reader of composing indications only does not take messages
+        with Recorder("SIPEngineGotComposingIndication"):
+            outcome = send(events, created["alice"], "bob", "text/plain", b"and now?")
+        assert (outcome.name, outcome.data.code) == ("SIPMessageDidFail", 480)

@@ -43,7 +43,8 @@ def accounts(kamailio: Kamailio, spawn_service: Callable[..., Any],
         account.sip.register = True
         account.sip.register_interval = 300
 
-    with facade(["alice", "bob"], configure, domain=kamailio.domain) as created:
+    with facade(["alice", "bob"], configure, domain=kamailio.domain) as created, \
+            Recorder("SIPEngineGotMessage"):  # the application reading messages
         for account in created.values():
             done = events.wait(lambda n, a=account: n.sender is a and n.name in (
                 "SIPAccountRegistrationDidSucceed", "SIPAccountRegistrationDidFail"))

@@ -53,7 +53,8 @@ CPIM_PNG = CPIM.replace("text/plain; charset=utf-8", "image/png")
 @pytest.fixture
 def bob(spawn_service: Callable[..., Any]) -> Iterator[Account]:
     session_services(spawn_service, SIPSIMPLE_SIP_TRANSPORTS="udp,tcp")
-    with facade(["bob"], domain="127.0.0.1") as accounts:
+    with facade(["bob"], domain="127.0.0.1") as accounts, \
+            Recorder("SIPEngineGotMessage", "SIPEngineGotComposingIndication"):
         yield accounts["bob"]
 
 

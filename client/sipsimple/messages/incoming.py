@@ -9,6 +9,10 @@ posted, that is after every observer ran (delivery is synchronous):
 - ``SIPEngineGotMessage`` for a message, and ``SIPEngineGotComposingIndication``
   for an RFC 3994 is-composing body (plain or in CPIM); sender: the `Account`
   the message is for, so that an application observes its own accounts.
+- 480 when no application observes ``SIPEngineGotMessage`` (by name, or
+  everything the account posts; observers of every notification do not
+  count): a client that holds the account but reads no messages (a call in
+  progress, say) does not take them.
 - 415 (with Accept) for a content type, or a type wrapped in CPIM, that is not
   in `accepted_content_types`; 400 for malformed CPIM or is-composing bodies,
   a body without Content-Type, or no body; 404 for an account this client no
@@ -56,6 +60,18 @@ def _parsed(kind: Any, text: str | None) -> Any:
         return kind.parse(text)
     except ValueError:
         return None
+
+
+def _taken(received: Received, account: Any) -> bool:
+    """Whether an application observes what `received` would be posted as.
+
+    A composing indication is taken by an application that reads messages too.
+    """
+    center = NotificationCenter()
+    if center.is_observed("SIPEngineGotMessage", account):
+        return True
+    return received.composing is not None and center.is_observed(
+        "SIPEngineGotComposingIndication", account)
 
 
 class MessageManager(metaclass=Singleton):
@@ -119,6 +135,8 @@ class MessageManager(metaclass=Singleton):
             return
         result = read_message(_header(headers, "content-type"), data.body or b"",
                               self._accepted)
+        if isinstance(result, Received) and not _taken(result, account):
+            result = Refusal(480, "Temporarily Unavailable", "no application here reads messages")
         if isinstance(result, Refusal):
             log.info("refused a MESSAGE for %s: %d %s", account.id, result.code,
                      result.warning or result.reason)
