@@ -122,7 +122,7 @@ class NotificationCenter:
         everything `sender` posts; observers of every notification do not count."""
         sender_key = _key(sender)
         with self._lock:
-            keys = [(name, sender_key), (name, Any_)]
+            keys: list[tuple[Any, Any]] = [(name, sender_key), (name, Any_)]
             if sender_key is not Any_:
                 keys.append((Any_, sender_key))
             return any(self._observers.get(key) for key in keys)
