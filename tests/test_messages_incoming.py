@@ -16,7 +16,8 @@ from harness.notifications import Recorder
 from harness.sessions import facade, route, session_services, to
 
 from sipsimple.account import Account
-from sipsimple.core import FromHeader, Message
+from sipsimple.bus.client import get_bus
+from sipsimple.core import SIPURI, FromHeader, Message, RouteHeader
 from sipsimple.messages import DEFAULT_ACCEPTED_TYPES, MessageManager
 from sipsimple.payloads.cpim import CPIMMessage
 from sipsimple.payloads.iscomposing import IsComposingMessage
@@ -153,3 +154,38 @@ def test_nobody_reading_messages_gets_480(spawn_service: Callable[..., Any],
         with Recorder("SIPEngineGotComposingIndication"):
             outcome = send(events, created["alice"], "bob", "text/plain", b"and now?")
         assert (outcome.name, outcome.data.code) == ("SIPMessageDidFail", 480)
+
+
+def test_a_route_header_naming_a_host_is_looked_up(
+    accounts: dict[str, Account], events: Recorder, dnsmasq_zone: Callable[[str], int]
+) -> None:
+    """RFC 3263 through DNSLookup: a proxy that is down (TCP port 9), then the service (UDP)."""
+    port = route("udp").port
+    zone = dnsmasq_zone(
+        "local=/test/\n"
+        'naptr-record=proxy.test,10,10,"S","SIP+D2T","","_sip._tcp.proxy.test"\n'
+        'naptr-record=proxy.test,20,10,"S","SIP+D2U","","_sip._udp.proxy.test"\n'
+        "srv-host=_sip._tcp.proxy.test,down.proxy.test,9,0,10\n"
+        f"srv-host=_sip._udp.proxy.test,up.proxy.test,{port},0,10\n"
+        "host-record=down.proxy.test,127.0.0.1\nhost-record=up.proxy.test,127.0.0.1\n"
+    )
+    get_bus().call("dns", "set_nameservers", nameservers=[f"127.0.0.1:{zone}"],
+                   fallback_nameservers=[])
+    alice = accounts["alice"]
+    message = Message(FromHeader(alice.uri), to("bob"), RouteHeader(SIPURI(host="proxy.test")),
+                      "text/plain", "via DNS")
+    message.send()
+    outcome = events.wait(lambda n: n.sender is message and n.name.startswith("SIPMessageDid"),
+                          timeout=60)
+    assert (outcome.name, outcome.data.code) == ("SIPMessageDidSucceed", 200)
+    assert [(r.port, r.transport) for r in message.routes] == [(9, "tcp"), (port, "udp")]
+    assert got(events).data.body == b"via DNS"
+    # a name with no records: a local failure, said
+    message = Message(FromHeader(alice.uri), to("bob"), RouteHeader(SIPURI(host="nx.test")),
+                      "text/plain", "lost?")
+    message.send()
+    outcome = events.wait(lambda n: n.sender is message and n.name.startswith("SIPMessageDid"),
+                          timeout=60)
+    assert (outcome.name, outcome.data.code, outcome.data.originator) == (
+        "SIPMessageDidFail", 0, "local")
+    assert "nx.test" in outcome.data.reason

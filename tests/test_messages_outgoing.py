@@ -22,6 +22,9 @@ def test_routes_in_every_form() -> None:
     secure = RouteHeader(SIPURI(host="192.0.2.4", secure=True))
     assert Message(ALICE, BOB, secure, "text/plain", "x").routes == [
         Route("192.0.2.4", 5061, "tls")]
+    # a host name is looked up when sent (RFC 3263): no routes yet
+    named = RouteHeader(SIPURI(host="proxy.example.net"))
+    assert Message(ALICE, BOB, named, "text/plain", "x").routes == []
     for bad in ([], "192.0.2.1", None):
         with pytest.raises(TypeError):
             Message(ALICE, BOB, bad, "text/plain", "x")  # type: ignore[arg-type]

@@ -10,7 +10,9 @@ came: a transport error, a timeout, the service not answering), ``headers``
 
 The route is a `Route` (a `DNSLookup.lookup_sip_proxy` result), a list of
 them (tried in order while they fail locally, RFC 3263 section 4.3), or a
-`RouteHeader` whose URI names an IP address (the original SDK's form).
+`RouteHeader` (the original SDK's form): an IP address is used as it is, a
+host name is looked up when sent (RFC 3263 through `DNSLookup`, in the
+``sip.transport_list`` order), and its routes are tried in order.
 Digest challenges (401/407) are answered by the service with `credentials`.
 
 With ``use_cpim`` the body goes wrapped in Message/CPIM (RFC 3862) with From,
@@ -21,6 +23,8 @@ display, processing) then ask for IMDN notifications (RFC 5438) under
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -38,15 +42,27 @@ __all__ = ["Message"]
 DEFAULT_TIMEOUT = 40.0  # the service's: longer than Timer F (32 s)
 AUTH_ATTEMPTS = 4  # the service answers at most this many challenges per request
 LOCAL_FAILOVER = frozenset({408, 503})  # local failures that say the route is unusable
+DNS_TIMEOUT = 15.0
 
 
-def _routes(route_header: Any) -> list[Route]:
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _routes(route_header: Any) -> list[Route] | SIPURI:
+    """The routes to try, or the URI to look them up for (RFC 3263)."""
     if isinstance(route_header, Route):
         return [route_header]
     if isinstance(route_header, RouteHeader):
         uri = route_header.uri
         if not isinstance(uri, SIPURI):
             raise ValueError(f"a route must be a SIP URI, not {uri}")
+        if not _is_ip(uri.host):
+            return uri
         transport = str(uri.parameters.get("transport") or ("tls" if uri.secure else "udp"))
         port = uri.port or (5061 if transport == "tls" else 5060)
         return [Route(uri.host.strip("[]"), port, transport.lower())]
@@ -55,6 +71,19 @@ def _routes(route_header: Any) -> list[Route]:
         if routes and all(isinstance(item, Route) for item in routes):
             return routes
     raise TypeError("route_header must be a Route, a list of Routes or a RouteHeader")
+
+
+def _lookup(uri: SIPURI) -> list[Route]:
+    """RFC 3263 through the DNS service, in the application's transport order."""
+    from sipsimple.lookup import DNSLookup
+
+    transports = ["tls", "tcp", "udp"]
+    with contextlib.suppress(Exception):  # no configuration running: the default order
+        from sipsimple.configuration.settings import SIPSimpleSettings
+
+        transports = [str(t) for t in SIPSimpleSettings().sip.transport_list]
+    routes: list[Route] = DNSLookup().lookup_sip_proxy(uri, transports).wait(DNS_TIMEOUT)
+    return routes
 
 
 def _credentials(credentials: Any) -> dict[str, Any] | None:
@@ -91,7 +120,10 @@ class Message:
         self.from_header = from_header
         self.to_header = to_header
         self.route_header = route_header
-        self.routes = _routes(route_header)
+        found = _routes(route_header)
+        # a RouteHeader naming a host is looked up when sent (RFC 3263)
+        self.routes: list[Route] = found if isinstance(found, list) else []
+        self._lookup_uri = found if isinstance(found, SIPURI) else None
         self.content_type = content_type
         self.body = body.encode("utf-8") if isinstance(body, str) else bytes(body)
         self.credentials = credentials
@@ -130,6 +162,24 @@ class Message:
             self._state = "IN_PROGRESS"
             self._timeout = DEFAULT_TIMEOUT if timeout is None else float(timeout)
             self._wire = (content_type, body)
+        if self._lookup_uri is None:
+            self._try(0)
+        else:
+            threading.Thread(target=self._resolve, name="sipsimple-message-lookup",
+                             daemon=True).start()
+
+    def _resolve(self) -> None:
+        from sipsimple.lookup import DNSLookupError
+
+        assert self._lookup_uri is not None
+        try:
+            self.routes = _lookup(self._lookup_uri)
+        except (DNSLookupError, BusError) as exc:
+            self._fail(0, f"no route to {self._lookup_uri}: {exc}", [])
+            return
+        if not self.routes:
+            self._fail(0, f"no route to {self._lookup_uri}", [])
+            return
         self._try(0)
 
     def _try(self, index: int) -> None:
