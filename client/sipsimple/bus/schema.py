@@ -571,7 +571,9 @@ EVENTS: dict[str, frozenset[str]] = {
     }),
     "msrp": frozenset(),
     "signalling": frozenset({
-        # {method, request_uri, headers, body, server_key, source, account, answered}
+        # {method, request_uri, headers, body, server_key, source, account, client,
+        # answered}: a request for an account `client` claimed; answered None
+        # (always for MESSAGE) means that client must `respond`
         "signalling.request_received",
         # {originator: local|remote, method, code, reason, call_id}
         "signalling.transaction_completed",
