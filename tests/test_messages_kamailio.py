@@ -102,7 +102,9 @@ def test_a_client_killed_before_answering_never_gets_its_sender_a_200(
         process.wait(10)
         outcome = events.wait(lambda n: n.sender is message and n.name in (
             "SIPMessageDidSucceed", "SIPMessageDidFail"), timeout=40)
-        assert (outcome.name, outcome.data.code) == ("SIPMessageDidFail", 480)
+        # the service's 480 once the client's heartbeats stop (2 s here); on a machine
+        # loaded past Kamailio's 10 s fr_timer, its 408: a failure either way, never a 200
+        assert outcome.name == "SIPMessageDidFail" and outcome.data.code in (480, 408)
     finally:
         if process.poll() is None:
             process.kill()
