@@ -54,6 +54,29 @@ def test_filters_by_name_and_sender() -> None:
     assert by_name.seen[0].data.x == 1
 
 
+def test_is_observed() -> None:
+    center = NotificationCenter()
+    account, other = object(), object()
+    everything, by_name, by_sender = Recorder(), Recorder(), Recorder()
+    center.add_observer(everything)
+    try:
+        assert not center.is_observed("TestObserved", account)  # everything does not count
+        center.add_observer(by_name, name="TestObserved")
+        assert center.is_observed("TestObserved", account)
+        assert center.is_observed("TestObserved")
+        center.remove_observer(by_name, name="TestObserved")
+        center.add_observer(by_sender, sender=account)
+        assert center.is_observed("TestObserved", account)
+        assert not center.is_observed("TestObserved", other)
+        center.remove_observer(by_sender, sender=account)
+        center.add_observer(by_name, name="TestObserved", sender=other)
+        assert not center.is_observed("TestObserved", account)
+        assert center.is_observed("TestObserved", other)
+        center.remove_observer(by_name, name="TestObserved", sender=other)
+    finally:
+        center.discard_observer(everything)
+
+
 def test_every_notification_has_a_timestamp() -> None:
     center = NotificationCenter()
     recorder = Recorder()

@@ -32,7 +32,7 @@ from sipsimple_services.signalling.glue.engine import (
     TraceRecord,
 )
 from sipsimple_services.signalling.glue.outgoing import build_request, send_out_of_dialog
-from sipsimple_services.signalling.glue.ua import IncomingRequest, UACore
+from sipsimple_services.signalling.glue.ua import IncomingRequest, NotPending, UACore
 from sipsimple_services.signalling.sip.message.addresses import Destination
 from sipsimple_services.signalling.sip.message.values import SIPRequest
 from sipsimple_services.signalling.sip.transactions.effects import (
@@ -135,15 +135,26 @@ def test_invite_nobody_owns_gets_480_and_is_acked(node: Callable[..., Node]) -> 
 
 
 def test_message_codes_and_delivery(node: Callable[..., Node]) -> None:
-    a, b = node(), node()
+    a, b = node(), node(answer_timeout=0.3)
     assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 480
     b.accounts.claim(SIPURI(host="127.0.0.1", user="carol"), "client-1")
-    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 404
+    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 480
     b.accounts.claim(SIPURI(host="127.0.0.1", user="bob"), "client-2")
+    # delivered, but the client never answers: 480 after answer_timeout, never a 200
+    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 480
+    assert [i.answered for i in b.delivered] == [None]
+
+    def answer(incoming: IncomingRequest) -> None:
+        b.delivered.append(incoming)
+        with pytest.raises(NotPending):  # only the client it was delivered to answers
+            b.core.respond(b.engine, incoming.server_id, 200, None, [], b"", client="client-1")
+        b.core.respond(b.engine, incoming.server_id, 200, None, [], b"", client="client-2")
+
+    b.core.on_request = answer
     outcome = send(a, b, "MESSAGE", body=b"hello", content_type="text/plain")
     assert outcome.response.code == 200
-    [incoming] = b.delivered
-    assert incoming.request.body == b"hello" and incoming.answered == 200
+    incoming = b.delivered[-1]
+    assert incoming.request.body == b"hello" and incoming.answered is None
     assert incoming.claim == Claim("sip:bob@127.0.0.1", "client-2")
     assert incoming.source.host == "127.0.0.1" and incoming.source.transport == "UDP"
 
@@ -162,6 +173,24 @@ def test_client_answers_options_or_it_expires(node: Callable[..., Node]) -> None
     outcome = send(a, b, "OPTIONS")
     assert (outcome.response.code, outcome.response.reason) == (200, "Fine")
     assert header(outcome, "X-Test") == "1"
+
+
+def test_pending_answered_480_when_its_account_is_released(node: Callable[..., Node]) -> None:
+    a, b = node(), node(answer_timeout=30)
+    b.accounts.claim(SIPURI(host="127.0.0.1", user="bob"), "client-1")
+    b.accounts.claim(SIPURI(host="127.0.0.1", user="carol"), "client-1")
+    released: list[str] = []
+
+    def deliver(incoming: IncomingRequest) -> None:
+        b.core.client_gone(b.engine, "client-1", released[-1])
+        if released[-1] != incoming.claim.aor:  # still pending: the client may answer
+            b.core.respond(b.engine, incoming.server_id, 200, None, [], b"")
+
+    b.core.on_request = deliver
+    released.append("sip:carol@127.0.0.1")  # another account of the client
+    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 200
+    released.append("sip:bob@127.0.0.1")  # the account it came for
+    assert send(a, b, "MESSAGE", body=b"x", content_type="text/plain").response.code == 480
 
 
 def test_pending_answered_480_when_the_client_goes(node: Callable[..., Node]) -> None:

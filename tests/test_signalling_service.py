@@ -226,44 +226,81 @@ def test_message_codes(
     ports: dict[str, Any], sipp: SIPp, recorder: Callable[[str], Recorder]
 ) -> None:
     requests = recorder("signalling.request_received")
-    # no client attached to any account: 480
+    # no client holds alice: 480, whether other accounts are held or not
     check(
         sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports), service="alice"), sipp
     )
     bus = get_bus()
     bus.call("signalling", "claim_account", aor="sip:bob@127.0.0.1")
-    # clients attached, none for alice: 404
     check(
-        sipp.run(play("uac_message.xml", sipp, CODE="404"), remote=us(ports), service="alice"), sipp
+        sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports), service="alice"), sipp
     )
-    # alice claimed: 200 and the message delivered
+    # alice claimed: the message is delivered, and the 200 is the client's to send
     assert bus.call("signalling", "claim_account", aor="sip:alice@127.0.0.1") == {
         "aor": "sip:alice@127.0.0.1",
         "options": False,
     }
-    check(
-        sipp.run(play("uac_message.xml", sipp, CODE="200"), remote=us(ports), service="alice"), sipp
-    )
+    sender = sipp.start(play("uac_message.xml", sipp, CODE="200"), remote=us(ports),
+                        service="alice")
     data = requests.wait(lambda n: n.data.method == "MESSAGE").data
     assert data.body.startswith(b"Hello from SIPp") and isinstance(data.body, bytes)
-    assert data.answered == 200 and data.account == "sip:alice@127.0.0.1"
+    assert data.answered is None and data.account == "sip:alice@127.0.0.1"
+    assert data.client == bus.client_id
     assert data.request_uri.startswith("sip:alice@127.0.0.1")
     assert ["Content-Type", "text/plain"] in data.headers
     assert data.source["transport"] == "udp" and data.source["host"] == "127.0.0.1"
-    # released: 404 again (bob is still claimed)
+    bus.call("signalling", "respond", server_key=data.server_key, code=200)
+    assert sender.wait(30) == 0, sipp.errors()
+    # released: 480 again (bob is still claimed)
     bus.call("signalling", "release_account", aor="sip:alice@127.0.0.1")
     check(
-        sipp.run(play("uac_message.xml", sipp, CODE="404"), remote=us(ports), service="alice"), sipp
+        sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports), service="alice"), sipp
     )
+
+
+def test_a_message_nobody_answers_gets_480(
+    ports: dict[str, Any], sipp: SIPp, recorder: Callable[[str], Recorder]
+) -> None:
+    """The client holding the account goes away with the message unanswered: 480, not 200."""
+    requests = recorder("signalling.request_received")
+    other = BusClient(services=["signalling"], post_notifications=False)
+    other.start()
+    try:
+        other.call("signalling", "claim_account", aor="sip:alice@127.0.0.1")
+        sender = sipp.start(play("uac_message.xml", sipp, CODE="480"), remote=us(ports),
+                            service="alice")
+        data = requests.wait(lambda n: n.data.method == "MESSAGE").data
+        assert data.answered is None and data.client == other.client_id
+    finally:
+        other.stop()  # says goodbye with the message unanswered
+    assert sender.wait(30) == 0, sipp.errors()
+    with pytest.raises(ServiceError) as info:  # answered already, and not ours anyway
+        get_bus().call("signalling", "respond", server_key=data.server_key, code=200)
+    assert info.value.code == "not-found"
+
+
+def test_a_message_for_a_released_account_gets_480(
+    ports: dict[str, Any], sipp: SIPp, recorder: Callable[[str], Recorder]
+) -> None:
+    requests = recorder("signalling.request_received")
+    bus = get_bus()
+    bus.call("signalling", "claim_account", aor="sip:alice@127.0.0.1")
+    sender = sipp.start(play("uac_message.xml", sipp, CODE="480"), remote=us(ports),
+                        service="alice")
+    data = requests.wait(lambda n: n.data.method == "MESSAGE").data
+    bus.call("signalling", "release_account", aor="sip:alice@127.0.0.1")  # unanswered
+    with pytest.raises(ServiceError) as info:  # answered 480 already, by the release
+        bus.call("signalling", "respond", server_key=data.server_key, code=480)
+    assert info.value.code == "not-found"
+    assert sender.wait(30) == 0, sipp.errors()
 
 
 def test_claims_end_with_their_client(ports: dict[str, Any], sipp: SIPp) -> None:
     other = BusClient(services=["signalling"], post_notifications=False)
     other.start()
     other.call("signalling", "claim_account", aor="sip:alice@127.0.0.1")
-    check(
-        sipp.run(play("uac_message.xml", sipp, CODE="200"), remote=us(ports), service="alice"), sipp
-    )
+    assert "sip:alice@127.0.0.1" in {
+        claim["aor"] for claim in get_bus().call("signalling", "status")["accounts"]}
     other.stop()  # says goodbye: its claim goes
     check(
         sipp.run(play("uac_message.xml", sipp, CODE="480"), remote=us(ports), service="alice"), sipp

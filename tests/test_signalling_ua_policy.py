@@ -71,9 +71,11 @@ def test_options(nobody: AccountRegistry) -> None:
 
 
 def test_message(nobody: AccountRegistry, other: AccountRegistry, alice: AccountRegistry) -> None:
+    # nobody holds alice: 480, whether other accounts are held or not
     assert decide(request("MESSAGE"), nobody) == Answer(480)
-    assert decide(request("MESSAGE"), other) == Answer(404)
-    assert decide(request("MESSAGE"), alice) == Deliver(Claim(ALICE, "c1"), 200)
+    assert decide(request("MESSAGE"), other) == Answer(480)
+    # the client holding alice answers itself: no 200 before an application took it
+    assert decide(request("MESSAGE"), alice) == Deliver(Claim(ALICE, "c1"), None)
 
 
 @pytest.mark.parametrize("method", ["INVITE", "SUBSCRIBE", "REFER"])

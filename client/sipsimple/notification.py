@@ -117,6 +117,16 @@ class NotificationCenter:
         with contextlib.suppress(KeyError):
             self.remove_observer(observer, name, sender)
 
+    def is_observed(self, name: str, sender: Any = None) -> bool:
+        """Whether an observer asked for `name` (from `sender` or any sender), or for
+        everything `sender` posts; observers of every notification do not count."""
+        sender_key = _key(sender)
+        with self._lock:
+            keys: list[tuple[Any, Any]] = [(name, sender_key), (name, Any_)]
+            if sender_key is not Any_:
+                keys.append((Any_, sender_key))
+            return any(self._observers.get(key) for key in keys)
+
     def post_notification(
         self, name: str, sender: Any = None, data: NotificationData | None = None
     ) -> None:

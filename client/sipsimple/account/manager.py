@@ -11,6 +11,7 @@ from typing import Any
 from sipsimple.configuration import ConfigurationManager, ObjectNotFoundError
 from sipsimple.configuration.account import AccountSettings
 from sipsimple.configuration.errors import DuplicateIDError
+from sipsimple.messages import MessageManager
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
 from sipsimple.threading import Worker
 
@@ -37,7 +38,8 @@ class AccountManager:
 
     ``start()`` loads the accounts of the configuration (the ConfigurationManager
     must run) and registers the enabled ones; ``stop()`` unregisters them and
-    releases their claims on the signalling service, within ``STOP_TIMEOUT``.
+    releases their claims on the signalling service, within ``STOP_TIMEOUT``; the
+    `MessageManager` (incoming MESSAGEs for the claimed accounts) runs with it.
     Notifications (sender: the manager): ``SIPAccountManagerDidAddAccount(account)``,
     ``SIPAccountManagerDidRemoveAccount(account)``,
     ``SIPAccountManagerDidChangeDefaultAccount(old_account, account)``.
@@ -106,6 +108,8 @@ class AccountManager:
                 center.add_observer(self, name=name)
             center.add_observer(self, name="ServiceDidRestart")
             self._default = self._effective_default()
+            # Whoever claims accounts answers their MESSAGEs (else 480 after 20 s).
+            MessageManager().start()
             for account in self._accounts.values():
                 self._attach(account)
 
@@ -145,6 +149,7 @@ class AccountManager:
             self._worker = None
             self._retiring = []
         worker.stop(max(0.1, deadline - time.monotonic()))
+        MessageManager().stop()
         for registrar in registrars:
             registrar.account._registrar = None
 

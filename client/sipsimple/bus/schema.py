@@ -295,10 +295,16 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("headers", (list, NoneType), required=False),
                 Param("uri", OPT_STR, required=False),  # Request-URI; default to_uri
                 Param("response_timeout", OPT_NUMBER, required=False),
+                # the display names of From and To
+                Param("display_name", OPT_STR, required=False),
+                Param("to_display_name", OPT_STR, required=False),
             ),
         ),
         # Answer a request delivered with "answered": None (server_key from
-        # signalling.request_received); 1xx first is allowed.
+        # signalling.request_received; only the client it was delivered to
+        # may); 1xx first is allowed. A MESSAGE is always delivered so: the
+        # client answers 200 once an application took it, and the service 480
+        # if the client does not within 20 s or goes away.
         Method(
             "respond",
             (
@@ -565,7 +571,9 @@ EVENTS: dict[str, frozenset[str]] = {
     }),
     "msrp": frozenset(),
     "signalling": frozenset({
-        # {method, request_uri, headers, body, server_key, source, account, answered}
+        # {method, request_uri, headers, body, server_key, source, account, client,
+        # answered}: a request for an account `client` claimed; answered None
+        # (always for MESSAGE) means that client must `respond`
         "signalling.request_received",
         # {originator: local|remote, method, code, reason, call_id}
         "signalling.transaction_completed",

@@ -7,7 +7,8 @@ says so. An INVITE without SDP is taken with an audio stream (our offer in
 the 200, the answer in the ACK). Calls refused before they reach the agent
 (no account for the user: 480; nothing acceptable offered: 488) are printed
 with the reason. With --any the agent also takes calls to any other user at
-its address (sip:anyone@ip, as softphones do).
+its address (sip:anyone@ip, as softphones do). Page-mode messages to the
+accounts are printed as they come (waiting, ringing or in a call).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from sipsimple.cli.call import (
     status,
 )
 from sipsimple.cli.config import _config_dir_option
+from sipsimple.cli.message import MESSAGE_EVENTS, show_message
 from sipsimple.notification import Notification
 
 __all__ = ["answer"]
@@ -98,6 +100,8 @@ def ask(session: Any, events: Events, timeout: float) -> str:
                     busy(notification.sender)
                 elif notification.name == "SIPSessionIncomingRefused":
                     show_refused(notification)
+                elif notification.name in MESSAGE_EVENTS:
+                    show_message(notification)
             said = prompt.read()
             if said is not None:
                 return "accept" if said else "decline"
@@ -201,7 +205,7 @@ def answer(account_id: str | None, auto: bool, any_user: bool, ring_timeout: flo
     """
     if play:
         check_wav(play, "--play")
-    names = (*SHOWN, "SIPSessionIncomingRefused", "SIPAccountDidActivate")
+    names = (*SHOWN, "SIPSessionIncomingRefused", "SIPAccountDidActivate", *MESSAGE_EVENTS)
     with Events(*names).observing() as events, \
             application(account_id, only_one=any_user) as account:
         if any_user:
@@ -216,6 +220,8 @@ def answer(account_id: str | None, auto: bool, any_user: bool, ring_timeout: flo
                     continue
                 if notification.name == "SIPSessionIncomingRefused":
                     show_refused(notification)
+                elif notification.name in MESSAGE_EVENTS:
+                    show_message(notification)
                 elif notification.name == "SIPAccountDidActivate":
                     if any_user and notification.sender is account:
                         claim_any_user(account, again=True)  # maybe a new service

@@ -276,12 +276,23 @@ def _storage(account_id: str | None, only_one: bool) -> tuple[Any, str | None]:
 
 
 @contextlib.contextmanager
-def application(account_id: str | None, only_one: bool = True) -> Iterator[Any]:
-    """SIPApplication on a copy of the stored configuration; yields the account (or None)."""
+def application(account_id: str | None, only_one: bool = True,
+                claim: bool = True) -> Iterator[Any]:
+    """SIPApplication on a copy of the stored configuration; yields the account (or None).
+
+    Without `claim` every account of the copy is disabled, so none is claimed
+    or registered: a command that only sends (`message`) must not take the
+    account's calls and messages away from the client that answers them.
+    """
     from sipsimple.account import AccountManager
     from sipsimple.application import SIPApplication
 
     storage, account_id = _storage(account_id, only_one)
+    if not claim:
+        data = storage.configuration_backend.load()
+        for settings in (data.get("Accounts") or {}).values():
+            settings["enabled"] = "false"
+        storage.configuration_backend.save(data)
     app = SIPApplication()
     ended = threading.Event()
     started = threading.Event()
@@ -301,7 +312,7 @@ def application(account_id: str | None, only_one: bool = True) -> Iterator[Any]:
         account = None
         if account_id is not None:
             account = AccountManager().get_account(account_id)
-            if not account.enabled:  # asked for by name: used even if disabled
+            if claim and not account.enabled:  # asked for by name: used even if disabled
                 account.enabled = True
                 account.save()
         yield account
@@ -398,6 +409,12 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
                 if notification is not None and notification.name == "SIPSessionNewIncoming" \
                         and notification.sender is not session:
                     busy(notification.sender)
+                    continue
+                if notification is not None and notification.name in (
+                        "SIPEngineGotMessage", "SIPEngineGotComposingIndication"):
+                    from sipsimple.cli.message import show_message
+
+                    show_message(notification)  # observed by `answer`, which prints them
                     continue
                 if notification is not None and notification.sender in (session, stream):
                     if notification.name != "AudioStreamDidChangeRTPParameters":

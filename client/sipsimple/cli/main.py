@@ -11,6 +11,7 @@ from sipsimple.cli.call import call, devices
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
+from sipsimple.cli.message import message, receive
 from sipsimple.cli.output import CleanGroup, configure_logging
 from sipsimple.cli.services import services
 from sipsimple.cli.sip import options, trace
@@ -20,7 +21,7 @@ from sipsimple.cli.status import status
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls."""
+    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages."""
     configure_logging()
 
 
@@ -36,6 +37,8 @@ cli.add_command(status)
 cli.add_command(call)
 cli.add_command(answer)
 cli.add_command(devices)
+cli.add_command(message)
+cli.add_command(receive)
 
 
 def main() -> None:

@@ -4,8 +4,11 @@ URIs (`SIPURI`, `TelURI`, `AbsoluteURI`, `parse_uri`, `equivalent`),
 name-addr values (`NameAddress`), typed headers (`sipsimple.core.headers`),
 the one parse exception (`SIPParseError`) and `Route` (a lookup result).
 SDP types, parser and offer/answer helpers live in `sipsimple.core.sdp`; the
-SDP types and exceptions are re-exported here, where the original SDK had them.
+SDP types and exceptions are re-exported here, where the original SDK had them,
+and so is `Message` (`sipsimple.messages`, imported on first use).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from sipsimple.core.anyuri import URI, equivalent, parse_uri
 from sipsimple.core.errors import SIPParseError
@@ -34,6 +37,19 @@ from sipsimple.core.sdp import (
 )
 from sipsimple.core.teluri import AbsoluteURI, TelURI
 from sipsimple.core.uri import SIPURI, SIPURIError
+
+if TYPE_CHECKING:
+    from sipsimple.messages.outgoing import Message as Message
+else:
+    def __getattr__(name: str) -> Any:
+        # Message sends through the bus: loaded on first use, so that the
+        # services, which import this package for its value types, never load
+        # the facade's machinery.
+        if name == "Message":
+            from sipsimple.messages.outgoing import Message
+
+            return Message
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "SIPURI",

@@ -264,10 +264,12 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         if claim is None:
             raise ServiceError(ErrorCode.NOT_FOUND, f"this client has not claimed {aor}")
         self.disown(client, f"{'any-user:' if any_user else 'account:'}{claim.aor}")
+        self.core.client_gone(self.engine, client, claim.aor)
 
     def _released(self, client: str, aor: str, any_user: bool = False) -> None:
-        self.accounts.release(parse_sip_uri(aor, "aor"), client, any_user=any_user)
-        self.core.client_gone(self.engine, client)
+        claim = self.accounts.release(parse_sip_uri(aor, "aor"), client, any_user=any_user)
+        if claim is not None:  # what came for that account will get no answer now
+            self.core.client_gone(self.engine, client, claim.aor)
 
     # --- requests ------------------------------------------------------------
 
@@ -289,7 +291,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         self, client: str, from_uri: str, to_uri: str, route: dict[str, Any],
         content_type: str, body: bytes, credentials: dict[str, Any] | None = None,
         headers: list[Any] | None = None, uri: str | None = None,
-        response_timeout: float | None = None,
+        response_timeout: float | None = None, display_name: str | None = None,
+        to_display_name: str | None = None,
     ) -> dict[str, Any]:
         sender = _checked(lambda: parse_sip_uri(from_uri, "from_uri"))
         recipient = _checked(lambda: parse_sip_uri(to_uri, "to_uri"))
@@ -303,7 +306,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
             self.engine, "MESSAGE", target, destination, from_uri=sender, to_uri=recipient,
             user_agent=USER_AGENT, headers=extra, content_type=ctype, body=body,
             credentials=auth, realms=self.sessions.realm_book.realms(sender.user, sender.host),
-            server_name=tls_name, timeout=wait,
+            server_name=tls_name, timeout=wait, from_display=display_name,
+            to_display=to_display_name,
         )))
 
     def _send(self, run: Callable[[], Outcome]) -> Outcome:
@@ -323,7 +327,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         if reason is not None and ("\r" in reason or "\n" in reason):
             raise ServiceError(ErrorCode.INVALID_PARAMS, "reason must be one line")
         try:
-            self.core.respond(self.engine, server_key, code, reason, extra, body or b"")
+            self.core.respond(self.engine, server_key, code, reason, extra, body or b"",
+                              client=client)
         except NotPending:
             raise ServiceError(
                 ErrorCode.NOT_FOUND, f"no request {server_key!r} is waiting for an answer"

@@ -113,17 +113,20 @@ def send_out_of_dialog(
     realms: Set[str] | None = None,
     server_name: str | None = None,
     timeout: float = 40.0,
+    from_display: str | None = None,
+    to_display: str | None = None,
 ) -> Outcome:
     """Send a request, retrying on challenges; blocks this greenlet until the outcome.
 
-    ``realms``: those credentials without a realm answer (None: any).
+    ``realms``: those credentials without a realm answer (None: any);
+    ``from_display``/``to_display``: the display names of From and To.
     """
     for header in headers:
         if header.name.lower() in RESERVED_HEADERS:
             raise SIPParseError(f"the {header.name} header is set by the service")
     auth = AuthSession(credentials, realms=realms) if credentials is not None else None
-    from_header = FromHeader(from_uri, parameters={"tag": engine.new_tag()})
-    to_header = ToHeader(to_uri)
+    from_header = FromHeader(from_uri, from_display, parameters={"tag": engine.new_tag()})
+    to_header = ToHeader(to_uri, to_display)
     call_id = os.urandom(12).hex()
     cseq = 1
     while True:

@@ -7,9 +7,10 @@ back to the policy's answer when there is none or it declines. Other TU
 events the engine passes up (CANCEL, ACKs and responses matching nothing,
 timeouts of server transactions) also go to the dialog layer first.
 
-A request delivered for the client to answer (``code`` None) is answered
-480 if the client does not within ``answer_timeout`` seconds, or goes away:
-the peer's transaction must not run into its own timeout.
+A request delivered for the client to answer (``code`` None: a MESSAGE
+always, OPTIONS when the client asked) is answered 480 if the client does
+not within ``answer_timeout`` seconds, or goes away or releases the account
+it came under: the peer's transaction must not run into its own timeout.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ class _Pending:
     key: ServerKey
     request: SIPRequest
     client: str
+    aor: str  # of the claim it was delivered under
     tag: str
     timer: gevent.Greenlet
 
@@ -144,7 +146,7 @@ class UACore:
             self._answer(engine, event.key, request, decision.code)
         else:
             self._pending[server_id] = _Pending(
-                event.key, request, decision.claim.client, engine.new_tag(),
+                event.key, request, decision.claim.client, decision.claim.aor, engine.new_tag(),
                 gevent.spawn_later(self.answer_timeout, self._expire, engine, server_id),
             )
         if self.on_request is not None:
@@ -180,15 +182,16 @@ class UACore:
 
     def respond(
         self, engine: SignallingEngine, server_id: str, code: int, reason: str | None,
-        headers: Sequence[Header], body: bytes,
+        headers: Sequence[Header], body: bytes, *, client: str | None = None,
     ) -> None:
         """A client's answer to a delivered request (a 1xx keeps it pending).
 
-        Raises `NotPending` for an unknown id, `SIPParseError`/`ValueError`
-        for a response that cannot be built.
+        Raises `NotPending` for an unknown id or one delivered to another
+        client than ``client`` (None: any), `SIPParseError`/`ValueError` for a
+        response that cannot be built.
         """
         pending = self._pending.get(server_id)
-        if pending is None:
+        if pending is None or (client is not None and pending.client != client):
             raise NotPending(server_id)
         response = make_response(
             pending.request, code, reason, to_tag=pending.tag,
@@ -201,9 +204,10 @@ class UACore:
         except TransactionError as exc:
             raise NotPending(f"{server_id}: {exc}") from None
 
-    def client_gone(self, engine: SignallingEngine, client: str) -> None:
+    def client_gone(self, engine: SignallingEngine, client: str, aor: str | None = None) -> None:
+        """480 for what `client` has not answered (only under the claim of `aor`, if given)."""
         for server_id, pending in list(self._pending.items()):
-            if pending.client == client:
+            if pending.client == client and aor in (None, pending.aor):
                 self._expire(engine, server_id)
 
     def _finish(self, server_id: str) -> _Pending | None:

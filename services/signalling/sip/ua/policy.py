@@ -5,8 +5,10 @@ Outcomes:
 - `Answer`: the service answers at once (OPTIONS capabilities, 480 for an
   INVITE nobody owns, 405/501/481/416/420 errors).
 - `Deliver`: publish the request for the client owning the target account;
-  ``code`` is the answer sent at once (200 for MESSAGE, RFC 3428), None when
-  the client answers it itself (OPTIONS it asked for).
+  ``code`` is the answer sent at once, None when the client answers it itself
+  (MESSAGE always: a 200 says an application took the message, RFC 3428
+  section 7, so only the client that posted it may send one; OPTIONS when
+  the client asked for them).
 - `ToDialogLayer`: dialogs, sessions and subscriptions are the dialog layer's;
   ``fallback`` is the answer while there is no dialog layer or it declines.
 
@@ -114,10 +116,10 @@ def decide(request: SIPRequest, accounts: AccountRegistry) -> Decision:
         return Answer(200, capability_headers())
     if method == "MESSAGE":
         if claim is not None:
-            return Deliver(claim, 200)
-        # Nobody attached at all: temporarily unavailable; clients attached but
-        # none has this account: it does not exist here.
-        return Answer(480 if len(accounts) == 0 else 404)
+            return Deliver(claim, None)
+        # No client holds the account (now): temporarily unavailable, as for
+        # an INVITE; the user may come back with another client.
+        return Answer(480)
     if method in _DIALOG_CREATING:
         # An INVITE nobody owns gets 480 (no user agent to ring).
         return ToDialogLayer(claim, Answer(480)) if claim is not None else Answer(480)
