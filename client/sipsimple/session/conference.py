@@ -19,6 +19,7 @@ are handed over to the worker; REFER events come from the Session.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -93,10 +94,10 @@ class _Referral:
 class ConferenceHandler:
     """The document's ConferenceHandler; `Session.conference` while in a conference."""
 
-    def __init__(self, session: Session, focus: SIPURI, route: Route) -> None:
+    def __init__(self, session: Session, focus: SIPURI) -> None:
         self.session = session
         self.focus = focus
-        self._route = route
+        self._route: Route | None = None
         self._subscription: str | None = None
         self._state: Conference | None = None  # the last good merged state
         self._fresh = True  # the next document is a new subscription's first
@@ -186,14 +187,40 @@ class ConferenceHandler:
     # --- the subscription --------------------------------------------------------
 
     def start(self) -> None:
-        """Subscribe to the focus's conference package (on the worker)."""
+        """Subscribe to the focus's conference package (called on the worker).
+
+        The SUBSCRIBE goes where any new request to the focus URI goes: the
+        account's outbound proxy, else the URI's own address (RFC 3263). The
+        lookup runs on a thread of its own, as a transfer target's does.
+        """
         center = NotificationCenter()
         for name in _SUBSCRIPTION_EVENTS:
             center.add_observer(self, name=name)
-        self._subscribe()
+        threading.Thread(target=self._look_up, daemon=True,
+                         name="sipsimple-conference").start()
+
+    def _look_up(self) -> None:
+        from .transfer import routes_for
+
+        try:
+            routes = routes_for(self.session.account, self.focus)
+        except Exception as exc:
+            log.warning("%r: no route to the focus: %s", self, exc)
+            return
+        if not routes:
+            log.warning("%r: no route to the focus", self)
+            return
+
+        def subscribe() -> None:
+            self._route = routes[0]
+            self._subscribe()
+
+        self.session._submit(subscribe)
 
     def _subscribe(self) -> None:
         account = self.session.account
+        if self._ended or self._route is None:
+            return
         try:
             reply = get_bus().call(
                 "signalling", "subscribe", timeout=BUS_TIMEOUT,
@@ -284,12 +311,10 @@ def _sip_uri(value: Any) -> SIPURI:
 
 
 def start_conference(session: Session, contact: str | None) -> ConferenceHandler | None:
-    """The handler of a session just started with a focus, subscribed (on the worker).
+    """The handler of a session just started with a focus, subscribing (on the worker).
 
     The focus URI is the remote Contact's (RFC 4579 section 3: the conference
-    URI), else the remote identity's. The SUBSCRIBE takes the session's route
-    for an outgoing session (the proxy the INVITE went through), else goes to
-    the focus URI's address.
+    URI), else the remote identity's.
     """
     focus = None
     for value in (contact, getattr(session.remote_identity, "uri", None)):
@@ -302,14 +327,6 @@ def start_conference(session: Session, contact: str | None) -> ConferenceHandler
     if focus is None:
         log.warning("%r: the focus has no SIP URI to subscribe to", session)
         return None
-    if session.direction == "outgoing" and session._routes:
-        route = session._routes[session._route_index]
-    else:
-        transport = str(focus.parameters.get("transport") or session.transport or "udp").lower()
-        if focus.secure:
-            transport = "tls"
-        port = focus.port or (5061 if transport == "tls" else 5060)
-        route = Route(focus.host, port, transport)
-    handler = ConferenceHandler(session, focus, route)
+    handler = ConferenceHandler(session, focus)
     handler.start()
     return handler

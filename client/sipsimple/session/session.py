@@ -440,11 +440,11 @@ class Session(Renegotiation):
             self.streams = list(streams)
             self.proposed_streams = None
             self.start_time = datetime.now()
-        self._post("SIPSessionDidStart", streams=list(streams))
-        if self.remote_focus and self.conference is None:  # RFC 4579: a conference
+        if self.remote_focus and self.conference is None:  # RFC 4579: ready at DidStart
             from .conference import start_conference
 
             self.conference = start_conference(self, self._remote_contact)
+        self._post("SIPSessionDidStart", streams=list(streams))
         if self.replaced_session is not None:  # RFC 3891: the new session replaces it
             self.replaced_session.end()
         self._next_operation()

@@ -1,0 +1,210 @@
+"""The facade's ConferenceHandler against a SIPp focus, and its NOTIFY check alone.
+
+Two SIPps play the conference focus (RFC 4579). One answers our INVITE with
+an `isfocus` Contact and takes our REFERs in that dialog; the Contact names
+the other's port, so the conference SUBSCRIBE (a new request to the focus
+URI) goes to the other, the focus's notifier, which sends conference-info
+NOTIFYs (RFC 4575): good ones (full, then partial) or hostile ones. (A SIPp
+answering calls cannot run an out-of-call scenario for the SUBSCRIBE, and
+the call's Record-Route keeps our in-dialog requests with the first SIPp.)
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from harness.notifications import Recorder
+from harness.sessions import facade, sent_by, session_services
+from harness.signalling import finished
+from harness.sipp import SIPp, needs_sipp, scenario
+from harness.streams import ProbeStream
+
+from sipsimple.account import Account
+from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.notification import Notification
+from sipsimple.payloads.conference import Conference
+from sipsimple.session import ConferenceHandler, Session
+from sipsimple.session.conference import CONTENT_TYPE, check_notify
+
+NS = "urn:ietf:params:xml:ns:conference-info"
+CAROL = SIPURI(user="carol", host="127.0.0.1")
+
+
+# --- check_notify: one NOTIFY body against the state (pure) ---------------------------
+
+
+def document(version: int, state: str = "full", users: str = "") -> bytes:
+    return (f'<conference-info xmlns="{NS}" entity="sip:conf@127.0.0.1" state="{state}" '
+            f'version="{version}"><users state="{state}">{users}</users>'
+            "</conference-info>").encode()
+
+
+def test_a_full_document_then_a_partial_one_merge() -> None:
+    first = check_notify(None, document(1, users='<user entity="sip:a@x"/>'), CONTENT_TYPE)
+    assert first.problem is None and first.state is not None
+    second = check_notify(first.state, document(2, "partial", '<user entity="sip:b@x"/>'),
+                          CONTENT_TYPE + ";charset=UTF-8")
+    assert second.state is not None and second.problem is None
+    assert [u.entity for u in second.state.users or ()] == ["sip:a@x", "sip:b@x"]
+    assert second.state.version == 2
+
+
+def test_a_notify_without_a_body_changes_nothing() -> None:
+    assert check_notify(None, b"", CONTENT_TYPE) == check_notify(None, None, None)
+    assert check_notify(None, b"", None).state is None
+
+
+@pytest.mark.parametrize(("body", "content_type", "words"), [
+    (document(1), "application/xml", "content type"),
+    (b"<conference-info", CONTENT_TYPE, "malformed"),
+    (b'<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "aaaa">]><c>&a;</c>', CONTENT_TYPE,
+     "unsafe"),
+    (b'<!DOCTYPE c [<!ENTITY x SYSTEM "file:///etc/passwd">]><c>&x;</c>', CONTENT_TYPE,
+     "unsafe"),
+    (document(1).replace(b"</users>", b"</users>" + b" " * (10 * 1024 * 1024)), CONTENT_TYPE,
+     "over"),
+])
+def test_hostile_or_foreign_bodies_are_refused_with_a_reason(
+        body: bytes, content_type: str, words: str) -> None:
+    outcome = check_notify(None, body, content_type)
+    assert outcome.state is None and not outcome.resubscribe
+    assert outcome.problem is not None and words in outcome.problem
+
+
+def test_a_stale_document_is_dropped_and_a_gap_asks_for_a_new_subscription() -> None:
+    current = check_notify(None, document(3), CONTENT_TYPE).state
+    stale = check_notify(current, document(3, "partial"), CONTENT_TYPE)
+    assert stale.state is None and not stale.resubscribe and "stale" in (stale.problem or "")
+    gap = check_notify(current, document(5, "partial"), CONTENT_TYPE)
+    assert gap.state is None and gap.resubscribe
+    early = check_notify(None, document(1, "partial"), CONTENT_TYPE)
+    assert early.resubscribe  # a partial document before any full one
+
+
+# --- against SIPp as the focus ----------------------------------------------------------
+
+integration = [pytest.mark.integration, needs_sipp]
+
+
+@pytest.fixture
+def accounts(spawn_service: Callable[..., Any]) -> Iterator[dict[str, Account]]:
+    session_services(spawn_service)
+    with facade(["alice"]) as created:
+        yield created
+
+
+@dataclass
+class Focus:
+    call: subprocess.Popen[bytes]
+    port: int
+    notifier: subprocess.Popen[bytes]
+
+    def finished(self, sipp: SIPp) -> None:
+        """Both SIPps ran their scenarios to the end (the notifier's: our unsubscription)."""
+        finished(self.call, sipp)
+        finished(self.notifier, sipp)
+
+
+def focus(sipp: SIPp, main: str, notifier: str) -> Focus:
+    """SIPp as a focus: `main` answers the call, `notifier` takes the SUBSCRIBE."""
+    notifier_process, notifier_port = sipp.start_uas(
+        scenario(notifier, sipp.workdir), timeout=60, keys={"lb": "[", "rb": "]"})
+    call, port = sipp.start_uas(
+        scenario(main, sipp.workdir, NOTIFIER_PORT=str(notifier_port)), timeout=60)
+    return Focus(call, port, notifier_process)
+
+
+def call_focus(alice: Account, events: Recorder, port: int) -> Session:
+    session = Session(alice)
+    session.connect(ToHeader(SIPURI(user="conf", host="127.0.0.1", port=port)),
+                    [Route("127.0.0.1", port, "udp")], [ProbeStream(alice)])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    return session
+
+
+def conference_infos(events: Recorder, session: Session) -> list[Notification]:
+    return [n for n in events.seen if n.sender is session
+            and n.name == "SIPSessionGotConferenceInfo"]
+
+
+def nth(events: Recorder, session: Session, name: str, count: int) -> Notification:
+    """The `count`th notification `name` of `session`, once it came."""
+    def seen(_: Notification) -> bool:
+        return len([n for n in events.seen if n.sender is session and n.name == name]) >= count
+    events.wait(seen, 30)
+    return [n for n in events.seen if n.sender is session and n.name == name][count - 1]
+
+
+@pytest.mark.integration
+@needs_sipp
+def test_the_focus_state_merges_and_participants_come_and_go_by_refer(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    peer = focus(sipp, "conference_focus.xml", "conference_notifier.xml")
+    session = call_focus(accounts["alice"], events, peer.port)
+    assert session.remote_focus
+    assert isinstance(session.conference, ConferenceHandler)
+
+    full = nth(events, session, "SIPSessionGotConferenceInfo", 1).data.conference_info
+    assert isinstance(full, Conference)
+    assert full.version == 1 and full.conference_description is not None
+    assert full.conference_description.subject == "Weekly"
+    assert [u.entity for u in full.users or ()] == ["sip:alice@sip.test", "sip:bob@127.0.0.1"]
+    merged = nth(events, session, "SIPSessionGotConferenceInfo", 2).data.conference_info
+    assert merged.version == 2 and merged.state == "full"  # the merged state, not the partial
+    assert [(u.entity, u.display_text) for u in merged.users or ()] == [
+        ("sip:alice@sip.test", "Alice"), ("sip:carol@127.0.0.1", "Carol")]
+    assert merged.conference_description.subject == "Weekly"  # kept from the full one
+    assert session.conference.conference_info == merged
+
+    session.conference.add_participant("sip:carol@127.0.0.1")
+    added = events.wait(sent_by(session, "SIPConferenceDidAddParticipant"), 30)
+    assert added.data.participant == CAROL
+    progress = [(n.data.participant, n.data.code, n.data.reason) for n in events.seen
+                if n.sender is session and n.name == "SIPConferenceGotAddParticipantProgress"]
+    assert progress == [(CAROL, 100, "Trying"), (CAROL, 180, "Ringing")]
+
+    session.conference.remove_participant(CAROL)
+    refused = events.wait(sent_by(session, "SIPConferenceDidNotRemoveParticipant"), 30)
+    assert (refused.data.participant, refused.data.code, refused.data.reason) == (
+        CAROL, 486, "Busy Here")
+    progress = [(n.data.code, n.data.reason) for n in events.seen if n.sender is session
+                and n.name == "SIPConferenceGotRemoveParticipantProgress"]
+    assert progress == [(100, "Trying")]
+    assert not events.named("SIPConferenceDidRemoveParticipant")
+    assert not events.named("SIPSessionTransferDidStart")  # not taken for a transfer
+    assert session.state == "connected"
+
+    session.end()
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    peer.finished(sipp)  # the notifier got our unsubscription
+    assert len(conference_infos(events, session)) == 2
+
+
+@pytest.mark.integration
+@needs_sipp
+def test_hostile_conference_bodies_are_logged_and_dropped_and_the_session_goes_on(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="sipsimple.session.conference")
+    peer = focus(sipp, "conference_focus_call.xml", "conference_notifier_hostile.xml")
+    session = call_focus(accounts["alice"], events, peer.port)
+    # the good document comes after the hostile ones, over the same subscription
+    good = events.wait(sent_by(session, "SIPSessionGotConferenceInfo"), 30)
+    assert [u.entity for u in good.data.conference_info.users or ()] == ["sip:alice@sip.test"]
+    problems = [r.getMessage() for r in caplog.records
+                if r.name == "sipsimple.session.conference"]
+    assert len(problems) == 4, problems
+    assert "malformed" in problems[0]
+    assert "unsafe" in problems[1] and "unsafe" in problems[2]
+    assert "content type 'text/html'" in problems[3]
+    assert all("conference NOTIFY ignored" in p for p in problems)
+    assert session.state == "connected"
+    session.end()
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    peer.finished(sipp)
+    assert len(conference_infos(events, session)) == 1
