@@ -12,7 +12,11 @@ the call's Record-Route keeps our in-dialog requests with the first SIPp.)
 from __future__ import annotations
 
 import logging
+import re
+import socket
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -114,8 +118,8 @@ def focus(sipp: SIPp, main: str, notifier: str) -> Focus:
     """SIPp as a focus: `main` answers the call, `notifier` takes the SUBSCRIBE."""
     notifier_process, notifier_port = sipp.start_uas(
         scenario(notifier, sipp.workdir), timeout=60, keys={"lb": "[", "rb": "]"})
-    call, port = sipp.start_uas(
-        scenario(main, sipp.workdir, NOTIFIER_PORT=str(notifier_port)), timeout=60)
+    call, port = sipp.start_uas(scenario(main, sipp.workdir, NOTIFIER_PORT=str(notifier_port),
+                                         NOTIFIER_TRANSPORT="udp"), timeout=60)
     return Focus(call, port, notifier_process)
 
 
@@ -208,3 +212,156 @@ def test_hostile_conference_bodies_are_logged_and_dropped_and_the_session_goes_o
     events.wait(sent_by(session, "SIPSessionDidEnd"))
     peer.finished(sipp)
     assert len(conference_infos(events, session)) == 1
+
+
+# --- a 10 MB body: a raw TCP peer as the notifier (SIPp cannot send it) -----------------
+
+
+def read_message(conn: socket.socket, buffer: bytearray) -> bytes:
+    """One SIP message from the stream (headers, then Content-Length bytes of body)."""
+    while b"\r\n\r\n" not in buffer:
+        data = conn.recv(65536)
+        if not data:
+            raise ConnectionError("closed before a whole message")
+        buffer += data
+    end = buffer.index(b"\r\n\r\n") + 4
+    match = re.search(rb"\r\n(?:Content-Length|l)\s*:\s*(\d+)", bytes(buffer[:end]), re.I)
+    length = int(match.group(1)) if match else 0
+    while len(buffer) < end + length:
+        data = conn.recv(65536)
+        if not data:
+            raise ConnectionError("closed before the whole body")
+        buffer += data
+    message = bytes(buffer[:end + length])
+    del buffer[:end + length]
+    return message
+
+
+def header(message: bytes, name: str) -> str:
+    match = re.search(rf"\r\n{name}\s*:\s*([^\r\n]*)".encode(), message, re.I)
+    assert match is not None, (name, message[:400])
+    return match.group(1).decode()
+
+
+class TCPNotifier:
+    """The focus's conference notifier over TCP, written here to send a 10 MB NOTIFY.
+
+    It answers our SUBSCRIBE 200, sends a NOTIFY whose body is 10 MB, then
+    (on a new connection, as the service drops the one that carried it) a
+    good NOTIFY, and answers any later SUBSCRIBE (our unsubscription) 200.
+    The signalling service refuses the big one before the facade sees it
+    (its stream parser's 1 MiB body limit; it logs "body too large,
+    closing"); `check_notify` would refuse it too (the unit test above).
+    """
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.good_answer: str | None = None
+        self.answered = threading.Event()
+        self.unsubscribed = threading.Event()
+        self.errors: list[BaseException] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="tcp-notifier")
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self.server.close()
+
+    def _run(self) -> None:
+        try:
+            self._serve()
+        except BaseException as exc:
+            self.errors.append(exc)
+
+    def _notify(self, subscribe: bytes, cseq: int, body: bytes) -> bytes:
+        contact = re.search(r"<([^>]*)>", header(subscribe, "Contact"))
+        assert contact is not None
+        return (
+            f"NOTIFY {contact.group(1)} SIP/2.0\r\n"
+            f"Via: SIP/2.0/TCP 127.0.0.1:{self.port};branch=z9hG4bKconf{cseq}x{time.time_ns()}\r\n"
+            f"From: {header(subscribe, 'To')};tag=conf\r\n"
+            f"To: {header(subscribe, 'From')}\r\n"
+            f"Call-ID: {header(subscribe, 'Call-ID')}\r\n"
+            f"CSeq: {cseq} NOTIFY\r\n"
+            f"Contact: <sip:conf@127.0.0.1:{self.port};transport=tcp>\r\n"
+            "Max-Forwards: 70\r\nEvent: conference\r\n"
+            "Subscription-State: active;expires=600\r\n"
+            f"Content-Type: {CONTENT_TYPE}\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    def _answer(self, conn: socket.socket, request: bytes) -> None:
+        to = header(request, "To")
+        conn.sendall((
+            "SIP/2.0 200 OK\r\n"
+            f"Via: {header(request, 'Via')}\r\nFrom: {header(request, 'From')}\r\n"
+            f"To: {to}{'' if 'tag=' in to else ';tag=conf'}\r\n"
+            f"Call-ID: {header(request, 'Call-ID')}\r\nCSeq: {header(request, 'CSeq')}\r\n"
+            f"Contact: <sip:conf@127.0.0.1:{self.port};transport=tcp>\r\n"
+            f"Expires: {header(request, 'Expires')}\r\nContent-Length: 0\r\n\r\n").encode())
+
+    def _serve(self) -> None:
+        self.server.settimeout(30)
+        first, _ = self.server.accept()
+        with first:
+            first.settimeout(30)
+            subscribe = read_message(first, bytearray())
+            assert subscribe.startswith(b"SUBSCRIBE "), subscribe[:200]
+            self._answer(first, subscribe)
+            big = document(1).replace(b"</users>", b"</users>" + b" " * (10 * 1024 * 1024))
+            try:
+                first.sendall(self._notify(subscribe, 1, big))
+                while first.recv(65536):  # whatever it answers, until it drops us
+                    pass
+            except OSError:
+                pass  # dropped while we were still sending
+        match = re.search(r"@([^:;>]+):(\d+)", header(subscribe, "Contact"))
+        assert match is not None
+        good = document(1, users='<user entity="sip:alice@sip.test"/>')
+        with socket.create_connection((match.group(1), int(match.group(2))), 30) as second:
+            second.sendall(self._notify(subscribe, 2, good))
+            answer = read_message(second, bytearray())
+            self.good_answer = answer.split(b"\r\n", 1)[0].decode()
+            self.answered.set()
+        while not self._stop.is_set():  # our unsubscription, on a connection of its own
+            self.server.settimeout(0.2)
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(30)
+                request = read_message(conn, bytearray())
+                if request.startswith(b"SUBSCRIBE "):
+                    self._answer(conn, request)
+                    if header(request, "Expires") == "0":
+                        self.unsubscribed.set()
+
+
+@pytest.mark.integration
+@needs_sipp
+def test_a_10_mb_conference_body_is_refused_and_the_next_notify_is_taken(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    notifier = TCPNotifier()
+    try:
+        call, port = sipp.start_uas(scenario(
+            "conference_focus_call.xml", sipp.workdir, NOTIFIER_PORT=str(notifier.port),
+            NOTIFIER_TRANSPORT="tcp"), timeout=60)
+        session = call_focus(accounts["alice"], events, port)
+        info = events.wait(sent_by(session, "SIPSessionGotConferenceInfo"), 30)
+        assert notifier.answered.wait(30), notifier.errors
+        assert notifier.good_answer == "SIP/2.0 200 OK"
+        assert info.data.conference_info.version == 1
+        assert [u.entity for u in info.data.conference_info.users or ()] == [
+            "sip:alice@sip.test"]
+        assert session.state == "connected"
+        session.end()
+        events.wait(sent_by(session, "SIPSessionDidEnd"))
+        finished(call, sipp)
+        assert notifier.unsubscribed.wait(30), notifier.errors
+        assert len(conference_infos(events, session)) == 1
+        assert not notifier.errors
+    finally:
+        notifier.close()
