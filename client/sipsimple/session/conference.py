@@ -239,11 +239,20 @@ class ConferenceHandler:
         subscription, self._subscription = self._subscription, None
         if subscription is None:
             return
+        # not waited for: the session's end must not wait on a service that went away
+        # (the service ends a gone client's subscriptions itself)
         try:
-            get_bus().call("signalling", "unsubscribe", timeout=BUS_TIMEOUT,
-                           subscription_id=subscription)
+            future = get_bus().call_async("signalling", "unsubscribe",
+                                          {"subscription_id": subscription}, BUS_TIMEOUT)
         except BusError as exc:
             log.info("%r: unsubscribing failed: %s", self, exc)
+            return
+        future.add_done_callback(self._unsubscribed)
+
+    def _unsubscribed(self, future: Any) -> None:
+        error = future.exception()
+        if error is not None:
+            log.info("%r: unsubscribing failed: %s", self, error)
 
     def handle_notification(self, notification: Notification) -> None:
         # bus events come on the bus client's thread: the worker handles them in order
