@@ -114,10 +114,11 @@ class Focus:
         finished(self.notifier, sipp)
 
 
-def focus(sipp: SIPp, main: str, notifier: str) -> Focus:
-    """SIPp as a focus: `main` answers the call, `notifier` takes the SUBSCRIBE."""
+def focus(sipp: SIPp, main: str, notifier: str, subscriptions: int = 1) -> Focus:
+    """SIPp as a focus: `main` answers the call, `notifier` takes the SUBSCRIBE(s)."""
     notifier_process, notifier_port = sipp.start_uas(
-        scenario(notifier, sipp.workdir), timeout=60, keys={"lb": "[", "rb": "]"})
+        scenario(notifier, sipp.workdir), timeout=60, keys={"lb": "[", "rb": "]"},
+        calls=subscriptions)
     call, port = sipp.start_uas(scenario(main, sipp.workdir, NOTIFIER_PORT=str(notifier_port),
                                          NOTIFIER_TRANSPORT="udp"), timeout=60)
     return Focus(call, port, notifier_process)
@@ -212,6 +213,32 @@ def test_hostile_conference_bodies_are_logged_and_dropped_and_the_session_goes_o
     events.wait(sent_by(session, "SIPSessionDidEnd"))
     peer.finished(sipp)
     assert len(conference_infos(events, session)) == 1
+
+
+@pytest.mark.integration
+@needs_sipp
+def test_a_version_gap_keeps_the_state_and_subscribes_again_until_it_gives_up(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="sipsimple.session.conference")
+    peer = focus(sipp, "conference_focus_call.xml", "conference_notifier_gap.xml",
+                 subscriptions=4)
+    session = call_focus(accounts["alice"], events, peer.port)
+    finished(peer.notifier, sipp)  # 4 subscriptions, each unsubscribed after its gap
+    infos = conference_infos(events, session)
+    # each new subscription's first document is merged from nothing (versions restart)
+    subjects = [n.data.conference_info.conference_description.subject for n in infos]
+    assert subjects == [f"subscription {n}" for n in range(1, 5)]
+    assert session.conference is not None
+    assert session.conference.conference_info == infos[-1].data.conference_info
+    messages = [r.getMessage() for r in caplog.records
+                if r.name == "sipsimple.session.conference"]
+    assert sum("version gap: 1 to 3" in m for m in messages) == 4, messages
+    assert "lost 4 times in a row: giving up" in messages[-1]
+    assert session.state == "connected"
+    session.end()
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    finished(peer.call, sipp)
 
 
 # --- a 10 MB body: a raw TCP peer as the notifier (SIPp cannot send it) -----------------

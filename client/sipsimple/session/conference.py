@@ -44,7 +44,9 @@ log = logging.getLogger(__name__)
 
 BUS_TIMEOUT = 5.0
 CONTENT_TYPE = "application/conference-info+xml"
-MAX_RESUBSCRIBES = 3  # in a row without a good document: the focus is broken, stop asking
+# new subscriptions in a row that broke down after their first document: the focus is
+# broken, stop asking (else a focus whose updates always skip a version keeps us busy)
+MAX_RESUBSCRIBES = 3
 _SUBSCRIPTION_EVENTS = ("signalling.subscription_started", "signalling.subscription_notify",
                         "signalling.subscription_ended", "signalling.subscription_failed")
 
@@ -280,14 +282,16 @@ class ConferenceHandler:
             return
         if outcome.state is None:
             return
-        self._state, self._fresh, self._resubscribes = outcome.state, False, 0
+        if not self._fresh:  # a subscription that got past its first document works
+            self._resubscribes = 0
+        self._state, self._fresh = outcome.state, False
         self.session._post("SIPSessionGotConferenceInfo", conference_info=outcome.state)
 
     def _resubscribe(self) -> None:
         """Keep the last good state; a new subscription gets a full document."""
         if self._resubscribes >= MAX_RESUBSCRIBES:
-            log.warning("%r: %d subscriptions in a row without a usable state: giving up",
-                        self, self._resubscribes)
+            log.warning("%r: the conference state was lost %d times in a row: giving up "
+                        "the subscription", self, self._resubscribes + 1)
             self._unsubscribe()
             return
         self._resubscribes += 1
