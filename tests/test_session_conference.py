@@ -27,6 +27,8 @@ from harness.sessions import facade, sent_by, session_services
 from harness.signalling import finished
 from harness.sipp import SIPp, needs_sipp, scenario
 from harness.streams import ProbeStream
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipsimple.account import Account
 from sipsimple.core import SIPURI, Route, ToHeader
@@ -88,6 +90,17 @@ def test_a_stale_document_is_dropped_and_a_gap_asks_for_a_new_subscription() -> 
     assert gap.state is None and gap.resubscribe
     early = check_notify(None, document(1, "partial"), CONTENT_TYPE)
     assert early.resubscribe  # a partial document before any full one
+
+
+@given(st.one_of(st.none(), st.binary(max_size=2000), st.sampled_from([
+    document(1), document(2, "partial"), b"<conference-info/>", b"<?xml version='1.0'?>"])),
+    st.one_of(st.none(), st.sampled_from([CONTENT_TYPE, "text/plain", ""]), st.text()))
+def test_any_body_gives_an_outcome_never_an_exception(body: bytes | None,
+                                                      content_type: str | None) -> None:
+    for current in (None, check_notify(None, document(1), CONTENT_TYPE).state):
+        outcome = check_notify(current, body, content_type)
+        assert outcome.state is None or outcome.problem is None
+        assert not outcome.resubscribe or outcome.state is None
 
 
 # --- against SIPp as the focus ----------------------------------------------------------
