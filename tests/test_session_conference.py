@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from harness.notifications import Recorder
-from harness.sessions import facade, sent_by, session_services
+from harness.sessions import facade, route, sent_by, session_services
 from harness.signalling import finished
 from harness.sipp import SIPp, needs_sipp, scenario
 from harness.streams import ProbeStream
@@ -111,7 +111,7 @@ integration = [pytest.mark.integration, needs_sipp]
 @pytest.fixture
 def accounts(spawn_service: Callable[..., Any]) -> Iterator[dict[str, Account]]:
     session_services(spawn_service)
-    with facade(["alice"]) as created:
+    with facade(["alice", "bob"]) as created:
         yield created
 
 
@@ -201,6 +201,28 @@ def test_the_focus_state_merges_and_participants_come_and_go_by_refer(
     events.wait(sent_by(session, "SIPSessionDidEnd"))
     peer.finished(sipp)  # the notifier got our unsubscription
     assert len(conference_infos(events, session)) == 2
+
+
+@pytest.mark.integration
+@needs_sipp
+def test_a_focus_calling_us_gets_our_subscription_too(
+        accounts: dict[str, Account], events: Recorder, sipp: SIPp) -> None:
+    notifier, notifier_port = sipp.start_uas(scenario("conference_notifier.xml", sipp.workdir),
+                                             timeout=60)
+    call = sipp.start(
+        scenario("conference_focus_calls.xml", sipp.workdir, NOTIFIER_PORT=str(notifier_port)),
+        remote=f"127.0.0.1:{route('udp').port}", timeout=60)
+    new = events.wait("SIPSessionNewIncoming", 20)
+    session: Session = new.sender
+    session.accept(new.data.streams)
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    assert session.remote_focus and isinstance(session.conference, ConferenceHandler)
+    merged = nth(events, session, "SIPSessionGotConferenceInfo", 2).data.conference_info
+    assert [u.entity for u in merged.users or ()] == ["sip:alice@sip.test", "sip:carol@127.0.0.1"]
+    session.end()
+    events.wait(sent_by(session, "SIPSessionDidEnd"))
+    finished(call, sipp)
+    finished(notifier, sipp)  # our unsubscription came
 
 
 @pytest.mark.integration
