@@ -80,6 +80,7 @@ class SIPp:
         self, scenario_file: Path, *, remote: str | None = None, transport: str = "u1",
         service: str = "service", calls: int = 1, rate: float | None = None,
         limit: int | None = None, timeout: float = 20, port: int | None = None,
+        keys: dict[str, str] | None = None,
     ) -> list[str]:
         sip_port = port or free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
         command = [
@@ -92,6 +93,8 @@ class SIPp:
             command += ["-r", f"{rate:g}"]
         if limit is not None:
             command += ["-l", str(limit)]
+        for key, value in (keys or {}).items():  # [key] in the scenario's messages
+            command += ["-key", key, value]
         if remote is not None:
             command.append(remote)
         return command

@@ -64,6 +64,7 @@ class SessionBase:
         self.transfer_handler: Any = None
         self.transfer_info: Any = None
         self.remote_focus = False
+        self._remote_contact: str | None = None  # the focus URI when remote_focus
 
         self._lock = threading.RLock()
         self._sid: str | None = None  # the signalling service's session id

@@ -391,6 +391,7 @@ class Session(Renegotiation):
     def _ev_session_established(self, data: NotificationData) -> None:
         self.remote_user_agent = data.remote_user_agent or self.remote_user_agent
         self.remote_focus = "isfocus" in (getattr(data, "remote_contact_params", None) or {})
+        self._remote_contact = getattr(data, "remote_contact", None)
         local_tag, remote_tag = getattr(data, "local_tag", None), getattr(data, "remote_tag", None)
         if local_tag and remote_tag and self.call_id:
             self._dialog = (self.call_id, local_tag, remote_tag)
@@ -439,6 +440,10 @@ class Session(Renegotiation):
             self.streams = list(streams)
             self.proposed_streams = None
             self.start_time = datetime.now()
+        if self.remote_focus and self.conference is None:  # RFC 4579: ready at DidStart
+            from .conference import start_conference
+
+            self.conference = start_conference(self, self._remote_contact)
         self._post("SIPSessionDidStart", streams=list(streams))
         if self.replaced_session is not None:  # RFC 3891: the new session replaces it
             self.replaced_session.end()
@@ -584,22 +589,29 @@ class Session(Renegotiation):
             self._forget(stream)
         if self.transfer_handler is not None:
             self.transfer_handler.session_ended()
+        if self.conference is not None:
+            self.conference.session_ended()
         self._manager.session_finished(self)
 
     # --- transfers (events routed to the TransferHandler) -----------------------
+
+    def _transfer_event(self, kind: str, data: NotificationData) -> None:
+        # the ConferenceHandler's REFERs (participants) first, then transfers
+        if self.conference is None or not self.conference.transfer_event(kind, data):
+            self._transfers.event(kind, data)
 
     def _ev_transfer_incoming(self, data: NotificationData) -> None:
         self._transfers.incoming(data)
 
     def _ev_transfer_accepted(self, data: NotificationData) -> None:
-        self._transfers.event("accepted", data)
+        self._transfer_event("accepted", data)
 
     def _ev_transfer_failed(self, data: NotificationData) -> None:
-        self._transfers.event("failed", data)
+        self._transfer_event("failed", data)
 
     def _ev_transfer_progress(self, data: NotificationData) -> None:
-        self._transfers.event("progress", data)
+        self._transfer_event("progress", data)
 
     def _ev_transfer_ended(self, data: NotificationData) -> None:
-        self._transfers.event("ended", data)
+        self._transfer_event("ended", data)
 
