@@ -1,0 +1,168 @@
+"""ChatStream between two accounts through real services (signalling, dns, msrp).
+
+alice calls bob with an MSRP-only chat through the signalling service's own
+UDP address, both accounts in this process; the msrp service carries the
+messages over TCP on loopback. Messages go both ways, wrapped in CPIM when
+both sides accept it and plain when one does not, with delivery reports; a
+message sent before the stream started is delivered after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import pytest
+from harness.audio import audio_services
+from harness.notifications import Recorder
+from harness.sessions import facade
+
+from sipsimple.account import Account
+from sipsimple.bus.client import get_bus
+from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.notification import Notification
+from sipsimple.payloads.cpim import CPIMMessage
+from sipsimple.session import Session
+from sipsimple.streams import ChatStream, ChatStreamError, MediaStreamRegistry
+from sipsimple.streams.msrp import ChatMessage
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = "sip.test"
+
+
+class PlainChatStream(ChatStream):
+    """A chat client that knows no CPIM (an application may define such a stream)."""
+
+    priority: ClassVar[int | None] = None  # type: ignore[misc]  # kept out of the registry
+    accept_types: ClassVar[list[str]] = ["text/*", "application/im-iscomposing+xml"]
+    accept_wrapped_types: ClassVar[list[str]] = []
+
+
+@pytest.fixture
+def services(spawn_service: Callable[..., Any]) -> dict[str, Any]:
+    return audio_services(spawn_service, msrp=True)
+
+
+@pytest.fixture
+def accounts(services: dict[str, Any]) -> Iterator[dict[str, Account]]:
+    with facade(["alice", "bob"]) as created:
+        yield created
+
+
+def by(sender: object, name: str) -> Callable[[Notification], bool]:
+    return lambda n: n.name == name and n.sender is sender
+
+
+def chat(events: Recorder, caller: Account, stream: ChatStream
+         ) -> tuple[Session, Session, ChatStream]:
+    ports = get_bus().call("signalling", "get_transports")
+    session = Session(caller)
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+    new = events.wait("SIPSessionNewIncoming")
+    answering: Session = new.sender
+    [offered] = new.data.streams
+    assert type(offered) is ChatStream
+    answering.accept([offered])
+    events.wait(by(session, "SIPSessionDidStart"))
+    events.wait(by(answering, "SIPSessionDidStart"))
+    return session, answering, offered
+
+
+def got(events: Recorder, stream: ChatStream, count: int = 1) -> list[Any]:
+    events.wait(lambda n: len([m for m in events.seen
+                               if by(stream, "ChatStreamGotMessage")(m)]) >= count)
+    return [n.data.message for n in events.seen if by(stream, "ChatStreamGotMessage")(n)]
+
+
+def test_registered_as_the_chat_stream_type() -> None:
+    assert MediaStreamRegistry.get("chat") is ChatStream
+    assert PlainChatStream not in MediaStreamRegistry
+
+
+def test_chat_both_ways_in_cpim(accounts: dict[str, Account], events: Recorder) -> None:
+    alice = accounts["alice"]
+    stream = ChatStream(alice)
+    early = stream.send_message("sent before the stream started")
+    session, answering, theirs = chat(events, alice, stream)
+    assert stream.remote_media is not None and "message/cpim" in stream.remote_media.accept_types
+    assert stream.active and not theirs.active  # the offerer connects
+    sdp = str(session.local_sdp)
+    assert "m=message" in sdp and "TCP/MSRP *" in sdp and "a=setup:active" in sdp
+    assert "a=accept-types:message/cpim text/* image/*" in sdp and "a=path:msrp://" in sdp
+    assert "a=setup:passive" in str(answering.local_sdp)
+
+    [first] = got(events, theirs)
+    assert isinstance(first, CPIMMessage)
+    assert first.content == b"sent before the stream started"
+    assert str(first.sender.uri) == "sip:alice@sip.test" and first.timestamp is not None
+    assert [str(r.uri) for r in first.recipients] == ["sip:bob@sip.test"]
+    delivered = events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                            and n.data.message_id == early)
+    assert delivered.data.code == 200
+    assert [n.data.message_id for n in events.seen
+            if by(stream, "ChatStreamDidSendMessage")(n)] == [early]
+
+    sent = stream.send_message("<b>hi</b>", "text/html", subject="greetings")
+    [_, second] = got(events, theirs, 2)
+    assert second.content == b"<b>hi</b>" and second.content_type == "text/html"
+    assert second.subject == "greetings"
+    events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == sent)
+
+    reply = theirs.send_message("héllo alice")
+    [back] = got(events, stream)
+    assert isinstance(back, CPIMMessage) and back.content.decode() == "héllo alice"
+    assert str(back.sender.uri) == "sip:bob@sip.test"
+    events.wait(lambda n: by(theirs, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == reply)
+
+    stream.send_composing_indication("active", 30)
+    composing = events.wait(by(theirs, "ChatStreamGotComposingIndication"))
+    assert composing.data.state == "active" and composing.data.refresh == 30
+    assert str(composing.data.sender.uri) == "sip:alice@sip.test"
+
+    session.end()
+    events.wait(by(session, "SIPSessionDidEnd"))
+    events.wait(by(answering, "SIPSessionDidEnd"))
+    events.wait(by(theirs, "MediaStreamDidEnd"))
+    with pytest.raises(ChatStreamError):
+        stream.send_message("too late")
+    status = get_bus().call("msrp", "status")
+    assert not [s for s in status["sessions"]
+                if s["session_id"] in (stream.msrp_session_id, theirs.msrp_session_id)]
+
+
+def test_plain_messages_when_one_side_knows_no_cpim(
+    accounts: dict[str, Account], events: Recorder
+) -> None:
+    alice = accounts["alice"]
+    stream = PlainChatStream(alice)
+    session, answering, theirs = chat(events, alice, stream)
+    assert stream.remote_media is not None
+    sdp = str(session.local_sdp)
+    assert "a=accept-types:text/* application/im-iscomposing+xml" in sdp
+    assert "accept-wrapped-types" not in sdp
+
+    sent = stream.send_message("plain hello")
+    [message] = got(events, theirs)
+    assert isinstance(message, ChatMessage)
+    assert message.content == "plain hello" and message.content_type == "text/plain"
+    assert str(message.sender.uri) == "sip:alice@sip.test"
+    events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == sent)
+
+    theirs.send_message("plain reply")  # alice takes no CPIM: bob's goes plain
+    [reply] = got(events, stream)
+    assert isinstance(reply, ChatMessage) and reply.content == "plain reply"
+    with pytest.raises(ChatStreamError):  # a subject needs CPIM
+        theirs.send_message("x", subject="no")
+    with pytest.raises(ChatStreamError):  # alice accepts no images
+        theirs.send_message(b"\x89PNG", "image/png")
+    theirs.send_composing_indication("idle")
+    composing = events.wait(by(stream, "ChatStreamGotComposingIndication"))
+    assert composing.data.state == "idle"
+
+    answering.end()
+    events.wait(by(session, "SIPSessionDidEnd"))
