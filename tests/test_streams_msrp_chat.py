@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
-from harness.audio import audio_services
+from harness.audio import audio_services, wait_until
 from harness.notifications import Recorder
 from harness.sessions import facade
 
@@ -23,7 +23,7 @@ from sipsimple.core import SIPURI, Route, ToHeader
 from sipsimple.notification import Notification
 from sipsimple.payloads.cpim import CPIMMessage
 from sipsimple.session import Session
-from sipsimple.streams import ChatStream, ChatStreamError, MediaStreamRegistry
+from sipsimple.streams import AudioStream, ChatStream, ChatStreamError, MediaStreamRegistry
 from sipsimple.streams.msrp import ChatMessage
 
 pytestmark = pytest.mark.integration
@@ -166,3 +166,45 @@ def test_plain_messages_when_one_side_knows_no_cpim(
 
     answering.end()
     events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_chat_added_to_an_audio_call(accounts: dict[str, Account], events: Recorder) -> None:
+    alice = accounts["alice"]
+    ports = get_bus().call("signalling", "get_transports")
+    session = Session(alice)
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", ports["udp"], "udp")], [AudioStream(alice)])
+    new = events.wait("SIPSessionNewIncoming")
+    answering: Session = new.sender
+    answering.accept(new.data.streams)
+    events.wait(by(session, "SIPSessionDidStart"))
+    events.wait(by(answering, "SIPSessionDidStart"))
+
+    stream = ChatStream(alice)
+    session.add_stream(stream)
+    proposal = events.wait(by(answering, "SIPSessionGotProposal"))
+    [theirs] = proposal.data.streams
+    assert type(theirs) is ChatStream
+    answering.accept_proposal([theirs])
+    events.wait(lambda n: by(session, "SIPSessionDidRenegotiateStreams")(n)
+                and n.data.action == "add")
+    events.wait(lambda n: by(answering, "SIPSessionDidRenegotiateStreams")(n)
+                and n.data.action == "add")
+    assert len(session.streams) == 2 and stream in session.streams
+    sent = stream.send_message("chat during the call")
+    [message] = got(events, theirs)
+    assert message.content == b"chat during the call"
+    events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == sent)
+    theirs.send_message("and back")
+    assert got(events, stream)[0].content == b"and back"
+
+    session.remove_stream(stream)
+    for who in (session, answering):
+        events.wait(lambda n, who=who: by(who, "SIPSessionDidRenegotiateStreams")(n)
+                    and n.data.action == "remove")
+    events.wait(by(theirs, "MediaStreamDidEnd"))
+    wait_until(lambda: session.state == "connected", "the removal completes")
+    assert len(session.streams) == 1
+    session.end()
+    events.wait(by(answering, "SIPSessionDidEnd"))

@@ -122,7 +122,9 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
     def get_local_media(self, for_offer: bool) -> SDPMediaStream:
         if self._address is None or self._port is None or self.local_path is None:
             raise MSRPStreamError(f"{self!r} is not initialized")
-        if for_offer or self._remote_offer is None:
+        if self.active is not None:  # a later offer/answer: the connection stays as it is
+            setup = "active" if self.active else "passive"
+        elif for_offer or self._remote_offer is None:
             setup = "active"
         else:
             setup = answer_setup(self._remote_offer.setup)
