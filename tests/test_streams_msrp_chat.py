@@ -24,7 +24,7 @@ from sipsimple.notification import Notification
 from sipsimple.payloads.cpim import CPIMMessage
 from sipsimple.session import Session
 from sipsimple.streams import AudioStream, ChatStream, ChatStreamError, MediaStreamRegistry
-from sipsimple.streams.msrp import ChatMessage
+from sipsimple.streams.msrp import ChatMessage, choose_wrapping
 
 pytestmark = pytest.mark.integration
 
@@ -208,3 +208,36 @@ def test_chat_added_to_an_audio_call(accounts: dict[str, Account], events: Recor
     assert len(session.streams) == 1
     session.end()
     events.wait(by(answering, "SIPSessionDidEnd"))
+
+
+CPIM_PEER = {"remote_accept": ["message/cpim", "text/*"], "remote_wrapped": ["text/*", "image/*"]}
+
+
+@pytest.mark.parametrize(("content_type", "needs_cpim", "local", "remote", "wrapped", "cpim"), [
+    ("text/plain", False, ["message/cpim", "text/*"], *CPIM_PEER.values(), True),
+    ("image/png", False, ["message/cpim"], *CPIM_PEER.values(), True),  # wrapped only
+    ("text/plain", False, ["text/*"], *CPIM_PEER.values(), False),  # we take no CPIM
+    ("text/plain", False, ["message/cpim"], ["text/plain"], ["*"], False),  # the peer neither
+    ("text/plain", True, ["message/cpim"], *CPIM_PEER.values(), True),
+])
+def test_choose_wrapping(content_type: str, needs_cpim: bool, local: list[str],
+                         remote: list[str], wrapped: list[str], cpim: bool) -> None:
+    assert choose_wrapping(content_type, needs_cpim, local_accept=local, remote_accept=remote,
+                           remote_wrapped=wrapped) is cpim
+
+
+def test_choose_wrapping_prefers_plain_when_asked() -> None:
+    assert choose_wrapping("text/plain", False, local_accept=["message/cpim"],
+                           prefer_cpim=False, **CPIM_PEER) is False
+
+
+@pytest.mark.parametrize(("content_type", "needs_cpim", "remote", "wrapped"), [
+    ("image/png", False, ["text/*"], []),  # the peer takes it neither way
+    ("text/plain", True, ["text/*"], []),  # CPIM fields, no CPIM
+    ("application/pdf", True, ["message/cpim"], ["text/*"]),  # CPIM, not for this type
+])
+def test_choose_wrapping_refuses(content_type: str, needs_cpim: bool, remote: list[str],
+                                 wrapped: list[str]) -> None:
+    with pytest.raises(ChatStreamError):
+        choose_wrapping(content_type, needs_cpim, local_accept=["message/cpim", "*"],
+                        remote_accept=remote, remote_wrapped=wrapped)
