@@ -148,6 +148,36 @@ def test_a_connection_naming_no_session_is_closed(bus: BusClient, first: bytes) 
     assert call(bus, "ping")["service"] == "msrp"
 
 
+def bind_request(to: str, sender: str) -> bytes:
+    return (f"MSRP tr01 SEND\r\nTo-Path: {to}\r\nFrom-Path: {sender}\r\n"
+            "Message-ID: msg1\r\nByte-Range: 1-0/0\r\n-------tr01$\r\n").encode()
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_only_the_peer_of_the_sdp_may_connect(bus: BusClient, events: Recorder,
+                                              early: bool) -> None:
+    """A connection whose From-Path is not the peer's a=path is closed; the session waits on."""
+    a = call(bus, "create_session", address="127.0.0.1")
+    b = call(bus, "create_session", address="127.0.0.1")
+    if not early:  # else the stranger connects before b knows its peer
+        call(bus, "start_session", session_id=b["session_id"], remote_path=[a["path"]],
+             active=False)
+    with socket.create_connection(("127.0.0.1", b["port"])) as stranger:
+        stranger.sendall(bind_request(b["path"], "msrp://127.0.0.1:9/stranger;tcp"))
+        if early:
+            call(bus, "start_session", session_id=b["session_id"], remote_path=[a["path"]],
+                 active=False)
+        stranger.settimeout(30)
+        assert stranger.recv(4096) == b""
+    call(bus, "start_session", session_id=a["session_id"], remote_path=[b["path"]], active=True)
+    events.wait(of(b["session_id"], "msrp.session_started"))
+    call(bus, "send_message", session_id=a["session_id"], content_type="text/plain",
+         body=b"the right peer")
+    assert events.wait(of(b["session_id"], "msrp.message_received")).data.body == \
+        b"the right peer"
+    assert len([n for n in events.seen if of(b["session_id"], "msrp.session_started")(n)]) == 1
+
+
 def test_a_client_going_away_ends_its_sessions(bus: BusClient, events: Recorder) -> None:
     mine = call(bus, "create_session", address="127.0.0.1")
     other = BusClient(services=["msrp"], post_notifications=False)

@@ -60,6 +60,7 @@ class Endpoint:
         self._emit = emit
         self._on_gone = on_gone
         self._sock: Any = None
+        self._peer: MSRPURI | None = None  # the last From-Path URI of a passive connection
         self._early: list[bytes] = []  # read before start: fed to the session then
         self._write_lock = gevent.lock.Semaphore()
         self._greenlets: list[gevent.Greenlet] = []
@@ -83,6 +84,10 @@ class Endpoint:
             self._greenlets.append(gevent.spawn(self._connect, remote_path[0]))
         elif self._sock is not None:  # the peer connected before our start
             early, self._early = self._early, []
+            if not self._expected(self._peer):
+                sock, self._sock = self._sock, None
+                sock.close()  # its reader ends; we wait for the right peer
+                return
             self._connected()
             for data in early:
                 self._feed(data)
@@ -124,11 +129,14 @@ class Endpoint:
 
     # --- the connection ---------------------------------------------------------
 
-    def attach(self, sock: Any, data: bytes) -> bool:
-        """A connection the listener matched to us, and its first bytes; reads it."""
+    def attach(self, sock: Any, data: bytes, peer: MSRPURI | None) -> bool:
+        """A connection the listener matched to us by its To-Path, its first bytes and the
+        last URI of its From-Path (`peer`); reads it, or False when it is not ours."""
         if self._sock is not None or self.state == "ended" or self.active:
             return False  # RFC 4975 7.1.1: one connection per session
-        self._sock = sock
+        if self.session is not None and not self._expected(peer):
+            return False
+        self._sock, self._peer = sock, peer
         if self.session is None:
             self._early.append(data)
         else:
@@ -136,6 +144,16 @@ class Endpoint:
             self._feed(data)
         self._read()
         return True
+
+    def _expected(self, peer: MSRPURI | None) -> bool:
+        """Whether the connecting peer is the one of the SDP: its From-Path ends with the
+        session id of the last URI of its a=path (the address may differ behind a NAT)."""
+        assert self.session is not None
+        if peer is not None and peer.session_id == self.session.to_path[-1].session_id:
+            return True
+        log.warning("%r: refused a connection from %s: the peer's path is %s", self, peer,
+                    self.session.to_path[-1])
+        return False
 
     def _connect(self, target: MSRPURI) -> None:
         host = target.host.strip("[]")
@@ -166,10 +184,12 @@ class Endpoint:
             try:
                 data = sock.recv(READ_SIZE)
             except OSError as exc:
-                self._lost(f"connection error: {exc}")
+                if sock is self._sock:  # else we dropped it ourselves
+                    self._lost(f"connection error: {exc}")
                 return
             if not data:
-                self._lost("the peer closed the connection")
+                if sock is self._sock:
+                    self._lost("the peer closed the connection")
                 return
             if self.session is None:
                 self._early.append(data)

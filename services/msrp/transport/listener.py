@@ -2,7 +2,8 @@
 
 A new connection is read up to the head of its first request; the session its
 first To-Path URI names (by session id, checked with `MSRPURI.matches`) takes
-the connection and every byte read so far. A connection that names no
+the connection and every byte read so far, if the last From-Path URI has the
+session id of the peer's a=path (`Endpoint.attach`). A connection that names no
 session of ours, that sends garbage first or nothing for `FIRST_REQUEST_TIMEOUT`
 is closed with a log line; it never disturbs the other sessions.
 """
@@ -36,7 +37,7 @@ READ_SIZE = 65536
 class Attachable(Protocol):
     local_uri: MSRPURI
 
-    def attach(self, sock: Any, data: bytes) -> bool: ...
+    def attach(self, sock: Any, data: bytes, peer: MSRPURI | None) -> bool: ...
 
 
 class Listener:
@@ -71,10 +72,11 @@ class Listener:
                         to_path[0] if to_path else None)
             sock.close()
             return
+        from_path = request.request.from_path
         # The endpoint reads the connection from now on, in this greenlet.
-        if not endpoint.attach(sock, data):
-            log.warning("connection from %s closed: session %s has a connection already",
-                        peer, endpoint.local_uri)
+        if not endpoint.attach(sock, data, from_path[-1] if from_path else None):
+            log.warning("connection from %s closed: session %s refused it (taken, or "
+                        "another peer)", peer, endpoint.local_uri)
             sock.close()
 
 
