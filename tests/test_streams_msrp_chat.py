@@ -241,3 +241,21 @@ def test_choose_wrapping_refuses(content_type: str, needs_cpim: bool, remote: li
     with pytest.raises(ChatStreamError):
         choose_wrapping(content_type, needs_cpim, local_accept=["message/cpim", "*"],
                         remote_accept=remote, remote_wrapped=wrapped)
+
+
+def test_a_broken_connection_fails_the_streams_and_ends_the_call(
+    accounts: dict[str, Account], events: Recorder
+) -> None:
+    alice = accounts["alice"]
+    stream = ChatStream(alice)
+    session, answering, theirs = chat(events, alice, stream)
+    # bob's service session goes away under the stream (as a crash would)
+    get_bus().call("msrp", "end_session", session_id=theirs.msrp_session_id)
+    failed = events.wait(by(theirs, "MediaStreamDidFail"))
+    assert failed.data.reason == "ended by the client"
+    events.wait(by(session, "SIPSessionDidEnd"))
+    events.wait(by(answering, "SIPSessionDidEnd"))
+    # alice's side fails too, unless bob's BYE ended it first (both orders are right)
+    assert [n.data.reason for n in events.seen if by(stream, "MediaStreamDidFail")(n)] in (
+        [], ["the peer closed the connection"])
+    assert not [n for n in events.seen if n.name == "SIPSessionDidFail"]
