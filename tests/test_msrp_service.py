@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from harness.loopback import ipv6_available
 from harness.notifications import Recorder
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
@@ -133,6 +134,33 @@ def test_garbage_from_the_peer_fails_only_its_session(bus: BusClient, events: Re
                 and n.data.session_id in (a["session_id"], b["session_id"])]
 
 
+def test_a_message_too_large_for_the_bus_is_refused(bus: BusClient, events: Recorder) -> None:
+    victim = call(bus, "create_session", address="127.0.0.1")
+    fake = "msrp://127.0.0.1:9/bigsender;tcp"
+    call(bus, "start_session", session_id=victim["session_id"], remote_path=[fake],
+         active=False)
+    body = b"x" * (1 << 20)  # over what one bus event carries
+    with socket.create_connection(("127.0.0.1", victim["port"])) as peer:
+        head = (f"MSRP tr02 SEND\r\nTo-Path: {victim['path']}\r\nFrom-Path: {fake}\r\n"
+                f"Message-ID: big1\r\nByte-Range: 1-{len(body)}/{len(body)}\r\n"
+                "Content-Type: text/plain\r\n\r\n")
+        peer.sendall(head.encode() + body + b"\r\n-------tr02$\r\n")
+        peer.settimeout(30)
+        answer = b""
+        while b"\r\n-------tr02" not in answer:
+            answer += peer.recv(4096)
+        assert answer.startswith(b"MSRP tr02 413")
+        small = (f"MSRP tr03 SEND\r\nTo-Path: {victim['path']}\r\nFrom-Path: {fake}\r\n"
+                 "Message-ID: small1\r\nByte-Range: 1-2/2\r\nContent-Type: text/plain\r\n"
+                 "\r\nok\r\n-------tr03$\r\n")
+        peer.sendall(small.encode())
+        got = events.wait(of(victim["session_id"], "msrp.message_received"))
+        assert got.data.message_id == "small1" and got.data.body == b"ok"
+    assert not events.named("msrp.session_failed") or all(
+        n.data.session_id != victim["session_id"] or "closed" in n.data.reason
+        for n in events.named("msrp.session_failed"))
+
+
 @pytest.mark.parametrize("first", [
     b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
     b"MSRP tr01 SEND\r\nTo-Path: msrp://127.0.0.1:1/nosuchsession;tcp\r\n"
@@ -196,3 +224,14 @@ def test_a_client_going_away_ends_its_sessions(bus: BusClient, events: Recorder)
     expired = events.wait("service.client_expired")
     assert theirs["session_id"] in expired.data.objects
     assert theirs["session_id"] not in {s["session_id"] for s in call(bus, "status")["sessions"]}
+
+
+@pytest.mark.skipif(not ipv6_available(), reason="no IPv6 loopback")
+def test_sessions_over_ipv6(bus: BusClient, events: Recorder) -> None:
+    a = call(bus, "create_session", address="::1")
+    b = call(bus, "create_session", address="::1")
+    assert a["path"].startswith(f"msrp://[::1]:{a['port']}/")
+    call(bus, "start_session", session_id=b["session_id"], remote_path=[a["path"]], active=False)
+    call(bus, "start_session", session_id=a["session_id"], remote_path=[b["path"]], active=True)
+    call(bus, "send_message", session_id=a["session_id"], content_type="text/plain", body=b"v6")
+    assert events.wait(of(b["session_id"], "msrp.message_received")).data.body == b"v6"

@@ -24,6 +24,7 @@ import gevent
 import gevent.lock
 import gevent.socket
 
+from sipsimple.bus.schema import MAX_MESSAGE_SIZE
 from sipsimple_services.msrp.protocol.headers import FailureReport
 from sipsimple_services.msrp.protocol.reports import ReportReceived
 from sipsimple_services.msrp.protocol.session import (
@@ -45,6 +46,9 @@ CONNECT_TIMEOUT = 30.0  # msrplib's, for the TCP connect of the active side
 PASSIVE_TIMEOUT = 30.0  # how long the passive side waits for the peer to connect
 KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (msrplib's)
 READ_SIZE = 65536
+# Received messages cross the bus in one event, under its size limit: larger
+# ones are refused with 413 (RFC 4975 7.3) instead of being lost on the way.
+MAX_MESSAGE_BYTES = MAX_MESSAGE_SIZE - 64 * 1024
 TIMER_GRANULARITY = 1.0  # the timer wakes at least this often (deadlines move as we send)
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -77,7 +81,8 @@ class Endpoint:
         if self.state != "created":
             raise RuntimeError(f"the session was started already ({self.state})")
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
-                                   keepalive_interval=KEEPALIVE_INTERVAL)
+                                   keepalive_interval=KEEPALIVE_INTERVAL,
+                                   max_message_bytes=MAX_MESSAGE_BYTES)
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
         self._greenlets.append(gevent.spawn(self._timer))
         if active:
