@@ -10,6 +10,8 @@ client going away.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -235,3 +237,42 @@ def test_sessions_over_ipv6(bus: BusClient, events: Recorder) -> None:
     call(bus, "start_session", session_id=a["session_id"], remote_path=[b["path"]], active=True)
     call(bus, "send_message", session_id=a["session_id"], content_type="text/plain", body=b"v6")
     assert events.wait(of(b["session_id"], "msrp.message_received")).data.body == b"v6"
+
+
+KILLED_CLIENT = """
+import sys
+from sipsimple.bus.client import BusClient
+bus = BusClient(services=["msrp"], post_notifications=False)
+bus.start()
+theirs = bus.call("msrp", "create_session", address="127.0.0.1")
+bus.call("msrp", "start_session", session_id=theirs["session_id"], remote_path=[sys.argv[1]],
+         active=True)
+print(theirs["session_id"], flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_killed_client_loses_its_sessions_and_the_peer_sees_it(
+    bus: BusClient, events: Recorder
+) -> None:
+    mine = call(bus, "create_session", address="127.0.0.1")
+    client = subprocess.Popen([sys.executable, "-c", KILLED_CLIENT, mine["path"]],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout is not None
+        theirs = client.stdout.readline().strip()
+        assert theirs
+        call(bus, "start_session", session_id=mine["session_id"], remote_path=[
+            s["path"] for s in call(bus, "status")["sessions"] if s["session_id"] == theirs],
+            active=False)
+        events.wait(of(mine["session_id"], "msrp.session_started"))
+    finally:
+        client.kill()  # no goodbye: its heartbeat stops
+        client.wait()
+    ended = events.wait(of(theirs, "msrp.session_ended"), timeout=30)
+    assert ended.data.reason == "the client went away"
+    failed = events.wait(of(mine["session_id"], "msrp.session_failed"))
+    assert failed.data.reason == "the peer closed the connection"
+    expired = events.wait(lambda n: n.name == "service.client_expired"
+                          and theirs in n.data.objects)
+    assert expired.data.reason == "heartbeat stopped"
