@@ -154,8 +154,7 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             msrp_call("start_session", session_id=self.msrp_session_id,
                       remote_path=list(remote.path), active=self.active,
                       accept_types=list(self.accept_types))
-        except MSRPStreamError as exc:
-            self._state = "ended"
+        except MSRPStreamError as exc:  # end() still ends the service session
             self._post("MediaStreamDidFail", reason=str(exc))
             return
         self._session_ready()
