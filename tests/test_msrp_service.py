@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from harness.loopback import ipv6_available
 from harness.notifications import Recorder
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
 
@@ -276,3 +278,27 @@ def test_a_killed_client_loses_its_sessions_and_the_peer_sees_it(
     expired = events.wait(lambda n: n.name == "service.client_expired"
                           and theirs in n.data.objects)
     assert expired.data.reason == "heartbeat stopped"
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=300) | st.sampled_from([
+    b"MSRP abcd SEND\r\n", b"To-Path: msrp://127.0.0.1:1/x;tcp\r\n", b"\r\n", b"-------abcd$\r\n",
+    b"Byte-Range: 1-*/*\r\n", b"MSRP abcd 200 OK\r\n", b"Content-Type: text/plain\r\n",
+]), max_size=8))
+def test_any_bytes_after_the_binding_leave_the_service_serving(
+    bus: BusClient, pieces: list[bytes]
+) -> None:
+    """Whatever a bound peer sends, only its session may fail (the harness fails the test
+    on a traceback in the service's output)."""
+    victim = call(bus, "create_session", address="127.0.0.1")
+    fake = "msrp://127.0.0.1:9/fuzzpeer;tcp"
+    call(bus, "start_session", session_id=victim["session_id"], remote_path=[fake],
+         active=False)
+    with socket.create_connection(("127.0.0.1", victim["port"])) as peer:
+        peer.sendall(bind_request(victim["path"], fake) + b"".join(pieces))
+    assert call(bus, "ping")["service"] == "msrp"
+    try:
+        call(bus, "end_session", session_id=victim["session_id"])
+    except ServiceError as exc:  # it failed already: the peer closed, or sent garbage
+        assert exc.code == "not-found"
