@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -137,6 +138,9 @@ class ChatStream(MSRPStreamBase):
         self._queue: list[OutgoingChatMessage] = []  # before the service session is ready
         self._ready = False
         self._pending: dict[str, OutgoingChatMessage] = {}  # sent, outcome awaited
+        # Keeps the order of queued and new messages; never taken on the bus thread
+        # (sending makes bus calls, which the bus thread must not wait for).
+        self._send_lock = threading.Lock()
 
     @classmethod
     def new_from_sdp(cls, account: Any, remote_sdp: FrozenSDPSession,
@@ -180,16 +184,16 @@ class ChatStream(MSRPStreamBase):
         return message.message_id
 
     def _submit(self, message: OutgoingChatMessage) -> None:
-        with self._lock:
+        with self._send_lock:
             if self._state == "ended":
                 raise ChatStreamError("the stream has ended")
             if not self._ready:
                 self._queue.append(message)
                 return
-        self._send(message, raising=True)
+            self._send(message, raising=True)
 
     def _session_ready(self) -> None:
-        with self._lock:
+        with self._send_lock:
             queued, self._queue = self._queue, []
             self._ready = True
             for message in queued:
@@ -275,7 +279,7 @@ class ChatStream(MSRPStreamBase):
         self._post(name, message_id=message_id, code=code, reason=reason, chunk=None)
 
     def _stream_ended(self) -> None:
-        with self._lock:
+        with self._send_lock:
             lost = [m for m in self._queue if m.notify] + list(self._pending.values())
             self._queue, self._pending = [], {}
         for message in lost:
