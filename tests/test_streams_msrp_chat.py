@@ -139,14 +139,18 @@ def test_plain_messages_when_one_side_knows_no_cpim(
 ) -> None:
     alice = accounts["alice"]
     stream = PlainChatStream(alice)
+    doomed = stream.send_message("queued with a subject", subject="needs CPIM")
     session, answering, theirs = chat(events, alice, stream)
+    # decided once the peer's accept-types were known: no CPIM here, so it cannot go
+    failed = events.wait(by(stream, "ChatStreamDidNotDeliverMessage"))
+    assert failed.data.message_id == doomed and "CPIM" in failed.data.reason
     assert stream.remote_media is not None
     sdp = str(session.local_sdp)
     assert "a=accept-types:text/* application/im-iscomposing+xml" in sdp
     assert "accept-wrapped-types" not in sdp
 
     sent = stream.send_message("plain hello")
-    [message] = got(events, theirs)
+    [message] = got(events, theirs)  # the doomed one never went
     assert isinstance(message, ChatMessage)
     assert message.content == "plain hello" and message.content_type == "text/plain"
     assert str(message.sender.uri) == "sip:alice@sip.test"
