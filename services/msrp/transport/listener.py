@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import gevent
+import gevent.pool
 import gevent.socket
 from gevent.server import StreamServer
 
@@ -31,6 +32,9 @@ __all__ = ["FIRST_REQUEST_TIMEOUT", "Listener"]
 log = logging.getLogger("sipsimple.msrp.listener")
 
 FIRST_REQUEST_TIMEOUT = 30.0  # msrplib's binding timeout
+# Connections served at once per listener (each is a greenlet, until it ends):
+# past it the listener stops accepting until one ends, whatever a flood sends.
+MAX_CONNECTIONS = 10_000
 READ_SIZE = 65536
 
 
@@ -46,7 +50,8 @@ class Listener:
     def __init__(self, address: str, port: int,
                  lookup: Callable[[str], Attachable | None]) -> None:
         self._lookup = lookup
-        self._server = StreamServer((address, port), self._handle)
+        self._server = StreamServer((address, port), self._handle,
+                                    spawn=gevent.pool.Pool(MAX_CONNECTIONS))
         self._server.start()
         self.address = address
         self.port = int(self._server.address[1])
