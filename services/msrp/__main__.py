@@ -1,9 +1,5 @@
-from sipsimple_services.common.service import Service, main
-
-
-class MsrpService(Service):
-    name = "msrp"
-
+from sipsimple_services.common.service import main
+from sipsimple_services.msrp.bus.service import MsrpService
 
 if __name__ == "__main__":
     main(MsrpService)

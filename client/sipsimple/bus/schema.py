@@ -237,7 +237,32 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("directories", (list, NoneType), required=False),
         )),
     ),
-    "msrp": _methods(),
+    # MSRP sessions over direct TCP (see docs/msrp.md). A session is made
+    # first (its path goes in the SDP), started once the peer's path is known.
+    "msrp": _methods(
+        # -> {"session_id", "path" (our MSRP URI), "address", "port"}: the
+        # listener of `address` (one per address, shared by its sessions)
+        Method("create_session", (Param("address", (str,)),)),
+        # remote_path: the peer's a=path URIs; active: we connect (RFC 6135
+        # a=setup), else we wait for the peer's connection; accept_types: what
+        # the session takes (415 for the rest), default "*"
+        Method("start_session", (
+            Param("session_id", (str,)), Param("remote_path", (list,)),
+            Param("active", (bool,)), Param("accept_types", (list, NoneType), required=False),
+        )),
+        # -> {"message_id"}; queued when the connection is not up yet.
+        # failure_report: "yes" (default) | "partial" | "no"
+        Method("send_message", (
+            Param("session_id", (str,)), Param("content_type", (str,)), Param("body", (bytes,)),
+            Param("message_id", OPT_STR, required=False),
+            Param("success_report", (bool,), required=False),
+            Param("failure_report", (str,), required=False),
+        )),
+        Method("end_session", (Param("session_id", (str,)),)),
+        # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
+        # client, path, state, active}]}
+        Method("status"),
+    ),
     "signalling": _methods(
         # Unnamed settings keep their value; the reply is get_transports'.
         Method(
@@ -569,7 +594,17 @@ EVENTS: dict[str, frozenset[str]] = {
         "media.port_done",  # {port_id}: a player reached the end of its file
         "media.devices_changed",  # {input, output, alert}: e.g. a fallback to null
     }),
-    "msrp": frozenset(),
+    # every one has {session_id, client}
+    "msrp": frozenset({
+        "msrp.session_started",  # {active}: the connection is up (bound)
+        "msrp.message_received",  # {message_id, content_type, body (bytes)}
+        # {message_id, code, reason}: a success REPORT, or the 200 when no
+        # report was asked
+        "msrp.message_delivered",
+        "msrp.message_failed",  # {message_id, code, reason}: a response, REPORT or local 408
+        "msrp.session_failed",  # {reason}: connection refused, lost, or garbage received
+        "msrp.session_ended",  # {reason}: end_session, or the client went away
+    }),
     "signalling": frozenset({
         # {method, request_uri, headers, body, server_key, source, account, client,
         # answered}: a request for an account `client` claimed; answered None

@@ -15,14 +15,18 @@ and ``MediaStreamRegistry.MyStream`` names it.
 """
 
 from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
+from sipsimple.streams.msrp import ChatStream, ChatStreamError, MSRPStreamBase
 from sipsimple.streams.registry import MediaStreamRegistrar, MediaStreamRegistry
 from sipsimple.streams.rtp.audio import AudioStream, AudioStreamError
 
 __all__ = [
     "AudioStream",
     "AudioStreamError",
+    "ChatStream",
+    "ChatStreamError",
     "IMediaStream",
     "InvalidStreamError",
+    "MSRPStreamBase",
     "MediaStreamRegistrar",
     "MediaStreamRegistry",
     "UnknownStreamError",

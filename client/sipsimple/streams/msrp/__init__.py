@@ -1,0 +1,27 @@
+"""MSRP streams: MSRPStreamBase and ChatStream (file transfer comes later).
+
+The msrp service runs the MSRP sessions; these classes write and read the
+SDP and turn the service's events into notifications (`docs/msrp.md`).
+"""
+
+from sipsimple.streams.msrp.base import MSRPStreamBase, MSRPStreamError
+from sipsimple.streams.msrp.chat import (
+    ChatMessage,
+    ChatStream,
+    ChatStreamError,
+    choose_wrapping,
+)
+from sipsimple.streams.msrp.sdp import MSRPMedia, build_media, contains_mime_type, read_media
+
+__all__ = [
+    "ChatMessage",
+    "ChatStream",
+    "ChatStreamError",
+    "MSRPMedia",
+    "MSRPStreamBase",
+    "MSRPStreamError",
+    "build_media",
+    "choose_wrapping",
+    "contains_mime_type",
+    "read_media",
+]

@@ -1,0 +1,239 @@
+"""MSRPStreamBase: an MSRP m-line whose session the msrp service runs.
+
+The stream writes and reads the SDP (`sdp`); the service owns the TCP
+connection and the MSRP session (`docs/msrp.md`). `initialize` makes the
+service session (its path goes in our m-line), `start` gives it the peer's
+path and who connects, and ``msrp.session_started`` becomes
+MediaStreamDidStart. Subclasses set `media_type`, `accept_types` and
+`accept_wrapped_types`, provide `new_from_sdp`, and get the peer's messages
+in `_message_received`.
+
+Threads: the Session calls in on its worker; msrp events arrive on the bus
+thread, where no blocking bus call may be made.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sipsimple.bus.client import BusError, get_bus
+from sipsimple.core.sdp import FrozenSDPSession, SDPMediaStream, SDPNegotiationError
+from sipsimple.notification import NotificationCenter, NotificationData
+from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
+from sipsimple.streams.msrp.events import msrp_events
+from sipsimple.streams.msrp.sdp import (
+    MSRPMedia,
+    answer_setup,
+    build_media,
+    is_active,
+    read_media,
+)
+from sipsimple.streams.registry import MediaStreamRegistrar
+
+__all__ = ["MSRPStreamBase", "MSRPStreamError", "msrp_call"]
+
+log = logging.getLogger(__name__)
+
+MSRP_TIMEOUT = 5.0  # seconds for one msrp service call
+
+
+class MSRPStreamError(RuntimeError):
+    """An msrp service call failed, or the stream cannot do this in its state."""
+
+
+def msrp_call(method: str, **params: Any) -> Any:
+    try:
+        return get_bus().call("msrp", method, timeout=MSRP_TIMEOUT, **params)
+    except BusError as exc:
+        raise MSRPStreamError(f"msrp service: {method} failed: {exc}") from exc
+
+
+class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
+    media_type: ClassVar[str] = "message"
+    accept_types: ClassVar[list[str]] = ["*"]
+    accept_wrapped_types: ClassVar[list[str]] = []
+    use_msrp_session: ClassVar[bool] = True  # the original SDK's switch; always a session here
+
+    def __init__(self, account: Any, direction: str = "sendrecv") -> None:
+        self.account = account
+        self.direction = direction  # the SDP direction (the original SDK's meaning)
+        self.session: Any = None
+        self.session_direction: str | None = None  # "incoming" / "outgoing" (initialize)
+        self.local_path: str | None = None
+        self.remote_media: MSRPMedia | None = None  # the peer's m-line once known
+        self.active: bool | None = None  # whether we connect
+        self.msrp_session_id: str | None = None
+        self._lock = threading.RLock()
+        self._state = "new"  # new, initializing, initialized, starting, started, ended
+        self._deactivated = False
+        self._address: str | None = None
+        self._port: int | None = None
+        self._remote_offer: MSRPMedia | None = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.msrp_session_id or 'new'} {self._state}>"
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    # --- IMediaStream ---------------------------------------------------------------
+
+    @classmethod
+    def _read_offer(cls, remote_sdp: FrozenSDPSession, stream_index: int) -> MSRPMedia:
+        """The offered m-line if it is this class's media type over MSRP (else Unknown)."""
+        media = remote_sdp.media[stream_index]
+        if media.media != cls.media_type or \
+                str(media.transport).upper() not in ("TCP/MSRP", "TCP/TLS/MSRP"):
+            raise UnknownStreamError(f"m-line {stream_index} is not {cls.media_type} over MSRP")
+        try:
+            offer = read_media(media, remote_sdp.media_direction(stream_index))
+        except SDPNegotiationError as exc:
+            raise InvalidStreamError(str(exc)) from None
+        if offer.tls:
+            raise InvalidStreamError("MSRP over TLS (msrps) is not supported yet")
+        return offer
+
+    def initialize(self, session: Any, direction: str) -> None:
+        with self._lock:
+            if self._state != "new":
+                raise MSRPStreamError(f"{self!r} was initialized already")
+            self._state = "initializing"
+        self.session, self.session_direction = session, direction
+        hook = getattr(session, "local_media_address", None)
+        address = str(hook()) if callable(hook) else "127.0.0.1"
+        try:
+            reply = msrp_call("create_session", address=address)
+        except MSRPStreamError as exc:
+            self._state = "ended"
+            self._post("MediaStreamDidFail", reason=str(exc))
+            return
+        with self._lock:
+            self.msrp_session_id = str(reply["session_id"])
+            self.local_path = str(reply["path"])
+            self._address, self._port = str(reply["address"]), int(reply["port"])
+            self._state = "initialized"
+        msrp_events.register(self.msrp_session_id, self)
+        self._post("MediaStreamDidInitialize")
+
+    def get_local_media(self, for_offer: bool) -> SDPMediaStream:
+        if self._address is None or self._port is None or self.local_path is None:
+            raise MSRPStreamError(f"{self!r} is not initialized")
+        if self.active is not None:  # a later offer/answer: the connection stays as it is
+            setup = "active" if self.active else "passive"
+        elif for_offer or self._remote_offer is None:
+            setup = "active"
+        else:
+            setup = answer_setup(self._remote_offer.setup)
+        return build_media(self.media_type, self._address, self._port, [self.local_path],
+                           self.accept_types, self.accept_wrapped_types, setup, self.direction)
+
+    def start(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
+              stream_index: int) -> None:
+        if self._state != "initialized" or self.msrp_session_id is None:
+            self._post("MediaStreamDidFail", reason=f"cannot start in state {self._state}")
+            return
+        try:
+            remote = read_media(remote_sdp.media[stream_index],
+                                remote_sdp.media_direction(stream_index))
+            if remote.tls:
+                raise SDPNegotiationError("MSRP over TLS (msrps) is not supported yet")
+        except SDPNegotiationError as exc:
+            self._post("MediaStreamDidFail", reason=f"SDP negotiation failed: {exc}")
+            return
+        local_setup = local_sdp.media[stream_index].attributes.getfirst("setup")
+        offerer = self._remote_offer is None
+        self.active = is_active(local_setup, remote.setup, offerer)
+        self.remote_media = remote
+        with self._lock:
+            self._state = "starting"
+        try:
+            msrp_call("start_session", session_id=self.msrp_session_id,
+                      remote_path=list(remote.path), active=self.active,
+                      accept_types=list(self.accept_types))
+        except MSRPStreamError as exc:  # end() still ends the service session
+            self._post("MediaStreamDidFail", reason=str(exc))
+            return
+        self._session_ready()
+
+    def _session_ready(self) -> None:
+        """The service session has the peer's path: what we send now waits for the connection."""
+
+    def validate_update(self, remote_sdp: FrozenSDPSession, stream_index: int) -> bool:
+        # The path and the connection stay as they are (no re-negotiation of MSRP yet).
+        return remote_sdp.media[stream_index].media == self.media_type
+
+    def update(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
+               stream_index: int) -> None:
+        pass
+
+    def deactivate(self) -> None:
+        self._deactivated = True
+
+    def end(self) -> None:
+        with self._lock:
+            if self._state in ("ended", "new"):
+                self._state = "ended"
+                return
+            self._state = "ended"
+            session_id = self.msrp_session_id
+        self._post("MediaStreamWillEnd")
+        if session_id is not None:
+            msrp_events.unregister(session_id)
+            try:
+                msrp_call("end_session", session_id=session_id)
+            except MSRPStreamError as exc:
+                log.info("%r: %s", self, exc)
+        self._stream_ended()
+        self._post("MediaStreamDidEnd")
+
+    def _stream_ended(self) -> None:
+        """The stream ended: what subclasses still wait for will not come."""
+
+    # --- msrp events (bus thread) ---------------------------------------------------
+
+    def _msrp_event(self, name: str, data: NotificationData) -> None:
+        what = name.partition(".")[2]
+        if what == "session_started":
+            with self._lock:
+                if self._state not in ("initialized", "starting"):
+                    return
+                self._state = "started"
+            self._post("MediaStreamDidStart")
+        elif what in ("session_failed", "session_ended"):
+            self._msrp_lost(str(getattr(data, "reason", what)))
+        elif what == "message_received":
+            body = getattr(data, "body", b"")
+            content_type = getattr(data, "content_type", None)
+            self._message_received(str(getattr(data, "message_id", "")),
+                                   content_type if isinstance(content_type, str) else None,
+                                   body if isinstance(body, bytes) else b"")
+        elif what in ("message_delivered", "message_failed"):
+            code = getattr(data, "code", 0)
+            self._message_outcome(str(getattr(data, "message_id", "")),
+                                  what == "message_delivered",
+                                  code if isinstance(code, int) else 0,
+                                  str(getattr(data, "reason", "") or ""))
+
+    def _msrp_lost(self, reason: str) -> None:
+        if not self._deactivated and self._state in ("initialized", "starting", "started"):
+            self._post("MediaStreamDidFail", reason=reason)
+
+    def _message_received(self, message_id: str, content_type: str | None, body: bytes) -> None:
+        """A whole message from the peer (bus thread)."""
+
+    def _message_outcome(self, message_id: str, delivered: bool, code: int, reason: str) -> None:
+        """What became of a message we sent (bus thread)."""
+
+    def _post(self, name: str, **data: Any) -> None:
+        data.setdefault("timestamp", datetime.now())
+        NotificationCenter().post_notification(name, self, NotificationData(**data))
+
+    # subclasses decide which m-lines they take
+    @classmethod
+    def new_from_sdp(cls, account: Any, remote_sdp: FrozenSDPSession,
+                     stream_index: int) -> IMediaStream | None:
+        raise UnknownStreamError(f"{cls.__name__} takes no m-line")

@@ -1,0 +1,1 @@
+"""The msrp service's bus side: methods, ownership, events (see docs/msrp.md)."""

@@ -1,0 +1,279 @@
+"""One MSRP session driven over a real TCP connection and a timer (gevent).
+
+The `Endpoint` exists from `create_session` (its local path is in the SDP)
+and gets its `MSRPSession` at `start` (the peer's path is known then).
+Active (RFC 6135 ``a=setup:active``): it connects to the first URI of the
+peer's path and binds the connection with an empty SEND. Passive: the shared
+`Listener` hands it the connection whose first request names it, possibly
+before `start` (the peer's answer may reach its side first): those bytes wait.
+
+What happens goes out through `emit(event_name, data)`, named as the bus
+events (``session_started``, ``message_received``, ...); the bus side adds
+the session id and publishes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import gevent
+import gevent.lock
+import gevent.socket
+
+from sipsimple.bus.schema import MAX_MESSAGE_SIZE
+from sipsimple_services.msrp.protocol.headers import FailureReport
+from sipsimple_services.msrp.protocol.reports import ReportReceived
+from sipsimple_services.msrp.protocol.session import (
+    DeliveryFailed,
+    MessageDelivered,
+    MessageReceived,
+    MSRPSession,
+    RequestRejected,
+    SessionEvent,
+    StreamBroken,
+)
+from sipsimple_services.msrp.protocol.uri import DEFAULT_PORT, MSRPURI
+
+__all__ = ["CONNECT_TIMEOUT", "KEEPALIVE_INTERVAL", "PASSIVE_TIMEOUT", "Endpoint"]
+
+log = logging.getLogger("sipsimple.msrp.endpoint")
+
+CONNECT_TIMEOUT = 30.0  # msrplib's, for the TCP connect of the active side
+PASSIVE_TIMEOUT = 30.0  # how long the passive side waits for the peer to connect
+KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (msrplib's)
+READ_SIZE = 65536
+# Received messages cross the bus in one event, under its size limit: larger
+# ones are refused with 413 (RFC 4975 7.3) instead of being lost on the way.
+MAX_MESSAGE_BYTES = MAX_MESSAGE_SIZE - 64 * 1024
+TIMER_GRANULARITY = 1.0  # the timer wakes at least this often (deadlines move as we send)
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class Endpoint:
+    def __init__(self, local_uri: MSRPURI, emit: Emit,
+                 on_gone: Callable[[], None] = lambda: None) -> None:
+        self.local_uri = local_uri
+        self.session: MSRPSession | None = None
+        self.active: bool | None = None
+        self.state = "created"  # created, starting, connected, ended
+        self._emit = emit
+        self._on_gone = on_gone
+        self._sock: Any = None
+        self._peer: MSRPURI | None = None  # the last From-Path URI of a passive connection
+        self._early: list[bytes] = []  # read before start: fed to the session then
+        self._write_lock = gevent.lock.Semaphore()
+        self._greenlets: list[gevent.Greenlet] = []
+        self._messages: dict[str, bool] = {}  # ours in flight -> Success-Report asked
+        self._started_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.local_uri} {self.state}>"
+
+    # --- calls -----------------------------------------------------------------
+
+    def start(self, remote_path: tuple[MSRPURI, ...], active: bool,
+              accept_types: Iterable[str] = ("*",)) -> None:
+        if self.state != "created":
+            raise RuntimeError(f"the session was started already ({self.state})")
+        self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
+                                   keepalive_interval=KEEPALIVE_INTERVAL,
+                                   max_message_bytes=MAX_MESSAGE_BYTES)
+        self.active, self.state, self._started_at = active, "starting", time.monotonic()
+        self._greenlets.append(gevent.spawn(self._timer))
+        if active:
+            self._greenlets.append(gevent.spawn(self._connect, remote_path[0]))
+        elif self._sock is not None:  # the peer connected before our start
+            early, self._early = self._early, []
+            if not self._expected(self._peer):
+                sock, self._sock = self._sock, None
+                sock.close()  # its reader ends; we wait for the right peer
+                return
+            self._connected()
+            for data in early:
+                self._feed(data)
+
+    def send_message(self, content_type: str, body: bytes, message_id: str | None,
+                     success_report: bool, failure_report: FailureReport) -> str:
+        if self.session is None or self.state == "ended":
+            raise RuntimeError(f"the session is {self.state}")
+        message_id = self.session.send_message(
+            content_type, body, message_id=message_id, success_report=success_report,
+            failure_report=failure_report)
+        # No positive news for Failure-Report no/partial without Success-Report.
+        if success_report or failure_report is FailureReport.YES:
+            self._messages[message_id] = success_report
+        self._flush()
+        return message_id
+
+    def end(self, reason: str, failed: bool = False) -> None:
+        """Close the connection; ``session_ended`` (or ``session_failed``) with `reason`."""
+        if self.state == "ended":
+            return
+        self.state = "ended"
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+        if self.session is not None:
+            self._handle(self.session.close())
+        for message_id in list(self._messages):
+            self._emit("message_failed", {"message_id": message_id, "code": 408,
+                                          "reason": f"session ended: {reason}"})
+        self._messages.clear()
+        self._emit("session_failed" if failed else "session_ended", {"reason": reason})
+        current = gevent.getcurrent()
+        for greenlet in self._greenlets:
+            if greenlet is not current:
+                greenlet.kill(block=False)
+        self._on_gone()
+
+    # --- the connection ---------------------------------------------------------
+
+    def attach(self, sock: Any, data: bytes, peer: MSRPURI | None) -> bool:
+        """A connection the listener matched to us by its To-Path, its first bytes and the
+        last URI of its From-Path (`peer`); reads it, or False when it is not ours."""
+        if self._sock is not None or self.state == "ended" or self.active:
+            return False  # RFC 4975 7.1.1: one connection per session
+        if self.session is not None and not self._expected(peer):
+            return False
+        self._sock, self._peer = sock, peer
+        if self.session is None:
+            self._early.append(data)
+        else:
+            self._connected()
+            self._feed(data)
+        self._read()
+        return True
+
+    def _expected(self, peer: MSRPURI | None) -> bool:
+        """Whether the connecting peer is the one of the SDP: its From-Path ends with the
+        session id of the last URI of its a=path (the address may differ behind a NAT)."""
+        assert self.session is not None
+        if peer is not None and peer.session_id == self.session.to_path[-1].session_id:
+            return True
+        log.warning("%r: refused a connection from %s: the peer's path is %s", self, peer,
+                    self.session.to_path[-1])
+        return False
+
+    def _connect(self, target: MSRPURI) -> None:
+        host = target.host.strip("[]")
+        port = target.port or DEFAULT_PORT
+        try:
+            sock = gevent.socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            self.end(f"cannot connect to {target}: {exc}", failed=True)
+            return
+        sock.settimeout(None)
+        if self.state == "ended":
+            sock.close()
+            return
+        self._sock = sock
+        assert self.session is not None
+        self.session.keepalive()  # the empty SEND that binds the connection
+        self._connected()
+        self._read()
+
+    def _connected(self) -> None:
+        self.state = "connected"
+        self._emit("session_started", {"active": bool(self.active)})
+        self._flush()
+
+    def _read(self) -> None:
+        sock = self._sock
+        while self.state != "ended" and sock is self._sock:
+            try:
+                data = sock.recv(READ_SIZE)
+            except OSError as exc:
+                if sock is self._sock:  # else we dropped it ourselves
+                    self._lost(f"connection error: {exc}")
+                return
+            if not data:
+                if sock is self._sock:
+                    self._lost("the peer closed the connection")
+                return
+            if self.session is None:
+                self._early.append(data)
+            else:
+                self._feed(data)
+
+    def _lost(self, reason: str) -> None:
+        if self.state != "ended":
+            self.end(reason, failed=True)
+
+    def _feed(self, data: bytes) -> None:
+        assert self.session is not None
+        self._handle(self.session.receive(data, time.monotonic()))
+        self._flush()
+
+    def _flush(self) -> None:
+        session, sock = self.session, self._sock
+        if session is None or sock is None or self.state != "connected":
+            return
+        with self._write_lock:
+            while True:
+                out = session.outgoing(time.monotonic())
+                if not out:
+                    return
+                try:
+                    for part in out:
+                        sock.sendall(part)
+                except OSError as exc:
+                    gevent.spawn(self._lost, f"connection error: {exc}")
+                    return
+
+    def _timer(self) -> None:
+        while self.state != "ended":
+            session = self.session
+            assert session is not None
+            deadline = session.next_deadline()
+            now = time.monotonic()
+            delay = TIMER_GRANULARITY if deadline is None else deadline - now
+            gevent.sleep(max(0.0, min(delay, TIMER_GRANULARITY)))
+            now = time.monotonic()
+            if self.state == "starting" and not self.active \
+                    and now - self._started_at > PASSIVE_TIMEOUT:
+                self.end(f"the peer did not connect within {PASSIVE_TIMEOUT:.0f} s", failed=True)
+                return
+            if self.state == "connected":
+                self._handle(session.tick(now))
+                self._flush()
+
+    # --- session events -----------------------------------------------------------
+
+    def _handle(self, events: list[SessionEvent]) -> None:
+        for event in events:
+            if isinstance(event, MessageReceived):
+                self._emit("message_received", {
+                    "message_id": event.message_id, "content_type": event.content_type,
+                    "body": event.body or b""})
+            elif isinstance(event, MessageDelivered):
+                # With Success-Report the REPORT is the delivery; the 200 only the next hop's.
+                if self._messages.get(event.message_id) is False:
+                    del self._messages[event.message_id]
+                    self._emit("message_delivered", {"message_id": event.message_id,
+                                                     "code": 200, "reason": "OK"})
+            elif isinstance(event, ReportReceived):
+                if event.message_id in self._messages:
+                    del self._messages[event.message_id]
+                    name = "message_delivered" if event.success else "message_failed"
+                    self._emit(name, {"message_id": event.message_id, "code": event.status.code,
+                                      "reason": event.status.comment or ""})
+            elif isinstance(event, DeliveryFailed):
+                if event.message_id in self._messages:
+                    del self._messages[event.message_id]
+                    self._emit("message_failed", {"message_id": event.message_id,
+                                                  "code": event.code,
+                                                  "reason": event.comment or ""})
+                elif self.state != "ended":
+                    # The binding or a keep-alive failed: the path is dead (msrplib closes too).
+                    self.end(f"keep-alive failed: {event.code} {event.comment or ''}".strip(),
+                             failed=True)
+            elif isinstance(event, StreamBroken):
+                self.end(f"MSRP stream broken: {event.reason}", failed=True)
+            elif isinstance(event, RequestRejected):
+                log.info("%r: rejected a request (%s): %s", self, event.code, event.reason)

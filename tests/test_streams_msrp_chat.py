@@ -1,0 +1,265 @@
+"""ChatStream between two accounts through real services (signalling, dns, msrp).
+
+alice calls bob with an MSRP-only chat through the signalling service's own
+UDP address, both accounts in this process; the msrp service carries the
+messages over TCP on loopback. Messages go both ways, wrapped in CPIM when
+both sides accept it and plain when one does not, with delivery reports; a
+message sent before the stream started is delivered after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, ClassVar
+
+import pytest
+from harness.audio import audio_services, wait_until
+from harness.notifications import Recorder
+from harness.sessions import facade
+
+from sipsimple.account import Account
+from sipsimple.bus.client import get_bus
+from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.notification import Notification
+from sipsimple.payloads.cpim import CPIMMessage
+from sipsimple.session import Session
+from sipsimple.streams import AudioStream, ChatStream, ChatStreamError, MediaStreamRegistry
+from sipsimple.streams.msrp import ChatMessage, choose_wrapping
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = "sip.test"
+
+
+class PlainChatStream(ChatStream):
+    """A chat client that knows no CPIM (an application may define such a stream)."""
+
+    priority: ClassVar[int | None] = None  # type: ignore[misc]  # kept out of the registry
+    accept_types: ClassVar[list[str]] = ["text/*", "application/im-iscomposing+xml"]
+    accept_wrapped_types: ClassVar[list[str]] = []
+
+
+@pytest.fixture
+def services(spawn_service: Callable[..., Any]) -> dict[str, Any]:
+    return audio_services(spawn_service, msrp=True)
+
+
+@pytest.fixture
+def accounts(services: dict[str, Any]) -> Iterator[dict[str, Account]]:
+    with facade(["alice", "bob"]) as created:
+        yield created
+
+
+def by(sender: object, name: str) -> Callable[[Notification], bool]:
+    return lambda n: n.name == name and n.sender is sender
+
+
+def chat(events: Recorder, caller: Account, stream: ChatStream
+         ) -> tuple[Session, Session, ChatStream]:
+    ports = get_bus().call("signalling", "get_transports")
+    session = Session(caller)
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+    new = events.wait("SIPSessionNewIncoming")
+    answering: Session = new.sender
+    [offered] = new.data.streams
+    assert type(offered) is ChatStream
+    answering.accept([offered])
+    events.wait(by(session, "SIPSessionDidStart"))
+    events.wait(by(answering, "SIPSessionDidStart"))
+    return session, answering, offered
+
+
+def got(events: Recorder, stream: ChatStream, count: int = 1) -> list[Any]:
+    events.wait(lambda n: len([m for m in events.seen
+                               if by(stream, "ChatStreamGotMessage")(m)]) >= count)
+    return [n.data.message for n in events.seen if by(stream, "ChatStreamGotMessage")(n)]
+
+
+def test_registered_as_the_chat_stream_type() -> None:
+    assert MediaStreamRegistry.get("chat") is ChatStream
+    assert PlainChatStream not in MediaStreamRegistry
+
+
+def test_chat_both_ways_in_cpim(accounts: dict[str, Account], events: Recorder) -> None:
+    alice = accounts["alice"]
+    stream = ChatStream(alice)
+    early = stream.send_message("sent before the stream started")
+    session, answering, theirs = chat(events, alice, stream)
+    assert stream.remote_media is not None and "message/cpim" in stream.remote_media.accept_types
+    assert stream.active and not theirs.active  # the offerer connects
+    sdp = str(session.local_sdp)
+    assert "m=message" in sdp and "TCP/MSRP *" in sdp and "a=setup:active" in sdp
+    assert "a=accept-types:message/cpim text/* image/*" in sdp and "a=path:msrp://" in sdp
+    assert "a=setup:passive" in str(answering.local_sdp)
+
+    [first] = got(events, theirs)
+    assert isinstance(first, CPIMMessage)
+    assert first.content == b"sent before the stream started"
+    assert str(first.sender.uri) == "sip:alice@sip.test" and first.timestamp is not None
+    assert [str(r.uri) for r in first.recipients] == ["sip:bob@sip.test"]
+    delivered = events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                            and n.data.message_id == early)
+    assert delivered.data.code == 200
+    assert [n.data.message_id for n in events.seen
+            if by(stream, "ChatStreamDidSendMessage")(n)] == [early]
+
+    sent = stream.send_message("<b>hi</b>", "text/html", subject="greetings")
+    [_, second] = got(events, theirs, 2)
+    assert second.content == b"<b>hi</b>" and second.content_type == "text/html"
+    assert second.subject == "greetings"
+    events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == sent)
+
+    reply = theirs.send_message("héllo alice")
+    [back] = got(events, stream)
+    assert isinstance(back, CPIMMessage) and back.content.decode() == "héllo alice"
+    assert str(back.sender.uri) == "sip:bob@sip.test"
+    events.wait(lambda n: by(theirs, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == reply)
+
+    stream.send_composing_indication("active", 30)
+    composing = events.wait(by(theirs, "ChatStreamGotComposingIndication"))
+    assert composing.data.state == "active" and composing.data.refresh == 30
+    assert str(composing.data.sender.uri) == "sip:alice@sip.test"
+
+    session.end()
+    events.wait(by(session, "SIPSessionDidEnd"))
+    events.wait(by(answering, "SIPSessionDidEnd"))
+    events.wait(by(theirs, "MediaStreamDidEnd"))
+    with pytest.raises(ChatStreamError):
+        stream.send_message("too late")
+    status = get_bus().call("msrp", "status")
+    assert not [s for s in status["sessions"]
+                if s["session_id"] in (stream.msrp_session_id, theirs.msrp_session_id)]
+
+
+def test_plain_messages_when_one_side_knows_no_cpim(
+    accounts: dict[str, Account], events: Recorder
+) -> None:
+    alice = accounts["alice"]
+    stream = PlainChatStream(alice)
+    doomed = stream.send_message("queued with a subject", subject="needs CPIM")
+    session, answering, theirs = chat(events, alice, stream)
+    # decided once the peer's accept-types were known: no CPIM here, so it cannot go
+    failed = events.wait(by(stream, "ChatStreamDidNotDeliverMessage"))
+    assert failed.data.message_id == doomed and "CPIM" in failed.data.reason
+    assert stream.remote_media is not None
+    sdp = str(session.local_sdp)
+    assert "a=accept-types:text/* application/im-iscomposing+xml" in sdp
+    assert "accept-wrapped-types" not in sdp
+
+    sent = stream.send_message("plain hello")
+    [message] = got(events, theirs)  # the doomed one never went
+    assert isinstance(message, ChatMessage)
+    assert message.content == "plain hello" and message.content_type == "text/plain"
+    assert str(message.sender.uri) == "sip:alice@sip.test"
+    events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == sent)
+
+    theirs.send_message("plain reply")  # alice takes no CPIM: bob's goes plain
+    [reply] = got(events, stream)
+    assert isinstance(reply, ChatMessage) and reply.content == "plain reply"
+    with pytest.raises(ChatStreamError):  # a subject needs CPIM
+        theirs.send_message("x", subject="no")
+    with pytest.raises(ChatStreamError):  # alice accepts no images
+        theirs.send_message(b"\x89PNG", "image/png")
+    theirs.send_composing_indication("idle")
+    composing = events.wait(by(stream, "ChatStreamGotComposingIndication"))
+    assert composing.data.state == "idle"
+
+    answering.end()
+    events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_chat_added_to_an_audio_call(accounts: dict[str, Account], events: Recorder) -> None:
+    alice = accounts["alice"]
+    ports = get_bus().call("signalling", "get_transports")
+    session = Session(alice)
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", ports["udp"], "udp")], [AudioStream(alice)])
+    new = events.wait("SIPSessionNewIncoming")
+    answering: Session = new.sender
+    answering.accept(new.data.streams)
+    events.wait(by(session, "SIPSessionDidStart"))
+    events.wait(by(answering, "SIPSessionDidStart"))
+
+    stream = ChatStream(alice)
+    session.add_stream(stream)
+    proposal = events.wait(by(answering, "SIPSessionGotProposal"))
+    [theirs] = proposal.data.streams
+    assert type(theirs) is ChatStream
+    answering.accept_proposal([theirs])
+    events.wait(lambda n: by(session, "SIPSessionDidRenegotiateStreams")(n)
+                and n.data.action == "add")
+    events.wait(lambda n: by(answering, "SIPSessionDidRenegotiateStreams")(n)
+                and n.data.action == "add")
+    assert len(session.streams) == 2 and stream in session.streams
+    sent = stream.send_message("chat during the call")
+    [message] = got(events, theirs)
+    assert message.content == b"chat during the call"
+    events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == sent)
+    theirs.send_message("and back")
+    assert got(events, stream)[0].content == b"and back"
+
+    session.remove_stream(stream)
+    for who in (session, answering):
+        events.wait(lambda n, who=who: by(who, "SIPSessionDidRenegotiateStreams")(n)
+                    and n.data.action == "remove")
+    events.wait(by(theirs, "MediaStreamDidEnd"))
+    wait_until(lambda: session.state == "connected", "the removal completes")
+    assert len(session.streams) == 1
+    session.end()
+    events.wait(by(answering, "SIPSessionDidEnd"))
+
+
+CPIM_PEER = {"remote_accept": ["message/cpim", "text/*"], "remote_wrapped": ["text/*", "image/*"]}
+
+
+@pytest.mark.parametrize(("content_type", "needs_cpim", "local", "remote", "wrapped", "cpim"), [
+    ("text/plain", False, ["message/cpim", "text/*"], *CPIM_PEER.values(), True),
+    ("image/png", False, ["message/cpim"], *CPIM_PEER.values(), True),  # wrapped only
+    ("text/plain", False, ["text/*"], *CPIM_PEER.values(), False),  # we take no CPIM
+    ("text/plain", False, ["message/cpim"], ["text/plain"], ["*"], False),  # the peer neither
+    ("text/plain", True, ["message/cpim"], *CPIM_PEER.values(), True),
+])
+def test_choose_wrapping(content_type: str, needs_cpim: bool, local: list[str],
+                         remote: list[str], wrapped: list[str], cpim: bool) -> None:
+    assert choose_wrapping(content_type, needs_cpim, local_accept=local, remote_accept=remote,
+                           remote_wrapped=wrapped) is cpim
+
+
+def test_choose_wrapping_prefers_plain_when_asked() -> None:
+    assert choose_wrapping("text/plain", False, local_accept=["message/cpim"],
+                           prefer_cpim=False, **CPIM_PEER) is False
+
+
+@pytest.mark.parametrize(("content_type", "needs_cpim", "remote", "wrapped"), [
+    ("image/png", False, ["text/*"], []),  # the peer takes it neither way
+    ("text/plain", True, ["text/*"], []),  # CPIM fields, no CPIM
+    ("application/pdf", True, ["message/cpim"], ["text/*"]),  # CPIM, not for this type
+])
+def test_choose_wrapping_refuses(content_type: str, needs_cpim: bool, remote: list[str],
+                                 wrapped: list[str]) -> None:
+    with pytest.raises(ChatStreamError):
+        choose_wrapping(content_type, needs_cpim, local_accept=["message/cpim", "*"],
+                        remote_accept=remote, remote_wrapped=wrapped)
+
+
+def test_a_broken_connection_fails_the_streams_and_ends_the_call(
+    accounts: dict[str, Account], events: Recorder
+) -> None:
+    alice = accounts["alice"]
+    stream = ChatStream(alice)
+    session, answering, theirs = chat(events, alice, stream)
+    # bob's service session goes away under the stream (as a crash would)
+    get_bus().call("msrp", "end_session", session_id=theirs.msrp_session_id)
+    failed = events.wait(by(theirs, "MediaStreamDidFail"))
+    assert failed.data.reason == "ended by the client"
+    events.wait(by(session, "SIPSessionDidEnd"))
+    events.wait(by(answering, "SIPSessionDidEnd"))
+    # alice's side fails too, unless bob's BYE ended it first (both orders are right)
+    assert [n.data.reason for n in events.seen if by(stream, "MediaStreamDidFail")(n)] in (
+        [], ["the peer closed the connection"])
+    assert not [n for n in events.seen if n.name == "SIPSessionDidFail"]
