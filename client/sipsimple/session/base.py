@@ -22,6 +22,7 @@ from sipsimple.core.sdp import (
     FrozenSDPSession,
 )
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
+from sipsimple.threading import Worker
 
 from .barrier import Deadline, StreamBarrier
 
@@ -66,6 +67,7 @@ class SessionBase:
         self.remote_focus = False
 
         self._lock = threading.RLock()
+        self._worker: Worker | None = None  # the SessionManager's worker running this session
         self._sid: str | None = None  # the signalling service's session id
         self.call_id: str | None = None
         self._local_sdp: FrozenSDPSession | None = None
@@ -104,7 +106,7 @@ class SessionBase:
         return SessionManager()
 
     def _submit(self, task: Callable[[], object]) -> None:
-        self._manager.submit(task)
+        self._manager.submit(task, self)
 
     def _post(self, name: str, **data: Any) -> None:
         data.setdefault("timestamp", datetime.now())
