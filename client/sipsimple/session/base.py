@@ -4,8 +4,8 @@ notifications, and the streams' life cycle through barriers.
 `Session` (session.py) is built in layers so that each module stays readable:
 `SessionBase` here, `Renegotiation` (renegotiation.py: re-INVITEs either way,
 hold) on top of it, and `Session` with the document's methods, the INVITE
-exchange and the end. All of it runs on the SessionManager's worker; see
-session.py for the threading rules.
+exchange and the end. All of it runs on the session's worker (one of the
+SessionManager's); see session.py for the threading rules.
 """
 
 from __future__ import annotations
