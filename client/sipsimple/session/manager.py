@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sipsimple.bus.client import BusError, get_bus
+from sipsimple.bus.schema import EVENTS
 from sipsimple.core import SIPURI, FromHeader, ToHeader, parse_uri
 from sipsimple.core.sdp import FrozenSDPSession, SDPNegotiationError, parse_offer
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
@@ -41,6 +42,12 @@ _PHRASES = {400: "Bad Request", 404: "Not Found", 488: "Not Acceptable Here"}
 STOP_TIMEOUT = 3.0  # bound on ending every session in stop(); the accounts need time after
 WORKERS = 4  # threads the sessions are spread over (each session stays on one)
 BACKLOG_LIMIT = 64  # session ids whose early events are kept until the session is bound
+# what the manager reads, by name: not every notification of the process
+OBSERVED = (
+    *sorted(name for name in EVENTS["signalling"]
+            if name.startswith(("signalling.session_", "signalling.transfer_"))),
+    "signalling.incoming_refused", "ServiceDidDisconnect", "ServiceDidRestart",
+)
 
 
 class SessionManager(metaclass=Singleton):
@@ -70,7 +77,9 @@ class SessionManager(metaclass=Singleton):
             if self._workers:
                 return
             self._workers = [Worker(f"sipsimple-sessions-{i}") for i in range(WORKERS)]
-        NotificationCenter().add_observer(self)
+        center = NotificationCenter()
+        for name in OBSERVED:
+            center.add_observer(self, name=name)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """End every session and wait (bounded by `timeout`) for them to terminate."""
@@ -90,7 +99,9 @@ class SessionManager(metaclass=Singleton):
 
         for session in sessions:  # whatever did not end in time ends here, without SIP
             self.submit(lambda s=session: s.service_lost("the SessionManager stopped"), session)
-        NotificationCenter().discard_observer(self)
+        center = NotificationCenter()
+        for name in OBSERVED:
+            center.discard_observer(self, name=name)
         with self._lock:
             self._workers = []
         for worker in workers:
