@@ -53,7 +53,7 @@ Command = Callable[[DialogLayer, float], list[Effect]]
 WARNING_AGENT = "sipsimple"
 # The session_state transitions published: those a reader waits for (the facade resends
 # a deferred re-offer once the dialog is connected again; ends are awaited). The others
-# were 5 of the 19 events of every call, read by nobody.
+# were 5 of the 20 events of every call, read by nobody.
 PUBLISHED_STATES = frozenset({"connected", "terminated"})
 QUOTED_STRING = re.compile(r'"(?:[^"\\\r\n]|\\[^\r\n])*"')
 
