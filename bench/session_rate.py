@@ -12,8 +12,9 @@ each ended `--hold` seconds after it was placed, and the step waits until
 every session is over. A setup is `Session.connect()` to alice's
 `SIPSessionDidStart`.
 
-Per rate: calls started and failed, and the setup time's p50, p90, p99 and
-maximum. Under load the media calls of a call (create, start, connect,
+Per rate: calls started and failed (those not started when their end came,
+`--hold` after they were placed, fail), and the setup time's p50, p90, p99
+and maximum of the calls that started. Under load the media calls of a call (create, start, connect,
 end) wait behind the media clock's ticks; before issue 18 every call's
 waited on one thread, so setups piled up and the media service collapsed
 past about 60 calls/s. Nothing is asserted on time; the bench exits 1 if a
