@@ -1,4 +1,5 @@
-"""Processes for the benches: a private runtime directory, the signalling service, stopping.
+"""Processes for the benches: a private runtime directory, the signalling and media services,
+stopping.
 
 Benches do not import the tests tree, so what they share to start and stop
 the services they measure stands here.
@@ -56,6 +57,21 @@ def start_signalling(runtime: Path, port: int = 0) -> subprocess.Popen[bytes]:
     with open(runtime / "signalling.log", "wb") as log:  # the child keeps its own copy
         return subprocess.Popen(
             [sys.executable, "-m", "sipsimple_services.signalling"], env=env, cwd=runtime,
+            stdout=subprocess.DEVNULL, stderr=log,
+        )
+
+
+def start_media(runtime: Path) -> subprocess.Popen[bytes]:
+    """The media service (its default null devices), stderr to a log."""
+    env = {
+        **os.environ,
+        "SIPSIMPLE_RUNTIME_DIR": str(runtime / "run"),
+        "SIPSIMPLE_STATE_DIR": str(runtime / "state"),
+        "SIPSIMPLE_LOG_LEVEL": "WARNING",
+    }
+    with open(runtime / "media.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sipsimple_services.media"], env=env, cwd=runtime,
             stdout=subprocess.DEVNULL, stderr=log,
         )
 

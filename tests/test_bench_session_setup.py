@@ -34,7 +34,8 @@ def test_session_setup_quick_run_prints_both_sides_the_ratio_and_no_leak() -> No
         p50, p99, mean = numbers(label)
         assert p50 > 0 and p99 >= p50 and mean > 0, result.stdout
     assert any(line.startswith("ratio p50 ") for line in lines), result.stdout
-    assert any(line.startswith("target: sipsimple p50 no more than 2x pjsua2") for line in lines)
+    assert any(line.startswith("target: sipsimple p50 no more than 3x pjsua2, p99 no more "
+                               "than 4x") for line in lines), result.stdout
     assert any(line.startswith("leaks: none") for line in lines), result.stdout
 
 

@@ -10,7 +10,14 @@ from collections.abc import Callable
 import pytest
 from harness.notifications import Recorder, owner_subscribed
 
-from sipsimple.bus.client import BusClient, BusError, ServiceUnavailable, get_bus, reset_bus
+from sipsimple.bus.client import (
+    BusClient,
+    BusError,
+    ServiceError,
+    ServiceUnavailable,
+    get_bus,
+    reset_bus,
+)
 
 pytestmark = pytest.mark.integration
 OWNER = "harness.owner_service"
@@ -52,6 +59,23 @@ def test_async_calls_and_callbacks(spawn_service: Spawn, client: BusClient) -> N
     assert results == [["a"]]
     futures = [client.call_async("media", "create", {"key": str(i)}) for i in range(50)]
     assert len(futures[-1].result(5)) == 51
+
+
+def test_pipelined_calls_answer_in_order(spawn_service: Spawn, client: BusClient) -> None:
+    spawn_service(OWNER, "media")
+    calls = [("create", {"key": "a"}), ("fail", {}), ("create", {"key": "b"}),
+             ("destroy", {"key": "nope"}), ("create", {"key": "c"})]
+    outcomes = client.call_many("media", calls, timeout=10)
+    assert outcomes[0] == ["a"] and outcomes[2] == ["a", "b"] and outcomes[4] == ["a", "b", "c"]
+    failed, missing = outcomes[1], outcomes[3]
+    assert isinstance(failed, ServiceError) and failed.code == "failed"
+    assert isinstance(missing, ServiceError) and missing.code == "not-found"
+    assert client.call_many("media", []) == []
+    # a reply that does not come in time names the first call still waiting
+    with pytest.raises(ServiceUnavailable, match="'sleep'"):
+        client.call_many("media", [("create", {"key": "d"}), ("sleep", {"seconds": 2})],
+                         timeout=0.5)
+    assert client.call("media", "create", key="e")[-1] == "e"  # the late reply is skipped
 
 
 def test_events_reach_the_notification_center(spawn_service: Spawn, client: BusClient) -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from harness.streams import ProbeStream
 
-from sipsimple.core import FrozenSDPSession, Route
+from sipsimple.core import SIPURI, FrozenSDPSession, Route, ToHeader
+from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.session import Session, SessionManager
 from sipsimple.streams import (
     IMediaStream,
@@ -94,3 +98,86 @@ def test_sessions_need_a_running_manager() -> None:
         session.connect(None, [Route("127.0.0.1", 5060)], [ProbeStream(None)])  # type: ignore
     assert session.state is None and session.direction is None
     assert SessionManager().sessions == []
+
+
+class _Stalling(_Base):
+    """A stream whose initialize waits on `release` (as a stuck service call would),
+    then fails, so that its session ends without any SIP."""
+
+    def __init__(self, account: Any, entered: threading.Event,
+                 release: threading.Event) -> None:
+        super().__init__(account)
+        self.entered, self.release = entered, release
+
+    @classmethod
+    def new_from_sdp(cls, account: Any, remote_sdp: Any, stream_index: int) -> Any:
+        return None
+
+    def initialize(self, session: Any, direction: str) -> None:
+        self.entered.set()
+        self.release.wait(30)
+        NotificationCenter().post_notification(
+            "MediaStreamDidFail", self, NotificationData(reason="released"))
+
+
+def test_a_stalled_session_does_not_hold_up_the_others() -> None:
+    account = SimpleNamespace(uri=SIPURI(user="alice", host="example.com"), display_name=None)
+    to = ToHeader(SIPURI(user="bob", host="example.com"))
+    route = Route("127.0.0.1", 5060)
+    release = threading.Event()
+    first_in, second_in = threading.Event(), threading.Event()
+    manager = SessionManager()
+    manager.start()
+    sessions = [Session(account), Session(account)]  # type: ignore[arg-type]
+    try:
+        sessions[0].connect(to, [route], [_Stalling(account, first_in, release)])
+        assert first_in.wait(10)
+        # the first session's worker is stuck; the next session runs on another one
+        sessions[1].connect(to, [route], [_Stalling(account, second_in, release)])
+        assert second_in.wait(10), "the second session waited for the first one's worker"
+    finally:
+        release.set()
+        for session in sessions:
+            if session.state == "connecting":
+                session.end()
+        deadline = time.monotonic() + 10
+        while any(s.state != "terminated" for s in sessions if s.state is not None) and (
+                time.monotonic() < deadline):
+            time.sleep(0.01)
+        manager.stop()
+    assert sessions[0].state == "terminated"
+
+
+def test_events_before_the_invite_reply_wait_for_their_session(runtime: object) -> None:
+    """Our INVITE's events may overtake the reply that names its session id: they are
+    kept, and handed to the session's worker in order once the id is bound."""
+    from sipsimple.bus.client import get_bus
+
+    seen: list[tuple[str, str]] = []
+    arrived = threading.Condition()
+
+    def record(name: str, data: Any) -> None:
+        with arrived:
+            seen.append((name, threading.current_thread().name))
+            arrived.notify_all()
+
+    session = SimpleNamespace(_worker=None, handle_bus_event=record)
+    manager = SessionManager()
+    manager.start()
+    center, client = NotificationCenter(), get_bus().client_id
+    try:
+        for name in ("session_provisional", "session_established"):
+            center.post_notification(f"signalling.{name}", get_bus(),
+                                     NotificationData(session_id="s1", client=client))
+        assert seen == []
+        manager.session_bound(session, "s1")  # type: ignore[arg-type]
+        center.post_notification("signalling.session_ended", get_bus(),
+                                 NotificationData(session_id="s1", client=client))
+        with arrived:
+            assert arrived.wait_for(lambda: len(seen) == 3, 10), seen
+    finally:
+        manager.stop()
+    assert [name for name, _ in seen] == [
+        "signalling.session_provisional", "signalling.session_established",
+        "signalling.session_ended"]
+    assert len({thread for _, thread in seen}) == 1 and seen[0][1].startswith("sipsimple-sessions")

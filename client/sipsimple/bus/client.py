@@ -2,11 +2,12 @@
 
 `BusClient` connects to every service. Synchronous calls use a DEALER socket
 per calling thread, so a call is one send and one receive with no thread
-hand-off; asynchronous calls, heartbeats and events go through one background
-thread ("sipsimple-bus"), which also posts service events to the
-NotificationCenter. zmq reconnects by itself after a service restarts; the
-heartbeat notices the new instance and posts ``ServiceDidRestart`` so that
-components can rebuild what the old instance held.
+hand-off (`call_many` pipelines several: all sent, then all received);
+asynchronous calls, heartbeats and events go through one background thread
+("sipsimple-bus"), which also posts service events to the NotificationCenter.
+zmq reconnects by itself after a service restarts; the heartbeat notices the
+new instance and posts ``ServiceDidRestart`` so that components can rebuild
+what the old instance held.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,26 +233,52 @@ class BusClient:
 
     def call(self, service: str, method: str, timeout: float | None = None, **params: Any) -> Any:
         """Send a request and wait for its reply on this thread's own socket."""
+        [outcome] = self._calls(service, [(method, params)], timeout)
+        if isinstance(outcome, ServiceError):
+            raise outcome
+        return outcome
+
+    def call_many(
+        self,
+        service: str,
+        calls: Sequence[tuple[str, dict[str, Any]]],
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """Pipelined calls on this thread's socket: every request goes out at once and
+        the service answers them in order, so they wait about one round trip, not one
+        each (behind a busy service's work: the media clock's ticks). Returns each
+        call's result, or the `ServiceError` it got (returned, not raised: the later
+        calls ran all the same); raises ServiceUnavailable if a reply is missing."""
+        return self._calls(service, list(calls), timeout)
+
+    def _calls(
+        self, service: str, calls: list[tuple[str, dict[str, Any]]], timeout: float | None
+    ) -> list[Any]:
         self._check(service)
         timeout = self.request_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         socket = self._thread_socket(service)
-        request_id = next(self._ids)
-        payload = self._encode(request_id, method, params)
-        while True:
-            try:
-                socket.send(payload, zmq.NOBLOCK)
-                break
-            except zmq.Again:  # not connected yet (IMMEDIATE): wait for the service
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not socket.poll(int(remaining * 1000) + 1, zmq.POLLOUT):
-                    raise ServiceUnavailable(service, method, timeout) from None
-        while True:
+        waiting: dict[int, int] = {}  # request id -> index in calls
+        for index, (method, params) in enumerate(calls):
+            request_id = next(self._ids)
+            payload = self._encode(request_id, method, params)
+            while True:
+                try:
+                    socket.send(payload, zmq.NOBLOCK)
+                    break
+                except zmq.Again:  # not connected yet (IMMEDIATE): wait for the service
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not socket.poll(int(remaining * 1000) + 1, zmq.POLLOUT):
+                        raise ServiceUnavailable(service, method, timeout) from None
+            waiting[request_id] = index
+        outcomes: list[Any] = [None] * len(calls)
+        while waiting:
             try:
                 data = socket.recv(zmq.NOBLOCK)
             except zmq.Again:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not socket.poll(int(remaining * 1000) + 1, zmq.POLLIN):
+                    method = calls[min(waiting.values())][0]
                     raise ServiceUnavailable(service, method, timeout) from None
                 continue
             try:
@@ -259,9 +286,15 @@ class BusClient:
             except BusProtocolError as exc:
                 log.warning("dropped a bad reply from %s: %s", service, exc)
                 continue
-            if reply.id == request_id:  # anything else is a late reply to a timed-out call
-                self.state[service].last_seen = time.monotonic()
-                return _unwrap(service, method, reply)
+            if reply.id not in waiting:
+                continue  # a late reply to a timed-out call
+            index = waiting.pop(reply.id)
+            self.state[service].last_seen = time.monotonic()
+            try:
+                outcomes[index] = _unwrap(service, calls[index][0], reply)
+            except ServiceError as exc:
+                outcomes[index] = exc
+        return outcomes
 
     def call_async(
         self,

@@ -610,7 +610,7 @@ EVENTS: dict[str, frozenset[str]] = {
         # answered}: a request for an account `client` claimed; answered None
         # (always for MESSAGE) means that client must `respond`
         "signalling.request_received",
-        # {originator: local|remote, method, code, reason, call_id}
+        # {originator: local|remote, method, code, reason, call_id}; while tracing is on
         "signalling.transaction_completed",
         # {direction: in|out, transport, source, destination, message, timestamp}
         "signalling.message_traced",
@@ -625,7 +625,8 @@ EVENTS: dict[str, frozenset[str]] = {
         # an INVITE the service refused itself (nobody claims its user: 480, ...):
         # {call_id, from, to, request_uri, source, code, reason}
         "signalling.incoming_refused",
-        "signalling.session_state",  # {old, new}
+        # {old, new}: only when the session becomes connected (again) or terminated
+        "signalling.session_state",
         "signalling.session_provisional",  # {code, reason, headers, body, content_type}
         # {local_body, remote_body, remote_contact, remote_contact_params ({name:
         #   value|None}, wire form), remote_user_agent, headers, transport,

@@ -4,8 +4,8 @@ notifications, and the streams' life cycle through barriers.
 `Session` (session.py) is built in layers so that each module stays readable:
 `SessionBase` here, `Renegotiation` (renegotiation.py: re-INVITEs either way,
 hold) on top of it, and `Session` with the document's methods, the INVITE
-exchange and the end. All of it runs on the SessionManager's worker; see
-session.py for the threading rules.
+exchange and the end. All of it runs on the session's worker (one of the
+SessionManager's); see session.py for the threading rules.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sipsimple.core.sdp import (
     FrozenSDPSession,
 )
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
+from sipsimple.threading import Worker
 
 from .barrier import Deadline, StreamBarrier
 
@@ -67,6 +68,7 @@ class SessionBase:
         self._remote_contact: str | None = None  # the focus URI when remote_focus
 
         self._lock = threading.RLock()
+        self._worker: Worker | None = None  # the SessionManager's worker running this session
         self._sid: str | None = None  # the signalling service's session id
         self.call_id: str | None = None
         self._local_sdp: FrozenSDPSession | None = None
@@ -105,7 +107,7 @@ class SessionBase:
         return SessionManager()
 
     def _submit(self, task: Callable[[], object]) -> None:
-        self._manager.submit(task)
+        self._manager.submit(task, self)
 
     def _post(self, name: str, **data: Any) -> None:
         data.setdefault("timestamp", datetime.now())

@@ -1,7 +1,19 @@
-"""SessionManager: the singleton that owns the sessions' worker and routes events to them."""
+"""SessionManager: the singleton that owns the sessions' workers and routes events to them.
+
+Every session runs on one of `WORKERS` workers, always the same one, so that
+its state needs no lock while a session waiting on a service (a blocking
+media or signalling call) does not hold up the sessions of the other
+workers. A bus event goes from the bus thread straight to the worker of its
+session (one hand-off): the route of a session id is known from the
+incoming event, or from `session_bound` once the INVITE's reply named it;
+events that arrive before that reply wait in a small backlog and are handed
+over, in order, when the session is bound.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import threading
 import time
@@ -10,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from sipsimple.bus.client import BusError, get_bus
+from sipsimple.bus.schema import EVENTS
 from sipsimple.core import SIPURI, FromHeader, ToHeader, parse_uri
 from sipsimple.core.sdp import FrozenSDPSession, SDPNegotiationError, parse_offer
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
@@ -27,6 +40,14 @@ log = logging.getLogger(__name__)
 # the reason phrases of the codes this module refuses calls with
 _PHRASES = {400: "Bad Request", 404: "Not Found", 488: "Not Acceptable Here"}
 STOP_TIMEOUT = 3.0  # bound on ending every session in stop(); the accounts need time after
+WORKERS = 4  # threads the sessions are spread over (each session stays on one)
+BACKLOG_LIMIT = 64  # session ids whose early events are kept until the session is bound
+# what the manager reads, by name: not every notification of the process
+OBSERVED = (
+    *sorted(name for name in EVENTS["signalling"]
+            if name.startswith(("signalling.session_", "signalling.transfer_"))),
+    "signalling.incoming_refused", "ServiceDidDisconnect", "ServiceDidRestart",
+)
 
 
 class SessionManager(metaclass=Singleton):
@@ -34,9 +55,12 @@ class SessionManager(metaclass=Singleton):
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._worker: Worker | None = None
+        self._workers: list[Worker] = []
+        self._turn = itertools.count()
         self._sessions: list[Session] = []
         self._by_sid: dict[str, Session] = {}
+        self._routes: dict[str, Worker] = {}  # session id -> the worker of its session
+        self._backlog: dict[str, list[Any]] = {}  # early events of ids not bound yet
 
     @property
     def sessions(self) -> list[Session]:
@@ -46,20 +70,22 @@ class SessionManager(metaclass=Singleton):
 
     @property
     def started(self) -> bool:
-        return self._worker is not None
+        return bool(self._workers)
 
     def start(self) -> None:
         with self._lock:
-            if self._worker is not None:
+            if self._workers:
                 return
-            self._worker = Worker("sipsimple-sessions")
-        NotificationCenter().add_observer(self)
+            self._workers = [Worker(f"sipsimple-sessions-{i}") for i in range(WORKERS)]
+        center = NotificationCenter()
+        for name in OBSERVED:
+            center.add_observer(self, name=name)
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """End every session and wait (bounded by `timeout`) for them to terminate."""
         with self._lock:
-            worker = self._worker
-            if worker is None:
+            workers = list(self._workers)
+            if not workers:
                 return
             sessions = list(self._sessions)
         deadline = time.monotonic() + timeout
@@ -71,30 +97,45 @@ class SessionManager(metaclass=Singleton):
         while time.monotonic() < deadline and any(s.state in ACTIVE for s in sessions):
             time.sleep(0.02)
 
-        def abandon() -> None:  # whatever did not end in time ends here, without SIP
-            for session in sessions:
-                session.service_lost("the SessionManager stopped")
-
-        worker.submit(abandon)
-        NotificationCenter().discard_observer(self)
+        for session in sessions:  # whatever did not end in time ends here, without SIP
+            self.submit(lambda s=session: s.service_lost("the SessionManager stopped"), session)
+        center = NotificationCenter()
+        for name in OBSERVED:
+            center.discard_observer(self, name=name)
         with self._lock:
-            self._worker = None
-        worker.stop(max(0.5, deadline - time.monotonic()))
+            self._workers = []
+        for worker in workers:
+            worker.stop(max(0.5, deadline - time.monotonic()))
         with self._lock:
             self._sessions.clear()
             self._by_sid.clear()
+            self._routes.clear()
+            self._backlog.clear()
 
     # --- what sessions call -----------------------------------------------------
 
-    def submit(self, task: Any) -> None:
-        worker = self._worker
+    def submit(self, task: Any, session: Session | None = None) -> None:
+        """Run `task` on the worker of `session` (any worker without one)."""
+        with self._lock:
+            worker = self._worker_of(session)
         if worker is None:
             self.check_running()
         else:
             worker.submit(task)
 
+    def _worker_of(self, session: Session | None) -> Worker | None:
+        """The session's worker, given on first use (called under the lock)."""
+        if not self._workers:
+            return None
+        worker = session._worker if session is not None else None
+        if worker is None or worker not in self._workers:  # new, or from before a restart
+            worker = self._workers[next(self._turn) % len(self._workers)]
+            if session is not None:
+                session._worker = worker
+        return worker
+
     def check_running(self) -> None:
-        if self._worker is None:
+        if not self._workers:
             raise RuntimeError("the SessionManager is not running (start the SIPApplication)")
 
     def session_created(self, session: Session) -> None:
@@ -102,12 +143,21 @@ class SessionManager(metaclass=Singleton):
             self._sessions.append(session)
 
     def session_bound(self, session: Session, sid: str) -> None:
+        """`sid` is the session's: its events go to the session's worker from now on,
+        after those that came before (held in the backlog)."""
         with self._lock:
             self._by_sid[sid] = session
+            worker = self._worker_of(session)
+            if worker is None:
+                return
+            self._routes[sid] = worker
+            for task in self._backlog.pop(sid, ()):
+                worker.submit(task)
 
     def session_unbound(self, sid: str) -> None:
         with self._lock:
             self._by_sid.pop(sid, None)
+            self._routes.pop(sid, None)
 
     def session_finished(self, session: Session) -> None:
         with self._lock:
@@ -115,6 +165,7 @@ class SessionManager(metaclass=Singleton):
                 self._sessions.remove(session)
             for sid in [k for k, v in self._by_sid.items() if v is session]:
                 del self._by_sid[sid]
+                self._routes.pop(sid, None)
 
     def streams_for_offer(
         self, account: Any, offer: FrozenSDPSession, indexes: Iterable[int]
@@ -165,35 +216,49 @@ class SessionManager(metaclass=Singleton):
             self._submit_lost(name)
 
     def _submit_event(self, name: str, data: NotificationData) -> None:
-        worker = self._worker
-        if worker is not None:
-            worker.submit(lambda: self._dispatch(name, data))
+        """On the bus thread: hand the event to the worker of its session."""
+        sid = getattr(data, "session_id", None)
+        if not isinstance(sid, str):
+            return
+        with self._lock:
+            if not self._workers:
+                return
+            if name == "signalling.session_incoming":
+                chosen = self._worker_of(None)
+                assert chosen is not None
+                self._routes[sid] = chosen
+                chosen.submit(lambda: self._incoming(data, chosen))
+                return
+            worker = self._routes.get(sid)
+            task = lambda: self._dispatch(name, data)  # noqa: E731
+            if worker is not None:
+                worker.submit(task)
+                return
+            # ours, but the INVITE's reply naming it has not come back yet (or its
+            # session is gone: the backlog's bound drops those)
+            self._backlog.setdefault(sid, []).append(task)
+            while len(self._backlog) > BACKLOG_LIMIT:
+                del self._backlog[next(iter(self._backlog))]
 
     def _submit_lost(self, name: str) -> None:
         reason = ("the signalling service restarted" if name == "ServiceDidRestart"
                   else "the signalling service went away")
-
-        def lost() -> None:
-            with self._lock:
-                sessions = list(self._sessions)
-                self._by_sid.clear()
-            for session in sessions:
-                session.service_lost(reason)
-
-        worker = self._worker
-        if worker is not None:
-            worker.submit(lost)
+        with self._lock:
+            sessions = list(self._sessions)
+            self._by_sid.clear()
+            self._routes.clear()
+            self._backlog.clear()
+        for session in sessions:
+            with contextlib.suppress(RuntimeError):  # stopped meanwhile
+                self.submit(lambda s=session: s.service_lost(reason), session)
 
     def _dispatch(self, name: str, data: NotificationData) -> None:
-        if name == "signalling.session_incoming":
-            self._incoming(data)
-            return
         with self._lock:
             session = self._by_sid.get(data.session_id)
         if session is not None:
             session.handle_bus_event(name, data)
 
-    def _incoming(self, data: NotificationData) -> None:
+    def _incoming(self, data: NotificationData, worker: Worker) -> None:
         sid = data.session_id
         account = self._find_account(data)
         if account is None:
@@ -212,6 +277,7 @@ class SessionManager(metaclass=Singleton):
                 self._reject(sid, 488, None, "no acceptable stream in the offer", refused=data)
                 return
         session = Session(account)
+        session._worker = worker  # where the session's later events are routed already
         session.init_incoming(data, [s for s, _ in streams], offer, dict(streams))
         replaced = getattr(data, "replaced_session_id", None)
         with self._lock:
@@ -248,6 +314,8 @@ class SessionManager(metaclass=Singleton):
 
     def _reject(self, sid: str, code: int, reason: str | None, warning: str | None = None,
                 *, refused: NotificationData | None = None) -> None:
+        with self._lock:
+            self._routes.pop(sid, None)  # no session: its last events are dropped
         text = (warning or "").replace('"', "'").replace("\\", "/")
         headers = [["Warning", f'399 sipsimple "{text}"']] if warning else None
         try:

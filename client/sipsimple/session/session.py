@@ -6,9 +6,10 @@ offer/answer (through `sipsimple.core.sdp`), hold, and the notifications.
 
 Threads. Public methods may be called from any thread: they check the state
 table (`states.CALLS`) under the session's lock, move the state, and hand the
-rest to the SessionManager's worker. Everything else (bus events, stream
-notifications, timers) also runs on that worker, one task at a time, so the
-session's negotiation state needs no lock of its own. Notifications are
+rest to the session's worker (one of the SessionManager's, always the same).
+Everything else (bus events, stream notifications, timers) also runs on that
+worker, one task at a time, so the session's negotiation state needs no lock
+of its own. Notifications are
 posted from the worker, never while the lock is held.
 """
 

@@ -197,17 +197,21 @@ class TransferHandler:
             old._submit(lambda: self._report(500, reason, final=True))
 
     def handle_notification(self, notification: Notification) -> None:
-        # the new session's notifications, posted on the sessions' worker
-        name, data = notification.name, notification.data
+        # the new session's notifications come on its own worker: handled on the
+        # transferred session's, which owns this handler's state and notifications
+        name, data, sender = notification.name, notification.data, notification.sender
+        self.session._submit(lambda: self._new_session_event(name, data, sender))
+
+    def _new_session_event(self, name: str, data: Any, sender: Any) -> None:
         if name == "SIPSessionGotProvisionalResponse":
             self._report(data.code, data.reason, final=False)
         elif name == "SIPSessionDidStart":
-            NotificationCenter().discard_observer(self, sender=notification.sender)
+            NotificationCenter().discard_observer(self, sender=sender)
             self._report(200, "OK", final=True)
             self.session._post("SIPSessionTransferDidEnd")
             self.session.end()
         elif name == "SIPSessionDidFail":
-            NotificationCenter().discard_observer(self, sender=notification.sender)
+            NotificationCenter().discard_observer(self, sender=sender)
             code = data.code if data.code and data.code >= 300 else 500
             self._report(code, data.reason or data.failure_reason, final=True)
             self.session._post("SIPSessionTransferDidFail", code=code,

@@ -4,9 +4,9 @@ Methods (see the "signalling" table of `sipsimple.bus.schema`): configure,
 get_transports, status, claim_account, release_account, send_options, send_message,
 respond, set_trace, the INVITE-session methods of `session_service`, and the
 registration, subscription and transfer methods of `owned_service`.
-Events: signalling.request_received, signalling.transaction_completed,
-signalling.message_traced, the session events of `session_bus` and those of
-`owned_bus`.
+Events: signalling.request_received, signalling.transaction_completed and
+signalling.message_traced (both while tracing is on), the session events of
+`session_bus` and those of `owned_bus`.
 
 Settings come from the stored configuration (read at start and whenever the
 file changes), the environment and `configure` (`settings` module). Sending
@@ -175,6 +175,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         })
 
     def _on_completed(self, completion: Completion) -> None:
+        if self.engine.tracer is None:
+            return  # a diagnostic, as the trace (2 of the events of every call, unread)
         self.publish("signalling.transaction_completed", completion.call_id or "", {
             "originator": completion.originator,
             "method": completion.method,

@@ -37,7 +37,11 @@ from sipsimple_services.signalling.glue.engine import SignallingEngine
 from sipsimple_services.signalling.glue.sessions import SessionGlue, content_type_headers
 from sipsimple_services.signalling.glue.usages import OwnedEvent
 from sipsimple_services.signalling.sip.auth import AuthSession
-from sipsimple_services.signalling.sip.invite.events import IncomingInvite, SessionEvent
+from sipsimple_services.signalling.sip.invite.events import (
+    IncomingInvite,
+    SessionEvent,
+    SessionStateChanged,
+)
 from sipsimple_services.signalling.sip.invite.layer import DialogLayer, UnknownSession
 from sipsimple_services.signalling.sip.invite.session import SessionError
 from sipsimple_services.signalling.sip.transactions import TransactionError
@@ -47,6 +51,10 @@ __all__ = ["SessionMethods"]
 
 Command = Callable[[DialogLayer, float], list[Effect]]
 WARNING_AGENT = "sipsimple"
+# The session_state transitions published: those a reader waits for (the facade resends
+# a deferred re-offer once the dialog is connected again; ends are awaited). The others
+# were 5 of the 20 events of every call, read by nobody.
+PUBLISHED_STATES = frozenset({"connected", "terminated"})
 QUOTED_STRING = re.compile(r'"(?:[^"\\\r\n]|\\[^\r\n])*"')
 
 
@@ -109,6 +117,8 @@ class SessionMethods:
         )
 
     def _publish_session(self, event: SessionEvent, client: str | None) -> None:
+        if isinstance(event, SessionStateChanged) and event.new not in PUBLISHED_STATES:
+            return
         replaced = event.replaced_session if isinstance(event, IncomingInvite) else None
         if replaced is not None and self.sessions.owner(replaced) != client:
             sid = event.session

@@ -402,9 +402,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             self._state = "ended"
         self._post("MediaStreamWillEnd")
         self._stop_recorder()
-        for bridge in (self.bridge,):
-            if self in bridge:
-                bridge.remove(self)
+        # not unlinked one by one: end_stream takes the stream's links with it
+        self.bridge.forget(self)
         if stream_id is not None:
             media_events.unregister(stream_id)
             try:
