@@ -59,7 +59,7 @@ def take_chat(session: Any, notification: Notification, events: Events, console:
                 status(f"not answered within {ring_timeout:g} s: 480 Temporarily Unavailable")
                 session.reject(480)
                 return
-        session.accept([chats[0]])  # any other stream offered is refused (port 0)
+        session.accept([chats[0]])
     except IllegalStateError:
         pass  # the caller cancelled meanwhile: run_chat shows the session's end
     run_chat(session, chats[0], events, console, end_on_eof=console.keys.enabled)
