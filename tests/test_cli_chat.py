@@ -82,7 +82,12 @@ def test_chat_both_ways_with_composing_and_delivery_marks(config_dir: Path, bob:
         alice.output.expect("connected")
         alice.output.expect("type a line and Enter")
 
+        alice.type("oops")
+        bob.output.expect("<sip:alice@127.0.0.1> is typing")
+        alice.type("\x7f" * 4)  # the line erased: idle
+        bob.output.expect("<sip:alice@127.0.0.1> stopped typing")
         alice.type("hello b")
+        bob.output.forget()
         bob.output.expect("is typing")
         alice.type("ob\r")
         bob.output.expect("<sip:alice@127.0.0.1> (sent ")
@@ -129,3 +134,33 @@ def test_receive_refuses_an_audio_call(config_dir: Path, bob: Agent) -> None:
         capture_output=True, timeout=90, check=False, stdin=subprocess.DEVNULL)
     assert result.returncode == 1
     bob.output.expect("no chat offered (only audio")
+
+
+def test_receive_asks_and_a_message_too_large_is_not_delivered(config_dir: Path) -> None:
+    with on_terminal("receive", "--account", "bob@127.0.0.1",
+                     "--config-dir", str(config_dir)) as bob:
+        wait_claimed("sip:bob@127.0.0.1", bob.process)
+        bob.output.expect("waiting for messages and chats to bob@127.0.0.1")
+        large = "x" * 1_000_000  # over the 960 KiB a received chat message may have: 413
+        alice = subprocess.Popen(
+            sipsimple("chat", bob_uri(), "--account", "alice@127.0.0.1",
+                      "--config-dir", str(config_dir)),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert alice.stdin is not None
+            alice.stdin.write(f"small\n{large}\n".encode())  # queued until bob answers
+            alice.stdin.close()  # the end of stdin waits for the outcomes before hanging up
+            alice.stdin = None  # closed: communicate() must not flush it
+            bob.output.expect("incoming chat from")
+            bob.output.expect("answer? y or Enter answers")
+            bob.type("y")
+            out, err = alice.communicate(timeout=90)
+        finally:
+            if alice.poll() is None:
+                alice.kill()
+                alice.wait(5)
+        output = out.decode()
+        assert alice.returncode == 1, output + err.decode()
+        assert "delivered: 'small'" in output
+        assert "not delivered: 'xxxxxxxx" in output and ": 413 " in output, output
+        bob.output.expect(": small")

@@ -20,6 +20,7 @@ delivered, 1 otherwise.
 
 from __future__ import annotations
 
+import codecs
 import os
 import select
 import sys
@@ -90,6 +91,7 @@ class ChatConsole:
         self.line = ""
         self.buffer = ""  # a pipe's bytes read and not yet a whole line
         self.eof = False
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")  # UTF-8 split by reads
 
     def print(self, text: str) -> None:
         if self.keys.enabled and self.line:
@@ -104,20 +106,27 @@ class ChatConsole:
             return []
         if not select.select([sys.stdin], [], [], 0)[0]:
             return []
-        chunk = os.read(sys.stdin.fileno(), 4096).decode(errors="replace")
         if not self.keys.enabled:
-            if not chunk:
+            data = b""
+            while True:  # what the pipe has now, up to the 1 MiB a message may have
+                piece = os.read(sys.stdin.fileno(), 65536)
+                data += piece
+                if not piece or len(data) >= 1024 * 1024 \
+                        or not select.select([sys.stdin], [], [], 0)[0]:
+                    break
+            chunk = self.decoder.decode(data, final=not data)
+            if not data:
                 self.eof = True
-                rest, self.buffer = self.buffer, ""
+                rest, self.buffer = self.buffer + chunk, ""
                 return [("line", rest), ("eof", "")] if rest else [("eof", "")]
             self.buffer += chunk
-            found = []
+            found: list[tuple[str, str]] = []
             while "\n" in self.buffer:
                 text, _, self.buffer = self.buffer.partition("\n")
                 found.append(("line", text.rstrip("\r")))
             return found
         found = []
-        for key in chunk:
+        for key in self.decoder.decode(os.read(sys.stdin.fileno(), 4096)):
             was_empty = not self.line
             if key in ("\n", "\r"):
                 text, self.line = self.line, ""
