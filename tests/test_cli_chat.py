@@ -14,6 +14,7 @@ import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,10 @@ from harness.audio import audio_services
 from harness.cli import Agent, Output, make_config, sipsimple, wait_claimed
 
 from sipsimple.bus.client import get_bus
+from sipsimple.cli.chat import describe_chat_message
+from sipsimple.core import SIPURI
+from sipsimple.payloads.cpim import CPIMIdentity, CPIMMessage
+from sipsimple.streams.msrp import ChatMessage
 
 pytestmark = pytest.mark.integration
 
@@ -30,6 +35,18 @@ pytestmark = pytest.mark.integration
 def config_dir(tmp_path: Path, spawn_service: Callable[..., Any]) -> Path:
     audio_services(spawn_service, msrp=True)  # SIPApplication wants all four
     return make_config(tmp_path / "config", "alice", "bob")
+
+
+def test_describe_chat_message_escapes_control_characters() -> None:
+    alice = CPIMIdentity(SIPURI.parse("sip:alice@example.com"), "Alice\x1b[2J")
+    sent = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    lines = describe_chat_message(CPIMMessage("one\x1b[31m\ntwo", sender=alice, timestamp=sent))
+    assert lines[0].startswith("Alice\\x1b[2J <sip:alice@example.com> (sent 2026-01-0")
+    assert lines[0].endswith(": one\\x1b[31m") and lines[1] == "  two"
+    plain = describe_chat_message(ChatMessage("hi", "text/plain", alice))
+    assert plain == ["Alice\\x1b[2J <sip:alice@example.com>: hi"]
+    assert describe_chat_message(ChatMessage(b"\x89PNG", "image/png", None)) == [
+        "unknown sender: image/png, 4 bytes"]
 
 
 @contextmanager
@@ -97,6 +114,14 @@ def test_chat_both_ways_with_composing_and_delivery_marks(config_dir: Path, bob:
         bob.type("hi alice, héllo\r")
         alice.output.expect(": hi alice, héllo")
         bob.output.expect("delivered: 'hi alice, héllo'")
+
+        port = get_bus().call("signalling", "get_transports")["udp"]
+        paged = subprocess.run(  # a page-mode message reaches alice while she chats
+            sipsimple("message", f"sip:alice@127.0.0.1:{port}", "paged", "--account",
+                      "bob@127.0.0.1", "--config-dir", str(config_dir)),
+            capture_output=True, timeout=90, check=False)
+        assert paged.returncode == 0, paged.stdout + paged.stderr
+        alice.output.expect("message from <sip:bob@127.0.0.1> to alice@127.0.0.1")
 
         alice.type("\x04")  # Ctrl-D on an empty line: hang up
         assert alice.process.wait(30) == 0, alice.output.text
