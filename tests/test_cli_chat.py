@@ -125,7 +125,7 @@ def test_chat_both_ways_with_composing_and_delivery_marks(config_dir: Path, bob:
 
         alice.type("\x04")  # Ctrl-D on an empty line: hang up
         assert alice.process.wait(30) == 0, alice.output.text
-        bob.output.expect("call ended by remote")
+        bob.output.expect("chat ended by remote")
         bob.output.expect("waiting for messages and chats")
     assert "not delivered" not in alice.output.text + bob.output.text
 
@@ -149,7 +149,7 @@ def test_chat_to_nobody_exits_1(config_dir: Path) -> None:
         input=b"lost\n", capture_output=True, timeout=90, check=False)
     output = result.stdout.decode()
     assert result.returncode == 1, output + result.stderr.decode()
-    assert "call failed: 480" in output  # nobody claims bob
+    assert "chat failed: 480" in output  # nobody claims bob
 
 
 def test_receive_refuses_an_audio_call(config_dir: Path, bob: Agent) -> None:

@@ -74,6 +74,22 @@ def describe_chat_message(message: Any) -> list[str]:
     return [f"{head}: {_printable(content_type)}, {len(content)} bytes"]
 
 
+def _show(notification: Notification) -> None:
+    """A session's progress as `call` shows it, said of a chat."""
+    from sipsimple.cli.call import _STATUS, describe_failure
+
+    if notification.name == "SIPSessionDidFail":
+        lines = describe_failure(notification.data, notification.sender)
+    elif (text := _STATUS.get(notification.name)) is not None:
+        lines = [text(notification.data, notification.sender)]
+    else:
+        show(notification)
+        return
+    for line in lines:
+        status(line.replace("call failed", "chat failed").replace("call ended", "chat ended")
+                   .replace("call cancelled", "chat cancelled"))
+
+
 def _preview(text: str) -> str:
     shown = _printable(text.replace("\n", " "))
     return repr(shown if len(shown) <= 40 else shown[:37] + "...")
@@ -238,7 +254,7 @@ def run_chat(session: Any, stream: Any, events: Events, console: ChatConsole,
                     console.print("type a line and Enter to send it; Ctrl-D on an empty "
                                   "line hangs up")
                 elif sender in (session, stream):
-                    show(notification)
+                    _show(notification)
                     if name in ENDS:
                         break
             if hangup_at is not None:
@@ -265,7 +281,7 @@ def run_chat(session: Any, stream: Any, events: Events, console: ChatConsole,
         session.end()
         while (n := events.get(5)) is not None:
             if n.sender is session and n.name in ENDS:
-                show(n)
+                _show(n)
                 break
     for text in state.sent.values():  # the stream's end fails them; shown if not seen
         console.print(f"not delivered: {_preview(text)}: the chat ended")
