@@ -37,7 +37,7 @@ def receiver(config_dir: Path) -> Iterator[Output]:
     output = Output(process.stdout)
     try:
         wait_claimed("sip:bob@127.0.0.1", process)
-        output.expect("waiting for messages to bob@127.0.0.1")
+        output.expect("waiting for messages and chats to bob@127.0.0.1")
         yield output
     finally:
         process.send_signal(signal.SIGINT)

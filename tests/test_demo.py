@@ -19,7 +19,7 @@ def sipsimple(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
                           stdin=subprocess.DEVNULL)
 
 
-def test_demo_calls_with_audio_and_prints_a_summary(runtime: Path) -> None:
+def test_demo_calls_with_audio_chats_and_prints_a_summary(runtime: Path) -> None:
     try:
         done = sipsimple("demo")
     finally:
@@ -30,6 +30,12 @@ def test_demo_calls_with_audio_and_prints_a_summary(runtime: Path) -> None:
                  "[bob] SIPSessionDidStart", "[bob] AudioStreamGotDTMF: digit=2",
                  "[alice] AudioStreamGotDTMF: digit=5", "originator=remote, on_hold=True",
                  "originator=remote, on_hold=False", "[alice] SIPSessionDidEnd",
+                 "alice starts a chat with bob",
+                 "[bob] ChatStreamGotMessage: from=sip:alice@demo.invalid, "
+                 "content_type=text/plain, text='Hi bob, did you hear the tone?'",
+                 "[alice] ChatStreamGotMessage: from=sip:bob@demo.invalid, "
+                 "content_type=text/plain, text='Loud and clear, alice!'",
+                 "alice ends the chat:",
                  "SIPApplicationDidEnd", "Summary:", "packets lost"):
         assert text in output, output
     found = re.search(r"found in bob's recording: (\d+) Hz at (-?[\d.]+) dBFS", output)
@@ -37,4 +43,10 @@ def test_demo_calls_with_audio_and_prints_a_summary(runtime: Path) -> None:
     assert abs(int(found.group(1)) - 1000) <= 20
     assert re.search(r"packets sent during one second on hold: alice 0, bob 0", output)
     assert re.search(r"codec +opus/48000 Hz +opus/48000 Hz", output)
+    # both chat messages delivered, each side's report printed
+    assert output.count("ChatStreamDidDeliverMessage") == 2, output
+    assert "[alice] ChatStreamDidDeliverMessage" in output
+    assert "[bob] ChatStreamDidDeliverMessage" in output
+    assert re.search(r"chat messages delivered: alice \d+ ms, bob \d+ ms", output)
+    assert "ChatStreamDidNotDeliverMessage" not in output
     assert re.search(r"SRTP +yes +yes", output)

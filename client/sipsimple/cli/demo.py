@@ -1,13 +1,15 @@
-"""`sipsimple demo`: the README's main job, an audio call between two local accounts.
+"""`sipsimple demo`: the README's main job, an audio call and a chat between two local accounts.
 
 It uses the facade exactly as a UI would: SIPApplication brings the services
 up under supervisord (if they are not running yet); two accounts in memory
 (alice and bob, no registration) call each other through the signalling
 service's own UDP address; alice plays a 1 kHz tone file into the call and
 bob records it; a DTMF round trip (bob sends back every digit he gets),
-hold and unhold; then a summary (codec, SRTP, packets, loss, the tone's
-frequency found in bob's recording). It exits 1 if the tone or a digit did
-not come through, so it doubles as a smoke test of the whole stack.
+hold and unhold; then a chat (an MSRP session with a ChatStream: alice
+sends a line, bob answers back, each delivery reported); then a summary
+(codec, SRTP, packets, loss, the tone's frequency found in bob's
+recording). It exits 1 if the tone, a digit or a chat message did not come
+through, so it doubles as a smoke test of the whole stack.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ SHOWN = (
     "SIPSessionNewIncoming", "SIPSessionGotRingIndication", "SIPSessionDidStart",
     "SIPSessionDidChangeHoldState", "SIPSessionDidEnd", "SIPSessionDidFail",
     "AudioStreamGotDTMF", "AudioStreamDidStartRecordingAudio",
-    "AudioStreamDidStopRecordingAudio", "MediaStreamDidFail", "SIPApplicationWillEnd",
+    "AudioStreamDidStopRecordingAudio", "MediaStreamDidFail", "ChatStreamGotMessage",
+    "ChatStreamDidDeliverMessage", "ChatStreamDidNotDeliverMessage", "SIPApplicationWillEnd",
     "SIPApplicationDidEnd",
 )
+CHAT = ("Hi bob, did you hear the tone?", "Loud and clear, alice!")
 
 
 class _Log:
@@ -57,6 +61,11 @@ class _Log:
         stamp = data.timestamp.strftime("%H:%M:%S.%f")[:-3]
         who = self.names.get(id(notification.sender))
         details = {k: v for k, v in data.__dict__.items() if k not in ("timestamp", "streams")}
+        if notification.name == "ChatStreamGotMessage":  # who and what, not the CPIM repr
+            message = data.message
+            sender = getattr(message.sender, "uri", None)
+            details = {"from": sender, "content_type": message.content_type,
+                       "text": repr(_text(message))}
         text = ", ".join(f"{k}={_short(v)}" for k, v in details.items())
         prefix = f"[{who}] " if who else ""
         click.echo(f"  {stamp} {prefix}{notification.name}" + (f": {text}" if text else ""))
@@ -145,9 +154,58 @@ def _accounts() -> tuple[Any, Any]:
     return made[0], made[1]
 
 
+def _chat(log: _Log, alice: Any, port: int) -> list[tuple[str, float]]:
+    """alice chats with bob over MSRP: a line each way, both delivered; the delivery times."""
+    from sipsimple.core import SIPURI, Route, ToHeader
+    from sipsimple.session import Session
+    from sipsimple.streams import ChatStream
+
+    click.echo("\nalice starts a chat with bob (MSRP over TCP), a line each way:")
+    session = Session(alice)
+    stream = ChatStream(alice)
+    log.names.update({id(session): "alice", id(stream): "alice"})
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", port, "udp")], [stream])
+    incoming = log.wait(lambda n: n.name == "SIPSessionNewIncoming" and any(
+        getattr(s, "type", None) == "chat" for s in n.data.streams), "the incoming chat")
+    answering = incoming.sender
+    [offered] = incoming.data.streams
+    log.names.update({id(answering): "bob", id(offered): "bob"})
+    answering.accept([offered])
+    log.wait(log.named("SIPSessionDidStart", session), "alice's chat start")
+    log.wait(log.named("SIPSessionDidStart", answering), "bob's chat start")
+    trips = []
+    for sender, receiver, text, who in ((stream, offered, CHAT[0], "alice"),
+                                        (offered, stream, CHAT[1], "bob")):
+        sent_at = time.monotonic()
+        message_id = sender.send_message(text)
+        log.wait(lambda n, r=receiver, t=text: n.name == "ChatStreamGotMessage"  # type: ignore[misc]
+                 and n.sender is r and _text(n.data.message) == t, f"{who}'s message arriving")
+        outcome = log.wait(lambda n, s=sender, m=message_id: n.sender is s  # type: ignore[misc]
+                           and n.name in ("ChatStreamDidDeliverMessage",
+                                          "ChatStreamDidNotDeliverMessage")
+                           and n.data.message_id == m, f"the delivery of {who}'s message")
+        if outcome.name != "ChatStreamDidDeliverMessage":
+            raise click.ClickException(f"{who}'s chat message was not delivered: "
+                                       f"{outcome.data.code} {outcome.data.reason}")
+        trips.append((who, (time.monotonic() - sent_at) * 1000))
+    click.echo("\nalice ends the chat:")
+    session.end()
+    log.wait(log.named("SIPSessionDidEnd", session), "the end of alice's chat")
+    log.wait(lambda n: n.sender is answering and n.name in ("SIPSessionDidEnd",
+                                                             "SIPSessionDidFail"),
+             "the end of bob's chat")
+    return trips
+
+
+def _text(message: Any) -> str:
+    content = message.content
+    return content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
+
+
 @click.group(cls=CleanGroup, invoke_without_command=True)
 def demo() -> None:
-    """Start the services and call between two local accounts with audio; print a summary."""
+    """Start the services, call between two local accounts with audio, chat; print a summary."""
     from sipsimple.application import SIPApplication
     from sipsimple.audio import AudioError, WavePlayer, configure_media_service
     from sipsimple.bus.client import get_bus
@@ -251,6 +309,8 @@ def demo() -> None:
         log.wait(log.named("SIPSessionDidEnd", session), "the end of alice's session")
         log.wait(log.named("SIPSessionDidEnd", answering), "the end of bob's session")
 
+        chat_trips = _chat(log, alice, port)
+
         frequency, level = analyse(recording)
         click.echo("\nSummary:")
         table(["", "ALICE", "BOB"], [
@@ -267,6 +327,8 @@ def demo() -> None:
         click.echo(f"  recording: {recording}")
         click.echo("  DTMF round trips: " + ", ".join(
             f"{d} {ms:.0f} ms" for d, ms in zip(DTMF, trips, strict=True)))
+        click.echo("  chat messages delivered: " + ", ".join(
+            f"{who} {ms:.0f} ms" for who, ms in chat_trips))
         if frequency is None or abs(frequency - TONE_HZ) > 20:
             raise click.ClickException("the tone did not come through")
         if held_after != held_at:

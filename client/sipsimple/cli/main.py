@@ -8,11 +8,13 @@ from sipsimple import __version__
 from sipsimple.cli.accounts import accounts, register
 from sipsimple.cli.answer import answer
 from sipsimple.cli.call import call, devices
+from sipsimple.cli.chat import chat
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
-from sipsimple.cli.message import message, receive
+from sipsimple.cli.message import message
 from sipsimple.cli.output import CleanGroup, configure_logging
+from sipsimple.cli.receive import receive
 from sipsimple.cli.services import services
 from sipsimple.cli.sip import options, trace
 from sipsimple.cli.status import status
@@ -21,7 +23,7 @@ from sipsimple.cli.status import status
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages."""
+    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages, chat."""
     configure_logging()
 
 
@@ -39,6 +41,7 @@ cli.add_command(answer)
 cli.add_command(devices)
 cli.add_command(message)
 cli.add_command(receive)
+cli.add_command(chat)
 
 
 def main() -> None:

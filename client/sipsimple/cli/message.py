@@ -1,4 +1,4 @@
-"""`sipsimple message URI [TEXT]` and `sipsimple receive`: page-mode messages from the shell.
+"""`sipsimple message URI [TEXT]`: page-mode messages from the shell (`receive`: cli/receive.py).
 
 `message` sends one MESSAGE (RFC 3428) from an account: TEXT, or stdin when
 it is not given; wrapped in CPIM (RFC 3862) unless --no-cpim. The routes come
@@ -6,8 +6,9 @@ from RFC 3263 (`DNSLookup`, through the account's outbound proxy if it has
 one), tried in order while they fail locally; digest challenges are answered
 with the account's credentials. It exits 0 only on a 2xx.
 
-`receive` prints the messages that reach the accounts (the sender, the time
-received and, for CPIM, the time sent) until Ctrl-C; `answer` prints them too.
+`receive` (cli/receive.py) prints the messages that reach the accounts (the
+sender, the time received and, for CPIM, the time sent); `answer` and `chat`
+print them too.
 Text is printed with control characters escaped, so that a message cannot
 drive the terminal; other content is described (type and size).
 """
@@ -23,7 +24,7 @@ from sipsimple.cli.call import Events, application, status, target_uri
 from sipsimple.cli.config import _config_dir_option
 from sipsimple.notification import Notification
 
-__all__ = ["MESSAGE_EVENTS", "describe_message", "message", "receive", "show_message"]
+__all__ = ["MESSAGE_EVENTS", "describe_message", "message", "show_message"]
 
 MESSAGE_EVENTS = ("SIPEngineGotMessage", "SIPEngineGotComposingIndication")
 OUTCOMES = ("SIPMessageDidSucceed", "SIPMessageDidFail")
@@ -138,26 +139,3 @@ def message(uri: str, text: str | None, account_id: str | None, content_type: st
         where = "" if data.originator == "remote" else " (local)"
         status(f"not delivered: {data.code or ''} {data.reason}{where}".replace("  ", " "))
         sys.exit(1)
-
-
-@click.command()
-@click.option("--account", "-a", "account_id", metavar="ACCOUNT",
-              help="Receive for this account only (default: every enabled account).")
-@_config_dir_option
-def receive(account_id: str | None) -> None:
-    """Print the page-mode messages that reach the accounts, until Ctrl-C.
-
-    Each shows the sender, the time it arrived (and when it was sent, if the
-    sender said so in CPIM) and the text; other content is described.
-    """
-    with Events(*MESSAGE_EVENTS).observing() as events, \
-            application(account_id, only_one=False) as account:
-        target = account.id if account else "every enabled account"
-        status(f"waiting for messages to {target} (Ctrl-C to stop)")
-        try:
-            while True:
-                notification = events.get(0.5)
-                if notification is not None:
-                    show_message(notification)
-        except KeyboardInterrupt:
-            return
