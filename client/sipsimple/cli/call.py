@@ -161,7 +161,7 @@ class CallControl:
 
 
 # What each shown notification prints, from its data and its sender.
-_STATUS: dict[str, Callable[[Any, Any], str]] = {
+STATUS_LINES: dict[str, Callable[[Any, Any], str]] = {
     "SIPSessionGotRingIndication": lambda data, sender: "ringing",
     "SIPSessionGotProvisionalResponse": lambda data, sender: f"{data.code} {data.reason}",
     "SIPSessionNewIncoming": lambda data, sender: f"incoming call from {sender.remote_identity}",
@@ -222,7 +222,7 @@ def show(notification: Notification) -> None:
         for stream in data.streams:
             if getattr(stream, "type", None) == "audio":
                 status(f"audio: {describe_stream(stream)}")
-    elif (text := _STATUS.get(name)) is not None:
+    elif (text := STATUS_LINES.get(name)) is not None:
         status(text(data, sender))
 
 

@@ -76,11 +76,11 @@ def describe_chat_message(message: Any) -> list[str]:
 
 def _show(notification: Notification) -> None:
     """A session's progress as `call` shows it, said of a chat."""
-    from sipsimple.cli.call import _STATUS, describe_failure
+    from sipsimple.cli.call import STATUS_LINES, describe_failure
 
     if notification.name == "SIPSessionDidFail":
         lines = describe_failure(notification.data, notification.sender)
-    elif (text := _STATUS.get(notification.name)) is not None:
+    elif (text := STATUS_LINES.get(notification.name)) is not None:
         lines = [text(notification.data, notification.sender)]
     else:
         show(notification)
