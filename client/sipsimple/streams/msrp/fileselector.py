@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = [
     "FileRange",
@@ -48,13 +48,15 @@ class FileSelector:
     """What RFC 5547 says of a file: name, MIME type, size and SHA-1.
 
     Each may be absent (None): a receiver offering to take a file may not
-    know them. `hash` is the 20-byte SHA-1 digest.
+    know them. `hash` is the 20-byte SHA-1 digest. `path` is the sender's
+    local file (never in the SDP, not compared).
     """
 
     name: str | None = None
     type: str | None = None
     size: int | None = None
     hash: bytes | None = None
+    path: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.size is not None and self.size < 0:
