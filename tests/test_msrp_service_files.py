@@ -194,3 +194,50 @@ def test_bad_file_requests_are_refused(bus: BusClient, events: Recorder, tmp_pat
     with pytest.raises(ServiceError) as error:
         call(bus, "send_file", session_id=a, path=str(tmp_path / "missing"))
     assert error.value.code == "failed"
+
+
+def test_an_interrupted_transfer_resumes_from_what_arrived(bus: BusClient, events: Recorder,
+                                                           tmp_path: Path) -> None:
+    # RFC 5547 8.2: the receiver keeps the bytes that came in order; a new
+    # session sends the rest from there and the whole file is checked.
+    source, target = tmp_path / "big.bin", tmp_path / "in"
+    target.mkdir()
+    size = 30_000_000
+    digest = make_file(source, size)
+    receive = {"directory": str(target), "name": "big.bin", "size": size, "hash": digest}
+    a, b = pair(bus, events, receive)
+    call(bus, "send_file", session_id=a, path=str(source))
+    events.wait(of(b, "msrp.file_progress"))
+    call(bus, "end_session", session_id=a)  # the sender goes away mid-transfer
+    failed = events.wait(lambda n: of(b, "msrp.file_failed")(n) or of(b, "msrp.file_received")(n))
+    assert failed.name == "msrp.file_failed", "the transfer ended before it was cut"
+    partial, received = failed.data.partial, failed.data.received
+    assert partial is not None and Path(partial).parent == target
+    assert 0 < received < size and Path(partial).stat().st_size == received
+    assert os.listdir(target) == [Path(partial).name]  # nothing under the final name
+
+    c, d = pair(bus, events, {**receive, "partial": partial})
+    sent = call(bus, "send_file", session_id=c, path=str(source), offset=received)
+    done = events.wait(lambda n: (of(d, "msrp.file_received")(n) or of(d, "msrp.file_failed")(n))
+                       and n.data.message_id == sent["message_id"], timeout=60)
+    assert done.name == "msrp.file_received", done.data
+    assert done.data.path == str(target / "big.bin")
+    assert hashlib.sha1((target / "big.bin").read_bytes()).digest() == digest
+    assert os.listdir(target) == ["big.bin"]
+    progress = [n.data for n in events.seen if of(c, "msrp.file_progress")(n)]
+    assert progress[-1].transferred == size
+
+
+def test_a_resume_names_only_a_partial_file_of_the_directory(bus: BusClient, events: Recorder,
+                                                            tmp_path: Path) -> None:
+    _, b = pair(bus, events)
+    (tmp_path / "in").mkdir()
+    other = tmp_path / "in" / "photo.jpg"
+    other.write_bytes(b"x")
+    outside = tmp_path / ".sipsimple-0123456789abcdef.partial"
+    outside.write_bytes(b"x")
+    for partial in (str(other), str(outside), str(tmp_path / "in" / "../in/../x.partial")):
+        with pytest.raises(ServiceError) as error:
+            call(bus, "receive_file", session_id=b, directory=str(tmp_path / "in"), name="a",
+                 partial=partial)
+        assert error.value.code == "invalid-params"

@@ -265,6 +265,8 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("session_id", (str,)), Param("path", (str,)),
             Param("content_type", (str,), required=False),
             Param("message_id", OPT_STR, required=False),
+            # resume (RFC 5547 8.2): the bytes before it are the peer's already
+            Param("offset", OPT_INT, required=False),
         )),
         # the next file the peer sends (of content_type, default "*") goes into
         # `directory` under a safe unique form of `name`, checked against
@@ -274,6 +276,8 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("size", OPT_INT, required=False),
             Param("hash", (bytes, NoneType), required=False),
             Param("content_type", (str,), required=False),
+            # resume: the partial file a file_failed event named, continued
+            Param("partial", OPT_STR, required=False),
         )),
         Method("end_session", (Param("session_id", (str,)),)),
         # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
@@ -624,7 +628,10 @@ EVENTS: dict[str, frozenset[str]] = {
         # {message_id, transferred, total}: a few per second at most, both sides
         "msrp.file_progress",
         "msrp.file_received",  # {message_id, path, size, content_type}: checked, final name
-        "msrp.file_failed",  # {message_id, reason}: nothing kept
+        # {message_id, reason, partial, received}: nothing kept under a final
+        # name; an interrupted transfer keeps its `partial` file (None if not)
+        # with `received` bytes, to resume with receive_file(partial=...)
+        "msrp.file_failed",
     }),
     "signalling": frozenset({
         # {method, request_uri, headers, body, server_key, source, account, client,

@@ -23,7 +23,7 @@ from sipsimple_services.msrp.protocol.errors import MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
-from sipsimple_services.msrp.transport.files import FileExpectation, hash_file
+from sipsimple_services.msrp.transport.files import PARTIAL_NAME, FileExpectation, hash_file
 from sipsimple_services.msrp.transport.listener import Listener
 
 __all__ = ["MsrpService"]
@@ -119,11 +119,11 @@ class MsrpService(Service):
 
     def rpc_send_file(self, client: str, session_id: str, path: str,
                       content_type: str = "application/octet-stream",
-                      message_id: str | None = None) -> dict[str, Any]:
+                      message_id: str | None = None, offset: int = 0) -> dict[str, Any]:
         endpoint = self._endpoint(client, session_id)
         path = _file_path(path)
         try:
-            message_id = endpoint.send_file(path, content_type, message_id)
+            message_id = endpoint.send_file(path, content_type, message_id, offset)
         except OSError as exc:
             raise ServiceError(ErrorCode.FAILED, f"cannot read {path}: {exc}") from None
         except (RuntimeError, ValueError) as exc:
@@ -132,14 +132,22 @@ class MsrpService(Service):
 
     def rpc_receive_file(self, client: str, session_id: str, directory: str, name: str,
                          size: int | None = None, hash: bytes | None = None,
-                         content_type: str = "*") -> None:
+                         content_type: str = "*", partial: str | None = None) -> None:
         endpoint = self._endpoint(client, session_id)
         directory = _file_path(directory)
         if not os.path.isdir(directory):
             raise ServiceError(ErrorCode.INVALID_PARAMS, f"{directory} is not a directory")
         if (size is not None and size < 0) or (hash is not None and len(hash) != 20):
             raise ServiceError(ErrorCode.INVALID_PARAMS, "bad size or SHA-1 digest")
-        endpoint.expect_file(FileExpectation(directory, name, size, hash), content_type)
+        if partial is not None:
+            # Only a partial file this service made, in that directory (file_failed's).
+            partial = _file_path(partial)
+            if os.path.dirname(partial) != directory or not PARTIAL_NAME.fullmatch(
+                    os.path.basename(partial)) or not os.path.isfile(partial):
+                raise ServiceError(ErrorCode.INVALID_PARAMS,
+                                   f"{partial} is not a partial file of {directory}")
+        endpoint.expect_file(FileExpectation(directory, name, size, hash, partial),
+                             content_type)
 
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")

@@ -251,12 +251,13 @@ class MSRPSession:
             self._reject(receiving, 415, f"content type {request.content_type} refused", events)
         elif has_body or request.byte_range not in (None, ByteRange(1, 0, 0)):
             streamed = _matches(request.content_type or "", self.stream_types)
-            have = self._resumes[0] if streamed and self._resumes \
-                and request.message_id not in self._reassembler else 0
+            resume = streamed and bool(self._resumes) \
+                and request.message_id not in self._reassembler
             try:
                 offset = self._reassembler.start(request.message_id, request.byte_range,
-                                                 buffered=not streamed, have=have)
-                if have and offset is not None:
+                                                 buffered=not streamed,
+                                                 have=self._resumes[0] if resume else 0)
+                if resume and offset is not None:
                     self._resumes.pop(0)
             except MSRPParseError as exc:
                 self._reject(receiving, exc.status, str(exc), events)
@@ -424,7 +425,8 @@ class MSRPSession:
 
     def resume_next(self, have: int) -> None:
         """The next new streamed message continues a file whose first `have`
-        bytes are here already: it is complete once the rest arrives."""
+        bytes are here already (0: a new file): complete once the rest arrives.
+        Calls queue up, one per streamed message to come."""
         if have < 0:
             raise MSRPError("have must not be negative")
         self._resumes.append(have)

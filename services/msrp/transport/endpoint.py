@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -100,6 +101,8 @@ class Endpoint:
                                    stream_types=self._stream_types,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
                                    max_message_bytes=MAX_MESSAGE_BYTES)
+        for expectation in self._announced:
+            self.session.resume_next(_have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
         self._greenlets.append(gevent.spawn(self._timer))
         if active:
@@ -127,16 +130,22 @@ class Endpoint:
         self._flush()
         return message_id
 
-    def send_file(self, path: str, content_type: str, message_id: str | None) -> str:
-        """Queue a file: read as the session wants data, one chunk after another."""
+    def send_file(self, path: str, content_type: str, message_id: str | None,
+                  offset: int = 0) -> str:
+        """Queue a file (from `offset`: a resumed one): read as the session wants
+        data, one chunk after another."""
         if self.session is None or self.state == "ended":
             raise RuntimeError(f"the session is {self.state}")
         message_id = message_id or secrets.token_hex(8)
-        outgoing = OutgoingFile(message_id, path)
+        try:
+            outgoing = OutgoingFile(message_id, path, offset)
+        except TransferError as exc:
+            raise ValueError(str(exc)) from None
         try:
             self.session.start_message(content_type, None, total=outgoing.size,
                                        message_id=message_id, priority=FILE,
-                                       success_report=True, failure_report=FailureReport.YES)
+                                       success_report=True, failure_report=FailureReport.YES,
+                                       offset=offset)
         except ValueError:
             outgoing.close()
             raise
@@ -152,6 +161,7 @@ class Endpoint:
         self._stream_types = (*self._stream_types, content_type)
         if self.session is not None:
             self.session.stream_types = self._stream_types
+            self.session.resume_next(_have(expectation))
 
     def end(self, reason: str, failed: bool = False) -> None:
         """Close the connection; ``session_ended`` (or ``session_failed``) with `reason`."""
@@ -172,9 +182,7 @@ class Endpoint:
             outgoing.close()
         self._sending.clear()
         for incoming in self._incoming.values():
-            incoming.discard()
-            self._emit("file_failed", {"message_id": incoming.message_id,
-                                       "reason": f"session ended: {reason}"})
+            self._interrupted(incoming, f"session ended: {reason}")
         self._incoming.clear()
         self._emit("session_failed" if failed else "session_ended", {"reason": reason})
         current = gevent.getcurrent()
@@ -380,15 +388,19 @@ class Endpoint:
             try:
                 incoming = IncomingFile(message_id, self._announced.pop(0))
             except (OSError, TransferError) as exc:
-                self._emit("file_failed", {"message_id": message_id,
+                self._emit("file_failed", {"message_id": message_id, "partial": None,
+                                           "received": 0,
                                            "reason": f"cannot write the file: {exc}"})
                 return
             self._incoming[message_id] = incoming
         if isinstance(event, MessageAborted):
             del self._incoming[message_id]
-            incoming.discard()
-            self._emit("file_failed", {"message_id": message_id,
-                                       "reason": f"aborted ({event.status or 'by the sender'})"})
+            if event.status is None:
+                self._interrupted(incoming, "aborted by the sender")
+            else:
+                incoming.discard()
+                self._emit("file_failed", {"message_id": message_id, "partial": None,
+                                           "received": 0, "reason": f"refused ({event.status})"})
             return
         if isinstance(event, IncomingData):
             try:
@@ -396,7 +408,8 @@ class Endpoint:
             except (OSError, TransferError) as exc:
                 del self._incoming[message_id]
                 incoming.discard()
-                self._emit("file_failed", {"message_id": message_id, "reason": str(exc)})
+                self._emit("file_failed", {"message_id": message_id, "partial": None,
+                                           "received": 0, "reason": str(exc)})
                 return
             total = incoming.expectation.size
             if incoming.progress.due():
@@ -407,7 +420,21 @@ class Endpoint:
         try:
             path = incoming.finish(event.size)
         except (OSError, TransferError) as exc:
-            self._emit("file_failed", {"message_id": message_id, "reason": str(exc)})
+            self._emit("file_failed", {"message_id": message_id, "partial": None,
+                                           "received": 0, "reason": str(exc)})
             return
         self._emit("file_received", {"message_id": message_id, "path": path,
                                      "size": event.size, "content_type": event.content_type})
+
+    def _interrupted(self, incoming: IncomingFile, reason: str) -> None:
+        kept = incoming.keep()
+        self._emit("file_failed", {"message_id": incoming.message_id,
+                                   "partial": kept[0] if kept else None,
+                                   "received": kept[1] if kept else 0, "reason": reason})
+
+
+def _have(expectation: FileExpectation) -> int:
+    """The bytes of a kept partial file to continue (0: a new file)."""
+    if expectation.partial is None:
+        return 0
+    return os.stat(expectation.partial).st_size

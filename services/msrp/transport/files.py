@@ -16,16 +16,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
 
 from sipsimple_services.msrp.files.names import safe_name
 
-__all__ = ["FileExpectation", "IncomingFile", "OutgoingFile", "TransferError", "hash_file"]
+__all__ = ["PARTIAL_NAME", "FileExpectation", "IncomingFile", "OutgoingFile", "TransferError",
+           "hash_file"]
 
 READ_SIZE = 64 * 1024
 PROGRESS_INTERVAL = 0.25  # seconds between progress events of one transfer
+PARTIAL_NAME = re.compile(r"\.sipsimple-[0-9a-f]{16}\.partial")
 
 
 class TransferError(Exception):
@@ -58,11 +61,15 @@ class Progress:
 
 
 class OutgoingFile:
-    def __init__(self, message_id: str, path: str) -> None:
+    def __init__(self, message_id: str, path: str, offset: int = 0) -> None:
         self.message_id = message_id
         self.file = open(path, "rb")  # noqa: SIM115 (closed at the end of the transfer)
         self.size = os.fstat(self.file.fileno()).st_size
-        self.supplied = 0
+        if not 0 <= offset <= self.size:
+            self.file.close()
+            raise TransferError(f"offset {offset} is outside the file ({self.size} bytes)")
+        self.file.seek(offset)
+        self.offset = self.supplied = offset
         self.progress = Progress()
 
     def read(self) -> tuple[bytes, bool]:
@@ -85,6 +92,7 @@ class FileExpectation:
     name: str
     size: int | None
     hash: bytes | None
+    partial: str | None = None  # a kept partial file to continue (`IncomingFile.keep`)
 
 
 class IncomingFile:
@@ -94,14 +102,24 @@ class IncomingFile:
         directory = expectation.directory
         if not os.path.isabs(directory) or not os.path.isdir(directory):
             raise TransferError(f"{directory!r} is not an existing absolute directory")
-        self.partial = os.path.join(directory, f".sipsimple-{secrets.token_hex(8)}.partial")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        self.fd: int | None = os.open(self.partial, flags, 0o600)
         self.digest = hashlib.sha1()
         self.hashed = 0  # bytes hashed in order from the start
         self.in_order = True
         self.received = 0
         self.progress = Progress()
+        nofollow = getattr(os, "O_NOFOLLOW", 0)
+        if expectation.partial is None:
+            self.partial = os.path.join(directory, f".sipsimple-{secrets.token_hex(8)}.partial")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow
+            self.fd: int | None = os.open(self.partial, flags, 0o600)
+            return
+        self.partial = expectation.partial
+        self.fd = os.open(self.partial, os.O_RDWR | nofollow)
+        # What is there counts, and is hashed now: the rest follows it.
+        while piece := os.read(self.fd, 1024 * 1024):
+            self.digest.update(piece)
+            self.hashed += len(piece)
+        self.received = self.hashed
 
     def write(self, offset: int, data: memoryview) -> None:
         size = self.expectation.size
@@ -148,6 +166,18 @@ class IncomingFile:
                 continue
             os.unlink(self.partial)
             return final
+
+    def keep(self) -> tuple[str, int] | None:
+        """An interrupted transfer: the partial file and its length, kept to
+        resume from (RFC 5547 8.2), when its bytes came in order; else discarded."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+        if self.in_order and self.hashed:
+            return self.partial, self.hashed
+        self.discard()
+        return None
 
     def discard(self) -> None:
         if self.fd is not None:
