@@ -65,7 +65,8 @@ def by(sender: object, name: str) -> Callable[[Notification], bool]:
     return lambda n: n.name == name and n.sender is sender
 
 
-def call(events: Recorder, caller: Account, streams: list[Any]) -> tuple[Session, list[Any]]:
+def call(events: Recorder, caller: Account, streams: list[Any],
+         prepare: Callable[[Any], None] = lambda stream: None) -> tuple[Session, list[Any]]:
     ports = get_bus().call("signalling", "get_transports")
     session = Session(caller)
     session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
@@ -73,6 +74,8 @@ def call(events: Recorder, caller: Account, streams: list[Any]) -> tuple[Session
     new = events.wait("SIPSessionNewIncoming")
     answering: Session = new.sender
     offered = list(new.data.streams)
+    for stream in offered:
+        prepare(stream)
     answering.accept(offered)
     events.wait(by(session, "SIPSessionDidStart"))
     events.wait(by(answering, "SIPSessionDidStart"))
@@ -189,3 +192,22 @@ def test_chat_goes_on_during_a_large_transfer(accounts: dict[str, Account], even
     done = events.wait(by(theirs_file, "FileTransferStreamDidFinish"), timeout=120)
     assert done.data.error is None
     assert Path(done.data.file_path).stat().st_size == 20_000_000
+
+
+def test_got_chunk_carries_the_bytes_when_asked(accounts: dict[str, Account], events: Recorder,
+                                                tmp_path: Path, downloads: Path) -> None:
+    source = tmp_path / "data.bin"
+    data = os.urandom(300_000)
+    source.write_bytes(data)
+    stream = FileTransferStream(accounts["alice"], file_selector_for(str(source)))
+
+    def wants_content(theirs: Any) -> None:
+        theirs.deliver_content = True
+
+    _, [theirs] = call(events, accounts["alice"], [stream], wants_content)
+    done = events.wait(by(theirs, "FileTransferStreamDidFinish"), timeout=60)
+    assert done.data.error is None
+    chunks = [n.data for n in events.seen if by(theirs, "FileTransferStreamGotChunk")(n)]
+    assert b"".join(chunk.content for chunk in chunks) == data
+    assert chunks[-1].transferred_bytes == chunks[-1].file_size == len(data)
+    assert Path(done.data.file_path).read_bytes() == data

@@ -278,6 +278,8 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("content_type", (str,), required=False),
             # resume: the partial file a file_failed event named, continued
             Param("partial", OPT_STR, required=False),
+            # also publish the bytes (msrp.file_data), for an application that asks
+            Param("content", (bool,), required=False),
         )),
         Method("end_session", (Param("session_id", (str,)),)),
         # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
@@ -627,6 +629,7 @@ EVENTS: dict[str, frozenset[str]] = {
         "msrp.session_ended",  # {reason}: end_session, or the client went away
         # {message_id, transferred, total}: a few per second at most, both sides
         "msrp.file_progress",
+        "msrp.file_data",  # {message_id, offset, data}: only with receive_file(content=True)
         "msrp.file_received",  # {message_id, path, size, content_type}: checked, final name
         # {message_id, reason, partial, received}: nothing kept under a final
         # name; an interrupted transfer keeps its `partial` file (None if not)

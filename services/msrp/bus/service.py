@@ -132,7 +132,8 @@ class MsrpService(Service):
 
     def rpc_receive_file(self, client: str, session_id: str, directory: str, name: str,
                          size: int | None = None, hash: bytes | None = None,
-                         content_type: str = "*", partial: str | None = None) -> None:
+                         content_type: str = "*", partial: str | None = None,
+                         content: bool = False) -> None:
         endpoint = self._endpoint(client, session_id)
         directory = _file_path(directory)
         if not os.path.isdir(directory):
@@ -146,7 +147,7 @@ class MsrpService(Service):
                     os.path.basename(partial)) or not os.path.isfile(partial):
                 raise ServiceError(ErrorCode.INVALID_PARAMS,
                                    f"{partial} is not a partial file of {directory}")
-        endpoint.expect_file(FileExpectation(directory, name, size, hash, partial),
+        endpoint.expect_file(FileExpectation(directory, name, size, hash, partial, content),
                              content_type)
 
     def rpc_end_session(self, client: str, session_id: str) -> None:

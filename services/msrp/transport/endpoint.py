@@ -412,6 +412,9 @@ class Endpoint:
                                            "received": 0, "reason": str(exc)})
                 return
             total = incoming.expectation.size
+            if incoming.expectation.content:  # asked for: the bytes cross the bus
+                self._emit("file_data", {"message_id": message_id, "offset": event.offset,
+                                         "data": bytes(event.data)})
             if incoming.progress.due():
                 self._emit("file_progress", {"message_id": message_id,
                                              "transferred": incoming.received, "total": total})

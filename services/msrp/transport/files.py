@@ -93,6 +93,7 @@ class FileExpectation:
     size: int | None
     hash: bytes | None
     partial: str | None = None  # a kept partial file to continue (`IncomingFile.keep`)
+    content: bool = False  # the bytes are published too (msrp.file_data)
 
 
 class IncomingFile:

@@ -13,9 +13,12 @@ sent so far, ``file_size``, ``code`` 200, ``reason``, ``chunk`` None: a few a
 second, not one per chunk), ``FileTransferStreamDidNotDeliverChunk``
 (``message_id``, ``code``, ``reason``, ``chunk`` None),
 ``FileTransferStreamGotChunk`` (``content`` None: the bytes stay in the
-service, ``content_type``, ``transferred_bytes``, ``file_size``), and
+service, unless `deliver_content` was set before the stream started: then
+one per piece received with its bytes, ``content_type``,
+``transferred_bytes``, ``file_size``), and
 ``FileTransferStreamDidFinish`` on both sides (``error``: None or the reason;
-the receiver's ``file_path`` where the file now is).
+the receiver's ``file_path`` where the file now is; an interrupted receiver's
+``partial`` file and ``received`` bytes, kept to resume).
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class FileTransferStream(MSRPStreamBase):
     media_type = "message"
     accept_types = ["*"]
     accept_wrapped_types = ["*"]
+    # The receiver's GotChunk carries the bytes (they cross the bus: costly
+    # for large files); set before the stream starts.
+    deliver_content = False
 
     def __init__(self, account: Any, file_selector: FileSelector | None = None,
                  direction: str = "sendonly") -> None:
@@ -118,7 +124,8 @@ class FileTransferStream(MSRPStreamBase):
             try:
                 msrp_call("receive_file", session_id=self.msrp_session_id,
                           directory=transfer_directory(), name=selector.name or "file",
-                          size=selector.size, hash=selector.hash)
+                          size=selector.size, hash=selector.hash,
+                          content=bool(self.deliver_content))
             except (MSRPStreamError, OSError) as exc:
                 self._post("MediaStreamDidFail", reason=f"cannot receive the file: {exc}")
                 return
@@ -148,15 +155,23 @@ class FileTransferStream(MSRPStreamBase):
                 self._post("FileTransferStreamDidDeliverChunk",
                            message_id=getattr(data, "message_id", None), chunk=None, code=200,
                            reason="OK", transferred_bytes=transferred, file_size=size)
-            else:
+            elif not self.deliver_content:
                 self._post("FileTransferStreamGotChunk", content=None,
                            content_type=self.file_selector.type if self.file_selector else None,
                            transferred_bytes=transferred, file_size=size)
+        elif what == "file_data":
+            data_bytes = getattr(data, "data", b"")
+            offset = getattr(data, "offset", 0)
+            self._post("FileTransferStreamGotChunk", content=data_bytes,
+                       content_type=self.file_selector.type if self.file_selector else None,
+                       transferred_bytes=offset + len(data_bytes), file_size=size)
         elif what == "file_received":
             self.file_path = str(getattr(data, "path", ""))
             self._finish(None)
         elif what == "file_failed":
-            self._finish(str(getattr(data, "reason", "failed")))
+            self._finish(str(getattr(data, "reason", "failed")),
+                         partial=getattr(data, "partial", None),
+                         received=getattr(data, "received", 0))
         else:
             super()._msrp_event(name, data)
 
@@ -171,11 +186,12 @@ class FileTransferStream(MSRPStreamBase):
     def _stream_ended(self) -> None:
         self._finish("the stream ended before the transfer finished")
 
-    def _finish(self, error: str | None) -> None:
+    def _finish(self, error: str | None, **extra: Any) -> None:
         with self._lock:
             if self._finished:
                 return
             self._finished = True
         if error is not None:
             log.info("%r: file transfer failed: %s", self, error)
-        self._post("FileTransferStreamDidFinish", error=error, file_path=self.file_path)
+        self._post("FileTransferStreamDidFinish", error=error, file_path=self.file_path,
+                   **extra)
