@@ -120,3 +120,17 @@ def test_supplied_pieces_come_out_whole_and_in_order(pieces: list[bytes], size: 
     rest = drain(chunker)
     assert rest[-1].continuation == "$" and rest[-1].total == len(b"".join(pieces))
     assert out + b"".join(bytes(c.data) for c in rest) == b"".join(pieces)
+
+
+def test_an_offset_skips_the_first_bytes_of_a_file() -> None:
+    chunker = Chunker(chunk_size=100)
+    chunker.add("file0001", "application/octet-stream", total=250, offset=120, priority=FILE)
+    chunker.supply("file0001", b"x" * 130, final=True)
+    chunks = drain(chunker)
+    assert [c.byte_range for c in chunks] == [ByteRange(121, 220, 250), ByteRange(221, 250, 250)]
+    assert chunks[-1].continuation == "$"
+    for bad in ({"offset": -1}, {"offset": 5}, {"offset": 300, "total": 250}):
+        with pytest.raises(MSRPError):
+            chunker.add("file0002", "application/octet-stream", **bad)  # type: ignore[arg-type]
+    with pytest.raises(MSRPError):
+        chunker.add("file0003", "text/plain", b"data", offset=1)

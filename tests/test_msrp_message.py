@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 from msrp_strategies import ALICE, BOB, RFC_RESPONSE, RFC_SEND, messages
 
 from sipsimple_services.msrp.protocol.errors import MSRPError
@@ -11,6 +14,7 @@ from sipsimple_services.msrp.protocol.headers import ByteRange, FailureReport, S
 from sipsimple_services.msrp.protocol.message import (
     MSRPRequest,
     MSRPResponse,
+    contains_end_line,
     make_response,
 )
 from sipsimple_services.msrp.protocol.parser import parse_messages
@@ -90,3 +94,19 @@ def test_invalid_messages_raise(build) -> None:  # type: ignore[no-untyped-def]
 @given(messages)
 def test_serialize_then_parse_gives_the_same_message(message: MSRPRequest | MSRPResponse) -> None:
     assert parse_messages(bytes(message)) == [message]
+
+
+def _reference_contains_end_line(body: bytes, tid: str) -> bool:
+    return re.search(b"\r\n-------" + re.escape(tid.encode()) + rb"[$+#](?:\r\n|\Z)",
+                     body) is not None
+
+
+@given(st.lists(st.sampled_from([b"\r\n", b"-------", b"abcd", b"abce", b"$", b"+", b"#",
+                                 b"x", b"\r"]), max_size=14),
+       st.sampled_from(["abcd", "abce"]))
+def test_contains_end_line_finds_exactly_what_the_parser_would_end_on(
+        parts: list[bytes], tid: str) -> None:
+    body = b"".join(parts)
+    expected = _reference_contains_end_line(body, tid)
+    assert contains_end_line(body, tid) is expected
+    assert contains_end_line(memoryview(body), tid) is expected

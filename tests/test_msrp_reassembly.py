@@ -153,3 +153,15 @@ def test_budget_shared_by_the_messages_in_progress() -> None:
     assert deliver(reassembler, "m1111111", 7, b"", 6, "$") == Completed(
         "m1111111", 6, b"a" * 6)
     assert isinstance(deliver(reassembler, "m5555555", 1, b"d" * 6, None), Progress)
+
+
+def test_a_streamed_message_may_start_with_bytes_already_here() -> None:
+    reassembler = Reassembler()
+    assert reassembler.start("m", ByteRange(41, 100, 100), buffered=False, have=40) == 40
+    reassembler.data("m", b"y" * 60)
+    outcome = reassembler.end("m", "$")
+    assert outcome == Completed("m", 100, None)
+    # a kept message ignores it: its bytes must all come
+    assert reassembler.start("k", ByteRange(41, 100, 100), have=40) == 40
+    reassembler.data("k", b"y" * 60)
+    assert isinstance(reassembler.end("k", "$"), Progress)

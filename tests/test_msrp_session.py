@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from msrp_strategies import ALICE, BOB
 
 from sipsimple_services.msrp.protocol.chunking import CHAT, FILE
-from sipsimple_services.msrp.protocol.headers import FailureReport
+from sipsimple_services.msrp.protocol.headers import ByteRange, FailureReport
 from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 from sipsimple_services.msrp.protocol.parser import Limits, parse_messages
 from sipsimple_services.msrp.protocol.reports import ReportReceived
@@ -284,3 +284,27 @@ def test_any_messages_chunk_sizes_and_reads_arrive_whole(
         if not to_bob and not to_alice:
             break
     assert received == sent and delivered == set(sent)
+
+
+def test_a_resumed_file_starts_at_its_offset_and_completes_with_the_rest() -> None:
+    # RFC 5547 8.2: bob kept the first 2500 bytes; alice sends from there.
+    alice, bob = pair(stream_types=("application/*",))
+    data = bytes(range(256)) * 20
+    bob.resume_next(2500)
+    file_id = alice.start_message("application/octet-stream", total=len(data), offset=2500,
+                                  priority=FILE)
+    alice.supply(file_id, data[2500:], final=True)
+    alice_events, bob_events, sent = pump(alice, bob)
+    (first, *_) = parse_messages(sent[0])
+    assert isinstance(first, MSRPRequest) and first.byte_range == ByteRange(2501, 3500, 5120)
+    pieces = [e for e in bob_events if isinstance(e, IncomingData)]
+    assert pieces[0].offset == 2500
+    assert b"".join(bytes(p.data) for p in pieces) == data[2500:]
+    received = [e for e in bob_events if isinstance(e, MessageReceived)]
+    assert [(e.message_id, e.size) for e in received] == [(file_id, 5120)]
+    assert MessageDelivered(file_id) in alice_events
+    # the resume is used once: the next file starts from nothing
+    other = alice.send_message("application/octet-stream", b"x" * 10, priority=FILE)
+    _, bob_events, _ = pump(alice, bob)
+    assert [(e.message_id, e.size) for e in bob_events if isinstance(e, MessageReceived)] == [
+        (other, 10)]

@@ -258,6 +258,29 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("success_report", (bool,), required=False),
             Param("failure_report", (str,), required=False),
         )),
+        # Files (RFC 5547; docs/msrp.md). -> {size, hash (20 bytes SHA-1), name}
+        Method("hash_file", (Param("path", (str,)),)),
+        # -> {"message_id"}: the file is read as it goes, never whole in memory
+        Method("send_file", (
+            Param("session_id", (str,)), Param("path", (str,)),
+            Param("content_type", (str,), required=False),
+            Param("message_id", OPT_STR, required=False),
+            # resume (RFC 5547 8.2): the bytes before it are the peer's already
+            Param("offset", OPT_INT, required=False),
+        )),
+        # the next file the peer sends (of content_type, default "*") goes into
+        # `directory` under a safe unique form of `name`, checked against
+        # size and hash (None: not checked)
+        Method("receive_file", (
+            Param("session_id", (str,)), Param("directory", (str,)), Param("name", (str,)),
+            Param("size", OPT_INT, required=False),
+            Param("hash", (bytes, NoneType), required=False),
+            Param("content_type", (str,), required=False),
+            # resume: the partial file a file_failed event named, continued
+            Param("partial", OPT_STR, required=False),
+            # also publish the bytes (msrp.file_data), for an application that asks
+            Param("content", (bool,), required=False),
+        )),
         Method("end_session", (Param("session_id", (str,)),)),
         # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
         # client, path, state, active}]}
@@ -604,6 +627,14 @@ EVENTS: dict[str, frozenset[str]] = {
         "msrp.message_failed",  # {message_id, code, reason}: a response, REPORT or local 408
         "msrp.session_failed",  # {reason}: connection refused, lost, or garbage received
         "msrp.session_ended",  # {reason}: end_session, or the client went away
+        # {message_id, transferred, total}: a few per second at most, both sides
+        "msrp.file_progress",
+        "msrp.file_data",  # {message_id, offset, data}: only with receive_file(content=True)
+        "msrp.file_received",  # {message_id, path, size, content_type}: checked, final name
+        # {message_id, reason, partial, received}: nothing kept under a final
+        # name; an interrupted transfer keeps its `partial` file (None if not)
+        # with `received` bytes, to resume with receive_file(partial=...)
+        "msrp.file_failed",
     }),
     "signalling": frozenset({
         # {method, request_uri, headers, body, server_key, source, account, client,

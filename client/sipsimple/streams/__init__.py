@@ -15,7 +15,13 @@ and ``MediaStreamRegistry.MyStream`` names it.
 """
 
 from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
-from sipsimple.streams.msrp import ChatStream, ChatStreamError, MSRPStreamBase
+from sipsimple.streams.msrp import (
+    ChatStream,
+    ChatStreamError,
+    FileSelector,
+    FileTransferStream,
+    MSRPStreamBase,
+)
 from sipsimple.streams.registry import MediaStreamRegistrar, MediaStreamRegistry
 from sipsimple.streams.rtp.audio import AudioStream, AudioStreamError
 
@@ -24,6 +30,8 @@ __all__ = [
     "AudioStreamError",
     "ChatStream",
     "ChatStreamError",
+    "FileSelector",
+    "FileTransferStream",
     "IMediaStream",
     "InvalidStreamError",
     "MSRPStreamBase",

@@ -13,7 +13,9 @@ import ipaddress
 import logging
 import os
 import secrets
-from typing import Any
+from typing import Any, ClassVar
+
+import gevent
 
 from sipsimple.bus.schema import ErrorCode
 from sipsimple_services.common.service import Service, ServiceError
@@ -21,6 +23,7 @@ from sipsimple_services.msrp.protocol.errors import MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
+from sipsimple_services.msrp.transport.files import PARTIAL_NAME, FileExpectation, hash_file
 from sipsimple_services.msrp.transport.listener import Listener
 
 __all__ = ["MsrpService"]
@@ -30,6 +33,8 @@ log = logging.getLogger("sipsimple.msrp")
 
 class MsrpService(Service):
     name = "msrp"
+    # hash_file reads a whole file (in a thread): other requests go on meanwhile
+    blocking_methods: ClassVar[frozenset[str]] = frozenset({"hash_file"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -101,6 +106,50 @@ class MsrpService(Service):
             raise ServiceError(ErrorCode.FAILED, str(exc)) from None
         return {"message_id": message_id}
 
+    def rpc_hash_file(self, client: str, path: str) -> dict[str, Any]:
+        """{size, hash (SHA-1 bytes), name}: what the sender's file-selector says
+        (RFC 5547: the sender hashes before it offers). Read in a thread, so the
+        service goes on meanwhile."""
+        path = _file_path(path)
+        try:
+            size, digest = gevent.get_hub().threadpool.apply(hash_file, (path,))
+        except OSError as exc:
+            raise ServiceError(ErrorCode.FAILED, f"cannot read {path}: {exc}") from None
+        return {"size": size, "hash": digest, "name": os.path.basename(path)}
+
+    def rpc_send_file(self, client: str, session_id: str, path: str,
+                      content_type: str = "application/octet-stream",
+                      message_id: str | None = None, offset: int = 0) -> dict[str, Any]:
+        endpoint = self._endpoint(client, session_id)
+        path = _file_path(path)
+        try:
+            message_id = endpoint.send_file(path, content_type, message_id, offset)
+        except OSError as exc:
+            raise ServiceError(ErrorCode.FAILED, f"cannot read {path}: {exc}") from None
+        except (RuntimeError, ValueError) as exc:
+            raise ServiceError(ErrorCode.FAILED, str(exc)) from None
+        return {"message_id": message_id}
+
+    def rpc_receive_file(self, client: str, session_id: str, directory: str, name: str,
+                         size: int | None = None, hash: bytes | None = None,
+                         content_type: str = "*", partial: str | None = None,
+                         content: bool = False) -> None:
+        endpoint = self._endpoint(client, session_id)
+        directory = _file_path(directory)
+        if not os.path.isdir(directory):
+            raise ServiceError(ErrorCode.INVALID_PARAMS, f"{directory} is not a directory")
+        if (size is not None and size < 0) or (hash is not None and len(hash) != 20):
+            raise ServiceError(ErrorCode.INVALID_PARAMS, "bad size or SHA-1 digest")
+        if partial is not None:
+            # Only a partial file this service made, in that directory (file_failed's).
+            partial = _file_path(partial)
+            if os.path.dirname(partial) != directory or not PARTIAL_NAME.fullmatch(
+                    os.path.basename(partial)) or not os.path.isfile(partial):
+                raise ServiceError(ErrorCode.INVALID_PARAMS,
+                                   f"{partial} is not a partial file of {directory}")
+        endpoint.expect_file(FileExpectation(directory, name, size, hash, partial, content),
+                             content_type)
+
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
 
@@ -135,3 +184,9 @@ class MsrpService(Service):
         if found is None or found[0] != client:
             raise ServiceError(ErrorCode.NOT_FOUND, f"no MSRP session {session_id}")
         return found[1]
+
+
+def _file_path(path: str) -> str:
+    if not os.path.isabs(path):
+        raise ServiceError(ErrorCode.INVALID_PARAMS, f"{path!r}: the path must be absolute")
+    return os.path.realpath(path)

@@ -92,18 +92,25 @@ class Chunker:
         total: int | None = None,
         priority: int = CHAT,
         headers: tuple[tuple[str, str], ...] = (),
+        offset: int = 0,
     ) -> None:
-        """Queue a message; with ``data=None`` its bytes come through `supply`."""
+        """Queue a message; with ``data=None`` its bytes come through `supply`.
+
+        `offset`: the bytes before it are not sent (a resumed file, RFC 5547
+        8.2): the first chunk's Byte-Range starts at ``offset + 1``."""
         if not is_ident(message_id):
             raise MSRPError(f"invalid Message-ID {message_id!r}")
         if message_id in self._messages:
             raise MSRPError(f"message {message_id} already queued")
+        if offset < 0 or (offset and (data is not None or total is None or offset > total)):
+            raise MSRPError("an offset needs a known total, data supplied later, and to be "
+                            "within the total")
         if data is not None:
             if total is not None and total != len(data):
                 raise MSRPError("total differs from the data's length")
             total = len(data)
         message = _Outgoing(message_id, content_type, priority, next(self._order), total,
-                            headers)
+                            headers, sent=offset)
         self._messages[message_id] = message
         if data is not None:
             self._append(message, data)

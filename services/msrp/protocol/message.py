@@ -76,11 +76,17 @@ def end_line(transaction_id: str, continuation: str) -> bytes:
     return b"-------" + transaction_id.encode("ascii") + continuation.encode("ascii") + b"\r\n"
 
 
+_END_LINE_RE = re.compile(rb"\r\n-------([A-Za-z0-9.\-+%=]+)[$+#](?=\r\n|\Z)")
+
+
 def contains_end_line(body: bytes | memoryview, transaction_id: str) -> bool:
     """Whether the parser would end `body` early: it holds CRLF, the dashes, this
     transaction id and a flag, then CRLF or its end (the framing CRLF follows)."""
-    tid = re.escape(transaction_id.encode())
-    return re.search(b"\r\n-------" + tid + b"[$+#](?:\r\n|\\Z)", body) is not None
+    # One pattern for every transaction id, compiled once (a pattern per id,
+    # one per chunk, was compiled again for every chunk of a file); it reads
+    # the memoryview in place.
+    wanted = transaction_id.encode()
+    return any(match.group(1) == wanted for match in _END_LINE_RE.finditer(body))
 
 
 class _Access:

@@ -136,7 +136,8 @@ class Reassembler:
         return None if message is None else message.ranges
 
     def start(
-        self, message_id: str, byte_range: ByteRange | None, *, buffered: bool = True
+        self, message_id: str, byte_range: ByteRange | None, *, buffered: bool = True,
+        have: int = 0,
     ) -> int | None:
         """A chunk of `message_id` begins; the 0-based offset of its first byte.
 
@@ -144,7 +145,8 @@ class Reassembler:
         (a late duplicate): ignore it. A missing Byte-Range means the whole
         message in one chunk (section 7.1.1). Raises `MSRPParseError` (413)
         when a kept message would pass `max_bytes`, or (400) when the range
-        contradicts an earlier total.
+        contradicts an earlier total. `have`: for a new streamed message, its
+        first bytes the caller has already (a resumed file).
         """
         refused = self._refused.get(message_id)
         if refused is not None:  # its later chunks get the same answer
@@ -158,6 +160,8 @@ class Reassembler:
                 raise self._refuse(
                     message_id, f"more than {self.max_messages} messages in progress", 413)
             message = self._messages[message_id] = _Incoming(message_id, buffered)
+            if have and not buffered:
+                message.ranges.add(0, have)
         if byte_range.total is not None:
             if message.total is not None and message.total != byte_range.total:
                 raise self._refuse(message_id, f"message {message_id}: total changed", 400)

@@ -212,6 +212,9 @@ class MSRPSession:
         self._options: dict[str, tuple[bool, FailureReport]] = {}
         self._receiving: _Receiving | None = None
         self._last_sent: float | None = None
+        # Resumed files (RFC 5547 8.2): the next new streamed messages have
+        # these many bytes from the start already (a kept partial file).
+        self._resumes: list[int] = []
         self._keepalive_due = False
 
     # Incoming.
@@ -248,9 +251,14 @@ class MSRPSession:
             self._reject(receiving, 415, f"content type {request.content_type} refused", events)
         elif has_body or request.byte_range not in (None, ByteRange(1, 0, 0)):
             streamed = _matches(request.content_type or "", self.stream_types)
+            resume = streamed and bool(self._resumes) \
+                and request.message_id not in self._reassembler
             try:
                 offset = self._reassembler.start(request.message_id, request.byte_range,
-                                                 buffered=not streamed)
+                                                 buffered=not streamed,
+                                                 have=self._resumes[0] if resume else 0)
+                if resume and offset is not None:
+                    self._resumes.pop(0)
             except MSRPParseError as exc:
                 self._reject(receiving, exc.status, str(exc), events)
                 events.append(MessageAborted(request.message_id, exc.status))
@@ -405,13 +413,23 @@ class MSRPSession:
         success_report: bool = False,
         failure_report: FailureReport = FailureReport.YES,
         headers: tuple[tuple[str, str], ...] = (),
+        offset: int = 0,
     ) -> str:
-        """Queue a message; with ``data=None`` its bytes come through `supply`."""
+        """Queue a message; with ``data=None`` its bytes come through `supply`
+        (from `offset` on, for a resumed file)."""
         message_id = message_id or self._new_id()
         self._chunker.add(message_id, content_type, data, total=total, priority=priority,
-                          headers=headers)
+                          headers=headers, offset=offset)
         self._options[message_id] = (success_report, failure_report)
         return message_id
+
+    def resume_next(self, have: int) -> None:
+        """The next new streamed message continues a file whose first `have`
+        bytes are here already (0: a new file): complete once the rest arrives.
+        Calls queue up, one per streamed message to come."""
+        if have < 0:
+            raise MSRPError("have must not be negative")
+        self._resumes.append(have)
 
     def supply(self, message_id: str, data: bytes, *, final: bool = False) -> None:
         self._chunker.supply(message_id, data, final=final)

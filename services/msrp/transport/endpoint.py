@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import secrets
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -25,10 +27,13 @@ import gevent.lock
 import gevent.socket
 
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
+from sipsimple_services.msrp.protocol.chunking import FILE
 from sipsimple_services.msrp.protocol.headers import FailureReport
 from sipsimple_services.msrp.protocol.reports import ReportReceived
 from sipsimple_services.msrp.protocol.session import (
     DeliveryFailed,
+    IncomingData,
+    MessageAborted,
     MessageDelivered,
     MessageReceived,
     MSRPSession,
@@ -37,6 +42,12 @@ from sipsimple_services.msrp.protocol.session import (
     StreamBroken,
 )
 from sipsimple_services.msrp.protocol.uri import DEFAULT_PORT, MSRPURI
+from sipsimple_services.msrp.transport.files import (
+    FileExpectation,
+    IncomingFile,
+    OutgoingFile,
+    TransferError,
+)
 
 __all__ = ["CONNECT_TIMEOUT", "KEEPALIVE_INTERVAL", "PASSIVE_TIMEOUT", "Endpoint"]
 
@@ -70,6 +81,12 @@ class Endpoint:
         self._greenlets: list[gevent.Greenlet] = []
         self._messages: dict[str, bool] = {}  # ours in flight -> Success-Report asked
         self._started_at = 0.0
+        # Files (RFC 5547): ours being read, the peer's being written, and
+        # those announced in the SDP that have not begun (taken in order).
+        self._sending: dict[str, OutgoingFile] = {}
+        self._incoming: dict[str, IncomingFile] = {}
+        self._announced: list[FileExpectation] = []
+        self._stream_types: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.local_uri} {self.state}>"
@@ -81,8 +98,11 @@ class Endpoint:
         if self.state != "created":
             raise RuntimeError(f"the session was started already ({self.state})")
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
+                                   stream_types=self._stream_types,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
                                    max_message_bytes=MAX_MESSAGE_BYTES)
+        for expectation in self._announced:
+            self.session.resume_next(_have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
         self._greenlets.append(gevent.spawn(self._timer))
         if active:
@@ -110,6 +130,39 @@ class Endpoint:
         self._flush()
         return message_id
 
+    def send_file(self, path: str, content_type: str, message_id: str | None,
+                  offset: int = 0) -> str:
+        """Queue a file (from `offset`: a resumed one): read as the session wants
+        data, one chunk after another."""
+        if self.session is None or self.state == "ended":
+            raise RuntimeError(f"the session is {self.state}")
+        message_id = message_id or secrets.token_hex(8)
+        try:
+            outgoing = OutgoingFile(message_id, path, offset)
+        except TransferError as exc:
+            raise ValueError(str(exc)) from None
+        try:
+            self.session.start_message(content_type, None, total=outgoing.size,
+                                       message_id=message_id, priority=FILE,
+                                       success_report=True, failure_report=FailureReport.YES,
+                                       offset=offset)
+        except ValueError:
+            outgoing.close()
+            raise
+        self._sending[message_id] = outgoing
+        self._messages[message_id] = True
+        self._greenlets.append(gevent.spawn(self._flush))  # not in the caller's greenlet
+        return message_id
+
+    def expect_file(self, expectation: FileExpectation, content_type: str = "*") -> None:
+        """A file the peer will send (its SDP's file-selector): messages of
+        `content_type` are streamed to disk instead of kept."""
+        self._announced.append(expectation)
+        self._stream_types = (*self._stream_types, content_type)
+        if self.session is not None:
+            self.session.stream_types = self._stream_types
+            self.session.resume_next(_have(expectation))
+
     def end(self, reason: str, failed: bool = False) -> None:
         """Close the connection; ``session_ended`` (or ``session_failed``) with `reason`."""
         if self.state == "ended":
@@ -125,6 +178,12 @@ class Endpoint:
             self._emit("message_failed", {"message_id": message_id, "code": 408,
                                           "reason": f"session ended: {reason}"})
         self._messages.clear()
+        for outgoing in self._sending.values():
+            outgoing.close()
+        self._sending.clear()
+        for incoming in self._incoming.values():
+            self._interrupted(incoming, f"session ended: {reason}")
+        self._incoming.clear()
         self._emit("session_failed" if failed else "session_ended", {"reason": reason})
         current = gevent.getcurrent()
         for greenlet in self._greenlets:
@@ -214,8 +273,14 @@ class Endpoint:
         session, sock = self.session, self._sock
         if session is None or sock is None or self.state != "connected":
             return
-        with self._write_lock:
+        # One writer at a time; another caller's message is in the session
+        # already and the writer takes it (no waiting behind a whole file).
+        if not self._write_lock.acquire(blocking=False):
+            return
+        try:
             while True:
+                if self._sending:
+                    self._supply_files()
                 out = session.outgoing(time.monotonic())
                 if not out:
                     return
@@ -225,6 +290,38 @@ class Endpoint:
                 except OSError as exc:
                     gevent.spawn(self._lost, f"connection error: {exc}")
                     return
+                if self._sending:
+                    gevent.sleep(0)  # a file on a fast link must not starve the loop
+        finally:
+            self._write_lock.release()
+
+    def _supply_files(self) -> None:
+        assert self.session is not None
+        for message_id in self.session.wants_data():
+            outgoing = self._sending.get(message_id)
+            if outgoing is None:
+                continue
+            try:
+                data, last = outgoing.read()
+            except (OSError, TransferError) as exc:
+                self.session.abort(message_id)
+                self._drop_outgoing(message_id)
+                self._messages.pop(message_id, None)
+                self._emit("message_failed", {"message_id": message_id, "code": 0,
+                                              "reason": f"cannot read the file: {exc}"})
+                continue
+            self.session.supply(message_id, data, final=last)
+            if outgoing.progress.due(last):
+                self._emit("file_progress", {"message_id": message_id,
+                                             "transferred": outgoing.supplied,
+                                             "total": outgoing.size})
+            if last:
+                self._drop_outgoing(message_id)
+
+    def _drop_outgoing(self, message_id: str) -> None:
+        outgoing = self._sending.pop(message_id, None)
+        if outgoing is not None:
+            outgoing.close()
 
     def _timer(self) -> None:
         while self.state != "ended":
@@ -247,7 +344,10 @@ class Endpoint:
 
     def _handle(self, events: list[SessionEvent]) -> None:
         for event in events:
-            if isinstance(event, MessageReceived):
+            if isinstance(event, IncomingData | MessageAborted) or (
+                    isinstance(event, MessageReceived) and event.body is None):
+                self._file_event(event)
+            elif isinstance(event, MessageReceived):
                 self._emit("message_received", {
                     "message_id": event.message_id, "content_type": event.content_type,
                     "body": event.body or b""})
@@ -264,6 +364,7 @@ class Endpoint:
                     self._emit(name, {"message_id": event.message_id, "code": event.status.code,
                                       "reason": event.status.comment or ""})
             elif isinstance(event, DeliveryFailed):
+                self._drop_outgoing(event.message_id)
                 if event.message_id in self._messages:
                     del self._messages[event.message_id]
                     self._emit("message_failed", {"message_id": event.message_id,
@@ -277,3 +378,66 @@ class Endpoint:
                 self.end(f"MSRP stream broken: {event.reason}", failed=True)
             elif isinstance(event, RequestRejected):
                 log.info("%r: rejected a request (%s): %s", self, event.code, event.reason)
+
+    def _file_event(self, event: IncomingData | MessageAborted | MessageReceived) -> None:
+        message_id = event.message_id
+        incoming = self._incoming.get(message_id)
+        if incoming is None:
+            if isinstance(event, MessageAborted) or not self._announced:
+                return
+            try:
+                incoming = IncomingFile(message_id, self._announced.pop(0))
+            except (OSError, TransferError) as exc:
+                self._emit("file_failed", {"message_id": message_id, "partial": None,
+                                           "received": 0,
+                                           "reason": f"cannot write the file: {exc}"})
+                return
+            self._incoming[message_id] = incoming
+        if isinstance(event, MessageAborted):
+            del self._incoming[message_id]
+            if event.status is None:
+                self._interrupted(incoming, "aborted by the sender")
+            else:
+                incoming.discard()
+                self._emit("file_failed", {"message_id": message_id, "partial": None,
+                                           "received": 0, "reason": f"refused ({event.status})"})
+            return
+        if isinstance(event, IncomingData):
+            try:
+                incoming.write(event.offset, event.data)
+            except (OSError, TransferError) as exc:
+                del self._incoming[message_id]
+                incoming.discard()
+                self._emit("file_failed", {"message_id": message_id, "partial": None,
+                                           "received": 0, "reason": str(exc)})
+                return
+            total = incoming.expectation.size
+            if incoming.expectation.content:  # asked for: the bytes cross the bus
+                self._emit("file_data", {"message_id": message_id, "offset": event.offset,
+                                         "data": bytes(event.data)})
+            if incoming.progress.due():
+                self._emit("file_progress", {"message_id": message_id,
+                                             "transferred": incoming.received, "total": total})
+            return
+        del self._incoming[message_id]
+        try:
+            path = incoming.finish(event.size)
+        except (OSError, TransferError) as exc:
+            self._emit("file_failed", {"message_id": message_id, "partial": None,
+                                           "received": 0, "reason": str(exc)})
+            return
+        self._emit("file_received", {"message_id": message_id, "path": path,
+                                     "size": event.size, "content_type": event.content_type})
+
+    def _interrupted(self, incoming: IncomingFile, reason: str) -> None:
+        kept = incoming.keep()
+        self._emit("file_failed", {"message_id": incoming.message_id,
+                                   "partial": kept[0] if kept else None,
+                                   "received": kept[1] if kept else 0, "reason": reason})
+
+
+def _have(expectation: FileExpectation) -> int:
+    """The bytes of a kept partial file to continue (0: a new file)."""
+    if expectation.partial is None:
+        return 0
+    return os.stat(expectation.partial).st_size

@@ -148,7 +148,7 @@ class ChatStream(MSRPStreamBase):
         offer = cls._read_offer(remote_sdp, stream_index)
         media = remote_sdp.media[stream_index]
         if "file-selector" in media.attributes:
-            raise InvalidStreamError("file transfer is not supported yet")
+            raise InvalidStreamError("an m-line with a=file-selector is a file transfer")
         if offer.direction != "sendrecv":
             raise InvalidStreamError(f"a chat must be sendrecv, not {offer.direction}")
         stream = cls(account)

@@ -1,0 +1,1 @@
+"""Files sent and received over MSRP (RFC 5547): names, reading, writing."""

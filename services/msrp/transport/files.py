@@ -1,0 +1,189 @@
+"""Files sent and received by an MSRP session (RFC 5547): the disk side.
+
+File bytes stay in the service: `OutgoingFile` reads a file a chunk at a time
+as the session asks for data (`MSRPSession.wants_data`), so at most about two
+chunks of it are in memory; `IncomingFile` writes the streamed bytes
+(`IncomingData`) at their offsets into ``.sipsimple-<random>.partial`` in the
+receiving directory, hashing them as they come in order (the file is read
+again only if they came out of order), and on completion checks size and
+SHA-1, then links the file under a safe unique name (`files.names`): what
+fails a check, is aborted or is left when the session ends is deleted, so
+nothing corrupt or partial ever carries the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from sipsimple_services.msrp.files.names import safe_name
+
+__all__ = ["PARTIAL_NAME", "FileExpectation", "IncomingFile", "OutgoingFile", "TransferError",
+           "hash_file"]
+
+READ_SIZE = 64 * 1024
+PROGRESS_INTERVAL = 0.25  # seconds between progress events of one transfer
+PARTIAL_NAME = re.compile(r"\.sipsimple-[0-9a-f]{16}\.partial")
+
+
+class TransferError(Exception):
+    pass
+
+
+def hash_file(path: str) -> tuple[int, bytes]:
+    """Size and SHA-1 of a file, read in bounded pieces."""
+    digest = hashlib.sha1()
+    size = 0
+    with open(path, "rb") as file:
+        while piece := file.read(1024 * 1024):
+            digest.update(piece)
+            size += len(piece)
+    return size, digest.digest()
+
+
+class Progress:
+    """At most one progress report per `PROGRESS_INTERVAL`, and always the last."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+
+    def due(self, final: bool = False) -> bool:
+        now = time.monotonic()
+        if final or now - self._last >= PROGRESS_INTERVAL:
+            self._last = now
+            return True
+        return False
+
+
+class OutgoingFile:
+    def __init__(self, message_id: str, path: str, offset: int = 0) -> None:
+        self.message_id = message_id
+        self.file = open(path, "rb")  # noqa: SIM115 (closed at the end of the transfer)
+        self.size = os.fstat(self.file.fileno()).st_size
+        if not 0 <= offset <= self.size:
+            self.file.close()
+            raise TransferError(f"offset {offset} is outside the file ({self.size} bytes)")
+        self.file.seek(offset)
+        self.offset = self.supplied = offset
+        self.progress = Progress()
+
+    def read(self) -> tuple[bytes, bool]:
+        """The next piece and whether it is the last."""
+        data = self.file.read(min(READ_SIZE, self.size - self.supplied))
+        self.supplied += len(data)
+        if not data and self.supplied < self.size:
+            raise TransferError(f"the file shrank to {self.supplied} bytes while being sent")
+        return data, self.supplied >= self.size
+
+    def close(self) -> None:
+        self.file.close()
+
+
+@dataclass(frozen=True)
+class FileExpectation:
+    """What the SDP said of a file to receive (None: not said)."""
+
+    directory: str
+    name: str
+    size: int | None
+    hash: bytes | None
+    partial: str | None = None  # a kept partial file to continue (`IncomingFile.keep`)
+    content: bool = False  # the bytes are published too (msrp.file_data)
+
+
+class IncomingFile:
+    def __init__(self, message_id: str, expectation: FileExpectation) -> None:
+        self.message_id = message_id
+        self.expectation = expectation
+        directory = expectation.directory
+        if not os.path.isabs(directory) or not os.path.isdir(directory):
+            raise TransferError(f"{directory!r} is not an existing absolute directory")
+        self.digest = hashlib.sha1()
+        self.hashed = 0  # bytes hashed in order from the start
+        self.in_order = True
+        self.received = 0
+        self.progress = Progress()
+        nofollow = getattr(os, "O_NOFOLLOW", 0)
+        if expectation.partial is None:
+            self.partial = os.path.join(directory, f".sipsimple-{secrets.token_hex(8)}.partial")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow
+            self.fd: int | None = os.open(self.partial, flags, 0o600)
+            return
+        self.partial = expectation.partial
+        self.fd = os.open(self.partial, os.O_RDWR | nofollow)
+        # What is there counts, and is hashed now: the rest follows it.
+        while piece := os.read(self.fd, 1024 * 1024):
+            self.digest.update(piece)
+            self.hashed += len(piece)
+        self.received = self.hashed
+
+    def write(self, offset: int, data: memoryview) -> None:
+        size = self.expectation.size
+        if size is not None and offset + len(data) > size:
+            raise TransferError(f"more than the {size} bytes announced")
+        assert self.fd is not None
+        written = 0
+        while written < len(data):
+            written += os.pwrite(self.fd, data[written:], offset + written)
+        self.received += len(data)
+        if offset == self.hashed and self.in_order:
+            self.digest.update(data)
+            self.hashed += len(data)
+        else:
+            self.in_order = False
+
+    def finish(self, total: int) -> str:
+        """Check size and hash; the final path. Raises `TransferError` (the file is gone)."""
+        try:
+            return self._finish(total)
+        except (OSError, TransferError):
+            self.discard()
+            raise
+
+    def _finish(self, total: int) -> str:
+        assert self.fd is not None
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = None
+        expected = self.expectation
+        actual = os.stat(self.partial).st_size
+        if actual != total or (expected.size is not None and total != expected.size):
+            raise TransferError(f"size {actual} differs from the {expected.size} announced")
+        if expected.hash is not None:
+            digest = self.digest.digest() if self.in_order else hash_file(self.partial)[1]
+            if digest != expected.hash:
+                raise TransferError("the SHA-1 of the file differs from the one announced")
+        while True:
+            name = safe_name(expected.name, os.listdir(expected.directory))
+            final = os.path.join(expected.directory, name)
+            try:
+                os.link(self.partial, final)  # never replaces: a racing file keeps its name
+            except FileExistsError:
+                continue
+            os.unlink(self.partial)
+            return final
+
+    def keep(self) -> tuple[str, int] | None:
+        """An interrupted transfer: the partial file and its length, kept to
+        resume from (RFC 5547 8.2), when its bytes came in order; else discarded."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+        if self.in_order and self.hashed:
+            return self.partial, self.hashed
+        self.discard()
+        return None
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+        with contextlib.suppress(OSError):
+            os.unlink(self.partial)

@@ -1,0 +1,243 @@
+"""Files over the msrp service (RFC 5547; `transport/files.py`), two real sessions on loopback.
+
+The sender's file is hashed by the service, read as it goes and written by
+the receiving session into its directory: sizes around the chunk size,
+hashes checked (200 MB with the service's peak memory well under the file's
+size), a corrupt file (wrong hash) and a short one deleted, hostile
+names confined to the directory, and a chat message on the same session
+overtaking a large file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness.notifications import Recorder
+
+from sipsimple.bus.client import BusClient, ServiceError, get_bus
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def service(spawn_service: Callable[..., Any]) -> subprocess.Popen[bytes]:
+    process: subprocess.Popen[bytes] = spawn_service("sipsimple_services.msrp", "msrp",
+                                                     SIPSIMPLE_CLIENT_TIMEOUT="5")
+    return process
+
+
+@pytest.fixture
+def bus(service: subprocess.Popen[bytes]) -> BusClient:
+    return get_bus()
+
+
+def peak_memory(process: subprocess.Popen[bytes]) -> int:
+    """The process's peak resident set (VmHWM), in bytes."""
+    for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def call(bus: BusClient, method: str, **params: Any) -> Any:
+    return bus.call("msrp", method, **params)
+
+
+def of(session_id: str, name: str) -> Callable[[Any], bool]:
+    return lambda n: n.name == name and getattr(n.data, "session_id", None) == session_id
+
+
+def pair(bus: BusClient, events: Recorder, receive: dict[str, Any] | None = None
+         ) -> tuple[str, str]:
+    """Sender `a` (active) and receiver `b` (passive), with b expecting `receive`."""
+    a = call(bus, "create_session", address="127.0.0.1")["session_id"]
+    b_session = call(bus, "create_session", address="127.0.0.1")
+    b = b_session["session_id"]
+    if receive is not None:
+        call(bus, "receive_file", session_id=b, **receive)
+    a_path = call(bus, "status")["sessions"]
+    path_of = {s["session_id"]: s["path"] for s in a_path}
+    call(bus, "start_session", session_id=b, remote_path=[path_of[a]], active=False)
+    call(bus, "start_session", session_id=a, remote_path=[b_session["path"]], active=True)
+    for s in (a, b):
+        events.wait(of(s, "msrp.session_started"))
+    return a, b
+
+
+def make_file(path: Path, size: int) -> bytes:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return hashlib.sha1(data).digest()
+
+
+def transfer(bus: BusClient, events: Recorder, source: Path, target: Path,
+             name: str | None = None, **announced: Any) -> tuple[Any, str, str]:
+    """Send `source` as the sender announces it; the receiver's last event."""
+    selector = call(bus, "hash_file", path=str(source))
+    receive = {"directory": str(target), "name": name or selector["name"],
+               "size": selector["size"], "hash": selector["hash"], **announced}
+    a, b = pair(bus, events, receive)
+    sent = call(bus, "send_file", session_id=a, path=str(source))
+    done = events.wait(lambda n: (of(b, "msrp.file_received")(n) or of(b, "msrp.file_failed")(n))
+                       and n.data.message_id == sent["message_id"], timeout=60)
+    return done, a, sent["message_id"]
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 65537, 5_000_000, 200_000_000])
+def test_files_arrive_whole_with_their_hash(bus: BusClient, service: subprocess.Popen[bytes],
+                                            events: Recorder, tmp_path: Path,
+                                            size: int) -> None:
+    source, target = tmp_path / "out" / "data.bin", tmp_path / "in"
+    source.parent.mkdir()
+    target.mkdir()
+    digest = make_file(source, size)
+    assert call(bus, "hash_file", path=str(source)) == \
+        {"size": size, "hash": digest, "name": "data.bin"}
+    done, a, message_id = transfer(bus, events, source, target)
+    assert done.name == "msrp.file_received", done.data
+    assert done.data.path == str(target / "data.bin") and done.data.size == size
+    assert hashlib.sha1(Path(done.data.path).read_bytes()).digest() == digest
+    assert os.listdir(target) == ["data.bin"]  # no partial file left
+    delivered = events.wait(lambda n: of(a, "msrp.message_delivered")(n)
+                            and n.data.message_id == message_id)
+    assert delivered.data.code == 200
+    if size:
+        last = [n.data for n in events.seen if of(a, "msrp.file_progress")(n)][-1]
+        assert (last.transferred, last.total) == (size, size)
+    # Both sides ran in the one service process: neither held the file in memory.
+    assert peak_memory(service) < 120 * 1024 * 1024
+
+
+def test_a_second_file_of_the_same_name_gets_a_number(bus: BusClient, events: Recorder,
+                                                      tmp_path: Path) -> None:
+    source, target = tmp_path / "report.pdf", tmp_path / "in"
+    target.mkdir()
+    make_file(source, 1000)
+    (target / "report.pdf").write_bytes(b"older")
+    done, _, _ = transfer(bus, events, source, target)
+    assert done.data.path == str(target / "report (1).pdf")
+    assert (target / "report.pdf").read_bytes() == b"older"
+
+
+@pytest.mark.parametrize("name", ["../../escape.txt", "/etc/passwd", "..", "a\0b", "CON",
+                                  "x\r\n.txt", "é" * 200 + ".txt", ".hidden"])
+def test_hostile_names_stay_in_the_directory(bus: BusClient, events: Recorder, tmp_path: Path,
+                                             name: str) -> None:
+    source, target = tmp_path / "src.txt", tmp_path / "deep" / "in"
+    target.mkdir(parents=True)
+    make_file(source, 100)
+    done, _, _ = transfer(bus, events, source, target, name=name)
+    assert done.name == "msrp.file_received", done.data
+    path = Path(done.data.path)
+    assert path.parent == target and path.name not in (".", "..")
+    assert not path.name.startswith(".") and len(path.name.encode()) <= 255
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(
+        ["src.txt", path.name])
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    ({"hash": bytes(20)}, "SHA-1"),
+    ({"size": 70000}, "size"),
+    ({"size": 50000}, "more than"),
+])
+def test_a_file_that_fails_its_checks_is_not_kept(bus: BusClient, events: Recorder,
+                                                  tmp_path: Path, change: dict[str, Any],
+                                                  reason: str) -> None:
+    source, target = tmp_path / "src.bin", tmp_path / "in"
+    target.mkdir()
+    make_file(source, 65537)
+    done, _, _ = transfer(bus, events, source, target, **change)
+    assert done.name == "msrp.file_failed" and reason in done.data.reason
+    assert os.listdir(target) == []
+
+
+def test_a_chat_message_overtakes_a_large_file(bus: BusClient, events: Recorder,
+                                               tmp_path: Path) -> None:
+    source, target = tmp_path / "big.bin", tmp_path / "in"
+    target.mkdir()
+    digest = make_file(source, 20_000_000)
+    a, b = pair(bus, events, {"directory": str(target), "name": "big.bin",
+                              "size": 20_000_000, "hash": digest,
+                              "content_type": "application/octet-stream"})
+    sent = call(bus, "send_file", session_id=a, path=str(source))
+    # Once the first bytes are in, the file is under way: the chat message
+    # queued now goes between two of its chunks.
+    events.wait(of(b, "msrp.file_progress"))
+    chat = call(bus, "send_message", session_id=a, content_type="text/plain", body=b"hi")
+    got = events.wait(of(b, "msrp.message_received"))
+    assert got.data.message_id == chat["message_id"]
+    received = events.wait(of(b, "msrp.file_received"), timeout=120)
+    assert received.data.message_id == sent["message_id"]
+    names = [n for n in events.seen if n.name in ("msrp.message_received", "msrp.file_received")]
+    assert [n.name for n in names] == ["msrp.message_received", "msrp.file_received"]
+
+
+def test_bad_file_requests_are_refused(bus: BusClient, events: Recorder, tmp_path: Path) -> None:
+    a, b = pair(bus, events)
+    for method, params in [
+        ("send_file", {"session_id": a, "path": "relative.txt"}),
+        ("receive_file", {"session_id": b, "directory": "relative", "name": "x"}),
+        ("receive_file", {"session_id": b, "directory": str(tmp_path / "none"), "name": "x"}),
+        ("receive_file", {"session_id": b, "directory": str(tmp_path), "name": "x",
+                          "hash": b"short"}),
+        ("hash_file", {"path": "relative"}),
+    ]:
+        with pytest.raises(ServiceError) as error:
+            call(bus, method, **params)
+        assert error.value.code == "invalid-params"
+    with pytest.raises(ServiceError) as error:
+        call(bus, "send_file", session_id=a, path=str(tmp_path / "missing"))
+    assert error.value.code == "failed"
+
+
+def test_an_interrupted_transfer_resumes_from_what_arrived(bus: BusClient, events: Recorder,
+                                                           tmp_path: Path) -> None:
+    # RFC 5547 8.2: the receiver keeps the bytes that came in order; a new
+    # session sends the rest from there and the whole file is checked.
+    source, target = tmp_path / "big.bin", tmp_path / "in"
+    target.mkdir()
+    size = 30_000_000
+    digest = make_file(source, size)
+    receive = {"directory": str(target), "name": "big.bin", "size": size, "hash": digest}
+    a, b = pair(bus, events, receive)
+    call(bus, "send_file", session_id=a, path=str(source))
+    events.wait(of(b, "msrp.file_progress"))
+    call(bus, "end_session", session_id=a)  # the sender goes away mid-transfer
+    failed = events.wait(lambda n: of(b, "msrp.file_failed")(n) or of(b, "msrp.file_received")(n))
+    assert failed.name == "msrp.file_failed", "the transfer ended before it was cut"
+    partial, received = failed.data.partial, failed.data.received
+    assert partial is not None and Path(partial).parent == target
+    assert 0 < received < size and Path(partial).stat().st_size == received
+    assert os.listdir(target) == [Path(partial).name]  # nothing under the final name
+
+    c, d = pair(bus, events, {**receive, "partial": partial})
+    sent = call(bus, "send_file", session_id=c, path=str(source), offset=received)
+    done = events.wait(lambda n: (of(d, "msrp.file_received")(n) or of(d, "msrp.file_failed")(n))
+                       and n.data.message_id == sent["message_id"], timeout=60)
+    assert done.name == "msrp.file_received", done.data
+    assert done.data.path == str(target / "big.bin")
+    assert hashlib.sha1((target / "big.bin").read_bytes()).digest() == digest
+    assert os.listdir(target) == ["big.bin"]
+    progress = [n.data for n in events.seen if of(c, "msrp.file_progress")(n)]
+    assert progress[-1].transferred == size
+
+
+def test_a_resume_names_only_a_partial_file_of_the_directory(bus: BusClient, events: Recorder,
+                                                            tmp_path: Path) -> None:
+    _, b = pair(bus, events)
+    (tmp_path / "in").mkdir()
+    other = tmp_path / "in" / "photo.jpg"
+    other.write_bytes(b"x")
+    outside = tmp_path / ".sipsimple-0123456789abcdef.partial"
+    outside.write_bytes(b"x")
+    for partial in (str(other), str(outside), str(tmp_path / "in" / "../in/../x.partial")):
+        with pytest.raises(ServiceError) as error:
+            call(bus, "receive_file", session_id=b, directory=str(tmp_path / "in"), name="a",
+                 partial=partial)
+        assert error.value.code == "invalid-params"

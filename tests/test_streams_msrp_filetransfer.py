@@ -1,0 +1,213 @@
+"""FileTransferStream between two accounts through real services (signalling, dns, msrp).
+
+alice offers a file (sendonly, a=file-selector with the SHA-1 the msrp
+service computed); bob's side becomes a recvonly FileTransferStream that
+writes into file_transfer.directory. Sizes around the chunk size and 5 MB,
+hash checked; a hostile offered name stays in the directory; a chat stream
+in the same call keeps working while a large file goes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness.audio import audio_services
+from harness.notifications import Recorder
+from harness.sessions import facade
+
+from sipsimple.account import Account
+from sipsimple.bus.client import get_bus
+from sipsimple.configuration.settings import SIPSimpleSettings
+from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.core.sdp import parse_sdp
+from sipsimple.notification import Notification
+from sipsimple.session import Session
+from sipsimple.streams import (
+    ChatStream,
+    FileSelector,
+    FileTransferStream,
+    InvalidStreamError,
+    MediaStreamRegistry,
+    UnknownStreamError,
+)
+from sipsimple.streams.msrp import file_selector_for
+
+pytestmark = pytest.mark.integration
+
+DOMAIN = "sip.test"
+
+
+@pytest.fixture
+def services(spawn_service: Callable[..., Any]) -> dict[str, Any]:
+    return audio_services(spawn_service, msrp=True)
+
+
+@pytest.fixture
+def downloads(tmp_path: Path) -> Path:
+    return tmp_path / "downloads"
+
+
+@pytest.fixture
+def accounts(services: dict[str, Any], downloads: Path) -> Iterator[dict[str, Account]]:
+    with facade(["alice", "bob"]) as created:
+        settings = SIPSimpleSettings()
+        settings.file_transfer.directory = str(downloads)
+        settings.save()
+        yield created
+
+
+def by(sender: object, name: str) -> Callable[[Notification], bool]:
+    return lambda n: n.name == name and n.sender is sender
+
+
+def call(events: Recorder, caller: Account, streams: list[Any],
+         prepare: Callable[[Any], None] = lambda stream: None) -> tuple[Session, list[Any]]:
+    ports = get_bus().call("signalling", "get_transports")
+    session = Session(caller)
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", ports["udp"], "udp")], streams)
+    new = events.wait("SIPSessionNewIncoming")
+    answering: Session = new.sender
+    offered = list(new.data.streams)
+    for stream in offered:
+        prepare(stream)
+    answering.accept(offered)
+    events.wait(by(session, "SIPSessionDidStart"))
+    events.wait(by(answering, "SIPSessionDidStart"))
+    return session, offered
+
+
+def send(events: Recorder, alice: Account, source: Path, name: str | None = None
+         ) -> tuple[FileTransferStream, FileTransferStream, Notification]:
+    selector = file_selector_for(str(source))
+    if name is not None:
+        selector = FileSelector(name, selector.type, selector.size, selector.hash,
+                                path=selector.path)
+    stream = FileTransferStream(alice, selector)
+    _, [theirs] = call(events, alice, [stream])
+    assert type(theirs) is FileTransferStream and theirs.direction == "recvonly"
+    assert theirs.file_selector == selector
+    done = events.wait(by(theirs, "FileTransferStreamDidFinish"), timeout=60)
+    events.wait(by(stream, "FileTransferStreamDidFinish"), timeout=60)
+    return stream, theirs, done
+
+
+def test_registered_before_chat() -> None:
+    assert MediaStreamRegistry.get("file-transfer") is FileTransferStream
+    order = list(MediaStreamRegistry)
+    assert order.index(FileTransferStream) < order.index(ChatStream)
+
+
+def test_new_from_sdp_takes_only_offered_files() -> None:
+    def offer(extra: str) -> Any:
+        text = ("v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\n"
+                "m=message 2855 TCP/MSRP *\na=path:msrp://192.0.2.1:2855/ab;tcp\n"
+                f"a=accept-types:*\n{extra}")
+        return parse_sdp(text.replace("\n", "\r\n"))
+    with pytest.raises(UnknownStreamError):
+        FileTransferStream.new_from_sdp(None, offer("a=sendrecv\n"), 0)
+    with pytest.raises(InvalidStreamError):  # the peer asks us for a file: not supported
+        FileTransferStream.new_from_sdp(None, offer('a=recvonly\na=file-selector:name:"x"\n'), 0)
+    with pytest.raises(InvalidStreamError):
+        FileTransferStream.new_from_sdp(None, offer("a=sendonly\na=file-selector:size:x\n"), 0)
+    stream = FileTransferStream.new_from_sdp(
+        None, offer('a=sendonly\na=file-selector:name:"a b.txt" size:3\n'
+                    "a=file-transfer-id:abc123\n"), 0)
+    assert stream.file_selector == FileSelector("a b.txt", size=3)
+    assert stream.transfer_id == "abc123" and stream.direction == "recvonly"
+    with pytest.raises(ValueError):
+        FileTransferStream(None)  # sending needs a file
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65537, 5_000_000])
+def test_a_file_arrives_whole(accounts: dict[str, Account], events: Recorder, tmp_path: Path,
+                              downloads: Path, size: int) -> None:
+    source = tmp_path / "photo.jpg"
+    data = os.urandom(size)
+    source.write_bytes(data)
+    stream, theirs, done = send(events, accounts["alice"], source)
+    assert done.data.error is None
+    assert done.data.file_path == str(downloads / "photo.jpg") == theirs.file_path
+    assert hashlib.sha1(Path(done.data.file_path).read_bytes()).digest() == \
+        hashlib.sha1(data).digest()
+    assert os.listdir(downloads) == ["photo.jpg"]
+    finished = events.wait(by(stream, "FileTransferStreamDidFinish"))
+    assert finished.data.error is None
+    if size:
+        delivered = [n.data for n in events.seen
+                     if by(stream, "FileTransferStreamDidDeliverChunk")(n)]
+        assert delivered[-1].transferred_bytes == delivered[-1].file_size == size
+        chunks = [n.data for n in events.seen if by(theirs, "FileTransferStreamGotChunk")(n)]
+        assert chunks and chunks[0].file_size == size and chunks[0].content is None
+
+
+def test_the_offer_carries_the_file_selector(accounts: dict[str, Account], events: Recorder,
+                                            tmp_path: Path) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"hello")
+    selector = file_selector_for(str(source), "text/plain")
+    stream = FileTransferStream(accounts["alice"], selector)
+    session, [theirs] = call(events, accounts["alice"], [stream])
+    sdp = str(session.local_sdp)
+    assert "a=sendonly" in sdp and "a=file-disposition:attachment" in sdp
+    assert f"a=file-transfer-id:{stream.transfer_id}" in sdp
+    assert 'a=file-selector:name:"notes.txt" type:text/plain size:5 hash:sha-1:' + \
+        ":".join(f"{b:02X}" for b in hashlib.sha1(b"hello").digest()) in sdp
+    events.wait(by(theirs, "FileTransferStreamDidFinish"))
+
+
+@pytest.mark.parametrize("name", ["../../../outside.txt", "/tmp/abs.txt", "..", "CON"])
+def test_a_hostile_name_stays_in_the_directory(accounts: dict[str, Account], events: Recorder,
+                                               tmp_path: Path, downloads: Path,
+                                               name: str) -> None:
+    source = tmp_path / "src" / "a.bin"
+    source.parent.mkdir()
+    source.write_bytes(b"x" * 1000)
+    _, _, done = send(events, accounts["alice"], source, name)
+    assert done.data.error is None
+    path = Path(done.data.file_path)
+    assert path.parent == downloads and path.read_bytes() == b"x" * 1000
+    outside = [p for p in tmp_path.rglob("*") if p.is_file() and downloads not in p.parents]
+    assert outside == [source]
+
+
+def test_chat_goes_on_during_a_large_transfer(accounts: dict[str, Account], events: Recorder,
+                                              tmp_path: Path, downloads: Path) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(20_000_000))
+    alice = accounts["alice"]
+    chat, transfer = ChatStream(alice), FileTransferStream(alice, file_selector_for(str(source)))
+    _, offered = call(events, alice, [chat, transfer])
+    theirs_chat, theirs_file = offered
+    assert type(theirs_chat) is ChatStream and type(theirs_file) is FileTransferStream
+    events.wait(by(theirs_file, "FileTransferStreamGotChunk"))
+    chat.send_message("during the transfer")
+    got = events.wait(by(theirs_chat, "ChatStreamGotMessage"))
+    assert got.data.message.content == b"during the transfer"
+    done = events.wait(by(theirs_file, "FileTransferStreamDidFinish"), timeout=120)
+    assert done.data.error is None
+    assert Path(done.data.file_path).stat().st_size == 20_000_000
+
+
+def test_got_chunk_carries_the_bytes_when_asked(accounts: dict[str, Account], events: Recorder,
+                                                tmp_path: Path, downloads: Path) -> None:
+    source = tmp_path / "data.bin"
+    data = os.urandom(300_000)
+    source.write_bytes(data)
+    stream = FileTransferStream(accounts["alice"], file_selector_for(str(source)))
+
+    def wants_content(theirs: Any) -> None:
+        theirs.deliver_content = True
+
+    _, [theirs] = call(events, accounts["alice"], [stream], wants_content)
+    done = events.wait(by(theirs, "FileTransferStreamDidFinish"), timeout=60)
+    assert done.data.error is None
+    chunks = [n.data for n in events.seen if by(theirs, "FileTransferStreamGotChunk")(n)]
+    assert b"".join(chunk.content for chunk in chunks) == data
+    assert chunks[-1].transferred_bytes == chunks[-1].file_size == len(data)
+    assert Path(done.data.file_path).read_bytes() == data
