@@ -36,6 +36,8 @@ def service(spawn_service: Callable[..., Any]) -> subprocess.Popen[bytes]:
 def bus(service: subprocess.Popen[bytes]) -> BusClient:
     return get_bus()
 
+LARGE = 200_000_000  # bytes; about a second through the service on this machine
+
 
 def peak_memory(process: subprocess.Popen[bytes]) -> int:
     """The process's peak resident set (VmHWM), in bytes."""
@@ -161,9 +163,10 @@ def test_a_chat_message_overtakes_a_large_file(bus: BusClient, events: Recorder,
                                                tmp_path: Path) -> None:
     source, target = tmp_path / "big.bin", tmp_path / "in"
     target.mkdir()
-    digest = make_file(source, 20_000_000)
+    # 200 MB: the file takes far longer than the chat message's few bus hops
+    digest = make_file(source, LARGE)
     a, b = pair(bus, events, {"directory": str(target), "name": "big.bin",
-                              "size": 20_000_000, "hash": digest,
+                              "size": LARGE, "hash": digest,
                               "content_type": "application/octet-stream"})
     sent = call(bus, "send_file", session_id=a, path=str(source))
     # Once the first bytes are in, the file is under way: the chat message
@@ -202,7 +205,7 @@ def test_an_interrupted_transfer_resumes_from_what_arrived(bus: BusClient, event
     # session sends the rest from there and the whole file is checked.
     source, target = tmp_path / "big.bin", tmp_path / "in"
     target.mkdir()
-    size = 30_000_000
+    size = LARGE  # far longer to send than the end_session that cuts it
     digest = make_file(source, size)
     receive = {"directory": str(target), "name": "big.bin", "size": size, "hash": digest}
     a, b = pair(bus, events, receive)
