@@ -242,7 +242,10 @@ METHODS: dict[str, dict[str, Method]] = {
     "msrp": _methods(
         # -> {"session_id", "path" (our MSRP URI), "address", "port"}: the
         # listener of `address` (one per address, shared by its sessions)
-        Method("create_session", (Param("address", (str,)),)),
+        # tls: True msrps (the service needs a certificate), False msrp, None
+        # (default) msrps when the service has a certificate; -> also {"tls"}
+        Method("create_session", (Param("address", (str,)),
+                                  Param("tls", (bool, NoneType), required=False))),
         # remote_path: the peer's a=path URIs; active: we connect (RFC 6135
         # a=setup), else we wait for the peer's connection; accept_types: what
         # the session takes (415 for the rest), default "*"

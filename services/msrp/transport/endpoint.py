@@ -6,6 +6,8 @@ Active (RFC 6135 ``a=setup:active``): it connects to the first URI of the
 peer's path and binds the connection with an empty SEND. Passive: the shared
 `Listener` hands it the connection whose first request names it, possibly
 before `start` (the peer's answer may reach its side first): those bytes wait.
+An ``msrps`` first URI is reached over TLS: the certificate and its name
+(the URI's host) are verified with the context `tls_client` gives.
 
 What happens goes out through `emit(event_name, data)`, named as the bus
 events (``session_started``, ``message_received``, ...); the bus side adds
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,6 +40,7 @@ from sipsimple_services.msrp.protocol.session import (
     StreamBroken,
 )
 from sipsimple_services.msrp.protocol.uri import DEFAULT_PORT, MSRPURI
+from sipsimple_services.msrp.transport.tls import describe_tls_error
 
 __all__ = ["CONNECT_TIMEOUT", "KEEPALIVE_INTERVAL", "PASSIVE_TIMEOUT", "Endpoint"]
 
@@ -56,8 +60,10 @@ Emit = Callable[[str, dict[str, Any]], None]
 
 class Endpoint:
     def __init__(self, local_uri: MSRPURI, emit: Emit,
-                 on_gone: Callable[[], None] = lambda: None) -> None:
+                 on_gone: Callable[[], None] = lambda: None,
+                 tls_client: Callable[[], ssl.SSLContext] | None = None) -> None:
         self.local_uri = local_uri
+        self._tls_client = tls_client
         self.session: MSRPSession | None = None
         self.active: bool | None = None
         self.state = "created"  # created, starting, connected, ended
@@ -168,6 +174,10 @@ class Endpoint:
         except OSError as exc:
             self.end(f"cannot connect to {target}: {exc}", failed=True)
             return
+        if target.secure:
+            sock = self._secure(sock, target, host)
+            if sock is None:
+                return
         sock.settimeout(None)
         if self.state == "ended":
             sock.close()
@@ -177,6 +187,20 @@ class Endpoint:
         self.session.keepalive()  # the empty SEND that binds the connection
         self._connected()
         self._read()
+
+    def _secure(self, sock: Any, target: MSRPURI, host: str) -> Any:
+        """The TLS socket over `sock`, its certificate checked for `host` (None: ended)."""
+        try:
+            if self._tls_client is None:
+                raise ssl.SSLError("this service has no TLS client settings")
+            # server_hostname: SNI for a name, and the name (or IP SAN) the certificate
+            # must carry; the handshake runs under the connect timeout still set.
+            return self._tls_client().wrap_socket(sock, server_hostname=host)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else str(exc)
+            self.end(f"cannot connect to {target}: {reason}", failed=True)
+            return None
 
     def _connected(self) -> None:
         self.state = "connected"
