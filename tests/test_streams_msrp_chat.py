@@ -4,18 +4,22 @@ alice calls bob with an MSRP-only chat through the signalling service's own
 UDP address, both accounts in this process; the msrp service carries the
 messages over TCP on loopback. Messages go both ways, wrapped in CPIM when
 both sides accept it and plain when one does not, with delivery reports; a
-message sent before the stream started is delivered after.
+message sent before the stream started is delivered after. With a
+certificate (test CA) the msrp service makes the chat msrps (TCP/TLS/MSRP),
+and refuses a certificate that names another host.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from harness.audio import audio_services, wait_until
 from harness.notifications import Recorder
 from harness.sessions import facade
+from harness.tlsca import TestCA
 
 from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
@@ -263,3 +267,80 @@ def test_a_broken_connection_fails_the_streams_and_ends_the_call(
     assert [n.data.reason for n in events.seen if by(stream, "MediaStreamDidFail")(n)] in (
         [], ["the peer closed the connection"])
     assert not [n for n in events.seen if n.name == "SIPSessionDidFail"]
+
+
+def tls_services(spawn_service: Callable[..., Any], tmp_path: Path,
+                 **names: tuple[str, ...]) -> None:
+    """The services, the msrp one with a certificate (for `names`) of a test CA."""
+    audio_services(spawn_service)
+    ca = TestCA(tmp_path)
+    leaf = ca.issue("msrp", "msrp.test", **names)
+    spawn_service("sipsimple_services.msrp", "msrp",
+                  SIPSIMPLE_MSRP_TLS_CERTIFICATE=str(leaf.cert),
+                  SIPSIMPLE_MSRP_TLS_PRIVATE_KEY=str(leaf.key),
+                  SIPSIMPLE_MSRP_TLS_CA_FILE=str(ca.path))
+
+
+def test_chat_over_tls(spawn_service: Callable[..., Any], tmp_path: Path,
+                       events: Recorder) -> None:
+    tls_services(spawn_service, tmp_path, ips=("127.0.0.1",))
+    with facade(["alice", "bob"]) as accounts:
+        alice = accounts["alice"]
+        assert alice.msrp.transport == "tls"  # the original SDK's default
+        stream = ChatStream(alice)
+        session, answering, theirs = chat(events, alice, stream)
+        assert stream.tls and theirs.tls
+        for sdp in (str(session.local_sdp), str(answering.local_sdp)):
+            assert "TCP/TLS/MSRP *" in sdp and "a=path:msrps://127.0.0.1:" in sdp
+        events.wait(by(stream, "MediaStreamDidStart"))
+        sent = stream.send_message("over tls")
+        [message] = got(events, theirs)
+        assert message.content == b"over tls"
+        events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                    and n.data.message_id == sent)
+        reply = theirs.send_message("back over tls")
+        [back] = got(events, stream)
+        assert back.content == b"back over tls"
+        events.wait(lambda n: by(theirs, "ChatStreamDidDeliverMessage")(n)
+                    and n.data.message_id == reply)
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_an_account_set_to_tcp_offers_tcp(spawn_service: Callable[..., Any], tmp_path: Path,
+                                          events: Recorder) -> None:
+    """Even when the service could do TLS; the answer takes the offer's transport."""
+    tls_services(spawn_service, tmp_path, ips=("127.0.0.1",))
+    with facade(["alice", "bob"]) as accounts:
+        alice = accounts["alice"]
+        alice.msrp.transport = "tcp"
+        plain = ChatStream(alice)
+        session, _answering, theirs = chat(events, alice, plain)
+        assert not plain.tls and not theirs.tls
+        assert "TCP/MSRP *" in str(session.local_sdp)
+        assert "msrps" not in str(session.local_sdp)
+        plain.send_message("over tcp")
+        assert got(events, theirs)[0].content == b"over tcp"
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_a_certificate_for_another_host_fails_the_chat(
+    spawn_service: Callable[..., Any], tmp_path: Path, events: Recorder
+) -> None:
+    tls_services(spawn_service, tmp_path, dns=("elsewhere.test",))
+    with facade(["alice", "bob"]) as accounts:
+        alice = accounts["alice"]
+        stream = ChatStream(alice)
+        ports = get_bus().call("signalling", "get_transports")
+        session = Session(alice)
+        session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                        [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+        new = events.wait("SIPSessionNewIncoming")
+        new.sender.accept(new.data.streams)
+        failed = events.wait(by(stream, "MediaStreamDidFail"))
+        assert "certificate verify failed" in failed.data.reason
+        assert "mismatch" in failed.data.reason
+        assert not [n for n in events.seen if by(stream, "MediaStreamDidStart")(n)]
+        events.wait(lambda n: n.sender is session
+                    and n.name in ("SIPSessionDidEnd", "SIPSessionDidFail"))

@@ -71,6 +71,7 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         self._deactivated = False
         self._address: str | None = None
         self._port: int | None = None
+        self.tls = False  # whether our path is msrps (TCP/TLS/MSRP), from initialize
         self._remote_offer: MSRPMedia | None = None
 
     def __repr__(self) -> str:
@@ -93,8 +94,6 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             offer = read_media(media, remote_sdp.media_direction(stream_index))
         except SDPNegotiationError as exc:
             raise InvalidStreamError(str(exc)) from None
-        if offer.tls:
-            raise InvalidStreamError("MSRP over TLS (msrps) is not supported yet")
         return offer
 
     def initialize(self, session: Any, direction: str) -> None:
@@ -106,7 +105,7 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         hook = getattr(session, "local_media_address", None)
         address = str(hook()) if callable(hook) else "127.0.0.1"
         try:
-            reply = msrp_call("create_session", address=address)
+            reply = msrp_call("create_session", address=address, tls=self._wants_tls())
         except MSRPStreamError as exc:
             self._state = "ended"
             self._post("MediaStreamDidFail", reason=str(exc))
@@ -115,9 +114,20 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             self.msrp_session_id = str(reply["session_id"])
             self.local_path = str(reply["path"])
             self._address, self._port = str(reply["address"]), int(reply["port"])
+            self.tls = bool(reply.get("tls", False))
             self._state = "initialized"
         msrp_events.register(self.msrp_session_id, self)
         self._post("MediaStreamDidInitialize")
+
+    def _wants_tls(self) -> bool | None:
+        """The service's ``tls``: an answer takes the offer's transport; an offer follows
+        the account's ``msrp.transport``: ``tls`` (the default) is msrps when the service
+        has a certificate (None: the service decides), ``tcp`` is msrp."""
+        if self._remote_offer is not None:
+            return self._remote_offer.tls
+        settings = getattr(self.account, "msrp", None)
+        transport = str(getattr(settings, "transport", "tls") or "tls").lower()
+        return None if transport == "tls" else False
 
     def get_local_media(self, for_offer: bool) -> SDPMediaStream:
         if self._address is None or self._port is None or self.local_path is None:
@@ -129,7 +139,8 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         else:
             setup = answer_setup(self._remote_offer.setup)
         return build_media(self.media_type, self._address, self._port, [self.local_path],
-                           self.accept_types, self.accept_wrapped_types, setup, self.direction)
+                           self.accept_types, self.accept_wrapped_types, setup, self.direction,
+                           tls=self.tls)
 
     def start(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
               stream_index: int) -> None:
@@ -139,8 +150,6 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         try:
             remote = read_media(remote_sdp.media[stream_index],
                                 remote_sdp.media_direction(stream_index))
-            if remote.tls:
-                raise SDPNegotiationError("MSRP over TLS (msrps) is not supported yet")
         except SDPNegotiationError as exc:
             self._post("MediaStreamDidFail", reason=f"SDP negotiation failed: {exc}")
             return
