@@ -3,7 +3,10 @@
 `RelayAuth` makes the AUTH requests for one relay (the first hop) and reads
 their responses: a 401 with a Digest ``WWW-Authenticate`` is answered once
 per nonce (RFC 4976 section 5.1: ``uri`` is the relay's URI, the method
-AUTH, qop ``auth`` preferred), a 423 with ``Min-Expires`` is retried with
+AUTH, qop ``auth`` preferred); a non-stale 401 after our answer is a refusal
+of the credentials unless they were accepted since (then it is a nonce that
+expired, answered once: relays such as Kamailio make a new nonce for every
+challenge, so "the same nonce again" cannot be the test), a 423 with ``Min-Expires`` is retried with
 that interval, a 200 gives the ``Use-Path`` (our path's URIs before our own,
 several hops when the relay says so) and the granted ``Expires``, with the
 time to refresh it (`refresh_at`: half-way, at most a minute before the
@@ -73,6 +76,7 @@ class RelayAuth:
         self._cnonce = secrets.token_hex(8)
         self._nc = 0
         self._answered: str | None = None  # the nonce our last AUTH answered
+        self._accepted = False  # a 200 came since our last answer to a challenge
         self._pending: str | None = None  # the transaction id of the AUTH in flight
         self._attempts = 0
 
@@ -127,9 +131,11 @@ class RelayAuth:
         if best is None:
             return AuthFailed(401, "the relay's challenge has no Digest we can answer")
         header, algorithm = best
-        if header.nonce == self._answered and not header.stale:
-            return AuthFailed(401, "the relay refused the credentials (wrong username "
-                                   "or password)")
+        if self._answered is not None and not header.stale:
+            if not self._accepted:
+                return AuthFailed(401, "the relay refused the credentials (wrong username "
+                                       "or password)")
+            self._accepted = False  # the nonce expired: answered once
         if self._challenge is None or header.nonce != self._challenge.nonce:
             self._nc = 0
         self._challenge, self._algorithm = header, algorithm
@@ -148,6 +154,7 @@ class RelayAuth:
         if expires <= 0:
             return AuthFailed(200, "the relay's 200 to AUTH grants no time (Expires)")
         self.use_path = use_path
+        self._accepted = True
         return AuthSucceeded(use_path, expires, now + max(expires / 2, expires - 60))
 
     def _make(self) -> MSRPRequest:
