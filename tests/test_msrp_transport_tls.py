@@ -9,11 +9,14 @@ service is msrp only and says so when msrps is asked for.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.audio import wait_until
 from harness.notifications import Recorder
 from harness.tlsca import TestCA
 
@@ -69,6 +72,31 @@ def test_messages_over_tls(spawn_service: Callable[..., Any], tmp_path: Path,
     plain = bus.call("msrp", "create_session", address="127.0.0.1", tls=False)
     assert plain["tls"] is False and plain["path"].startswith("msrp://")
     assert plain["port"] != a["port"]
+
+
+@pytest.mark.integration
+def test_plain_tcp_to_the_tls_listener_is_closed(spawn_service: Callable[..., Any],
+                                                 tmp_path: Path, events: Recorder) -> None:
+    """A peer that speaks MSRP without TLS to an msrps listener loses only its connection."""
+    log = tmp_path / "msrp.log"
+    ca = TestCA(tmp_path)
+    leaf = ca.issue("msrp", "msrp.test", ips=("127.0.0.1",))
+    spawn_service("sipsimple_services.msrp", "msrp", log=log,
+                  SIPSIMPLE_MSRP_TLS_CERTIFICATE=str(leaf.cert),
+                  SIPSIMPLE_MSRP_TLS_PRIVATE_KEY=str(leaf.key),
+                  SIPSIMPLE_MSRP_TLS_CA_FILE=str(ca.path))
+    bus = get_bus()
+    target = bus.call("msrp", "create_session", address="127.0.0.1")
+    with socket.create_connection(("127.0.0.1", target["port"]), timeout=15) as sock:
+        sock.sendall(f"MSRP abcd1234 SEND\r\nTo-Path: {target['path']}\r\n"
+                     "From-Path: msrp://127.0.0.1:1/x;tcp\r\n-------abcd1234$\r\n".encode())
+        with contextlib.suppress(ConnectionResetError):
+            assert sock.recv(4096) == b""  # closed, nothing answered
+    a, b = start_pair(bus)
+    for s in (a, b):
+        events.wait(of(s["session_id"], "msrp.session_started"))
+    wait_until(lambda: log.exists() and "TLS connection from" in log.read_text(),
+               "the refused handshake is logged")
 
 
 @pytest.mark.integration
