@@ -244,8 +244,11 @@ METHODS: dict[str, dict[str, Method]] = {
         # listener of `address` (one per address, shared by its sessions)
         # tls: True msrps (the service needs a certificate), False msrp, None
         # (default) msrps when the service has a certificate; -> also {"tls"}
+        # relay: {"uri", "username", "password"} (RFC 4976): the session connects
+        # and AUTHs there first; "path" is then our whole a=path (relay hops first)
         Method("create_session", (Param("address", (str,)),
-                                  Param("tls", (bool, NoneType), required=False))),
+                                  Param("tls", (bool, NoneType), required=False),
+                                  Param("relay", (dict, NoneType), required=False))),
         # remote_path: the peer's a=path URIs; active: we connect (RFC 6135
         # a=setup), else we wait for the peer's connection; accept_types: what
         # the session takes (415 for the rest), default "*"

@@ -17,12 +17,13 @@ import logging
 import os
 import secrets
 import ssl
-from typing import Any
+from typing import Any, ClassVar
 
 from sipsimple.bus.schema import ErrorCode
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
+from sipsimple_services.msrp.protocol.relay import RelayCredentials
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
 from sipsimple_services.msrp.transport.listener import Listener
@@ -35,6 +36,8 @@ log = logging.getLogger("sipsimple.msrp")
 
 class MsrpService(Service):
     name = "msrp"
+    # with a relay, create_session connects and AUTHs before it answers
+    blocking_methods: ClassVar[frozenset[str]] = frozenset({"create_session"})
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,8 +54,8 @@ class MsrpService(Service):
 
     # --- methods -----------------------------------------------------------------
 
-    def rpc_create_session(self, client: str, address: str,
-                           tls: bool | None = None) -> dict[str, Any]:
+    def rpc_create_session(self, client: str, address: str, tls: bool | None = None,
+                           relay: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
             ip = ipaddress.ip_address(address)
         except ValueError:
@@ -77,9 +80,16 @@ class MsrpService(Service):
             self.disown(client, session_id)
 
         endpoint = Endpoint(uri, emit, gone, self._tls_client)
+        if relay is not None:
+            relay_uri, credentials = _relay(relay)
+            try:
+                endpoint.connect_relay(relay_uri, credentials)
+            except ConnectionError as exc:
+                raise ServiceError(ErrorCode.FAILED, str(exc)) from None
         self.endpoints[session_id] = (client, endpoint)
         self.own(client, session_id, lambda: endpoint.end("the client went away"))
-        return {"session_id": session_id, "path": str(uri), "address": str(ip),
+        path = " ".join(str(hop) for hop in (*endpoint.use_path, uri))
+        return {"session_id": session_id, "path": path, "address": str(ip),
                 "port": listener.port, "tls": tls}
 
     def rpc_start_session(self, client: str, session_id: str, remote_path: list[Any],
@@ -159,3 +169,19 @@ class MsrpService(Service):
         if found is None or found[0] != client:
             raise ServiceError(ErrorCode.NOT_FOUND, f"no MSRP session {session_id}")
         return found[1]
+
+
+def _relay(relay: dict[str, Any]) -> tuple[MSRPURI, RelayCredentials]:
+    """``{"uri", "username", "password"}``: the relay and our credentials there."""
+    unknown = sorted(set(relay) - {"uri", "username", "password"})
+    if unknown:
+        raise ServiceError(ErrorCode.INVALID_PARAMS, f"relay: unknown keys {unknown}")
+    values = [relay.get(key) for key in ("uri", "username", "password")]
+    if not all(isinstance(value, str) and value for value in values):
+        raise ServiceError(ErrorCode.INVALID_PARAMS,
+                           "relay needs uri, username and password (strings)")
+    try:
+        uri = parse_uri(str(values[0]))
+    except MSRPParseError as exc:
+        raise ServiceError(ErrorCode.INVALID_PARAMS, f"relay: {exc}") from None
+    return uri, RelayCredentials(str(values[1]), str(values[2]))

@@ -29,6 +29,15 @@ import gevent.socket
 
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
 from sipsimple_services.msrp.protocol.headers import FailureReport
+from sipsimple_services.msrp.protocol.message import MSRPResponse
+from sipsimple_services.msrp.protocol.parser import StreamParser, collect
+from sipsimple_services.msrp.protocol.relay import (
+    AuthFailed,
+    AuthRetry,
+    AuthSucceeded,
+    RelayAuth,
+    RelayCredentials,
+)
 from sipsimple_services.msrp.protocol.reports import ReportReceived
 from sipsimple_services.msrp.protocol.session import (
     DeliveryFailed,
@@ -76,6 +85,7 @@ class Endpoint:
         self._greenlets: list[gevent.Greenlet] = []
         self._messages: dict[str, bool] = {}  # ours in flight -> Success-Report asked
         self._started_at = 0.0
+        self.use_path: tuple[MSRPURI, ...] = ()  # our relay's hops (RFC 4976), if any
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.local_uri} {self.state}>"
@@ -86,12 +96,22 @@ class Endpoint:
               accept_types: Iterable[str] = ("*",)) -> None:
         if self.state != "created":
             raise RuntimeError(f"the session was started already ({self.state})")
+        if self.use_path:
+            # RFC 4976: the relay's hops go before the peer's path; the connection is
+            # ours to the relay already, whatever a=setup said.
+            remote_path, active = self.use_path + remote_path, True
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
                                    max_message_bytes=MAX_MESSAGE_BYTES)
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
         self._greenlets.append(gevent.spawn(self._timer))
-        if active:
+        if self.use_path:
+            early, self._early = self._early, []
+            for data in early:  # before anything that may yield to the reader
+                self._feed(data)
+            self.session.keepalive()  # binds the path end to end
+            self._connected()
+        elif active:
             self._greenlets.append(gevent.spawn(self._connect, remote_path[0]))
         elif self._sock is not None:  # the peer connected before our start
             early, self._early = self._early, []
@@ -187,6 +207,56 @@ class Endpoint:
         self.session.keepalive()  # the empty SEND that binds the connection
         self._connected()
         self._read()
+
+    def connect_relay(self, relay: MSRPURI, credentials: RelayCredentials) -> None:
+        """Connect to our relay and AUTH (RFC 4976), blocking; sets `use_path` and reads on.
+
+        Raises ConnectionError with the reason when the relay cannot be reached or
+        refuses us. Before `start`, what the relay sends waits (as a passive early
+        connection's bytes)."""
+        host, port = relay.host.strip("[]"), relay.port or DEFAULT_PORT
+        try:
+            sock = gevent.socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            raise ConnectionError(f"cannot connect to the relay {relay}: {exc}") from None
+        if relay.secure:
+            try:
+                if self._tls_client is None:
+                    raise ssl.SSLError("this service has no TLS client settings")
+                sock = self._tls_client().wrap_socket(sock, server_hostname=host)
+            except (OSError, ValueError) as exc:
+                sock.close()
+                reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else str(exc)
+                raise ConnectionError(f"cannot connect to the relay {relay}: {reason}") from None
+        auth = RelayAuth(relay, self.local_uri, credentials)
+        parser = StreamParser()
+        request = auth.request()
+        try:
+            while True:
+                sock.sendall(bytes(request))
+                event = None
+                while event is None:
+                    data = sock.recv(READ_SIZE)
+                    if not data:
+                        raise ConnectionError(f"the relay {relay} closed the connection")
+                    for message in collect(parser.feed(data)):
+                        if isinstance(message, MSRPResponse):
+                            event = auth.handle_response(message, time.monotonic())
+                if isinstance(event, AuthRetry):
+                    request = event.request
+                    continue
+                if isinstance(event, AuthFailed):
+                    raise ConnectionError(f"the relay {relay} refused AUTH: {event.reason}")
+                assert isinstance(event, AuthSucceeded)
+                break
+        except (OSError, gevent.Timeout) as exc:
+            sock.close()
+            if isinstance(exc, ConnectionError):
+                raise
+            raise ConnectionError(f"AUTH to the relay {relay} failed: {exc}") from None
+        sock.settimeout(None)
+        self.use_path, self._sock = event.use_path, sock
+        self._greenlets.append(gevent.spawn(self._read))
 
     def _secure(self, sock: Any, target: MSRPURI, host: str) -> Any:
         """The TLS socket over `sock`, its certificate checked for `host` (None: ended)."""
