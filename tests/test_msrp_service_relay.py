@@ -3,15 +3,17 @@
 Both sessions AUTH to the relay (digest) and send through it: their a=path
 is the relay's Use-Path hop then their own URI, each one's To-Path its relay
 hop then the peer's whole path. A wrong password is a clear failure of
-create_session.
+create_session. A grant of 60 s is refreshed half-way (a 30 s test).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.audio import wait_until
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
 
@@ -73,3 +75,29 @@ def test_the_relay_refusing_auth_is_a_clear_failure(
     assert error.value.code == "failed"
     assert "refused AUTH" in str(error.value) and "refused the credentials" in str(error.value)
     assert bus.call("msrp", "status")["sessions"] == []
+
+
+def test_the_grant_is_refreshed(spawn_service: Callable[..., Any], tmp_path: Path,
+                                events: Recorder,
+                                kamailio_factory: Callable[..., Kamailio]) -> None:
+    log = tmp_path / "msrp.log"
+    spawn_service("sipsimple_services.msrp", "msrp", log=log)
+    bus = get_bus()
+    relay = kamailio_factory(defines=["WITH_MSRP", "WITH_MSRP_SHORT_AUTH"])
+    a = bus.call("msrp", "create_session", address="127.0.0.1",
+                 relay=relay_of(relay, "alice"), timeout=20)
+    b = bus.call("msrp", "create_session", address="127.0.0.1",
+                 relay=relay_of(relay, "bob"), timeout=20)
+    bus.call("msrp", "start_session", session_id=b["session_id"],
+             remote_path=a["path"].split(), active=False)
+    bus.call("msrp", "start_session", session_id=a["session_id"],
+             remote_path=b["path"].split(), active=True)
+    for s in (a, b):
+        events.wait(of(s["session_id"], "msrp.session_started"))
+    wait_until(lambda: log.read_text().count("AUTH refreshed at the relay for 60 s") >= 2,
+               "both sessions refresh their AUTH", timeout=90)
+    bus.call("msrp", "send_message", session_id=a["session_id"], content_type="text/plain",
+             body=b"after the refresh")
+    got = events.wait(of(b["session_id"], "msrp.message_received"))
+    assert got.data.body == b"after the refresh"
+    assert not [n for n in events.seen if n.name == "msrp.session_failed"]

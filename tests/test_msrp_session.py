@@ -20,6 +20,7 @@ from sipsimple_services.msrp.protocol.session import (
     MessageReceived,
     MSRPSession,
     RequestRejected,
+    ResponseUnmatched,
     SessionEvent,
     StreamBroken,
 )
@@ -284,3 +285,15 @@ def test_any_messages_chunk_sizes_and_reads_arrive_whole(
         if not to_bob and not to_alice:
             break
     assert received == sent and delivered == set(sent)
+
+
+def test_the_response_to_a_request_of_the_caller_is_handed_out() -> None:
+    """The connection layer's own AUTH (RFC 4976 refresh) gets its response this way;
+    a response nobody awaits is dropped."""
+    alice, _ = pair()
+    response = MSRPResponse("relayauth01", 200, "OK",
+                            (("To-Path", ALICE), ("From-Path", BOB)))
+    assert alice.receive(bytes(response), 0.0) == []
+    alice.expect_response("relayauth01")
+    assert alice.receive(bytes(response), 0.0) == [ResponseUnmatched(response)]
+    assert alice.receive(bytes(response), 0.0) == []  # once

@@ -29,7 +29,7 @@ import gevent.socket
 
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
 from sipsimple_services.msrp.protocol.headers import FailureReport
-from sipsimple_services.msrp.protocol.message import MSRPResponse
+from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 from sipsimple_services.msrp.protocol.parser import StreamParser, collect
 from sipsimple_services.msrp.protocol.relay import (
     AuthFailed,
@@ -45,6 +45,7 @@ from sipsimple_services.msrp.protocol.session import (
     MessageReceived,
     MSRPSession,
     RequestRejected,
+    ResponseUnmatched,
     SessionEvent,
     StreamBroken,
 )
@@ -86,6 +87,8 @@ class Endpoint:
         self._messages: dict[str, bool] = {}  # ours in flight -> Success-Report asked
         self._started_at = 0.0
         self.use_path: tuple[MSRPURI, ...] = ()  # our relay's hops (RFC 4976), if any
+        self._relay_auth: RelayAuth | None = None
+        self._refresh_at: float | None = None  # when the relay's grant is renewed
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.local_uri} {self.state}>"
@@ -256,6 +259,9 @@ class Endpoint:
             raise ConnectionError(f"AUTH to the relay {relay} failed: {exc}") from None
         sock.settimeout(None)
         self.use_path, self._sock = event.use_path, sock
+        self._relay_auth, self._refresh_at = auth, event.refresh_at
+        log.info("%r: AUTH at %s, Use-Path %s for %d s", self, relay,
+                 " ".join(map(str, event.use_path)), event.expires)
         self._greenlets.append(gevent.spawn(self._read))
 
     def _secure(self, sock: Any, target: MSRPURI, host: str) -> Any:
@@ -320,6 +326,31 @@ class Endpoint:
                     gevent.spawn(self._lost, f"connection error: {exc}")
                     return
 
+    def _write_auth(self, request: MSRPRequest) -> None:
+        """An AUTH of our own to the relay, between the session's chunks."""
+        sock, session = self._sock, self.session
+        if sock is None or session is None:
+            return
+        session.expect_response(request.transaction_id)
+        with self._write_lock:
+            try:
+                sock.sendall(bytes(request))
+            except OSError as exc:
+                gevent.spawn(self._lost, f"connection error: {exc}")
+
+    def _relay_answer(self, event: ResponseUnmatched) -> None:
+        """The relay's response to a refresh AUTH (others are stray: ignored)."""
+        if self._relay_auth is None:
+            return
+        outcome = self._relay_auth.handle_response(event.response, time.monotonic())
+        if isinstance(outcome, AuthRetry):
+            self._write_auth(outcome.request)
+        elif isinstance(outcome, AuthSucceeded):
+            self._refresh_at = outcome.refresh_at
+            log.info("%r: AUTH refreshed at the relay for %d s", self, outcome.expires)
+        elif isinstance(outcome, AuthFailed):
+            self.end(f"the relay refused the AUTH refresh: {outcome.reason}", failed=True)
+
     def _timer(self) -> None:
         while self.state != "ended":
             session = self.session
@@ -334,6 +365,10 @@ class Endpoint:
                 self.end(f"the peer did not connect within {PASSIVE_TIMEOUT:.0f} s", failed=True)
                 return
             if self.state == "connected":
+                if self._refresh_at is not None and now >= self._refresh_at \
+                        and self._relay_auth is not None:
+                    self._refresh_at = None  # the answer sets the next one
+                    self._write_auth(self._relay_auth.refresh())
                 self._handle(session.tick(now))
                 self._flush()
 
@@ -369,5 +404,7 @@ class Endpoint:
                              failed=True)
             elif isinstance(event, StreamBroken):
                 self.end(f"MSRP stream broken: {event.reason}", failed=True)
+            elif isinstance(event, ResponseUnmatched):
+                self._relay_answer(event)
             elif isinstance(event, RequestRejected):
                 log.info("%r: rejected a request (%s): %s", self, event.code, event.reason)
