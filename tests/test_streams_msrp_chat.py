@@ -6,7 +6,8 @@ messages over TCP on loopback. Messages go both ways, wrapped in CPIM when
 both sides accept it and plain when one does not, with delivery reports; a
 message sent before the stream started is delivered after. With a
 certificate (test CA) the msrp service makes the chat msrps (TCP/TLS/MSRP),
-and refuses a certificate that names another host.
+and refuses a certificate that names another host. Behind an RFC 4976
+relay (Kamailio): both accounts with `nat_traversal.msrp_relay`.
 """
 
 from __future__ import annotations
@@ -17,12 +18,14 @@ from typing import Any, ClassVar
 
 import pytest
 from harness.audio import audio_services, wait_until
+from harness.kamailio import Kamailio
 from harness.notifications import Recorder
 from harness.sessions import facade
 from harness.tlsca import TestCA
 
 from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
+from sipsimple.configuration.datatypes import MSRPRelayAddress
 from sipsimple.core import SIPURI, Route, ToHeader
 from sipsimple.notification import Notification
 from sipsimple.payloads.cpim import CPIMMessage
@@ -344,3 +347,30 @@ def test_a_certificate_for_another_host_fails_the_chat(
         assert not [n for n in events.seen if by(stream, "MediaStreamDidStart")(n)]
         events.wait(lambda n: n.sender is session
                     and n.name in ("SIPSessionDidEnd", "SIPSessionDidFail"))
+
+
+def test_chat_through_a_relay(services: dict[str, Any], events: Recorder,
+                              kamailio_factory: Callable[..., Kamailio]) -> None:
+    relay = kamailio_factory(defines=["WITH_MSRP"])
+
+    def behind_the_relay(account: Account) -> None:
+        account.nat_traversal.msrp_relay = MSRPRelayAddress(
+            "127.0.0.1", relay.msrp_port, "tcp")
+        account.nat_traversal.use_msrp_relay_for_outbound = True
+        account.auth.password = f"{account.user}-secret"  # Kamailio's users
+
+    with facade(["alice", "bob"], configure=behind_the_relay) as accounts:
+        alice = accounts["alice"]
+        stream = ChatStream(alice)
+        session, answering, theirs = chat(events, alice, stream)
+        hop = f"a=path:msrp://127.0.0.1:{relay.msrp_port}/"
+        assert hop in str(session.local_sdp) and hop in str(answering.local_sdp)
+        sent = stream.send_message("through the relay")
+        [message] = got(events, theirs)
+        assert message.content == b"through the relay"
+        events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                    and n.data.message_id == sent)
+        theirs.send_message("back through it")
+        assert got(events, stream)[0].content == b"back through it"
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
