@@ -374,3 +374,27 @@ def test_chat_through_a_relay(services: dict[str, Any], events: Recorder,
         assert got(events, stream)[0].content == b"back through it"
         session.end()
         events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_a_relay_refusing_auth_fails_the_stream(services: dict[str, Any], events: Recorder,
+                                               kamailio_factory: Callable[..., Kamailio]
+                                               ) -> None:
+    relay = kamailio_factory(defines=["WITH_MSRP"])
+
+    def wrong_password(account: Account) -> None:
+        account.nat_traversal.msrp_relay = MSRPRelayAddress(
+            "127.0.0.1", relay.msrp_port, "tcp")
+        account.nat_traversal.use_msrp_relay_for_outbound = True
+        account.auth.password = "not-the-password"
+
+    with facade(["alice"], configure=wrong_password) as accounts:
+        stream = ChatStream(accounts["alice"])
+        session = Session(accounts["alice"])
+        ports = get_bus().call("signalling", "get_transports")
+        session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                        [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+        failed = events.wait(by(stream, "MediaStreamDidFail"))
+        assert "refused AUTH" in failed.data.reason
+        assert "refused the credentials" in failed.data.reason
+        events.wait(lambda n: n.sender is session
+                    and n.name in ("SIPSessionDidFail", "SIPSessionDidEnd"))
