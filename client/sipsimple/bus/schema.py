@@ -237,8 +237,9 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("directories", (list, NoneType), required=False),
         )),
     ),
-    # MSRP sessions over direct TCP (see docs/msrp.md). A session is made
-    # first (its path goes in the SDP), started once the peer's path is known.
+    # MSRP sessions over TCP or TLS, direct or through a relay (docs/msrp.md). A
+    # session is made first (its path goes in the SDP), started once the peer's
+    # path is known.
     "msrp": _methods(
         # -> {"session_id", "path" (our MSRP URI), "address", "port"}: the
         # listener of `address` (one per address, shared by its sessions)
