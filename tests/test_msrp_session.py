@@ -20,6 +20,7 @@ from sipsimple_services.msrp.protocol.session import (
     MessageReceived,
     MSRPSession,
     RequestRejected,
+    ResponseUnmatched,
     SessionEvent,
     StreamBroken,
 )
@@ -308,3 +309,15 @@ def test_a_resumed_file_starts_at_its_offset_and_completes_with_the_rest() -> No
     _, bob_events, _ = pump(alice, bob)
     assert [(e.message_id, e.size) for e in bob_events if isinstance(e, MessageReceived)] == [
         (other, 10)]
+
+
+def test_the_response_to_a_request_of_the_caller_is_handed_out() -> None:
+    """The connection layer's own AUTH (RFC 4976 refresh) gets its response this way;
+    a response nobody awaits is dropped."""
+    alice, _ = pair()
+    response = MSRPResponse("relayauth01", 200, "OK",
+                            (("To-Path", ALICE), ("From-Path", BOB)))
+    assert alice.receive(bytes(response), 0.0) == []
+    alice.expect_response("relayauth01")
+    assert alice.receive(bytes(response), 0.0) == [ResponseUnmatched(response)]
+    assert alice.receive(bytes(response), 0.0) == []  # once

@@ -4,21 +4,28 @@ alice calls bob with an MSRP-only chat through the signalling service's own
 UDP address, both accounts in this process; the msrp service carries the
 messages over TCP on loopback. Messages go both ways, wrapped in CPIM when
 both sides accept it and plain when one does not, with delivery reports; a
-message sent before the stream started is delivered after.
+message sent before the stream started is delivered after. With a
+certificate (test CA) the msrp service makes the chat msrps (TCP/TLS/MSRP),
+and refuses a certificate that names another host. Behind an RFC 4976
+relay (Kamailio): both accounts with `nat_traversal.msrp_relay`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
 from harness.audio import audio_services, wait_until
+from harness.kamailio import Kamailio
 from harness.notifications import Recorder
 from harness.sessions import facade
+from harness.tlsca import TestCA
 
 from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
+from sipsimple.configuration.datatypes import MSRPRelayAddress
 from sipsimple.core import SIPURI, Route, ToHeader
 from sipsimple.notification import Notification
 from sipsimple.payloads.cpim import CPIMMessage
@@ -263,3 +270,131 @@ def test_a_broken_connection_fails_the_streams_and_ends_the_call(
     assert [n.data.reason for n in events.seen if by(stream, "MediaStreamDidFail")(n)] in (
         [], ["the peer closed the connection"])
     assert not [n for n in events.seen if n.name == "SIPSessionDidFail"]
+
+
+def tls_services(spawn_service: Callable[..., Any], tmp_path: Path,
+                 **names: tuple[str, ...]) -> None:
+    """The services, the msrp one with a certificate (for `names`) of a test CA."""
+    audio_services(spawn_service)
+    ca = TestCA(tmp_path)
+    leaf = ca.issue("msrp", "msrp.test", **names)
+    spawn_service("sipsimple_services.msrp", "msrp",
+                  SIPSIMPLE_MSRP_TLS_CERTIFICATE=str(leaf.cert),
+                  SIPSIMPLE_MSRP_TLS_PRIVATE_KEY=str(leaf.key),
+                  SIPSIMPLE_MSRP_TLS_CA_FILE=str(ca.path))
+
+
+def test_chat_over_tls(spawn_service: Callable[..., Any], tmp_path: Path,
+                       events: Recorder) -> None:
+    tls_services(spawn_service, tmp_path, ips=("127.0.0.1",))
+    with facade(["alice", "bob"]) as accounts:
+        alice = accounts["alice"]
+        assert alice.msrp.transport == "tls"  # the original SDK's default
+        stream = ChatStream(alice)
+        session, answering, theirs = chat(events, alice, stream)
+        assert stream.tls and theirs.tls
+        for sdp in (str(session.local_sdp), str(answering.local_sdp)):
+            assert "TCP/TLS/MSRP *" in sdp and "a=path:msrps://127.0.0.1:" in sdp
+        events.wait(by(stream, "MediaStreamDidStart"))
+        sent = stream.send_message("over tls")
+        [message] = got(events, theirs)
+        assert message.content == b"over tls"
+        events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                    and n.data.message_id == sent)
+        reply = theirs.send_message("back over tls")
+        [back] = got(events, stream)
+        assert back.content == b"back over tls"
+        events.wait(lambda n: by(theirs, "ChatStreamDidDeliverMessage")(n)
+                    and n.data.message_id == reply)
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_an_account_set_to_tcp_offers_tcp(spawn_service: Callable[..., Any], tmp_path: Path,
+                                          events: Recorder) -> None:
+    """Even when the service could do TLS; the answer takes the offer's transport."""
+    tls_services(spawn_service, tmp_path, ips=("127.0.0.1",))
+    with facade(["alice", "bob"]) as accounts:
+        alice = accounts["alice"]
+        alice.msrp.transport = "tcp"
+        plain = ChatStream(alice)
+        session, _answering, theirs = chat(events, alice, plain)
+        assert not plain.tls and not theirs.tls
+        assert "TCP/MSRP *" in str(session.local_sdp)
+        assert "msrps" not in str(session.local_sdp)
+        plain.send_message("over tcp")
+        assert got(events, theirs)[0].content == b"over tcp"
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_a_certificate_for_another_host_fails_the_chat(
+    spawn_service: Callable[..., Any], tmp_path: Path, events: Recorder
+) -> None:
+    tls_services(spawn_service, tmp_path, dns=("elsewhere.test",))
+    with facade(["alice", "bob"]) as accounts:
+        alice = accounts["alice"]
+        stream = ChatStream(alice)
+        ports = get_bus().call("signalling", "get_transports")
+        session = Session(alice)
+        session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                        [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+        new = events.wait("SIPSessionNewIncoming")
+        new.sender.accept(new.data.streams)
+        failed = events.wait(by(stream, "MediaStreamDidFail"))
+        assert "certificate verify failed" in failed.data.reason
+        assert "mismatch" in failed.data.reason
+        assert not [n for n in events.seen if by(stream, "MediaStreamDidStart")(n)]
+        events.wait(lambda n: n.sender is session
+                    and n.name in ("SIPSessionDidEnd", "SIPSessionDidFail"))
+
+
+def test_chat_through_a_relay(services: dict[str, Any], events: Recorder,
+                              kamailio_factory: Callable[..., Kamailio]) -> None:
+    relay = kamailio_factory(defines=["WITH_MSRP"])
+
+    def behind_the_relay(account: Account) -> None:
+        account.nat_traversal.msrp_relay = MSRPRelayAddress(
+            "127.0.0.1", relay.msrp_port, "tcp")
+        account.nat_traversal.use_msrp_relay_for_outbound = True
+        account.auth.password = f"{account.user}-secret"  # Kamailio's users
+
+    with facade(["alice", "bob"], configure=behind_the_relay) as accounts:
+        alice = accounts["alice"]
+        stream = ChatStream(alice)
+        session, answering, theirs = chat(events, alice, stream)
+        hop = f"a=path:msrp://127.0.0.1:{relay.msrp_port}/"
+        assert hop in str(session.local_sdp) and hop in str(answering.local_sdp)
+        sent = stream.send_message("through the relay")
+        [message] = got(events, theirs)
+        assert message.content == b"through the relay"
+        events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                    and n.data.message_id == sent)
+        theirs.send_message("back through it")
+        assert got(events, stream)[0].content == b"back through it"
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_a_relay_refusing_auth_fails_the_stream(services: dict[str, Any], events: Recorder,
+                                               kamailio_factory: Callable[..., Kamailio]
+                                               ) -> None:
+    relay = kamailio_factory(defines=["WITH_MSRP"])
+
+    def wrong_password(account: Account) -> None:
+        account.nat_traversal.msrp_relay = MSRPRelayAddress(
+            "127.0.0.1", relay.msrp_port, "tcp")
+        account.nat_traversal.use_msrp_relay_for_outbound = True
+        account.auth.password = "not-the-password"
+
+    with facade(["alice"], configure=wrong_password) as accounts:
+        stream = ChatStream(accounts["alice"])
+        session = Session(accounts["alice"])
+        ports = get_bus().call("signalling", "get_transports")
+        session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                        [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+        failed = events.wait(by(stream, "MediaStreamDidFail"))
+        assert "refused AUTH" in failed.data.reason
+        assert "refused the credentials" in failed.data.reason
+        events.wait(lambda n: n.sender is session
+                    and n.name in ("SIPSessionDidFail", "SIPSessionDidEnd"))

@@ -83,6 +83,9 @@ def test_build_media_writes_the_m_line() -> None:
     assert "a=setup:passive\r\na=sendrecv\r\n" in text
     assert "accept-wrapped-types" not in str(build_media("message", "::1", 1, [PATH], ["*"]))
     assert "c=IN IP6 ::1" in str(build_media("message", "::1", 1, [PATH], ["*"]))
+    secure = build_media("message", "127.0.0.1", 1, ["msrps://127.0.0.1:1/s;tcp"], ["*"],
+                         tls=True)
+    assert secure.transport == "TCP/TLS/MSRP" and "TCP/TLS/MSRP *" in str(secure)
     # what we write, we read
     back = read_media(offer("".join(f"a={a}\n" for a in media.attributes)).media[0])
     assert back.path == (PATH,) and back.setup == "passive"
@@ -123,8 +126,10 @@ def test_chat_stream_takes_message_m_lines_only() -> None:
         ChatStream.new_from_sdp(None, offer(media="application"), 0)
     with pytest.raises(UnknownStreamError):
         ChatStream.new_from_sdp(None, offer(transport="RTP/AVP"), 0)
-    for refused in (offer(transport="TCP/TLS/MSRP"),  # no TLS yet
-                    offer(f"a=path:{PATH}\na=accept-types:*\na=file-selector:name:\"x\"\n"),
+    tls = ChatStream.new_from_sdp(None, offer(transport="TCP/TLS/MSRP"), 0)
+    assert tls._wants_tls() is True  # an answer takes the offer's transport
+    assert ChatStream.new_from_sdp(None, offer(), 0)._wants_tls() is False
+    for refused in (offer(f"a=path:{PATH}\na=accept-types:*\na=file-selector:name:\"x\"\n"),
                     offer(f"a=path:{PATH}\na=accept-types:*\na=sendonly\n"),
                     offer("a=accept-types:*\n")):
         with pytest.raises(InvalidStreamError):

@@ -237,12 +237,19 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("directories", (list, NoneType), required=False),
         )),
     ),
-    # MSRP sessions over direct TCP (see docs/msrp.md). A session is made
-    # first (its path goes in the SDP), started once the peer's path is known.
+    # MSRP sessions over TCP or TLS, direct or through a relay (docs/msrp.md). A
+    # session is made first (its path goes in the SDP), started once the peer's
+    # path is known.
     "msrp": _methods(
         # -> {"session_id", "path" (our MSRP URI), "address", "port"}: the
         # listener of `address` (one per address, shared by its sessions)
-        Method("create_session", (Param("address", (str,)),)),
+        # tls: True msrps (the service needs a certificate), False msrp, None
+        # (default) msrps when the service has a certificate; -> also {"tls"}
+        # relay: {"uri", "username", "password"} (RFC 4976): the session connects
+        # and AUTHs there first; "path" is then our whole a=path (relay hops first)
+        Method("create_session", (Param("address", (str,)),
+                                  Param("tls", (bool, NoneType), required=False),
+                                  Param("relay", (dict, NoneType), required=False))),
         # remote_path: the peer's a=path URIs; active: we connect (RFC 6135
         # a=setup), else we wait for the peer's connection; accept_types: what
         # the session takes (415 for the rest), default "*"

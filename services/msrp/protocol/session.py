@@ -76,6 +76,7 @@ __all__ = [
     "MessageReceived",
     "ReportReceived",
     "RequestRejected",
+    "ResponseUnmatched",
     "SessionEvent",
     "StreamBroken",
 ]
@@ -143,6 +144,14 @@ class RequestRejected:
 
 
 @dataclass(frozen=True)
+class ResponseUnmatched:
+    """The response to a request the caller wrote on the connection itself (an RFC 4976
+    AUTH refresh) and announced with `MSRPSession.expect_response`."""
+
+    response: MSRPResponse
+
+
+@dataclass(frozen=True)
 class StreamBroken:
     """The byte stream cannot be parsed any more: close the connection."""
 
@@ -151,7 +160,7 @@ class StreamBroken:
 
 SessionEvent = (
     MessageReceived | IncomingData | ChunkReceived | MessageAborted | MessageDelivered
-    | DeliveryFailed | ReportReceived | RequestRejected | StreamBroken
+    | DeliveryFailed | ReportReceived | RequestRejected | ResponseUnmatched | StreamBroken
 )
 
 
@@ -168,6 +177,9 @@ class _Receiving:
     message_id: str | None
     streamed: bool
     failed: bool = False  # answered with an error: skip the rest
+
+
+MAX_EXPECTED = 16  # the caller's own requests awaiting a response (a relay's AUTH)
 
 
 def _new_id() -> str:
@@ -200,6 +212,7 @@ class MSRPSession:
         self.keepalive_interval = keepalive_interval
         self._new_id = new_id
         self._parser = StreamParser(limits)
+        self._expected: set[str] = set()  # the caller's own requests (expect_response)
         self._chunker = Chunker(chunk_size)
         self._reassembler = Reassembler(max_message_bytes)
         self._transactions = TransactionTable(response_timeout)
@@ -313,7 +326,18 @@ class MSRPSession:
             )
             self._control.append(bytes(report))
 
+    def expect_response(self, transaction_id: str) -> None:
+        """The caller wrote a request of its own with this transaction id: its response
+        comes out as `ResponseUnmatched` (at most `MAX_EXPECTED` awaited at once)."""
+        if len(self._expected) >= MAX_EXPECTED:
+            self._expected.pop()
+        self._expected.add(transaction_id)
+
     def _response(self, response: MSRPResponse, events: list[SessionEvent]) -> None:
+        if response.transaction_id in self._expected:
+            self._expected.discard(response.transaction_id)
+            events.append(ResponseUnmatched(response))
+            return
         outcome = self._transactions.response(response)
         if outcome is not None:
             self._outcome(outcome.request.transaction_id, response, outcome.local, events)

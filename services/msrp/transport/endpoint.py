@@ -6,6 +6,8 @@ Active (RFC 6135 ``a=setup:active``): it connects to the first URI of the
 peer's path and binds the connection with an empty SEND. Passive: the shared
 `Listener` hands it the connection whose first request names it, possibly
 before `start` (the peer's answer may reach its side first): those bytes wait.
+An ``msrps`` first URI is reached over TLS: the certificate and its name
+(the URI's host) are verified with the context `tls_client` gives.
 
 What happens goes out through `emit(event_name, data)`, named as the bus
 events (``session_started``, ``message_received``, ...); the bus side adds
@@ -18,6 +20,7 @@ import contextlib
 import logging
 import os
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,6 +32,15 @@ import gevent.socket
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
 from sipsimple_services.msrp.protocol.chunking import FILE
 from sipsimple_services.msrp.protocol.headers import FailureReport
+from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
+from sipsimple_services.msrp.protocol.parser import StreamParser, collect
+from sipsimple_services.msrp.protocol.relay import (
+    AuthFailed,
+    AuthRetry,
+    AuthSucceeded,
+    RelayAuth,
+    RelayCredentials,
+)
 from sipsimple_services.msrp.protocol.reports import ReportReceived
 from sipsimple_services.msrp.protocol.session import (
     DeliveryFailed,
@@ -38,6 +50,7 @@ from sipsimple_services.msrp.protocol.session import (
     MessageReceived,
     MSRPSession,
     RequestRejected,
+    ResponseUnmatched,
     SessionEvent,
     StreamBroken,
 )
@@ -48,6 +61,7 @@ from sipsimple_services.msrp.transport.files import (
     OutgoingFile,
     TransferError,
 )
+from sipsimple_services.msrp.transport.tls import describe_tls_error
 
 __all__ = ["CONNECT_TIMEOUT", "KEEPALIVE_INTERVAL", "PASSIVE_TIMEOUT", "Endpoint"]
 
@@ -67,8 +81,10 @@ Emit = Callable[[str, dict[str, Any]], None]
 
 class Endpoint:
     def __init__(self, local_uri: MSRPURI, emit: Emit,
-                 on_gone: Callable[[], None] = lambda: None) -> None:
+                 on_gone: Callable[[], None] = lambda: None,
+                 tls_client: Callable[[], ssl.SSLContext] | None = None) -> None:
         self.local_uri = local_uri
+        self._tls_client = tls_client
         self.session: MSRPSession | None = None
         self.active: bool | None = None
         self.state = "created"  # created, starting, connected, ended
@@ -87,6 +103,9 @@ class Endpoint:
         self._incoming: dict[str, IncomingFile] = {}
         self._announced: list[FileExpectation] = []
         self._stream_types: tuple[str, ...] = ()
+        self.use_path: tuple[MSRPURI, ...] = ()  # our relay's hops (RFC 4976), if any
+        self._relay_auth: RelayAuth | None = None
+        self._refresh_at: float | None = None  # when the relay's grant is renewed
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.local_uri} {self.state}>"
@@ -97,6 +116,10 @@ class Endpoint:
               accept_types: Iterable[str] = ("*",)) -> None:
         if self.state != "created":
             raise RuntimeError(f"the session was started already ({self.state})")
+        if self.use_path:
+            # RFC 4976: the relay's hops go before the peer's path; the connection is
+            # ours to the relay already, whatever a=setup said.
+            remote_path, active = self.use_path + remote_path, True
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
                                    stream_types=self._stream_types,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
@@ -105,7 +128,13 @@ class Endpoint:
             self.session.resume_next(_have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
         self._greenlets.append(gevent.spawn(self._timer))
-        if active:
+        if self.use_path:
+            early, self._early = self._early, []
+            for data in early:  # before anything that may yield to the reader
+                self._feed(data)
+            self.session.keepalive()  # binds the path end to end
+            self._connected()
+        elif active:
             self._greenlets.append(gevent.spawn(self._connect, remote_path[0]))
         elif self._sock is not None:  # the peer connected before our start
             early, self._early = self._early, []
@@ -227,6 +256,10 @@ class Endpoint:
         except OSError as exc:
             self.end(f"cannot connect to {target}: {exc}", failed=True)
             return
+        if target.secure:
+            sock = self._secure(sock, target, host)
+            if sock is None:
+                return
         sock.settimeout(None)
         if self.state == "ended":
             sock.close()
@@ -236,6 +269,73 @@ class Endpoint:
         self.session.keepalive()  # the empty SEND that binds the connection
         self._connected()
         self._read()
+
+    def connect_relay(self, relay: MSRPURI, credentials: RelayCredentials) -> None:
+        """Connect to our relay and AUTH (RFC 4976), blocking; sets `use_path` and reads on.
+
+        Raises ConnectionError with the reason when the relay cannot be reached or
+        refuses us. Before `start`, what the relay sends waits (as a passive early
+        connection's bytes)."""
+        host, port = relay.host.strip("[]"), relay.port or DEFAULT_PORT
+        try:
+            sock = gevent.socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            raise ConnectionError(f"cannot connect to the relay {relay}: {exc}") from None
+        if relay.secure:
+            try:
+                if self._tls_client is None:
+                    raise ssl.SSLError("this service has no TLS client settings")
+                sock = self._tls_client().wrap_socket(sock, server_hostname=host)
+            except (OSError, ValueError) as exc:
+                sock.close()
+                reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else str(exc)
+                raise ConnectionError(f"cannot connect to the relay {relay}: {reason}") from None
+        auth = RelayAuth(relay, self.local_uri, credentials)
+        parser = StreamParser()
+        request = auth.request()
+        try:
+            while True:
+                sock.sendall(bytes(request))
+                event = None
+                while event is None:
+                    data = sock.recv(READ_SIZE)
+                    if not data:
+                        raise ConnectionError(f"the relay {relay} closed the connection")
+                    for message in collect(parser.feed(data)):
+                        if isinstance(message, MSRPResponse):
+                            event = auth.handle_response(message, time.monotonic())
+                if isinstance(event, AuthRetry):
+                    request = event.request
+                    continue
+                if isinstance(event, AuthFailed):
+                    raise ConnectionError(f"the relay {relay} refused AUTH: {event.reason}")
+                assert isinstance(event, AuthSucceeded)
+                break
+        except (OSError, gevent.Timeout) as exc:
+            sock.close()
+            if isinstance(exc, ConnectionError):
+                raise
+            raise ConnectionError(f"AUTH to the relay {relay} failed: {exc}") from None
+        sock.settimeout(None)
+        self.use_path, self._sock = event.use_path, sock
+        self._relay_auth, self._refresh_at = auth, event.refresh_at
+        log.info("%r: AUTH at %s, Use-Path %s for %d s", self, relay,
+                 " ".join(map(str, event.use_path)), event.expires)
+        self._greenlets.append(gevent.spawn(self._read))
+
+    def _secure(self, sock: Any, target: MSRPURI, host: str) -> Any:
+        """The TLS socket over `sock`, its certificate checked for `host` (None: ended)."""
+        try:
+            if self._tls_client is None:
+                raise ssl.SSLError("this service has no TLS client settings")
+            # server_hostname: SNI for a name, and the name (or IP SAN) the certificate
+            # must carry; the handshake runs under the connect timeout still set.
+            return self._tls_client().wrap_socket(sock, server_hostname=host)
+        except (OSError, ValueError) as exc:
+            sock.close()
+            reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else str(exc)
+            self.end(f"cannot connect to {target}: {reason}", failed=True)
+            return None
 
     def _connected(self) -> None:
         self.state = "connected"
@@ -323,6 +423,31 @@ class Endpoint:
         if outgoing is not None:
             outgoing.close()
 
+    def _write_auth(self, request: MSRPRequest) -> None:
+        """An AUTH of our own to the relay, between the session's chunks."""
+        sock, session = self._sock, self.session
+        if sock is None or session is None:
+            return
+        session.expect_response(request.transaction_id)
+        with self._write_lock:
+            try:
+                sock.sendall(bytes(request))
+            except OSError as exc:
+                gevent.spawn(self._lost, f"connection error: {exc}")
+
+    def _relay_answer(self, event: ResponseUnmatched) -> None:
+        """The relay's response to a refresh AUTH (others are stray: ignored)."""
+        if self._relay_auth is None:
+            return
+        outcome = self._relay_auth.handle_response(event.response, time.monotonic())
+        if isinstance(outcome, AuthRetry):
+            self._write_auth(outcome.request)
+        elif isinstance(outcome, AuthSucceeded):
+            self._refresh_at = outcome.refresh_at
+            log.info("%r: AUTH refreshed at the relay for %d s", self, outcome.expires)
+        elif isinstance(outcome, AuthFailed):
+            self.end(f"the relay refused the AUTH refresh: {outcome.reason}", failed=True)
+
     def _timer(self) -> None:
         while self.state != "ended":
             session = self.session
@@ -337,6 +462,10 @@ class Endpoint:
                 self.end(f"the peer did not connect within {PASSIVE_TIMEOUT:.0f} s", failed=True)
                 return
             if self.state == "connected":
+                if self._refresh_at is not None and now >= self._refresh_at \
+                        and self._relay_auth is not None:
+                    self._refresh_at = None  # the answer sets the next one
+                    self._write_auth(self._relay_auth.refresh())
                 self._handle(session.tick(now))
                 self._flush()
 
@@ -376,6 +505,8 @@ class Endpoint:
                              failed=True)
             elif isinstance(event, StreamBroken):
                 self.end(f"MSRP stream broken: {event.reason}", failed=True)
+            elif isinstance(event, ResponseUnmatched):
+                self._relay_answer(event)
             elif isinstance(event, RequestRejected):
                 log.info("%r: rejected a request (%s): %s", self, event.code, event.reason)
 

@@ -6,11 +6,14 @@ the connection and every byte read so far, if the last From-Path URI has the
 session id of the peer's a=path (`Endpoint.attach`). A connection that names no
 session of ours, that sends garbage first or nothing for `FIRST_REQUEST_TIMEOUT`
 is closed with a log line; it never disturbs the other sessions.
+A TLS listener (``msrps``) first completes the handshake, within
+`HANDSHAKE_TIMEOUT`; a failed handshake closes the connection with a log line.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -26,6 +29,7 @@ from sipsimple_services.msrp.protocol.parser import (
     StreamParser,
 )
 from sipsimple_services.msrp.protocol.uri import MSRPURI
+from sipsimple_services.msrp.transport.tls import HANDSHAKE_TIMEOUT, describe_tls_error
 
 __all__ = ["FIRST_REQUEST_TIMEOUT", "Listener"]
 
@@ -48,8 +52,10 @@ class Listener:
     """One listening socket; `lookup(session_id)` finds the session a connection binds to."""
 
     def __init__(self, address: str, port: int,
-                 lookup: Callable[[str], Attachable | None]) -> None:
+                 lookup: Callable[[str], Attachable | None],
+                 tls: ssl.SSLContext | None = None) -> None:
         self._lookup = lookup
+        self.tls = tls
         self._server = StreamServer((address, port), self._handle,
                                     spawn=gevent.pool.Pool(MAX_CONNECTIONS))
         self._server.start()
@@ -60,6 +66,10 @@ class Listener:
         self._server.stop(timeout=1)
 
     def _handle(self, sock: Any, peer: Any) -> None:
+        if self.tls is not None:
+            sock = _handshake(self.tls, sock, peer)
+            if sock is None:
+                return
         try:
             data, request = _first_request(sock)
         except (OSError, TimeoutError, gevent.Timeout) as exc:
@@ -83,6 +93,19 @@ class Listener:
             log.warning("connection from %s closed: session %s refused it (taken, or "
                         "another peer)", peer, endpoint.local_uri)
             sock.close()
+
+
+def _handshake(context: ssl.SSLContext, sock: Any, peer: Any) -> Any:
+    """The TLS socket once the handshake is done, or None (closed, logged)."""
+    try:
+        with gevent.Timeout(HANDSHAKE_TIMEOUT):
+            return context.wrap_socket(sock, server_side=True)
+    except (OSError, gevent.Timeout) as exc:  # ssl.SSLError is an OSError
+        reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else str(exc) or \
+            "no handshake in time"
+        log.warning("TLS connection from %s closed: %s", peer, reason)
+        sock.close()
+        return None
 
 
 def _first_request(sock: Any) -> tuple[bytes, RequestStarted | None]:

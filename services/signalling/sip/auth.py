@@ -37,12 +37,12 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Sequence, Set
 from dataclasses import dataclass
 
+from sipsimple.core.digest import ALGORITHMS, Algorithm, digest_response
 from sipsimple.core.headers import (
     AuthorizationHeader,
     Header,
@@ -70,42 +70,6 @@ __all__ = [
 MAX_STALE = 3
 
 log = logging.getLogger("sipsimple_services.signalling.sip.auth")
-
-
-@dataclass(frozen=True)
-class Algorithm:
-    """A Digest algorithm: ``hash_name`` for hashlib, ``session`` for ``-sess``."""
-
-    name: str
-    hash_name: str
-    session: bool
-    strength: int
-
-    def hash(self, text: str) -> str:
-        return hashlib.new(self.hash_name, text.encode("utf-8")).hexdigest()
-
-    def hash_bytes(self, data: bytes) -> str:
-        return hashlib.new(self.hash_name, data).hexdigest()
-
-
-def _algorithms() -> dict[str, Algorithm]:
-    table: dict[str, Algorithm] = {}
-    for name, hash_name, strength in (
-        ("MD5", "md5", 1),
-        ("SHA-256", "sha256", 2),
-        ("SHA-512-256", "sha512_256", 3),
-    ):
-        try:
-            hashlib.new(hash_name)
-        except ValueError:  # OpenSSL builds without SHA-512/256
-            continue
-        table[name] = Algorithm(name, hash_name, False, strength)
-        table[f"{name}-SESS"] = Algorithm(f"{name}-sess", hash_name, True, strength)
-    return table
-
-
-ALGORITHMS: dict[str, Algorithm] = _algorithms()
-"""Supported algorithms by upper-case name."""
 
 
 @dataclass(frozen=True)
@@ -198,39 +162,6 @@ def parse_challenges(response: SIPResponse) -> list[Challenge]:
             )
         )
     return challenges
-
-
-def digest_response(
-    algorithm: Algorithm,
-    *,
-    username: str,
-    realm: str,
-    password: str,
-    method: str,
-    uri: str,
-    nonce: str,
-    nc: int = 0,
-    cnonce: str = "",
-    qop: str | None = None,
-    body: bytes = b"",
-    ha1: str | None = None,
-) -> str:
-    """The ``response`` value (RFC 7616 section 3.4.1; RFC 2069 when ``qop`` is None).
-
-    ``ha1`` short-circuits the A1 hash (the cached session key of ``-sess``).
-    """
-    h = algorithm.hash
-    if ha1 is None:
-        ha1 = h(f"{username}:{realm}:{password}")
-        if algorithm.session:
-            ha1 = h(f"{ha1}:{nonce}:{cnonce}")
-    a2 = f"{method}:{uri}"
-    if qop == "auth-int":
-        a2 = f"{a2}:{algorithm.hash_bytes(body)}"
-    ha2 = h(a2)
-    if qop is None:
-        return h(f"{ha1}:{nonce}:{ha2}")
-    return h(f"{ha1}:{nonce}:{nc:08x}:{cnonce}:{qop}:{ha2}")
 
 
 def _default_cnonce() -> str:

@@ -38,15 +38,17 @@ __all__ = ["MSRPStreamBase", "MSRPStreamError", "msrp_call"]
 log = logging.getLogger(__name__)
 
 MSRP_TIMEOUT = 5.0  # seconds for one msrp service call
+# create_session with a relay connects and AUTHs first (each step has 30 s in the service)
+RELAY_TIMEOUT = 65.0
 
 
 class MSRPStreamError(RuntimeError):
     """An msrp service call failed, or the stream cannot do this in its state."""
 
 
-def msrp_call(method: str, **params: Any) -> Any:
+def msrp_call(method: str, timeout: float = MSRP_TIMEOUT, **params: Any) -> Any:
     try:
-        return get_bus().call("msrp", method, timeout=MSRP_TIMEOUT, **params)
+        return get_bus().call("msrp", method, timeout=timeout, **params)
     except BusError as exc:
         raise MSRPStreamError(f"msrp service: {method} failed: {exc}") from exc
 
@@ -71,6 +73,7 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         self._deactivated = False
         self._address: str | None = None
         self._port: int | None = None
+        self.tls = False  # whether our path is msrps (TCP/TLS/MSRP), from initialize
         self._remote_offer: MSRPMedia | None = None
 
     def __repr__(self) -> str:
@@ -93,8 +96,6 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             offer = read_media(media, remote_sdp.media_direction(stream_index))
         except SDPNegotiationError as exc:
             raise InvalidStreamError(str(exc)) from None
-        if offer.tls:
-            raise InvalidStreamError("MSRP over TLS (msrps) is not supported yet")
         return offer
 
     def initialize(self, session: Any, direction: str) -> None:
@@ -105,8 +106,13 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         self.session, self.session_direction = session, direction
         hook = getattr(session, "local_media_address", None)
         address = str(hook()) if callable(hook) else "127.0.0.1"
+        relay = self._relay()
         try:
-            reply = msrp_call("create_session", address=address)
+            if relay is None:
+                reply = msrp_call("create_session", address=address, tls=self._wants_tls())
+            else:
+                reply = msrp_call("create_session", RELAY_TIMEOUT, address=address,
+                                  tls=self._wants_tls(), relay=relay)
         except MSRPStreamError as exc:
             self._state = "ended"
             self._post("MediaStreamDidFail", reason=str(exc))
@@ -115,9 +121,47 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             self.msrp_session_id = str(reply["session_id"])
             self.local_path = str(reply["path"])
             self._address, self._port = str(reply["address"]), int(reply["port"])
+            self.tls = bool(reply.get("tls", False))
             self._state = "initialized"
         msrp_events.register(self.msrp_session_id, self)
         self._post("MediaStreamDidInitialize")
+
+    def _wants_tls(self) -> bool | None:
+        """The service's ``tls``: an answer takes the offer's transport; an offer follows
+        the account's ``msrp.transport``: ``tls`` (the default) is msrps when the service
+        has a certificate (None: the service decides), ``tcp`` is msrp."""
+        if self._remote_offer is not None:
+            return self._remote_offer.tls
+        settings = getattr(self.account, "msrp", None)
+        transport = str(getattr(settings, "transport", "tls") or "tls").lower()
+        return None if transport == "tls" else False
+
+    def _relay(self) -> dict[str, str] | None:
+        """The RFC 4976 relay this stream goes through, as the original SDK chose it:
+        ``msrp.connection_model`` relay, and either incoming with an offer that does not
+        leave us the connection (``a=setup`` active or none), or outgoing with
+        ``nat_traversal.use_msrp_relay_for_outbound``; the relay is
+        ``nat_traversal.msrp_relay`` (no DNS discovery yet: without the setting the
+        connection is direct), the credentials the account's SIP ones."""
+        account = self.account
+        msrp = getattr(account, "msrp", None)
+        nat = getattr(account, "nat_traversal", None)
+        if msrp is None or nat is None or str(msrp.connection_model) != "relay":
+            return None
+        relay = nat.msrp_relay
+        if relay is None:
+            return None
+        if self._remote_offer is not None:
+            if self._remote_offer.setup in ("actpass", "passive"):
+                return None  # we connect to the peer ourselves
+        elif not nat.use_msrp_relay_for_outbound:
+            return None
+        scheme = "msrps" if relay.transport == "tls" else "msrp"
+        host = f"[{relay.host}]" if ":" in relay.host else relay.host
+        uri = f"{scheme}://{host}:{relay.port or 2855};tcp"
+        credentials = account.credentials
+        return {"uri": uri, "username": credentials.username,
+                "password": credentials.password}
 
     def get_local_media(self, for_offer: bool) -> SDPMediaStream:
         if self._address is None or self._port is None or self.local_path is None:
@@ -128,8 +172,9 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             setup = "active"
         else:
             setup = answer_setup(self._remote_offer.setup)
-        return build_media(self.media_type, self._address, self._port, [self.local_path],
-                           self.accept_types, self.accept_wrapped_types, setup, self.direction)
+        return build_media(self.media_type, self._address, self._port, self.local_path.split(),
+                           self.accept_types, self.accept_wrapped_types, setup, self.direction,
+                           tls=self.tls)
 
     def start(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
               stream_index: int) -> None:
@@ -139,8 +184,6 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         try:
             remote = read_media(remote_sdp.media[stream_index],
                                 remote_sdp.media_direction(stream_index))
-            if remote.tls:
-                raise SDPNegotiationError("MSRP over TLS (msrps) is not supported yet")
         except SDPNegotiationError as exc:
             self._post("MediaStreamDidFail", reason=f"SDP negotiation failed: {exc}")
             return

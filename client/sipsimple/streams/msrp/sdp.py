@@ -1,6 +1,6 @@
 """The SDP of an MSRP m-line (RFC 4975 section 8, RFC 6135), with no I/O.
 
-``m=message <port> TCP/MSRP *`` with ``a=path``, ``a=accept-types``,
+``m=message <port> TCP/MSRP *`` (``TCP/TLS/MSRP`` for msrps) with ``a=path``, ``a=accept-types``,
 ``a=accept-wrapped-types``, ``a=setup`` and a direction. `read_media` reads
 the peer's m-line into `MSRPMedia` (`SDPNegotiationError`, 488, for what a
 peer can get wrong); `build_media` writes ours; `answer_setup` and
@@ -93,9 +93,9 @@ def is_active(local_setup: str | None, remote_setup: str | None, offerer: bool) 
 def build_media(
     media_type: str, address: str, port: int, path: Iterable[str],
     accept_types: Iterable[str], accept_wrapped_types: Iterable[str] = (),
-    setup: str = "active", direction: str = "sendrecv",
+    setup: str = "active", direction: str = "sendrecv", tls: bool = False,
 ) -> SDPMediaStream:
-    """Our m-line (TCP, no TLS yet)."""
+    """Our m-line: ``TCP/TLS/MSRP`` when `tls` (the path is msrps), else ``TCP/MSRP``."""
     attributes = [SDPAttribute("path", " ".join(path)),
                   SDPAttribute("accept-types", " ".join(accept_types))]
     wrapped = " ".join(accept_wrapped_types)
@@ -103,7 +103,8 @@ def build_media(
         attributes.append(SDPAttribute("accept-wrapped-types", wrapped))
     attributes += [SDPAttribute("setup", setup), SDPAttribute(direction, "")]
     family = "IP6" if ":" in address else "IP4"
-    return SDPMediaStream(media_type, port, "TCP/MSRP", formats=["*"],
+    transport = "TCP/TLS/MSRP" if tls else "TCP/MSRP"
+    return SDPMediaStream(media_type, port, transport, formats=["*"],
                           connection=SDPConnection(address, address_type=family),
                           attributes=attributes)
 

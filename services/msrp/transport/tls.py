@@ -1,0 +1,91 @@
+"""MSRP over TLS (``msrps``): the service's certificate settings and its TLS contexts.
+
+The service listens with TLS when it has a certificate (RFC 4975 section 14.1:
+msrps URIs; the certificate names the host of the path). Outgoing connections
+to an ``msrps`` path verify the peer's certificate and its name (the host of
+the URI: SNI for a name, the IP address SAN for an address) unless
+verification is turned off, as the SIP transports do. gevent's SSLContext
+keeps handshakes cooperative. Services import no other service, so this is
+msrp's own (the signalling service's is alike).
+
+Environment (read at start):
+
+- ``SIPSIMPLE_MSRP_TLS_CERTIFICATE``, ``..._TLS_PRIVATE_KEY``: PEM files; with
+  them the service can take msrps sessions.
+- ``SIPSIMPLE_MSRP_TLS_CA_FILE``: the CAs that verify peers (default: the
+  system's).
+- ``SIPSIMPLE_MSRP_TLS_VERIFY_SERVER`` (1): 0 turns off server certificate
+  verification.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gevent import ssl as gssl
+
+__all__ = ["HANDSHAKE_TIMEOUT", "TLSSettings", "describe_tls_error"]
+
+HANDSHAKE_TIMEOUT = 30.0  # a peer that opens a connection and never finishes its handshake
+
+
+@dataclass(frozen=True)
+class TLSSettings:
+    certificate: str | None = None
+    private_key: str | None = None
+    ca_file: str | None = None
+    verify_server: bool = True
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] = os.environ) -> TLSSettings:
+        verify = env.get("SIPSIMPLE_MSRP_TLS_VERIFY_SERVER", "1").strip().lower()
+        if verify not in ("0", "1", "true", "false", "yes", "no"):
+            raise ValueError(f"SIPSIMPLE_MSRP_TLS_VERIFY_SERVER must be 0 or 1, not {verify!r}")
+        settings = cls(env.get("SIPSIMPLE_MSRP_TLS_CERTIFICATE") or None,
+                       env.get("SIPSIMPLE_MSRP_TLS_PRIVATE_KEY") or None,
+                       env.get("SIPSIMPLE_MSRP_TLS_CA_FILE") or None,
+                       verify in ("1", "true", "yes"))
+        if settings.private_key is not None and settings.certificate is None:
+            raise ValueError("SIPSIMPLE_MSRP_TLS_PRIVATE_KEY without a certificate")
+        return settings
+
+    @property
+    def can_serve(self) -> bool:
+        """Whether the service can listen with TLS (it has a certificate)."""
+        return self.certificate is not None
+
+    def server_context(self) -> ssl.SSLContext:
+        if self.certificate is None:
+            raise ValueError("an msrps listener needs a certificate (and its private key)")
+        context = gssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.load_cert_chain(self.certificate, self.private_key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """PROTOCOL_TLS_CLIENT: CERT_REQUIRED and check_hostname, unless verify_server is off."""
+        context = gssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.verify_server:
+            if self.ca_file is not None:
+                context.load_verify_locations(cafile=self.ca_file)
+            else:
+                context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+        else:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def describe_tls_error(error: BaseException) -> str:
+    """A short reason: 'certificate verify failed: hostname mismatch, ...'."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        detail = (error.verify_message or "").rstrip(".")
+        detail = detail[:1].lower() + detail[1:]
+        return f"certificate verify failed: {detail}" if detail else "certificate verify failed"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS error: {error.reason or error}"
+    return f"TLS error: {error}"
