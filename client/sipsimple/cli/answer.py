@@ -131,6 +131,22 @@ def claim_any_user(account: Any, again: bool = False) -> None:
         status(f"error: cannot take calls to any user for now: {exc}")
 
 
+def ring_and_ask(session: Any, events: Events, *, auto: bool, ring_timeout: float) -> bool:
+    """Ring, and unless `auto` ask the user: whether to accept. A declined (486) or
+    unanswered (480) session is rejected here, and said so."""
+    session.send_ring_indication()
+    if auto:
+        return True
+    decision = ask(session, events, ring_timeout)
+    if decision == "decline":
+        status("declined: 486 Busy Here")
+        session.reject(486)
+    elif decision == "timeout":
+        status(f"not answered within {ring_timeout:g} s: 480 Temporarily Unavailable")
+        session.reject(480)
+    return decision == "accept"
+
+
 def offered_audio(session: Any, notification: Notification) -> Any:
     """The audio stream to accept the call with, None if the offer has none."""
     from sipsimple.streams import AudioStream
@@ -158,20 +174,8 @@ def take(session: Any, notification: Notification, events: Events, *, auto: bool
             status(f"refused: no audio stream offered (only {kinds}): 488 Not Acceptable Here")
             session.reject(488)
             return
-        session.send_ring_indication()
-        if not auto:
-            decision = ask(session, events, ring_timeout)
-            if decision == "gone":
-                return
-            if decision == "decline":
-                status("declined: 486 Busy Here")
-                session.reject(486)
-                return
-            if decision == "timeout":
-                status(f"not answered within {ring_timeout:g} s: 480 Temporarily Unavailable")
-                session.reject(480)
-                return
-        session.accept([stream])
+        if ring_and_ask(session, events, auto=auto, ring_timeout=ring_timeout):
+            session.accept([stream])
     except IllegalStateError:
         pass  # the caller cancelled meanwhile: run_call shows the session's end
     if stream is None:

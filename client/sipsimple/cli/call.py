@@ -324,6 +324,20 @@ def application(account_id: str | None, only_one: bool = True,
         center.discard_observer(watch, name="SIPApplicationDidEnd")
 
 
+def routes_to(account: Any, target: Any) -> list[Any]:
+    """The routes to `target` for `account` (RFC 3263), or a one-line error."""
+    from sipsimple.lookup import DNSLookupError
+    from sipsimple.session.transfer import routes_for
+
+    try:
+        routes: list[Any] = routes_for(account, target)
+    except DNSLookupError as exc:
+        raise click.ClickException(f"no route to {target}: {exc}") from None
+    if not routes:
+        raise click.ClickException(f"no route to {target}")
+    return routes
+
+
 def target_uri(text: str, account: Any) -> Any:
     from sipsimple.core import SIPURI, SIPURIError
 
@@ -478,7 +492,6 @@ def call(uri: str, account_id: str | None, record: str | None, play: str | None,
     """
     from sipsimple.core import ToHeader
     from sipsimple.session import Session
-    from sipsimple.session.transfer import routes_for
     from sipsimple.streams import AudioStream
 
     bad = [d for d in dtmf if d not in DTMF_KEYS]
@@ -489,9 +502,7 @@ def call(uri: str, account_id: str | None, record: str | None, play: str | None,
     with Events().observing() as events, application(account_id) as account:
         target = target_uri(uri, account)
         status(f"calling {target} from {account.id}")
-        routes = routes_for(account, target)
-        if not routes:
-            raise click.ClickException(f"no route to {target}")
+        routes = routes_to(account, target)
         session = Session(account)
         stream = AudioStream(account)
         session.connect(ToHeader(target), routes, [stream])

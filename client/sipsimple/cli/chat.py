@@ -30,7 +30,16 @@ from typing import Any
 
 import click
 
-from sipsimple.cli.call import Events, Keys, application, busy, show, status, target_uri
+from sipsimple.cli.call import (
+    Events,
+    Keys,
+    application,
+    busy,
+    routes_to,
+    show,
+    status,
+    target_uri,
+)
 from sipsimple.cli.config import _config_dir_option
 from sipsimple.cli.message import MESSAGE_EVENTS, _printable, describe_message
 from sipsimple.notification import Notification
@@ -304,19 +313,12 @@ def chat(uri: str, account_id: str | None) -> None:
     delivered, 1 otherwise.
     """
     from sipsimple.core import ToHeader
-    from sipsimple.lookup import DNSLookupError
     from sipsimple.session import Session
-    from sipsimple.session.transfer import routes_for
     from sipsimple.streams import ChatStream
 
     with Events(*CHAT_EVENTS).observing() as events, application(account_id) as account:
         target = target_uri(uri, account)
-        try:
-            routes = routes_for(account, target)
-        except DNSLookupError as exc:
-            raise click.ClickException(f"no route to {target}: {exc}") from None
-        if not routes:
-            raise click.ClickException(f"no route to {target}")
+        routes = routes_to(account, target)
         status(f"chatting with {target} from {account.id}")
         session = Session(account)
         stream = ChatStream(account)

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from sipsimple.cli.call import Events, application, status, target_uri
+from sipsimple.cli.call import Events, application, routes_to, status, target_uri
 from sipsimple.cli.config import _config_dir_option
 from sipsimple.notification import Notification
 
@@ -92,8 +92,6 @@ def message(uri: str, text: str | None, account_id: str | None, content_type: st
     recipient's side answered 2xx, 1 otherwise.
     """
     from sipsimple.core import FromHeader, Message, SIPParseError, ToHeader
-    from sipsimple.lookup import DNSLookupError
-    from sipsimple.session.transfer import routes_for
 
     if text is None:
         if sys.stdin.isatty():
@@ -116,12 +114,7 @@ def message(uri: str, text: str | None, account_id: str | None, content_type: st
     with Events(*OUTCOMES).observing() as events, \
             application(account_id, claim=False) as account:
         target = target_uri(uri, account)
-        try:
-            routes = routes_for(account, target)
-        except DNSLookupError as exc:
-            raise click.ClickException(f"no route to {target}: {exc}") from None
-        if not routes:
-            raise click.ClickException(f"no route to {target}")
+        routes = routes_to(account, target)
         outgoing = Message(FromHeader(account.uri, account.display_name or None),
                            ToHeader(target), routes, content_type, body,
                            credentials=account.credentials, use_cpim=not no_cpim)

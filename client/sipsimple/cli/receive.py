@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from sipsimple.cli.answer import RING_TIMEOUT, ask, show_refused
+from sipsimple.cli.answer import RING_TIMEOUT, ring_and_ask, show_refused
 from sipsimple.cli.call import Events, Keys, application, status
 from sipsimple.cli.chat import CHAT_EVENTS, ChatConsole, run_chat
 from sipsimple.cli.config import _config_dir_option
@@ -46,20 +46,8 @@ def take_chat(session: Any, notification: Notification, events: Events, console:
             session.reject(488)
             return
         status(f"incoming chat from {caller}")
-        session.send_ring_indication()
-        if not auto:
-            decision = ask(session, events, ring_timeout)
-            if decision == "gone":
-                return
-            if decision == "decline":
-                status("declined: 486 Busy Here")
-                session.reject(486)
-                return
-            if decision == "timeout":
-                status(f"not answered within {ring_timeout:g} s: 480 Temporarily Unavailable")
-                session.reject(480)
-                return
-        session.accept([chats[0]])
+        if ring_and_ask(session, events, auto=auto, ring_timeout=ring_timeout):
+            session.accept([chats[0]])
     except IllegalStateError:
         pass  # the caller cancelled meanwhile: run_chat shows the session's end
     run_chat(session, chats[0], events, console, end_on_eof=console.keys.enabled)

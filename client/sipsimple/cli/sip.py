@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import queue
 import sys
 from typing import Any
@@ -11,6 +10,7 @@ import click
 
 from sipsimple.bus.client import get_bus
 from sipsimple.cli.output import CleanGroup, emit_json
+from sipsimple.configuration.datatypes.network import is_ip_address
 from sipsimple.core import SIPURI, SIPURIError
 from sipsimple.lookup import DNSLookup, DNSLookupError
 from sipsimple.notification import Notification, NotificationCenter
@@ -30,13 +30,6 @@ def _uri(text: str) -> SIPURI:
     except SIPURIError as exc:
         raise click.BadParameter(f"invalid SIP URI {text!r}: {exc}", param_hint="URI") from None
 
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def _routes(
@@ -60,7 +53,7 @@ def _routes(
         except SIPURIError as exc:
             raise click.BadParameter(f"{route!r}: {exc}", param_hint="--route") from None
         host, port = parsed.host, parsed.port
-    if _is_ip(host):
+    if is_ip_address(host):
         return [{"host": host, "port": port or DEFAULT_PORTS[name], "transport": name}]
     chosen = transport or (uri.transport if route is None else None)
     target = SIPURI(host=host, port=port, secure=uri.secure,

@@ -24,13 +24,13 @@ display, processing) then ask for IMDN notifications (RFC 5438) under
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sipsimple.bus.client import BusError, BusFuture, get_bus
+from sipsimple.configuration.datatypes.network import is_ip_address
 from sipsimple.core import SIPURI, Route
 from sipsimple.core.headers import ContentTypeHeader, FromHeader, RouteHeader, ToHeader
 from sipsimple.notification import NotificationCenter, NotificationData
@@ -45,13 +45,6 @@ LOCAL_FAILOVER = frozenset({408, 503})  # local failures that say the route is u
 DNS_TIMEOUT = 15.0
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
 
 def _routes(route_header: Any) -> list[Route] | SIPURI:
     """The routes to try, or the URI to look them up for (RFC 3263)."""
@@ -61,7 +54,7 @@ def _routes(route_header: Any) -> list[Route] | SIPURI:
         uri = route_header.uri
         if not isinstance(uri, SIPURI):
             raise ValueError(f"a route must be a SIP URI, not {uri}")
-        if not _is_ip(uri.host):
+        if not is_ip_address(uri.host):
             return uri
         transport = str(uri.parameters.get("transport") or ("tls" if uri.secure else "udp"))
         port = uri.port or (5061 if transport == "tls" else 5060)

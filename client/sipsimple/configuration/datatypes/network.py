@@ -27,6 +27,11 @@ __all__ = [
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
+def is_ip_address(host: str) -> bool:
+    """Whether `host` is an IP literal (an IPv6 one with or without brackets)."""
+    return _is_ip(host.strip("[]"))
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
