@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from gevent import ssl as gssl
 
+from sipsimple_services.common.tls import describe_tls_error
+
 __all__ = ["HANDSHAKE_TIMEOUT", "TLSSettings", "describe_tls_error"]
 
 HANDSHAKE_TIMEOUT = 30.0  # a peer that opens a connection and never finishes its handshake
@@ -79,13 +81,3 @@ class TLSSettings:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-
-def describe_tls_error(error: BaseException) -> str:
-    """A short reason: 'certificate verify failed: hostname mismatch, ...'."""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        detail = (error.verify_message or "").rstrip(".")
-        detail = detail[:1].lower() + detail[1:]
-        return f"certificate verify failed: {detail}" if detail else "certificate verify failed"
-    if isinstance(error, ssl.SSLError):
-        return f"TLS error: {error.reason or error}"
-    return f"TLS error: {error}"

@@ -6,6 +6,7 @@ import ssl
 
 from gevent import ssl as gssl
 
+from sipsimple_services.common.tls import describe_tls_error
 from sipsimple_services.signalling.transport.types import TLSConfig
 
 __all__ = ["client_context", "describe_tls_error", "server_context"]
@@ -44,13 +45,3 @@ def client_context(config: TLSConfig) -> ssl.SSLContext:
         context.load_cert_chain(config.client_certificate, config.client_private_key)
     return context
 
-
-def describe_tls_error(error: BaseException) -> str:
-    """A short, human reason: 'certificate verify failed: hostname mismatch, ...'."""
-    if isinstance(error, ssl.SSLCertVerificationError):
-        detail = (error.verify_message or "").rstrip(".")
-        detail = detail[:1].lower() + detail[1:]
-        return f"certificate verify failed: {detail}" if detail else "certificate verify failed"
-    if isinstance(error, ssl.SSLError):
-        return f"TLS error: {error.reason or error}"
-    return f"TLS error: {error}"
