@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import pty
-import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +19,7 @@ from typing import Any
 
 import pytest
 from harness.audio import audio_services
-from harness.cli import Agent, Output, make_config, sipsimple, wait_claimed
+from harness.cli import Agent, Output, end_agent, make_config, sipsimple, wait_claimed
 
 from sipsimple.bus.client import get_bus
 from sipsimple.cli.chat import describe_chat_message
@@ -64,17 +63,7 @@ def on_terminal(*args: str, tty: bool = True) -> Iterator[Agent]:
     try:
         yield Agent(process, Output(process.stdout), controller)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        if controller is not None:
-            os.close(controller)
-        if process.stdout is not None:
-            process.stdout.close()
+        end_agent(process, controller)
 
 
 @pytest.fixture

@@ -112,14 +112,19 @@ def agent(config_dir: Path, *args: str, tty: bool = False,
         running.output.expect("waiting for calls")
         yield running
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
-        if controller is not None:
-            os.close(controller)
-        if process.stdout is not None:
-            process.stdout.close()
+        end_agent(process, controller)
+
+
+def end_agent(process: subprocess.Popen[bytes], controller: int | None) -> None:
+    """Stop a CLI process as a user would (Ctrl-C, then kill) and close its pipes."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+    if controller is not None:
+        os.close(controller)
+    if process.stdout is not None:
+        process.stdout.close()
