@@ -218,6 +218,13 @@ def test_an_interrupted_transfer_resumes_from_what_arrived(bus: BusClient, event
     assert partial is not None and Path(partial).parent == target
     assert 0 < received < size and Path(partial).stat().st_size == received
     assert os.listdir(target) == [Path(partial).name]  # nothing under the final name
+    # Named after the file's hash: a new offer of the same file finds it.
+    assert Path(partial).name == f".sipsimple-{digest.hex()[:16]}.partial"
+    assert call(bus, "find_partial", directory=str(target), size=size, hash=digest) == \
+        {"partial": partial, "received": received}
+    for other_size, other_hash in ((size, bytes(20)), (received, digest)):
+        assert call(bus, "find_partial", directory=str(target), size=other_size,
+                    hash=other_hash) == {"partial": None, "received": 0}
 
     c, d = pair(bus, events, {**receive, "partial": partial})
     sent = call(bus, "send_file", session_id=c, path=str(source), offset=received)

@@ -288,6 +288,10 @@ METHODS: dict[str, dict[str, Method]] = {
             # also publish the bytes (msrp.file_data), for an application that asks
             Param("content", (bool,), required=False),
         )),
+        # -> {"partial", "received"}: what an interrupted transfer of this file
+        # (size, SHA-1) kept in `directory` (None, 0: nothing), to resume from
+        Method("find_partial", (Param("directory", (str,)), Param("size", (int,)),
+                                Param("hash", (bytes,)))),
         Method("end_session", (Param("session_id", (str,)),)),
         # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
         # client, path, state, active}]}

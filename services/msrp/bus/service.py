@@ -28,7 +28,12 @@ from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.relay import RelayCredentials
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
-from sipsimple_services.msrp.transport.files import PARTIAL_NAME, FileExpectation, hash_file
+from sipsimple_services.msrp.transport.files import (
+    PARTIAL_NAME,
+    FileExpectation,
+    find_partial,
+    hash_file,
+)
 from sipsimple_services.msrp.transport.listener import Listener
 from sipsimple_services.msrp.transport.tls import TLSSettings
 
@@ -169,6 +174,18 @@ class MsrpService(Service):
                                    f"{partial} is not a partial file of {directory}")
         endpoint.expect_file(FileExpectation(directory, name, size, hash, partial, content),
                              content_type)
+
+    def rpc_find_partial(self, client: str, directory: str, size: int,
+                         hash: bytes) -> dict[str, Any]:
+        """{partial, received}: the part of the file (`size`, SHA-1 `hash`) an
+        interrupted transfer kept in `directory` (None, 0: none), which
+        `receive_file(partial=...)` continues (RFC 5547 8.2)."""
+        directory = _file_path(directory)
+        if size < 0 or len(hash) != 20:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, "bad size or SHA-1 digest")
+        found = find_partial(directory, size, hash)
+        partial, received = found if found is not None else (None, 0)
+        return {"partial": partial, "received": received}
 
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
