@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from typing import Any
 
@@ -48,7 +49,7 @@ from sipsimple.streams.msrp.fileselector import (
     parse_file_transfer_id,
 )
 
-__all__ = ["FileTransferStream", "file_selector_for", "transfer_directory"]
+__all__ = ["FileTransferStream", "file_selector_for", "transfer_directory", "use_directories"]
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,27 @@ HASH_TIMEOUT = 3600.0  # seconds: hashing reads the whole file
 DEFAULT_TYPE = "application/octet-stream"
 
 
+# The directories this process's transfers use: the msrp service reads and
+# writes files only inside those its client configured (docs/msrp.md, Paths).
+_directories: set[str] = set()
+_directories_lock = threading.Lock()
+
+
+def use_directories(*directories: str) -> None:
+    """Let the msrp service use `directories` (absolute) for this process's transfers,
+    besides those given before: the application's own choices (a file it sends, the
+    directory it receives into), never a path a peer named."""
+    with _directories_lock:
+        _directories.update(os.path.realpath(directory) for directory in directories)
+        chosen = sorted(_directories)
+    msrp_call("configure", directories=chosen)
+
+
 def file_selector_for(path: str, content_type: str | None = None) -> FileSelector:
-    """The selector of a local file: the msrp service reads it for its size and SHA-1."""
+    """The selector of a local file: the msrp service reads it for its size and SHA-1.
+    The file's directory becomes one this process may send from."""
     path = os.path.abspath(os.path.expanduser(path))
+    use_directories(os.path.dirname(os.path.realpath(path)))
     try:
         reply = get_bus().call("msrp", "hash_file", timeout=HASH_TIMEOUT, path=path)
     except BusError as exc:
@@ -88,6 +107,9 @@ class FileTransferStream(MSRPStreamBase):
     # for large files); set before the stream starts.
     deliver_content = False
 
+    # Where the receiver writes: None is ``file_transfer.directory``; set it (an
+    # absolute path, the application's choice) before the stream starts.
+    directory: str | None = None
     # The receiver continues what an interrupted transfer of the same file (same
     # size and SHA-1) kept, when the offer carries a=file-range (RFC 5547 8.2).
     resume = True
@@ -160,7 +182,7 @@ class FileTransferStream(MSRPStreamBase):
         found: dict[str, Any] = {}
         if self.resume and selector is not None and selector.size and selector.hash:
             try:
-                found = msrp_call("find_partial", directory=transfer_directory(),
+                found = msrp_call("find_partial", directory=self._directory(),
                                   size=selector.size, hash=selector.hash)
             except (MSRPStreamError, OSError) as exc:
                 log.info("%r: no resume: %s", self, exc)
@@ -176,7 +198,7 @@ class FileTransferStream(MSRPStreamBase):
             selector = self.file_selector or FileSelector()
             try:
                 msrp_call("receive_file", session_id=self.msrp_session_id,
-                          directory=transfer_directory(), name=selector.name or "file",
+                          directory=self._directory(), name=selector.name or "file",
                           size=selector.size, hash=selector.hash, partial=self.partial,
                           content=bool(self.deliver_content))
             except (MSRPStreamError, OSError) as exc:
@@ -192,10 +214,25 @@ class FileTransferStream(MSRPStreamBase):
                     return
         super().start(local_sdp, remote_sdp, stream_index)
 
+    def _directory(self) -> str:
+        """The receiver's directory, made if missing and given to the msrp service."""
+        if self.directory is None:
+            directory = transfer_directory()
+        else:
+            directory = os.path.abspath(os.path.expanduser(self.directory))
+            os.makedirs(directory, exist_ok=True)
+        use_directories(directory)
+        return directory
+
     def _session_ready(self) -> None:
         if self.direction != "sendonly" or self.msrp_session_id is None:
             return
-        assert self.file_selector is not None
+        assert self.file_selector is not None and self.file_selector.path is not None
+        try:  # the application's file, even with a selector it made itself
+            use_directories(os.path.dirname(os.path.realpath(self.file_selector.path)))
+        except MSRPStreamError as exc:
+            self._finish(str(exc))
+            return
         offset = self.file_range.start if self.file_range is not None else 0
         size = self.file_selector.size
         if size is not None and offset > size:
