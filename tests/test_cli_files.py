@@ -155,3 +155,14 @@ def test_a_file_cut_short_resumes_when_sent_again(config_dir: Path, bob: Agent,
     bob.output.expect(f"saved {downloads / 'big.bin'} ({LARGE} bytes, SHA-1 ok)")
     assert sha1_of(downloads / "big.bin") == done["sha1"]
     assert os.listdir(downloads) == ["big.bin"]
+
+
+def test_a_file_nobody_takes_is_not_delivered(config_dir: Path, tmp_path: Path) -> None:
+    source = tmp_path / "lost.bin"
+    source.write_bytes(b"x" * 1000)
+    result = send(config_dir, source, "--json")  # nobody claims bob: 480
+    assert result.returncode == 1, result.stdout + result.stderr
+    [failed] = records(result.stdout)
+    assert failed["event"] == "failed" and failed["size"] == 1000
+    assert failed["sha1"] == hashlib.sha1(b"x" * 1000).hexdigest()
+    assert "file transfer failed: 480" in result.stderr.decode()
