@@ -265,7 +265,12 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("success_report", (bool,), required=False),
             Param("failure_report", (str,), required=False),
         )),
-        # Files (RFC 5547; docs/msrp.md). -> {size, hash (20 bytes SHA-1), name}
+        # Files (RFC 5547; docs/msrp.md) are read and written only inside the
+        # service's directories (state directory, SIPSIMPLE_MSRP_DIRECTORIES) and
+        # those this client configured (absolute; they replace those it sent
+        # before); a path elsewhere is refused ("forbidden"). -> {"directories"}
+        Method("configure", (Param("directories", (list,)),)),
+        # -> {size, hash (20 bytes SHA-1), name}
         Method("hash_file", (Param("path", (str,)),)),
         # -> {"message_id"}: the file is read as it goes, never whole in memory
         Method("send_file", (
@@ -288,6 +293,10 @@ METHODS: dict[str, dict[str, Method]] = {
             # also publish the bytes (msrp.file_data), for an application that asks
             Param("content", (bool,), required=False),
         )),
+        # -> {"partial", "received"}: what an interrupted transfer of this file
+        # (size, SHA-1) kept in `directory` (None, 0: nothing), to resume from
+        Method("find_partial", (Param("directory", (str,)), Param("size", (int,)),
+                                Param("hash", (bytes,)))),
         Method("end_session", (Param("session_id", (str,)),)),
         # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
         # client, path, state, active}]}

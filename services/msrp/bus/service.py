@@ -21,18 +21,31 @@ from typing import Any, ClassVar
 
 import gevent
 
+from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
+from sipsimple_services.common.paths import (
+    FileDirectories,
+    OutsideDirectoriesError,
+    from_environment,
+)
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.relay import RelayCredentials
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
-from sipsimple_services.msrp.transport.files import PARTIAL_NAME, FileExpectation, hash_file
+from sipsimple_services.msrp.transport.files import (
+    PARTIAL_NAME,
+    FileExpectation,
+    find_partial,
+    hash_file,
+)
 from sipsimple_services.msrp.transport.listener import Listener
 from sipsimple_services.msrp.transport.tls import TLSSettings
 
-__all__ = ["MsrpService"]
+__all__ = ["DIRECTORIES_ENV", "MsrpService"]
+
+DIRECTORIES_ENV = "SIPSIMPLE_MSRP_DIRECTORIES"  # os.pathsep-separated
 
 log = logging.getLogger("sipsimple.msrp")
 
@@ -51,12 +64,28 @@ class MsrpService(Service):
         self._client_context: ssl.SSLContext | None = None
         self.listeners: dict[tuple[str, bool], Listener] = {}  # (address, tls) ->
         self.endpoints: dict[str, tuple[str, Endpoint]] = {}  # session id -> (client, endpoint)
+        # Files are read and written only inside these (common/paths.py): the state
+        # directory, SIPSIMPLE_MSRP_DIRECTORIES, and each client's `configure`d ones.
+        self.directories = FileDirectories(
+            [endpoints.state_dir(), *from_environment(os.environ.get(DIRECTORIES_ENV))],
+            "file transfers",
+            f"the application configures them (msrp configure), or {DIRECTORIES_ENV}")
 
     def on_stop(self) -> None:
         for listener in self.listeners.values():
             listener.close()
 
     # --- methods -----------------------------------------------------------------
+
+    def rpc_configure(self, client: str, directories: list[Any]) -> dict[str, Any]:
+        """The directories this client's transfers may read files from and write
+        files into (besides the fixed ones); they replace those it sent before."""
+        try:
+            self.directories.configure(directories, client)
+        except ValueError as exc:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        self.own(client, "directories", lambda: self.directories.forget(client))
+        return {"directories": [str(path) for path in self.directories.allowed(client)]}
 
     def rpc_create_session(self, client: str, address: str, tls: bool | None = None,
                            relay: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -130,7 +159,7 @@ class MsrpService(Service):
         """{size, hash (SHA-1 bytes), name}: what the sender's file-selector says
         (RFC 5547: the sender hashes before it offers). Read in a thread, so the
         service goes on meanwhile."""
-        path = _file_path(path)
+        path = self._confine(client, path)
         try:
             size, digest = gevent.get_hub().threadpool.apply(hash_file, (path,))
         except OSError as exc:
@@ -141,7 +170,7 @@ class MsrpService(Service):
                       content_type: str = "application/octet-stream",
                       message_id: str | None = None, offset: int = 0) -> dict[str, Any]:
         endpoint = self._endpoint(client, session_id)
-        path = _file_path(path)
+        path = self._confine(client, path)
         try:
             message_id = endpoint.send_file(path, content_type, message_id, offset)
         except OSError as exc:
@@ -155,7 +184,7 @@ class MsrpService(Service):
                          content_type: str = "*", partial: str | None = None,
                          content: bool = False) -> None:
         endpoint = self._endpoint(client, session_id)
-        directory = _file_path(directory)
+        directory = self._confine(client, directory, directory=True)
         if not os.path.isdir(directory):
             raise ServiceError(ErrorCode.INVALID_PARAMS, f"{directory} is not a directory")
         if (size is not None and size < 0) or (hash is not None and len(hash) != 20):
@@ -169,6 +198,18 @@ class MsrpService(Service):
                                    f"{partial} is not a partial file of {directory}")
         endpoint.expect_file(FileExpectation(directory, name, size, hash, partial, content),
                              content_type)
+
+    def rpc_find_partial(self, client: str, directory: str, size: int,
+                         hash: bytes) -> dict[str, Any]:
+        """{partial, received}: the part of the file (`size`, SHA-1 `hash`) an
+        interrupted transfer kept in `directory` (None, 0: none), which
+        `receive_file(partial=...)` continues (RFC 5547 8.2)."""
+        directory = self._confine(client, directory, directory=True)
+        if size < 0 or len(hash) != 20:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, "bad size or SHA-1 digest")
+        found = find_partial(directory, size, hash)
+        partial, received = found if found is not None else (None, 0)
+        return {"partial": partial, "received": received}
 
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
@@ -201,6 +242,16 @@ class MsrpService(Service):
             log.info("listening for %s on %s:%d", "msrps" if tls else "MSRP", address,
                      listener.port)
         return listener
+
+    def _confine(self, client: str, path: str, directory: bool = False) -> str:
+        """The real path, if inside the client's directories (else forbidden)."""
+        _file_path(path)  # a relative path is invalid before it is outside
+        try:
+            if directory:
+                return self.directories.confine_directory(path, client)
+            return self.directories.confine(path, client)
+        except OutsideDirectoriesError as exc:
+            raise ServiceError(ErrorCode.FORBIDDEN, str(exc)) from None
 
     def _tls_client(self) -> ssl.SSLContext:
         """The context of outgoing msrps connections, made once (verification on)."""
