@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 from harness.audio import audio_services, wait_until
+from harness.chat import by, chat, got
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
 from harness.sessions import facade
@@ -27,7 +28,6 @@ from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
 from sipsimple.configuration.datatypes import MSRPRelayAddress
 from sipsimple.core import SIPURI, Route, ToHeader
-from sipsimple.notification import Notification
 from sipsimple.payloads.cpim import CPIMMessage
 from sipsimple.session import Session
 from sipsimple.streams import AudioStream, ChatStream, ChatStreamError, MediaStreamRegistry
@@ -55,32 +55,6 @@ def services(spawn_service: Callable[..., Any]) -> dict[str, Any]:
 def accounts(services: dict[str, Any]) -> Iterator[dict[str, Account]]:
     with facade(["alice", "bob"]) as created:
         yield created
-
-
-def by(sender: object, name: str) -> Callable[[Notification], bool]:
-    return lambda n: n.name == name and n.sender is sender
-
-
-def chat(events: Recorder, caller: Account, stream: ChatStream
-         ) -> tuple[Session, Session, ChatStream]:
-    ports = get_bus().call("signalling", "get_transports")
-    session = Session(caller)
-    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
-                    [Route("127.0.0.1", ports["udp"], "udp")], [stream])
-    new = events.wait("SIPSessionNewIncoming")
-    answering: Session = new.sender
-    [offered] = new.data.streams
-    assert type(offered) is ChatStream
-    answering.accept([offered])
-    events.wait(by(session, "SIPSessionDidStart"))
-    events.wait(by(answering, "SIPSessionDidStart"))
-    return session, answering, offered
-
-
-def got(events: Recorder, stream: ChatStream, count: int = 1) -> list[Any]:
-    events.wait(lambda n: len([m for m in events.seen
-                               if by(stream, "ChatStreamGotMessage")(m)]) >= count)
-    return [n.data.message for n in events.seen if by(stream, "ChatStreamGotMessage")(n)]
 
 
 def test_registered_as_the_chat_stream_type() -> None:
