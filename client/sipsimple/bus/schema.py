@@ -289,6 +289,9 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("content", (bool,), required=False),
         )),
         Method("end_session", (Param("session_id", (str,)),)),
+        # -> {"enabled"}: msrp.transport_traced for this client's sessions and
+        # msrp.log, until turned off or the client goes away
+        Method("set_trace", (Param("enabled", (bool,)),)),
         # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
         # client, path, state, active}]}
         Method("status"),
@@ -642,6 +645,12 @@ EVENTS: dict[str, frozenset[str]] = {
         # name; an interrupted transfer keeps its `partial` file (None if not)
         # with `received` bytes, to resume with receive_file(partial=...)
         "msrp.file_failed",
+        # while the session's client traces (set_trace): {direction: incoming |
+        # outgoing, data: str}, what one read or write carried (cut at 16 KiB)
+        "msrp.transport_traced",
+        # while any client traces: {level (DEBUG...CRITICAL), message}; session_id
+        # and client are None
+        "msrp.log",
     }),
     "signalling": frozenset({
         # {method, request_uri, headers, body, server_key, source, account, client,

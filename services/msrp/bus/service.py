@@ -8,6 +8,9 @@ A client that goes away loses its sessions (the service base's ownership).
 With a certificate (`TLSSettings`, from the environment) a session may be
 ``msrps``: its listener is a TLS one (one TLS and one TCP listener per address
 at most); `create_session`'s ``tls`` None takes TLS whenever it can.
+`set_trace` turns on, for the asking client, ``msrp.transport_traced`` (what
+its sessions read and write) and ``msrp.log`` (the service's MSRP log lines,
+while any client traces); a client that goes away stops tracing.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import logging
 import os
 import secrets
 import ssl
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import gevent
 
 from sipsimple.bus.schema import ErrorCode
 from sipsimple_services.common.service import Service, ServiceError
+from sipsimple_services.msrp.bus.trace import LogPublisher, trace_text
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.relay import RelayCredentials
@@ -51,10 +56,13 @@ class MsrpService(Service):
         self._client_context: ssl.SSLContext | None = None
         self.listeners: dict[tuple[str, bool], Listener] = {}  # (address, tls) ->
         self.endpoints: dict[str, tuple[str, Endpoint]] = {}  # session id -> (client, endpoint)
+        self.tracing: set[str] = set()  # clients that asked for the trace
+        self._log_publisher: LogPublisher | None = None
 
     def on_stop(self) -> None:
         for listener in self.listeners.values():
             listener.close()
+        self._trace_logs(False)
 
     # --- methods -----------------------------------------------------------------
 
@@ -84,6 +92,8 @@ class MsrpService(Service):
             self.disown(client, session_id)
 
         endpoint = Endpoint(uri, emit, gone, self._tls_client)
+        if client in self.tracing:
+            endpoint.trace = self._tracer(client, session_id)
         if relay is not None:
             relay_uri, credentials = _relay(relay)
             try:
@@ -172,6 +182,44 @@ class MsrpService(Service):
 
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
+
+    def rpc_set_trace(self, client: str, enabled: bool) -> dict[str, Any]:
+        """Trace this client's sessions (``msrp.transport_traced``) and the service's
+        MSRP log (``msrp.log``), or stop."""
+        if enabled:
+            self.tracing.add(client)
+            self.own(client, "trace", lambda: self._stop_tracing(client))
+        else:
+            self.disown(client, "trace")
+            self.tracing.discard(client)
+        for session_id, (owner, endpoint) in self.endpoints.items():
+            if owner == client:
+                endpoint.trace = self._tracer(client, session_id) if enabled else None
+        self._trace_logs(bool(self.tracing))
+        return {"enabled": enabled}
+
+    def _stop_tracing(self, client: str) -> None:
+        self.tracing.discard(client)
+        self._trace_logs(bool(self.tracing))
+
+    def _tracer(self, client: str, session_id: str) -> Callable[[str, Iterable[Any]], None]:
+        def trace(direction: str, parts: Iterable[Any]) -> None:
+            self.publish("msrp.transport_traced", self.name, {
+                "session_id": session_id, "client": client, "direction": direction,
+                "data": trace_text(parts)})
+        return trace
+
+    def _trace_logs(self, enabled: bool) -> None:
+        logger = logging.getLogger("sipsimple.msrp")
+        if enabled and self._log_publisher is None:
+            def publish(level: str, message: str) -> None:
+                self.publish("msrp.log", self.name, {"session_id": None, "client": None,
+                                                     "level": level, "message": message})
+            self._log_publisher = LogPublisher(publish)
+            logger.addHandler(self._log_publisher)
+        elif not enabled and self._log_publisher is not None:
+            logger.removeHandler(self._log_publisher)
+            self._log_publisher = None
 
     def rpc_status(self, client: str) -> dict[str, Any]:
         return {

@@ -106,6 +106,8 @@ class Endpoint:
         self.use_path: tuple[MSRPURI, ...] = ()  # our relay's hops (RFC 4976), if any
         self._relay_auth: RelayAuth | None = None
         self._refresh_at: float | None = None  # when the relay's grant is renewed
+        # (direction, what one read or write carried): set while the owner traces
+        self.trace: Callable[[str, Iterable[bytes | memoryview]], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.local_uri} {self.state}>"
@@ -296,11 +298,15 @@ class Endpoint:
         try:
             while True:
                 sock.sendall(bytes(request))
+                if self.trace is not None:
+                    self.trace("outgoing", (bytes(request),))
                 event = None
                 while event is None:
                     data = sock.recv(READ_SIZE)
                     if not data:
                         raise ConnectionError(f"the relay {relay} closed the connection")
+                    if self.trace is not None:
+                        self.trace("incoming", (data,))
                     for message in collect(parser.feed(data)):
                         if isinstance(message, MSRPResponse):
                             event = auth.handle_response(message, time.monotonic())
@@ -355,6 +361,8 @@ class Endpoint:
                 if sock is self._sock:
                     self._lost("the peer closed the connection")
                 return
+            if self.trace is not None:
+                self.trace("incoming", (data,))
             if self.session is None:
                 self._early.append(data)
             else:
@@ -390,6 +398,8 @@ class Endpoint:
                 except OSError as exc:
                     gevent.spawn(self._lost, f"connection error: {exc}")
                     return
+                if self.trace is not None:
+                    self.trace("outgoing", out)
                 if self._sending:
                     gevent.sleep(0)  # a file on a fast link must not starve the loop
         finally:
@@ -434,6 +444,9 @@ class Endpoint:
                 sock.sendall(bytes(request))
             except OSError as exc:
                 gevent.spawn(self._lost, f"connection error: {exc}")
+                return
+        if self.trace is not None:
+            self.trace("outgoing", (bytes(request),))
 
     def _relay_answer(self, event: ResponseUnmatched) -> None:
         """The relay's response to a refresh AUTH (others are stray: ignored)."""
