@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness.notifications import Recorder
@@ -21,9 +21,12 @@ def by(sender: object, name: str) -> Callable[[Notification], bool]:
 
 
 def chat(events: Recorder, caller: Account, stream: ChatStream, callee: str = "bob",
-         answer: type[ChatStream] = ChatStream) -> tuple[Session, Session, ChatStream]:
+         answer: type[ChatStream] = ChatStream, focus: Sequence[str] | None = None
+         ) -> tuple[Session, Session, ChatStream]:
     """`caller` calls `callee` with `stream` alone; the offer is accepted as an
-    `answer` stream. Returns both sessions and the answering stream, both started."""
+    `answer` stream; with `focus` the callee answers as a conference focus whose
+    stream offers those RFC 7701 capabilities. Returns both sessions and the
+    answering stream, both started."""
     ports = get_bus().call("signalling", "get_transports")
     session = Session(caller)
     session.connect(ToHeader(SIPURI(user=callee, host=DOMAIN)),
@@ -32,7 +35,9 @@ def chat(events: Recorder, caller: Account, stream: ChatStream, callee: str = "b
     answering: Session = new.sender
     [offered] = new.data.streams
     assert type(offered) is answer
-    answering.accept([offered])
+    if focus is not None:
+        offered.local_chatroom_capabilities = list(focus)
+    answering.accept([offered], is_focus=focus is not None)
     events.wait(by(session, "SIPSessionDidStart"))
     events.wait(by(answering, "SIPSessionDidStart"))
     return session, answering, offered

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sipsimple.bus.client import BusError, BusFuture, get_bus
-from sipsimple.core.sdp import FrozenSDPSession
+from sipsimple.core.sdp import FrozenSDPSession, SDPAttribute, SDPMediaStream
 from sipsimple.payloads.cpim import (
     CPIM_CONTENT_TYPE,
     ChatIdentity,
@@ -55,6 +55,7 @@ from sipsimple.payloads.iscomposing import (
 )
 from sipsimple.streams.interface import InvalidStreamError
 from sipsimple.streams.msrp.base import MSRP_TIMEOUT, MSRPStreamBase, MSRPStreamError, msrp_call
+from sipsimple.streams.msrp.chatroom import RecipientsError, check_recipients, same_identity
 from sipsimple.streams.msrp.dispositions import (
     DispositionError,
     Dispositions,
@@ -161,6 +162,9 @@ class ChatStream(MSRPStreamBase):
         # (sending makes bus calls, which the bus thread must not wait for).
         self._send_lock = threading.Lock()
         self._dispositions = Dispositions()
+        # RFC 7701 a=chatroom of our m-line: set (before the offer or answer) by an
+        # application that is a chat room's focus, e.g. ["nickname", "private-messages"]
+        self.local_chatroom_capabilities: list[str] = []
 
     @classmethod
     def new_from_sdp(cls, account: Any, remote_sdp: FrozenSDPSession,
@@ -246,8 +250,11 @@ class ChatStream(MSRPStreamBase):
         remote = self.remote_media
         assert remote is not None and self.msrp_session_id is not None
         try:
-            if message.recipients is not None:
-                self._check_recipients(message.recipients)
+            try:
+                check_recipients(message.recipients, message.courtesy_recipients,
+                                 self._remote_identity(), self.private_messages_allowed)
+            except RecipientsError as exc:
+                raise ChatStreamError(str(exc)) from None
             cpim = choose_wrapping(message.content_type, message.needs_cpim,
                                    local_accept=self.accept_types,
                                    remote_accept=remote.accept_types,
@@ -283,12 +290,6 @@ class ChatStream(MSRPStreamBase):
             self._post("ChatStreamDidSendMessage", message_id=message.message_id,
                        message=payload, content_type=content_type)
 
-    def _check_recipients(self, recipients: tuple[ChatIdentity, ...]) -> None:
-        remote = self._remote_identity()
-        # Private messages need a conference focus's support (RFC 7701), not here yet.
-        if remote is None or len(recipients) != 1 or str(recipients[0].uri) != str(remote.uri):
-            raise ChatStreamError("the peer does not support private messages")
-
     def _wrap(self, message: OutgoingChatMessage) -> CPIMMessage:
         recipients = message.recipients
         if recipients is None:
@@ -318,6 +319,49 @@ class ChatStream(MSRPStreamBase):
 
     def _remote_identity(self) -> ChatIdentity | None:
         return _identity(getattr(self.session, "remote_identity", None))
+
+    # --- chat rooms (RFC 7701) -------------------------------------------------------
+
+    @property
+    def cpim_enabled(self) -> bool:
+        """Whether both sides take Message/CPIM (known once the stream started)."""
+        remote = self.remote_media
+        return remote is not None and contains_mime_type(self.accept_types, CPIM_CONTENT_TYPE) \
+            and contains_mime_type(remote.accept_types, CPIM_CONTENT_TYPE)
+
+    @property
+    def chatroom_capabilities(self) -> list[str]:
+        """What the peer's ``a=chatroom`` offers, when it is a conference focus and CPIM
+        is in use (else nothing): ``private-messages``, ``nickname``..."""
+        remote = self.remote_media
+        if remote is None or not self.cpim_enabled or not getattr(self.session,
+                                                                 "remote_focus", False):
+            return []
+        return list(remote.chatroom)
+
+    @property
+    def private_messages_allowed(self) -> bool:
+        """Whether messages may name recipients other than the peer: the peer is a
+        focus offering ``private-messages``, or we are the focus (the room relays)."""
+        return "private-messages" in self.chatroom_capabilities or \
+            bool(getattr(self.session, "local_focus", False))
+
+    @property
+    def nickname_allowed(self) -> bool:
+        return "nickname" in self.chatroom_capabilities
+
+    def get_local_media(self, for_offer: bool) -> SDPMediaStream:
+        media = super().get_local_media(for_offer)
+        if self.local_chatroom_capabilities:  # a chat room's own stream (RFC 7701)
+            media.attributes.append(SDPAttribute(
+                "chatroom", " ".join(self.local_chatroom_capabilities)))
+        return media
+
+    def _is_private(self, recipients: Sequence[ChatIdentity]) -> bool:
+        """A message from a focus meant for us alone (the original SDK's rule)."""
+        remote = self._remote_identity()
+        return bool(getattr(self.session, "remote_focus", False)) and len(recipients) == 1 \
+            and remote is not None and not same_identity(recipients[0], remote)
 
     # --- outcomes and receiving (bus thread) ----------------------------------------
 
@@ -360,7 +404,7 @@ class ChatStream(MSRPStreamBase):
         message = ChatMessage(_content(body, bare), bare or "application/octet-stream", remote,
                               _present(self._local_identity()), datetime.now(UTC), message_id)
         self._post("ChatStreamGotMessage", message=message, message_id=message_id,
-                   dispositions=[])
+                   dispositions=[], private=False)
 
     def _cpim_received(self, cpim: CPIMMessage, sender: CPIMIdentity | None,
                        message_id: str) -> None:
@@ -389,7 +433,7 @@ class ChatStream(MSRPStreamBase):
                 self._notify(received, "delivery", "delivered")
         self._post("ChatStreamGotMessage", message=cpim,
                    message_id=request.message_id if request is not None else message_id,
-                   dispositions=list(asked))
+                   dispositions=list(asked), private=self._is_private(cpim.recipients))
 
     def _refusal(self, cpim: CPIMMessage) -> str | None:
         """Why a CPIM message cannot be handed to the application (None: it can)."""
@@ -449,7 +493,7 @@ class ChatStream(MSRPStreamBase):
         self._post("ChatStreamGotComposingIndication", state=indication.state,
                    refresh=indication.refresh, last_active=indication.last_active,
                    content_type=indication.content_type, sender=sender,
-                   recipients=list(recipients))
+                   recipients=list(recipients), private=self._is_private(recipients))
 
 
 def _log_failure(stream: ChatStream, future: BusFuture) -> None:
