@@ -1,10 +1,13 @@
-"""Chat rooms (RFC 7701) in ChatStream: private messages (and nicknames below).
+"""Chat rooms (RFC 7701) in ChatStream: private messages and nicknames.
 
 The pure rules first; then alice and bob through the real services: with
 bob as a plain peer, recipients other than bob and courtesy recipients are
 refused (ChatStreamError); with bob answering as a conference focus that
 offers ``a=chatroom:private-messages``, they go in the CPIM To and cc, and
-what the focus sends alice for her alone is marked private.
+what the focus sends alice for her alone is marked private. Nicknames: alice
+asks, the room (bob's application) is told and answers, alice learns the
+outcome; a peer that is no room answers 501, and set_local_nickname refuses
+where the peer offers no nicknames.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from harness.notifications import Recorder
 from harness.sessions import facade
 
 from sipsimple.account import Account
+from sipsimple.bus.client import get_bus
 from sipsimple.core import SIPURI
 from sipsimple.payloads.cpim import ChatIdentity, CPIMIdentity, CPIMMessage
 from sipsimple.streams import ChatStream, ChatStreamError
@@ -139,5 +143,64 @@ def test_a_focus_without_private_messages_refuses_them(accounts: dict[str, Accou
     assert stream.nickname_allowed and not stream.private_messages_allowed
     with pytest.raises(ChatStreamError, match="private messages"):
         stream.send_message("psst", recipients=[CAROL])
+    session.end()
+    events.wait(by(answering, "SIPSessionDidEnd"))
+
+
+@pytest.mark.integration
+def test_nicknames_through_a_focus(accounts: dict[str, Account], events: Recorder) -> None:
+    stream = ChatStream(accounts["alice"])
+    session, answering, room = chat(events, accounts["alice"], stream, focus=["nickname"])
+    asked = stream.set_local_nickname("Ally")
+    request = events.wait(by(room, "ChatStreamGotNicknameRequest"))
+    assert request.data.nickname == "Ally"
+    room.answer_nickname(request.data.transaction_id)  # 200
+    done = events.wait(by(stream, "ChatStreamDidSetNickname"))
+    assert (done.data.message_id, done.data.nickname, done.data.code) == (asked, "Ally", 200)
+    assert stream.local_nickname == "Ally"
+
+    taken = stream.set_local_nickname('Bob "the builder"')
+    request = events.wait(lambda n: by(room, "ChatStreamGotNicknameRequest")(n)
+                          and n.data.nickname == 'Bob "the builder"')
+    room.answer_nickname(request.data.transaction_id, 425)
+    refused = events.wait(by(stream, "ChatStreamDidNotSetNickname"))
+    assert (refused.data.message_id, refused.data.code) == (taken, 425)
+    assert refused.data.reason == "Nickname Reserved or Already in Use"
+    assert stream.local_nickname == "Ally"
+    with pytest.raises(ChatStreamError):  # no Use-Nickname can carry it
+        stream.set_local_nickname("two\nlines")
+    session.end()
+    events.wait(by(answering, "SIPSessionDidEnd"))
+    with pytest.raises(ChatStreamError):
+        stream.set_local_nickname("too late")
+
+
+@pytest.mark.integration
+def test_nicknames_need_a_room_that_takes_them(accounts: dict[str, Account],
+                                               events: Recorder) -> None:
+    stream = ChatStream(accounts["alice"])
+    session, answering, _ = chat(events, accounts["alice"], stream)
+    with pytest.raises(ChatStreamError, match="nicknames"):
+        stream.set_local_nickname("Ally")
+    # a NICKNAME reaching a stream that is no room is answered 501 by it
+    assert stream.msrp_session_id is not None
+    get_bus().call("msrp", "send_nickname", session_id=stream.msrp_session_id,
+                   nickname="Ally", transaction_id="nick0501")
+    answered = events.wait(lambda n: n.name == "msrp.nickname_answered"
+                           and n.data.transaction_id == "nick0501")
+    assert answered.data.code == 501
+    assert not events.named("ChatStreamGotNicknameRequest")
+    session.end()
+    events.wait(by(answering, "SIPSessionDidEnd"))
+
+
+@pytest.mark.integration
+def test_a_focus_without_nicknames_refuses_them(accounts: dict[str, Account],
+                                                events: Recorder) -> None:
+    stream = ChatStream(accounts["alice"])
+    session, answering, _ = chat(events, accounts["alice"], stream,
+                                 focus=["private-messages"])
+    with pytest.raises(ChatStreamError, match="nicknames"):
+        stream.set_local_nickname("Ally")
     session.end()
     events.wait(by(answering, "SIPSessionDidEnd"))

@@ -28,7 +28,7 @@ import gevent
 from sipsimple.bus.schema import ErrorCode
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.msrp.bus.trace import LogPublisher, trace_text
-from sipsimple_services.msrp.protocol.errors import MSRPParseError
+from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.relay import RelayCredentials
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
@@ -135,6 +135,31 @@ class MsrpService(Service):
         except (RuntimeError, ValueError) as exc:  # MSRPError is a ValueError
             raise ServiceError(ErrorCode.FAILED, str(exc)) from None
         return {"message_id": message_id}
+
+    def rpc_send_nickname(self, client: str, session_id: str, nickname: str,
+                          transaction_id: str | None = None) -> dict[str, Any]:
+        """A NICKNAME (RFC 7701); ``msrp.nickname_answered`` names the transaction."""
+        endpoint = self._endpoint(client, session_id)
+        try:
+            transaction_id = endpoint.send_nickname(nickname, transaction_id)
+        except (ValueError, MSRPError) as exc:  # a nickname or id that cannot be sent
+            raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        except RuntimeError as exc:
+            raise ServiceError(ErrorCode.FAILED, str(exc)) from None
+        return {"transaction_id": transaction_id}
+
+    def rpc_answer_nickname(self, client: str, session_id: str, transaction_id: str,
+                            code: int, reason: str | None = None) -> None:
+        """Answer the peer's NICKNAME (``msrp.nickname_received``): 200, 403, 424, 425..."""
+        endpoint = self._endpoint(client, session_id)
+        if not 200 <= code <= 699 or (reason is not None and any(c in reason for c in "\r\n")):
+            raise ServiceError(ErrorCode.INVALID_PARAMS, f"cannot answer {code} {reason!r}")
+        try:
+            endpoint.answer_nickname(transaction_id, code, reason)
+        except MSRPError as exc:
+            raise ServiceError(ErrorCode.NOT_FOUND, str(exc)) from None
+        except RuntimeError as exc:
+            raise ServiceError(ErrorCode.FAILED, str(exc)) from None
 
     def rpc_hash_file(self, client: str, path: str) -> dict[str, Any]:
         """{size, hash (SHA-1 bytes), name}: what the sender's file-selector says

@@ -49,6 +49,8 @@ from sipsimple_services.msrp.protocol.session import (
     MessageDelivered,
     MessageReceived,
     MSRPSession,
+    NicknameAnswered,
+    NicknameRequested,
     RequestRejected,
     ResponseUnmatched,
     SessionEvent,
@@ -160,6 +162,21 @@ class Endpoint:
             self._messages[message_id] = success_report
         self._flush()
         return message_id
+
+    def send_nickname(self, nickname: str, transaction_id: str | None = None) -> str:
+        """A NICKNAME (RFC 7701) to the peer; its answer comes as ``nickname_answered``."""
+        if self.session is None or self.state == "ended":
+            raise RuntimeError(f"the session is {self.state}")
+        transaction_id = self.session.send_nickname(nickname, transaction_id=transaction_id)
+        self._flush()
+        return transaction_id
+
+    def answer_nickname(self, transaction_id: str, code: int, comment: str | None) -> None:
+        """Answer the peer's NICKNAME (``nickname_received``)."""
+        if self.session is None or self.state == "ended":
+            raise RuntimeError(f"the session is {self.state}")
+        self.session.answer_nickname(transaction_id, code, comment)
+        self._flush()
 
     def send_file(self, path: str, content_type: str, message_id: str | None,
                   offset: int = 0) -> str:
@@ -518,6 +535,13 @@ class Endpoint:
                              failed=True)
             elif isinstance(event, StreamBroken):
                 self.end(f"MSRP stream broken: {event.reason}", failed=True)
+            elif isinstance(event, NicknameRequested):
+                self._emit("nickname_received", {"transaction_id": event.transaction_id,
+                                                 "nickname": event.nickname})
+            elif isinstance(event, NicknameAnswered):
+                self._emit("nickname_answered", {"transaction_id": event.transaction_id,
+                                                 "code": event.code,
+                                                 "reason": event.comment or ""})
             elif isinstance(event, ResponseUnmatched):
                 self._relay_answer(event)
             elif isinstance(event, RequestRejected):

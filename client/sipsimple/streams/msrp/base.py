@@ -254,6 +254,8 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             self._message_received(str(getattr(data, "message_id", "")),
                                    content_type if isinstance(content_type, str) else None,
                                    body if isinstance(body, bytes) else b"")
+        elif what in ("nickname_received", "nickname_answered"):
+            self._nickname_event(what, data)
         elif what in ("message_delivered", "message_failed"):
             code = getattr(data, "code", 0)
             self._message_outcome(str(getattr(data, "message_id", "")),
@@ -270,6 +272,9 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
 
     def _message_outcome(self, message_id: str, delivered: bool, code: int, reason: str) -> None:
         """What became of a message we sent (bus thread)."""
+
+    def _nickname_event(self, what: str, data: NotificationData) -> None:
+        """An RFC 7701 NICKNAME of the peer, or the answer to ours (bus thread)."""
 
     def _post(self, name: str, **data: Any) -> None:
         data.setdefault("timestamp", datetime.now())

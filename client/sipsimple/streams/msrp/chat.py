@@ -165,6 +165,8 @@ class ChatStream(MSRPStreamBase):
         # RFC 7701 a=chatroom of our m-line: set (before the offer or answer) by an
         # application that is a chat room's focus, e.g. ["nickname", "private-messages"]
         self.local_chatroom_capabilities: list[str] = []
+        self.local_nickname: str | None = None  # the last one the focus accepted
+        self._nicknames: dict[str, str] = {}  # our NICKNAME transactions -> nickname
 
     @classmethod
     def new_from_sdp(cls, account: Any, remote_sdp: FrozenSDPSession,
@@ -349,6 +351,76 @@ class ChatStream(MSRPStreamBase):
     @property
     def nickname_allowed(self) -> bool:
         return "nickname" in self.chatroom_capabilities
+
+    def set_local_nickname(self, nickname: str) -> str:
+        """Ask the focus for `nickname` (RFC 7701 NICKNAME); the outcome comes as
+        ChatStreamDidSetNickname or ChatStreamDidNotSetNickname with the returned id.
+
+        ChatStreamError when the peer takes no nicknames (a focus with
+        ``a=chatroom:nickname``), the stream has not started, or the nickname
+        cannot be carried (control characters, over 256 characters)."""
+        if not self.nickname_allowed:
+            raise ChatStreamError("the peer does not support nicknames (it must be a "
+                                  "conference focus offering a=chatroom:nickname)")
+        session_id = self.msrp_session_id
+        if session_id is None or self._state == "ended":
+            raise ChatStreamError(f"cannot set a nickname in state {self._state}")
+        transaction_id = secrets.token_hex(8)
+        self._nicknames[transaction_id] = nickname  # before: the answer may come first
+        try:
+            msrp_call("send_nickname", session_id=session_id, nickname=nickname,
+                      transaction_id=transaction_id)
+        except MSRPStreamError as exc:
+            self._nicknames.pop(transaction_id, None)
+            raise ChatStreamError(str(exc)) from exc
+        return transaction_id
+
+    def answer_nickname(self, transaction_id: str, code: int = 200,
+                        reason: str | None = None) -> None:
+        """A chat room's answer to ChatStreamGotNicknameRequest (200, or 425 when the
+        nickname is taken, 424 malformed, 403...). Does not wait (safe on the bus
+        thread); a failure is logged."""
+        self._answer_nickname(transaction_id, code, reason)
+
+    def _answer_nickname(self, transaction_id: str, code: int, reason: str | None) -> None:
+        session_id = self.msrp_session_id
+        if session_id is None:
+            raise ChatStreamError("the stream has no MSRP session")
+        params: dict[str, Any] = {"session_id": session_id, "transaction_id": transaction_id,
+                                  "code": code, "reason": reason}
+        try:
+            future = get_bus().call_async("msrp", "answer_nickname", params,
+                                          timeout=MSRP_TIMEOUT)
+        except (BusError, ValueError) as exc:
+            raise ChatStreamError(f"cannot answer the NICKNAME: {exc}") from exc
+        future.add_done_callback(lambda done: _log_failure(self, done))
+
+    def _nickname_event(self, what: str, data: Any) -> None:
+        transaction_id = str(getattr(data, "transaction_id", ""))
+        if what == "nickname_received":
+            nickname = str(getattr(data, "nickname", ""))
+            if "nickname" in self.local_chatroom_capabilities:
+                self._post("ChatStreamGotNicknameRequest", transaction_id=transaction_id,
+                           nickname=nickname)
+                return
+            try:  # we are no room: the method is not ours (RFC 4975 501)
+                self._answer_nickname(transaction_id, 501, "this endpoint is no chat room")
+            except ChatStreamError as exc:
+                log.info("%r: %s", self, exc)
+            return
+        asked = self._nicknames.pop(transaction_id, None)
+        if asked is None:
+            return
+        code = getattr(data, "code", 0)
+        code = code if isinstance(code, int) else 0
+        reason = str(getattr(data, "reason", "") or "")
+        if code == 200:
+            self.local_nickname = asked
+            self._post("ChatStreamDidSetNickname", message_id=transaction_id, nickname=asked,
+                       code=code, reason=reason)
+        else:
+            self._post("ChatStreamDidNotSetNickname", message_id=transaction_id,
+                       nickname=asked, code=code, reason=reason)
 
     def get_local_media(self, for_offer: bool) -> SDPMediaStream:
         media = super().get_local_media(for_offer)
