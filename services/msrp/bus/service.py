@@ -31,6 +31,7 @@ from sipsimple_services.msrp.bus.trace import LogPublisher, trace_text
 from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.relay import RelayCredentials
+from sipsimple_services.msrp.protocol.transactions import TIMEOUT
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
 from sipsimple_services.msrp.transport.files import PARTIAL_NAME, FileExpectation, hash_file
@@ -52,6 +53,10 @@ class MsrpService(Service):
         super().__init__()
         # 0: an ephemeral port per address (the SDP carries it); 2855 is RFC 4975's
         self.port = int(os.environ.get("SIPSIMPLE_MSRP_PORT", "0"))
+        # how long a request waits for its response before a local 408 (30 s,
+        # msrplib's and RFC 4975's suggestion); shorter for tests of silent peers
+        self.response_timeout = float(os.environ.get("SIPSIMPLE_MSRP_RESPONSE_TIMEOUT",
+                                                     str(TIMEOUT)))
         self.tls = TLSSettings.from_environment()
         self._client_context: ssl.SSLContext | None = None
         self.listeners: dict[tuple[str, bool], Listener] = {}  # (address, tls) ->
@@ -91,7 +96,7 @@ class MsrpService(Service):
             self.endpoints.pop(session_id, None)
             self.disown(client, session_id)
 
-        endpoint = Endpoint(uri, emit, gone, self._tls_client)
+        endpoint = Endpoint(uri, emit, gone, self._tls_client, self.response_timeout)
         if client in self.tracing:
             endpoint.trace = self._tracer(client, session_id)
         if relay is not None:

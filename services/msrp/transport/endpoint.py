@@ -56,6 +56,7 @@ from sipsimple_services.msrp.protocol.session import (
     SessionEvent,
     StreamBroken,
 )
+from sipsimple_services.msrp.protocol.transactions import TIMEOUT
 from sipsimple_services.msrp.protocol.uri import DEFAULT_PORT, MSRPURI
 from sipsimple_services.msrp.transport.files import (
     FileExpectation,
@@ -84,8 +85,10 @@ Emit = Callable[[str, dict[str, Any]], None]
 class Endpoint:
     def __init__(self, local_uri: MSRPURI, emit: Emit,
                  on_gone: Callable[[], None] = lambda: None,
-                 tls_client: Callable[[], ssl.SSLContext] | None = None) -> None:
+                 tls_client: Callable[[], ssl.SSLContext] | None = None,
+                 response_timeout: float = TIMEOUT) -> None:
         self.local_uri = local_uri
+        self.response_timeout = response_timeout  # then a local 408 (RFC 4975 7.1.1)
         self._tls_client = tls_client
         self.session: MSRPSession | None = None
         self.active: bool | None = None
@@ -127,7 +130,8 @@ class Endpoint:
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
                                    stream_types=self._stream_types,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
-                                   max_message_bytes=MAX_MESSAGE_BYTES)
+                                   max_message_bytes=MAX_MESSAGE_BYTES,
+                                   response_timeout=self.response_timeout)
         for expectation in self._announced:
             self.session.resume_next(_have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
