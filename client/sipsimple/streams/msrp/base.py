@@ -49,7 +49,7 @@ class MSRPStreamError(RuntimeError):
 def msrp_call(method: str, timeout: float = MSRP_TIMEOUT, **params: Any) -> Any:
     try:
         return get_bus().call("msrp", method, timeout=timeout, **params)
-    except BusError as exc:
+    except (BusError, ValueError) as exc:  # ValueError: what the bus cannot carry
         raise MSRPStreamError(f"msrp service: {method} failed: {exc}") from exc
 
 

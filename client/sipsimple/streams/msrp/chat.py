@@ -443,6 +443,12 @@ class ChatStream(MSRPStreamBase):
         name = "ChatStreamDidDeliverMessage" if delivered else "ChatStreamDidNotDeliverMessage"
         self._post(name, message_id=message_id, code=code, reason=reason, chunk=None)
 
+    def end(self) -> None:
+        never = self._state == "new"  # the base has nothing to end then, but we may
+        super().end()                 # hold queued messages that will never go
+        if never:
+            self._stream_ended()
+
     def _stream_ended(self) -> None:
         with self._send_lock:
             lost = [m for m in self._queue if m.notify] + list(self._pending.values())
