@@ -20,6 +20,12 @@ the peer for delivery and display notifications (CPIM headers, so CPIM is
 needed); they come back as ChatStreamGotDispositionNotification. Received
 messages that ask are answered: delivery at once, display when the
 application calls `send_display_notification`.
+
+Chat rooms (RFC 7701, `chatroom`): a conference focus's ``a=chatroom``
+capabilities allow private messages (recipients other than the peer,
+courtesy recipients) and nicknames (`set_local_nickname`, NICKNAME); a
+room's own stream advertises them (`local_chatroom_capabilities`) and
+answers the participants' NICKNAME requests (`answer_nickname`).
 """
 
 from __future__ import annotations
@@ -32,8 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sipsimple.bus.client import BusError, BusFuture, get_bus
-from sipsimple.core.sdp import FrozenSDPSession, SDPAttribute, SDPMediaStream
+from sipsimple.core.sdp import FrozenSDPSession
 from sipsimple.payloads.cpim import (
     CPIM_CONTENT_TYPE,
     ChatIdentity,
@@ -54,8 +59,14 @@ from sipsimple.payloads.iscomposing import (
     IsComposingParseError,
 )
 from sipsimple.streams.interface import InvalidStreamError
-from sipsimple.streams.msrp.base import MSRP_TIMEOUT, MSRPStreamBase, MSRPStreamError, msrp_call
-from sipsimple.streams.msrp.chatroom import RecipientsError, check_recipients, same_identity
+from sipsimple.streams.msrp.base import (
+    ChatStreamError,
+    MSRPStreamBase,
+    MSRPStreamError,
+    msrp_call,
+    msrp_call_async,
+)
+from sipsimple.streams.msrp.chatroom import ChatRoomMixin, RecipientsError, check_recipients
 from sipsimple.streams.msrp.dispositions import (
     DispositionError,
     Dispositions,
@@ -70,10 +81,6 @@ __all__ = ["ChatMessage", "ChatStream", "ChatStreamError", "OutgoingChatMessage"
            "choose_wrapping"]
 
 log = logging.getLogger(__name__)
-
-
-class ChatStreamError(MSRPStreamError):
-    """A message the stream cannot send as asked (e.g. CPIM-only fields without CPIM)."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +151,7 @@ def _identity(header: Any) -> ChatIdentity | None:
         return None
 
 
-class ChatStream(MSRPStreamBase):
+class ChatStream(ChatRoomMixin, MSRPStreamBase):
     type = "chat"
     priority = 1
 
@@ -322,119 +329,6 @@ class ChatStream(MSRPStreamBase):
     def _remote_identity(self) -> ChatIdentity | None:
         return _identity(getattr(self.session, "remote_identity", None))
 
-    # --- chat rooms (RFC 7701) -------------------------------------------------------
-
-    @property
-    def cpim_enabled(self) -> bool:
-        """Whether both sides take Message/CPIM (known once the stream started)."""
-        remote = self.remote_media
-        return remote is not None and contains_mime_type(self.accept_types, CPIM_CONTENT_TYPE) \
-            and contains_mime_type(remote.accept_types, CPIM_CONTENT_TYPE)
-
-    @property
-    def chatroom_capabilities(self) -> list[str]:
-        """What the peer's ``a=chatroom`` offers, when it is a conference focus and CPIM
-        is in use (else nothing): ``private-messages``, ``nickname``..."""
-        remote = self.remote_media
-        if remote is None or not self.cpim_enabled or not getattr(self.session,
-                                                                 "remote_focus", False):
-            return []
-        return list(remote.chatroom)
-
-    @property
-    def private_messages_allowed(self) -> bool:
-        """Whether messages may name recipients other than the peer: the peer is a
-        focus offering ``private-messages``, or we are the focus (the room relays)."""
-        return "private-messages" in self.chatroom_capabilities or \
-            bool(getattr(self.session, "local_focus", False))
-
-    @property
-    def nickname_allowed(self) -> bool:
-        return "nickname" in self.chatroom_capabilities
-
-    def set_local_nickname(self, nickname: str) -> str:
-        """Ask the focus for `nickname` (RFC 7701 NICKNAME); the outcome comes as
-        ChatStreamDidSetNickname or ChatStreamDidNotSetNickname with the returned id.
-
-        ChatStreamError when the peer takes no nicknames (a focus with
-        ``a=chatroom:nickname``), the stream has not started, or the nickname
-        cannot be carried (control characters, over 256 characters)."""
-        if not self.nickname_allowed:
-            raise ChatStreamError("the peer does not support nicknames (it must be a "
-                                  "conference focus offering a=chatroom:nickname)")
-        session_id = self.msrp_session_id
-        if session_id is None or self._state == "ended":
-            raise ChatStreamError(f"cannot set a nickname in state {self._state}")
-        transaction_id = secrets.token_hex(8)
-        self._nicknames[transaction_id] = nickname  # before: the answer may come first
-        try:
-            msrp_call("send_nickname", session_id=session_id, nickname=nickname,
-                      transaction_id=transaction_id)
-        except MSRPStreamError as exc:
-            self._nicknames.pop(transaction_id, None)
-            raise ChatStreamError(str(exc)) from exc
-        return transaction_id
-
-    def answer_nickname(self, transaction_id: str, code: int = 200,
-                        reason: str | None = None) -> None:
-        """A chat room's answer to ChatStreamGotNicknameRequest (200, or 425 when the
-        nickname is taken, 424 malformed, 403...). Does not wait (safe on the bus
-        thread); a failure is logged."""
-        self._answer_nickname(transaction_id, code, reason)
-
-    def _answer_nickname(self, transaction_id: str, code: int, reason: str | None) -> None:
-        session_id = self.msrp_session_id
-        if session_id is None:
-            raise ChatStreamError("the stream has no MSRP session")
-        params: dict[str, Any] = {"session_id": session_id, "transaction_id": transaction_id,
-                                  "code": code, "reason": reason}
-        try:
-            future = get_bus().call_async("msrp", "answer_nickname", params,
-                                          timeout=MSRP_TIMEOUT)
-        except (BusError, ValueError) as exc:
-            raise ChatStreamError(f"cannot answer the NICKNAME: {exc}") from exc
-        future.add_done_callback(lambda done: _log_failure(self, done))
-
-    def _nickname_event(self, what: str, data: Any) -> None:
-        transaction_id = str(getattr(data, "transaction_id", ""))
-        if what == "nickname_received":
-            nickname = str(getattr(data, "nickname", ""))
-            if "nickname" in self.local_chatroom_capabilities:
-                self._post("ChatStreamGotNicknameRequest", transaction_id=transaction_id,
-                           nickname=nickname)
-                return
-            try:  # we are no room: the method is not ours (RFC 4975 501)
-                self._answer_nickname(transaction_id, 501, "this endpoint is no chat room")
-            except ChatStreamError as exc:
-                log.info("%r: %s", self, exc)
-            return
-        asked = self._nicknames.pop(transaction_id, None)
-        if asked is None:
-            return
-        code = getattr(data, "code", 0)
-        code = code if isinstance(code, int) else 0
-        reason = str(getattr(data, "reason", "") or "")
-        if code == 200:
-            self.local_nickname = asked
-            self._post("ChatStreamDidSetNickname", message_id=transaction_id, nickname=asked,
-                       code=code, reason=reason)
-        else:
-            self._post("ChatStreamDidNotSetNickname", message_id=transaction_id,
-                       nickname=asked, code=code, reason=reason)
-
-    def get_local_media(self, for_offer: bool) -> SDPMediaStream:
-        media = super().get_local_media(for_offer)
-        if self.local_chatroom_capabilities:  # a chat room's own stream (RFC 7701)
-            media.attributes.append(SDPAttribute(
-                "chatroom", " ".join(self.local_chatroom_capabilities)))
-        return media
-
-    def _is_private(self, recipients: Sequence[ChatIdentity]) -> bool:
-        """A message from a focus meant for us alone (the original SDK's rule)."""
-        remote = self._remote_identity()
-        return bool(getattr(self.session, "remote_focus", False)) and len(recipients) == 1 \
-            and remote is not None and not same_identity(recipients[0], remote)
-
     # --- outcomes and receiving (bus thread) ----------------------------------------
 
     def _message_outcome(self, message_id: str, delivered: bool, code: int, reason: str) -> None:
@@ -551,14 +445,13 @@ class ChatStream(MSRPStreamBase):
         local = self._local_identity()
         message = notification_for(received, kind, status, CPIMIdentity(
             local.uri, local.display_name) if local is not None else None)
-        params = {"session_id": session_id, "content_type": CPIM_CONTENT_TYPE,
-                  "body": message.encode(), "success_report": False, "failure_report": "no"}
         try:
-            future = get_bus().call_async("msrp", "send_message", params, timeout=MSRP_TIMEOUT)
-        except (BusError, ValueError) as exc:
+            msrp_call_async("send_message", self, session_id=session_id,
+                            content_type=CPIM_CONTENT_TYPE, body=message.encode(),
+                            success_report=False, failure_report="no")
+        except MSRPStreamError as exc:
             log.info("%r: IMDN %s %s not sent: %s", self, kind, status, exc)
             return False
-        future.add_done_callback(lambda done: _log_failure(self, done))
         return True
 
     def _composing(self, body: bytes, sender: ChatIdentity | None,
@@ -572,12 +465,6 @@ class ChatStream(MSRPStreamBase):
                    refresh=indication.refresh, last_active=indication.last_active,
                    content_type=indication.content_type, sender=sender,
                    recipients=list(recipients), private=self._is_private(recipients))
-
-
-def _log_failure(stream: ChatStream, future: BusFuture) -> None:
-    error = future.exception()
-    if error is not None:
-        log.info("%r: an IMDN notification was not sent: %s", stream, error)
 
 
 def _content(data: bytes, content_type: str) -> str | bytes:
