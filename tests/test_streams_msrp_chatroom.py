@@ -128,9 +128,13 @@ def test_private_messages_through_a_focus(accounts: dict[str, Account],
     assert room.private_messages_allowed
     room.send_message("to everyone", recipients=[BOB])
     room.send_message("to alice alone")
-    public, private = got(events, stream, 2)
+    room.send_message("carol says hi", recipients=[BOB], sender=CAROL)  # relayed
+    public, private, relayed = got(events, stream, 3)
     assert (public.content, private.content) == (b"to everyone", b"to alice alone")
-    assert [n.data.private for n in arrivals(events, stream)] == [False, True]
+    assert [n.data.private for n in arrivals(events, stream)] == [False, True, False]
+    assert relayed.content == b"carol says hi" and relayed.sender == CAROL
+    with pytest.raises(ChatStreamError, match="focus"):  # alice is no room
+        stream.send_message("as carol", sender=CAROL)
     session.end()
     events.wait(by(answering, "SIPSessionDidEnd"))
 
@@ -170,9 +174,10 @@ def test_nicknames_through_a_focus(accounts: dict[str, Account], events: Recorde
     with pytest.raises(ChatStreamError):  # no Use-Nickname can carry it
         stream.set_local_nickname("two\nlines")
     session.end()
-    events.wait(by(answering, "SIPSessionDidEnd"))
+    events.wait(by(stream, "MediaStreamDidEnd"))
     with pytest.raises(ChatStreamError):
         stream.set_local_nickname("too late")
+    events.wait(by(answering, "SIPSessionDidEnd"))
 
 
 @pytest.mark.integration

@@ -114,13 +114,14 @@ class OutgoingChatMessage:
     additional_headers: tuple[CPIMHeader, ...] = ()
     notify: bool = True  # False: a composing indication (no reports, no notifications)
     dispositions: tuple[str, ...] = ()  # IMDN notifications asked of the peer
+    sender: ChatIdentity | None = None  # a room relaying for a participant (CPIM From)
     payload: Any = field(default=None, compare=False)  # what was wrapped and sent
 
     @property
     def needs_cpim(self) -> bool:
         return bool(self.recipients is not None or self.courtesy_recipients or self.subject
                     or self.timestamp is not None or self.required or self.additional_headers
-                    or self.dispositions)
+                    or self.dispositions or self.sender is not None)
 
 
 def choose_wrapping(content_type: str, needs_cpim: bool, *, local_accept: Sequence[str],
@@ -196,12 +197,15 @@ class ChatStream(ChatRoomMixin, MSRPStreamBase):
                      subject: str | None = None, timestamp: datetime | None = None,
                      required: Iterable[str] | None = None,
                      additional_headers: Iterable[CPIMHeader] | None = None,
-                     dispositions: Iterable[str] | None = None) -> str:
+                     dispositions: Iterable[str] | None = None,
+                     sender: ChatIdentity | None = None) -> str:
         """Send (or queue until the stream starts) a message; its MSRP Message-ID.
 
         `dispositions` (``positive-delivery``, ``negative-delivery``,
         ``display``) asks the peer for IMDN notifications (RFC 5438), which name
-        the returned id."""
+        the returned id. `sender` (the CPIM From, by default ours) is a chat
+        room's: only a stream whose session is the focus relays messages on
+        behalf of its participants."""
         try:
             asked = checked_dispositions(dispositions or ())
         except DispositionError as exc:
@@ -211,7 +215,7 @@ class ChatStream(ChatRoomMixin, MSRPStreamBase):
             content.encode("utf-8") if isinstance(content, str) else bytes(content),
             content_type, tuple(recipients) if recipients is not None else None,
             tuple(courtesy_recipients or ()), subject, timestamp, tuple(required or ()),
-            tuple(additional_headers or ()), dispositions=asked)
+            tuple(additional_headers or ()), dispositions=asked, sender=sender)
         self._submit(message)
         return message.message_id
 
@@ -264,6 +268,9 @@ class ChatStream(ChatRoomMixin, MSRPStreamBase):
                                  self._remote_identity(), self.private_messages_allowed)
             except RecipientsError as exc:
                 raise ChatStreamError(str(exc)) from None
+            if message.sender is not None and not getattr(self.session, "local_focus", False):
+                raise ChatStreamError("only a conference focus sends on behalf of another "
+                                      "sender")
             cpim = choose_wrapping(message.content_type, message.needs_cpim,
                                    local_accept=self.accept_types,
                                    remote_accept=remote.accept_types,
@@ -306,7 +313,7 @@ class ChatStream(ChatRoomMixin, MSRPStreamBase):
         parameters: tuple[tuple[str, str], ...] = ()
         if message.content_type.lower().startswith("text/"):
             parameters = (("charset", "utf-8"),)
-        sender = self._local_identity()
+        sender = message.sender or self._local_identity()
         cpim = CPIMMessage(
             message.content, message.content_type.split(";", 1)[0].strip(), parameters,
             sender=CPIMIdentity(sender.uri, sender.display_name) if sender else None,
