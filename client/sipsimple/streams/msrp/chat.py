@@ -231,6 +231,7 @@ class ChatStream(ChatRoomMixin, MSRPStreamBase):
         if received is None:
             raise ChatStreamError(f"message {message_id} asked for no display notification")
         if not self._notify(received, "display", status):
+            self._dispositions.owe_display(received)  # still owed: the caller may retry
             raise ChatStreamError("the peer cannot take IMDN notifications now")
 
     def send_composing_indication(self, state: str, refresh: int | None = None,
