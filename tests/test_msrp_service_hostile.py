@@ -5,7 +5,8 @@ cut short, Byte-Ranges that overlap with other bytes, pass the total or
 change it, a 10 MB header line, or stops answering. Each gets a clear
 failure (an error response, a local 408, or its session failed with the
 reason), nothing of it is delivered, and a pair of sessions on the same
-listener keeps talking.
+listener keeps talking. A failure REPORT (a relay's) fails the message it
+names.
 """
 
 from __future__ import annotations
@@ -179,3 +180,29 @@ def test_a_peer_that_stops_answering_gets_a_local_408(
     assert not [n for n in events.seen if of(peer.id, "msrp.message_delivered")(n)]
     peer.close()
     events.wait(of(peer.id, "msrp.session_failed"))
+
+
+def test_a_failure_report_fails_the_message(bus: BusClient, events: Recorder) -> None:
+    """A relay on the way reports that it could not deliver (RFC 4975 7.1.2, RFC 4976)."""
+    peer = Peer(bus, events, "reporter")
+    sent = call(bus, "send_message", session_id=peer.id, content_type="text/plain",
+                body=b"through a relay", success_report=True)
+    data = b""
+    while b"-------" not in data or b"through a relay" not in data:
+        chunk = peer.sock.recv(65536)
+        assert chunk
+        data += chunk
+    tid = re.match(rb"MSRP (\S+) SEND", data)
+    assert tid is not None
+    peer.sock.sendall(
+        f"MSRP {tid[1].decode()} 200 OK\r\nTo-Path: {peer.session['path']}\r\n"
+        f"From-Path: {peer.path}\r\n-------{tid[1].decode()}$\r\n"
+        f"MSRP rep00001 REPORT\r\nTo-Path: {peer.session['path']}\r\n"
+        f"From-Path: {peer.path}\r\nMessage-ID: {sent['message_id']}\r\n"
+        f"Byte-Range: 1-15/15\r\nStatus: 000 413 Too big for the next hop\r\n"
+        f"-------rep00001$\r\n".encode())
+    failed = events.wait(of(peer.id, "msrp.message_failed"))
+    assert failed.data.message_id == sent["message_id"]
+    assert (failed.data.code, failed.data.reason) == (413, "Too big for the next hop")
+    assert not [n for n in events.seen if of(peer.id, "msrp.message_delivered")(n)]
+    peer.close()
