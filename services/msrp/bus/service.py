@@ -8,6 +8,9 @@ A client that goes away loses its sessions (the service base's ownership).
 With a certificate (`TLSSettings`, from the environment) a session may be
 ``msrps``: its listener is a TLS one (one TLS and one TCP listener per address
 at most); `create_session`'s ``tls`` None takes TLS whenever it can.
+`set_trace` turns on, for the asking client, ``msrp.transport_traced`` (what
+its sessions read and write) and ``msrp.log`` (the service's MSRP log lines,
+while any client traces); a client that goes away stops tracing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import logging
 import os
 import secrets
 import ssl
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import gevent
@@ -29,9 +33,11 @@ from sipsimple_services.common.paths import (
     from_environment,
 )
 from sipsimple_services.common.service import Service, ServiceError
-from sipsimple_services.msrp.protocol.errors import MSRPParseError
+from sipsimple_services.msrp.bus.trace import LogPublisher, trace_text
+from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.relay import RelayCredentials
+from sipsimple_services.msrp.protocol.transactions import TIMEOUT
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
 from sipsimple_services.msrp.transport.files import (
@@ -60,6 +66,10 @@ class MsrpService(Service):
         super().__init__()
         # 0: an ephemeral port per address (the SDP carries it); 2855 is RFC 4975's
         self.port = int(os.environ.get("SIPSIMPLE_MSRP_PORT", "0"))
+        # how long a request waits for its response before a local 408 (30 s,
+        # msrplib's and RFC 4975's suggestion); shorter for tests of silent peers
+        self.response_timeout = float(os.environ.get("SIPSIMPLE_MSRP_RESPONSE_TIMEOUT",
+                                                     str(TIMEOUT)))
         self.tls = TLSSettings.from_environment()
         self._client_context: ssl.SSLContext | None = None
         self.listeners: dict[tuple[str, bool], Listener] = {}  # (address, tls) ->
@@ -70,10 +80,13 @@ class MsrpService(Service):
             [endpoints.state_dir(), *from_environment(os.environ.get(DIRECTORIES_ENV))],
             "file transfers",
             f"the application configures them (msrp configure), or {DIRECTORIES_ENV}")
+        self.tracing: set[str] = set()  # clients that asked for the trace
+        self._log_publisher: LogPublisher | None = None
 
     def on_stop(self) -> None:
         for listener in self.listeners.values():
             listener.close()
+        self._trace_logs(False)
 
     # --- methods -----------------------------------------------------------------
 
@@ -112,7 +125,9 @@ class MsrpService(Service):
             self.endpoints.pop(session_id, None)
             self.disown(client, session_id)
 
-        endpoint = Endpoint(uri, emit, gone, self._tls_client)
+        endpoint = Endpoint(uri, emit, gone, self._tls_client, self.response_timeout)
+        if client in self.tracing:
+            endpoint.trace = self._tracer(client, session_id)
         if relay is not None:
             relay_uri, credentials = _relay(relay)
             try:
@@ -154,6 +169,31 @@ class MsrpService(Service):
         except (RuntimeError, ValueError) as exc:  # MSRPError is a ValueError
             raise ServiceError(ErrorCode.FAILED, str(exc)) from None
         return {"message_id": message_id}
+
+    def rpc_send_nickname(self, client: str, session_id: str, nickname: str,
+                          transaction_id: str | None = None) -> dict[str, Any]:
+        """A NICKNAME (RFC 7701); ``msrp.nickname_answered`` names the transaction."""
+        endpoint = self._endpoint(client, session_id)
+        try:
+            transaction_id = endpoint.send_nickname(nickname, transaction_id)
+        except (ValueError, MSRPError) as exc:  # a nickname or id that cannot be sent
+            raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        except RuntimeError as exc:
+            raise ServiceError(ErrorCode.FAILED, str(exc)) from None
+        return {"transaction_id": transaction_id}
+
+    def rpc_answer_nickname(self, client: str, session_id: str, transaction_id: str,
+                            code: int, reason: str | None = None) -> None:
+        """Answer the peer's NICKNAME (``msrp.nickname_received``): 200, 403, 424, 425..."""
+        endpoint = self._endpoint(client, session_id)
+        if not 200 <= code <= 699 or (reason is not None and any(c in reason for c in "\r\n")):
+            raise ServiceError(ErrorCode.INVALID_PARAMS, f"cannot answer {code} {reason!r}")
+        try:
+            endpoint.answer_nickname(transaction_id, code, reason)
+        except MSRPError as exc:
+            raise ServiceError(ErrorCode.NOT_FOUND, str(exc)) from None
+        except RuntimeError as exc:
+            raise ServiceError(ErrorCode.FAILED, str(exc)) from None
 
     def rpc_hash_file(self, client: str, path: str) -> dict[str, Any]:
         """{size, hash (SHA-1 bytes), name}: what the sender's file-selector says
@@ -213,6 +253,44 @@ class MsrpService(Service):
 
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
+
+    def rpc_set_trace(self, client: str, enabled: bool) -> dict[str, Any]:
+        """Trace this client's sessions (``msrp.transport_traced``) and the service's
+        MSRP log (``msrp.log``), or stop."""
+        if enabled:
+            self.tracing.add(client)
+            self.own(client, "trace", lambda: self._stop_tracing(client))
+        else:
+            self.disown(client, "trace")
+            self.tracing.discard(client)
+        for session_id, (owner, endpoint) in self.endpoints.items():
+            if owner == client:
+                endpoint.trace = self._tracer(client, session_id) if enabled else None
+        self._trace_logs(bool(self.tracing))
+        return {"enabled": enabled}
+
+    def _stop_tracing(self, client: str) -> None:
+        self.tracing.discard(client)
+        self._trace_logs(bool(self.tracing))
+
+    def _tracer(self, client: str, session_id: str) -> Callable[[str, Iterable[Any]], None]:
+        def trace(direction: str, parts: Iterable[Any]) -> None:
+            self.publish("msrp.transport_traced", self.name, {
+                "session_id": session_id, "client": client, "direction": direction,
+                "data": trace_text(parts)})
+        return trace
+
+    def _trace_logs(self, enabled: bool) -> None:
+        logger = logging.getLogger("sipsimple.msrp")
+        if enabled and self._log_publisher is None:
+            def publish(level: str, message: str) -> None:
+                self.publish("msrp.log", self.name, {"session_id": None, "client": None,
+                                                     "level": level, "message": message})
+            self._log_publisher = LogPublisher(publish)
+            logger.addHandler(self._log_publisher)
+        elif not enabled and self._log_publisher is not None:
+            logger.removeHandler(self._log_publisher)
+            self._log_publisher = None
 
     def rpc_status(self, client: str) -> dict[str, Any]:
         return {
