@@ -157,8 +157,17 @@ class SIPApplication(metaclass=Singleton):
         self._post("SIPApplicationDidStart")
 
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
-        return [("dns", self._start_dns), ("audio", self._start_audio),
+        return [("dns", self._start_dns), ("tls", self._start_tls), ("audio", self._start_audio),
                 ("accounts", self._start_accounts), ("sessions", self._start_sessions)]
+
+    def _start_tls(self) -> Callable[[], None]:
+        from sipsimple.tls import TLSComponent
+
+        # Before the accounts: a registration over TLS needs the settings in place.
+        component = TLSComponent(
+            lambda error: self._post("SIPApplicationFailedToStartTLS", error=error))
+        component.start()
+        return component.stop
 
     def _start_audio(self) -> Callable[[], None]:
         from sipsimple.audio import AudioComponent

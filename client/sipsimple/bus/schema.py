@@ -289,9 +289,18 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("content", (bool,), required=False),
         )),
         Method("end_session", (Param("session_id", (str,)),)),
-        # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
-        # client, path, state, active}]}
+        # read-only: {"listeners": [{address, port}], "tls", "tls_error", "sessions":
+        # [{session_id, client, path, state, active}]}
         Method("status"),
+        # the TLS settings (tls.certificate: one PEM file with its key, tls.ca_list,
+        # tls.verify_server); None keeps a value. -> {"tls": can serve msrps,
+        # "tls_error": why TLS is off (the files do not load) or None}
+        Method("configure", (
+            Param("tls_certificate", OPT_STR, required=False),
+            Param("tls_private_key", OPT_STR, required=False),
+            Param("tls_ca_file", OPT_STR, required=False),
+            Param("tls_verify_server", (bool, NoneType), required=False),
+        )),
     ),
     "signalling": _methods(
         # Unnamed settings keep their value; the reply is get_transports'.
@@ -309,6 +318,9 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("tls_verify_server", (bool, NoneType), required=False),
             ),
         ),
+        # -> {host, transports, udp, tcp, tls (bound ports or None), tls_error}:
+        # tls_error says why TLS is off when its files do not load (bad CA
+        # file, certificate without its key); None when TLS is usable
         Method("get_transports"),
         # Read-only: {"accounts": [{aor, client, options}], "registrations":
         # [{registration_id, aor, registrar, state, expires, contact, client}],
