@@ -158,7 +158,8 @@ class SIPApplication(metaclass=Singleton):
 
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
         return [("dns", self._start_dns), ("tls", self._start_tls), ("audio", self._start_audio),
-                ("accounts", self._start_accounts), ("sessions", self._start_sessions)]
+                ("accounts", self._start_accounts), ("sessions", self._start_sessions),
+                ("nat", self._start_nat)]
 
     def _start_tls(self) -> Callable[[], None]:
         from sipsimple.tls import TLSComponent
@@ -195,6 +196,15 @@ class SIPApplication(metaclass=Singleton):
         manager = SessionManager()
         manager.start()
         return manager.stop  # ends every session, bounded by its STOP_TIMEOUT
+
+    @staticmethod
+    def _start_nat() -> Callable[[], None]:
+        from sipsimple.nat import NATDetector
+
+        # In the background: a probe takes seconds, and DidStart need not wait for it.
+        detector = NATDetector()
+        detector.start()
+        return detector.stop
 
     @staticmethod
     def _start_accounts() -> Callable[[], None]:

@@ -37,7 +37,8 @@ and only TURN gets through.
 
 coturn listens on both public addresses, so it answers RFC 5780's
 CHANGE-REQUEST and names its OTHER-ADDRESS (172.16.0.2:3479); the long-term
-credentials are ``TURN_USER``/``TURN_PASSWORD`` in realm ``TURN_REALM``.
+credentials are ``TURN_USER``/``TURN_PASSWORD`` in realm ``TURN_REALM``
+(`harness.coturn`).
 
 `LabHost.run`/`popen` run a command inside a namespace (``ip netns exec``:
 the process shares our filesystem, so its bus sockets, unix sockets under the
@@ -46,14 +47,11 @@ runtime directory, are reachable from the facade outside).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,13 +60,17 @@ from typing import Any
 import pytest
 
 from harness import peers
+from harness.coturn import (
+    COTURN_PEER,
+    TURNSERVER,
+    Coturn,
+    start_turnserver,
+)
 
 IP = shutil.which("ip") or "/usr/sbin/ip"
 NFT = shutil.which("nft") or "/usr/sbin/nft"
-TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
 
 NETNS_PEER = "a NAT lab: root, ip (iproute2), nft (Debian nftables)"
-COTURN_PEER = "coturn (Debian package coturn)"
 
 
 def lab_available() -> bool:
@@ -76,16 +78,12 @@ def lab_available() -> bool:
 
 
 needs_lab = peers.needs(NETNS_PEER, lab_available())
-needs_coturn = peers.needs(COTURN_PEER, Path(TURNSERVER).exists())
 
 PUBLIC_NET = "172.16.0.0/24"
 STUN_PRIMARY = ("172.16.0.1", 3478)
 STUN_ALTERNATE = ("172.16.0.2", 3479)  # coturn's OTHER-ADDRESS for STUN_PRIMARY
-TURN_USER = "labuser"
-TURN_PASSWORD = "lab-secret"
-TURN_REALM = "lab.test"
 
-# (namespace role, LAN side of its NAT, host address, NAT's WAN address, masquerade options)
+# site -> (its LAN's /24 prefix, the NAT's public address, masquerade options)
 _SITES = {
     "easy": ("10.1.0", "172.16.0.11", ""),
     "hard": ("10.2.0", "172.16.0.12", " fully-random"),
@@ -132,7 +130,7 @@ class NatLab:
     hosts: dict[str, LabHost] = field(default_factory=dict)
     nats: dict[str, LabHost] = field(default_factory=dict)
     public: LabHost | None = None
-    turn_log: Path | None = None
+    turn: Coturn | None = None
 
     # --- building ---------------------------------------------------------------
 
@@ -187,39 +185,9 @@ class NatLab:
     def start_turn(self) -> None:
         """coturn on both public addresses: STUN (with RFC 5780) and TURN (long-term auth)."""
         assert self.public is not None
-        self.turn_log = self.directory / "turnserver.log"
-        args = [
-            TURNSERVER, "-n", "--no-cli", "--no-tls", "--no-dtls", "--no-tcp",
-            "--listening-ip", STUN_PRIMARY[0], "--listening-ip", STUN_ALTERNATE[0],
-            "--listening-port", str(STUN_PRIMARY[1]),
-            "--alt-listening-port", str(STUN_ALTERNATE[1]),
-            "--relay-ip", STUN_PRIMARY[0], "--min-port", "49152", "--max-port", "49999",
-            "--lt-cred-mech", "--user", f"{TURN_USER}:{TURN_PASSWORD}", "--realm", TURN_REALM,
-            "--fingerprint", "--userdb", str(self.directory / "turndb"),
-            "--pidfile", str(self.directory / "turnserver.pid"),
-            "--log-file", str(self.turn_log), "--simple-log", "--verbose",
-        ]
-        process = self.public.popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        self.processes.append(process)
-        # Ready when both addresses answer a binding request (the probe below).
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise LabError(f"turnserver exited with {process.returncode}: {self._turn_tail()}")
-            try:
-                for server in (STUN_PRIMARY, STUN_ALTERNATE):
-                    self.public.run(sys.executable, "-c", _BINDING_PROBE, server[0],
-                                    str(server[1]), "0.5")
-                return
-            except LabError:
-                if time.monotonic() > deadline:
-                    raise LabError(f"turnserver does not answer: {self._turn_tail()}") from None
-
-    def _turn_tail(self) -> str:
-        with contextlib.suppress(OSError):
-            if self.turn_log is not None:
-                return self.turn_log.read_text(errors="replace")[-2000:]
-        return "(no log)"
+        self.turn = start_turnserver((STUN_PRIMARY[0], STUN_ALTERNATE[0]), STUN_PRIMARY[1],
+                                     self.directory, prefix=self.public.command(()))
+        self.processes.append(self.turn.process)
 
     # --- tearing down -------------------------------------------------------------
 
@@ -240,21 +208,6 @@ class NatLab:
             # processes were ended above, so nothing is left behind.
             subprocess.run([IP, "netns", "del", name], capture_output=True, timeout=30)
         self.namespaces.clear()
-
-
-# A STUN binding request from inside a namespace (stdlib only: it runs as its
-# own process there); exits 0 and prints the mapped address once answered.
-_BINDING_PROBE = """
-import os, socket, struct, sys
-host, port, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-tid = os.urandom(12)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(wait)
-s.sendto(struct.pack("!HHI", 1, 0, 0x2112A442) + tid, (host, port))
-data = s.recvfrom(2048)[0]
-assert data[8:20] == tid
-print("answered")
-"""
 
 
 @pytest.fixture

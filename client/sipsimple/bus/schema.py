@@ -236,6 +236,18 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("rtp_timeout", OPT_INT, required=False),
             Param("directories", (list, NoneType), required=False),
         )),
+        # A STUN probe of the NAT in front of `address` (default: the local IP
+        # towards the server), RFC 5780 when the server names an OTHER-ADDRESS,
+        # else the mappings seen by `second_server` compared (docs/nat.md). IP
+        # addresses only. -> {local, server, mapped ([ip, port] or None: no
+        # answer), other_address, mapping, filtering, method (rfc5780 | rfc3489
+        # | single), nat_type (the original SDK's names), error}
+        Method("nat_probe", (
+            Param("server", (str,)), Param("port", OPT_INT, required=False),
+            Param("second_server", OPT_STR, required=False),
+            Param("second_port", OPT_INT, required=False),
+            Param("address", OPT_STR, required=False),
+        )),
     ),
     # MSRP sessions over TCP or TLS, direct or through a relay (docs/msrp.md). A
     # session is made first (its path goes in the SDP), started once the peer's

@@ -13,6 +13,7 @@ from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
 from sipsimple.cli.message import message
+from sipsimple.cli.nat import nat
 from sipsimple.cli.output import CleanGroup, configure_logging
 from sipsimple.cli.receive import receive
 from sipsimple.cli.services import services
@@ -23,7 +24,8 @@ from sipsimple.cli.status import status
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages, chat."""
+    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages, chat,
+    NAT probes."""
     configure_logging()
 
 
@@ -42,6 +44,7 @@ cli.add_command(devices)
 cli.add_command(message)
 cli.add_command(receive)
 cli.add_command(chat)
+cli.add_command(nat)
 
 
 def main() -> None:

@@ -1,0 +1,84 @@
+"""The media service's nat_probe: coturn on loopback, and the NAT lab's two NATs."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from harness.coturn import Coturn
+from harness.netns import STUN_ALTERNATE, STUN_PRIMARY, NatLab, needs_lab
+
+from sipsimple.bus.client import ServiceError, get_bus
+
+pytestmark = pytest.mark.integration
+
+
+def probe(**params: Any) -> dict[str, Any]:
+    reply: dict[str, Any] = get_bus().call("media", "nat_probe", timeout=60, **params)
+    return reply
+
+
+@pytest.fixture
+def media(spawn_service: Callable[..., Any]) -> None:
+    spawn_service("sipsimple_services.media", "media")
+
+
+def test_loopback_coturn_with_two_addresses_is_rfc5780_and_open(media: None,
+                                                                  coturn: Coturn) -> None:
+    host, port = coturn.primary
+    reply = probe(server=host, port=port)
+    assert reply["method"] == "rfc5780" and reply["other_address"] == list(coturn.other or ())
+    assert reply["mapped"] == reply["local"] and reply["local"][0] == "127.0.0.1"
+    # coturn answered the change request from its other address: nothing filters
+    assert (reply["mapping"], reply["filtering"], reply["nat_type"]) == (
+        "no NAT", "endpoint-independent", "Open")
+    assert reply["error"] is None
+
+
+def test_loopback_coturn_with_one_address_tells_only_no_nat(media: None,
+                                                            coturn_single: Coturn) -> None:
+    host, port = coturn_single.primary
+    reply = probe(server=host, port=port, address="127.0.0.1")
+    assert reply["method"] == "single" and reply["other_address"] is None
+    assert reply["mapped"] == reply["local"]
+    assert (reply["mapping"], reply["filtering"], reply["nat_type"]) == ("no NAT", "unknown",
+                                                                         "Open")
+
+
+def test_a_silent_server_is_blocked(media: None) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))  # bound, never answers
+        reply = probe(server="127.0.0.1", port=silent.getsockname()[1])
+        assert silent.recv(2048)[4:8] == bytes.fromhex("2112a442")  # it was asked
+    assert reply["mapped"] is None and reply["nat_type"] == "Blocked"
+    assert reply["error"] == "no answer"
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"server": "stun.example.test"}, "must be an IP address"),
+    ({"server": "127.0.0.1", "port": 0}, "port must be in 1..65535"),
+    ({"server": "127.0.0.1", "address": "not-an-ip"}, "must be an IP address"),
+    ({"server": "127.0.0.1", "address": "192.0.2.1"}, "cannot bind 192.0.2.1"),
+])
+def test_bad_parameters_are_refused(media: None, params: dict[str, Any], message: str) -> None:
+    with pytest.raises(ServiceError, match=message):
+        probe(**params)
+
+
+@needs_lab
+@pytest.mark.parametrize(("site", "nat_type", "mapping"), [
+    ("easy", "Port Restricted", "endpoint-independent"),
+    ("hard", "Symmetric", "address-and-port-dependent"),
+])
+def test_behind_the_lab_nats(nat_lab: NatLab, spawn_service: Callable[..., Any], site: str,
+                             nat_type: str, mapping: str) -> None:
+    host = nat_lab.hosts[site]
+    spawn_service("sipsimple_services.media", "media", netns=host.namespace)
+    reply = probe(server=STUN_PRIMARY[0], port=STUN_PRIMARY[1])
+    assert reply["local"][0] == host.address  # the service runs inside the LAN
+    assert reply["mapped"][0] == nat_lab.nats[site].address
+    assert reply["other_address"] == list(STUN_ALTERNATE) and reply["method"] == "rfc5780"
+    assert (reply["mapping"], reply["filtering"], reply["nat_type"]) == (
+        mapping, "address-and-port-dependent", nat_type)
