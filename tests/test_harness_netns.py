@@ -7,6 +7,7 @@ checked without the STUN code under test.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -133,3 +134,26 @@ def test_nothing_is_left_after_a_failure(tmp_path: Path) -> None:
 def test_coturn_runs_on_both_public_addresses(nat_lab: NatLab) -> None:
     assert nat_lab.turn is not None and nat_lab.turn.process.poll() is None
     assert nat_lab.turn.primary == STUN_PRIMARY and nat_lab.turn.other == STUN_ALTERNATE
+
+
+def test_a_stack_of_our_services_and_its_facade_inside_a_lan(nat_lab: NatLab) -> None:
+    stack = nat_lab.stack("easy")
+    stack.start()
+    status = stack.sipsimple("status", "--json")
+    assert status.returncode == 0, status.stderr
+    transports = json.loads(status.stdout)["signalling"]["transports"]
+    assert {t["host"] for t in transports} == {"10.1.0.2"}
+    # the facade (the CLI) inside with it: the probe goes out through the easy NAT
+    probed = stack.sipsimple("nat", f"{STUN_PRIMARY[0]}:{STUN_PRIMARY[1]}", "--json")
+    assert probed.returncode == 0, probed.stderr
+    assert json.loads(probed.stdout)["mapped"].startswith(f"{nat_lab.nats['easy'].address}:")
+    stack.make_account("alice@lab.test")
+    listed = stack.sipsimple("accounts", "list", "--json")
+    assert [a["id"] for a in json.loads(listed.stdout)] == ["alice@lab.test"]
+    namespaces = list(nat_lab.namespaces)
+    assert subprocess.run([IP, "netns", "pids", nat_lab.hosts["easy"].namespace],
+                          capture_output=True, text=True).stdout.split()  # supervisord & co.
+    nat_lab.close()
+    assert not stack.directory.exists()
+    listed_ns = subprocess.run([IP, "netns", "list"], capture_output=True, text=True).stdout
+    assert not any(name in listed_ns for name in namespaces)

@@ -5,7 +5,9 @@ pytest plugin module: add ``"harness.netns"`` to ``pytest_plugins``.
 Fixtures: ``nat_lab`` (function scope) builds the lab, starts coturn and tears
 everything down afterwards, whatever happened; ``lab_services`` starts our
 services for one host of the lab (the services of an account, as the ICE call
-tests need them).
+tests need them); ``NatLab.stack(site)`` gives a `LabStack`: all our
+services for an account inside a host, on directories of their own, with
+the CLI (the facade) running beside them in the same namespace.
 
 ::
 
@@ -47,11 +49,15 @@ runtime directory, are reachable from the facade outside).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
 import signal
 import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +137,7 @@ class NatLab:
     nats: dict[str, LabHost] = field(default_factory=dict)
     public: LabHost | None = None
     turn: Coturn | None = None
+    stacks: list[LabStack] = field(default_factory=list)
 
     # --- building ---------------------------------------------------------------
 
@@ -189,7 +196,25 @@ class NatLab:
                                      self.directory, prefix=self.public.command(()))
         self.processes.append(self.turn.process)
 
+    def stack(self, site: str) -> LabStack:
+        """A `LabStack` for `site`'s host, stopped with the lab."""
+        stack = LabStack(self.hosts[site], Path(tempfile.mkdtemp(prefix="ssl-", dir="/tmp")))
+        self.stacks.append(stack)
+        return stack
+
     # --- tearing down -------------------------------------------------------------
+
+    @staticmethod
+    def _end_leftovers(namespace: str) -> None:
+        for _ in range(3):
+            listed = subprocess.run([IP, "netns", "pids", namespace], capture_output=True,
+                                    text=True, timeout=30).stdout.split()
+            if not listed:
+                return
+            for pid in listed:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            time.sleep(0.2)  # reaped by their parents (or init) meanwhile
 
     def close(self) -> None:
         """Stop what runs inside, then delete the namespaces (and with them everything)."""
@@ -203,6 +228,13 @@ class NatLab:
                 process.kill()
                 process.wait(5)
         self.processes.clear()
+        for stack in self.stacks:
+            stack.stop()
+        self.stacks.clear()
+        for name in self.namespaces:
+            # What still runs inside (a daemon a test started there, a stack whose
+            # supervisord did not stop) is ours: it runs in a namespace of this lab.
+            self._end_leftovers(name)
         for name in reversed(self.namespaces):
             # A namespace still holding a process is only unlinked by this; the
             # processes were ended above, so nothing is left behind.
@@ -227,6 +259,78 @@ def nat_lab(tmp_path: Path) -> Iterator[NatLab]:
 
 
 # --- our services inside the lab ------------------------------------------------------
+
+
+@dataclass
+class LabStack:
+    """Our four services for an account, inside a LAN host, and the facade processes beside them.
+
+    A directory of its own holds the runtime (bus sockets), state (logs) and
+    configuration directories, so that two stacks (the two ends of a call)
+    and the test's own services never meet. `start` runs ``sipsimple services
+    start`` inside the namespace (supervisord and the services live there,
+    signalling bound to the host's address); `sipsimple(...)` runs a CLI
+    process there with the stack's environment, e.g. ``answer`` or ``call``,
+    whose facade then sees the LAN as its network: the facade picks the SDP
+    address with a socket of its own (`sipsimple.session.sdp.local_address_for`),
+    so a facade for services inside a namespace must run inside it too.
+    `make_account` stores an account in the stack's configuration.
+    """
+
+    host: LabHost
+    directory: Path
+    started: bool = False
+
+    @property
+    def runtime(self) -> Path:
+        return self.directory / "run"
+
+    @property
+    def config(self) -> Path:
+        return self.directory / "config"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        for path in (self.runtime, self.directory / "state", self.config):
+            path.mkdir(mode=0o700, exist_ok=True)
+        return {**os.environ, "SIPSIMPLE_RUNTIME_DIR": str(self.runtime),
+                "SIPSIMPLE_STATE_DIR": str(self.directory / "state"),
+                "SIPSIMPLE_CONFIG_DIR": str(self.config),
+                "SIPSIMPLE_SIP_HOST": self.host.address, "PYTHONUNBUFFERED": "1", **extra}
+
+    def command(self, *args: str) -> list[str]:
+        return self.host.command([sys.executable, "-m", "sipsimple", *args])
+
+    def sipsimple(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """A CLI command inside the namespace, to its end."""
+        return subprocess.run(self.command(*args), env=self.env(), capture_output=True,
+                              text=True, timeout=timeout)
+
+    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """A CLI process inside the namespace (``answer``, ``call``); the caller ends it."""
+        return subprocess.Popen(self.command(*args), env=self.env(), **kwargs)
+
+    def make_account(self, aor: str, *options: str) -> None:
+        """An account (no registration, no password asked) in the stack's configuration."""
+        done = subprocess.run(self.command("accounts", "add", aor, "--password-stdin",
+                                           "--no-register", *options),
+                              env=self.env(), input="x\n", capture_output=True, text=True,
+                              timeout=60)
+        if done.returncode != 0:
+            raise LabError(f"accounts add {aor}: {done.stderr or done.stdout}")
+
+    def start(self, **env: str) -> None:
+        done = subprocess.run(self.command("services", "start"), env=self.env(**env),
+                              capture_output=True, text=True, timeout=120)
+        self.started = True
+        if done.returncode != 0:
+            raise LabError(f"services start in {self.host.namespace}: {done.stderr}")
+
+    def stop(self) -> None:
+        if self.started:
+            subprocess.run(self.command("services", "stop"), env=self.env(),
+                           capture_output=True, timeout=120)
+            self.started = False
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 SERVICES = (("sipsimple_services.dns", "dns"), ("sipsimple_services.media", "media"),
