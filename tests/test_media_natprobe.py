@@ -1,4 +1,7 @@
-"""The media service's nat_probe: coturn on loopback, and the NAT lab's two NATs."""
+"""The media service's nat_probe against coturn on loopback.
+
+Behind the NAT lab's two NATs: tests/test_cli_nat.py (the same method, through the CLI).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from typing import Any
 
 import pytest
 from harness.coturn import Coturn
-from harness.netns import STUN_ALTERNATE, STUN_PRIMARY, NatLab, needs_lab
 
 from sipsimple.bus.client import ServiceError, get_bus
 
@@ -65,20 +67,3 @@ def test_a_silent_server_is_blocked(media: None) -> None:
 def test_bad_parameters_are_refused(media: None, params: dict[str, Any], message: str) -> None:
     with pytest.raises(ServiceError, match=message):
         probe(**params)
-
-
-@needs_lab
-@pytest.mark.parametrize(("site", "nat_type", "mapping"), [
-    ("easy", "Port Restricted", "endpoint-independent"),
-    ("hard", "Symmetric", "address-and-port-dependent"),
-])
-def test_behind_the_lab_nats(nat_lab: NatLab, spawn_service: Callable[..., Any], site: str,
-                             nat_type: str, mapping: str) -> None:
-    host = nat_lab.hosts[site]
-    spawn_service("sipsimple_services.media", "media", netns=host.namespace)
-    reply = probe(server=STUN_PRIMARY[0], port=STUN_PRIMARY[1])
-    assert reply["local"][0] == host.address  # the service runs inside the LAN
-    assert reply["mapped"][0] == nat_lab.nats[site].address
-    assert reply["other_address"] == list(STUN_ALTERNATE) and reply["method"] == "rfc5780"
-    assert (reply["mapping"], reply["filtering"], reply["nat_type"]) == (
-        mapping, "address-and-port-dependent", nat_type)
