@@ -62,11 +62,12 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return {"ca": ca.path, "cert_only": leaf.cert, "both": both, "garbage": garbage}
 
 
-def sipsimple(*args: str) -> None:
+def sipsimple(*args: str) -> str:
     executable = shutil.which("sipsimple")
     assert executable, "the sipsimple console script is not installed"
     done = subprocess.run([executable, *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"sipsimple {' '.join(args)}: {done.stderr}"
+    return done.stdout
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
@@ -181,6 +182,7 @@ def test_settings_the_services_read_from_the_stored_configuration(
         assert failed.data.error.service == "signalling"
         assert f"the certificate {files['cert_only']} does not load" in str(failed.data.error)
         assert tls_errors()["msrp"] == str(failed.data.error)
+        assert f"SIP over TLS is off: {failed.data.error}" in sipsimple("status")
         # Another process corrects the stored file: the services take it up themselves.
         sipsimple("config", "set", "tls.certificate", str(files["both"]))
         wait_for(lambda: tls_errors() == {"signalling": None, "msrp": None}, "TLS back")

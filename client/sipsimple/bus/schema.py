@@ -338,7 +338,8 @@ METHODS: dict[str, dict[str, Method]] = {
         # [{registration_id, aor, registrar, state, expires, contact, client}],
         # "sessions": [{session_id, call_id, state, local, remote, direction,
         # transport, client}], "subscriptions": [{subscription_id, event, state,
-        # local, remote, direction, client}], "transports": [{transport, host, port}]}.
+        # local, remote, direction, client}], "transports": [{transport, host, port}],
+        # "tls_error": why TLS is off, or None}.
         Method("status"),
         # The client answers for the account: MESSAGE is delivered to it, and
         # with options=True OPTIONS too; released when the client goes away.

@@ -222,7 +222,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         }
 
     def rpc_status(self, client: str) -> dict[str, Any]:
-        return snapshot(self.accounts, self.sessions, self.engine.local_addresses)
+        return {**snapshot(self.accounts, self.sessions, self.engine.local_addresses),
+                "tls_error": self.tls_error}
 
     def rpc_configure(self, client: str, **changes: Any) -> dict[str, Any]:
         # The client's values hold until it goes away or the stored value changes.
