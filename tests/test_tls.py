@@ -135,6 +135,7 @@ def test_settings_pushed_by_an_application_on_storage_of_its_own(
         assert isinstance(error, TLSSettingsError) and failed.sender is app
         assert f"the CA file {files['garbage']} does not load" in str(error)
         assert tls_errors() == {"signalling": str(error), "msrp": str(error)}
+        assert len(recorder.named("SIPApplicationFailedToStartTLS")) == 1  # for both services
         # The rest goes on: SIP over UDP answers, a TLS request fails with the reason.
         bus = get_bus()
         assert options_over_udp(bus.call("signalling", "get_transports")["udp"]).startswith(
@@ -158,6 +159,8 @@ def test_settings_pushed_by_an_application_on_storage_of_its_own(
         failed = recorder.wait(lambda n: n.name == "SIPApplicationFailedToStartTLS"
                                and "private key" in str(n.data.error))
         assert str(files["cert_only"]) in str(failed.data.error)
+        # told as soon as one service said so: the other may still be taking it up
+        wait_for(lambda: tls_errors()["msrp"] == str(failed.data.error), "msrp without TLS")
         with pytest.raises(ServiceError) as refused:
             get_bus().call("msrp", "create_session", address="127.0.0.1", tls=True)
         assert "msrps is off: the certificate" in str(refused.value)
@@ -183,10 +186,18 @@ def test_settings_the_services_read_from_the_stored_configuration(
         assert f"the certificate {files['cert_only']} does not load" in str(failed.data.error)
         assert tls_errors()["msrp"] == str(failed.data.error)
         assert f"SIP over TLS is off: {failed.data.error}" in sipsimple("status")
-        # Another process corrects the stored file: the services take it up themselves.
-        sipsimple("config", "set", "tls.certificate", str(files["both"]))
+        # Another process changes the stored file: the services take it up
+        # themselves, and the application hears of it (once for both services).
+        sipsimple("config", "set", "tls.ca_list", str(files["garbage"]))
+        again = recorder.wait(lambda n: n.name == "SIPApplicationFailedToStartTLS"
+                              and "the CA file" in str(n.data.error))
+        assert str(files["garbage"]) in str(again.data.error)
+        sipsimple("config", "set", "tls.certificate", str(files["both"]))  # the CA still fails
+        sipsimple("config", "set", "tls.ca_list", str(files["ca"]))
         wait_for(lambda: tls_errors() == {"signalling": None, "msrp": None}, "TLS back")
         assert get_bus().call("msrp", "status")["tls"] is True
+        told = [str(n.data.error) for n in recorder.named("SIPApplicationFailedToStartTLS")]
+        assert told == [str(failed.data.error), str(again.data.error)]
 
 
 @pytest.mark.integration

@@ -13,6 +13,7 @@ key) goes on without TLS and says why; the application then posts
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = ["TLS_SERVICES", "TLSComponent", "TLSSettingsError", "apply_tls_settin
 log = logging.getLogger(__name__)
 
 TLS_SERVICES = ("signalling", "msrp")
+_EVENTS = tuple(f"{service}.tls_changed" for service in TLS_SERVICES)
 
 
 class TLSSettingsError(Exception):
@@ -49,41 +51,47 @@ def tls_settings() -> dict[str, Any]:
     }
 
 
-def apply_tls_settings(push: bool) -> list[TLSSettingsError]:
+def apply_tls_settings(push: bool) -> dict[str, str | None]:
     """Push the settings (when `push`) or ask what the services made of theirs.
 
-    Returns one error per service whose TLS is off because its files did not
-    load; a service that cannot be reached raises `sipsimple.bus.client.BusError`.
+    Returns, per service, why its TLS is off (its files did not load), or
+    None; a service that cannot be reached raises `sipsimple.bus.client.BusError`.
     """
     bus = get_bus()
     params = tls_settings() if push else None
-    errors: list[TLSSettingsError] = []
+    problems: dict[str, str | None] = {}
     for service in TLS_SERVICES:
         if params is not None:  # signalling's reply is get_transports', msrp's its TLS state
             problem = bus.call(service, "configure", **params).get("tls_error")
         else:
             method = "get_transports" if service == "signalling" else "status"
             problem = bus.call(service, method).get("tls_error")
-        if problem:
-            errors.append(TLSSettingsError(service, str(problem)))
-    return errors
+        problems[service] = str(problem) if problem else None
+    return problems
 
 
 class TLSComponent:
     """SIPApplication's part: the settings in the services at start and after each change.
 
-    `report` gets a `TLSSettingsError` for each time a service's TLS does not
-    load (SIPApplication posts SIPApplicationFailedToStartTLS with it).
+    `report` gets a `TLSSettingsError` each time a service's TLS goes off
+    (SIPApplication posts SIPApplicationFailedToStartTLS with it): at start,
+    after the application changed ``tls.*``, and when a service says so
+    (``<service>.tls_changed``: the stored file changed by another process).
+    A reason is told once, however many services and answers say it.
     """
 
     def __init__(self, report: Callable[[TLSSettingsError], None]) -> None:
         self.report = report
+        self._lock = threading.Lock()
+        self._off: dict[str, str | None] = dict.fromkeys(TLS_SERVICES)
 
     def start(self) -> None:
         from sipsimple.configuration.settings import SIPSimpleSettings
 
-        self.check(push=self._push_all())
         center = NotificationCenter()
+        for name in _EVENTS:
+            center.add_observer(self, name=name)
+        self.check(push=self._push_all())
         center.add_observer(self, name="CFGSettingsObjectDidChange", sender=SIPSimpleSettings())
         center.add_observer(self, name="ServiceDidRestart")
 
@@ -94,6 +102,8 @@ class TLSComponent:
         center.discard_observer(self, name="CFGSettingsObjectDidChange",
                                 sender=SIPSimpleSettings())
         center.discard_observer(self, name="ServiceDidRestart")
+        for name in _EVENTS:
+            center.discard_observer(self, name=name)
 
     @staticmethod
     def _push_all() -> bool:
@@ -103,22 +113,33 @@ class TLSComponent:
         return not is_stored_configuration(SIPApplication.storage)
 
     def check(self, push: bool) -> None:
-        """Push (or ask), then report each service without TLS; runs off the bus thread."""
+        """Push (or ask), then report what is newly off; runs off the bus thread."""
         try:
-            errors = apply_tls_settings(push)
+            problems = apply_tls_settings(push)
         except BusError as exc:
             log.warning("could not hand the TLS settings to the services: %s", exc)
             return
-        for error in errors:
-            log.warning("%s service: TLS is off: %s", error.service, error.reason)
-        if errors:
-            self.report(errors[0])  # the same settings fail alike in both: one notification
+        for service, problem in problems.items():
+            self._update(service, problem)
+
+    def _update(self, service: str, problem: str | None) -> None:
+        with self._lock:
+            before = self._off.get(service)
+            self._off[service] = problem
+            # the same files fail alike in both services: one notification
+            told = problem == before or problem in (
+                reason for other, reason in self._off.items() if other != service)
+        if problem is not None and not told:
+            log.warning("%s service: TLS is off: %s", service, problem)
+            self.report(TLSSettingsError(service, problem))
 
     def handle_notification(self, notification: Notification) -> None:
         from sipsimple.application import push_settings
 
         data = notification.data
-        if notification.name == "CFGSettingsObjectDidChange":
+        if notification.name in _EVENTS:
+            self._update(notification.name.partition(".")[0], getattr(data, "tls_error", None))
+        elif notification.name == "CFGSettingsObjectDidChange":
             if any(key.startswith("tls.") for key in data.modified):
                 # The application's own change is applied and checked at once, even
                 # where the services read the stored file (they would, within a second).

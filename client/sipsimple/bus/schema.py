@@ -651,6 +651,8 @@ EVENTS: dict[str, frozenset[str]] = {
     }),
     # every one has {session_id, client}
     "msrp": frozenset({
+        # {tls_error}: TLS went off (why) or back on (None) after a settings change
+        "msrp.tls_changed",
         "msrp.session_started",  # {active}: the connection is up (bound)
         "msrp.message_received",  # {message_id, content_type, body (bytes)}
         # {message_id, code, reason}: a success REPORT, or the 200 when no
@@ -677,6 +679,8 @@ EVENTS: dict[str, frozenset[str]] = {
         "signalling.transaction_completed",
         # {direction: in|out, transport, source, destination, message, timestamp}
         "signalling.message_traced",
+        # {tls_error}: TLS went off (why) or back on (None) after a settings change
+        "signalling.tls_changed",
         # INVITE sessions; every one has {session_id, client, ...}:
         # incoming {call_id, from, to, request_uri, headers, body, content_type,
         #   source {host, port, transport}, replaces, replaced_session_id (the

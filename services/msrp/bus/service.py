@@ -103,13 +103,17 @@ class MsrpService(Service):
         return settings if problem is None else TLSSettings(unavailable=problem)
 
     def _set_tls(self, settings: TLSSettings) -> None:
-        """New TLS settings for new connections and listeners.
+        """New TLS settings for new connections and listeners; ``msrp.tls_changed`` if
+        whether (or why) TLS is off changed.
 
         A listener already open keeps its certificate: sessions wait on it.
         """
+        before = self.tls_error
         checked = self._checked(settings)
         if checked != self.tls:
             self.tls, self._client_context = checked, None
+        if self.tls_error != before:
+            self.publish("msrp.tls_changed", self.name, {"tls_error": self.tls_error})
 
     def _stored_changed(self) -> None:
         stored = _stored(self.config_watch.path)

@@ -130,11 +130,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         self.accounts = AccountRegistry()
         self.core = UACore(self.accounts, server=USER_AGENT, on_request=self._on_request,
                            on_refused=self._on_refused)
-        self.tls_error: str | None = None  # why TLS is off, when its settings do not load
-        self.engine = SignallingEngine(
-            self._transport_config(self.settings), self.core,
-            limits=self.settings.layer_limits(),
-        )
+        config, self.tls_error = self._transport_config(self.settings)  # why TLS is off
+        self.engine = SignallingEngine(config, self.core, limits=self.settings.layer_limits())
         self.sessions = self.make_sessions(USER_AGENT)
         self.core.dialog_layer = self.sessions
         self.engine.on_completed = self._on_completed
@@ -242,26 +239,31 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         """Rebind for `settings`; OSError or ValueError leaves the previous transports."""
         if settings == self.settings:
             return
-        self.engine.reconfigure(self._transport_config(settings))
+        config, problem = self._transport_config(settings)
+        self.engine.reconfigure(config)
         self.settings = settings
         self.engine.layer.limits = settings.layer_limits()
         self._log_transports()
+        if problem != self.tls_error:
+            self.tls_error = problem
+            self.publish("signalling.tls_changed", self.name, {"tls_error": problem})
 
-    def _transport_config(self, settings: SIPSettings) -> TransportConfig:
-        """The settings' transports, without TLS when its files do not load (and why).
+    @staticmethod
+    def _transport_config(settings: SIPSettings) -> tuple[TransportConfig, str | None]:
+        """The settings' transports, without TLS when its files do not load, and why.
 
         A bad CA file or a certificate without its key must not keep SIP from
         starting: UDP and TCP go on, TLS is refused with the reason, which
-        `get_transports` reports (the application's SIPApplicationFailedToStartTLS).
+        `get_transports` and ``signalling.tls_changed`` report (the
+        application's SIPApplicationFailedToStartTLS).
         """
         config = settings.transport_config()
         problem = tls_problem(config.tls)
-        if problem is not None and problem != self.tls_error:
-            log.error("SIP over TLS is off: %s", problem)
-        self.tls_error = problem
         if problem is None:
-            return config
-        return replace(config, tls_port=None, tls=replace(config.tls, unavailable=problem))
+            return config, None
+        log.error("SIP over TLS is off: %s", problem)
+        return replace(config, tls_port=None,
+                       tls=replace(config.tls, unavailable=problem)), problem
 
     def _apply_layers(self, why: str) -> None:
         try:
