@@ -277,7 +277,22 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("success_report", (bool,), required=False),
             Param("failure_report", (str,), required=False),
         )),
-        # Files (RFC 5547; docs/msrp.md). -> {size, hash (20 bytes SHA-1), name}
+        # Files (RFC 5547; docs/msrp.md) are read and written only inside the
+        # service's directories (state directory, SIPSIMPLE_MSRP_DIRECTORIES) and
+        # those this client configured (absolute; they replace those it sent
+        # before); a path elsewhere is refused ("forbidden").
+        # The TLS settings (tls.certificate: one PEM file with its key, tls.ca_list,
+        # tls.verify_server); None keeps a value (directories None: unchanged).
+        # -> {"directories", "tls": can serve msrps, "tls_error": why TLS is off
+        # (its files do not load) or None}
+        Method("configure", (
+            Param("directories", (list, NoneType), required=False),
+            Param("tls_certificate", OPT_STR, required=False),
+            Param("tls_private_key", OPT_STR, required=False),
+            Param("tls_ca_file", OPT_STR, required=False),
+            Param("tls_verify_server", (bool, NoneType), required=False),
+        )),
+        # -> {size, hash (20 bytes SHA-1), name}
         Method("hash_file", (Param("path", (str,)),)),
         # -> {"message_id"}: the file is read as it goes, never whole in memory
         Method("send_file", (
@@ -300,19 +315,14 @@ METHODS: dict[str, dict[str, Method]] = {
             # also publish the bytes (msrp.file_data), for an application that asks
             Param("content", (bool,), required=False),
         )),
+        # -> {"partial", "received"}: what an interrupted transfer of this file
+        # (size, SHA-1) kept in `directory` (None, 0: nothing), to resume from
+        Method("find_partial", (Param("directory", (str,)), Param("size", (int,)),
+                                Param("hash", (bytes,)))),
         Method("end_session", (Param("session_id", (str,)),)),
         # read-only: {"listeners": [{address, port}], "tls", "tls_error", "sessions":
         # [{session_id, client, path, state, active}]}
         Method("status"),
-        # the TLS settings (tls.certificate: one PEM file with its key, tls.ca_list,
-        # tls.verify_server); None keeps a value. -> {"tls": can serve msrps,
-        # "tls_error": why TLS is off (the files do not load) or None}
-        Method("configure", (
-            Param("tls_certificate", OPT_STR, required=False),
-            Param("tls_private_key", OPT_STR, required=False),
-            Param("tls_ca_file", OPT_STR, required=False),
-            Param("tls_verify_server", (bool, NoneType), required=False),
-        )),
     ),
     "signalling": _methods(
         # Unnamed settings keep their value; the reply is get_transports'.

@@ -22,9 +22,15 @@ from typing import Any, ClassVar
 
 import gevent
 
-from sipsimple import directories
+from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
 from sipsimple.configuration.datatypes import Path as ConfigPath
+from sipsimple.directories import config_file
+from sipsimple_services.common.paths import (
+    FileDirectories,
+    OutsideDirectoriesError,
+    from_environment,
+)
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
 from sipsimple_services.msrp.protocol.errors import MSRPParseError
@@ -32,11 +38,18 @@ from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.relay import RelayCredentials
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
-from sipsimple_services.msrp.transport.files import PARTIAL_NAME, FileExpectation, hash_file
+from sipsimple_services.msrp.transport.files import (
+    PARTIAL_NAME,
+    FileExpectation,
+    find_partial,
+    hash_file,
+)
 from sipsimple_services.msrp.transport.listener import Listener
 from sipsimple_services.msrp.transport.tls import TLSSettings
 
-__all__ = ["MsrpService"]
+__all__ = ["DIRECTORIES_ENV", "MsrpService"]
+
+DIRECTORIES_ENV = "SIPSIMPLE_MSRP_DIRECTORIES"  # os.pathsep-separated
 
 log = logging.getLogger("sipsimple.msrp")
 
@@ -69,7 +82,7 @@ class MsrpService(Service):
         super().__init__()
         # 0: an ephemeral port per address (the SDP carries it); 2855 is RFC 4975's
         self.port = int(os.environ.get("SIPSIMPLE_MSRP_PORT", "0"))
-        self.config_watch = FileWatch(directories.config_file())  # before the first read
+        self.config_watch = FileWatch(config_file())  # before the first read
         self.layers = Layers(TLSSettings.env_values(os.environ),
                              _stored(self.config_watch.path) or {})
         self.tls_error: str | None = None  # why TLS is off, when its settings do not load
@@ -78,6 +91,12 @@ class MsrpService(Service):
         self._client_context: ssl.SSLContext | None = None
         self.listeners: dict[tuple[str, bool], Listener] = {}  # (address, tls) ->
         self.endpoints: dict[str, tuple[str, Endpoint]] = {}  # session id -> (client, endpoint)
+        # Files are read and written only inside these (common/paths.py): the state
+        # directory, SIPSIMPLE_MSRP_DIRECTORIES, and each client's `configure`d ones.
+        self.directories = FileDirectories(
+            [endpoints.state_dir(), *from_environment(os.environ.get(DIRECTORIES_ENV))],
+            "file transfers",
+            f"the application configures them (msrp configure), or {DIRECTORIES_ENV}")
 
     def on_start(self) -> None:
         self._watcher = watch(self.config_watch, self._stored_changed)
@@ -126,17 +145,26 @@ class MsrpService(Service):
         except ValueError as exc:
             log.error("keeping the TLS settings: %s", exc)
 
-    def rpc_configure(self, client: str, **changes: Any) -> dict[str, Any]:
-        changes = {name: value for name, value in changes.items() if value is not None}
+    def rpc_configure(self, client: str, directories: list[Any] | None = None,
+                      **tls: Any) -> dict[str, Any]:
+        """The directories this client's transfers may read files from and write
+        files into (besides the fixed ones; they replace those it sent before),
+        and the TLS settings (None keeps a value)."""
+        changes = {name: value for name, value in tls.items() if value is not None}
         try:
             settings = TLSSettings.from_values(self.layers.values(changes))
+            if directories is not None:
+                self.directories.configure(directories, client)
         except ValueError as exc:
             raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        if directories is not None:
+            self.own(client, "directories", lambda: self.directories.forget(client))
         self._set_tls(settings)
         if changes:
             self.layers.override(client, changes)
             self.own(client, "settings", lambda: self._overrides_gone(client))
-        return {"tls": self.tls.can_serve, "tls_error": self.tls_error}
+        return {"directories": [str(path) for path in self.directories.allowed(client)],
+                "tls": self.tls.can_serve, "tls_error": self.tls_error}
 
     def _overrides_gone(self, client: str) -> None:
         if self.layers.drop_client(client):
@@ -218,7 +246,7 @@ class MsrpService(Service):
         """{size, hash (SHA-1 bytes), name}: what the sender's file-selector says
         (RFC 5547: the sender hashes before it offers). Read in a thread, so the
         service goes on meanwhile."""
-        path = _file_path(path)
+        path = self._confine(client, path)
         try:
             size, digest = gevent.get_hub().threadpool.apply(hash_file, (path,))
         except OSError as exc:
@@ -229,7 +257,7 @@ class MsrpService(Service):
                       content_type: str = "application/octet-stream",
                       message_id: str | None = None, offset: int = 0) -> dict[str, Any]:
         endpoint = self._endpoint(client, session_id)
-        path = _file_path(path)
+        path = self._confine(client, path)
         try:
             message_id = endpoint.send_file(path, content_type, message_id, offset)
         except OSError as exc:
@@ -243,7 +271,7 @@ class MsrpService(Service):
                          content_type: str = "*", partial: str | None = None,
                          content: bool = False) -> None:
         endpoint = self._endpoint(client, session_id)
-        directory = _file_path(directory)
+        directory = self._confine(client, directory, directory=True)
         if not os.path.isdir(directory):
             raise ServiceError(ErrorCode.INVALID_PARAMS, f"{directory} is not a directory")
         if (size is not None and size < 0) or (hash is not None and len(hash) != 20):
@@ -257,6 +285,18 @@ class MsrpService(Service):
                                    f"{partial} is not a partial file of {directory}")
         endpoint.expect_file(FileExpectation(directory, name, size, hash, partial, content),
                              content_type)
+
+    def rpc_find_partial(self, client: str, directory: str, size: int,
+                         hash: bytes) -> dict[str, Any]:
+        """{partial, received}: the part of the file (`size`, SHA-1 `hash`) an
+        interrupted transfer kept in `directory` (None, 0: none), which
+        `receive_file(partial=...)` continues (RFC 5547 8.2)."""
+        directory = self._confine(client, directory, directory=True)
+        if size < 0 or len(hash) != 20:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, "bad size or SHA-1 digest")
+        found = find_partial(directory, size, hash)
+        partial, received = found if found is not None else (None, 0)
+        return {"partial": partial, "received": received}
 
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
@@ -290,6 +330,16 @@ class MsrpService(Service):
             log.info("listening for %s on %s:%d", "msrps" if tls else "MSRP", address,
                      listener.port)
         return listener
+
+    def _confine(self, client: str, path: str, directory: bool = False) -> str:
+        """The real path, if inside the client's directories (else forbidden)."""
+        _file_path(path)  # a relative path is invalid before it is outside
+        try:
+            if directory:
+                return self.directories.confine_directory(path, client)
+            return self.directories.confine(path, client)
+        except OutsideDirectoriesError as exc:
+            raise ServiceError(ErrorCode.FORBIDDEN, str(exc)) from None
 
     def _tls_client(self) -> ssl.SSLContext:
         """The context of outgoing msrps connections, made once (verification on)."""
