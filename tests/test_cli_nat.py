@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from harness.coturn import Coturn
 from harness.netns import STUN_PRIMARY, NatLab, needs_lab
+from harness.turnserver import TurnServer
 
 from sipsimple.cli.nat import nat
 
@@ -26,8 +26,8 @@ def media(spawn_service: Callable[..., Any]) -> None:
     spawn_service("sipsimple_services.media", "media")
 
 
-def test_loopback_table(media: None, coturn: Coturn) -> None:
-    host, port = coturn.primary
+def test_loopback_table(media: None, turnserver_rfc5780: TurnServer) -> None:
+    host, port = turnserver_rfc5780.primary
     code, out, err = run(f"{host}:{port}")
     assert code == 0, err
     lines = dict(line.split(":", 1) for line in out.splitlines())

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from harness.coturn import Coturn
+from harness.turnserver import TurnServer
 
 from sipsimple.bus.client import ServiceError, get_bus
 
@@ -27,11 +27,12 @@ def media(spawn_service: Callable[..., Any]) -> None:
     spawn_service("sipsimple_services.media", "media")
 
 
-def test_loopback_coturn_with_two_addresses_is_rfc5780_and_open(media: None,
-                                                                  coturn: Coturn) -> None:
-    host, port = coturn.primary
+def test_loopback_coturn_with_two_addresses_is_rfc5780_and_open(
+        media: None, turnserver_rfc5780: TurnServer) -> None:
+    host, port = turnserver_rfc5780.primary
     reply = probe(server=host, port=port)
-    assert reply["method"] == "rfc5780" and reply["other_address"] == list(coturn.other or ())
+    assert reply["method"] == "rfc5780"
+    assert reply["other_address"] == list(turnserver_rfc5780.other or ())
     assert reply["mapped"] == reply["local"] and reply["local"][0] == "127.0.0.1"
     # coturn answered the change request from its other address: nothing filters
     assert (reply["mapping"], reply["filtering"], reply["nat_type"]) == (
@@ -40,8 +41,8 @@ def test_loopback_coturn_with_two_addresses_is_rfc5780_and_open(media: None,
 
 
 def test_loopback_coturn_with_one_address_tells_only_no_nat(media: None,
-                                                            coturn_single: Coturn) -> None:
-    host, port = coturn_single.primary
+                                                            turnserver_single: TurnServer) -> None:
+    host, port = turnserver_single.primary
     reply = probe(server=host, port=port, address="127.0.0.1")
     assert reply["method"] == "single" and reply["other_address"] is None
     assert reply["mapped"] == reply["local"]

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.coturn import start_turnserver
 from harness.netns import STUN_ALTERNATE, STUN_PRIMARY, NatLab, needs_lab
 from harness.notifications import Recorder
+from harness.turnserver import start_turnserver
 
 from sipsimple import supervision
 from sipsimple.application import SIPApplication

@@ -40,7 +40,7 @@ and only TURN gets through.
 coturn listens on both public addresses, so it answers RFC 5780's
 CHANGE-REQUEST and names its OTHER-ADDRESS (172.16.0.2:3479); the long-term
 credentials are ``TURN_USER``/``TURN_PASSWORD`` in realm ``TURN_REALM``
-(`harness.coturn`).
+(`harness.turnserver`).
 
 `LabHost.run`/`popen` run a command inside a namespace (``ip netns exec``:
 the process shares our filesystem, so its bus sockets, unix sockets under the
@@ -66,10 +66,10 @@ from typing import Any
 import pytest
 
 from harness import peers
-from harness.coturn import (
+from harness.turnserver import (
     COTURN_PEER,
     TURNSERVER,
-    Coturn,
+    TurnServer,
     start_turnserver,
 )
 
@@ -136,7 +136,7 @@ class NatLab:
     hosts: dict[str, LabHost] = field(default_factory=dict)
     nats: dict[str, LabHost] = field(default_factory=dict)
     public: LabHost | None = None
-    turn: Coturn | None = None
+    turn: TurnServer | None = None
     stacks: list[LabStack] = field(default_factory=list)
 
     # --- building ---------------------------------------------------------------

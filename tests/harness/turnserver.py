@@ -1,10 +1,12 @@
-"""coturn (Debian package ``coturn``) as STUN and TURN server, on loopback or in a namespace.
+"""coturn's ``turnserver`` (Debian package ``coturn``) on several addresses, on loopback or in a
+namespace: the STUN server of the NAT probe and of the NAT lab.
 
-pytest plugin module (in conftest's ``pytest_plugins``): fixture ``coturn`` runs
-one on 127.0.0.1 and 127.0.0.2 (both on ``lo``), so it does RFC 5780
-(CHANGE-REQUEST, OTHER-ADDRESS), on free ports; ``coturn_single`` on
-127.0.0.1 only (no RFC 5780). `start_turnserver` is what both use, and the
-NAT lab (`harness.netns`) runs it inside its public namespace.
+pytest plugin module (in conftest's ``pytest_plugins``): fixture
+``turnserver_rfc5780`` runs one on 127.0.0.1 and 127.0.0.2 (both on ``lo``),
+so it does RFC 5780 (CHANGE-REQUEST, OTHER-ADDRESS), on free ports;
+``turnserver_single`` on 127.0.0.1 only (no RFC 5780). `start_turnserver` is
+what both use, and the NAT lab (`harness.netns`) runs it inside its public
+namespace.
 
 Long-term credentials ``TURN_USER``/``TURN_PASSWORD`` in realm ``TURN_REALM``;
 UDP only (no TCP, TLS or DTLS listeners, no CLI), its log in the test's
@@ -38,12 +40,12 @@ TURN_PASSWORD = "lab-secret"
 TURN_REALM = "lab.test"
 
 
-class CoturnError(RuntimeError):
+class TurnServerError(RuntimeError):
     pass
 
 
 @dataclass
-class Coturn:
+class TurnServer:
     process: subprocess.Popen[bytes]
     addresses: tuple[str, ...]
     port: int  # the listening port; the alternate one is port + 1
@@ -75,7 +77,7 @@ class Coturn:
 
 def start_turnserver(addresses: Sequence[str], port: int, directory: Path, *,
                      relay_ip: str | None = None, prefix: Sequence[str] = (),
-                     ready: bool = True) -> Coturn:
+                     ready: bool = True) -> TurnServer:
     """turnserver on `addresses` (port and port + 1), run through `prefix` (e.g. ip netns exec).
 
     With ``ready`` it returns once every address answers a Binding request
@@ -94,14 +96,15 @@ def start_turnserver(addresses: Sequence[str], port: int, directory: Path, *,
     for address in addresses:
         args += ["--listening-ip", address]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    server = Coturn(process, tuple(addresses), port, log)
+    server = TurnServer(process, tuple(addresses), port, log)
     if not ready:
         return server
     deadline = time.monotonic() + 20
     targets = [(address, port) for address in addresses]
     while True:
         if process.poll() is not None:
-            raise CoturnError(f"turnserver exited with {process.returncode}: {server.log_tail()}")
+            raise TurnServerError(
+                f"turnserver exited with {process.returncode}: {server.log_tail()}")
         done = subprocess.run([*prefix, sys.executable, "-c", BINDING_PROBE,
                                *(f"{host}:{p}" for host, p in targets)],
                               capture_output=True, timeout=30)
@@ -109,7 +112,7 @@ def start_turnserver(addresses: Sequence[str], port: int, directory: Path, *,
             return server
         if time.monotonic() > deadline:
             server.stop()
-            raise CoturnError(f"turnserver does not answer: {server.log_tail()}")
+            raise TurnServerError(f"turnserver does not answer: {server.log_tail()}")
 
 
 # A Binding request to each HOST:PORT argument (stdlib only: it may run inside a
@@ -151,10 +154,10 @@ def free_port_pair(addresses: Sequence[str]) -> int:
         finally:
             for sock in sockets:
                 sock.close()
-    raise CoturnError("no free pair of UDP ports")
+    raise TurnServerError("no free pair of UDP ports")
 
 
-def _loopback_coturn(tmp_path: Path, addresses: Sequence[str]) -> Iterator[Coturn]:
+def _loopback_turnserver(tmp_path: Path, addresses: Sequence[str]) -> Iterator[TurnServer]:
     if not Path(TURNSERVER).exists():
         peers.skip(COTURN_PEER)
     server = start_turnserver(addresses, free_port_pair(addresses), tmp_path)
@@ -165,13 +168,13 @@ def _loopback_coturn(tmp_path: Path, addresses: Sequence[str]) -> Iterator[Cotur
 
 
 @pytest.fixture
-def coturn(tmp_path: Path) -> Iterator[Coturn]:
+def turnserver_rfc5780(tmp_path: Path) -> Iterator[TurnServer]:
     """coturn on 127.0.0.1 and 127.0.0.2: STUN with RFC 5780, and TURN."""
-    yield from _loopback_coturn(tmp_path, ("127.0.0.1", "127.0.0.2"))
+    yield from _loopback_turnserver(tmp_path, ("127.0.0.1", "127.0.0.2"))
 
 
 @pytest.fixture
-def coturn_single(tmp_path: Path) -> Iterator[Coturn]:
+def turnserver_single(tmp_path: Path) -> Iterator[TurnServer]:
     """coturn on 127.0.0.1 only: STUN without OTHER-ADDRESS, and TURN."""
-    yield from _loopback_coturn(tmp_path, ("127.0.0.1",))
+    yield from _loopback_turnserver(tmp_path, ("127.0.0.1",))
 
