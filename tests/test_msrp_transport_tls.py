@@ -137,3 +137,38 @@ def test_settings_from_the_environment() -> None:
     with pytest.raises(ValueError):
         TLSSettings().server_context()
     assert TLSSettings().client_context().check_hostname
+
+
+def test_settings_whose_files_do_not_load(tmp_path: Path) -> None:
+    ca = TestCA(tmp_path)
+    leaf = ca.issue("msrp", "msrp.test", dns=("msrp.test",))
+    good = TLSSettings(str(leaf.cert), str(leaf.key), str(ca.path))
+    assert good.problem() is None and good.can_serve
+    problem = TLSSettings(str(leaf.cert), None, str(ca.path)).problem()
+    assert problem is not None and "does not load with its private key" in problem
+    problem = TLSSettings(ca_file=str(leaf.key)).problem()
+    assert problem is not None and "the CA file" in problem
+    off = TLSSettings(unavailable=problem)
+    assert not off.can_serve
+    with pytest.raises(ValueError, match="TLS is off: the CA file"):
+        off.client_context()
+    assert TLSSettings.from_values({"tls_certificate": str(leaf.cert)}).private_key is None
+    with pytest.raises(ValueError, match="private key without a certificate"):
+        TLSSettings.from_values({"tls_private_key": str(leaf.key)})
+
+
+@pytest.mark.integration
+def test_configure_reports_what_became_of_the_settings(spawn_service: Callable[..., Any],
+                                                       tmp_path: Path) -> None:
+    ca = TestCA(tmp_path)
+    leaf = ca.issue("msrp", "msrp.test", ips=("127.0.0.1",))
+    spawn_service("sipsimple_services.msrp", "msrp")
+    bus = get_bus()
+    reply = bus.call("msrp", "configure", tls_certificate=str(leaf.cert))  # no key
+    assert reply["tls"] is False and "does not load" in reply["tls_error"]
+    with pytest.raises(ServiceError, match="msrps is off: the certificate"):
+        bus.call("msrp", "create_session", address="127.0.0.1", tls=True)
+    assert bus.call("msrp", "create_session", address="127.0.0.1")["tls"] is False
+    reply = bus.call("msrp", "configure", tls_private_key=str(leaf.key))
+    assert (reply["tls"], reply["tls_error"]) == (True, None)
+    assert bus.call("msrp", "create_session", address="127.0.0.1")["tls"] is True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import gevent.queue
@@ -20,7 +20,7 @@ from sipsimple_services.signalling.transport import (
     TransportError,
     TransportManager,
 )
-from sipsimple_services.signalling.transport.tls import describe_tls_error
+from sipsimple_services.signalling.transport.tls import describe_tls_error, tls_problem
 
 
 @dataclass(frozen=True)
@@ -175,3 +175,27 @@ def test_describe_tls_error() -> None:
         "certificate verify failed: hostname mismatch, certificate is not valid for 'x'"
     )
     assert describe_tls_error(OSError("boom")) == "TLS error: boom"
+
+
+def test_tls_problem_loads_every_file(pki: PKI) -> None:
+    good = TLSConfig(certificate=str(pki.cert), private_key=str(pki.key), ca_file=str(pki.ca),
+                     client_certificate=str(pki.client_cert),
+                     client_private_key=str(pki.client_key))
+    assert tls_problem(good) is None
+    assert tls_problem(TLSConfig()) is None  # the system store, no certificate
+    problem = tls_problem(replace(good, client_private_key=str(pki.key)))  # not its key
+    assert problem is not None and f"the certificate {pki.client_cert}" in problem
+    problem = tls_problem(replace(good, private_key=None))
+    assert problem is not None and "(in the same file)" in problem
+    problem = tls_problem(replace(good, ca_file=str(pki.key)))
+    assert problem is not None and f"the CA file {pki.key} does not load" in problem
+
+
+def test_unavailable_tls_fails_at_once_with_the_reason(
+        tls_endpoint: Callable[..., tuple[TransportManager, Inbox]]) -> None:
+    server, _ = tls_endpoint()
+    client, _ = tls_endpoint(unavailable="the CA file /x does not load: no certificate")
+    with pytest.raises(TransportError, match="TLS is off: the CA file /x does not load"):
+        port = server.ports["TLS"]
+        client.send(request_bytes("TLS", "127.0.0.1", port),
+                    TransportAddress("127.0.0.1", port, "TLS"), server_name="sip.test")

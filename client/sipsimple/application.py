@@ -157,9 +157,18 @@ class SIPApplication(metaclass=Singleton):
         self._post("SIPApplicationDidStart")
 
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
-        return [("dns", self._start_dns), ("audio", self._start_audio),
+        return [("dns", self._start_dns), ("tls", self._start_tls), ("audio", self._start_audio),
                 ("accounts", self._start_accounts), ("sessions", self._start_sessions),
-                ("msrp trace", self._start_msrp_trace)]
+                ("nat", self._start_nat), ("msrp trace", self._start_msrp_trace)]
+
+    def _start_tls(self) -> Callable[[], None]:
+        from sipsimple.tls import TLSComponent
+
+        # Before the accounts: a registration over TLS needs the settings in place.
+        component = TLSComponent(
+            lambda error: self._post("SIPApplicationFailedToStartTLS", error=error))
+        component.start()
+        return component.stop
 
     def _start_audio(self) -> Callable[[], None]:
         from sipsimple.audio import AudioComponent
@@ -195,6 +204,15 @@ class SIPApplication(metaclass=Singleton):
         manager = SessionManager()
         manager.start()
         return manager.stop  # ends every session, bounded by its STOP_TIMEOUT
+
+    @staticmethod
+    def _start_nat() -> Callable[[], None]:
+        from sipsimple.nat import NATDetector
+
+        # In the background: a probe takes seconds, and DidStart need not wait for it.
+        detector = NATDetector()
+        detector.start()
+        return detector.stop
 
     @staticmethod
     def _start_accounts() -> Callable[[], None]:

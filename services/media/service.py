@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 from sipsimple import directories
 from sipsimple.bus import endpoints
@@ -42,6 +42,7 @@ from sipsimple_services.media.paths import (
     media_directories,
 )
 from sipsimple_services.media.ports import PortParameterError
+from sipsimple_services.media.probe_methods import NatProbeMethods
 from sipsimple_services.media.stream import StreamStateError
 from sipsimple_services.media.wav import WavError
 
@@ -94,8 +95,9 @@ _EXPECTED = (
 )
 
 
-class MediaService(Service):
+class MediaService(Service, NatProbeMethods):
     name = "media"
+    blocking_methods: ClassVar[frozenset[str]] = frozenset({"nat_probe"})  # seconds of STUN
 
     def __init__(self) -> None:
         super().__init__()

@@ -107,11 +107,14 @@ def spawn_service(runtime: Path) -> Iterator[Callable[..., subprocess.Popen[byte
 
     def spawn(
         module: str, service: str, *, tracebacks_expected: bool = False,
-        log: Path | None = None, **env: str
+        log: Path | None = None, netns: str | None = None, **env: str
     ) -> subprocess.Popen[bytes]:
-        """``log``: a file that gets a copy of the service's output, when a test reads it."""
+        """``log``: a file that gets a copy of the service's output, when a test reads it;
+        ``netns``: a network namespace to run it in (``ip netns exec`` execs the
+        service, so the process is the service's; harness.netns makes them)."""
+        prefix = ["ip", "netns", "exec", netns] if netns is not None else []
         process = subprocess.Popen(
-            [sys.executable, "-m", module],
+            [*prefix, sys.executable, "-m", module],
             env={**os.environ, **env},
             cwd=Path(__file__).parent.parent,  # tests/: where harness modules live
             stdout=subprocess.PIPE,

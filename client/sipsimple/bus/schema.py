@@ -236,6 +236,18 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("rtp_timeout", OPT_INT, required=False),
             Param("directories", (list, NoneType), required=False),
         )),
+        # A STUN probe of the NAT in front of `address` (default: the local IP
+        # towards the server), RFC 5780 when the server names an OTHER-ADDRESS,
+        # else the mappings seen by `second_server` compared (docs/nat.md). IP
+        # addresses only. -> {local, server, mapped ([ip, port] or None: no
+        # answer), other_address, mapping, filtering, method (rfc5780 | rfc3489
+        # | single), nat_type (the original SDK's names), error}
+        Method("nat_probe", (
+            Param("server", (str,)), Param("port", OPT_INT, required=False),
+            Param("second_server", OPT_STR, required=False),
+            Param("second_port", OPT_INT, required=False),
+            Param("address", OPT_STR, required=False),
+        )),
     ),
     # MSRP sessions over TCP or TLS, direct or through a relay (docs/msrp.md). A
     # session is made first (its path goes in the SDP), started once the peer's
@@ -268,8 +280,18 @@ METHODS: dict[str, dict[str, Method]] = {
         # Files (RFC 5547; docs/msrp.md) are read and written only inside the
         # service's directories (state directory, SIPSIMPLE_MSRP_DIRECTORIES) and
         # those this client configured (absolute; they replace those it sent
-        # before); a path elsewhere is refused ("forbidden"). -> {"directories"}
-        Method("configure", (Param("directories", (list,)),)),
+        # before); a path elsewhere is refused ("forbidden").
+        # The TLS settings (tls.certificate: one PEM file with its key, tls.ca_list,
+        # tls.verify_server); None keeps a value (directories None: unchanged).
+        # -> {"directories", "tls": can serve msrps, "tls_error": why TLS is off
+        # (its files do not load) or None}
+        Method("configure", (
+            Param("directories", (list, NoneType), required=False),
+            Param("tls_certificate", OPT_STR, required=False),
+            Param("tls_private_key", OPT_STR, required=False),
+            Param("tls_ca_file", OPT_STR, required=False),
+            Param("tls_verify_server", (bool, NoneType), required=False),
+        )),
         # -> {size, hash (20 bytes SHA-1), name}
         Method("hash_file", (Param("path", (str,)),)),
         # -> {"message_id"}: the file is read as it goes, never whole in memory
@@ -312,8 +334,8 @@ METHODS: dict[str, dict[str, Method]] = {
         # -> {"enabled"}: msrp.transport_traced for this client's sessions and
         # msrp.log, until turned off or the client goes away
         Method("set_trace", (Param("enabled", (bool,)),)),
-        # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
-        # client, path, state, active}]}
+        # read-only: {"listeners": [{address, port}], "tls", "tls_error", "sessions":
+        # [{session_id, client, path, state, active}]}
         Method("status"),
     ),
     "signalling": _methods(
@@ -332,12 +354,16 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("tls_verify_server", (bool, NoneType), required=False),
             ),
         ),
+        # -> {host, transports, udp, tcp, tls (bound ports or None), tls_error}:
+        # tls_error says why TLS is off when its files do not load (bad CA
+        # file, certificate without its key); None when TLS is usable
         Method("get_transports"),
         # Read-only: {"accounts": [{aor, client, options}], "registrations":
         # [{registration_id, aor, registrar, state, expires, contact, client}],
         # "sessions": [{session_id, call_id, state, local, remote, direction,
         # transport, client}], "subscriptions": [{subscription_id, event, state,
-        # local, remote, direction, client}], "transports": [{transport, host, port}]}.
+        # local, remote, direction, client}], "transports": [{transport, host, port}],
+        # "tls_error": why TLS is off, or None}.
         Method("status"),
         # The client answers for the account: MESSAGE is delivered to it, and
         # with options=True OPTIONS too; released when the client goes away.
@@ -649,6 +675,8 @@ EVENTS: dict[str, frozenset[str]] = {
     }),
     # every one has {session_id, client}
     "msrp": frozenset({
+        # {tls_error}: TLS went off (why) or back on (None) after a settings change
+        "msrp.tls_changed",
         "msrp.session_started",  # {active}: the connection is up (bound)
         "msrp.message_received",  # {message_id, content_type, body (bytes)}
         # {message_id, code, reason}: a success REPORT, or the 200 when no
@@ -686,6 +714,8 @@ EVENTS: dict[str, frozenset[str]] = {
         "signalling.transaction_completed",
         # {direction: in|out, transport, source, destination, message, timestamp}
         "signalling.message_traced",
+        # {tls_error}: TLS went off (why) or back on (None) after a settings change
+        "signalling.tls_changed",
         # INVITE sessions; every one has {session_id, client, ...}:
         # incoming {call_id, from, to, request_uri, headers, body, content_type,
         #   source {host, port, transport}, replaces, replaced_session_id (the

@@ -14,6 +14,7 @@ from sipsimple.cli.demo import demo
 from sipsimple.cli.files import send_file
 from sipsimple.cli.lookup import lookup
 from sipsimple.cli.message import message
+from sipsimple.cli.nat import nat
 from sipsimple.cli.output import CleanGroup, configure_logging
 from sipsimple.cli.receive import receive
 from sipsimple.cli.services import services
@@ -24,7 +25,8 @@ from sipsimple.cli.status import status
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration, calls, messages, chat, files."""
+    """SIP SIMPLE client SDK: services, lookups, configuration, calls, messages, chat, files,
+    NAT probes."""
     configure_logging()
 
 
@@ -44,6 +46,7 @@ cli.add_command(message)
 cli.add_command(receive)
 cli.add_command(chat)
 cli.add_command(send_file)
+cli.add_command(nat)
 
 
 def main() -> None:

@@ -79,6 +79,8 @@ def _show(snapshot: dict[str, Any]) -> None:
         f"{t['transport']} {t['host']}:{t['port']}" for t in snapshot["transports"])
     click.echo()
     click.echo(f"SIP transports: {transports or 'none'}")
+    if snapshot.get("tls_error"):
+        click.echo(f"SIP over TLS is off: {snapshot['tls_error']}")
 
 
 @click.command()

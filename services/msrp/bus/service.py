@@ -5,7 +5,8 @@ address (one listener per local address, shared by all its sessions); the
 client puts that path in its SDP, then `start_session` with the peer's path
 and role. Events are ``msrp.<what>`` with ``session_id`` and ``client``.
 A client that goes away loses its sessions (the service base's ownership).
-With a certificate (`TLSSettings`, from the environment) a session may be
+With a certificate (`TLSSettings`: the environment, the stored configuration's
+tls.* or `configure`) a session may be
 ``msrps``: its listener is a TLS one (one TLS and one TCP listener per address
 at most); `create_session`'s ``tls`` None takes TLS whenever it can.
 `set_trace` turns on, for the asking client, ``msrp.transport_traced`` (what
@@ -27,12 +28,15 @@ import gevent
 
 from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
+from sipsimple.configuration.datatypes import Path as ConfigPath
+from sipsimple.directories import config_file
 from sipsimple_services.common.paths import (
     FileDirectories,
     OutsideDirectoriesError,
     from_environment,
 )
 from sipsimple_services.common.service import Service, ServiceError
+from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
 from sipsimple_services.msrp.bus.trace import LogPublisher, trace_text
 from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
@@ -56,6 +60,24 @@ DIRECTORIES_ENV = "SIPSIMPLE_MSRP_DIRECTORIES"  # os.pathsep-separated
 log = logging.getLogger("sipsimple.msrp")
 
 
+# the original SDK's tls.certificate is one PEM file with the key in it
+STORED = StoredConfig({
+    "tls_certificate": ("tls.certificate", ConfigPath),
+    "tls_ca_file": ("tls.ca_list", ConfigPath),
+    "tls_verify_server": ("tls.verify_server", bool),
+})
+
+
+def _stored(path: Any) -> dict[str, Any] | None:
+    """The stored TLS values as `configure` takes them (paths with ``~`` expanded)."""
+    values = STORED.read(path)
+    if values is not None:
+        for name in ("tls_certificate", "tls_ca_file"):
+            if name in values:
+                values[name] = values[name].normalized
+    return values
+
+
 class MsrpService(Service):
     name = "msrp"
     # hash_file reads a whole file (in a thread), and with a relay create_session
@@ -70,7 +92,12 @@ class MsrpService(Service):
         # msrplib's and RFC 4975's suggestion); shorter for tests of silent peers
         self.response_timeout = float(os.environ.get("SIPSIMPLE_MSRP_RESPONSE_TIMEOUT",
                                                      str(TIMEOUT)))
-        self.tls = TLSSettings.from_environment()
+        self.config_watch = FileWatch(config_file())  # before the first read
+        self.layers = Layers(TLSSettings.env_values(os.environ),
+                             _stored(self.config_watch.path) or {})
+        self.tls_error: str | None = None  # why TLS is off, when its settings do not load
+        self.tls = self._checked(TLSSettings.from_values(self.layers.values()))
+        self._watcher: Any = None
         self._client_context: ssl.SSLContext | None = None
         self.listeners: dict[tuple[str, bool], Listener] = {}  # (address, tls) ->
         self.endpoints: dict[str, tuple[str, Endpoint]] = {}  # session id -> (client, endpoint)
@@ -83,22 +110,80 @@ class MsrpService(Service):
         self.tracing: set[str] = set()  # clients that asked for the trace
         self._log_publisher: LogPublisher | None = None
 
+    def on_start(self) -> None:
+        self._watcher = watch(self.config_watch, self._stored_changed)
+
     def on_stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.kill(block=False)
         for listener in self.listeners.values():
             listener.close()
         self._trace_logs(False)
 
-    # --- methods -----------------------------------------------------------------
+    # --- TLS settings --------------------------------------------------------------
 
-    def rpc_configure(self, client: str, directories: list[Any]) -> dict[str, Any]:
-        """The directories this client's transfers may read files from and write
-        files into (besides the fixed ones); they replace those it sent before."""
+    def _checked(self, settings: TLSSettings) -> TLSSettings:
+        """`settings`, or no TLS (with the reason) when its files do not load.
+
+        A bad CA file or a certificate without its key must not stop the
+        service: plain MSRP goes on, msrps is refused with the reason.
+        """
+        problem = settings.problem()
+        if problem is not None and problem != self.tls_error:
+            log.error("MSRP over TLS is off: %s", problem)
+        self.tls_error = problem
+        return settings if problem is None else TLSSettings(unavailable=problem)
+
+    def _set_tls(self, settings: TLSSettings) -> None:
+        """New TLS settings for new connections and listeners; ``msrp.tls_changed`` if
+        whether (or why) TLS is off changed.
+
+        A listener already open keeps its certificate: sessions wait on it.
+        """
+        before = self.tls_error
+        checked = self._checked(settings)
+        if checked != self.tls:
+            self.tls, self._client_context = checked, None
+        if self.tls_error != before:
+            self.publish("msrp.tls_changed", self.name, {"tls_error": self.tls_error})
+
+    def _stored_changed(self) -> None:
+        stored = _stored(self.config_watch.path)
+        if stored is not None and self.layers.set_stored(stored):
+            self._tls_layers_changed()
+
+    def _tls_layers_changed(self) -> None:
         try:
-            self.directories.configure(directories, client)
+            self._set_tls(TLSSettings.from_values(self.layers.values()))
+        except ValueError as exc:
+            log.error("keeping the TLS settings: %s", exc)
+
+    def rpc_configure(self, client: str, directories: list[Any] | None = None,
+                      **tls: Any) -> dict[str, Any]:
+        """The directories this client's transfers may read files from and write
+        files into (besides the fixed ones; they replace those it sent before),
+        and the TLS settings (None keeps a value)."""
+        changes = {name: value for name, value in tls.items() if value is not None}
+        try:
+            settings = TLSSettings.from_values(self.layers.values(changes))
+            if directories is not None:
+                self.directories.configure(directories, client)
         except ValueError as exc:
             raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
-        self.own(client, "directories", lambda: self.directories.forget(client))
-        return {"directories": [str(path) for path in self.directories.allowed(client)]}
+        if directories is not None:
+            self.own(client, "directories", lambda: self.directories.forget(client))
+        self._set_tls(settings)
+        if changes:
+            self.layers.override(client, changes)
+            self.own(client, "settings", lambda: self._overrides_gone(client))
+        return {"directories": [str(path) for path in self.directories.allowed(client)],
+                "tls": self.tls.can_serve, "tls_error": self.tls_error}
+
+    def _overrides_gone(self, client: str) -> None:
+        if self.layers.drop_client(client):
+            self._tls_layers_changed()
+
+    # --- methods -----------------------------------------------------------------
 
     def rpc_create_session(self, client: str, address: str, tls: bool | None = None,
                            relay: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -110,8 +195,10 @@ class MsrpService(Service):
         if tls is None:
             tls = self.tls.can_serve
         elif tls and not self.tls.can_serve:
-            raise ServiceError(ErrorCode.FAILED, "msrps needs a certificate: the msrp service "
-                                                 "has none (SIPSIMPLE_MSRP_TLS_CERTIFICATE)")
+            raise ServiceError(ErrorCode.FAILED, f"msrps is off: {self.tls_error}"
+                               if self.tls_error is not None else
+                               "msrps needs a certificate: the msrp service has none "
+                               "(tls.certificate, SIPSIMPLE_MSRP_TLS_CERTIFICATE)")
         listener = self._listener(str(ip), tls)
         session_id = secrets.token_hex(10)
         host = f"[{ip}]" if ip.version == 6 else str(ip)
@@ -297,6 +384,7 @@ class MsrpService(Service):
             "listeners": [{"address": a, "port": li.port, "tls": tls}
                           for (a, tls), li in self.listeners.items()],
             "tls": self.tls.can_serve,
+            "tls_error": self.tls_error,
             "sessions": [{"session_id": sid, "client": owner, "path": str(ep.local_uri),
                           "state": ep.state, "active": ep.active}
                          for sid, (owner, ep) in self.endpoints.items()],

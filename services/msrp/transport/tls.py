@@ -16,6 +16,13 @@ Environment (read at start):
   system's).
 - ``SIPSIMPLE_MSRP_TLS_VERIFY_SERVER`` (1): 0 turns off server certificate
   verification.
+
+The stored configuration's ``tls.certificate`` (one PEM file holding the
+certificate and its key, as in the original SDK), ``tls.ca_list`` and
+``tls.verify_server`` apply when the environment does not set them, and a
+client's `configure` overrides both (`sipsimple_services.common.stored`).
+Settings whose files do not load leave the service without TLS (`problem`
+says why) rather than failing it.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ import os
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from gevent import ssl as gssl
 
-from sipsimple_services.common.tls import describe_tls_error
+from sipsimple_services.common.tls import describe_tls_error, tls_files_problem
 
 __all__ = ["HANDSHAKE_TIMEOUT", "TLSSettings", "describe_tls_error"]
 
@@ -40,27 +48,46 @@ class TLSSettings:
     private_key: str | None = None
     ca_file: str | None = None
     verify_server: bool = True
+    unavailable: str | None = None  # why TLS is off: its files did not load
 
     @classmethod
     def from_environment(cls, env: Mapping[str, str] = os.environ) -> TLSSettings:
-        verify = env.get("SIPSIMPLE_MSRP_TLS_VERIFY_SERVER", "1").strip().lower()
-        if verify not in ("0", "1", "true", "false", "yes", "no"):
-            raise ValueError(f"SIPSIMPLE_MSRP_TLS_VERIFY_SERVER must be 0 or 1, not {verify!r}")
-        settings = cls(env.get("SIPSIMPLE_MSRP_TLS_CERTIFICATE") or None,
-                       env.get("SIPSIMPLE_MSRP_TLS_PRIVATE_KEY") or None,
-                       env.get("SIPSIMPLE_MSRP_TLS_CA_FILE") or None,
-                       verify in ("1", "true", "yes"))
+        return cls.from_values(cls.env_values(env))
+
+    @staticmethod
+    def env_values(env: Mapping[str, str]) -> dict[str, Any]:
+        """The settings the environment sets, by their `configure` names."""
+        values: dict[str, Any] = {}
+        for name in ("certificate", "private_key", "ca_file"):
+            if env.get(f"SIPSIMPLE_MSRP_TLS_{name.upper()}"):
+                values[f"tls_{name}"] = env[f"SIPSIMPLE_MSRP_TLS_{name.upper()}"]
+        verify = env.get("SIPSIMPLE_MSRP_TLS_VERIFY_SERVER", "").strip().lower()
+        if verify:
+            if verify not in ("0", "1", "true", "false", "yes", "no"):
+                raise ValueError(
+                    f"SIPSIMPLE_MSRP_TLS_VERIFY_SERVER must be 0 or 1, not {verify!r}")
+            values["tls_verify_server"] = verify in ("1", "true", "yes")
+        return values
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, Any]) -> TLSSettings:
+        settings = cls(values.get("tls_certificate"), values.get("tls_private_key"),
+                       values.get("tls_ca_file"), values.get("tls_verify_server", True))
         if settings.private_key is not None and settings.certificate is None:
-            raise ValueError("SIPSIMPLE_MSRP_TLS_PRIVATE_KEY without a certificate")
+            raise ValueError("a TLS private key without a certificate")
         return settings
+
+    def problem(self) -> str | None:
+        """Why these settings cannot be used (their files are loaded to see), or None."""
+        return tls_files_problem(self.certificate, self.private_key, self.ca_file)
 
     @property
     def can_serve(self) -> bool:
-        """Whether the service can listen with TLS (it has a certificate)."""
-        return self.certificate is not None
+        """Whether the service can listen with TLS (it has a certificate that loads)."""
+        return self.certificate is not None and self.unavailable is None
 
     def server_context(self) -> ssl.SSLContext:
-        if self.certificate is None:
+        if self.certificate is None or self.unavailable is not None:
             raise ValueError("an msrps listener needs a certificate (and its private key)")
         context = gssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -69,6 +96,8 @@ class TLSSettings:
 
     def client_context(self) -> ssl.SSLContext:
         """PROTOCOL_TLS_CLIENT: CERT_REQUIRED and check_hostname, unless verify_server is off."""
+        if self.unavailable is not None:
+            raise ValueError(f"TLS is off: {self.unavailable}")
         context = gssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.verify_server:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from sipsimple import __version__, directories
 from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
+from sipsimple.configuration.datatypes import Path as ConfigPath
 from sipsimple.configuration.datatypes import Port
 from sipsimple.core import SIPParseError
 from sipsimple.core.reasons import REASONS
@@ -56,6 +58,8 @@ from sipsimple_services.signalling.sip.message.addresses import Destination
 from sipsimple_services.signalling.sip.message.values import SIPRequest
 from sipsimple_services.signalling.sip.transactions import TransactionError
 from sipsimple_services.signalling.sip.ua.accounts import AccountRegistry
+from sipsimple_services.signalling.transport import TransportConfig
+from sipsimple_services.signalling.transport.tls import tls_problem
 
 __all__ = ["USER_AGENT", "SignallingService", "trace_path"]
 
@@ -68,7 +72,21 @@ STORED = StoredConfig({
     "udp_port": ("sip.udp_port", Port),
     "tcp_port": ("sip.tcp_port", Port),
     "tls_port": ("sip.tls_port", Port),
+    # the original SDK's tls.certificate is one PEM file with the key in it
+    "tls_certificate": ("tls.certificate", ConfigPath),
+    "tls_ca_file": ("tls.ca_list", ConfigPath),
+    "tls_verify_server": ("tls.verify_server", bool),
 })
+
+
+def _stored(path: Path) -> dict[str, Any] | None:
+    """The stored values as `configure` takes them (paths with ``~`` expanded)."""
+    values = STORED.read(path)
+    if values is not None:
+        for name in ("tls_certificate", "tls_ca_file"):
+            if name in values:
+                values[name] = values[name].normalized
+    return values
 
 T = TypeVar("T")
 
@@ -105,16 +123,15 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
     def __init__(self) -> None:
         super().__init__()
         self.config_watch = FileWatch(directories.config_file())  # before the first read
-        stored = STORED.read(self.config_watch.path) or {}
+        stored = _stored(self.config_watch.path) or {}
         self.layers = Layers(SIPSettings.env_values(os.environ), stored)
         self.settings = SIPSettings(**self.layers.values())
         self._watcher: Any = None
         self.accounts = AccountRegistry()
         self.core = UACore(self.accounts, server=USER_AGENT, on_request=self._on_request,
                            on_refused=self._on_refused)
-        self.engine = SignallingEngine(
-            self.settings.transport_config(), self.core, limits=self.settings.layer_limits()
-        )
+        config, self.tls_error = self._transport_config(self.settings)  # why TLS is off
+        self.engine = SignallingEngine(config, self.core, limits=self.settings.layer_limits())
         self.sessions = self.make_sessions(USER_AGENT)
         self.core.dialog_layer = self.sessions
         self.engine.on_completed = self._on_completed
@@ -194,6 +211,7 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
     def rpc_get_transports(self, client: str) -> dict[str, Any]:
         addresses = self.engine.local_addresses
         return {
+            "tls_error": self.tls_error,
             "host": self.settings.host,
             "transports": list(self.settings.transports),
             **{name: (addresses[name.upper()].port if name.upper() in addresses else None)
@@ -201,7 +219,8 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         }
 
     def rpc_status(self, client: str) -> dict[str, Any]:
-        return snapshot(self.accounts, self.sessions, self.engine.local_addresses)
+        return {**snapshot(self.accounts, self.sessions, self.engine.local_addresses),
+                "tls_error": self.tls_error}
 
     def rpc_configure(self, client: str, **changes: Any) -> dict[str, Any]:
         # The client's values hold until it goes away or the stored value changes.
@@ -220,10 +239,31 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
         """Rebind for `settings`; OSError or ValueError leaves the previous transports."""
         if settings == self.settings:
             return
-        self.engine.reconfigure(settings.transport_config())
+        config, problem = self._transport_config(settings)
+        self.engine.reconfigure(config)
         self.settings = settings
         self.engine.layer.limits = settings.layer_limits()
         self._log_transports()
+        if problem != self.tls_error:
+            self.tls_error = problem
+            self.publish("signalling.tls_changed", self.name, {"tls_error": problem})
+
+    @staticmethod
+    def _transport_config(settings: SIPSettings) -> tuple[TransportConfig, str | None]:
+        """The settings' transports, without TLS when its files do not load, and why.
+
+        A bad CA file or a certificate without its key must not keep SIP from
+        starting: UDP and TCP go on, TLS is refused with the reason, which
+        `get_transports` and ``signalling.tls_changed`` report (the
+        application's SIPApplicationFailedToStartTLS).
+        """
+        config = settings.transport_config()
+        problem = tls_problem(config.tls)
+        if problem is None:
+            return config, None
+        log.error("SIP over TLS is off: %s", problem)
+        return replace(config, tls_port=None,
+                       tls=replace(config.tls, unavailable=problem)), problem
 
     def _apply_layers(self, why: str) -> None:
         try:
@@ -232,7 +272,7 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
             log.error("keeping the SIP transports after %s: %s", why, exc)
 
     def _stored_changed(self) -> None:
-        stored = STORED.read(self.config_watch.path)
+        stored = _stored(self.config_watch.path)
         if stored is not None and self.layers.set_stored(stored):
             self._apply_layers(f"a change of {self.config_watch.path}")
 

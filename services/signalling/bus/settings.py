@@ -1,7 +1,9 @@
 """The signalling service's transport settings: stored, from the environment, from `configure`.
 
-The stored configuration's ``sip.udp_port``, ``sip.tcp_port`` and
-``sip.tls_port`` apply at start and whenever the file changes; the environment
+The stored configuration's ``sip.udp_port``, ``sip.tcp_port``,
+``sip.tls_port``, ``tls.certificate`` (with its key in the same file),
+``tls.ca_list`` and ``tls.verify_server`` apply at start and whenever the file
+changes; the environment
 overrides them, and a client's `configure` overrides both while the client is
 connected (`sipsimple_services.common.stored` has the rule).
 

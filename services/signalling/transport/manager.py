@@ -323,6 +323,8 @@ class TransportManager:
 
     def _connect(self, destination: TransportAddress, key: _ConnectionKey) -> Connection:
         transport, host, port, server_name = key
+        if transport == "TLS" and self.config.tls.unavailable is not None:
+            raise TransportError(destination, f"TLS is off: {self.config.tls.unavailable}")
         timeout = self.config.connect_timeout
         sock = gsocket.socket(_family(host), socket.SOCK_STREAM)
         try:

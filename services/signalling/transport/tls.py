@@ -6,10 +6,10 @@ import ssl
 
 from gevent import ssl as gssl
 
-from sipsimple_services.common.tls import describe_tls_error
+from sipsimple_services.common.tls import describe_tls_error, tls_files_problem
 from sipsimple_services.signalling.transport.types import TLSConfig
 
-__all__ = ["client_context", "describe_tls_error", "server_context"]
+__all__ = ["client_context", "describe_tls_error", "server_context", "tls_problem"]
 
 
 def server_context(config: TLSConfig) -> ssl.SSLContext:
@@ -45,3 +45,10 @@ def client_context(config: TLSConfig) -> ssl.SSLContext:
         context.load_cert_chain(config.client_certificate, config.client_private_key)
     return context
 
+
+
+
+def tls_problem(config: TLSConfig) -> str | None:
+    """Why these TLS settings cannot be used (their files are loaded to see), or None."""
+    return tls_files_problem(config.certificate, config.private_key, config.ca_file) or (
+        tls_files_problem(config.client_certificate, config.client_private_key, None))

@@ -72,6 +72,10 @@ class TLSConfig:
     against ``ca_file`` (the system store when None) unless ``verify_server``
     is explicitly False; ``client_certificate``/``client_private_key`` are
     presented when the server asks.
+
+    ``unavailable`` is why TLS is off (the settings did not load: a CA file
+    that is not one, a certificate without its key): no TLS listener, and a
+    TLS connection fails with that reason instead of trying.
     """
 
     certificate: str | None = None
@@ -81,6 +85,7 @@ class TLSConfig:
     client_certificate: str | None = None
     client_private_key: str | None = None
     handshake_timeout: float = 10.0
+    unavailable: str | None = None
 
 
 @dataclass(frozen=True)
