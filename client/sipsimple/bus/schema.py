@@ -288,6 +288,19 @@ METHODS: dict[str, dict[str, Method]] = {
             # also publish the bytes (msrp.file_data), for an application that asks
             Param("content", (bool,), required=False),
         )),
+        # Desktop sharing with an external VNC viewer or server (docs/msrp.md): the
+        # RFB bytes go between a TCP socket and the session inside the service.
+        # -> {"listener_id", "address", "port"}: a socket for one VNC viewer
+        Method("splice_listen", (Param("address", (str,)), Param("port", (int,), required=False))),
+        Method("splice_close", (Param("listener_id", (str,)),)),  # an unused one
+        # before start_session; mode "viewer" (listener_id) or "server" (host,
+        # port); the TCP side within `connect_timeout` s of the MSRP connection
+        Method("splice_session", (
+            Param("session_id", (str,)), Param("mode", (str,)),
+            Param("connect_timeout", (float, int), required=False),
+            Param("listener_id", OPT_STR, required=False),
+            Param("host", OPT_STR, required=False), Param("port", OPT_INT, required=False),
+        )),
         Method("end_session", (Param("session_id", (str,)),)),
         # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
         # client, path, state, active}]}
@@ -642,6 +655,10 @@ EVENTS: dict[str, frozenset[str]] = {
         # name; an interrupted transfer keeps its `partial` file (None if not)
         # with `received` bytes, to resume with receive_file(partial=...)
         "msrp.file_failed",
+        # desktop sharing (splice_session): {address: [host, port]}: the VNC peer's
+        "msrp.splice_connected",
+        # {context: connecting|reading|sending, reason}: the TCP side is closed
+        "msrp.splice_failed",
     }),
     "signalling": frozenset({
         # {method, request_uri, headers, body, server_key, source, account, client,

@@ -61,6 +61,8 @@ from sipsimple_services.msrp.transport.files import (
     OutgoingFile,
     TransferError,
 )
+from sipsimple_services.msrp.transport.splice import CONTENT_TYPE as SPLICE_TYPE
+from sipsimple_services.msrp.transport.splice import Splice
 from sipsimple_services.msrp.transport.tls import describe_tls_error
 
 __all__ = ["CONNECT_TIMEOUT", "KEEPALIVE_INTERVAL", "PASSIVE_TIMEOUT", "Endpoint"]
@@ -106,6 +108,9 @@ class Endpoint:
         self.use_path: tuple[MSRPURI, ...] = ()  # our relay's hops (RFC 4976), if any
         self._relay_auth: RelayAuth | None = None
         self._refresh_at: float | None = None  # when the relay's grant is renewed
+        # Desktop sharing with an external VNC peer (transport/splice.py): its
+        # streamed RFB bytes go to a TCP socket instead of the bus.
+        self.splice: Splice | None = None
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.local_uri} {self.state}>"
@@ -192,11 +197,30 @@ class Endpoint:
             self.session.stream_types = self._stream_types
             self.session.resume_next(_have(expectation))
 
+    def attach_splice(self, splice: Splice) -> None:
+        """Bridge the session's RFB bytes to `splice`'s TCP connection (before `start`)."""
+        if self.state != "created" or self.splice is not None:
+            raise RuntimeError(f"a splice is attached once, before the session starts "
+                               f"(the session is {self.state})")
+        self.splice, splice.emit = splice, self._emit
+        self._stream_types = (*self._stream_types, SPLICE_TYPE)
+
+    def send_stream(self, content_type: str, data: bytes) -> None:
+        """Bytes of a spliced byte stream, as one message without reports (RFB over MSRP:
+        Failure-Report partial, as the original SDK); written before this returns, so
+        whoever reads them from elsewhere waits while the MSRP connection is slow."""
+        if self.session is None or self.state != "connected":
+            raise RuntimeError(f"the session is {self.state}")
+        self.session.send_message(content_type, data, failure_report=FailureReport.PARTIAL)
+        self._flush(wait=True)
+
     def end(self, reason: str, failed: bool = False) -> None:
         """Close the connection; ``session_ended`` (or ``session_failed``) with `reason`."""
         if self.state == "ended":
             return
         self.state = "ended"
+        if self.splice is not None:
+            self.splice.close()
         sock, self._sock = self._sock, None
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -340,6 +364,8 @@ class Endpoint:
     def _connected(self) -> None:
         self.state = "connected"
         self._emit("session_started", {"active": bool(self.active)})
+        if self.splice is not None:
+            self.splice.session_connected(lambda data: self.send_stream(SPLICE_TYPE, data))
         self._flush()
 
     def _read(self) -> None:
@@ -369,13 +395,14 @@ class Endpoint:
         self._handle(self.session.receive(data, time.monotonic()))
         self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, wait: bool = False) -> None:
         session, sock = self.session, self._sock
         if session is None or sock is None or self.state != "connected":
             return
         # One writer at a time; another caller's message is in the session
-        # already and the writer takes it (no waiting behind a whole file).
-        if not self._write_lock.acquire(blocking=False):
+        # already and the writer takes it (no waiting behind a whole file),
+        # unless the caller `wait`s until it is written (a splice's backpressure).
+        if not self._write_lock.acquire(blocking=wait):
             return
         try:
             while True:
@@ -475,7 +502,12 @@ class Endpoint:
         for event in events:
             if isinstance(event, IncomingData | MessageAborted) or (
                     isinstance(event, MessageReceived) and event.body is None):
-                self._file_event(event)
+                if self.splice is None:
+                    self._file_event(event)
+                elif isinstance(event, IncomingData):
+                    self.splice.incoming(event.message_id, event.offset, event.data)
+                else:
+                    self.splice.message_done(event.message_id)
             elif isinstance(event, MessageReceived):
                 self._emit("message_received", {
                     "message_id": event.message_id, "content_type": event.content_type,
