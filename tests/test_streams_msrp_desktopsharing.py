@@ -5,20 +5,25 @@ RFB protocol (tests/harness/rfb.py, written for the tests) runs end to end:
 between the two internal handlers (the bytes cross the bus), between an
 internal handler and an external one (a real TCP RFB server or viewer of the
 test on loopback: the msrp service splices it), and between two external
-ones. The failures: a VNC server not listening, a viewer that never
-connects, a server that goes away mid-session, a hang-up mid-session; after
-each nothing is left listening or running in the msrp service.
+ones; and a real desktop: Xvfb with a known picture, x11vnc sharing it,
+vncdotool viewing it through the whole chain. The failures: a VNC server
+not listening, a viewer that never connects, a server that goes away
+mid-session, a hang-up mid-session; after each nothing is left listening or
+running in the msrp service.
 """
 
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from harness.audio import audio_services, wait_until
+from harness.desktop import needs_desktop, vncdo, x11vnc, xdisplay
 from harness.notifications import Recorder
 from harness.rfb import HandlerChannel, RFBServer, RFBViewer, SocketChannel, pattern
 from harness.sessions import facade
@@ -118,10 +123,12 @@ def serve_once(listener: socket.socket, width: int, height: int,
     return ready, served
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def closed_port() -> socket.socket:
+    """A port bound but not listening: connections to it are refused, and no other
+    process can take it meanwhile."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    return probe
 
 
 def refused(address: tuple[str, int]) -> bool:
@@ -320,7 +327,8 @@ def ended(events: Recorder, session: Session) -> None:
 
 
 def test_a_vnc_server_not_listening(accounts: dict[str, Account], events: Recorder) -> None:
-    address = ("127.0.0.1", free_port())
+    closed = closed_port()
+    address = closed.getsockname()
     sharing = ExternalVNCServerHandler(address, connect_timeout=5)
     viewing = ExternalVNCViewerHandler()
     session, answering, _stream, theirs = share(events, accounts["alice"], viewing, sharing)
@@ -335,6 +343,7 @@ def test_a_vnc_server_not_listening(accounts: dict[str, Account], events: Record
     ended(events, session)
     wait_until(nothing_left, "the msrp service has nothing left")
     assert refused(viewing.address)
+    closed.close()
 
 
 def test_a_viewer_that_never_connects(accounts: dict[str, Account], events: Recorder) -> None:
@@ -402,3 +411,49 @@ def test_an_unused_viewer_handler_releases_its_address(services: dict[str, Any])
         ExternalVNCServerHandler(("127.0.0.1", 70000))
     with pytest.raises(ValueError):
         ExternalVNCViewerHandler(connect_timeout=0)
+
+
+# --- a real desktop ------------------------------------------------------------------
+
+
+@needs_desktop
+def test_a_real_desktop_through_the_chain(accounts: dict[str, Account], events: Recorder,
+                                          tmp_path: Path) -> None:
+    """alice shares her X display (x11vnc, ExternalVNCServerHandler); bob views it with
+    vncdotool through ExternalVNCViewerHandler; the screenshot is the picture on the
+    display, and bob's pointer click and key press reach alice's display."""
+    from PIL import Image
+
+    with xdisplay(320, 240) as display, x11vnc(display.name) as (_, port):
+        viewing = ExternalVNCViewerHandler(connect_timeout=30)
+
+        def prepare(offered: Any) -> None:
+            offered.handler = viewing
+
+        stream = DesktopSharingStream(accounts["alice"],
+                                      ExternalVNCServerHandler(("127.0.0.1", port)))
+        session, answering, [_theirs] = call(events, accounts["alice"], [stream], prepare)
+        assert "a=rfbsetup:passive" in str(session.local_sdp)
+        assert "a=rfbsetup:active" in str(answering.local_sdp)
+        host, viewer_port = viewing.address
+        shots = tmp_path / "before.png", tmp_path / "after.png"
+        # the second capture is answered after x11vnc took the input before it (RFB
+        # messages are handled in order): the viewer hangs up only then
+        command = [str(vncdo()), "-s", f"{host}::{viewer_port}", "capture", str(shots[0]),
+                   "move", "100", "120", "click", "1", "key", "a", "capture", str(shots[1])]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        for shot in shots:
+            image = Image.open(shot).convert("RGB")
+            assert image.size == (320, 240)
+            assert image.tobytes() == display.rgb
+        display.wait(lambda: display.keys and display.buttons)
+        assert display.keys == ["a"] and display.buttons == [(1, 100, 120)]
+        assert display.pointer() == (100, 120)
+        # vncdotool hung up: the viewer side fails reading, the call ends
+        failed = events.wait(by(viewing, "DesktopSharingHandlerDidFail"))
+        assert (failed.data.context, failed.data.reason) == \
+            ("reading", "the VNC viewer closed the connection")
+        ended(events, session)
+        ended(events, answering)
+        wait_until(nothing_left, "the msrp service has nothing left")
