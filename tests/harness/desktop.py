@@ -173,7 +173,11 @@ def xdisplay(width: int = 320, height: int = 240) -> Iterator[XDisplay]:
                 conn.close()
     finally:
         xvfb.terminate()
-        xvfb.wait(10)
+        try:
+            xvfb.wait(10)
+        except subprocess.TimeoutExpired:
+            xvfb.kill()
+            xvfb.wait()
 
 
 def free_port() -> int:

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -30,7 +31,7 @@ import gevent.lock
 import gevent.socket
 
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
-from sipsimple_services.msrp.protocol.chunking import FILE
+from sipsimple_services.msrp.protocol.chunking import DEFAULT_CHUNK_SIZE, FILE
 from sipsimple_services.msrp.protocol.headers import FailureReport
 from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 from sipsimple_services.msrp.protocol.parser import StreamParser, collect
@@ -62,6 +63,8 @@ from sipsimple_services.msrp.transport.files import (
     TransferError,
 )
 from sipsimple_services.msrp.transport.splice import CONTENT_TYPE as SPLICE_TYPE
+from sipsimple_services.msrp.transport.splice import READ_SIZE as SPLICE_CHUNK
+from sipsimple_services.msrp.transport.splice import RECEIVE_SIZE as SPLICE_RECEIVE
 from sipsimple_services.msrp.transport.splice import Splice
 from sipsimple_services.msrp.transport.tls import describe_tls_error
 
@@ -128,7 +131,8 @@ class Endpoint:
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
                                    stream_types=self._stream_types,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
-                                   max_message_bytes=MAX_MESSAGE_BYTES)
+                                   max_message_bytes=MAX_MESSAGE_BYTES,
+                                   chunk_size=SPLICE_CHUNK if self.splice else DEFAULT_CHUNK_SIZE)
         for expectation in self._announced:
             self.session.resume_next(_have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
@@ -365,14 +369,18 @@ class Endpoint:
         self.state = "connected"
         self._emit("session_started", {"active": bool(self.active)})
         if self.splice is not None:
+            # interactive: a chunk's small tail must not wait for the peer's delayed ACK
+            with contextlib.suppress(OSError, AttributeError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.splice.session_connected(lambda data: self.send_stream(SPLICE_TYPE, data))
         self._flush()
 
     def _read(self) -> None:
         sock = self._sock
+        size = SPLICE_RECEIVE if self.splice is not None else READ_SIZE
         while self.state != "ended" and sock is self._sock:
             try:
-                data = sock.recv(READ_SIZE)
+                data = sock.recv(size)
             except OSError as exc:
                 if sock is self._sock:  # else we dropped it ourselves
                     self._lost(f"connection error: {exc}")

@@ -37,12 +37,16 @@ import gevent
 import gevent.lock
 import gevent.socket
 
-__all__ = ["CONTENT_TYPE", "MAX_EARLY", "Splice", "listen"]
+__all__ = ["CONTENT_TYPE", "MAX_EARLY", "READ_SIZE", "RECEIVE_SIZE", "Splice", "listen"]
 
 log = logging.getLogger("sipsimple.msrp.splice")
 
 CONTENT_TYPE = "application/x-rfb"
-READ_SIZE = 256 * 1024
+# Bytes per read of the TCP side, sent as one MSRP message in one chunk (the spliced
+# session's chunk size): few, large chunks for screen updates of megabytes, yet a
+# message a receiver that keeps messages whole takes (ours over the bus: < 1 MiB).
+READ_SIZE = 512 * 1024
+RECEIVE_SIZE = 256 * 1024  # bytes per read of the spliced session's MSRP connection
 MAX_EARLY = 1024 * 1024  # bytes from MSRP held until the VNC connection is up
 
 Emit = Callable[[str, dict[str, Any]], None]
