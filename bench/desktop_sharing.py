@@ -1,7 +1,7 @@
 """Benchmark: full-screen raw RFB updates through the desktop-sharing chain, against direct.
 
-    python bench/desktop_sharing.py [--seconds 5] [--width 1920 --height 1080]
-                                    [--server x11vnc|synthetic] [--keep]
+    python bench/desktop_sharing.py [--seconds 3] [--rounds 3] [--width 1920 --height 1080]
+                                    [--server x11vnc|synthetic] [--services 2] [--keep]
 
 One VNC server, one RFB client (`RFBClient` below: the same code both times,
 raw encoding only, asking for the whole screen non-incrementally and waiting
@@ -14,8 +14,11 @@ for each update before the next request, as a viewer does):
   mode server): VNC server -> TCP -> msrp service (MSRP SENDs) -> TCP ->
   msrp service -> TCP -> client; what ExternalVNCServerHandler and
   ExternalVNCViewerHandler do in a call (the SIP signalling is not in the data
-  path, so the bench makes the two sessions itself). Both sessions are in the
-  one msrp service process, as with two accounts of one user.
+  path, so the bench makes the two sessions itself). ``--services 2`` (the
+  default) gives each side its own msrp service, as the sharer's and the
+  viewer's machines have in a call (the viewer's runs under a helper process
+  of the bench, with a runtime directory of its own); ``--services 1`` puts
+  both sessions in one service, as for two accounts of one user.
 
 The server: ``x11vnc`` on an ``Xvfb`` display of that size (the default when
 both are installed), or ``synthetic``, a process of this bench that answers
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -37,6 +41,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from _services import private_runtime, remove_runtime, stop, wait_ready
 
@@ -114,19 +119,15 @@ class RFBClient:
         self.sock.close()
 
 
-def measure(address: tuple[str, int], seconds: float) -> tuple[int, int, float]:
+def measure(client: RFBClient, seconds: float) -> tuple[int, int, float]:
     """Frames, bytes and seconds of updates for about `seconds` (after one to warm up)."""
-    client = RFBClient(address)
-    try:
-        client.update()
-        frames = size = 0
-        start = time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < seconds:
-            size += client.update()
-            frames += 1
-        return frames, size, elapsed
-    finally:
-        client.close()
+    client.update()
+    frames = size = 0
+    start = time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        size += client.update()
+        frames += 1
+    return frames, size, elapsed
 
 
 SYNTHETIC = r'''
@@ -146,8 +147,7 @@ def read(conn, size):
         data += piece
     return data
 
-while True:
-    conn, _ = server.accept()
+def serve(conn):
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         conn.sendall(b"RFB 003.008\n"); read(conn, 12)
@@ -165,6 +165,10 @@ while True:
     except (EOFError, OSError):
         pass
     conn.close()
+
+import threading
+while True:
+    threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
 '''
 
 
@@ -245,17 +249,10 @@ def chain(bus: object, server: tuple[str, int]) -> Iterator[tuple[str, int]]:
                 call("msrp", "end_session", session_id=session["session_id"])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--width", type=int, default=1920)
-    parser.add_argument("--height", type=int, default=1080)
-    have_x = shutil.which("Xvfb") is not None and shutil.which("x11vnc") is not None
-    parser.add_argument("--server", choices=("x11vnc", "synthetic"),
-                        default="x11vnc" if have_x else "synthetic")
-    parser.add_argument("--keep", action="store_true", help="keep the runtime directory")
-    args = parser.parse_args()
-    runtime = private_runtime("ssb-desktop-")
+@contextlib.contextmanager
+def msrp_service(prefix: str, keep: bool) -> Iterator[tuple[object, Path]]:
+    """An msrp service of a private runtime directory, and the bus to it."""
+    runtime = private_runtime(prefix)
     service = None
     try:
         from sipsimple.bus.client import get_bus
@@ -265,22 +262,110 @@ def main() -> None:
                                        cwd=runtime, stdout=subprocess.DEVNULL, stderr=log)
         bus = get_bus()
         wait_ready(service, lambda: bus.call("msrp", "status", timeout=1))
+        yield bus, runtime
+    finally:
+        stop(service)
+        remove_runtime(runtime, keep)
+
+
+def viewer_side(server_path: str, keep: bool) -> None:
+    """The helper (``--viewer-side PATH``): the viewer's msrp service and spliced session,
+    connecting to the server side's session at PATH; prints the viewer's address and
+    our path (JSON), runs until stdin closes."""
+    with msrp_service("ssb-desktop-viewer-", keep) as (bus, _):
+        call = bus.call  # type: ignore[attr-defined]
+        listening = call("msrp", "splice_listen", address="127.0.0.1")
+        a = call("msrp", "create_session", address="127.0.0.1")
+        call("msrp", "splice_session", session_id=a["session_id"], mode="viewer",
+             listener_id=listening["listener_id"], connect_timeout=60)
+        call("msrp", "start_session", session_id=a["session_id"], remote_path=[server_path],
+             active=True, accept_types=["application/x-rfb"])
+        print(json.dumps({"path": a["path"], "address": listening["address"],
+                          "port": listening["port"]}), flush=True)
+        sys.stdin.read()
+
+
+@contextlib.contextmanager
+def chain_apart(bus: object, server: tuple[str, int], keep: bool
+                ) -> Iterator[tuple[str, int]]:
+    """The viewer's address of a session of our service spliced to `server`, connected
+    over MSRP to a spliced session of another msrp service (the helper's)."""
+    call = bus.call  # type: ignore[attr-defined]
+    b = call("msrp", "create_session", address="127.0.0.1")
+    call("msrp", "splice_session", session_id=b["session_id"], mode="server", host=server[0],
+         port=server[1], connect_timeout=60)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("SIPSIMPLE_RUNTIME_DIR", "SIPSIMPLE_STATE_DIR")}
+    helper = subprocess.Popen(
+        [sys.executable, __file__, "--viewer-side", b["path"], *(["--keep"] if keep else [])],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=Path(__file__).parent)
+    try:
+        assert helper.stdout is not None
+        line = helper.stdout.readline()
+        if not line:
+            raise RuntimeError("the viewer side's helper did not start")
+        viewer = json.loads(line)
+        call("msrp", "start_session", session_id=b["session_id"], remote_path=[viewer["path"]],
+             active=False, accept_types=["application/x-rfb"])
+        yield viewer["address"], viewer["port"]
+    finally:
+        with contextlib.suppress(Exception):
+            call("msrp", "end_session", session_id=b["session_id"])
+        if helper.stdin is not None:
+            helper.stdin.close()
+        try:
+            helper.wait(30)
+        except subprocess.TimeoutExpired:
+            helper.kill()
+            helper.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="of each measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="direct and chain measured alternately this often; the best of each")
+    parser.add_argument("--width", type=int, default=1920)
+    parser.add_argument("--height", type=int, default=1080)
+    have_x = shutil.which("Xvfb") is not None and shutil.which("x11vnc") is not None
+    parser.add_argument("--server", choices=("x11vnc", "synthetic"),
+                        default="x11vnc" if have_x else "synthetic")
+    parser.add_argument("--services", type=int, choices=(1, 2), default=2,
+                        help="msrp services: one per side (2), or one for both (1)")
+    parser.add_argument("--keep", action="store_true", help="keep the runtime directory")
+    parser.add_argument("--viewer-side", metavar="PATH", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.viewer_side is not None:
+        viewer_side(args.viewer_side, args.keep)
+        return
+    with msrp_service("ssb-desktop-", args.keep) as (bus, _):
         start = x11vnc_server if args.server == "x11vnc" else synthetic_server
         with start(args.width, args.height) as server:
-            direct = measure(server, args.seconds)
-            with chain(bus, server) as viewer:
-                spliced = measure(viewer, args.seconds)
+            through = chain(bus, server) if args.services == 1 else \
+                chain_apart(bus, server, args.keep)
+            best: dict[str, tuple[int, int, float]] = {}
+            with through as viewer:
+                # one connection each (the viewer splice takes one viewer), both open
+                clients = {"direct": RFBClient(server), "chain": RFBClient(viewer)}
+                try:
+                    for _ in range(args.rounds):  # alternating: noise hits both alike
+                        for name, client in clients.items():
+                            run = measure(client, args.seconds)
+                            if name not in best or \
+                                    run[0] / run[2] > best[name][0] / best[name][2]:
+                                best[name] = run
+                finally:
+                    for client in clients.values():
+                        client.close()
+            direct, spliced = best["direct"], best["chain"]
         print(f"screen: {args.width}x{args.height}, raw, 32 bits a pixel; "
-              f"server: {args.server}")
+              f"server: {args.server}; msrp services: {args.services}")
         rates = {}
         for name, (frames, size, elapsed) in (("direct", direct), ("chain", spliced)):
             rates[name] = frames / elapsed
             print(f"{name}: {frames / elapsed:.1f} frames/s, {size / elapsed / 1e6:.0f} MB/s "
                   f"({frames} frames in {elapsed:.1f} s)")
         print(f"ratio chain / direct: {rates['chain'] / rates['direct']:.0%}")
-    finally:
-        stop(service)
-        remove_runtime(runtime, args.keep)
 
 
 if __name__ == "__main__":
