@@ -11,6 +11,7 @@ a missing display and no display at all are clear errors.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 from collections.abc import Callable, Iterator
@@ -168,4 +169,32 @@ def test_receive_shares_nothing_unless_told(config_dir: Path) -> None:
                           "(--share-display or --share-vnc): 488 Not Acceptable Here")
         assert not get_bus().call("msrp", "status")["splice_listeners"]
     finally:
+        end_agent(bob.process, None)
+
+
+@needs_desktop
+def test_view_desktop_prints_where_a_viewer_connects(config_dir: Path, desktop: Any,
+                                                     tmp_path: Path) -> None:
+    shot = tmp_path / "shot.png"
+    bob = receiving(config_dir, "--share-display", desktop.name)
+    process = subprocess.Popen(
+        sipsimple("view-desktop", bob_uri(), "--account", "alice@127.0.0.1",
+                  "--config-dir", str(config_dir)),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    alice = Output(process.stdout)
+    try:
+        alice.expect("connect a VNC viewer to 127.0.0.1:")
+        found = re.search(r"connect a VNC viewer to 127\.0\.0\.1:(\d+) \(e\.g\. vncviewer "
+                          r"127\.0\.0\.1::\1\) within 60 s", alice.text)
+        assert found, alice.text
+        viewer = subprocess.run([str(vncdo()), "-s", f"127.0.0.1::{found.group(1)}",
+                                 "capture", str(shot)], capture_output=True, text=True,
+                                timeout=120)
+        assert viewer.returncode == 0, viewer.stdout + viewer.stderr
+        assert same_picture(shot, desktop)
+        assert process.wait(60) == 0
+        alice.expect("the VNC viewer closed: hanging up")
+    finally:
+        end_agent(process, None)
         end_agent(bob.process, None)
