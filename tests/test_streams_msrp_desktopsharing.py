@@ -27,6 +27,8 @@ from harness.desktop import needs_desktop, vncdo, x11vnc, xdisplay
 from harness.notifications import Recorder
 from harness.rfb import HandlerChannel, RFBServer, RFBViewer, SocketChannel, pattern
 from harness.sessions import facade
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
@@ -173,6 +175,22 @@ def test_new_from_sdp_takes_the_other_rfb_role() -> None:
     viewer_offer.handler = InternalVNCServerHandler()
     with pytest.raises(TypeError):
         viewer_offer.handler = object()  # type: ignore[assignment]
+
+
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=20))
+def test_any_rfbsetup_value_is_taken_or_refused(value: str) -> None:
+    """Whatever a peer writes in a=rfbsetup: a role, or InvalidStreamError (488)."""
+    try:
+        sdp = offer(f"a=rfbsetup:{value}\n")
+    except Exception:  # the SDP parser refused the line itself (its own tests cover that)
+        return
+    try:
+        stream = DesktopSharingStream.new_from_sdp(None, sdp, 0)
+    except InvalidStreamError:
+        assert value.strip().lower() not in ("active", "passive", "")
+        return
+    assert stream.rfbsetup == {"active": "passive", "passive": "active", "": "passive"}[
+        value.strip().lower()]
 
 
 def test_the_internal_viewer_and_server(accounts: dict[str, Account], events: Recorder) -> None:

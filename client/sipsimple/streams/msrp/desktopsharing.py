@@ -305,7 +305,7 @@ class DesktopSharingStream(MSRPStreamBase):
         offer = cls._read_offer(remote_sdp, stream_index)
         if not contains_mime_type(offer.accept_types, RFB_TYPE):
             raise UnknownStreamError(f"the MSRP m-line does not take {RFB_TYPE}")
-        remote = (media.attributes.getfirst("rfbsetup") or "active").strip().lower()
+        remote = (media.attributes.getfirst("rfbsetup") or "").strip().lower() or "active"
         if remote not in ("active", "passive"):
             raise InvalidStreamError(f"invalid a=rfbsetup:{remote}")
         stream = cls(account)
