@@ -319,6 +319,19 @@ METHODS: dict[str, dict[str, Method]] = {
         # (size, SHA-1) kept in `directory` (None, 0: nothing), to resume from
         Method("find_partial", (Param("directory", (str,)), Param("size", (int,)),
                                 Param("hash", (bytes,)))),
+        # Desktop sharing with an external VNC viewer or server (docs/msrp.md): the
+        # RFB bytes go between a TCP socket and the session inside the service.
+        # -> {"listener_id", "address", "port"}: a socket for one VNC viewer
+        Method("splice_listen", (Param("address", (str,)), Param("port", (int,), required=False))),
+        Method("splice_close", (Param("listener_id", (str,)),)),  # an unused one
+        # before start_session; mode "viewer" (listener_id) or "server" (host,
+        # port); the TCP side within `connect_timeout` s of the MSRP connection
+        Method("splice_session", (
+            Param("session_id", (str,)), Param("mode", (str,)),
+            Param("connect_timeout", (float, int), required=False),
+            Param("listener_id", OPT_STR, required=False),
+            Param("host", OPT_STR, required=False), Param("port", OPT_INT, required=False),
+        )),
         Method("end_session", (Param("session_id", (str,)),)),
         # NICKNAME (RFC 7701) -> {"transaction_id"} (the one given, else a new one);
         # the answer comes as msrp.nickname_answered
@@ -704,6 +717,10 @@ EVENTS: dict[str, frozenset[str]] = {
         # while any client traces: {level (DEBUG...CRITICAL), message}; session_id
         # and client are None
         "msrp.log",
+        # desktop sharing (splice_session): {address: [host, port]}: the VNC peer's
+        "msrp.splice_connected",
+        # {context: connecting|reading|sending, reason}: the TCP side is closed
+        "msrp.splice_failed",
     }),
     "signalling": frozenset({
         # {method, request_uri, headers, body, server_key, source, account, client,

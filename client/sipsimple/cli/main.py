@@ -11,6 +11,7 @@ from sipsimple.cli.call import call, devices
 from sipsimple.cli.chat import chat
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
+from sipsimple.cli.desktop import share_desktop, view_desktop
 from sipsimple.cli.files import send_file
 from sipsimple.cli.lookup import lookup
 from sipsimple.cli.message import message
@@ -25,8 +26,8 @@ from sipsimple.cli.status import status
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration, calls, messages, chat, files,
-    NAT probes."""
+    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages, chat,
+    files, desktop sharing, NAT probes."""
     configure_logging()
 
 
@@ -47,6 +48,8 @@ cli.add_command(receive)
 cli.add_command(chat)
 cli.add_command(send_file)
 cli.add_command(nat)
+cli.add_command(share_desktop)
+cli.add_command(view_desktop)
 
 
 def main() -> None:

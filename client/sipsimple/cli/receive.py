@@ -7,8 +7,12 @@ user is asked as `answer` asks (y or Enter, n: 486, no answer within
 --ring-timeout: 480). One chat at a time: another offered meanwhile gets 486.
 In a chat, the lines typed go to the peer and its messages are printed, as in
 `sipsimple chat` (cli/chat.py); Ctrl-D on an empty line hangs the chat up and
-waits for the next one. Offers without a chat (audio calls) are refused with
-488: calls are `sipsimple answer`'s.
+waits for the next one. Desktop sharing offered (`cli/desktop.py`,
+`take_desktop`) is taken the same way: a peer that shows its desktop gets a
+loopback address for a VNC viewer (or --viewer is started); one that asks
+to see ours gets what --share-display or --share-vnc serves, else 488.
+Other offers (audio calls) are refused with 488: calls are `sipsimple
+answer`'s.
 
 A session offering files (FileTransferStream, e.g. `sipsimple send-file`) is
 taken the same way: the files are written under --dir (default: the
@@ -28,6 +32,7 @@ from sipsimple.cli.answer import RING_TIMEOUT, ring_and_ask, show_refused
 from sipsimple.cli.call import Events, Keys, application, status
 from sipsimple.cli.chat import CHAT_EVENTS, ChatConsole, run_chat
 from sipsimple.cli.config import _config_dir_option
+from sipsimple.cli.desktop import DESKTOP_EVENTS, sharing_source, take_desktop
 from sipsimple.cli.files import FILE_EVENTS, take_files
 from sipsimple.cli.message import MESSAGE_EVENTS, describe_message
 from sipsimple.notification import Notification
@@ -36,13 +41,20 @@ __all__ = ["receive"]
 
 
 def take_chat(session: Any, notification: Notification, events: Events, console: ChatConsole,
-              *, auto: bool, ring_timeout: float) -> None:
+              *, auto: bool, ring_timeout: float, share: tuple[str, int] | None = None,
+              viewer: str | None = None) -> None:
     """One offered session: its chat accepted (asked unless --auto) and run, or refused."""
     from sipsimple.session import IllegalStateError
 
     streams = notification.data.streams
     chats = [s for s in streams if getattr(s, "type", None) == "chat"]
     caller = session.remote_identity
+    desktops = [s for s in streams if getattr(s, "type", None) == "desktop-sharing"]
+    if not chats and desktops:
+        take_desktop(session, desktops[0], events, auto=auto, ring_timeout=ring_timeout,
+                     share=share, viewer=viewer)
+        status("waiting for messages and chats")
+        return
     try:
         if not chats:
             kinds = ", ".join(sorted({str(getattr(s, "type", "?")) for s in streams})) or "none"
@@ -69,10 +81,18 @@ def take_chat(session: Any, notification: Notification, events: Events, console:
 @click.option("--ring-timeout", type=click.FloatRange(0, min_open=True), default=RING_TIMEOUT,
               show_default=True, metavar="SECONDS",
               help="Without --auto: answer 480 when not answered within this time.")
+@click.option("--viewer", metavar="CMD", help="A VNC viewer to start for a desktop shown "
+              "to us ({host} and {port} replaced, else HOST::PORT appended).")
+@click.option("--share-display", metavar=":N", help="Let peers that ask see this X display "
+              "(served by x11vnc; without this or --share-vnc they are refused).")
+@click.option("--share-vnc", metavar="HOST:PORT", help="Let peers that ask see what this "
+              "VNC server serves.")
 @_config_dir_option
 def receive(account_id: str | None, auto: bool, directory: str | None,
-            ring_timeout: float) -> None:
-    """Print the messages that reach the accounts, take chats and files, until Ctrl-C.
+            ring_timeout: float, viewer: str | None, share_display: str | None,
+            share_vnc: str | None) -> None:
+    """Print the messages that reach the accounts, take chats, files and desktops, until
+    Ctrl-C.
 
     Page-mode messages show the sender, the time they arrived (and when they
     were sent, if the sender said so in CPIM) and the text; other content is
@@ -80,14 +100,20 @@ def receive(account_id: str | None, auto: bool, directory: str | None,
     in a chat, lines typed go to the peer (Ctrl-D on an empty line hangs up).
     Files offered are saved under --dir (default: the configured file
     transfer directory) and each one saved is printed with its size and
-    whether its SHA-1 matched.
+    whether its SHA-1 matched. Desktop sharing: a desktop shown to us gets a
+    local address for a VNC viewer (or --viewer); ours is shown only with
+    --share-display or --share-vnc.
     """
     import os
 
+    if share_display is not None and share_vnc is not None:
+        raise click.UsageError("--share-display and --share-vnc exclude each other")
     if directory is not None:
         directory = os.path.abspath(os.path.expanduser(directory))
-    names = tuple(dict.fromkeys((*CHAT_EVENTS, *FILE_EVENTS, "SIPSessionIncomingRefused")))
-    with Events(*names).observing() as events, \
+    names = tuple(dict.fromkeys((*CHAT_EVENTS, *FILE_EVENTS, *DESKTOP_EVENTS,
+                                 "SIPSessionIncomingRefused")))
+    with sharing_source(share_display, share_vnc) as share, \
+            Events(*names).observing() as events, \
             application(account_id, only_one=False) as account:
         target = account.id if account else "every enabled account"
         status(f"waiting for messages and chats to {target} (Ctrl-C to stop)")
@@ -113,7 +139,8 @@ def receive(account_id: str | None, auto: bool, directory: str | None,
                                 status("waiting for messages and chats")
                             else:
                                 take_chat(notification.sender, notification, events, console,
-                                          auto=auto, ring_timeout=ring_timeout)
+                                          auto=auto, ring_timeout=ring_timeout, share=share,
+                                          viewer=viewer)
                     for what, _text in console.read():
                         if what == "line":
                             console.print("no chat in progress: the line was not sent")

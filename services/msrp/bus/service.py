@@ -51,6 +51,7 @@ from sipsimple_services.msrp.transport.files import (
     hash_file,
 )
 from sipsimple_services.msrp.transport.listener import Listener
+from sipsimple_services.msrp.transport.splice import Splice, listen
 from sipsimple_services.msrp.transport.tls import TLSSettings
 
 __all__ = ["DIRECTORIES_ENV", "MsrpService"]
@@ -109,6 +110,8 @@ class MsrpService(Service):
             f"the application configures them (msrp configure), or {DIRECTORIES_ENV}")
         self.tracing: set[str] = set()  # clients that asked for the trace
         self._log_publisher: LogPublisher | None = None
+        # desktop sharing: sockets a VNC viewer will connect to, until a session takes one
+        self.splice_listeners: dict[str, tuple[str, Any]] = {}  # id -> (client, socket)
 
     def on_start(self) -> None:
         self._watcher = watch(self.config_watch, self._stored_changed)
@@ -119,6 +122,8 @@ class MsrpService(Service):
         for listener in self.listeners.values():
             listener.close()
         self._trace_logs(False)
+        for _, sock in self.splice_listeners.values():
+            sock.close()
 
     # --- TLS settings --------------------------------------------------------------
 
@@ -338,6 +343,59 @@ class MsrpService(Service):
         partial, received = found if found is not None else (None, 0)
         return {"partial": partial, "received": received}
 
+    # --- desktop sharing (transport/splice.py) ----------------------------------------
+
+    def rpc_splice_listen(self, client: str, address: str, port: int = 0) -> dict[str, Any]:
+        """A socket for one VNC viewer, until `splice_session` takes it or `splice_close`."""
+        if not 0 <= port <= 65535:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, f"bad port {port}")
+        try:
+            sock = listen(address, port)
+        except OSError as exc:
+            raise ServiceError(ErrorCode.FAILED,
+                               f"cannot listen on {address}:{port}: {exc}") from None
+        listener_id = secrets.token_hex(8)
+        self.splice_listeners[listener_id] = (client, sock)
+        self.own(client, listener_id, lambda: self._close_splice_listener(listener_id))
+        host, bound = sock.getsockname()[:2]
+        return {"listener_id": listener_id, "address": host, "port": bound}
+
+    def rpc_splice_close(self, client: str, listener_id: str) -> None:
+        found = self.splice_listeners.get(listener_id)
+        if found is None or found[0] != client:
+            raise ServiceError(ErrorCode.NOT_FOUND, f"no VNC listener {listener_id}")
+        self._close_splice_listener(listener_id)
+        self.disown(client, listener_id)
+
+    def rpc_splice_session(self, client: str, session_id: str, mode: str,
+                           connect_timeout: float | int = 3.0, listener_id: str | None = None,
+                           host: str | None = None, port: int | None = None) -> None:
+        """The session's RFB bytes go to a VNC viewer (`mode` viewer: the one that connects
+        to `listener_id`) or a VNC server (`mode` server: at `host`:`port`), never over
+        the bus; the TCP side is made once the MSRP session is connected, within
+        `connect_timeout` seconds."""
+        endpoint = self._endpoint(client, session_id)
+        if not 0 < connect_timeout <= 3600:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, f"bad connect_timeout {connect_timeout}")
+        if mode == "viewer":
+            found = self.splice_listeners.get(listener_id or "")
+            if found is None or found[0] != client:
+                raise ServiceError(ErrorCode.NOT_FOUND, f"no VNC listener {listener_id}")
+            splice = Splice("viewer", float(connect_timeout), listener=found[1])
+        elif mode == "server":
+            if not host or port is None or not 0 < port <= 65535:
+                raise ServiceError(ErrorCode.INVALID_PARAMS, "a server splice needs host and port")
+            splice = Splice("server", float(connect_timeout), target=(host, port))
+        else:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, f"mode is viewer or server, not {mode!r}")
+        try:
+            endpoint.attach_splice(splice)
+        except RuntimeError as exc:
+            raise ServiceError(ErrorCode.FAILED, str(exc)) from None
+        if listener_id is not None and mode == "viewer":
+            del self.splice_listeners[listener_id]  # the session's now: closed with it
+            self.disown(client, listener_id)
+
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
 
@@ -385,8 +443,10 @@ class MsrpService(Service):
                           for (a, tls), li in self.listeners.items()],
             "tls": self.tls.can_serve,
             "tls_error": self.tls_error,
+            "splice_listeners": len(self.splice_listeners),
             "sessions": [{"session_id": sid, "client": owner, "path": str(ep.local_uri),
-                          "state": ep.state, "active": ep.active}
+                          "state": ep.state, "active": ep.active,
+                          "splice": ep.splice.state if ep.splice is not None else None}
                          for sid, (owner, ep) in self.endpoints.items()],
         }
 
@@ -418,6 +478,11 @@ class MsrpService(Service):
             return self.directories.confine(path, client)
         except OutsideDirectoriesError as exc:
             raise ServiceError(ErrorCode.FORBIDDEN, str(exc)) from None
+
+    def _close_splice_listener(self, listener_id: str) -> None:
+        found = self.splice_listeners.pop(listener_id, None)
+        if found is not None:
+            found[1].close()
 
     def _tls_client(self) -> ssl.SSLContext:
         """The context of outgoing msrps connections, made once (verification on)."""

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -30,7 +31,7 @@ import gevent.lock
 import gevent.socket
 
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
-from sipsimple_services.msrp.protocol.chunking import FILE
+from sipsimple_services.msrp.protocol.chunking import DEFAULT_CHUNK_SIZE, FILE
 from sipsimple_services.msrp.protocol.headers import FailureReport
 from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 from sipsimple_services.msrp.protocol.parser import StreamParser, collect
@@ -64,6 +65,10 @@ from sipsimple_services.msrp.transport.files import (
     OutgoingFile,
     TransferError,
 )
+from sipsimple_services.msrp.transport.splice import CONTENT_TYPE as SPLICE_TYPE
+from sipsimple_services.msrp.transport.splice import READ_SIZE as SPLICE_CHUNK
+from sipsimple_services.msrp.transport.splice import RECEIVE_SIZE as SPLICE_RECEIVE
+from sipsimple_services.msrp.transport.splice import Splice
 from sipsimple_services.msrp.transport.tls import describe_tls_error
 
 __all__ = ["CONNECT_TIMEOUT", "KEEPALIVE_INTERVAL", "PASSIVE_TIMEOUT", "Endpoint"]
@@ -113,6 +118,9 @@ class Endpoint:
         self._refresh_at: float | None = None  # when the relay's grant is renewed
         # (direction, what one read or write carried): set while the owner traces
         self.trace: Callable[[str, Iterable[bytes | memoryview]], None] | None = None
+        # Desktop sharing with an external VNC peer (transport/splice.py): its
+        # streamed RFB bytes go to a TCP socket instead of the bus.
+        self.splice: Splice | None = None
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.local_uri} {self.state}>"
@@ -131,7 +139,8 @@ class Endpoint:
                                    stream_types=self._stream_types,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
                                    max_message_bytes=MAX_MESSAGE_BYTES,
-                                   response_timeout=self.response_timeout)
+                                   response_timeout=self.response_timeout,
+                                   chunk_size=SPLICE_CHUNK if self.splice else DEFAULT_CHUNK_SIZE)
         for expectation in self._announced:
             self.session.resume_next(_have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
@@ -215,11 +224,30 @@ class Endpoint:
             self.session.stream_types = self._stream_types
             self.session.resume_next(_have(expectation))
 
+    def attach_splice(self, splice: Splice) -> None:
+        """Bridge the session's RFB bytes to `splice`'s TCP connection (before `start`)."""
+        if self.state != "created" or self.splice is not None:
+            raise RuntimeError(f"a splice is attached once, before the session starts "
+                               f"(the session is {self.state})")
+        self.splice, splice.emit = splice, self._emit
+        self._stream_types = (*self._stream_types, SPLICE_TYPE)
+
+    def send_stream(self, content_type: str, data: bytes) -> None:
+        """Bytes of a spliced byte stream, as one message without reports (RFB over MSRP:
+        Failure-Report partial, as the original SDK); written before this returns, so
+        whoever reads them from elsewhere waits while the MSRP connection is slow."""
+        if self.session is None or self.state != "connected":
+            raise RuntimeError(f"the session is {self.state}")
+        self.session.send_message(content_type, data, failure_report=FailureReport.PARTIAL)
+        self._flush(wait=True)
+
     def end(self, reason: str, failed: bool = False) -> None:
         """Close the connection; ``session_ended`` (or ``session_failed``) with `reason`."""
         if self.state == "ended":
             return
         self.state = "ended"
+        if self.splice is not None:
+            self.splice.close()
         sock, self._sock = self._sock, None
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -367,13 +395,19 @@ class Endpoint:
     def _connected(self) -> None:
         self.state = "connected"
         self._emit("session_started", {"active": bool(self.active)})
+        if self.splice is not None:
+            # interactive: a chunk's small tail must not wait for the peer's delayed ACK
+            with contextlib.suppress(OSError, AttributeError):
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.splice.session_connected(lambda data: self.send_stream(SPLICE_TYPE, data))
         self._flush()
 
     def _read(self) -> None:
         sock = self._sock
+        size = SPLICE_RECEIVE if self.splice is not None else READ_SIZE
         while self.state != "ended" and sock is self._sock:
             try:
-                data = sock.recv(READ_SIZE)
+                data = sock.recv(size)
             except OSError as exc:
                 if sock is self._sock:  # else we dropped it ourselves
                     self._lost(f"connection error: {exc}")
@@ -398,13 +432,14 @@ class Endpoint:
         self._handle(self.session.receive(data, time.monotonic()))
         self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, wait: bool = False) -> None:
         session, sock = self.session, self._sock
         if session is None or sock is None or self.state != "connected":
             return
         # One writer at a time; another caller's message is in the session
-        # already and the writer takes it (no waiting behind a whole file).
-        if not self._write_lock.acquire(blocking=False):
+        # already and the writer takes it (no waiting behind a whole file),
+        # unless the caller `wait`s until it is written (a splice's backpressure).
+        if not self._write_lock.acquire(blocking=wait):
             return
         try:
             while True:
@@ -509,7 +544,12 @@ class Endpoint:
         for event in events:
             if isinstance(event, IncomingData | MessageAborted) or (
                     isinstance(event, MessageReceived) and event.body is None):
-                self._file_event(event)
+                if self.splice is None:
+                    self._file_event(event)
+                elif isinstance(event, IncomingData):
+                    self.splice.incoming(event.message_id, event.offset, event.data)
+                else:
+                    self.splice.message_done(event.message_id)
             elif isinstance(event, MessageReceived):
                 self._emit("message_received", {
                     "message_id": event.message_id, "content_type": event.content_type,

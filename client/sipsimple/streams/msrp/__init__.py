@@ -1,4 +1,4 @@
-"""MSRP streams: MSRPStreamBase, ChatStream and FileTransferStream.
+"""MSRP streams: MSRPStreamBase, ChatStream, FileTransferStream and DesktopSharingStream.
 
 The msrp service runs the MSRP sessions; these classes write and read the
 SDP and turn the service's events into notifications (`docs/msrp.md`).
@@ -10,6 +10,15 @@ from sipsimple.streams.msrp.chat import (
     ChatStream,
     ChatStreamError,
     choose_wrapping,
+)
+from sipsimple.streams.msrp.desktopsharing import (
+    DesktopSharingError,
+    DesktopSharingStream,
+    ExternalVNCServerHandler,
+    ExternalVNCViewerHandler,
+    IDesktopSharingHandler,
+    InternalVNCServerHandler,
+    InternalVNCViewerHandler,
 )
 from sipsimple.streams.msrp.fileselector import FileRange, FileSelector
 from sipsimple.streams.msrp.filetransfer import (
@@ -23,9 +32,16 @@ __all__ = [
     "ChatMessage",
     "ChatStream",
     "ChatStreamError",
+    "DesktopSharingError",
+    "DesktopSharingStream",
+    "ExternalVNCServerHandler",
+    "ExternalVNCViewerHandler",
     "FileRange",
     "FileSelector",
     "FileTransferStream",
+    "IDesktopSharingHandler",
+    "InternalVNCServerHandler",
+    "InternalVNCViewerHandler",
     "MSRPMedia",
     "MSRPStreamBase",
     "MSRPStreamError",
