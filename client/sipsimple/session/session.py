@@ -602,7 +602,10 @@ class Session(Renegotiation):
             self._transfers.event(kind, data)
 
     def _ev_transfer_incoming(self, data: NotificationData) -> None:
-        self._transfers.incoming(data)
+        if self.focus_room is not None:
+            self.focus_room.refer_received(self, data)
+        else:
+            self._transfers.incoming(data)
 
     def _ev_transfer_accepted(self, data: NotificationData) -> None:
         self._transfer_event("accepted", data)

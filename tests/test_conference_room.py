@@ -1,0 +1,133 @@
+"""ConferenceRoom: a focus hosted by one of our accounts, with our accounts as participants.
+
+The signalling, dns and media services run as processes; the host and the
+participants are accounts of this process whose requests go through the
+signalling service's own UDP address (their outbound proxy), so every call,
+SUBSCRIBE and REFER leaves the service and comes back in. Audio is checked
+from recordings: each participant plays its own tone into its call and
+records what it hears; the FFT of the recording must show the tones of the
+others and not its own.
+"""
+
+from __future__ import annotations
+
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from harness.audio import audio_services, wait_until
+from harness.notifications import Recorder
+from harness.sessions import DOMAIN, facade, route, sent_by
+
+from sipsimple.account import Account
+from sipsimple.audio import TonePlayer
+from sipsimple.conference import ConferenceRoom
+from sipsimple.configuration.datatypes import SIPProxyAddress
+from sipsimple.core import ToHeader
+from sipsimple.session import Session
+from sipsimple.streams import AudioStream
+
+pytestmark = pytest.mark.integration
+
+TONES = {"alice": 440.0, "bob": 700.0, "carol": 1100.0}
+
+
+@pytest.fixture
+def accounts(spawn_service: Callable[..., Any]) -> Iterator[dict[str, Account]]:
+    audio_services(spawn_service)
+
+    def configure(account: Account) -> None:
+        account.sip.outbound_proxy = SIPProxyAddress("127.0.0.1", route().port, "udp")
+        account.rtp.audio_codec_list = ("PCMU",)
+        account.rtp.encryption.enabled = False
+
+    with facade(["host", "alice", "bob", "carol", "dave"], configure=configure) as created:
+        yield created
+
+
+@pytest.fixture
+def room(accounts: dict[str, Account]) -> Iterator[ConferenceRoom]:
+    room = ConferenceRoom(accounts["host"], f"sip:room@{DOMAIN}", subject="test")
+    room.start()
+    yield room
+    room.stop()
+
+
+def join(events: Recorder, account: Account, room: ConferenceRoom) -> tuple[Session, AudioStream]:
+    session = Session(account)
+    stream = AudioStream(account)
+    session.connect(ToHeader(room.uri), [route()], [stream])
+    events.wait(sent_by(session, "SIPSessionDidStart"))
+    return session, stream
+
+
+def spectrum_peaks(path: Path) -> dict[float, float]:
+    """The level of each test tone in a recording, relative to the loudest one."""
+    with wave.open(str(path), "rb") as source:
+        rate = source.getframerate()
+        samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    part = samples[len(samples) // 5:].astype(np.float64)  # the mix has settled
+    assert len(part) > rate // 2, f"only {len(part)} samples in {path}"
+    spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
+    frequencies = np.fft.rfftfreq(len(part), 1 / rate)
+
+    def level(frequency: float) -> float:
+        band = (frequencies > frequency - 10) & (frequencies < frequency + 10)
+        return float(spectrum[band].max())
+
+    levels = {frequency: level(frequency) for frequency in TONES.values()}
+    loudest = max(levels.values())
+    assert loudest > 0, f"silence in {path}"
+    return {frequency: value / loudest for frequency, value in levels.items()}
+
+
+def received(stream: AudioStream) -> int:
+    return int(stream.statistics.get("packets_received", 0))
+
+
+def test_each_participant_hears_the_others_and_not_itself(
+        accounts: dict[str, Account], room: ConferenceRoom, events: Recorder,
+        tmp_path: Path) -> None:
+    legs: dict[str, tuple[Session, AudioStream]] = {}
+    for name in TONES:
+        legs[name] = join(events, accounts[name], room)
+        assert legs[name][0].remote_focus  # the room's Contact says isfocus
+    wait_until(lambda: len(room.participants) == 3, "not every participant joined")
+    assert {p.uri for p in room.participants} == {
+        f"sip:{name}@{DOMAIN}" for name in TONES}
+
+    tones = []
+    for name, (_session, stream) in legs.items():
+        tone = TonePlayer(stream.mixer, [TONES[name]], volume=30)
+        tone.start()
+        stream.mixer.connect(tone, stream)  # into the call only: not into its recording
+        tones.append(tone)
+    try:
+        for name, (_session, stream) in legs.items():
+            stream.start_recording(str(tmp_path / f"{name}.wav"))
+        starts = {name: received(stream) for name, (_s, stream) in legs.items()}
+        wait_until(lambda: all(received(stream) >= starts[name] + 100
+                               for name, (_s, stream) in legs.items()), "no RTP arrived")
+        for _session, stream in legs.values():
+            stream.stop_recording()
+    finally:
+        for tone in tones:
+            tone.stop()
+
+    for name in TONES:
+        levels = spectrum_peaks(tmp_path / f"{name}.wav")
+        for other, frequency in TONES.items():
+            if other == name:
+                assert levels[frequency] < 0.01, (name, levels)  # not its own tone
+            else:
+                assert levels[frequency] > 0.3, (name, other, levels)
+
+    for session, _stream in legs.values():
+        session.end()
+        events.wait(sent_by(session, "SIPSessionDidEnd"))
+    wait_until(lambda: not room.participants, "participants left behind")
+    left = {n.data.participant.uri for n in events.named("ConferenceRoomParticipantDidLeave")}
+    assert left == {f"sip:{name}@{DOMAIN}" for name in TONES}
