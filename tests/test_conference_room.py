@@ -131,3 +131,60 @@ def test_each_participant_hears_the_others_and_not_itself(
     wait_until(lambda: not room.participants, "participants left behind")
     left = {n.data.participant.uri for n in events.named("ConferenceRoomParticipantDidLeave")}
     assert left == {f"sip:{name}@{DOMAIN}" for name in TONES}
+
+
+def users_of(notification: Any) -> set[str]:
+    return {user.entity for user in notification.data.conference_info.users or ()}
+
+
+def sees(events: Recorder, session: Session, expected: set[str]) -> Any:
+    """The first conference-info of `session` that lists exactly `expected`."""
+    return events.wait(lambda n: n.name == "SIPSessionGotConferenceInfo" and n.sender is session
+                       and users_of(n) == expected)
+
+
+def versions(events: Recorder, session: Session) -> list[int]:
+    return [n.data.conference_info.version for n in events.named("SIPSessionGotConferenceInfo")
+            if n.sender is session]
+
+
+def test_every_participant_sees_the_conference_info_after_each_join_and_leave(
+        accounts: dict[str, Account], room: ConferenceRoom, events: Recorder) -> None:
+    uri = {name: f"sip:{name}@{DOMAIN}" for name in ("alice", "bob", "carol")}
+    alice, _ = join(events, accounts["alice"], room)
+    sees(events, alice, {uri["alice"]})
+    bob, _ = join(events, accounts["bob"], room)
+    for session in (alice, bob):
+        sees(events, session, {uri["alice"], uri["bob"]})
+    carol, _ = join(events, accounts["carol"], room)
+    everyone = set(uri.values())
+    for session in (alice, bob, carol):
+        state = sees(events, session, everyone).data.conference_info
+        assert state.conference_state.user_count == 3
+        assert state.entity == str(room.uri)
+
+    room.mute(uri["bob"])
+    for session in (alice, carol):
+        events.wait(lambda n, s=session: n.name == "SIPSessionGotConferenceInfo"  # type: ignore[misc]
+                    and n.sender is s and _media_status(n, uri["bob"]) == "recvonly")
+
+    bob.end()
+    events.wait(sent_by(bob, "SIPSessionDidEnd"))
+    for session in (alice, carol):
+        state = sees(events, session, {uri["alice"], uri["carol"]}).data.conference_info
+        assert state.conference_state.user_count == 2
+    for session in (alice, bob, carol):
+        seen = versions(events, session)
+        assert seen == sorted(seen) and len(set(seen)) == len(seen), seen
+    # alice saw her join, bob's, carol's, bob's mute and bob's leaving, one version each
+    assert versions(events, alice)[:5] == [1, 2, 3, 4, 5]
+    for session in (alice, carol):
+        session.end()
+        events.wait(sent_by(session, "SIPSessionDidEnd"))
+
+
+def _media_status(notification: Any, entity: str) -> str | None:
+    user = notification.data.conference_info.user(entity)
+    if user is None or not user.endpoints or not user.endpoints[0].media:
+        return None
+    return str(user.endpoints[0].media[0].status)
