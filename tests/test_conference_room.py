@@ -26,7 +26,7 @@ from sipsimple.account import Account
 from sipsimple.audio import TonePlayer
 from sipsimple.conference import ConferenceRoom
 from sipsimple.configuration.datatypes import SIPProxyAddress
-from sipsimple.core import ToHeader
+from sipsimple.core import SIPURI, ToHeader
 from sipsimple.session import Session
 from sipsimple.streams import AudioStream
 
@@ -188,3 +188,78 @@ def _media_status(notification: Any, entity: str) -> str | None:
     if user is None or not user.endpoints or not user.endpoints[0].media:
         return None
     return str(user.endpoints[0].media[0].status)
+
+
+def incoming_for(events: Recorder, account: Account) -> Any:
+    return events.wait(lambda n: n.name == "SIPSessionNewIncoming"
+                       and n.sender.account is account)
+
+
+def test_refer_adds_and_removes_participants(
+        accounts: dict[str, Account], room: ConferenceRoom, events: Recorder) -> None:
+    alice, _ = join(events, accounts["alice"], room)
+    bob, _ = join(events, accounts["bob"], room)
+    sees(events, alice, {f"sip:alice@{DOMAIN}", f"sip:bob@{DOMAIN}"})
+    dave_uri = SIPURI(user="dave", host=DOMAIN)
+
+    alice.conference.add_participant(dave_uri)
+    new = incoming_for(events, accounts["dave"])
+    dave: Session = new.sender
+    dave.send_ring_indication()
+    events.wait(lambda n: n.name == "SIPConferenceGotAddParticipantProgress"
+                and n.sender is alice and n.data.code == 180)
+    dave.accept(new.data.streams)
+    added = events.wait(lambda n: n.name in ("SIPConferenceDidAddParticipant",
+                                             "SIPConferenceDidNotAddParticipant")
+                        and n.sender is alice)
+    assert added.name == "SIPConferenceDidAddParticipant", added.data
+    assert added.data.participant == dave_uri
+    progress = [n.data.code for n in events.named("SIPConferenceGotAddParticipantProgress")
+                if n.sender is alice]
+    assert progress == [100, 180]
+    events.wait(sent_by(dave, "SIPSessionDidStart"))
+    assert dave.remote_focus  # the room called as the focus: dave subscribes too
+    everyone = {f"sip:{name}@{DOMAIN}" for name in ("alice", "bob", "dave")}
+    for session in (alice, bob, dave):
+        sees(events, session, everyone)
+    [joined] = [p for p in room.participants if p.uri == str(dave_uri)]
+    assert joined.joining_method == "dialed-out"
+
+    alice.conference.remove_participant(f"sip:bob@{DOMAIN}")
+    removed = events.wait(lambda n: n.name in ("SIPConferenceDidRemoveParticipant",
+                                               "SIPConferenceDidNotRemoveParticipant")
+                          and n.sender is alice)
+    assert removed.name == "SIPConferenceDidRemoveParticipant", removed.data
+    ended = events.wait(sent_by(bob, "SIPSessionDidEnd"))
+    assert ended.data.originator == "remote"
+    sees(events, alice, {f"sip:alice@{DOMAIN}", f"sip:dave@{DOMAIN}"})
+
+    for session in (alice, dave):
+        session.end()
+        events.wait(sent_by(session, "SIPSessionDidEnd"))
+
+
+def test_refer_failures_carry_the_code(
+        accounts: dict[str, Account], room: ConferenceRoom, events: Recorder) -> None:
+    alice, _ = join(events, accounts["alice"], room)
+
+    alice.conference.add_participant(f"sip:carol@{DOMAIN}")
+    new = incoming_for(events, accounts["carol"])
+    new.sender.reject(486, "Busy Here")
+    failed = events.wait(lambda n: n.name in ("SIPConferenceDidAddParticipant",
+                                              "SIPConferenceDidNotAddParticipant")
+                         and n.sender is alice)
+    assert failed.name == "SIPConferenceDidNotAddParticipant"
+    assert failed.data.code == 486
+    refused = events.wait(lambda n: n.name == "ConferenceRoomDidNotAddParticipant")
+    assert refused.data.code == 486
+
+    alice.conference.remove_participant(f"sip:bob@{DOMAIN}")  # not in the room
+    failed = events.wait(lambda n: n.name in ("SIPConferenceDidRemoveParticipant",
+                                              "SIPConferenceDidNotRemoveParticipant")
+                         and n.sender is alice)
+    assert failed.name == "SIPConferenceDidNotRemoveParticipant"
+    assert failed.data.code == 404
+    assert [p.uri for p in room.participants] == [f"sip:alice@{DOMAIN}"]
+    alice.end()
+    events.wait(sent_by(alice, "SIPSessionDidEnd"))
