@@ -9,6 +9,7 @@ from sipsimple.cli.accounts import accounts, register
 from sipsimple.cli.answer import answer
 from sipsimple.cli.call import call, devices
 from sipsimple.cli.chat import chat
+from sipsimple.cli.conference import conference
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
 from sipsimple.cli.lookup import lookup
@@ -23,7 +24,8 @@ from sipsimple.cli.status import status
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages, chat."""
+    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages, chat,
+    conferences."""
     configure_logging()
 
 
@@ -42,6 +44,7 @@ cli.add_command(devices)
 cli.add_command(message)
 cli.add_command(receive)
 cli.add_command(chat)
+cli.add_command(conference)
 
 
 def main() -> None:

@@ -473,9 +473,11 @@ def _audio_status(session: Session, bridge: ConferenceBridge) -> str | None:
 
 
 def _address_of(identity: Any) -> str:
+    # the participant's address of record: no port or parameters (a dial-out's To may
+    # name the port it was reached at)
     uri = getattr(identity, "uri", None)
     if isinstance(uri, SIPURI):
-        return str(SIPURI(user=uri.user, host=uri.host, port=uri.port, secure=uri.secure))
+        return str(SIPURI(user=uri.user, host=uri.host, secure=uri.secure))
     return str(uri or identity)
 
 
