@@ -27,8 +27,10 @@ from sipsimple.audio import TonePlayer
 from sipsimple.conference import ConferenceRoom
 from sipsimple.configuration.datatypes import SIPProxyAddress
 from sipsimple.core import SIPURI, ToHeader
+from sipsimple.payloads.cpim import CPIMIdentity, CPIMMessage
 from sipsimple.session import Session
-from sipsimple.streams import AudioStream
+from sipsimple.streams import AudioStream, ChatStream
+from sipsimple.streams.msrp.base import msrp_call
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +39,7 @@ TONES = {"alice": 440.0, "bob": 700.0, "carol": 1100.0}
 
 @pytest.fixture
 def accounts(spawn_service: Callable[..., Any]) -> Iterator[dict[str, Account]]:
-    audio_services(spawn_service)
+    audio_services(spawn_service, msrp=True)
 
     def configure(account: Account) -> None:
         account.sip.outbound_proxy = SIPProxyAddress("127.0.0.1", route().port, "udp")
@@ -263,3 +265,48 @@ def test_refer_failures_carry_the_code(
     assert [p.uri for p in room.participants] == [f"sip:alice@{DOMAIN}"]
     alice.end()
     events.wait(sent_by(alice, "SIPSessionDidEnd"))
+
+
+def got_chat(events: Recorder, stream: ChatStream, text: str) -> Any:
+    return events.wait(lambda n: n.name == "ChatStreamGotMessage" and n.sender is stream
+                       and n.data.message.content == text.encode())
+
+
+def test_chat_is_relayed_between_participants(
+        accounts: dict[str, Account], room: ConferenceRoom, events: Recorder) -> None:
+    chats: dict[str, ChatStream] = {}
+    for name in ("alice", "bob", "carol"):
+        session = Session(accounts[name])
+        chats[name] = ChatStream(accounts[name])
+        session.connect(ToHeader(room.uri), [route()], [AudioStream(accounts[name]),
+                                                       chats[name]])
+        events.wait(sent_by(session, "SIPSessionDidStart"))
+    wait_until(lambda: len(room.participants) == 3 and all(p.chat for p in room.participants),
+               "not every participant joined with a chat")
+
+    chats["alice"].send_message("hello all")
+    for name in ("bob", "carol"):
+        message = got_chat(events, chats[name], "hello all").data.message
+        assert str(message.sender.uri) == f"sip:alice@{DOMAIN}"
+        assert [str(r.uri) for r in message.recipients] == [str(room.uri)]
+
+    # a private message to bob, as a client that supports them sends it (RFC 7701: CPIM
+    # To names the participant): main's ChatStream does not send those yet
+    private = CPIMMessage(b"just bob", "text/plain", (("charset", "utf-8"),),
+                          sender=CPIMIdentity(accounts["alice"].uri),
+                          recipients=(CPIMIdentity(f"sip:bob@{DOMAIN}"),))
+    msrp_call("send_message", session_id=chats["alice"].msrp_session_id,
+              content_type="message/cpim", body=private.encode())
+    message = got_chat(events, chats["bob"], "just bob").data.message
+    assert str(message.sender.uri) == f"sip:alice@{DOMAIN}"
+    assert [str(r.uri) for r in message.recipients] == [f"sip:bob@{DOMAIN}"]
+    chats["alice"].send_message("after")  # relayed in order after the private one
+    got_chat(events, chats["carol"], "after")
+    got_chat(events, chats["bob"], "after")
+    texts = {name: [n.data.message.content for n in events.named("ChatStreamGotMessage")
+                    if n.sender is chats[name]] for name in chats}
+    assert texts == {"alice": [], "bob": [b"hello all", b"just bob", b"after"],
+                     "carol": [b"hello all", b"after"]}
+    for stream in chats.values():
+        stream.session.end()
+        events.wait(sent_by(stream.session, "SIPSessionDidEnd"))

@@ -35,9 +35,12 @@ from sipsimple.bus.client import BusError, get_bus
 from sipsimple.core import SIPURI, AddressHeader, ReferToHeader, ToHeader, parse_uri
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
 from sipsimple.payloads.conference import CONTENT_TYPE
+from sipsimple.payloads.cpim import CPIMIdentity
+from sipsimple.payloads.errors import BuilderError
 from sipsimple.session import Session, SessionManager
 from sipsimple.threading import Worker
 
+from .chat import deliver, relay
 from .mixing import ConferenceBridge
 from .roster import Participant, Roster
 
@@ -312,6 +315,8 @@ class ConferenceRoom:
             self._subscription_event(name, data)
         elif name in _SESSION_NOTIFICATIONS:
             self._submit(lambda: self._session_event(name, sender, data))
+        elif name == "ChatStreamGotMessage":
+            self._submit(lambda: self._chat(sender, data.message))
 
     def _session_event(self, name: str, session: Session, data: Any) -> None:
         referral = self._adding.get(session)
@@ -361,6 +366,9 @@ class ConferenceRoom:
                 log.warning("%r: %s cannot be mixed: %s", self, uri, exc)
             participant = Participant(**{**participant.__dict__,
                                          "audio": _audio_status(session, self.bridge)})
+        chat = _stream(session, "chat")
+        if chat is not None:
+            NotificationCenter().add_observer(self, name="ChatStreamGotMessage", sender=chat)
         self._publish(self.roster.join(participant))
         log.info("%r: %s joined", self, uri)
         self._post("ConferenceRoomParticipantDidJoin", participant=participant)
@@ -371,6 +379,9 @@ class ConferenceRoom:
         audio = _stream(session, "audio")
         if audio is not None:
             self.bridge.remove(audio, unlink=False)  # its end takes its links along
+        chat = _stream(session, "chat")
+        if chat is not None:
+            NotificationCenter().discard_observer(self, name="ChatStreamGotMessage", sender=chat)
         if key is None or key not in self.roster:
             return
         participant = self.roster.get(key)
@@ -387,6 +398,31 @@ class ConferenceRoom:
             return
         self._publish(self.roster.update(key, **changes))
         self._post("ConferenceRoomParticipantDidChange", participant=self.roster.get(key))
+
+    # --- chat (RFC 7701 style relay) ---------------------------------------------------------
+
+    def _chat(self, stream: Any, message: Any) -> None:
+        streams = {key: chat for session, key in list(self._keys.items())
+                   if key in self.roster and (chat := _stream(session, "chat")) is not None}
+        sender_key = next((key for key, chat in streams.items() if chat is stream), None)
+        sender = self.roster.get(sender_key) if sender_key is not None else None
+        if sender_key is None or sender is None:
+            return
+        try:
+            members = {key: _chat_identity(self.roster.get(key)) for key in streams}
+            relayed = relay(message, sender_key, _chat_identity(sender),
+                            CPIMIdentity(self.uri, self.display_name), members)
+        except (BuilderError, ValueError) as exc:
+            log.warning("%r: a message from %s cannot be relayed: %s", self, sender.uri, exc)
+            return
+        for identity in relayed.unknown:
+            log.info("%r: private message from %s to %s, who is not in the room", self,
+                     sender.uri, identity.uri)
+        for key, outgoing in relayed.messages:
+            try:
+                deliver(streams[key], outgoing)
+            except Exception as exc:  # one participant's failing stream stops no other
+                log.warning("%r: relaying to %s failed: %s", self, key, exc)
 
     def _session_of(self, key: str) -> Session | None:
         with self._lock:
@@ -460,6 +496,11 @@ def _stream(session: Session | None, kind: str) -> Any:
     if session is None:
         return None
     return next((s for s in session.streams or () if getattr(s, "type", None) == kind), None)
+
+
+def _chat_identity(participant: Participant | None) -> CPIMIdentity:
+    assert participant is not None
+    return CPIMIdentity(parse_uri(participant.uri), participant.display_name)
 
 
 def _audio_status(session: Session, bridge: ConferenceBridge) -> str | None:

@@ -1,0 +1,99 @@
+"""Chat in a hosted room: the focus relays each participant's messages (RFC 7701 style).
+
+`relay` is the pure part: who gets a message a participant sent, and as what.
+A message is wrapped in CPIM (RFC 3862) with the sender's identity in From
+(the one its SIP session proved, whatever the message claimed) and:
+
+- no To, or the room in To: every other participant with a chat gets it,
+  To the room;
+- participants in To: a private message, only to them, each To itself; a
+  recipient who is not in the room is reported back (`unknown`), not guessed.
+
+The sender never gets its own message back. `deliver` sends one relayed
+message on the room's leg of a participant's ChatStream. Nicknames (MSRP
+NICKNAME, RFC 7701) are not handled here yet.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sipsimple.core import SIPURI
+from sipsimple.payloads.cpim import CPIM_CONTENT_TYPE, CPIMIdentity, CPIMMessage
+
+__all__ = ["Relayed", "deliver", "relay"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Relayed:
+    """What one received message becomes: a message per recipient's key, and whom
+    it named that is not in the room."""
+
+    messages: tuple[tuple[str, CPIMMessage], ...]
+    unknown: tuple[CPIMIdentity, ...] = ()
+    private: bool = False
+
+
+def _address(uri: Any) -> tuple[str | None, str]:
+    if isinstance(uri, SIPURI):
+        return uri.user, uri.host.lower()
+    return None, str(uri)
+
+
+def relay(message: Any, sender_key: str, sender: CPIMIdentity, room: CPIMIdentity,
+          members: Mapping[str, CPIMIdentity]) -> Relayed:
+    """The messages to send for `message` (a CPIMMessage or a plain ChatMessage)
+    received from the participant `sender_key` (`sender`); `members` are the
+    participants with a chat, by key (the sender among them)."""
+    if isinstance(message, CPIMMessage):
+        content, content_type = message.content, message.content_type
+        parameters, subject = message.content_parameters, message.subject
+        timestamp, named = message.timestamp, message.recipients
+        headers = message.content_headers
+    else:
+        raw = message.content
+        content = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+        content_type, _, rest = str(message.content_type).partition(";")
+        parameters = (("charset", "utf-8"),) if isinstance(raw, str) else ()
+        subject, timestamp, named, headers = None, message.timestamp, (), ()
+        del rest
+    room_address = _address(room.uri)
+    wanted = [identity for identity in named if _address(identity.uri) != room_address]
+
+    def wrapped(to: CPIMIdentity) -> CPIMMessage:
+        return CPIMMessage(content, content_type.strip().lower(), parameters, headers,
+                           sender=sender, recipients=(to,), subject=subject,
+                           timestamp=timestamp or datetime.now(UTC))
+
+    if not wanted:
+        return Relayed(tuple((key, wrapped(room)) for key in members if key != sender_key))
+    out: list[tuple[str, CPIMMessage]] = []
+    unknown: list[CPIMIdentity] = []
+    for identity in wanted:
+        keys = [key for key, member in members.items()
+                if _address(member.uri) == _address(identity.uri) and key != sender_key]
+        if not keys:
+            unknown.append(identity)
+        out += [(key, wrapped(members[key])) for key in keys]
+    return Relayed(tuple(out), tuple(unknown), private=True)
+
+
+def deliver(stream: Any, message: CPIMMessage) -> None:
+    """Send `message` on the room's ChatStream `stream` as it is (From kept).
+
+    Through the msrp service directly: the ChatStream would put the room in
+    From. No report is asked for a relayed message (the room has no one to tell).
+    """
+    from sipsimple.streams.msrp.base import msrp_call
+
+    session_id = getattr(stream, "msrp_session_id", None)
+    if session_id is None:
+        return
+    msrp_call("send_message", session_id=session_id, content_type=CPIM_CONTENT_TYPE,
+              body=message.encode(), success_report=False, failure_report="no")
