@@ -12,13 +12,14 @@ others and not its own.
 from __future__ import annotations
 
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from harness.audio import audio_services, wait_until
+from harness.baresip import Baresip, needs_baresip
 from harness.notifications import Recorder
 from harness.sessions import DOMAIN, facade, route, sent_by
 
@@ -66,11 +67,12 @@ def join(events: Recorder, account: Account, room: ConferenceRoom) -> tuple[Sess
     return session, stream
 
 
-def spectrum_peaks(path: Path) -> dict[float, float]:
-    """The level of each test tone in a recording, relative to the loudest one."""
+def spectrum_peaks(path: Path, tones: Iterable[float] = TONES.values()) -> dict[float, float]:
+    """The level of each of `tones` in a recording, relative to the loudest one."""
     with wave.open(str(path), "rb") as source:
-        rate = source.getframerate()
+        rate, channels = source.getframerate(), source.getnchannels()
         samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    samples = samples[::channels]
     part = samples[len(samples) // 5:].astype(np.float64)  # the mix has settled
     assert len(part) > rate // 2, f"only {len(part)} samples in {path}"
     spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
@@ -80,7 +82,7 @@ def spectrum_peaks(path: Path) -> dict[float, float]:
         band = (frequencies > frequency - 10) & (frequencies < frequency + 10)
         return float(spectrum[band].max())
 
-    levels = {frequency: level(frequency) for frequency in TONES.values()}
+    levels = {frequency: level(frequency) for frequency in tones}
     loudest = max(levels.values())
     assert loudest > 0, f"silence in {path}"
     return {frequency: value / loudest for frequency, value in levels.items()}
@@ -310,3 +312,63 @@ def test_chat_is_relayed_between_participants(
     for stream in chats.values():
         stream.session.end()
         events.wait(sent_by(stream.session, "SIPSessionDidEnd"))
+
+
+@pytest.fixture
+def baresip(tmp_path: Path) -> Iterator[Baresip]:
+    directory = tmp_path / "baresip"
+    directory.mkdir()
+    peer = Baresip(directory, "PCMU", None, TONES["alice"])  # baresip plays alice's tone
+    yield peer
+    peer.stop()
+
+
+@needs_baresip
+def test_baresip_is_a_participant_whose_audio_is_mixed(
+        accounts: dict[str, Account], events: Recorder, baresip: Baresip,
+        tmp_path: Path) -> None:
+    """baresip dials the room (on its own, as any softphone): it hears bob and carol
+    and not itself; they hear it and each other."""
+    room = ConferenceRoom(accounts["host"], "sip:room@127.0.0.1")
+    room.start()
+    try:
+        legs = {name: join(events, accounts[name], room) for name in ("bob", "carol")}
+        baresip.command("dial", f"sip:room@127.0.0.1:{route().port}")
+        wait_until(lambda: len(room.participants) == 3, f"baresip did not join: {baresip.log()}")
+        [peer] = [p for p in room.participants if "baresip" in p.uri]
+        assert peer.audio == "sendrecv"
+
+        tones = []
+        for name, (_session, stream) in legs.items():
+            tone = TonePlayer(stream.mixer, [TONES[name]], volume=30)
+            tone.start()
+            stream.mixer.connect(tone, stream)
+            tones.append(tone)
+        try:
+            for name, (_session, stream) in legs.items():
+                stream.start_recording(str(tmp_path / f"{name}.wav"))
+            starts = {name: received(stream) for name, (_s, stream) in legs.items()}
+            wait_until(lambda: all(received(stream) >= starts[name] + 150
+                                   for name, (_s, stream) in legs.items()), "no RTP arrived")
+            for _session, stream in legs.values():
+                stream.stop_recording()
+            baresip.command("hangup")
+            wait_until(lambda: len(room.participants) == 2, "baresip did not leave")
+        finally:
+            for tone in tones:
+                tone.stop()
+
+        heard = spectrum_peaks(baresip.decoded())
+        assert heard[TONES["alice"]] < 0.01, heard  # not its own tone
+        assert heard[TONES["bob"]] > 0.3 and heard[TONES["carol"]] > 0.3, heard
+        for name in legs:
+            levels = spectrum_peaks(tmp_path / f"{name}.wav")
+            other = "carol" if name == "bob" else "bob"
+            assert levels[TONES["alice"]] > 0.3, (name, levels)  # baresip
+            assert levels[TONES[other]] > 0.3, (name, levels)
+            assert levels[TONES[name]] < 0.01, (name, levels)
+        for session, _stream in legs.values():
+            session.end()
+            events.wait(sent_by(session, "SIPSessionDidEnd"))
+    finally:
+        room.stop()
