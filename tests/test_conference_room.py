@@ -11,6 +11,8 @@ others and not its own.
 
 from __future__ import annotations
 
+import os
+import signal
 import wave
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -22,9 +24,12 @@ from harness.audio import audio_services, wait_until
 from harness.baresip import Baresip, needs_baresip
 from harness.notifications import Recorder
 from harness.sessions import DOMAIN, facade, route, sent_by
+from harness.signalling import finished
+from harness.sipp import SIPp, needs_sipp, scenario
 
 from sipsimple.account import Account
 from sipsimple.audio import TonePlayer
+from sipsimple.bus.client import get_bus
 from sipsimple.conference import ConferenceRoom
 from sipsimple.configuration.datatypes import SIPProxyAddress
 from sipsimple.core import SIPURI, ToHeader
@@ -132,9 +137,11 @@ def test_each_participant_hears_the_others_and_not_itself(
     for session, _stream in legs.values():
         session.end()
         events.wait(sent_by(session, "SIPSessionDidEnd"))
-    wait_until(lambda: not room.participants, "participants left behind")
+    wait_until(lambda: len(events.named("ConferenceRoomParticipantDidLeave")) == 3,
+               "participants left behind")
     left = {n.data.participant.uri for n in events.named("ConferenceRoomParticipantDidLeave")}
     assert left == {f"sip:{name}@{DOMAIN}" for name in TONES}
+    assert not room.participants
 
 
 def users_of(notification: Any) -> set[str]:
@@ -372,3 +379,69 @@ def test_baresip_is_a_participant_whose_audio_is_mixed(
             events.wait(sent_by(session, "SIPSessionDidEnd"))
     finally:
         room.stop()
+
+
+@needs_sipp
+def test_a_sipp_participant_gets_its_hostile_requests_refused(
+        accounts: dict[str, Account], room: ConferenceRoom, events: Recorder,
+        sipp: SIPp) -> None:
+    """SIPp joins, REFERs what the room does not do (501, 404, 400), subscribes to
+    another event package (489), then to the conference: a full document with it."""
+    process = sipp.start(scenario("conference_room_participant.xml", sipp.workdir),
+                         remote=f"127.0.0.1:{route().port}", service="room", timeout=30)
+    finished(process, sipp)
+    joined = events.wait(lambda n: n.name == "ConferenceRoomParticipantDidJoin")
+    assert joined.data.participant.uri == "sip:sipp@127.0.0.1"
+    events.wait(lambda n: n.name == "ConferenceRoomParticipantDidLeave")
+    assert not room.participants
+    assert not events.named("ConferenceRoomDidAddParticipant")
+
+
+def test_a_held_participant_is_inactive_and_stopping_the_room_ends_every_call(
+        accounts: dict[str, Account], room: ConferenceRoom, events: Recorder) -> None:
+    alice, _ = join(events, accounts["alice"], room)
+    bob, _ = join(events, accounts["bob"], room)
+    sees(events, bob, {f"sip:alice@{DOMAIN}", f"sip:bob@{DOMAIN}"})
+    alice.hold()
+    events.wait(lambda n: n.name == "SIPSessionGotConferenceInfo" and n.sender is bob
+                and _media_status(n, f"sip:alice@{DOMAIN}") == "inactive")
+    changed = events.wait(lambda n: n.name == "ConferenceRoomParticipantDidChange")
+    assert changed.data.participant.audio == "inactive"
+
+    room.stop()
+    for session in (alice, bob):
+        ended = events.wait(sent_by(session, "SIPSessionDidEnd"))
+        assert ended.data.originator == "remote"
+    events.wait(lambda n: n.name == "ConferenceRoomDidEnd" and n.sender is room)
+    assert room.state == "ended"
+    status = get_bus().call("signalling", "status")
+    assert not any(claim["aor"].startswith("sip:room@") for claim in status["accounts"])
+
+
+def test_the_room_is_back_on_a_new_signalling_service(
+        supervised: Path, events: Recorder) -> None:
+    """SIGKILL of the signalling service (supervisord starts another): the room's call
+    ends with it, the room claims its URI on the new instance and takes calls again."""
+    with facade(["host", "alice"]) as accounts:
+        room = ConferenceRoom(accounts["host"], "sip:room@127.0.0.1")
+        room.start()
+        try:
+            alice, _ = join(events, accounts["alice"], room)
+            # the bus client knows this instance, so that it takes the next for a restart
+            wait_until(lambda: bool(get_bus().state["signalling"].instance),
+                       "signalling never answered a heartbeat")
+            pid = get_bus().ping("signalling")["pid"]
+            os.kill(pid, signal.SIGKILL)
+            events.wait(sent_by(alice, "SIPSessionDidEnd"), timeout=30)
+            events.wait(lambda n: n.name == "ServiceDidRestart"
+                        and n.data.service == "signalling", timeout=30)
+            wait_until(lambda: "sip:room@127.0.0.1" in {
+                c["aor"] for c in get_bus().call("signalling", "status")["accounts"]},
+                "the room did not claim its URI again", timeout=15)
+            wait_until(lambda: not room.participants, "alice stayed in the room")
+            again, _ = join(events, accounts["alice"], room)
+            wait_until(lambda: len(room.participants) == 1, "alice did not join again")
+            again.end()
+            events.wait(sent_by(again, "SIPSessionDidEnd"))
+        finally:
+            room.stop()

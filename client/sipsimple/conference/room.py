@@ -59,6 +59,7 @@ _SUBSCRIPTION_EVENTS = (
     "signalling.subscription_incoming", "signalling.subscription_ended",
     "signalling.subscription_failed",
 )
+_OBSERVED = (*_SUBSCRIPTION_EVENTS, "ServiceDidRestart")
 
 
 @dataclass
@@ -111,13 +112,23 @@ class ConferenceRoom:
             self.state = "started"
             self._worker = Worker(f"sipsimple-room-{self.uri.user}")
         center = NotificationCenter()
-        for name in _SUBSCRIPTION_EVENTS:
+        for name in _OBSERVED:
             center.add_observer(self, name=name)
         for uri in self._addresses():
             SessionManager().add_focus(uri, self)
             get_bus().call("signalling", "claim_account", timeout=BUS_TIMEOUT, aor=str(uri))
             self._claims.append(uri)
         self._post("ConferenceRoomDidStart")
+
+    def _claim_again(self) -> None:
+        """A new signalling service knows nothing of us: claim the URIs again (its
+        subscriptions went with the old one; the sessions end on their own)."""
+        self._subscribers.clear()
+        if self.state != "started":
+            return
+        for uri in self._claims:
+            if not self._signalling("claim_account", aor=str(uri)):
+                log.error("%r: %s is not ours on the new signalling service", self, uri)
 
     def _addresses(self) -> list[SIPURI]:
         """The room's URI, and the same user at the signalling service's address: the
@@ -153,7 +164,7 @@ class ConferenceRoom:
         worker.submit(finish)
         done.wait(timeout)
         center = NotificationCenter()
-        for name in _SUBSCRIPTION_EVENTS:
+        for name in _OBSERVED:
             center.discard_observer(self, name=name)
         for uri in self._claims:
             SessionManager().remove_focus(uri, self)
@@ -311,7 +322,10 @@ class ConferenceRoom:
 
     def handle_notification(self, notification: Notification) -> None:
         name, sender, data = notification.name, notification.sender, notification.data
-        if name.startswith("signalling.subscription_"):
+        if name == "ServiceDidRestart":
+            if getattr(data, "service", None) == "signalling":
+                self._submit(self._claim_again)
+        elif name.startswith("signalling.subscription_"):
             self._subscription_event(name, data)
         elif name in _SESSION_NOTIFICATIONS:
             self._submit(lambda: self._session_event(name, sender, data))
