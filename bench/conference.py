@@ -97,7 +97,6 @@ class Participants:
         self.targets: list[tuple[str, int]] = []
         self.received = [0] * count
         self.heard: list[bytes] = []  # participant 0's payloads, for the tone check
-        self.recording = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -128,8 +127,9 @@ class Participants:
                         break
                     if len(data) >= 12 and data[1] & 0x7F == pt:
                         self.received[i] += 1
-                        if i == 0 and self.recording:
+                        if i == 0:
                             self.heard.append(data[12:])
+                            del self.heard[:-250]  # the last 5 s
             frame += 1
             delay = start + frame * 0.02 - time.monotonic()
             if delay > 0:
@@ -149,14 +149,15 @@ def hears(heard: list[bytes], codec: str, count: int) -> tuple[bool, bool]:
 
     decoder = create_codec(codec)
     pcm = np.frombuffer(b"".join(decoder.decode(p) for p in heard[-50 * 4:]), dtype="<i2")
-    if len(pcm) < RATE:
+    if len(pcm) < RATE // 4:
         return False, False
-    part = pcm[-RATE * (len(pcm) // RATE):].astype(np.float64)
+    part = pcm.astype(np.float64)
     spectrum = np.abs(np.fft.rfft(part * np.hanning(len(part))))
     frequencies = np.fft.rfftfreq(len(part), 1 / RATE)
+    width = max(2.0, 2 * RATE / len(part))  # two bins, however short the recording
 
     def level(frequency: float) -> float:
-        return float(spectrum[np.abs(frequencies - frequency) < 2].max())
+        return float(spectrum[np.abs(frequencies - frequency) < width].max())
 
     others = sorted(level(tone_frequency(i)) for i in range(1, count))
     own = level(tone_frequency(0))
@@ -238,7 +239,6 @@ def measure(count: int, args: argparse.Namespace, process: Any) -> dict[str, flo
 
         received_before = sum(participants.received)
         clock_before, cpu_before, wall_before = clock(), cpu_seconds(process.pid), time.monotonic()
-        participants.recording = True
         time.sleep(args.seconds)
         cpu_after, wall_after, clock_after = cpu_seconds(process.pid), time.monotonic(), clock()
         received = sum(participants.received) - received_before

@@ -130,7 +130,7 @@ def test_each_participant_hears_the_others_and_not_itself(
         levels = spectrum_peaks(tmp_path / f"{name}.wav")
         for other, frequency in TONES.items():
             if other == name:
-                assert levels[frequency] < 0.01, (name, levels)  # not its own tone
+                assert levels[frequency] < 0.05, (name, levels)  # not its own tone (it would be ~1)
             else:
                 assert levels[frequency] > 0.3, (name, other, levels)
 
@@ -366,14 +366,14 @@ def test_baresip_is_a_participant_whose_audio_is_mixed(
                 tone.stop()
 
         heard = spectrum_peaks(baresip.decoded())
-        assert heard[TONES["alice"]] < 0.01, heard  # not its own tone
+        assert heard[TONES["alice"]] < 0.05, heard  # not its own tone (it would be ~1)
         assert heard[TONES["bob"]] > 0.3 and heard[TONES["carol"]] > 0.3, heard
         for name in legs:
             levels = spectrum_peaks(tmp_path / f"{name}.wav")
             other = "carol" if name == "bob" else "bob"
             assert levels[TONES["alice"]] > 0.3, (name, levels)  # baresip
             assert levels[TONES[other]] > 0.3, (name, levels)
-            assert levels[TONES[name]] < 0.01, (name, levels)
+            assert levels[TONES[name]] < 0.05, (name, levels)
         for session, _stream in legs.values():
             session.end()
             events.wait(sent_by(session, "SIPSessionDidEnd"))
