@@ -34,7 +34,6 @@ from sipsimple.audio import AudioError, AudioMixer
 from sipsimple.bus.client import BusError, get_bus
 from sipsimple.core import SIPURI, AddressHeader, ReferToHeader, ToHeader, parse_uri
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
-from sipsimple.payloads.conference import CONTENT_TYPE
 from sipsimple.payloads.cpim import CPIMIdentity
 from sipsimple.payloads.errors import BuilderError
 from sipsimple.session import Session, SessionManager
@@ -42,6 +41,7 @@ from sipsimple.threading import Worker
 
 from .chat import deliver, relay
 from .mixing import ConferenceBridge
+from .notifier import ConferenceSubscriptions
 from .roster import Participant, Roster
 
 __all__ = ["ConferenceRoom", "Participant"]
@@ -94,7 +94,7 @@ class ConferenceRoom:
         self._worker: Worker | None = None
         self._lock = threading.RLock()
         self._keys: dict[Session, str] = {}  # participant legs (joined or joining) -> key
-        self._subscribers: dict[str, int] = {}  # subscription id -> its last version
+        self.subscriptions = ConferenceSubscriptions(self.roster, self._signalling)
         self._claims: list[SIPURI] = []
         self._adding: dict[Session, _Referral] = {}  # our dial-outs
         self._removing: dict[Session, list[_Referral]] = {}
@@ -123,7 +123,7 @@ class ConferenceRoom:
     def _claim_again(self) -> None:
         """A new signalling service knows nothing of us: claim the URIs again (its
         subscriptions went with the old one; the sessions end on their own)."""
-        self._subscribers.clear()
+        self.subscriptions.forget_all()
         if self.state != "started":
             return
         for uri in self._claims:
@@ -154,9 +154,7 @@ class ConferenceRoom:
         done = threading.Event()
 
         def finish() -> None:
-            for sid in list(self._subscribers):
-                self._signalling("end_subscription", subscription_id=sid, reason="noresource")
-            self._subscribers.clear()
+            self.subscriptions.end_all()
             for session in [*self._keys, *self._adding]:
                 session.end()
             done.set()
@@ -463,27 +461,13 @@ class ConferenceRoom:
             event = str(getattr(data, "event", "") or "").split(";")[0].strip().lower()
             self._submit(lambda: self._subscribed(sid, event))
         else:
-            self._submit(lambda: self._subscribers.pop(sid, None) and None)
+            self._submit(lambda: self.subscriptions.ended(sid))
 
     def _subscribed(self, sid: str, event: str) -> None:
-        if event != "conference" or self.state != "started":
-            self._signalling("reject_subscription", subscription_id=sid,
-                             code=489 if event != "conference" else 480)
-            return
-        if self._signalling("accept_subscription", subscription_id=sid,
-                            body=self.roster.full(1).encode(), content_type=CONTENT_TYPE):
-            self._subscribers[sid] = 1
+        self.subscriptions.incoming(sid, event, self.state == "started")
 
     def _publish(self, uri: str, left: str | None = None) -> None:
-        """A partial document about user `uri` to every subscriber, each its next version."""
-        for sid, version in list(self._subscribers.items()):
-            version += 1
-            body = self.roster.partial(uri, version, left=left).encode()
-            if self._signalling("notify", subscription_id=sid, body=body,
-                                content_type=CONTENT_TYPE):
-                self._subscribers[sid] = version
-            else:
-                self._subscribers.pop(sid, None)
+        self.subscriptions.publish(uri, left)
 
     # --- helpers --------------------------------------------------------------------------
 
