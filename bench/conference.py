@@ -2,6 +2,7 @@
 
     python bench/conference.py [--participants 10,25,50,75,100,150,200] [--seconds 10]
                                [--warmup 2] [--codec PCMU|PCMA] [--keep-going] [--nice N]
+                               [--realtime]
 
 For each N in turn the bench makes N streams in a media service of its own
 (private runtime directory) and mixes them as a `ConferenceRoom` does: the
@@ -271,6 +272,10 @@ def run(args: argparse.Namespace) -> int:
         if args.nice is not None:
             # on a shared machine: the service's own capacity, not its neighbours' load
             os.setpriority(os.PRIO_PROCESS, process.pid, args.nice)
+        if args.realtime:
+            # the service's main thread (its clock) runs whenever it is ready: what one
+            # core can do for it, whatever else the machine runs (root only)
+            os.sched_setscheduler(process.pid, os.SCHED_FIFO, os.sched_param(10))
         from sipsimple.bus.client import get_bus
 
         bus = get_bus()
@@ -279,7 +284,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"conference: participants in one room's mix, {args.codec}, "
               f"{args.seconds:g} s measured per step after {args.warmup:g} s; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
-              + (f", the service at nice {args.nice}" if args.nice is not None else ""))
+              + (f", the service at nice {args.nice}" if args.nice is not None else "")
+              + (", the service's clock real-time (SCHED_FIFO)" if args.realtime else ""))
         print(f"{'N':>4} {'CPU %':>7} {'ms/s per N':>10} {'late ticks':>16} {'skipped':>8} "
               f"{'tick ms':>8} {'pkts/s':>7} {'hears':>6}")
         results = []
@@ -338,6 +344,9 @@ def main() -> int:
     parser.add_argument("--nice", type=int, metavar="N",
                         help="run the media service at this niceness (negative needs root): "
                              "on a shared machine, its capacity rather than the neighbours'")
+    parser.add_argument("--realtime", action="store_true",
+                        help="run the service's main thread SCHED_FIFO (root): on a shared "
+                             "machine, whether one core keeps up regardless of the others")
     return run(parser.parse_args())
 
 
