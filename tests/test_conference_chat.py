@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipsimple.conference.chat import relay
+from sipsimple.conference.chat import composing, relay
 from sipsimple.payloads.cpim import CPIMIdentity, CPIMMessage
+from sipsimple.payloads.iscomposing import IsComposingMessage
 from sipsimple.streams.msrp import ChatMessage
 
 ROOM = CPIMIdentity("sip:room@example.test", "Room")
@@ -68,3 +69,17 @@ def test_never_back_to_the_sender_and_only_to_members(to: list[str], sender: str
         assert set(keys) == set(MEMBERS) - {sender}
     else:
         assert set(keys) == {n for n in private if n in MEMBERS} - {sender}
+
+
+def test_a_composing_indication_is_relayed_like_a_message() -> None:
+    indication = composing("active", 60, None, "text/plain", [ROOM])
+    relayed = relay(indication, "a", MEMBERS["a"], ROOM, MEMBERS)
+    assert [key for key, _ in relayed.messages] == ["b", "c"]
+    message = relayed.messages[0][1]
+    assert message.content_type == "application/im-iscomposing+xml"
+    assert message.sender == MEMBERS["a"]
+    parsed = IsComposingMessage.parse(message.content)
+    assert (parsed.state, parsed.refresh, parsed.content_type) == ("active", 60, "text/plain")
+    private = relay(composing("idle", None, None, None, [MEMBERS["c"]]), "a", MEMBERS["a"],
+                    ROOM, MEMBERS)
+    assert [key for key, _ in private.messages] == ["c"]

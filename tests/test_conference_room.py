@@ -316,6 +316,15 @@ def test_chat_is_relayed_between_participants(
                     if n.sender is chats[name]] for name in chats}
     assert texts == {"alice": [], "bob": [b"hello all", b"just bob", b"after"],
                      "carol": [b"hello all", b"after"]}
+
+    chats["bob"].send_composing_indication("active", refresh=60)
+    for name in ("alice", "carol"):
+        typing = events.wait(lambda n, s=chats[name]: n.sender is s  # type: ignore[misc]
+                             and n.name == "ChatStreamGotComposingIndication")
+        assert typing.data.state == "active" and typing.data.refresh == 60
+        assert str(typing.data.sender.uri) == f"sip:bob@{DOMAIN}"
+    assert not [n for n in events.named("ChatStreamGotComposingIndication")
+                if n.sender is chats["bob"]]
     for stream in chats.values():
         stream.session.end()
         events.wait(sent_by(stream.session, "SIPSessionDidEnd"))

@@ -9,9 +9,10 @@ A message is wrapped in CPIM (RFC 3862) with the sender's identity in From
 - participants in To: a private message, only to them, each To itself; a
   recipient who is not in the room is reported back (`unknown`), not guessed.
 
-The sender never gets its own message back. `deliver` sends one relayed
-message on the room's leg of a participant's ChatStream. Nicknames (MSRP
-NICKNAME, RFC 7701) are not handled here yet.
+The sender never gets its own message back. Composing indications
+(RFC 3994) go the same way (`composing` makes the message of one). `deliver`
+sends one relayed message on the room's leg of a participant's ChatStream.
+Nicknames (MSRP NICKNAME, RFC 7701) are not handled here yet.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from typing import Any
 
 from sipsimple.core import SIPURI
 from sipsimple.payloads.cpim import CPIM_CONTENT_TYPE, CPIMIdentity, CPIMMessage
+from sipsimple.payloads.iscomposing import CONTENT_TYPE as COMPOSING_CONTENT_TYPE
+from sipsimple.payloads.iscomposing import IsComposingMessage
 
-__all__ = ["Relayed", "deliver", "relay"]
+__all__ = ["Relayed", "composing", "deliver", "relay"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,15 @@ def relay(message: Any, sender_key: str, sender: CPIMIdentity, room: CPIMIdentit
             unknown.append(identity)
         out += [(key, wrapped(members[key])) for key in keys]
     return Relayed(tuple(out), tuple(unknown), private=True)
+
+
+def composing(state: str, refresh: int | None, last_active: datetime | None,
+              content_type: str | None, recipients: Any) -> CPIMMessage:
+    """A composing indication a participant sent (ChatStreamGotComposingIndication's
+    data), as a message for `relay`."""
+    body = IsComposingMessage(state, last_active, content_type, refresh).encode()
+    named = tuple(CPIMIdentity(r.uri, r.display_name) for r in recipients or ())
+    return CPIMMessage(body, COMPOSING_CONTENT_TYPE, recipients=named)
 
 
 def deliver(stream: Any, message: CPIMMessage) -> None:

@@ -39,7 +39,7 @@ from sipsimple.payloads.errors import BuilderError
 from sipsimple.session import Session, SessionManager
 from sipsimple.threading import Worker
 
-from .chat import deliver, relay
+from .chat import composing, deliver, relay
 from .mixing import ConferenceBridge
 from .notifier import ConferenceSubscriptions
 from .roster import Participant, Roster
@@ -60,6 +60,7 @@ _SUBSCRIPTION_EVENTS = (
     "signalling.subscription_failed",
 )
 _OBSERVED = (*_SUBSCRIPTION_EVENTS, "ServiceDidRestart")
+_CHAT_NOTIFICATIONS = ("ChatStreamGotMessage", "ChatStreamGotComposingIndication")
 
 
 @dataclass
@@ -329,6 +330,10 @@ class ConferenceRoom:
             self._submit(lambda: self._session_event(name, sender, data))
         elif name == "ChatStreamGotMessage":
             self._submit(lambda: self._chat(sender, data.message))
+        elif name == "ChatStreamGotComposingIndication":
+            self._submit(lambda: self._chat(sender, composing(
+                data.state, data.refresh, data.last_active, data.content_type,
+                [r for r in data.recipients or () if r != data.sender])))
 
     def _session_event(self, name: str, session: Session, data: Any) -> None:
         referral = self._adding.get(session)
@@ -380,7 +385,8 @@ class ConferenceRoom:
                                          "audio": _audio_status(session, self.bridge)})
         chat = _stream(session, "chat")
         if chat is not None:
-            NotificationCenter().add_observer(self, name="ChatStreamGotMessage", sender=chat)
+            for chat_name in _CHAT_NOTIFICATIONS:
+                NotificationCenter().add_observer(self, name=chat_name, sender=chat)
         self._publish(self.roster.join(participant))
         log.info("%r: %s joined", self, uri)
         self._post("ConferenceRoomParticipantDidJoin", participant=participant)
@@ -393,7 +399,8 @@ class ConferenceRoom:
             self.bridge.remove(audio, unlink=False)  # its end takes its links along
         chat = _stream(session, "chat")
         if chat is not None:
-            NotificationCenter().discard_observer(self, name="ChatStreamGotMessage", sender=chat)
+            for chat_name in _CHAT_NOTIFICATIONS:
+                NotificationCenter().discard_observer(self, name=chat_name, sender=chat)
         if key is None or key not in self.roster:
             return
         participant = self.roster.get(key)
