@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from sipsimple_services.msrp.protocol.headers import format_use_nickname
 from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 
 ALICE = "msrp://alicepc.example.com:7777/iau39soe2843z;tcp"
@@ -77,8 +78,19 @@ RFC_AUTH = (  # RFC 4976 section 7.1
     b"From-Path: msrps://alice.example.com:9892/98cjs;tcp\r\n"
     b"-------49fh$\r\n"
 )
-RFC_STREAM = RFC_SEND + RFC_RESPONSE + RFC_CHUNKS + RFC_REPORT + RFC_SEND_REPORTS + RFC_AUTH
+RFC_NICKNAME = (  # RFC 7701 section 7.x's form: a participant asks the focus
+    b"MSRP dd3a8hjw NICKNAME\r\n"
+    b"To-Path: " + BOB.encode() + b"\r\n"
+    b"From-Path: " + ALICE.encode() + b"\r\n"
+    b"Use-Nickname: \"Alice the great\"\r\n"
+    b"-------dd3a8hjw$\r\n"
+)
+RFC_STREAM = (RFC_SEND + RFC_RESPONSE + RFC_CHUNKS + RFC_REPORT + RFC_SEND_REPORTS + RFC_AUTH
+              + RFC_NICKNAME)
 
+# What a Use-Nickname carries: any text but control characters (HTAB aside).
+nicknames = st.text(st.characters(blacklist_categories=("Cc", "Cs")) | st.just("\t"),
+                    max_size=40)
 idents = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.\-+%=]{3,31}", fullmatch=True)
 _values = st.text(st.characters(min_codepoint=33, max_codepoint=0x2FF,
                                 exclude_characters="\x7f"), min_size=1, max_size=30)
@@ -108,7 +120,12 @@ def requests(draw: st.DrawFn) -> MSRPRequest:
         headers += (("Content-Type", draw(st.sampled_from(["text/plain", "message/cpim"]))),)
         if b"-------" + tid.encode() in body:
             body = body.replace(b"-------", b"")
-    method = draw(st.sampled_from(["SEND", "REPORT", "AUTH", "FOO"]))
+    method = draw(st.sampled_from(["SEND", "REPORT", "AUTH", "NICKNAME", "FOO"]))
+    if method == "NICKNAME":  # before the MIME headers, as the serializer writes it
+        nickname = ("Use-Nickname", format_use_nickname(draw(nicknames)))
+        at = next((i for i, item in enumerate(headers) if item[0].startswith("Content-")),
+                  len(headers))
+        headers = (*headers[:at], nickname, *headers[at:])
     return MSRPRequest(tid, method, headers, body, draw(st.sampled_from("$+#")))
 
 

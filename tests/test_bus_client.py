@@ -45,6 +45,10 @@ def test_unknown_service_and_unserializable_params(runtime: object, client: BusC
         client.call("nope", "ping")
     with pytest.raises(ValueError, match="not serializable"):
         client.call("media", "create", key=object())
+    with pytest.raises(ValueError, match="limit"):  # a service would drop it unanswered
+        client.call("media", "create", key=b"x" * (1 << 20))
+    with pytest.raises(ValueError, match="limit"):
+        client.call_async("media", "create", {"key": b"x" * (1 << 20)})
 
 
 def test_async_calls_and_callbacks(spawn_service: Spawn, client: BusClient) -> None:

@@ -19,7 +19,7 @@ def sipsimple(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
                           stdin=subprocess.DEVNULL)
 
 
-def test_demo_calls_with_audio_chats_and_prints_a_summary(runtime: Path) -> None:
+def test_demo_calls_with_audio_chats_sends_a_file_and_prints_a_summary(runtime: Path) -> None:
     try:
         done = sipsimple("demo")
     finally:
@@ -50,3 +50,9 @@ def test_demo_calls_with_audio_chats_and_prints_a_summary(runtime: Path) -> None
     assert re.search(r"chat messages delivered: alice \d+ ms, bob \d+ ms", output)
     assert "ChatStreamDidNotDeliverMessage" not in output
     assert re.search(r"SRTP +yes +yes", output)
+    # the file: saved by bob, delivered for alice, size and hash checked
+    assert "alice sends bob a file (demo-file.bin, 5000000 random bytes" in output
+    assert "[bob] FileTransferStreamDidFinish: error=None, file_path=" in output
+    assert "[alice] FileTransferStreamDidFinish: error=None" in output
+    assert re.search(r"file transfer: demo-file.bin, 5000000 bytes saved to \S+demo-file.bin "
+                     r"in [\d.]+ s \(session set-up included\), SHA-1 ok", output), output

@@ -490,15 +490,21 @@ def test_overload_keeps_every_call_and_ends_with_the_load(
             break
         assert len(pairs) < 400, "no overload with 800 opus streams"
     assert service_threads(bus) == threads  # codecs start no threads of their own
-    streams = [stream for both in pairs for stream in both]
-    before = {s["stream_id"]: stats(bus, s)["packets_received"] for s in streams}
     # Eight seconds of frames overloaded: past the client timeout (6 s) and the
-    # facade's 3 s of silence before it calls a service gone.
-    start = clock()
-    while frames(clock()) < frames(start) + 400:
-        assert call(bus, "ping")["service"] == "media"  # answered at 100% CPU
-        time.sleep(0.1)
-    assert clock()["skipped"] > start["skipped"]
+    # facade's 3 s of silence before it calls a service gone. A skip above may
+    # have come from another process's burst on a shared machine: the window
+    # counts only if the clock skipped in it too, else more calls are added.
+    while True:
+        streams = [stream for both in pairs for stream in both]
+        before = {s["stream_id"]: stats(bus, s)["packets_received"] for s in streams}
+        start = clock()
+        while frames(clock()) < frames(start) + 400:
+            assert call(bus, "ping")["service"] == "media"  # answered at 100% CPU
+            time.sleep(0.1)
+        if clock()["skipped"] > start["skipped"]:
+            break
+        assert len(pairs) < 400, "no overload with 800 opus streams"
+        add(10)
     after = {s["stream_id"]: stats(bus, s) for s in streams}  # every stream is still there
     assert all(after[k]["packets_received"] > before[k] for k in before)  # and receiving
     assert sum(s["skipped"] for s in after.values()) > 0  # the skipped frames are counted

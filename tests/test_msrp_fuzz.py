@@ -1,6 +1,7 @@
 """A short, seeded fuzz run of every MSRP parser: only MSRPParseError, recovery, no hang.
 
-Mutations of valid messages (the RFC 4975 examples and a chunked file):
+Mutations of valid messages (the RFC 4975 examples, RFC 7701's NICKNAME and a
+chunked file):
 bit flips, truncations, insertions of MSRP-significant bytes (end-line
 pieces, CRLF, dashes, flags), duplicated and dropped lines, huge values.
 Each input goes through a `StreamParser` whole and split at random points
@@ -132,7 +133,8 @@ def test_header_value_fuzz() -> None:
     rng = random.Random(9)
     seeds = [("Byte-Range", "1-*/300"), ("Status", "000 200 OK"), ("To-Path", ALICE + " " + BOB),
              ("Content-Type", 'text/plain; charset="utf-8"'), ("Failure-Report", "partial"),
-             ("Expires", "900"), ("Message-ID", "87652491")]
+             ("Expires", "900"), ("Message-ID", "87652491"),
+             ("Use-Nickname", '"Alice \\"the\\" great"')]
     for _ in range(ROUNDS):
         name, value = rng.choice(seeds)
         text = mutate(rng, value.encode()).decode("utf-8", "replace")

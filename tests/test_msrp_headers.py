@@ -14,6 +14,7 @@ from sipsimple_services.msrp.protocol.headers import (
     canonical_name,
     check_header,
     format_path,
+    format_use_nickname,
     is_ident,
     parse_byte_range,
     parse_expires,
@@ -21,6 +22,7 @@ from sipsimple_services.msrp.protocol.headers import (
     parse_path,
     parse_status,
     parse_success_report,
+    parse_use_nickname,
 )
 
 
@@ -101,6 +103,7 @@ def test_expires_idents_and_names() -> None:
         ("Min-Expires", "soon"),
         ("Status", "200"),
         ("X-Anything", "bad\x00byte"),
+        ("Use-Nickname", "Alice"),
     ],
 )
 def test_check_header_rejects(name: str, value: str) -> None:
@@ -128,6 +131,7 @@ def test_check_header_accepts_every_rfc_header() -> None:
         ("WWW-Authenticate", 'Digest realm="r", nonce="n"'),
         ("Authorization", 'Digest username="u", response="x"'),
         ("Authentication-Info", 'nextnonce="n2"'),
+        ("Use-Nickname", '"Alice the Great"'),
     ]:
         check_header(name, value)
 
@@ -139,3 +143,36 @@ def test_long_paths_parse_without_the_cache() -> None:
     path = parse_path(text)
     assert len(path) == 40 and format_path(path) == text
     assert parse_path(uris[0]) is parse_path(uris[0])  # short ones are shared
+
+
+def test_use_nickname_forms() -> None:
+    assert parse_use_nickname('"Alice the Great"') == "Alice the Great"
+    assert parse_use_nickname(' "say \\"hi\\" \\\\o/" ') == 'say "hi" \\o/'
+    assert parse_use_nickname('""') == ""  # the original SDK sends it to drop a nickname
+    assert parse_use_nickname('"Zoë\t🙂"') == "Zoë\t🙂"
+    assert format_use_nickname('a "b" \\c') == '"a \\"b\\" \\\\c"'
+
+
+@pytest.mark.parametrize("text", [
+    "Alice", '"unterminated', '"a"b"', '"bad \\x escape"', '"bell\x07"', '"del\x7f"',
+    '"' + "x" * 257 + '"', '"a"  "b"'])
+def test_use_nickname_invalid_is_424(text: str) -> None:
+    with pytest.raises(MSRPParseError) as error:
+        parse_use_nickname(text)
+    assert error.value.status == 424
+    with pytest.raises(MSRPParseError):
+        check_header("Use-Nickname", text)
+
+
+@given(st.text(st.characters(blacklist_categories=("Cc", "Cs")) | st.sampled_from("\t"),
+               max_size=256))
+def test_use_nickname_round_trip(nickname: str) -> None:
+    value = format_use_nickname(nickname)
+    check_header("Use-Nickname", value)
+    assert parse_use_nickname(value) == nickname
+
+
+def test_use_nickname_refuses_what_it_cannot_carry() -> None:
+    for nickname in ("line\r\nbreak", "nul\x00", "x" * 257):
+        with pytest.raises(MSRPParseError):
+            format_use_nickname(nickname)

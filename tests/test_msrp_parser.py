@@ -49,8 +49,8 @@ def test_rfc_examples() -> None:
     parsed = parse_messages(RFC_STREAM)
     assert [type(item).__name__ for item in parsed] == [
         "MSRPRequest", "MSRPResponse", "MSRPRequest", "MSRPRequest", "MSRPRequest",
-        "MSRPRequest", "MSRPRequest"]
-    send, response, first, second, report, reports, auth = parsed
+        "MSRPRequest", "MSRPRequest", "MSRPRequest"]
+    send, response, first, second, report, reports, auth, nickname = parsed
     assert isinstance(send, MSRPRequest) and isinstance(response, MSRPResponse)
     assert send.body == b"Hey Bob, are you there?" and send.continuation == "$"
     assert send.message_id == "87652491" and send.to_path[0].port == 12763
@@ -66,6 +66,8 @@ def test_rfc_examples() -> None:
     assert reports.success_report and reports.failure_report is FailureReport.NO
     assert isinstance(auth, MSRPRequest) and auth.method == "AUTH"
     assert auth.to_path[0].user == "alice" and auth.to_path[0].secure
+    assert isinstance(nickname, MSRPRequest) and nickname.method == "NICKNAME"
+    assert nickname.use_nickname == "Alice the great" and nickname.body is None
 
 
 def test_rfc_examples_serialize_back_byte_for_byte() -> None:

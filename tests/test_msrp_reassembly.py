@@ -165,3 +165,20 @@ def test_a_streamed_message_may_start_with_bytes_already_here() -> None:
     assert reassembler.start("k", ByteRange(41, 100, 100), have=40) == 40
     reassembler.data("k", b"y" * 60)
     assert isinstance(reassembler.end("k", "$"), Progress)
+
+
+def test_overlapping_chunks_must_agree() -> None:
+    ranges = Ranges()
+    ranges.add(0, 4)
+    ranges.add(10, 20)
+    assert ranges.overlapping(2, 12) == [(2, 4), (10, 12)]
+    assert ranges.overlapping(4, 10) == [] and ranges.overlapping(0, 30) == [(0, 4), (10, 20)]
+    reassembler = Reassembler()
+    deliver(reassembler, "m1234567", 1, b"abcdef", 10)
+    # a resent piece with the same bytes is harmless, and completes the message
+    assert deliver(reassembler, "m1234567", 4, b"defghij", 10, "$") == Completed(
+        "m1234567", 10, b"abcdefghij")
+    deliver(reassembler, "m2345678", 1, b"abcdef", 10)
+    with pytest.raises(MSRPParseError) as info:  # the same bytes, said otherwise
+        deliver(reassembler, "m2345678", 4, b"DEFghij", 10, "$")
+    assert info.value.status == 400 and "m2345678" not in reassembler

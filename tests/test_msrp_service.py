@@ -302,3 +302,36 @@ def test_any_bytes_after_the_binding_leave_the_service_serving(
         call(bus, "end_session", session_id=victim["session_id"])
     except ServiceError as exc:  # it failed already: the peer closed, or sent garbage
         assert exc.code == "not-found"
+
+
+def test_nickname_requests_go_to_the_owner_and_back(bus: BusClient, events: Recorder) -> None:
+    a, b = pair(bus, events)
+    sent = call(bus, "send_nickname", session_id=a["session_id"], nickname='Al "the" great',
+                transaction_id="nick0001")
+    assert sent == {"transaction_id": "nick0001"}
+    asked = events.wait(of(b["session_id"], "msrp.nickname_received"))
+    assert (asked.data.transaction_id, asked.data.nickname) == ("nick0001", 'Al "the" great')
+    assert asked.data.client == bus.client_id
+    call(bus, "answer_nickname", session_id=b["session_id"], transaction_id="nick0001",
+         code=425)
+    answered = events.wait(of(a["session_id"], "msrp.nickname_answered"))
+    assert (answered.data.transaction_id, answered.data.code) == ("nick0001", 425)
+    assert answered.data.reason == "Nickname Reserved or Already in Use"
+    for method, params, code in [
+        ("answer_nickname", {"session_id": b["session_id"], "transaction_id": "nick0001",
+                             "code": 200}, "not-found"),  # answered already
+        ("answer_nickname", {"session_id": b["session_id"], "transaction_id": "x",
+                             "code": 99}, "invalid-params"),
+        ("send_nickname", {"session_id": a["session_id"], "nickname": "two\nlines"},
+         "invalid-params"),
+        ("send_nickname", {"session_id": a["session_id"], "nickname": "x",
+                           "transaction_id": "no spaces"}, "invalid-params"),
+    ]:
+        with pytest.raises(ServiceError) as error:
+            call(bus, method, **params)
+        assert error.value.code == code, (method, params)
+    # a new one, with an id of the service's choosing
+    other = call(bus, "send_nickname", session_id=a["session_id"], nickname="")
+    asked = events.wait(lambda n: of(b["session_id"], "msrp.nickname_received")(n)
+                        and n.data.transaction_id == other["transaction_id"])
+    assert asked.data.nickname == ""

@@ -4,8 +4,8 @@ The sender's file is hashed by the service, read as it goes and written by
 the receiving session into its directory: sizes around the chunk size,
 hashes checked (200 MB with the service's peak memory well under the file's
 size), a corrupt file (wrong hash) and a short one deleted, hostile
-names confined to the directory, and a chat message on the same session
-overtaking a large file.
+names confined to the directory, paths outside the client's directories
+refused, and a chat message on the same session overtaking a large file.
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ def service(spawn_service: Callable[..., Any]) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def bus(service: subprocess.Popen[bytes]) -> BusClient:
-    return get_bus()
+def bus(service: subprocess.Popen[bytes], tmp_path: Path) -> BusClient:
+    client = get_bus()
+    # The service reads and writes files only in the directories its client names.
+    client.call("msrp", "configure", directories=[str(tmp_path)])
+    return client
 
 LARGE = 200_000_000  # bytes; about a second through the service on this machine
 
@@ -218,6 +221,13 @@ def test_an_interrupted_transfer_resumes_from_what_arrived(bus: BusClient, event
     assert partial is not None and Path(partial).parent == target
     assert 0 < received < size and Path(partial).stat().st_size == received
     assert os.listdir(target) == [Path(partial).name]  # nothing under the final name
+    # Named after the file's hash: a new offer of the same file finds it.
+    assert Path(partial).name == f".sipsimple-{digest.hex()[:16]}.partial"
+    assert call(bus, "find_partial", directory=str(target), size=size, hash=digest) == \
+        {"partial": partial, "received": received}
+    for other_size, other_hash in ((size, bytes(20)), (received, digest)):
+        assert call(bus, "find_partial", directory=str(target), size=other_size,
+                    hash=other_hash) == {"partial": None, "received": 0}
 
     c, d = pair(bus, events, {**receive, "partial": partial})
     sent = call(bus, "send_file", session_id=c, path=str(source), offset=received)
@@ -244,3 +254,35 @@ def test_a_resume_names_only_a_partial_file_of_the_directory(bus: BusClient, eve
             call(bus, "receive_file", session_id=b, directory=str(tmp_path / "in"), name="a",
                  partial=partial)
         assert error.value.code == "invalid-params"
+
+
+def test_paths_outside_the_configured_directories_are_forbidden(
+        bus: BusClient, events: Recorder, tmp_path: Path, tmp_path_factory: Any) -> None:
+    a, b = pair(bus, events)
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    secret = elsewhere / "secret.txt"
+    secret.write_bytes(b"not yours")
+    (tmp_path / "link").symlink_to(elsewhere)  # inside by name, outside in fact
+    for method, params in [
+        ("hash_file", {"path": str(secret)}),
+        ("hash_file", {"path": str(tmp_path / "link" / "secret.txt")}),
+        ("hash_file", {"path": str(tmp_path / ".." / secret.parent.name / "secret.txt")}),
+        ("send_file", {"session_id": a, "path": str(secret)}),
+        ("receive_file", {"session_id": b, "directory": str(elsewhere), "name": "x"}),
+        ("receive_file", {"session_id": b, "directory": str(tmp_path / "link"), "name": "x"}),
+        ("find_partial", {"directory": str(elsewhere), "size": 9, "hash": bytes(20)}),
+    ]:
+        with pytest.raises(ServiceError) as error:
+            call(bus, method, **params)
+        assert error.value.code == "forbidden", (method, params)
+        assert "outside the directories for file transfers" in error.value.message
+    # Configuring replaces what the client named before.
+    assert call(bus, "configure", directories=[str(elsewhere)])["directories"][-1] == \
+        str(elsewhere.resolve())
+    assert call(bus, "hash_file", path=str(secret))["size"] == 9
+    with pytest.raises(ServiceError) as error:
+        call(bus, "hash_file", path=str(tmp_path / "x"))
+    assert error.value.code == "forbidden"
+    with pytest.raises(ServiceError) as error:
+        call(bus, "configure", directories=["relative"])
+    assert error.value.code == "invalid-params"

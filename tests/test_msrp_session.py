@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from msrp_strategies import ALICE, BOB
+from msrp_strategies import ALICE, BOB, RFC_NICKNAME, nicknames
 
 from sipsimple_services.msrp.protocol.chunking import CHAT, FILE
+from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
 from sipsimple_services.msrp.protocol.headers import ByteRange, FailureReport
 from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 from sipsimple_services.msrp.protocol.parser import Limits, parse_messages
@@ -19,6 +21,8 @@ from sipsimple_services.msrp.protocol.session import (
     MessageDelivered,
     MessageReceived,
     MSRPSession,
+    NicknameAnswered,
+    NicknameRequested,
     RequestRejected,
     ResponseUnmatched,
     SessionEvent,
@@ -321,3 +325,62 @@ def test_the_response_to_a_request_of_the_caller_is_handed_out() -> None:
     alice.expect_response("relayauth01")
     assert alice.receive(bytes(response), 0.0) == [ResponseUnmatched(response)]
     assert alice.receive(bytes(response), 0.0) == []  # once
+
+
+@given(nicknames, st.sampled_from([200, 403, 424, 425]))
+def test_nickname_asked_and_answered_by_the_caller(nickname: str, code: int) -> None:
+    alice, bob = pair()
+    tid = alice.send_nickname(nickname)
+    alice_events, bob_events, sent = pump(alice, bob)
+    (request,) = parse_messages(sent[0])
+    assert isinstance(request, MSRPRequest) and request.method == "NICKNAME"
+    assert request.use_nickname == nickname and request.body is None
+    assert bob_events == [NicknameRequested(tid, nickname)] and alice_events == []
+    assert alice.next_deadline() is not None  # the answer is awaited
+    bob.answer_nickname(tid, code)
+    alice_events, bob_events, _ = pump(alice, bob)
+    assert alice_events == [NicknameAnswered(tid, code, alice_events[0].comment, False)]  # type: ignore[union-attr]
+    assert bob_events == [] and alice.next_deadline() is None
+    with pytest.raises(MSRPError):  # answered once
+        bob.answer_nickname(tid, 200)
+
+
+def test_nickname_unanswered_gives_a_local_408_and_close_too() -> None:
+    alice, bob = pair()
+    tid = alice.send_nickname("Al", transaction_id="nick0001")
+    assert tid == "nick0001"
+    with pytest.raises(MSRPError):  # still awaited
+        alice.send_nickname("Al", transaction_id="nick0001")
+    pump(alice, bob)
+    deadline = alice.next_deadline()
+    assert deadline is not None
+    assert alice.tick(deadline + 0.1) == [NicknameAnswered(tid, 408, "Request Timeout", True)]
+    other = alice.send_nickname("Bo")
+    alice.outgoing(100.0)
+    assert alice.close() == [NicknameAnswered(other, 408, "Request Timeout", True)]
+    with pytest.raises(MSRPParseError):
+        alice.send_nickname("two\r\nlines")
+
+
+def test_nickname_requests_the_session_answers_itself() -> None:
+    _, bob = pair()
+    events, (response,) = answers(bob, RFC_NICKNAME.replace(BOB.encode(), OTHER.encode(), 1))
+    assert isinstance(response, MSRPResponse) and response.code == 481
+    missing = RFC_NICKNAME.replace(b'Use-Nickname: "Alice the great"\r\n', b"")
+    events, (response,) = answers(bob, missing)
+    assert isinstance(response, MSRPResponse) and response.code == 424
+    malformed = RFC_NICKNAME.replace(b'"Alice the great"', b"Alice")
+    events, (response,) = answers(bob, malformed)
+    assert isinstance(response, MSRPResponse) and response.code == 424
+    assert isinstance(events[0], RequestRejected) and events[0].code == 424
+    for index in range(16):  # unanswered ones pile up to a bound, then 403
+        request = RFC_NICKNAME.replace(b"dd3a8hjw", f"nick{index:04d}".encode())
+        assert bob.receive(request, 0.0) == [
+            NicknameRequested(f"nick{index:04d}", "Alice the great")]
+    events, (response,) = answers(bob, RFC_NICKNAME)
+    assert isinstance(response, MSRPResponse) and response.code == 403
+    bob.answer_nickname("nick0003", 425)
+    (response,) = parse_messages(wire(bob.outgoing(0.0)))
+    assert isinstance(response, MSRPResponse) and (response.code, response.transaction_id) == (
+        425, "nick0003")
+    assert response.comment == "Nickname Reserved or Already in Use"

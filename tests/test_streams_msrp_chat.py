@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 from harness.audio import audio_services, wait_until
+from harness.chat import by, chat, got
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
 from harness.sessions import facade
@@ -27,7 +28,6 @@ from sipsimple.account import Account
 from sipsimple.bus.client import get_bus
 from sipsimple.configuration.datatypes import MSRPRelayAddress
 from sipsimple.core import SIPURI, Route, ToHeader
-from sipsimple.notification import Notification
 from sipsimple.payloads.cpim import CPIMMessage
 from sipsimple.session import Session
 from sipsimple.streams import AudioStream, ChatStream, ChatStreamError, MediaStreamRegistry
@@ -55,32 +55,6 @@ def services(spawn_service: Callable[..., Any]) -> dict[str, Any]:
 def accounts(services: dict[str, Any]) -> Iterator[dict[str, Account]]:
     with facade(["alice", "bob"]) as created:
         yield created
-
-
-def by(sender: object, name: str) -> Callable[[Notification], bool]:
-    return lambda n: n.name == name and n.sender is sender
-
-
-def chat(events: Recorder, caller: Account, stream: ChatStream
-         ) -> tuple[Session, Session, ChatStream]:
-    ports = get_bus().call("signalling", "get_transports")
-    session = Session(caller)
-    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
-                    [Route("127.0.0.1", ports["udp"], "udp")], [stream])
-    new = events.wait("SIPSessionNewIncoming")
-    answering: Session = new.sender
-    [offered] = new.data.streams
-    assert type(offered) is ChatStream
-    answering.accept([offered])
-    events.wait(by(session, "SIPSessionDidStart"))
-    events.wait(by(answering, "SIPSessionDidStart"))
-    return session, answering, offered
-
-
-def got(events: Recorder, stream: ChatStream, count: int = 1) -> list[Any]:
-    events.wait(lambda n: len([m for m in events.seen
-                               if by(stream, "ChatStreamGotMessage")(m)]) >= count)
-    return [n.data.message for n in events.seen if by(stream, "ChatStreamGotMessage")(n)]
 
 
 def test_registered_as_the_chat_stream_type() -> None:
@@ -177,6 +151,57 @@ def test_plain_messages_when_one_side_knows_no_cpim(
 
     answering.end()
     events.wait(by(session, "SIPSessionDidEnd"))
+
+
+def test_queued_messages_fail_when_the_chat_never_starts(
+    accounts: dict[str, Account], events: Recorder
+) -> None:
+    stream = ChatStream(accounts["alice"])
+    queued = [stream.send_message("first, queued"), stream.send_message("second, queued")]
+    ports = get_bus().call("signalling", "get_transports")
+    session = Session(accounts["alice"])
+    session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                    [Route("127.0.0.1", ports["udp"], "udp")], [stream])
+    events.wait("SIPSessionNewIncoming").sender.reject(486)
+    events.wait(by(session, "SIPSessionDidFail"))
+    for message_id in queued:
+        failed = events.wait(lambda n, m=message_id: by(stream, "ChatStreamDidNotDeliverMessage")(n)
+                             and n.data.message_id == m)
+        assert failed.data.code == 408 and "ended" in failed.data.reason
+    assert not events.named("ChatStreamDidSendMessage")
+    with pytest.raises(ChatStreamError):
+        stream.send_message("after the end")
+
+
+def test_queued_messages_fail_when_the_stream_ends_unused(events: Recorder) -> None:
+    stream = ChatStream(None)
+    queued = stream.send_message("never goes")
+    stream.end()
+    failed = events.wait(by(stream, "ChatStreamDidNotDeliverMessage"))
+    assert failed.data.message_id == queued and failed.data.code == 408
+    stream.end()  # once
+    assert len(events.named("ChatStreamDidNotDeliverMessage")) == 1
+
+
+def test_a_message_the_peer_refuses_is_reported_and_the_chat_goes_on(
+    accounts: dict[str, Account], events: Recorder
+) -> None:
+    stream = ChatStream(accounts["alice"])
+    session, answering, theirs = chat(events, accounts["alice"], stream)
+    with pytest.raises(ChatStreamError, match="limit"):  # it cannot even cross the bus
+        stream.send_message(b"x" * (1024 * 1024), "text/plain")
+    # it crosses the bus to alice's msrp service, but bob's would keep 960 KiB at most
+    too_large = stream.send_message(b"x" * (1000 * 1024), "text/plain")
+    failed = events.wait(lambda n: by(stream, "ChatStreamDidNotDeliverMessage")(n)
+                         and n.data.message_id == too_large)
+    assert failed.data.code == 413
+    fine = stream.send_message("a small one")
+    [message] = got(events, theirs)  # the refused one never reached bob's application
+    assert message.content == b"a small one"
+    events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == fine)
+    session.end()
+    events.wait(by(answering, "SIPSessionDidEnd"))
 
 
 def test_chat_added_to_an_audio_call(accounts: dict[str, Account], events: Recorder) -> None:

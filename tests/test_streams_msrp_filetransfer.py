@@ -4,7 +4,8 @@ alice offers a file (sendonly, a=file-selector with the SHA-1 the msrp
 service computed); bob's side becomes a recvonly FileTransferStream that
 writes into file_transfer.directory. Sizes around the chunk size and 5 MB,
 hash checked; a hostile offered name stays in the directory; a chat stream
-in the same call keeps working while a large file goes.
+in the same call keeps working while a large file goes; an interrupted
+transfer resumes with a=file-range (RFC 5547 8.2).
 """
 
 from __future__ import annotations
@@ -35,11 +36,12 @@ from sipsimple.streams import (
     MediaStreamRegistry,
     UnknownStreamError,
 )
-from sipsimple.streams.msrp import file_selector_for
+from sipsimple.streams.msrp import FileRange, file_selector_for
 
 pytestmark = pytest.mark.integration
 
 DOMAIN = "sip.test"
+LARGE = 200_000_000  # bytes: about a second through the services
 
 
 @pytest.fixture
@@ -68,10 +70,11 @@ def by(sender: object, name: str) -> Callable[[Notification], bool]:
 def call(events: Recorder, caller: Account, streams: list[Any],
          prepare: Callable[[Any], None] = lambda stream: None) -> tuple[Session, list[Any]]:
     ports = get_bus().call("signalling", "get_transports")
+    earlier = [id(n) for n in events.named("SIPSessionNewIncoming")]
     session = Session(caller)
     session.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
                     [Route("127.0.0.1", ports["udp"], "udp")], streams)
-    new = events.wait("SIPSessionNewIncoming")
+    new = events.wait(lambda n: n.name == "SIPSessionNewIncoming" and id(n) not in earlier)
     answering: Session = new.sender
     offered = list(new.data.streams)
     for stream in offered:
@@ -120,6 +123,13 @@ def test_new_from_sdp_takes_only_offered_files() -> None:
                     "a=file-transfer-id:abc123\n"), 0)
     assert stream.file_selector == FileSelector("a b.txt", size=3)
     assert stream.transfer_id == "abc123" and stream.direction == "recvonly"
+    assert stream.file_range is None  # no a=file-range: the peer does not resume
+    ranged = FileTransferStream.new_from_sdp(
+        None, offer('a=sendonly\na=file-selector:size:9\na=file-range:4-*\n'), 0)
+    assert ranged.file_range == FileRange(3)
+    with pytest.raises(InvalidStreamError):
+        FileTransferStream.new_from_sdp(
+            None, offer('a=sendonly\na=file-selector:size:9\na=file-range:0-*\n'), 0)
     with pytest.raises(ValueError):
         FileTransferStream(None)  # sending needs a file
 
@@ -211,3 +221,62 @@ def test_got_chunk_carries_the_bytes_when_asked(accounts: dict[str, Account], ev
     assert b"".join(chunk.content for chunk in chunks) == data
     assert chunks[-1].transferred_bytes == chunks[-1].file_size == len(data)
     assert Path(done.data.file_path).read_bytes() == data
+
+
+def test_an_interrupted_transfer_resumes_with_a_file_range(
+        accounts: dict[str, Account], events: Recorder, tmp_path: Path, downloads: Path) -> None:
+    # RFC 5547 8.2: a new offer of the same file; the receiver answers with the
+    # range it still needs and continues its kept part; the hash covers the whole.
+    source = tmp_path / "big.bin"
+    digest = hashlib.sha1()
+    with source.open("wb") as file:
+        for _ in range(LARGE // 1_000_000):  # far longer to send than the BYE that cuts it
+            piece = os.urandom(1_000_000)
+            digest.update(piece)
+            file.write(piece)
+    alice = accounts["alice"]
+    first = FileTransferStream(alice, file_selector_for(str(source)))
+    session, [theirs] = call(events, alice, [first])
+    events.wait(by(theirs, "FileTransferStreamGotChunk"))
+    session.end()
+    cut = events.wait(by(theirs, "FileTransferStreamDidFinish"), timeout=60)
+    assert cut.data.error is not None, "the transfer ended before it was cut"
+    [kept] = os.listdir(downloads)  # the kept part only: nothing under the final name
+    assert kept.startswith(".sipsimple-") and kept.endswith(".partial")
+    have = (downloads / kept).stat().st_size
+    assert 0 < have < LARGE
+
+    again = FileTransferStream(alice, file_selector_for(str(source)))
+    session, [theirs] = call(events, alice, [again])
+    assert "a=file-range:1-*" in str(session.local_sdp)
+    assert f"a=file-range:{have + 1}-*" in str(session.remote_sdp)
+    assert theirs.partial == str(downloads / kept)
+    done = events.wait(by(theirs, "FileTransferStreamDidFinish"), timeout=120)
+    assert done.data.error is None
+    assert again.file_range == theirs.file_range == FileRange(have)  # sent from there
+    sent = events.wait(by(again, "FileTransferStreamDidFinish"), timeout=60)
+    assert sent.data.error is None
+    assert done.data.file_path == str(downloads / "big.bin")
+    assert os.listdir(downloads) == ["big.bin"]
+    check = hashlib.sha1()
+    with open(done.data.file_path, "rb") as file:
+        while piece := file.read(1 << 20):
+            check.update(piece)
+    assert check.digest() == digest.digest()
+
+
+def test_without_a_kept_part_the_whole_file_is_asked_for(
+        accounts: dict[str, Account], events: Recorder, tmp_path: Path, downloads: Path) -> None:
+    source = tmp_path / "small.bin"
+    source.write_bytes(os.urandom(100_000))
+    downloads.mkdir()
+    # A part of another file (another hash) is not taken for this one.
+    (downloads / ".sipsimple-0123456789abcdef.partial").write_bytes(b"x" * 10)
+    stream = FileTransferStream(accounts["alice"], file_selector_for(str(source)),
+                                file_range=FileRange(5000))
+    session, [theirs] = call(events, accounts["alice"], [stream])
+    assert "a=file-range:5001-*" in str(session.local_sdp)
+    assert "a=file-range:1-*" in str(session.remote_sdp)
+    done = events.wait(by(theirs, "FileTransferStreamDidFinish"), timeout=60)
+    assert done.data.error is None and theirs.partial is None
+    assert Path(done.data.file_path).read_bytes() == source.read_bytes()

@@ -42,6 +42,13 @@ def test_read_media_reads_every_attribute() -> None:
     assert read_media(offer().media[0]).setup is None
 
 
+def test_read_media_reads_the_chatroom_capabilities() -> None:
+    sdp = offer(f"a=path:{PATH}\na=accept-types:message/cpim\n"
+                "a=chatroom:Nickname private-messages\na=chatroom:x-future\n")
+    assert read_media(sdp.media[0]).chatroom == ("nickname", "private-messages", "x-future")
+    assert read_media(offer().media[0]).chatroom == ()
+
+
 @pytest.mark.parametrize("attributes", [
     "a=accept-types:text/*\n",  # no path
     f"a=path:{PATH}\n",  # no accept-types (RFC 4975 8.6)

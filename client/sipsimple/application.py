@@ -158,7 +158,8 @@ class SIPApplication(metaclass=Singleton):
 
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
         return [("dns", self._start_dns), ("audio", self._start_audio),
-                ("accounts", self._start_accounts), ("sessions", self._start_sessions)]
+                ("accounts", self._start_accounts), ("sessions", self._start_sessions),
+                ("msrp trace", self._start_msrp_trace)]
 
     def _start_audio(self) -> Callable[[], None]:
         from sipsimple.audio import AudioComponent
@@ -178,6 +179,14 @@ class SIPApplication(metaclass=Singleton):
                 setattr(self, name, None)
 
         return stop
+
+    @staticmethod
+    def _start_msrp_trace() -> Callable[[], None]:
+        from sipsimple.streams.msrp.trace import MSRPTrace
+
+        trace = MSRPTrace()
+        trace.start()  # logs.trace_msrp: MSRPTransportTrace and MSRPLibraryLog
+        return trace.stop
 
     @staticmethod
     def _start_sessions() -> Callable[[], None]:

@@ -37,9 +37,9 @@ from sipsimple_services.media.engine import (
 from sipsimple_services.media.parameters import ParameterError
 from sipsimple_services.media.paths import (
     DIRECTORIES_ENV,
-    FileDirectories,
     OutsideDirectoriesError,
     from_environment,
+    media_directories,
 )
 from sipsimple_services.media.ports import PortParameterError
 from sipsimple_services.media.stream import StreamStateError
@@ -105,7 +105,7 @@ class MediaService(Service):
         self.layers = Layers({}, _stored(self.config_watch.path) or {})
         self._watcher: Any = None
         self._apply_layers("start")
-        self.directories = FileDirectories(
+        self.directories = media_directories(
             [endpoints.state_dir(), *from_environment(os.environ.get(DIRECTORIES_ENV))]
         )
 
@@ -231,7 +231,7 @@ class MediaService(Service):
             if directories is not None:
                 self.directories.configure(directories)
             result = self._configure(self.layers.values(changes))
-        result["directories"] = [str(path) for path in self.directories.allowed]
+        result["directories"] = [str(path) for path in self.directories.allowed()]
         if changes:
             self.layers.override(client, changes)
             self.own(client, "settings", lambda: self._overrides_gone(client))

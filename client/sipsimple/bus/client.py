@@ -29,6 +29,7 @@ from sipsimple.bus import endpoints
 from sipsimple.bus.auth import Credentials
 from sipsimple.bus.schema import (
     HEARTBEAT_INTERVAL,
+    MAX_MESSAGE_SIZE,
     QUEUE_LIMIT,
     SERVICES,
     BusProtocolError,
@@ -326,11 +327,15 @@ class BusClient:
 
     def _encode(self, request_id: int, method: str, params: dict[str, Any]) -> bytes:
         try:
-            return encode_request(Request(request_id, self.client_id, method, params))
+            data = encode_request(Request(request_id, self.client_id, method, params))
         except (TypeError, ValueError, OverflowError) as exc:
             raise ValueError(
                 f"cannot send {method!r}: parameters not serializable: {exc}"
             ) from None
+        if len(data) > MAX_MESSAGE_SIZE:  # the service would drop it unanswered
+            raise ValueError(f"cannot send {method!r}: {len(data)} bytes exceed the bus's "
+                             f"limit of {MAX_MESSAGE_SIZE}")
+        return data
 
     def _dealer(self, service: str) -> zmq.Socket:
         socket = self._context.socket(zmq.DEALER)

@@ -265,7 +265,12 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("success_report", (bool,), required=False),
             Param("failure_report", (str,), required=False),
         )),
-        # Files (RFC 5547; docs/msrp.md). -> {size, hash (20 bytes SHA-1), name}
+        # Files (RFC 5547; docs/msrp.md) are read and written only inside the
+        # service's directories (state directory, SIPSIMPLE_MSRP_DIRECTORIES) and
+        # those this client configured (absolute; they replace those it sent
+        # before); a path elsewhere is refused ("forbidden"). -> {"directories"}
+        Method("configure", (Param("directories", (list,)),)),
+        # -> {size, hash (20 bytes SHA-1), name}
         Method("hash_file", (Param("path", (str,)),)),
         # -> {"message_id"}: the file is read as it goes, never whole in memory
         Method("send_file", (
@@ -288,7 +293,25 @@ METHODS: dict[str, dict[str, Method]] = {
             # also publish the bytes (msrp.file_data), for an application that asks
             Param("content", (bool,), required=False),
         )),
+        # -> {"partial", "received"}: what an interrupted transfer of this file
+        # (size, SHA-1) kept in `directory` (None, 0: nothing), to resume from
+        Method("find_partial", (Param("directory", (str,)), Param("size", (int,)),
+                                Param("hash", (bytes,)))),
         Method("end_session", (Param("session_id", (str,)),)),
+        # NICKNAME (RFC 7701) -> {"transaction_id"} (the one given, else a new one);
+        # the answer comes as msrp.nickname_answered
+        Method("send_nickname", (
+            Param("session_id", (str,)), Param("nickname", (str,)),
+            Param("transaction_id", OPT_STR, required=False),
+        )),
+        # the answer to the peer's NICKNAME (msrp.nickname_received), e.g. 200 or 425
+        Method("answer_nickname", (
+            Param("session_id", (str,)), Param("transaction_id", (str,)),
+            Param("code", (int,)), Param("reason", OPT_STR, required=False),
+        )),
+        # -> {"enabled"}: msrp.transport_traced for this client's sessions and
+        # msrp.log, until turned off or the client goes away
+        Method("set_trace", (Param("enabled", (bool,)),)),
         # read-only: {"listeners": [{address, port}], "sessions": [{session_id,
         # client, path, state, active}]}
         Method("status"),
@@ -642,6 +665,17 @@ EVENTS: dict[str, frozenset[str]] = {
         # name; an interrupted transfer keeps its `partial` file (None if not)
         # with `received` bytes, to resume with receive_file(partial=...)
         "msrp.file_failed",
+        # while the session's client traces (set_trace): {direction: incoming |
+        # outgoing, data: str}, what one read or write carried (cut at 16 KiB)
+        "msrp.transport_traced",
+        # RFC 7701: {transaction_id, nickname}, the peer's NICKNAME for the client to
+        # answer (answer_nickname); {transaction_id, code, reason}, the answer to ours
+        # (408: none came)
+        "msrp.nickname_received",
+        "msrp.nickname_answered",
+        # while any client traces: {level (DEBUG...CRITICAL), message}; session_id
+        # and client are None
+        "msrp.log",
     }),
     "signalling": frozenset({
         # {method, request_uri, headers, body, server_key, source, account, client,

@@ -12,6 +12,7 @@ from sipsimple.cli.chat import chat
 from sipsimple.cli.conference import conference
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
+from sipsimple.cli.files import send_file
 from sipsimple.cli.lookup import lookup
 from sipsimple.cli.message import message
 from sipsimple.cli.output import CleanGroup, configure_logging
@@ -24,7 +25,7 @@ from sipsimple.cli.status import status
 @click.group(cls=CleanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
-    """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages, chat,
+    """SIP SIMPLE client SDK: services, lookups, configuration, calls, messages, chat, files,
     conferences."""
     configure_logging()
 
@@ -44,6 +45,7 @@ cli.add_command(devices)
 cli.add_command(message)
 cli.add_command(receive)
 cli.add_command(chat)
+cli.add_command(send_file)
 cli.add_command(conference)
 
 

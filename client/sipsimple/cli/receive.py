@@ -10,8 +10,12 @@ In a chat, the lines typed go to the peer and its messages are printed, as in
 waits for the next one. Offers without a chat (audio calls) are refused with
 488: calls are `sipsimple answer`'s.
 
-Files are not received yet: file transfer (FileTransferStream) is a later
-item, which will add the download directory option (`--dir`) here.
+A session offering files (FileTransferStream, e.g. `sipsimple send-file`) is
+taken the same way: the files are written under --dir (default: the
+configured ``file_transfer.directory``) with safe unique names, and each one
+saved is printed with its path, size and whether its SHA-1 matched; an
+interrupted one keeps its part, which the same file sent again continues
+(cli/files.py).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from sipsimple.cli.answer import RING_TIMEOUT, ring_and_ask, show_refused
 from sipsimple.cli.call import Events, Keys, application, status
 from sipsimple.cli.chat import CHAT_EVENTS, ChatConsole, run_chat
 from sipsimple.cli.config import _config_dir_option
+from sipsimple.cli.files import FILE_EVENTS, take_files
 from sipsimple.cli.message import MESSAGE_EVENTS, describe_message
 from sipsimple.notification import Notification
 
@@ -57,24 +62,37 @@ def take_chat(session: Any, notification: Notification, events: Events, console:
 @click.command()
 @click.option("--account", "-a", "account_id", metavar="ACCOUNT",
               help="Receive for this account only (default: every enabled account).")
-@click.option("--auto", is_flag=True, help="Accept every chat at once (else ask).")
+@click.option("--auto", is_flag=True, help="Accept every chat and file at once (else ask).")
+@click.option("--dir", "directory", metavar="DIR",
+              type=click.Path(file_okay=False, writable=True),
+              help="Save received files here (default: the file_transfer.directory setting).")
 @click.option("--ring-timeout", type=click.FloatRange(0, min_open=True), default=RING_TIMEOUT,
               show_default=True, metavar="SECONDS",
               help="Without --auto: answer 480 when not answered within this time.")
 @_config_dir_option
-def receive(account_id: str | None, auto: bool, ring_timeout: float) -> None:
-    """Print the messages that reach the accounts and take chat sessions, until Ctrl-C.
+def receive(account_id: str | None, auto: bool, directory: str | None,
+            ring_timeout: float) -> None:
+    """Print the messages that reach the accounts, take chats and files, until Ctrl-C.
 
     Page-mode messages show the sender, the time they arrived (and when they
     were sent, if the sender said so in CPIM) and the text; other content is
     described. A chat offered is accepted with --auto, else you are asked;
     in a chat, lines typed go to the peer (Ctrl-D on an empty line hangs up).
+    Files offered are saved under --dir (default: the configured file
+    transfer directory) and each one saved is printed with its size and
+    whether its SHA-1 matched.
     """
-    names = (*CHAT_EVENTS, "SIPSessionIncomingRefused")
+    import os
+
+    if directory is not None:
+        directory = os.path.abspath(os.path.expanduser(directory))
+    names = tuple(dict.fromkeys((*CHAT_EVENTS, *FILE_EVENTS, "SIPSessionIncomingRefused")))
     with Events(*names).observing() as events, \
             application(account_id, only_one=False) as account:
         target = account.id if account else "every enabled account"
         status(f"waiting for messages and chats to {target} (Ctrl-C to stop)")
+        if directory is not None:
+            status(f"files go to {click.format_filename(directory)}")
         with Keys() as keys:
             console = ChatConsole(keys)
             try:
@@ -87,8 +105,15 @@ def receive(account_id: str | None, auto: bool, ring_timeout: float) -> None:
                         elif notification.name == "SIPSessionIncomingRefused":
                             show_refused(notification)
                         elif notification.name == "SIPSessionNewIncoming":
-                            take_chat(notification.sender, notification, events, console,
-                                      auto=auto, ring_timeout=ring_timeout)
+                            if any(getattr(s, "type", None) == "file-transfer"
+                                   for s in notification.data.streams):
+                                take_files(notification.sender, notification, events,
+                                           auto=auto, ring_timeout=ring_timeout,
+                                           directory=directory)
+                                status("waiting for messages and chats")
+                            else:
+                                take_chat(notification.sender, notification, events, console,
+                                          auto=auto, ring_timeout=ring_timeout)
                     for what, _text in console.read():
                         if what == "line":
                             console.print("no chat in progress: the line was not sent")

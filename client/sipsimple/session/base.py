@@ -101,6 +101,11 @@ class SessionBase:
     def __repr__(self) -> str:
         return f"<Session {self.direction or 'new'} {self.state} {self.remote_identity}>"
 
+    @property
+    def local_focus(self) -> bool:
+        """Whether we called or answered as a conference focus (``isfocus``, RFC 4579)."""
+        return self._is_focus
+
     # --- helpers ----------------------------------------------------------------
 
     @property

@@ -8,6 +8,9 @@ A client that goes away loses its sessions (the service base's ownership).
 With a certificate (`TLSSettings`, from the environment) a session may be
 ``msrps``: its listener is a TLS one (one TLS and one TCP listener per address
 at most); `create_session`'s ``tls`` None takes TLS whenever it can.
+`set_trace` turns on, for the asking client, ``msrp.transport_traced`` (what
+its sessions read and write) and ``msrp.log`` (the service's MSRP log lines,
+while any client traces); a client that goes away stops tracing.
 """
 
 from __future__ import annotations
@@ -17,22 +20,38 @@ import logging
 import os
 import secrets
 import ssl
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import gevent
 
+from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
+from sipsimple_services.common.paths import (
+    FileDirectories,
+    OutsideDirectoriesError,
+    from_environment,
+)
 from sipsimple_services.common.service import Service, ServiceError
-from sipsimple_services.msrp.protocol.errors import MSRPParseError
+from sipsimple_services.msrp.bus.trace import LogPublisher, trace_text
+from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
 from sipsimple_services.msrp.protocol.relay import RelayCredentials
+from sipsimple_services.msrp.protocol.transactions import TIMEOUT
 from sipsimple_services.msrp.protocol.uri import MSRPURI, parse_uri
 from sipsimple_services.msrp.transport.endpoint import Endpoint
-from sipsimple_services.msrp.transport.files import PARTIAL_NAME, FileExpectation, hash_file
+from sipsimple_services.msrp.transport.files import (
+    PARTIAL_NAME,
+    FileExpectation,
+    find_partial,
+    hash_file,
+)
 from sipsimple_services.msrp.transport.listener import Listener
 from sipsimple_services.msrp.transport.tls import TLSSettings
 
-__all__ = ["MsrpService"]
+__all__ = ["DIRECTORIES_ENV", "MsrpService"]
+
+DIRECTORIES_ENV = "SIPSIMPLE_MSRP_DIRECTORIES"  # os.pathsep-separated
 
 log = logging.getLogger("sipsimple.msrp")
 
@@ -47,16 +66,39 @@ class MsrpService(Service):
         super().__init__()
         # 0: an ephemeral port per address (the SDP carries it); 2855 is RFC 4975's
         self.port = int(os.environ.get("SIPSIMPLE_MSRP_PORT", "0"))
+        # how long a request waits for its response before a local 408 (30 s,
+        # msrplib's and RFC 4975's suggestion); shorter for tests of silent peers
+        self.response_timeout = float(os.environ.get("SIPSIMPLE_MSRP_RESPONSE_TIMEOUT",
+                                                     str(TIMEOUT)))
         self.tls = TLSSettings.from_environment()
         self._client_context: ssl.SSLContext | None = None
         self.listeners: dict[tuple[str, bool], Listener] = {}  # (address, tls) ->
         self.endpoints: dict[str, tuple[str, Endpoint]] = {}  # session id -> (client, endpoint)
+        # Files are read and written only inside these (common/paths.py): the state
+        # directory, SIPSIMPLE_MSRP_DIRECTORIES, and each client's `configure`d ones.
+        self.directories = FileDirectories(
+            [endpoints.state_dir(), *from_environment(os.environ.get(DIRECTORIES_ENV))],
+            "file transfers",
+            f"the application configures them (msrp configure), or {DIRECTORIES_ENV}")
+        self.tracing: set[str] = set()  # clients that asked for the trace
+        self._log_publisher: LogPublisher | None = None
 
     def on_stop(self) -> None:
         for listener in self.listeners.values():
             listener.close()
+        self._trace_logs(False)
 
     # --- methods -----------------------------------------------------------------
+
+    def rpc_configure(self, client: str, directories: list[Any]) -> dict[str, Any]:
+        """The directories this client's transfers may read files from and write
+        files into (besides the fixed ones); they replace those it sent before."""
+        try:
+            self.directories.configure(directories, client)
+        except ValueError as exc:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        self.own(client, "directories", lambda: self.directories.forget(client))
+        return {"directories": [str(path) for path in self.directories.allowed(client)]}
 
     def rpc_create_session(self, client: str, address: str, tls: bool | None = None,
                            relay: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -83,7 +125,9 @@ class MsrpService(Service):
             self.endpoints.pop(session_id, None)
             self.disown(client, session_id)
 
-        endpoint = Endpoint(uri, emit, gone, self._tls_client)
+        endpoint = Endpoint(uri, emit, gone, self._tls_client, self.response_timeout)
+        if client in self.tracing:
+            endpoint.trace = self._tracer(client, session_id)
         if relay is not None:
             relay_uri, credentials = _relay(relay)
             try:
@@ -126,11 +170,36 @@ class MsrpService(Service):
             raise ServiceError(ErrorCode.FAILED, str(exc)) from None
         return {"message_id": message_id}
 
+    def rpc_send_nickname(self, client: str, session_id: str, nickname: str,
+                          transaction_id: str | None = None) -> dict[str, Any]:
+        """A NICKNAME (RFC 7701); ``msrp.nickname_answered`` names the transaction."""
+        endpoint = self._endpoint(client, session_id)
+        try:
+            transaction_id = endpoint.send_nickname(nickname, transaction_id)
+        except (ValueError, MSRPError) as exc:  # a nickname or id that cannot be sent
+            raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        except RuntimeError as exc:
+            raise ServiceError(ErrorCode.FAILED, str(exc)) from None
+        return {"transaction_id": transaction_id}
+
+    def rpc_answer_nickname(self, client: str, session_id: str, transaction_id: str,
+                            code: int, reason: str | None = None) -> None:
+        """Answer the peer's NICKNAME (``msrp.nickname_received``): 200, 403, 424, 425..."""
+        endpoint = self._endpoint(client, session_id)
+        if not 200 <= code <= 699 or (reason is not None and any(c in reason for c in "\r\n")):
+            raise ServiceError(ErrorCode.INVALID_PARAMS, f"cannot answer {code} {reason!r}")
+        try:
+            endpoint.answer_nickname(transaction_id, code, reason)
+        except MSRPError as exc:
+            raise ServiceError(ErrorCode.NOT_FOUND, str(exc)) from None
+        except RuntimeError as exc:
+            raise ServiceError(ErrorCode.FAILED, str(exc)) from None
+
     def rpc_hash_file(self, client: str, path: str) -> dict[str, Any]:
         """{size, hash (SHA-1 bytes), name}: what the sender's file-selector says
         (RFC 5547: the sender hashes before it offers). Read in a thread, so the
         service goes on meanwhile."""
-        path = _file_path(path)
+        path = self._confine(client, path)
         try:
             size, digest = gevent.get_hub().threadpool.apply(hash_file, (path,))
         except OSError as exc:
@@ -141,7 +210,7 @@ class MsrpService(Service):
                       content_type: str = "application/octet-stream",
                       message_id: str | None = None, offset: int = 0) -> dict[str, Any]:
         endpoint = self._endpoint(client, session_id)
-        path = _file_path(path)
+        path = self._confine(client, path)
         try:
             message_id = endpoint.send_file(path, content_type, message_id, offset)
         except OSError as exc:
@@ -155,7 +224,7 @@ class MsrpService(Service):
                          content_type: str = "*", partial: str | None = None,
                          content: bool = False) -> None:
         endpoint = self._endpoint(client, session_id)
-        directory = _file_path(directory)
+        directory = self._confine(client, directory, directory=True)
         if not os.path.isdir(directory):
             raise ServiceError(ErrorCode.INVALID_PARAMS, f"{directory} is not a directory")
         if (size is not None and size < 0) or (hash is not None and len(hash) != 20):
@@ -170,8 +239,58 @@ class MsrpService(Service):
         endpoint.expect_file(FileExpectation(directory, name, size, hash, partial, content),
                              content_type)
 
+    def rpc_find_partial(self, client: str, directory: str, size: int,
+                         hash: bytes) -> dict[str, Any]:
+        """{partial, received}: the part of the file (`size`, SHA-1 `hash`) an
+        interrupted transfer kept in `directory` (None, 0: none), which
+        `receive_file(partial=...)` continues (RFC 5547 8.2)."""
+        directory = self._confine(client, directory, directory=True)
+        if size < 0 or len(hash) != 20:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, "bad size or SHA-1 digest")
+        found = find_partial(directory, size, hash)
+        partial, received = found if found is not None else (None, 0)
+        return {"partial": partial, "received": received}
+
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
+
+    def rpc_set_trace(self, client: str, enabled: bool) -> dict[str, Any]:
+        """Trace this client's sessions (``msrp.transport_traced``) and the service's
+        MSRP log (``msrp.log``), or stop."""
+        if enabled:
+            self.tracing.add(client)
+            self.own(client, "trace", lambda: self._stop_tracing(client))
+        else:
+            self.disown(client, "trace")
+            self.tracing.discard(client)
+        for session_id, (owner, endpoint) in self.endpoints.items():
+            if owner == client:
+                endpoint.trace = self._tracer(client, session_id) if enabled else None
+        self._trace_logs(bool(self.tracing))
+        return {"enabled": enabled}
+
+    def _stop_tracing(self, client: str) -> None:
+        self.tracing.discard(client)
+        self._trace_logs(bool(self.tracing))
+
+    def _tracer(self, client: str, session_id: str) -> Callable[[str, Iterable[Any]], None]:
+        def trace(direction: str, parts: Iterable[Any]) -> None:
+            self.publish("msrp.transport_traced", self.name, {
+                "session_id": session_id, "client": client, "direction": direction,
+                "data": trace_text(parts)})
+        return trace
+
+    def _trace_logs(self, enabled: bool) -> None:
+        logger = logging.getLogger("sipsimple.msrp")
+        if enabled and self._log_publisher is None:
+            def publish(level: str, message: str) -> None:
+                self.publish("msrp.log", self.name, {"session_id": None, "client": None,
+                                                     "level": level, "message": message})
+            self._log_publisher = LogPublisher(publish)
+            logger.addHandler(self._log_publisher)
+        elif not enabled and self._log_publisher is not None:
+            logger.removeHandler(self._log_publisher)
+            self._log_publisher = None
 
     def rpc_status(self, client: str) -> dict[str, Any]:
         return {
@@ -201,6 +320,16 @@ class MsrpService(Service):
             log.info("listening for %s on %s:%d", "msrps" if tls else "MSRP", address,
                      listener.port)
         return listener
+
+    def _confine(self, client: str, path: str, directory: bool = False) -> str:
+        """The real path, if inside the client's directories (else forbidden)."""
+        _file_path(path)  # a relative path is invalid before it is outside
+        try:
+            if directory:
+                return self.directories.confine_directory(path, client)
+            return self.directories.confine(path, client)
+        except OutsideDirectoriesError as exc:
+            raise ServiceError(ErrorCode.FORBIDDEN, str(exc)) from None
 
     def _tls_client(self) -> ssl.SSLContext:
         """The context of outgoing msrps connections, made once (verification on)."""

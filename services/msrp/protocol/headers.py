@@ -11,6 +11,9 @@ parser does before a request reaches the session (section 9, the ABNF):
 - Success-Report ``yes|no``, Failure-Report ``yes|no|partial``.
 - Status (in REPORT): ``namespace SP code [SP comment]``, namespace ``000``.
 - Expires, Min-Expires, Max-Expires (RFC 4976): 1*DIGIT.
+- Use-Nickname (RFC 7701, in NICKNAME): a quoted-string (RFC 4975's: ``\\``
+  and ``\"`` the only escapes, no control characters but HTAB); a value that
+  breaks it earns 424 (Malformed nickname).
 - Content-Type: ``type/subtype *(;param)``; the other MIME headers
   (Content-ID, Content-Description, Content-Disposition, Content-*) are kept
   as text, and so are WWW-Authenticate, Authorization and Authentication-Info,
@@ -37,6 +40,7 @@ __all__ = [
     "canonical_name",
     "check_header",
     "format_path",
+    "format_use_nickname",
     "is_ident",
     "parse_byte_range",
     "parse_expires",
@@ -44,6 +48,7 @@ __all__ = [
     "parse_path",
     "parse_status",
     "parse_success_report",
+    "parse_use_nickname",
 ]
 
 KNOWN_HEADERS = {
@@ -52,7 +57,7 @@ KNOWN_HEADERS = {
         "To-Path", "From-Path", "Message-ID", "Success-Report", "Failure-Report",
         "Byte-Range", "Status", "Content-Type", "Content-ID", "Content-Description",
         "Content-Disposition", "Use-Path", "Expires", "Min-Expires", "Max-Expires",
-        "WWW-Authenticate", "Authorization", "Authentication-Info",
+        "WWW-Authenticate", "Authorization", "Authentication-Info", "Use-Nickname",
     )
 }
 # Headers of the content-stuff: the serializer writes them last, Content-Type
@@ -188,6 +193,31 @@ def parse_expires(text: str) -> int:
     return int(text)
 
 
+# qdtext: SP, HTAB, printable ASCII but DQUOTE and BACKSLASH, any non-ASCII
+# character; qd-esc: BACKSLASH BACKSLASH or BACKSLASH DQUOTE (RFC 4975 section 9)
+_QUOTED_RE = re.compile(r'"((?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\U0010ffff]|\\[\\"])*)"')
+_UNESCAPE_RE = re.compile(r'\\([\\"])')
+MAX_NICKNAME = 256  # characters; a nickname is a short display name (RFC 8266)
+
+
+def parse_use_nickname(text: str) -> str:
+    """Use-Nickname (RFC 7701 section 9): the nickname, unquoted (may be empty)."""
+    match = _QUOTED_RE.fullmatch(text.strip(" "))
+    if match is None:
+        raise MSRPParseError(f"invalid Use-Nickname {text[:80]!r}", status=424)
+    nickname = _UNESCAPE_RE.sub(r"\1", match.group(1))
+    if len(nickname) > MAX_NICKNAME:
+        raise MSRPParseError(f"a nickname of {len(nickname)} characters", status=424)
+    return nickname
+
+
+def format_use_nickname(nickname: str) -> str:
+    """The Use-Nickname value of `nickname`; MSRPParseError (424) if it cannot be one."""
+    value = '"' + nickname.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    parse_use_nickname(value)  # control characters, length
+    return value
+
+
 def _check_message_id(text: str) -> None:
     if not is_ident(text.strip()):
         raise MSRPParseError(f"invalid Message-ID {text!r}")
@@ -211,6 +241,7 @@ _CHECKS: dict[str, Callable[[str], object]] = {
     "min-expires": parse_expires,
     "max-expires": parse_expires,
     "content-type": _check_content_type,
+    "use-nickname": parse_use_nickname,
 }
 
 

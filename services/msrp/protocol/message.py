@@ -38,6 +38,7 @@ from sipsimple_services.msrp.protocol.headers import (
     parse_path,
     parse_status,
     parse_success_report,
+    parse_use_nickname,
 )
 from sipsimple_services.msrp.protocol.uri import MSRPURI
 
@@ -52,18 +53,22 @@ __all__ = [
     "make_response",
 ]
 
-METHODS = frozenset(("SEND", "REPORT", "AUTH"))  # RFC 4975 and RFC 4976
+METHODS = frozenset(("SEND", "REPORT", "AUTH", "NICKNAME"))  # RFC 4975, 4976, 7701
 CONTINUATIONS = frozenset("$+#")
-# RFC 4975 section 10 and RFC 4976 section 8.
+# RFC 4975 section 10, RFC 4976 section 8, RFC 7701 section 9.
 REASONS = {
     200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
+    404: "Not Found",
     408: "Request Timeout",
     413: "Message Too Large",
     415: "Unsupported Media Type",
     423: "Interval Out-of-Bounds",
+    424: "Malformed Nickname",
+    425: "Nickname Reserved or Already in Use",
+    428: "Private Messages Not Supported",
     481: "Session Does Not Exist",
     501: "Method Not Implemented",
     506: "Session Already Bound",
@@ -157,6 +162,12 @@ class _Access:
     def content_type(self) -> str | None:
         value = self.header("Content-Type")
         return None if value is None else value.strip()
+
+    @property
+    def use_nickname(self) -> str | None:
+        """The nickname of a NICKNAME request (RFC 7701), unquoted."""
+        value = self.header("Use-Nickname")
+        return None if value is None else parse_use_nickname(value)
 
     @property
     def expires(self) -> int | None:

@@ -11,6 +11,10 @@ its total has arrived, whatever the order.
 bytes itself (``buffered``, for chat messages, bounded by `max_bytes`: more
 is a 413, section 10) or leaves them to the caller, who writes each piece at
 its offset (files), so that a large message never sits in memory.
+A kept message's chunk that overlaps bytes already received must carry the
+same bytes there (a resent chunk); different ones refuse the message (400):
+the sender cannot mean both. A streamed one is checked at its end by its
+owner (a file's size and hash).
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ class Ranges:
             end = max(end, self._ends[high - 1])
         self._starts[low:high] = [start]
         self._ends[low:high] = [end]
+
+    def overlapping(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The parts of [start, end) already in the set."""
+        low = bisect.bisect_right(self._ends, start)
+        high = bisect.bisect_left(self._starts, end)
+        return [(max(start, self._starts[i]), min(end, self._ends[i])) for i in range(low, high)]
 
     def covers(self, start: int, end: int) -> bool:
         index = bisect.bisect_right(self._starts, start) - 1
@@ -188,6 +198,11 @@ class Reassembler:
             if end > self.max_bytes or self._kept + growth > self.max_bytes:
                 raise self._refuse(
                     message_id, f"messages in progress larger than {self.max_bytes} bytes", 413)
+            for low, high in message.ranges.overlapping(offset, end):
+                if message.data[low:high] != data[low - offset:high - offset]:
+                    raise self._refuse(
+                        message_id, f"message {message_id}: overlapping Byte-Ranges with "
+                        "different bytes", 400)
             if len(message.data) < offset:
                 message.data.extend(bytes(offset - len(message.data)))
             message.data[offset:end] = data

@@ -1,7 +1,8 @@
 """A sans-IO MSRP endpoint session over one connection (RFC 4975).
 
 Bytes in (`receive`), bytes out (`outgoing`), calls in (`send_message`,
-`start_message`/`supply`, `abort`, `keepalive`), events out; the caller
+`start_message`/`supply`, `abort`, `keepalive`, `send_nickname`,
+`answer_nickname`), events out; the caller
 owns the socket and the clock: it passes ``now`` and arms one timer at
 `next_deadline`, then calls `tick`.
 
@@ -14,6 +15,9 @@ What the session answers itself (RFC 4975 sections 7.2, 7.3, 10):
 - a malformed request that names its From-Path: 400 (else dropped, and a
   framing error ends the connection: `StreamBroken`);
 - AUTH (a relay's method, RFC 4976) and unknown methods: 501;
+- NICKNAME (RFC 7701) without Use-Nickname, or malformed: 424; else it
+  comes out as `NicknameRequested` and the caller answers it
+  (`answer_nickname`: a chat room's focus decides, 200, 425...);
 - each chunk received whole: 200, and the success REPORT of a message
   that asked for one; responses only as Failure-Report allows (`reports`).
 
@@ -32,7 +36,13 @@ from functools import lru_cache
 
 from sipsimple_services.msrp.protocol.chunking import CHAT, DEFAULT_CHUNK_SIZE, Chunk, Chunker
 from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
-from sipsimple_services.msrp.protocol.headers import ByteRange, FailureReport, format_path
+from sipsimple_services.msrp.protocol.headers import (
+    ByteRange,
+    FailureReport,
+    format_path,
+    format_use_nickname,
+    parse_use_nickname,
+)
 from sipsimple_services.msrp.protocol.message import (
     MSRPRequest,
     MSRPResponse,
@@ -74,6 +84,8 @@ __all__ = [
     "MessageAborted",
     "MessageDelivered",
     "MessageReceived",
+    "NicknameAnswered",
+    "NicknameRequested",
     "ReportReceived",
     "RequestRejected",
     "ResponseUnmatched",
@@ -152,6 +164,24 @@ class ResponseUnmatched:
 
 
 @dataclass(frozen=True)
+class NicknameRequested:
+    """The peer asks to use `nickname` (RFC 7701): answer with `answer_nickname`."""
+
+    transaction_id: str
+    nickname: str
+
+
+@dataclass(frozen=True)
+class NicknameAnswered:
+    """The response to our NICKNAME (``local``: a 408 of our own, none came)."""
+
+    transaction_id: str
+    code: int
+    comment: str | None
+    local: bool
+
+
+@dataclass(frozen=True)
 class StreamBroken:
     """The byte stream cannot be parsed any more: close the connection."""
 
@@ -161,6 +191,7 @@ class StreamBroken:
 SessionEvent = (
     MessageReceived | IncomingData | ChunkReceived | MessageAborted | MessageDelivered
     | DeliveryFailed | ReportReceived | RequestRejected | ResponseUnmatched | StreamBroken
+    | NicknameRequested | NicknameAnswered
 )
 
 
@@ -169,6 +200,7 @@ class _Sent:
     message_id: str
     last: bool
     keepalive: bool = False
+    nickname: bool = False
 
 
 @dataclass
@@ -180,6 +212,7 @@ class _Receiving:
 
 
 MAX_EXPECTED = 16  # the caller's own requests awaiting a response (a relay's AUTH)
+MAX_NICKNAMES = 16  # the peer's NICKNAME requests awaiting the caller's answer
 
 
 def _new_id() -> str:
@@ -229,6 +262,8 @@ class MSRPSession:
         # these many bytes from the start already (a kept partial file).
         self._resumes: list[int] = []
         self._keepalive_due = False
+        self._requests: list[MSRPRequest] = []  # ours (NICKNAME) to write next
+        self._nicknames: dict[str, MSRPRequest] = {}  # the peer's, awaiting our answer
 
     # Incoming.
 
@@ -256,6 +291,8 @@ class MSRPSession:
             return
         if not to_path[0].matches(self.local_uri):
             self._reject(receiving, 481, "not this session", events)
+        elif request.method == "NICKNAME":
+            self._nickname(receiving, events)
         elif request.method != "SEND":
             self._reject(receiving, 501, f"method {request.method} not implemented", events)
         elif request.message_id is None:
@@ -279,6 +316,26 @@ class MSRPSession:
             if offset is not None:  # else a late duplicate: answered, ignored
                 receiving.message_id, receiving.streamed = request.message_id, streamed
 
+    def _nickname(self, receiving: _Receiving, events: list[SessionEvent]) -> None:
+        request = receiving.request
+        nickname = request.use_nickname  # its grammar checked by the parser (else 424)
+        if nickname is None:
+            self._reject(receiving, 424, "NICKNAME without Use-Nickname", events)
+        elif len(self._nicknames) >= MAX_NICKNAMES:
+            self._reject(receiving, 403, "too many NICKNAME requests unanswered", events)
+        else:
+            self._nicknames[request.transaction_id] = request
+            events.append(NicknameRequested(request.transaction_id, nickname))
+
+    def answer_nickname(self, transaction_id: str, code: int,
+                        comment: str | None = None) -> None:
+        """Answer the peer's NICKNAME `transaction_id` (200, 403, 424, 425...)."""
+        request = self._nicknames.pop(transaction_id, None)
+        if request is None:
+            raise MSRPError(f"no NICKNAME {transaction_id} awaits an answer")
+        self._control.append(bytes(make_response(request, code, comment,
+                                                 local_uri=self.local_uri)))
+
     def _body(self, event: BodyData, events: list[SessionEvent]) -> None:
         receiving = self._receiving
         if receiving is None or receiving.failed or receiving.message_id is None:
@@ -297,6 +354,8 @@ class MSRPSession:
         if receiving is None or receiving.failed:
             return
         request = receiving.request
+        if request.method == "NICKNAME":
+            return  # the caller answers it
         if request.method == "REPORT":
             report = read_report(request)
             if report is not None:
@@ -352,6 +411,9 @@ class MSRPSession:
         silent = response is None  # Failure-Report partial: no news, no confirmation
         if response is None:
             response = MSRPResponse(tid, 200, None, ())
+        if sent.nickname:
+            events.append(NicknameAnswered(tid, response.code, response.comment, local))
+            return
         if sent.keepalive:
             if response.code != 200:
                 events.append(DeliveryFailed(mid, response.code, response.comment, local))
@@ -391,6 +453,8 @@ class MSRPSession:
             request = _answerable(error.transaction_id, event.method, event.headers)
             if request is not None:
                 code = error.status
+                if event.method == "NICKNAME" and _malformed_nickname(event.headers):
+                    code = 424  # RFC 7701: Malformed nickname (the parser says 400)
                 self._control.append(bytes(make_response(
                     request, code, local_uri=self.local_uri)))
         events.append(RequestRejected(error.transaction_id, code, str(error)))
@@ -466,6 +530,18 @@ class MSRPSession:
         """Messages started without data that hold less than one chunk."""
         return self._chunker.wants_data()
 
+    def send_nickname(self, nickname: str, *, transaction_id: str | None = None) -> str:
+        """Ask the peer (a chat room's focus) for `nickname` (RFC 7701); the answer
+        comes as `NicknameAnswered` with the returned transaction id. MSRPParseError
+        for a nickname no Use-Nickname can carry."""
+        tid = transaction_id or self._new_id()
+        if tid in self._sent or any(r.transaction_id == tid for r in self._requests):
+            raise MSRPError(f"transaction id {tid} already in use")
+        self._requests.append(MSRPRequest(tid, "NICKNAME", (
+            ("To-Path", format_path(self.to_path)), ("From-Path", str(self.local_uri)),
+            ("Use-Nickname", format_use_nickname(nickname)))))
+        return tid
+
     def keepalive(self) -> None:
         """Queue an empty SEND (section 7.1.1 allows it; a 408 shows the path dead)."""
         self._keepalive_due = True
@@ -478,6 +554,11 @@ class MSRPSession:
         """
         out: list[bytes | memoryview] = list(self._control)
         self._control.clear()
+        for request in self._requests:
+            if self._transactions.start(request, now):
+                self._sent[request.transaction_id] = _Sent("", True, nickname=True)
+            out.append(bytes(request))
+        self._requests.clear()
         if self._keepalive_due:
             self._keepalive_due = False
             out.append(self._send_keepalive(now))
@@ -554,6 +635,16 @@ class MSRPSession:
 def _matches(content_type: str, patterns: tuple[str, ...]) -> bool:
     bare = content_type.split(";", 1)[0].strip().lower()
     return any(fnmatch.fnmatchcase(bare, pattern.lower()) for pattern in patterns)
+
+
+def _malformed_nickname(headers: tuple[tuple[str, str], ...]) -> bool:
+    for name, value in headers:
+        if name == "Use-Nickname":
+            try:
+                parse_use_nickname(value)
+            except MSRPParseError:
+                return True
+    return False
 
 
 def _answerable(

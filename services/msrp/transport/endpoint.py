@@ -49,11 +49,14 @@ from sipsimple_services.msrp.protocol.session import (
     MessageDelivered,
     MessageReceived,
     MSRPSession,
+    NicknameAnswered,
+    NicknameRequested,
     RequestRejected,
     ResponseUnmatched,
     SessionEvent,
     StreamBroken,
 )
+from sipsimple_services.msrp.protocol.transactions import TIMEOUT
 from sipsimple_services.msrp.protocol.uri import DEFAULT_PORT, MSRPURI
 from sipsimple_services.msrp.transport.files import (
     FileExpectation,
@@ -82,8 +85,10 @@ Emit = Callable[[str, dict[str, Any]], None]
 class Endpoint:
     def __init__(self, local_uri: MSRPURI, emit: Emit,
                  on_gone: Callable[[], None] = lambda: None,
-                 tls_client: Callable[[], ssl.SSLContext] | None = None) -> None:
+                 tls_client: Callable[[], ssl.SSLContext] | None = None,
+                 response_timeout: float = TIMEOUT) -> None:
         self.local_uri = local_uri
+        self.response_timeout = response_timeout  # then a local 408 (RFC 4975 7.1.1)
         self._tls_client = tls_client
         self.session: MSRPSession | None = None
         self.active: bool | None = None
@@ -106,6 +111,8 @@ class Endpoint:
         self.use_path: tuple[MSRPURI, ...] = ()  # our relay's hops (RFC 4976), if any
         self._relay_auth: RelayAuth | None = None
         self._refresh_at: float | None = None  # when the relay's grant is renewed
+        # (direction, what one read or write carried): set while the owner traces
+        self.trace: Callable[[str, Iterable[bytes | memoryview]], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Endpoint {self.local_uri} {self.state}>"
@@ -123,7 +130,8 @@ class Endpoint:
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
                                    stream_types=self._stream_types,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
-                                   max_message_bytes=MAX_MESSAGE_BYTES)
+                                   max_message_bytes=MAX_MESSAGE_BYTES,
+                                   response_timeout=self.response_timeout)
         for expectation in self._announced:
             self.session.resume_next(_have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
@@ -158,6 +166,21 @@ class Endpoint:
             self._messages[message_id] = success_report
         self._flush()
         return message_id
+
+    def send_nickname(self, nickname: str, transaction_id: str | None = None) -> str:
+        """A NICKNAME (RFC 7701) to the peer; its answer comes as ``nickname_answered``."""
+        if self.session is None or self.state == "ended":
+            raise RuntimeError(f"the session is {self.state}")
+        transaction_id = self.session.send_nickname(nickname, transaction_id=transaction_id)
+        self._flush()
+        return transaction_id
+
+    def answer_nickname(self, transaction_id: str, code: int, comment: str | None) -> None:
+        """Answer the peer's NICKNAME (``nickname_received``)."""
+        if self.session is None or self.state == "ended":
+            raise RuntimeError(f"the session is {self.state}")
+        self.session.answer_nickname(transaction_id, code, comment)
+        self._flush()
 
     def send_file(self, path: str, content_type: str, message_id: str | None,
                   offset: int = 0) -> str:
@@ -296,11 +319,15 @@ class Endpoint:
         try:
             while True:
                 sock.sendall(bytes(request))
+                if self.trace is not None:
+                    self.trace("outgoing", (bytes(request),))
                 event = None
                 while event is None:
                     data = sock.recv(READ_SIZE)
                     if not data:
                         raise ConnectionError(f"the relay {relay} closed the connection")
+                    if self.trace is not None:
+                        self.trace("incoming", (data,))
                     for message in collect(parser.feed(data)):
                         if isinstance(message, MSRPResponse):
                             event = auth.handle_response(message, time.monotonic())
@@ -355,6 +382,8 @@ class Endpoint:
                 if sock is self._sock:
                     self._lost("the peer closed the connection")
                 return
+            if self.trace is not None:
+                self.trace("incoming", (data,))
             if self.session is None:
                 self._early.append(data)
             else:
@@ -390,6 +419,8 @@ class Endpoint:
                 except OSError as exc:
                     gevent.spawn(self._lost, f"connection error: {exc}")
                     return
+                if self.trace is not None:
+                    self.trace("outgoing", out)
                 if self._sending:
                     gevent.sleep(0)  # a file on a fast link must not starve the loop
         finally:
@@ -434,6 +465,9 @@ class Endpoint:
                 sock.sendall(bytes(request))
             except OSError as exc:
                 gevent.spawn(self._lost, f"connection error: {exc}")
+                return
+        if self.trace is not None:
+            self.trace("outgoing", (bytes(request),))
 
     def _relay_answer(self, event: ResponseUnmatched) -> None:
         """The relay's response to a refresh AUTH (others are stray: ignored)."""
@@ -505,6 +539,13 @@ class Endpoint:
                              failed=True)
             elif isinstance(event, StreamBroken):
                 self.end(f"MSRP stream broken: {event.reason}", failed=True)
+            elif isinstance(event, NicknameRequested):
+                self._emit("nickname_received", {"transaction_id": event.transaction_id,
+                                                 "nickname": event.nickname})
+            elif isinstance(event, NicknameAnswered):
+                self._emit("nickname_answered", {"transaction_id": event.transaction_id,
+                                                 "code": event.code,
+                                                 "reason": event.comment or ""})
             elif isinstance(event, ResponseUnmatched):
                 self._relay_answer(event)
             elif isinstance(event, RequestRejected):

@@ -18,13 +18,14 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 
 from sipsimple_services.msrp.files.names import safe_name
 
 __all__ = ["PARTIAL_NAME", "FileExpectation", "IncomingFile", "OutgoingFile", "TransferError",
-           "hash_file"]
+           "find_partial", "hash_file", "resume_name"]
 
 READ_SIZE = 64 * 1024
 PROGRESS_INTERVAL = 0.25  # seconds between progress events of one transfer
@@ -33,6 +34,25 @@ PARTIAL_NAME = re.compile(r"\.sipsimple-[0-9a-f]{16}\.partial")
 
 class TransferError(Exception):
     pass
+
+
+def resume_name(digest: bytes) -> str:
+    """The name a kept partial file of the file with SHA-1 `digest` takes: a new
+    offer of the same file (same hash) finds it by that name (`find_partial`)."""
+    return f".sipsimple-{digest.hex()[:16]}.partial"
+
+
+def find_partial(directory: str, size: int, digest: bytes) -> tuple[str, int] | None:
+    """A kept partial file of the file (`size`, `digest`) in `directory` and its
+    length, when it holds part of it (more than nothing, less than all)."""
+    path = os.path.join(directory, resume_name(digest))
+    try:
+        info = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or not 0 < info.st_size < size:
+        return None
+    return path, info.st_size
 
 
 def hash_file(path: str) -> tuple[int, bytes]:
@@ -175,10 +195,30 @@ class IncomingFile:
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
-        if self.in_order and self.hashed:
-            return self.partial, self.hashed
-        self.discard()
-        return None
+        if not (self.in_order and self.hashed):
+            self.discard()
+            return None
+        if self.expectation.hash is not None:
+            self._rename_for_resume(self.expectation.hash)
+        return self.partial, self.hashed
+
+    def _rename_for_resume(self, digest: bytes) -> None:
+        """Under `resume_name`, so that a new offer of the same file finds it; of two
+        kept parts of one file the longer stays."""
+        named = os.path.join(self.expectation.directory, resume_name(digest))
+        if named == self.partial:
+            return
+        with contextlib.suppress(OSError):
+            if os.stat(named, follow_symlinks=False).st_size > self.hashed:
+                self.discard()
+                self.partial = named
+                self.hashed = os.stat(named).st_size
+                return
+        try:
+            os.replace(self.partial, named)
+        except OSError:
+            return  # kept under its own name: still resumable by the path file_failed gives
+        self.partial = named
 
     def discard(self) -> None:
         if self.fd is not None:

@@ -11,7 +11,7 @@ from sipsimple.streams.msrp.chat import (
     ChatStreamError,
     choose_wrapping,
 )
-from sipsimple.streams.msrp.fileselector import FileSelector
+from sipsimple.streams.msrp.fileselector import FileRange, FileSelector
 from sipsimple.streams.msrp.filetransfer import (
     FileTransferStream,
     file_selector_for,
@@ -23,6 +23,7 @@ __all__ = [
     "ChatMessage",
     "ChatStream",
     "ChatStreamError",
+    "FileRange",
     "FileSelector",
     "FileTransferStream",
     "MSRPMedia",

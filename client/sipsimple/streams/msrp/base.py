@@ -19,7 +19,7 @@ import threading
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sipsimple.bus.client import BusError, get_bus
+from sipsimple.bus.client import BusError, BusFuture, get_bus
 from sipsimple.core.sdp import FrozenSDPSession, SDPMediaStream, SDPNegotiationError
 from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
@@ -33,7 +33,8 @@ from sipsimple.streams.msrp.sdp import (
 )
 from sipsimple.streams.registry import MediaStreamRegistrar
 
-__all__ = ["MSRPStreamBase", "MSRPStreamError", "msrp_call"]
+__all__ = ["ChatStreamError", "MSRPStreamBase", "MSRPStreamError", "msrp_call",
+           "msrp_call_async"]
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,34 @@ class MSRPStreamError(RuntimeError):
     """An msrp service call failed, or the stream cannot do this in its state."""
 
 
+class ChatStreamError(MSRPStreamError):
+    """A message the stream cannot send as asked (e.g. CPIM-only fields without CPIM).
+
+    Defined here so that ChatStream's parts (`chat`, `chatroom`) share it;
+    `sipsimple.streams.msrp.chat` exports it."""
+
+
 def msrp_call(method: str, timeout: float = MSRP_TIMEOUT, **params: Any) -> Any:
     try:
         return get_bus().call("msrp", method, timeout=timeout, **params)
-    except BusError as exc:
+    except (BusError, ValueError) as exc:  # ValueError: what the bus cannot carry
         raise MSRPStreamError(f"msrp service: {method} failed: {exc}") from exc
+
+
+def msrp_call_async(method: str, owner: object, **params: Any) -> None:
+    """A call that does not wait (safe on the bus thread, where events arrive); its
+    failure is logged. MSRPStreamError when it cannot even be sent."""
+    try:
+        future = get_bus().call_async("msrp", method, params, timeout=MSRP_TIMEOUT)
+    except (BusError, ValueError) as exc:
+        raise MSRPStreamError(f"msrp service: {method} failed: {exc}") from exc
+
+    def done(result: BusFuture) -> None:
+        error = result.exception()
+        if error is not None:
+            log.info("%r: msrp service: %s failed: %s", owner, method, error)
+
+    future.add_done_callback(done)
 
 
 class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
@@ -254,6 +278,8 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             self._message_received(str(getattr(data, "message_id", "")),
                                    content_type if isinstance(content_type, str) else None,
                                    body if isinstance(body, bytes) else b"")
+        elif what in ("nickname_received", "nickname_answered"):
+            self._nickname_event(what, data)
         elif what in ("message_delivered", "message_failed"):
             code = getattr(data, "code", 0)
             self._message_outcome(str(getattr(data, "message_id", "")),
@@ -270,6 +296,9 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
 
     def _message_outcome(self, message_id: str, delivered: bool, code: int, reason: str) -> None:
         """What became of a message we sent (bus thread)."""
+
+    def _nickname_event(self, what: str, data: NotificationData) -> None:
+        """An RFC 7701 NICKNAME of the peer, or the answer to ours (bus thread)."""
 
     def _post(self, name: str, **data: Any) -> None:
         data.setdefault("timestamp", datetime.now())

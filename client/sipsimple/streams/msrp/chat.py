@@ -14,6 +14,18 @@ Chat messages ask for a success REPORT (``Success-Report: yes``,
 when it comes, ChatStreamDidNotDeliverMessage on an error response, a
 failure REPORT, a local 408 or the stream ending first. Composing
 indications (RFC 3994) ask for no report at all.
+
+IMDN (RFC 5438, `dispositions`): ``send_message(dispositions=[...])`` asks
+the peer for delivery and display notifications (CPIM headers, so CPIM is
+needed); they come back as ChatStreamGotDispositionNotification. Received
+messages that ask are answered: delivery at once, display when the
+application calls `send_display_notification`.
+
+Chat rooms (RFC 7701, `chatroom`): a conference focus's ``a=chatroom``
+capabilities allow private messages (recipients other than the peer,
+courtesy recipients) and nicknames (`set_local_nickname`, NICKNAME); a
+room's own stream advertises them (`local_chatroom_capabilities`) and
+answers the participants' NICKNAME requests (`answer_nickname`).
 """
 
 from __future__ import annotations
@@ -37,6 +49,8 @@ from sipsimple.payloads.cpim import (
     MultilingualText,
 )
 from sipsimple.payloads.errors import BuilderError
+from sipsimple.payloads.imdn import CONTENT_TYPE as IMDN_CONTENT_TYPE
+from sipsimple.payloads.imdn import IMDNNotification, IMDNParseError, IMDNRequest
 from sipsimple.payloads.iscomposing import (
     CONTENT_TYPE as COMPOSING_CONTENT_TYPE,
 )
@@ -45,17 +59,28 @@ from sipsimple.payloads.iscomposing import (
     IsComposingParseError,
 )
 from sipsimple.streams.interface import InvalidStreamError
-from sipsimple.streams.msrp.base import MSRPStreamBase, MSRPStreamError, msrp_call
+from sipsimple.streams.msrp.base import (
+    ChatStreamError,
+    MSRPStreamBase,
+    MSRPStreamError,
+    msrp_call,
+    msrp_call_async,
+)
+from sipsimple.streams.msrp.chatroom import ChatRoomMixin, RecipientsError, check_recipients
+from sipsimple.streams.msrp.dispositions import (
+    DispositionError,
+    Dispositions,
+    Received,
+    checked_dispositions,
+    not_understood,
+    notification_for,
+)
 from sipsimple.streams.msrp.sdp import contains_mime_type
 
 __all__ = ["ChatMessage", "ChatStream", "ChatStreamError", "OutgoingChatMessage",
            "choose_wrapping"]
 
 log = logging.getLogger(__name__)
-
-
-class ChatStreamError(MSRPStreamError):
-    """A message the stream cannot send as asked (e.g. CPIM-only fields without CPIM)."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +113,15 @@ class OutgoingChatMessage:
     required: tuple[str, ...] = ()
     additional_headers: tuple[CPIMHeader, ...] = ()
     notify: bool = True  # False: a composing indication (no reports, no notifications)
+    dispositions: tuple[str, ...] = ()  # IMDN notifications asked of the peer
+    sender: ChatIdentity | None = None  # a room relaying for a participant (CPIM From)
     payload: Any = field(default=None, compare=False)  # what was wrapped and sent
 
     @property
     def needs_cpim(self) -> bool:
         return bool(self.recipients is not None or self.courtesy_recipients or self.subject
-                    or self.timestamp is not None or self.required or self.additional_headers)
+                    or self.timestamp is not None or self.required or self.additional_headers
+                    or self.dispositions or self.sender is not None)
 
 
 def choose_wrapping(content_type: str, needs_cpim: bool, *, local_accept: Sequence[str],
@@ -124,13 +152,13 @@ def _identity(header: Any) -> ChatIdentity | None:
         return None
 
 
-class ChatStream(MSRPStreamBase):
+class ChatStream(ChatRoomMixin, MSRPStreamBase):
     type = "chat"
     priority = 1
 
     media_type = "message"
     accept_types = ["message/cpim", "text/*", "image/*", COMPOSING_CONTENT_TYPE]
-    accept_wrapped_types = ["text/*", "image/*", COMPOSING_CONTENT_TYPE]
+    accept_wrapped_types = ["text/*", "image/*", COMPOSING_CONTENT_TYPE, IMDN_CONTENT_TYPE]
     prefer_cpim = True
 
     def __init__(self, account: Any, direction: str = "sendrecv") -> None:
@@ -141,6 +169,12 @@ class ChatStream(MSRPStreamBase):
         # Keeps the order of queued and new messages; never taken on the bus thread
         # (sending makes bus calls, which the bus thread must not wait for).
         self._send_lock = threading.Lock()
+        self._dispositions = Dispositions()
+        # RFC 7701 a=chatroom of our m-line: set (before the offer or answer) by an
+        # application that is a chat room's focus, e.g. ["nickname", "private-messages"]
+        self.local_chatroom_capabilities: list[str] = []
+        self.local_nickname: str | None = None  # the last one the focus accepted
+        self._nicknames: dict[str, str] = {}  # our NICKNAME transactions -> nickname
 
     @classmethod
     def new_from_sdp(cls, account: Any, remote_sdp: FrozenSDPSession,
@@ -162,16 +196,43 @@ class ChatStream(MSRPStreamBase):
                      courtesy_recipients: Iterable[ChatIdentity] | None = None,
                      subject: str | None = None, timestamp: datetime | None = None,
                      required: Iterable[str] | None = None,
-                     additional_headers: Iterable[CPIMHeader] | None = None) -> str:
-        """Send (or queue until the stream starts) a message; its MSRP Message-ID."""
+                     additional_headers: Iterable[CPIMHeader] | None = None,
+                     dispositions: Iterable[str] | None = None,
+                     sender: ChatIdentity | None = None) -> str:
+        """Send (or queue until the stream starts) a message; its MSRP Message-ID.
+
+        `dispositions` (``positive-delivery``, ``negative-delivery``,
+        ``display``) asks the peer for IMDN notifications (RFC 5438), which name
+        the returned id. `sender` (the CPIM From, by default ours) is a chat
+        room's: only a stream whose session is the focus relays messages on
+        behalf of its participants."""
+        try:
+            asked = checked_dispositions(dispositions or ())
+        except DispositionError as exc:
+            raise ChatStreamError(str(exc)) from None
         message = OutgoingChatMessage(
             secrets.token_hex(8),
             content.encode("utf-8") if isinstance(content, str) else bytes(content),
             content_type, tuple(recipients) if recipients is not None else None,
             tuple(courtesy_recipients or ()), subject, timestamp, tuple(required or ()),
-            tuple(additional_headers or ()))
+            tuple(additional_headers or ()), dispositions=asked, sender=sender)
         self._submit(message)
         return message.message_id
+
+    def send_display_notification(self, message_id: str, status: str = "displayed") -> None:
+        """Tell the sender that its message `message_id` (ChatStreamGotMessage's
+        ``message_id``) was displayed (or ``forbidden``, ``error``), as it asked.
+
+        ChatStreamError if it asked for no display notification (or was answered
+        already) or the stream cannot send it. Safe on any thread."""
+        if status not in ("displayed", "forbidden", "error"):
+            raise ChatStreamError(f"{status!r} is not a display status")
+        received = self._dispositions.take_display(message_id)
+        if received is None:
+            raise ChatStreamError(f"message {message_id} asked for no display notification")
+        if not self._notify(received, "display", status):
+            self._dispositions.owe_display(received)  # still owed: the caller may retry
+            raise ChatStreamError("the peer cannot take IMDN notifications now")
 
     def send_composing_indication(self, state: str, refresh: int | None = None,
                                   last_active: datetime | None = None,
@@ -203,8 +264,14 @@ class ChatStream(MSRPStreamBase):
         remote = self.remote_media
         assert remote is not None and self.msrp_session_id is not None
         try:
-            if message.recipients is not None:
-                self._check_recipients(message.recipients)
+            try:
+                check_recipients(message.recipients, message.courtesy_recipients,
+                                 self._remote_identity(), self.private_messages_allowed)
+            except RecipientsError as exc:
+                raise ChatStreamError(str(exc)) from None
+            if message.sender is not None and not getattr(self.session, "local_focus", False):
+                raise ChatStreamError("only a conference focus sends on behalf of another "
+                                      "sender")
             cpim = choose_wrapping(message.content_type, message.needs_cpim,
                                    local_accept=self.accept_types,
                                    remote_accept=remote.accept_types,
@@ -223,6 +290,7 @@ class ChatStream(MSRPStreamBase):
             message = _with_payload(message, payload)
             if message.notify:
                 self._pending[message.message_id] = message
+            self._dispositions.sent(message.message_id, message.dispositions)
             msrp_call("send_message", session_id=self.msrp_session_id,
                       content_type=content_type, body=body, message_id=message.message_id,
                       success_report=message.notify,
@@ -239,12 +307,6 @@ class ChatStream(MSRPStreamBase):
             self._post("ChatStreamDidSendMessage", message_id=message.message_id,
                        message=payload, content_type=content_type)
 
-    def _check_recipients(self, recipients: tuple[ChatIdentity, ...]) -> None:
-        remote = self._remote_identity()
-        # Private messages need a conference focus's support (RFC 7701), not here yet.
-        if remote is None or len(recipients) != 1 or str(recipients[0].uri) != str(remote.uri):
-            raise ChatStreamError("the peer does not support private messages")
-
     def _wrap(self, message: OutgoingChatMessage) -> CPIMMessage:
         recipients = message.recipients
         if recipients is None:
@@ -252,8 +314,8 @@ class ChatStream(MSRPStreamBase):
         parameters: tuple[tuple[str, str], ...] = ()
         if message.content_type.lower().startswith("text/"):
             parameters = (("charset", "utf-8"),)
-        sender = self._local_identity()
-        return CPIMMessage(
+        sender = message.sender or self._local_identity()
+        cpim = CPIMMessage(
             message.content, message.content_type.split(";", 1)[0].strip(), parameters,
             sender=CPIMIdentity(sender.uri, sender.display_name) if sender else None,
             recipients=tuple(CPIMIdentity(r.uri, r.display_name) for r in recipients),
@@ -262,6 +324,11 @@ class ChatStream(MSRPStreamBase):
             subject=_subject(message.subject),
             timestamp=message.timestamp or datetime.now(UTC),
             required=message.required, additional_headers=message.additional_headers)
+        if message.dispositions:
+            assert cpim.timestamp is not None
+            cpim = IMDNRequest(message.message_id, cpim.timestamp,
+                               message.dispositions).apply(cpim)
+        return cpim
 
     def _local_identity(self) -> ChatIdentity | None:
         identity = _identity(getattr(self.session, "local_identity", None))
@@ -277,6 +344,12 @@ class ChatStream(MSRPStreamBase):
             return
         name = "ChatStreamDidDeliverMessage" if delivered else "ChatStreamDidNotDeliverMessage"
         self._post(name, message_id=message_id, code=code, reason=reason, chunk=None)
+
+    def end(self) -> None:
+        never = self._state == "new"  # the base has nothing to end then, but we may
+        super().end()                 # hold queued messages that will never go
+        if never:
+            self._stream_ended()
 
     def _stream_ended(self) -> None:
         with self._send_lock:
@@ -295,24 +368,99 @@ class ChatStream(MSRPStreamBase):
             except CPIMParseError as exc:
                 log.warning("%r: dropped a malformed CPIM message %s: %s", self, message_id, exc)
                 return
+            sender = cpim.sender or (CPIMIdentity(remote.uri, remote.display_name)
+                                     if remote else None)
             if cpim.content_type == COMPOSING_CONTENT_TYPE:
-                self._composing(cpim.content, cpim.sender or (CPIMIdentity(
-                    remote.uri, remote.display_name) if remote else None),
-                    list(cpim.recipients))
+                self._composing(cpim.content, sender, list(cpim.recipients))
                 return
-            # RFC 3862 leaves From and DateTime out at times: the session's peer, now.
-            if cpim.sender is None and remote is not None:
-                cpim = _replace(cpim, sender=CPIMIdentity(remote.uri, remote.display_name))
-            if cpim.timestamp is None:
-                cpim = _replace(cpim, timestamp=datetime.now(UTC))
-            self._post("ChatStreamGotMessage", message=cpim)
+            if cpim.content_type == IMDN_CONTENT_TYPE:
+                self._disposition(cpim.content, sender)
+                return
+            self._cpim_received(cpim, sender, message_id)
             return
         if bare == COMPOSING_CONTENT_TYPE:
             self._composing(body, remote, _present(self._local_identity()))
             return
         message = ChatMessage(_content(body, bare), bare or "application/octet-stream", remote,
                               _present(self._local_identity()), datetime.now(UTC), message_id)
-        self._post("ChatStreamGotMessage", message=message)
+        self._post("ChatStreamGotMessage", message=message, message_id=message_id,
+                   dispositions=[], private=False)
+
+    def _cpim_received(self, cpim: CPIMMessage, sender: CPIMIdentity | None,
+                       message_id: str) -> None:
+        try:
+            request = IMDNRequest.from_message(cpim)
+        except IMDNParseError as exc:  # it cannot be answered; the message itself is fine
+            log.info("%r: message %s asks for IMDN wrongly: %s", self, message_id, exc)
+            request = None
+        received = Received(request, sender) if request is not None else None
+        asked = request.notifications if request is not None else ()
+        refusal = self._refusal(cpim)
+        if refusal is not None:
+            log.warning("%r: dropped message %s: %s", self, message_id, refusal)
+            if received is not None and "negative-delivery" in asked:
+                self._notify(received, "delivery", "failed")
+            return
+        # RFC 3862 leaves From and DateTime out at times: the session's peer, now.
+        if cpim.sender is None and sender is not None:
+            cpim = _replace(cpim, sender=sender)
+        if cpim.timestamp is None:
+            cpim = _replace(cpim, timestamp=datetime.now(UTC))
+        if received is not None:
+            if "display" in asked:  # before the application may answer it
+                self._dispositions.owe_display(received)
+            if "positive-delivery" in asked:
+                self._notify(received, "delivery", "delivered")
+        self._post("ChatStreamGotMessage", message=cpim,
+                   message_id=request.message_id if request is not None else message_id,
+                   dispositions=list(asked), private=self._is_private(cpim.recipients))
+
+    def _refusal(self, cpim: CPIMMessage) -> str | None:
+        """Why a CPIM message cannot be handed to the application (None: it can)."""
+        if not contains_mime_type(self.accept_wrapped_types, cpim.content_type):
+            return f"{cpim.content_type} is not accepted wrapped in CPIM"
+        missing = not_understood(cpim)
+        if missing:
+            return f"it requires headers not understood here: {', '.join(missing)}"
+        return None
+
+    def _disposition(self, body: bytes, sender: ChatIdentity | None) -> None:
+        try:
+            notification = IMDNNotification.parse(body)
+        except IMDNParseError as exc:
+            log.warning("%r: dropped a malformed IMDN notification: %s", self, exc)
+            return
+        if not self._dispositions.expected(notification):
+            log.info("%r: an IMDN notification for %s, which did not ask for it", self,
+                     notification.message_id)
+            return
+        self._post("ChatStreamGotDispositionNotification", message_id=notification.message_id,
+                   kind=notification.kind, status=notification.status, sender=sender,
+                   notification=notification)
+
+    def _notify(self, received: Received, kind: str, status: str) -> bool:
+        """Send our IMDN notification without waiting (this may run on the bus thread);
+        False when the peer cannot take it."""
+        remote, session_id = self.remote_media, self.msrp_session_id
+        if remote is None or session_id is None or self._state == "ended":
+            return False
+        if not (contains_mime_type(self.accept_types, CPIM_CONTENT_TYPE)
+                and contains_mime_type(remote.accept_types, CPIM_CONTENT_TYPE)
+                and contains_mime_type(remote.accept_wrapped_types, IMDN_CONTENT_TYPE)):
+            log.info("%r: the peer takes no IMDN notifications; %s %s not sent", self, kind,
+                     status)
+            return False
+        local = self._local_identity()
+        message = notification_for(received, kind, status, CPIMIdentity(
+            local.uri, local.display_name) if local is not None else None)
+        try:
+            msrp_call_async("send_message", self, session_id=session_id,
+                            content_type=CPIM_CONTENT_TYPE, body=message.encode(),
+                            success_report=False, failure_report="no")
+        except MSRPStreamError as exc:
+            log.info("%r: IMDN %s %s not sent: %s", self, kind, status, exc)
+            return False
+        return True
 
     def _composing(self, body: bytes, sender: ChatIdentity | None,
                    recipients: Sequence[ChatIdentity]) -> None:
@@ -324,7 +472,7 @@ class ChatStream(MSRPStreamBase):
         self._post("ChatStreamGotComposingIndication", state=indication.state,
                    refresh=indication.refresh, last_active=indication.last_active,
                    content_type=indication.content_type, sender=sender,
-                   recipients=list(recipients))
+                   recipients=list(recipients), private=self._is_private(recipients))
 
 
 def _content(data: bytes, content_type: str) -> str | bytes:

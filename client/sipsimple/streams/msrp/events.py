@@ -37,6 +37,11 @@ class _MSRPEvents:
         for name in (*EVENTS["msrp"], "ServiceDidRestart"):
             center.add_observer(self, name=name)
 
+    def stream(self, session_id: str) -> Any:
+        """The stream registered under `session_id`, or None."""
+        with self._lock:
+            return self._streams.get(session_id)
+
     def unregister(self, session_id: str | None) -> None:
         if session_id is not None:
             with self._lock:

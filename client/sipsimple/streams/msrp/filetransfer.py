@@ -19,12 +19,20 @@ one per piece received with its bytes, ``content_type``,
 ``FileTransferStreamDidFinish`` on both sides (``error``: None or the reason;
 the receiver's ``file_path`` where the file now is; an interrupted receiver's
 ``partial`` file and ``received`` bytes, kept to resume).
+
+Resume (RFC 5547 8.2): the sender's offer carries ``a=file-range``
+(``1-*``, or the `file_range` given); a receiver that kept part of the same
+file (same size and SHA-1: the service names a kept part after the hash)
+answers with the range it still needs (``N+1-*``), continues its partial
+file and checks size and SHA-1 over the whole file; the sender sends from
+the answered start. A new offer of an interrupted file is all it takes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from typing import Any
 
@@ -33,9 +41,15 @@ from sipsimple.core.sdp import FrozenSDPSession, SDPAttribute, SDPMediaStream
 from sipsimple.notification import NotificationData
 from sipsimple.streams.interface import InvalidStreamError, UnknownStreamError
 from sipsimple.streams.msrp.base import MSRPStreamBase, MSRPStreamError, msrp_call
-from sipsimple.streams.msrp.fileselector import FileSelector, parse_file_transfer_id
+from sipsimple.streams.msrp.fileselector import (
+    FileRange,
+    FileSelector,
+    format_file_range,
+    parse_file_range,
+    parse_file_transfer_id,
+)
 
-__all__ = ["FileTransferStream", "file_selector_for", "transfer_directory"]
+__all__ = ["FileTransferStream", "file_selector_for", "transfer_directory", "use_directories"]
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +57,27 @@ HASH_TIMEOUT = 3600.0  # seconds: hashing reads the whole file
 DEFAULT_TYPE = "application/octet-stream"
 
 
+# The directories this process's transfers use: the msrp service reads and
+# writes files only inside those its client configured (docs/msrp.md, Paths).
+_directories: set[str] = set()
+_directories_lock = threading.Lock()
+
+
+def use_directories(*directories: str) -> None:
+    """Let the msrp service use `directories` (absolute) for this process's transfers,
+    besides those given before: the application's own choices (a file it sends, the
+    directory it receives into), never a path a peer named."""
+    with _directories_lock:
+        _directories.update(os.path.realpath(directory) for directory in directories)
+        chosen = sorted(_directories)
+    msrp_call("configure", directories=chosen)
+
+
 def file_selector_for(path: str, content_type: str | None = None) -> FileSelector:
-    """The selector of a local file: the msrp service reads it for its size and SHA-1."""
+    """The selector of a local file: the msrp service reads it for its size and SHA-1.
+    The file's directory becomes one this process may send from."""
     path = os.path.abspath(os.path.expanduser(path))
+    use_directories(os.path.dirname(os.path.realpath(path)))
     try:
         reply = get_bus().call("msrp", "hash_file", timeout=HASH_TIMEOUT, path=path)
     except BusError as exc:
@@ -75,8 +107,15 @@ class FileTransferStream(MSRPStreamBase):
     # for large files); set before the stream starts.
     deliver_content = False
 
+    # Where the receiver writes: None is ``file_transfer.directory``; set it (an
+    # absolute path, the application's choice) before the stream starts.
+    directory: str | None = None
+    # The receiver continues what an interrupted transfer of the same file (same
+    # size and SHA-1) kept, when the offer carries a=file-range (RFC 5547 8.2).
+    resume = True
+
     def __init__(self, account: Any, file_selector: FileSelector | None = None,
-                 direction: str = "sendonly") -> None:
+                 direction: str = "sendonly", file_range: FileRange | None = None) -> None:
         if direction not in ("sendonly", "recvonly"):
             raise ValueError(f"a file transfer is sendonly or recvonly, not {direction}")
         if direction == "sendonly" and (file_selector is None or file_selector.path is None):
@@ -86,6 +125,14 @@ class FileTransferStream(MSRPStreamBase):
         self.transfer_id = uuid.uuid4().hex
         self.message_id: str | None = None
         self.file_path: str | None = None  # the receiver's final file
+        # The part of the file this transfer moves: the sender offers it (the whole
+        # file by default) and sends what the answer asks for; the receiver asks
+        # for what it still needs. None: no a=file-range (a peer without it).
+        if file_range is None and direction == "sendonly":
+            file_range = FileRange()
+        self.file_range: FileRange | None = file_range
+        self.partial: str | None = None  # the receiver's kept part it continues
+        self._range_chosen = False
         self._finished = False
 
     @classmethod
@@ -101,7 +148,9 @@ class FileTransferStream(MSRPStreamBase):
         try:
             selector = FileSelector.parse(media.attributes.getfirst("file-selector") or "")
             transfer_id = media.attributes.getfirst("file-transfer-id")
-            stream = cls(account, selector, "recvonly")
+            offered_range = media.attributes.getfirst("file-range")
+            stream = cls(account, selector, "recvonly",
+                         parse_file_range(offered_range) if offered_range else None)
             if transfer_id:
                 stream.transfer_id = parse_file_transfer_id(transfer_id)
         except ValueError as exc:
@@ -115,7 +164,33 @@ class FileTransferStream(MSRPStreamBase):
         media.attributes.append(SDPAttribute("file-selector", str(selector)))
         media.attributes.append(SDPAttribute("file-transfer-id", self.transfer_id))
         media.attributes.append(SDPAttribute("file-disposition", "attachment"))
+        if self.direction == "recvonly" and not for_offer:
+            self._choose_range()
+        if self.file_range is not None:
+            media.attributes.append(SDPAttribute("file-range",
+                                                 format_file_range(self.file_range)))
         return media
+
+    def _choose_range(self) -> None:
+        """The receiver's answer: the part still needed (RFC 5547 8.2). An offer with
+        a=file-range lets us ask for the rest of a kept part of the same file; else
+        the whole file (no a=file-range: the peer does not know it)."""
+        if self.file_range is None or self._range_chosen:
+            return
+        self._range_chosen = True
+        selector = self.file_selector
+        found: dict[str, Any] = {}
+        if self.resume and selector is not None and selector.size and selector.hash:
+            try:
+                found = msrp_call("find_partial", directory=self._directory(),
+                                  size=selector.size, hash=selector.hash)
+            except (MSRPStreamError, OSError) as exc:
+                log.info("%r: no resume: %s", self, exc)
+        if found.get("partial"):
+            self.partial = str(found["partial"])
+            self.file_range = FileRange(int(found["received"]))
+        else:
+            self.file_range = FileRange()
 
     def start(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
               stream_index: int) -> None:
@@ -123,22 +198,52 @@ class FileTransferStream(MSRPStreamBase):
             selector = self.file_selector or FileSelector()
             try:
                 msrp_call("receive_file", session_id=self.msrp_session_id,
-                          directory=transfer_directory(), name=selector.name or "file",
-                          size=selector.size, hash=selector.hash,
+                          directory=self._directory(), name=selector.name or "file",
+                          size=selector.size, hash=selector.hash, partial=self.partial,
                           content=bool(self.deliver_content))
             except (MSRPStreamError, OSError) as exc:
                 self._post("MediaStreamDidFail", reason=f"cannot receive the file: {exc}")
                 return
+        elif self.direction == "sendonly":
+            answered = remote_sdp.media[stream_index].attributes.getfirst("file-range")
+            if answered:
+                try:
+                    self.file_range = parse_file_range(answered)
+                except ValueError as exc:
+                    self._post("MediaStreamDidFail", reason=f"bad a=file-range answer: {exc}")
+                    return
         super().start(local_sdp, remote_sdp, stream_index)
+
+    def _directory(self) -> str:
+        """The receiver's directory, made if missing and given to the msrp service."""
+        if self.directory is None:
+            directory = transfer_directory()
+        else:
+            directory = os.path.abspath(os.path.expanduser(self.directory))
+            os.makedirs(directory, exist_ok=True)
+        use_directories(directory)
+        return directory
 
     def _session_ready(self) -> None:
         if self.direction != "sendonly" or self.msrp_session_id is None:
             return
-        assert self.file_selector is not None
+        assert self.file_selector is not None and self.file_selector.path is not None
+        try:  # the application's file, even with a selector it made itself
+            use_directories(os.path.dirname(os.path.realpath(self.file_selector.path)))
+        except MSRPStreamError as exc:
+            self._finish(str(exc))
+            return
+        offset = self.file_range.start if self.file_range is not None else 0
+        size = self.file_selector.size
+        if size is not None and offset > size:
+            self._finish(f"the peer asked for bytes from {offset + 1}, past the end "
+                         f"of the file ({size} bytes)")
+            return
         try:
             reply = msrp_call("send_file", session_id=self.msrp_session_id,
                               path=self.file_selector.path,
-                              content_type=self.file_selector.type or DEFAULT_TYPE)
+                              content_type=self.file_selector.type or DEFAULT_TYPE,
+                              offset=offset)
         except MSRPStreamError as exc:
             self._finish(str(exc))
             return

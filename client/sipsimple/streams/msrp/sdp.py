@@ -49,6 +49,7 @@ class MSRPMedia:
     accept_wrapped_types: tuple[str, ...]
     setup: str | None  # None: no a=setup (RFC 4975 rules)
     direction: str
+    chatroom: tuple[str, ...] = ()  # RFC 7701 a=chatroom (a focus's capabilities), lower case
 
 
 def read_media(media: Any, direction: str = "sendrecv") -> MSRPMedia:
@@ -72,8 +73,10 @@ def read_media(media: Any, direction: str = "sendrecv") -> MSRPMedia:
         setup = setup.strip().lower()
         if setup not in SETUP_VALUES:
             raise SDPNegotiationError(f"invalid a=setup:{setup}")
+    chatroom = tuple(" ".join(attributes.getall("chatroom")).lower().split())
     return MSRPMedia(str(media.media), int(media.port),
-                     transport == "TCP/TLS/MSRP", path, accept, wrapped, setup, direction)
+                     transport == "TCP/TLS/MSRP", path, accept, wrapped, setup, direction,
+                     chatroom)
 
 
 def answer_setup(offered: str | None) -> str:
