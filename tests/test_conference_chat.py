@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sipsimple.conference.chat import composing, relay
+from sipsimple.conference.chat import composing, nickname_answer, relay
 from sipsimple.payloads.cpim import CPIMIdentity, CPIMMessage
 from sipsimple.payloads.iscomposing import IsComposingMessage
 from sipsimple.streams.msrp import ChatMessage
@@ -83,3 +83,11 @@ def test_a_composing_indication_is_relayed_like_a_message() -> None:
     private = relay(composing("idle", None, None, None, [MEMBERS["c"]]), "a", MEMBERS["a"],
                     ROOM, MEMBERS)
     assert [key for key, _ in private.messages] == ["c"]
+
+
+def test_a_nickname_is_unique_in_the_room_whatever_its_case() -> None:
+    taken = {"a": "Ali", "b": "bobby"}
+    assert nickname_answer("ALI", "c", taken)[0] == 425
+    assert nickname_answer("Ali", "a", taken) == (200, "OK")  # asked again by its owner
+    assert nickname_answer("carol", "c", taken) == (200, "OK")
+    assert nickname_answer("  ", "c", taken)[0] == 424

@@ -33,10 +33,9 @@ from sipsimple.bus.client import get_bus
 from sipsimple.conference import ConferenceRoom
 from sipsimple.configuration.datatypes import SIPProxyAddress
 from sipsimple.core import SIPURI, ToHeader
-from sipsimple.payloads.cpim import CPIMIdentity, CPIMMessage
+from sipsimple.payloads.cpim import ChatIdentity
 from sipsimple.session import Session
 from sipsimple.streams import AudioStream, ChatStream
-from sipsimple.streams.msrp.base import msrp_call
 
 pytestmark = pytest.mark.integration
 
@@ -299,13 +298,10 @@ def test_chat_is_relayed_between_participants(
         assert str(message.sender.uri) == f"sip:alice@{DOMAIN}"
         assert [str(r.uri) for r in message.recipients] == [str(room.uri)]
 
-    # a private message to bob, as a client that supports them sends it (RFC 7701: CPIM
-    # To names the participant): main's ChatStream does not send those yet
-    private = CPIMMessage(b"just bob", "text/plain", (("charset", "utf-8"),),
-                          sender=CPIMIdentity(accounts["alice"].uri),
-                          recipients=(CPIMIdentity(f"sip:bob@{DOMAIN}"),))
-    msrp_call("send_message", session_id=chats["alice"].msrp_session_id,
-              content_type="message/cpim", body=private.encode())
+    # a private message to bob (RFC 7701: the room's a=chatroom offers private-messages)
+    assert "private-messages" in chats["alice"].chatroom_capabilities
+    chats["alice"].send_message("just bob", recipients=[ChatIdentity(SIPURI.parse(
+        f"sip:bob@{DOMAIN}"))])
     message = got_chat(events, chats["bob"], "just bob").data.message
     assert str(message.sender.uri) == f"sip:alice@{DOMAIN}"
     assert [str(r.uri) for r in message.recipients] == [f"sip:bob@{DOMAIN}"]
@@ -316,6 +312,16 @@ def test_chat_is_relayed_between_participants(
                     if n.sender is chats[name]] for name in chats}
     assert texts == {"alice": [], "bob": [b"hello all", b"just bob", b"after"],
                      "carol": [b"hello all", b"after"]}
+
+    # nicknames (RFC 7701 NICKNAME): one each, unique in the room
+    asked = chats["alice"].set_local_nickname("Ali")
+    events.wait(lambda n: n.name == "ChatStreamDidSetNickname" and n.data.message_id == asked)
+    wait_until(lambda: {p.nickname for p in room.participants} >= {"Ali"},
+               "the room did not keep alice's nickname")
+    asked = chats["carol"].set_local_nickname("ali")
+    refused = events.wait(lambda n: n.name == "ChatStreamDidNotSetNickname"
+                          and n.data.message_id == asked)
+    assert refused.data.code == 425
 
     chats["bob"].send_composing_indication("active", refresh=60)
     for name in ("alice", "carol"):

@@ -51,7 +51,8 @@ HANDLER_EVENTS = (
 def describe_participant(participant: Any) -> str:
     name = f'"{participant.display_name}" ' if participant.display_name else ""
     media = [f"audio {participant.audio}" if participant.audio else "",
-             "chat" if participant.chat else ""]
+             "chat" if participant.chat else "",
+             f"nickname {participant.nickname}" if participant.nickname else ""]
     details = ", ".join(part for part in (participant.joining_method, *media) if part)
     return f"{name}<{participant.uri}> ({details})"
 

@@ -11,8 +11,12 @@ A message is wrapped in CPIM (RFC 3862) with the sender's identity in From
 
 The sender never gets its own message back. Composing indications
 (RFC 3994) go the same way (`composing` makes the message of one). `deliver`
-sends one relayed message on the room's leg of a participant's ChatStream.
-Nicknames (MSRP NICKNAME, RFC 7701) are not handled here yet.
+sends one relayed message on the room's leg of a participant's ChatStream:
+a message through `ChatStream.send_message(sender=...)` (a focus's stream
+relays on behalf of its participants), a composing indication, which has
+no sender there, through the msrp service as it is. `nickname_answer` is
+the room's rule for RFC 7701 NICKNAME requests: one nickname per
+participant, unique in the room regardless of case.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from sipsimple.payloads.cpim import CPIM_CONTENT_TYPE, CPIMIdentity, CPIMMessage
 from sipsimple.payloads.iscomposing import CONTENT_TYPE as COMPOSING_CONTENT_TYPE
 from sipsimple.payloads.iscomposing import IsComposingMessage
 
-__all__ = ["Relayed", "composing", "deliver", "relay"]
+__all__ = ["Relayed", "composing", "deliver", "nickname_answer", "relay"]
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +101,12 @@ def composing(state: str, refresh: int | None, last_active: datetime | None,
 
 
 def deliver(stream: Any, message: CPIMMessage) -> None:
-    """Send `message` on the room's ChatStream `stream` as it is (From kept).
-
-    Through the msrp service directly: the ChatStream would put the room in
-    From. No report is asked for a relayed message (the room has no one to tell).
-    """
+    """Send `message` on the room's ChatStream `stream`, its From kept."""
+    if message.content_type != COMPOSING_CONTENT_TYPE:
+        stream.send_message(message.content, message.content_type,
+                            recipients=message.recipients, subject=message.subject,
+                            timestamp=message.timestamp, sender=message.sender)
+        return
     from sipsimple.streams.msrp.base import msrp_call
 
     session_id = getattr(stream, "msrp_session_id", None)
@@ -109,3 +114,15 @@ def deliver(stream: Any, message: CPIMMessage) -> None:
         return
     msrp_call("send_message", session_id=session_id, content_type=CPIM_CONTENT_TYPE,
               body=message.encode(), success_report=False, failure_report="no")
+
+
+def nickname_answer(nickname: str, key: str, taken: Mapping[str, str]) -> tuple[int, str]:
+    """The answer to participant `key` asking for `nickname`, given the nicknames
+    `taken` (by participant key): 200, or 425 when another participant has it."""
+    wanted = nickname.strip().casefold()
+    if not wanted:
+        return 424, "Nickname empty"
+    for other, name in taken.items():
+        if other != key and name.casefold() == wanted:
+            return 425, "Nickname reserved or already in use"
+    return 200, "OK"

@@ -39,7 +39,7 @@ from sipsimple.payloads.errors import BuilderError
 from sipsimple.session import Session, SessionManager
 from sipsimple.threading import Worker
 
-from .chat import composing, deliver, relay
+from .chat import composing, deliver, nickname_answer, relay
 from .mixing import ConferenceBridge
 from .notifier import ConferenceSubscriptions
 from .roster import Participant, Roster
@@ -60,7 +60,9 @@ _SUBSCRIPTION_EVENTS = (
     "signalling.subscription_failed",
 )
 _OBSERVED = (*_SUBSCRIPTION_EVENTS, "ServiceDidRestart")
-_CHAT_NOTIFICATIONS = ("ChatStreamGotMessage", "ChatStreamGotComposingIndication")
+_CHAT_NOTIFICATIONS = ("ChatStreamGotMessage", "ChatStreamGotComposingIndication",
+                       "ChatStreamGotNicknameRequest")
+CHATROOM = ["nickname", "private-messages"]  # what the room's chat offers (RFC 7701)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class ConferenceRoom:
         self._claims: list[SIPURI] = []
         self._adding: dict[Session, _Referral] = {}  # our dial-outs
         self._removing: dict[Session, list[_Referral]] = {}
+        self._nicknames: dict[str, str] = {}  # participant key -> nickname (RFC 7701)
 
     def __repr__(self) -> str:
         return f"<ConferenceRoom {self.uri} {self.state} {len(self.roster)} participants>"
@@ -221,6 +224,12 @@ class ConferenceRoom:
             return
         with self._lock:
             self._keys[session] = uuid.uuid4().hex[:12]
+        for stream in chosen:
+            if stream.type == "chat":
+                stream.local_chatroom_capabilities = list(CHATROOM)
+                # its requests may come before the session's start: observed from now
+                NotificationCenter().add_observer(self, name="ChatStreamGotNicknameRequest",
+                                                  sender=stream)
         NotificationCenter().add_observer(self, sender=session)
         session.accept(chosen, is_focus=True)
 
@@ -330,6 +339,8 @@ class ConferenceRoom:
             self._submit(lambda: self._session_event(name, sender, data))
         elif name == "ChatStreamGotMessage":
             self._submit(lambda: self._chat(sender, data.message))
+        elif name == "ChatStreamGotNicknameRequest":
+            self._submit(lambda: self._nickname(sender, data.transaction_id, data.nickname))
         elif name == "ChatStreamGotComposingIndication":
             self._submit(lambda: self._chat(sender, composing(
                 data.state, data.refresh, data.last_active, data.content_type,
@@ -373,6 +384,7 @@ class ConferenceRoom:
             key=key, uri=uri, endpoint=session._remote_contact or uri,
             display_name=getattr(identity, "display_name", None) or None,
             joining_method="dialed-out" if session in self._adding else "dialed-in",
+            nickname=self._nicknames.get(key),
             audio=None, chat=_stream(session, "chat") is not None,
         )
         audio = _stream(session, "audio")
@@ -385,7 +397,7 @@ class ConferenceRoom:
                                          "audio": _audio_status(session, self.bridge)})
         chat = _stream(session, "chat")
         if chat is not None:
-            for chat_name in _CHAT_NOTIFICATIONS:
+            for chat_name in _CHAT_NOTIFICATIONS[:2]:
                 NotificationCenter().add_observer(self, name=chat_name, sender=chat)
         self._publish(self.roster.join(participant))
         log.info("%r: %s joined", self, uri)
@@ -394,13 +406,15 @@ class ConferenceRoom:
     def _left(self, session: Session) -> None:
         with self._lock:
             key = self._keys.pop(session, None)
+        if key is not None:
+            self._nicknames.pop(key, None)
         audio = _stream(session, "audio")
         if audio is not None:
             self.bridge.remove(audio, unlink=False)  # its end takes its links along
-        chat = _stream(session, "chat")
-        if chat is not None:
-            for chat_name in _CHAT_NOTIFICATIONS:
-                NotificationCenter().discard_observer(self, name=chat_name, sender=chat)
+        for chat in [*session.streams, *(session.proposed_streams or ())]:
+            if getattr(chat, "type", None) == "chat":
+                for chat_name in _CHAT_NOTIFICATIONS:
+                    NotificationCenter().discard_observer(self, name=chat_name, sender=chat)
         if key is None or key not in self.roster:
             return
         participant = self.roster.get(key)
@@ -411,11 +425,14 @@ class ConferenceRoom:
         log.info("%r: %s left", self, participant.uri)
         self._post("ConferenceRoomParticipantDidLeave", participant=participant)
 
-    def _changed(self, key: str, **changes: Any) -> None:
+    def _changed(self, key: str, publish: bool = True, **changes: Any) -> None:
+        """A participant changed; `publish`: in what the conference state shows."""
         participant = self.roster.get(key)
         if participant is None or all(getattr(participant, k) == v for k, v in changes.items()):
             return
-        self._publish(self.roster.update(key, **changes))
+        uri = self.roster.update(key, **changes)
+        if publish:
+            self._publish(uri)
         self._post("ConferenceRoomParticipantDidChange", participant=self.roster.get(key))
 
     # --- chat (RFC 7701 style relay) ---------------------------------------------------------
@@ -442,6 +459,24 @@ class ConferenceRoom:
                 deliver(streams[key], outgoing)
             except Exception as exc:  # one participant's failing stream stops no other
                 log.warning("%r: relaying to %s failed: %s", self, key, exc)
+
+    def _nickname(self, stream: Any, transaction_id: str, nickname: str) -> None:
+        """RFC 7701: one nickname per participant, unique in the room."""
+        key = next((k for session, k in list(self._keys.items())
+                    if any(s is stream for s in [*session.streams,
+                                                 *(session.proposed_streams or ())])), None)
+        if key is None:
+            code, reason = 403, "Not A Participant"
+        else:
+            code, reason = nickname_answer(nickname, key, self._nicknames)
+        if code == 200 and key is not None:
+            self._nicknames[key] = nickname
+            if key in self.roster:
+                self._changed(key, publish=False, nickname=nickname)  # not in RFC 4575
+        try:
+            stream.answer_nickname(transaction_id, code, reason)
+        except Exception as exc:  # the stream ended meanwhile
+            log.info("%r: answering a NICKNAME: %s", self, exc)
 
     def _session_of(self, key: str) -> Session | None:
         with self._lock:

@@ -48,6 +48,7 @@ class Participant:
     audio: str | None = None  # MEDIA_STATUSES, None without audio
     chat: bool = False
     referred_by: str | None = None
+    nickname: str | None = None  # RFC 7701, the room's chat only (not in conference-info)
 
 
 class Roster:
