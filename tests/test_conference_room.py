@@ -460,3 +460,15 @@ def test_the_room_is_back_on_a_new_signalling_service(
             events.wait(sent_by(again, "SIPSessionDidEnd"))
         finally:
             room.stop()
+
+
+def test_a_room_uri_is_one_rooms(accounts: dict[str, Account], room: ConferenceRoom,
+                                 events: Recorder) -> None:
+    other = ConferenceRoom(accounts["alice"], room.uri)
+    with pytest.raises(ValueError, match="another room"):
+        other.start()
+    assert other.state == "ended"
+    alice, _ = join(events, accounts["alice"], room)  # the first room still has it
+    wait_until(lambda: len(room.participants) == 1, "alice did not join")
+    alice.end()
+    events.wait(sent_by(alice, "SIPSessionDidEnd"))

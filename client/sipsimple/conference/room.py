@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -102,6 +103,7 @@ class ConferenceRoom:
         self._adding: dict[Session, _Referral] = {}  # our dial-outs
         self._removing: dict[Session, list[_Referral]] = {}
         self._nicknames: dict[str, str] = {}  # participant key -> nickname (RFC 7701)
+        self._emptied = threading.Event()  # set when the room has ended and its calls too
 
     def __repr__(self) -> str:
         return f"<ConferenceRoom {self.uri} {self.state} {len(self.roster)} participants>"
@@ -118,10 +120,17 @@ class ConferenceRoom:
         center = NotificationCenter()
         for name in _OBSERVED:
             center.add_observer(self, name=name)
-        for uri in self._addresses():
-            SessionManager().add_focus(uri, self)
-            get_bus().call("signalling", "claim_account", timeout=BUS_TIMEOUT, aor=str(uri))
-            self._claims.append(uri)
+        try:
+            for uri in self._addresses():
+                SessionManager().add_focus(uri, self)
+                self._claims.append(uri)
+                get_bus().call("signalling", "claim_account", timeout=BUS_TIMEOUT, aor=str(uri))
+        except (BusError, ValueError):  # nothing half-taken stays behind
+            self._give_back()
+            with self._lock:
+                self.state = "ended"
+            self._worker.stop(STOP_TIMEOUT)
+            raise
         self._post("ConferenceRoomDidStart")
 
     def _claim_again(self) -> None:
@@ -161,10 +170,20 @@ class ConferenceRoom:
             self.subscriptions.end_all()
             for session in [*self._keys, *self._adding]:
                 session.end()
+            self._check_emptied()
             done.set()
 
+        deadline = time.monotonic() + timeout
         worker.submit(finish)
         done.wait(timeout)
+        # the calls' ends come back through the worker: wait for them (bounded), so that
+        # every participant is seen leaving
+        self._emptied.wait(max(0.0, deadline - time.monotonic()))
+        self._give_back()
+        worker.stop(max(0.5, deadline - time.monotonic()))
+        self._post("ConferenceRoomDidEnd")
+
+    def _give_back(self) -> None:
         center = NotificationCenter()
         for name in _OBSERVED:
             center.discard_observer(self, name=name)
@@ -175,8 +194,6 @@ class ConferenceRoom:
             except BusError as exc:
                 log.info("%r: releasing %s: %s", self, uri, exc)
         self._claims.clear()
-        worker.stop(timeout)
-        self._post("ConferenceRoomDidEnd")
 
     @property
     def participants(self) -> list[Participant]:
@@ -279,6 +296,7 @@ class ConferenceRoom:
         from sipsimple.session.transfer import routes_for
         from sipsimple.streams import AudioStream
 
+        session: Session | None = None
         try:
             routes = routes_for(self.account, referral.uri)
             if not routes:
@@ -293,6 +311,10 @@ class ConferenceRoom:
                             is_focus=True)
         except Exception as exc:
             log.info("%r: cannot call %s: %s", self, referral.uri, exc)
+            with self._lock:
+                if session is not None:
+                    self._adding.pop(session, None)
+                    self._keys.pop(session, None)
             reason = f"cannot call: {exc}"[:80]
             self._submit(lambda: self._added(referral, 500, reason))
 
@@ -372,6 +394,7 @@ class ConferenceRoom:
             self._left(session)
             for removal in self._removing.pop(session, []):
                 self._report(removal, 200, "OK")
+            self._check_emptied()
 
     def _joined(self, session: Session) -> None:
         key = self._keys.get(session)
@@ -424,6 +447,11 @@ class ConferenceRoom:
         self._publish(participant.uri, left=participant.endpoint if others else None)
         log.info("%r: %s left", self, participant.uri)
         self._post("ConferenceRoomParticipantDidLeave", participant=participant)
+
+    def _check_emptied(self) -> None:
+        with self._lock:
+            if self.state == "ended" and not self._keys and not self._adding:
+                self._emptied.set()
 
     def _changed(self, key: str, publish: bool = True, **changes: Any) -> None:
         """A participant changed; `publish`: in what the conference state shows."""
