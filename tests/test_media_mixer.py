@@ -165,3 +165,54 @@ def test_ports_removed_or_added_during_a_pause() -> None:
     assert "b" not in heard and "d" not in heard  # d joins at the next frame
     heard = m.tick(pause)
     assert level(heard["d"]) == 5 and level(heard["c"]) == 5
+
+
+def test_a_conference_hears_everyone_but_itself_at_any_size() -> None:
+    """N ports each hearing the N-1 others (mixed as the total minus its own frame)."""
+    ports = [Constant(f"p{i}", 10 * (i + 1)) for i in range(8)]
+    ports.append(Constant("quiet", None))
+    m = mixer(*ports)
+    for source in ports:
+        for sink in ports:
+            if source is not sink:
+                m.connect(source.port_id, sink.port_id)
+    heard = m.tick()
+    total = sum(10 * (i + 1) for i in range(8))
+    for i in range(8):
+        assert level(heard[f"p{i}"]) == total - 10 * (i + 1)
+    assert level(heard["quiet"]) == total
+    m.disconnect("p0", "p1")  # p1 no longer hears p0
+    m.remove("p7")
+    heard = m.tick()
+    assert level(heard["p1"]) == total - 80 - 20 - 10
+
+
+class Values(Port):
+    def __init__(self, port_id: str, values: list[int] | None) -> None:
+        super().__init__(port_id)
+        self.values = values
+
+    def pull(self, needed: bool) -> AudioFrame | None:
+        if self.values is None:
+            return None
+        return np.resize(np.array(self.values, dtype=np.int16), FRAME_SAMPLES)
+
+
+@given(st.lists(st.one_of(st.none(), st.lists(st.integers(-32768, 32767), min_size=1,
+                                                 max_size=3)), min_size=1, max_size=9),
+       st.sets(st.tuples(st.integers(0, 8), st.integers(0, 8))))
+def test_mix_minus_gives_the_clipped_sum_of_the_sources(
+        frames: list[list[int] | None], edges: set[tuple[int, int]]) -> None:
+    ports = [Values(f"p{i}", values) for i, values in enumerate(frames)]
+    m = mixer(*ports)
+    for source, sink in edges:
+        if source < len(ports) and sink < len(ports):
+            m.connect(f"p{source}", f"p{sink}")
+    heard = m.tick()
+    produced = {port.port_id: port.pull(True) for port in ports}
+    for port in ports:
+        expected = mix([produced[source] for source in m.sources(port.port_id)])
+        got = heard[port.port_id]
+        assert (got is None) == (expected is None)
+        if got is not None and expected is not None:
+            assert np.array_equal(got, expected)

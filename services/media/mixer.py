@@ -14,6 +14,14 @@ codec, and sound cards run at 48 kHz natively: the common call (opus to a
 device) is then never resampled, and wideband audio loses nothing in the
 mix. G.711 and G.722 streams pay one resampling each way, which they would
 pay at 16 kHz as well (G.711).
+
+A conference (every participant hears all the others) is N sinks of N-1
+sources each: summed one by one that is N*(N-1) frame additions a tick
+(4 ms a tick at 50 participants, 22 ms at 100: more than the frame). So a
+sink with many sources is mixed as the sum of every frame of the tick minus
+the frames it does not hear ("mix-minus"): the total is summed once, and a
+conference participant costs one subtraction. Sums are exact in int32
+before the one clipping, so both ways give the same samples.
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ __all__ = [
 SAMPLE_RATE = 48000
 FRAME_DURATION = 0.02  # seconds
 FRAME_SAMPLES = 960
+# A sink with at least this many sources is mixed as the tick's total minus what it
+# does not hear, when that is fewer frames than what it hears.
+MIX_MINUS_SOURCES = 4
 
 AudioFrame = npt.NDArray[np.int16]
 
@@ -86,6 +97,8 @@ class Mixer:
         self.mixer_id = mixer_id
         self.ports: dict[str, Port] = {}
         self._sources: dict[str, list[str]] = {}  # sink -> its sources, in connection order
+        self._source_sets: dict[str, set[str]] = {}  # the same as sets (mix-minus)
+        self._listening: set[str] | None = None  # sources some sink wants (None: recompute)
         self.frame_index = 0
         # (port_id, exception) of ports that raised during a tick: the port is
         # treated as silent and the other ports go on; the owner drains this.
@@ -96,28 +109,37 @@ class Mixer:
             raise MixerError(f"port {port.port_id!r} exists already")
         self.ports[port.port_id] = port
         self._sources[port.port_id] = []
+        self._source_sets[port.port_id] = set()
+        self._listening = None
 
     def remove(self, port_id: str) -> Port:
         """Take a port out with all its connections (it is not closed)."""
         port = self._port(port_id)
         del self.ports[port_id]
         del self._sources[port_id]
-        for sources in self._sources.values():
-            if port_id in sources:
+        del self._source_sets[port_id]
+        for sink, sources in self._sources.items():
+            if port_id in self._source_sets[sink]:
                 sources.remove(port_id)
+                self._source_sets[sink].discard(port_id)
+        self._listening = None
         return port
 
     def connect(self, source: str, sink: str) -> None:
         self._port(source)
         self._port(sink)
-        if source not in self._sources[sink]:
+        if source not in self._source_sets[sink]:
             self._sources[sink].append(source)
+            self._source_sets[sink].add(source)
+            self._listening = None
 
     def disconnect(self, source: str, sink: str) -> None:
         self._port(source)
-        sources = self._sources[self._port(sink).port_id]
-        if source in sources:
-            sources.remove(source)
+        sink = self._port(sink).port_id
+        if source in self._source_sets[sink]:
+            self._sources[sink].remove(source)
+            self._source_sets[sink].discard(source)
+            self._listening = None
 
     def sources(self, sink: str) -> list[str]:
         return list(self._sources[self._port(sink).port_id])
@@ -143,12 +165,14 @@ class Mixer:
 
         Returns what each port that wants input heard (for tests and meters).
         """
-        listening = {
-            source
-            for sink, sources in self._sources.items()
-            if self.ports[sink].wants_input
-            for source in sources
-        }
+        listening = self._listening
+        if listening is None:
+            listening = self._listening = {
+                source
+                for sink, sources in self._sources.items()
+                if self.ports[sink].wants_input
+                for source in sources
+            }
         ports = list(self.ports.items())
         produced: dict[str, AudioFrame | None] = {}
         for port_id, port in ports:
@@ -162,6 +186,7 @@ class Mixer:
                 produced[port_id] = None
                 self.errors.append((port_id, exc))
         heard: dict[str, AudioFrame | None] = {}
+        totals = _Totals(produced)
         for port_id, port in ports:
             if port.wants_input:
                 if pause is not None:
@@ -176,6 +201,8 @@ class Mixer:
                     frame = None
                 elif len(sources) == 1:
                     frame = produced.get(sources[0])
+                elif len(sources) >= MIX_MINUS_SOURCES:
+                    frame = totals.mix(sources, self._source_sets[port_id])
                 else:
                     frame = mix([produced.get(source) for source in sources])
                 heard[port_id] = frame
@@ -185,3 +212,33 @@ class Mixer:
                     self.errors.append((port_id, exc))
         self.frame_index += 1
         return heard
+
+
+class _Totals:
+    """One tick's frames, summed once for the sinks with many sources (mix-minus)."""
+
+    def __init__(self, produced: dict[str, AudioFrame | None]) -> None:
+        self.produced = produced
+        self._present: dict[str, AudioFrame] | None = None
+        self._keys: set[str] = set()
+        self._total: npt.NDArray[np.int32] | None = None
+
+    def mix(self, sources: list[str], source_set: set[str]) -> AudioFrame | None:
+        """What a sink hearing `sources` hears: the same as `mix` of their frames."""
+        present = self._present
+        if present is None:
+            present = self._present = {
+                port_id: frame for port_id, frame in self.produced.items() if frame is not None}
+            self._keys = set(present)
+        unheard = self._keys - source_set
+        heard = len(present) - len(unheard)
+        if heard <= 1 or len(unheard) >= heard:  # few heard: summing them is cheaper
+            return mix([self.produced.get(source) for source in sources])
+        total = self._total
+        if total is None:
+            total = self._total = np.sum(np.stack(list(present.values())).astype(np.int32),
+                                         axis=0)
+        result = total
+        for port_id in unheard:
+            result = result - present[port_id]
+        return np.clip(result, -32768, 32767).astype(np.int16)

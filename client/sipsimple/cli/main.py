@@ -9,6 +9,7 @@ from sipsimple.cli.accounts import accounts, register
 from sipsimple.cli.answer import answer
 from sipsimple.cli.call import call, devices
 from sipsimple.cli.chat import chat
+from sipsimple.cli.conference import conference
 from sipsimple.cli.config import config
 from sipsimple.cli.demo import demo
 from sipsimple.cli.desktop import share_desktop, view_desktop
@@ -27,7 +28,7 @@ from sipsimple.cli.status import status
 @click.version_option(__version__, prog_name="sipsimple")
 def cli() -> None:
     """SIP SIMPLE client SDK: services, lookups, configuration, accounts, calls, messages, chat,
-    files, desktop sharing, NAT probes."""
+    files, desktop sharing, conferences, NAT probes."""
     configure_logging()
 
 
@@ -50,6 +51,7 @@ cli.add_command(send_file)
 cli.add_command(nat)
 cli.add_command(share_desktop)
 cli.add_command(view_desktop)
+cli.add_command(conference)
 
 
 def main() -> None:

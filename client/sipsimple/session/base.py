@@ -66,6 +66,9 @@ class SessionBase:
         self.transfer_info: Any = None
         self.remote_focus = False
         self._remote_contact: str | None = None  # the focus URI when remote_focus
+        # the ConferenceRoom this session is a participant's leg of (we are the focus):
+        # REFERs in it are the room's (RFC 4579 5.5), not call transfers
+        self.focus_room: Any = None
 
         self._lock = threading.RLock()
         self._worker: Worker | None = None  # the SessionManager's worker running this session

@@ -61,6 +61,7 @@ class SessionManager(metaclass=Singleton):
         self._by_sid: dict[str, Session] = {}
         self._routes: dict[str, Worker] = {}  # session id -> the worker of its session
         self._backlog: dict[str, list[Any]] = {}  # early events of ids not bound yet
+        self._foci: dict[tuple[str | None, str], Any] = {}  # (user, host) -> ConferenceRoom
 
     @property
     def sessions(self) -> list[Session]:
@@ -258,9 +259,38 @@ class SessionManager(metaclass=Singleton):
         if session is not None:
             session.handle_bus_event(name, data)
 
+    # --- conference rooms (we are the focus) ------------------------------------
+
+    def add_focus(self, uri: SIPURI, room: Any) -> None:
+        """INVITEs to `uri` (user and host) go to `room`, not to SIPSessionNewIncoming."""
+        with self._lock:
+            key = (uri.user, uri.host.lower())
+            if self._foci.get(key, room) is not room:
+                raise ValueError(f"{uri} is another room's already")
+            self._foci[key] = room
+
+    def remove_focus(self, uri: SIPURI, room: Any) -> None:
+        with self._lock:
+            key = (uri.user, uri.host.lower())
+            if self._foci.get(key) is room:
+                del self._foci[key]
+
+    def _find_focus(self, data: NotificationData) -> Any:
+        with self._lock:
+            if not self._foci:
+                return None
+            for text in (data.to, data.request_uri):
+                uri = _sip_uri(text)
+                if uri is not None:
+                    room = self._foci.get((uri.user, uri.host.lower()))
+                    if room is not None:
+                        return room
+        return None
+
     def _incoming(self, data: NotificationData, worker: Worker) -> None:
         sid = data.session_id
-        account = self._find_account(data)
+        room = self._find_focus(data)
+        account = room.account if room is not None else self._find_account(data)
         if account is None:
             self._reject(sid, 404, "Not Found", refused=data)
             return
@@ -278,6 +308,7 @@ class SessionManager(metaclass=Singleton):
                 return
         session = Session(account)
         session._worker = worker  # where the session's later events are routed already
+        session.focus_room = room
         session.init_incoming(data, [s for s, _ in streams], offer, dict(streams))
         replaced = getattr(data, "replaced_session_id", None)
         with self._lock:
@@ -285,6 +316,9 @@ class SessionManager(metaclass=Singleton):
                 session.replaced_session = self._by_sid.get(replaced)
             self._sessions.append(session)
             self._by_sid[sid] = session
+        if room is not None:  # a participant joining: the room answers, not the application
+            room.session_incoming(session, [s for s, _ in streams])
+            return
         NotificationCenter().post_notification(
             "SIPSessionNewIncoming", session,
             NotificationData(timestamp=datetime.now(), streams=[s for s, _ in streams]))

@@ -84,6 +84,8 @@ class Session(Renegotiation):
             self._routes = routes
             self.transport = routes[0].transport
             self.local_identity = FromHeader(self.account.uri, self.account.display_name)
+            if self.focus_room is not None:
+                self.local_identity = FromHeader(self.focus_room.uri, self.focus_room.display_name)
             self.remote_identity = to_header
         self._manager.session_created(self)
         self._post("SIPSessionNewOutgoing", streams=list(streams))
@@ -257,6 +259,10 @@ class Session(Renegotiation):
         }
         if self._is_focus:
             params["contact_params"] = {"isfocus": None}
+        room = self.focus_room
+        if room is not None:  # a room dialling out: its URI calls, and is the Contact
+            params.update(from_uri=str(room.uri), display_name=room.display_name,
+                          contact_user=room.uri.user)
         self._got_response = False
         try:
             reply = get_bus().call("signalling", "invite", timeout=BUS_TIMEOUT, **params)
@@ -602,7 +608,10 @@ class Session(Renegotiation):
             self._transfers.event(kind, data)
 
     def _ev_transfer_incoming(self, data: NotificationData) -> None:
-        self._transfers.incoming(data)
+        if self.focus_room is not None:
+            self.focus_room.refer_received(self, data)
+        else:
+            self._transfers.incoming(data)
 
     def _ev_transfer_accepted(self, data: NotificationData) -> None:
         self._transfer_event("accepted", data)
