@@ -490,6 +490,21 @@ def test_is_focus_reaches_the_other_side(accounts: dict[str, Account], events: R
     events.wait(lambda n: n.name == "SIPSessionDidEnd" and n.sender is session)
 
 
+def test_a_subscribe_to_an_account_is_refused_with_489(accounts: dict[str, Account],
+                                                       events: Recorder) -> None:
+    # the facade serves no event package but a room's conference: a SUBSCRIBE to one of
+    # its accounts gets 489 Bad Event at once, not silence until the subscriber gives up
+    bob = accounts["bob"]
+    sid = get_bus().call(
+        "signalling", "subscribe", from_uri=str(bob.uri), to_uri=str(accounts["alice"].uri),
+        event="presence", route=route().to_bus(), accept=["application/pidf+xml"],
+        expires=600, credentials=bob.credentials.to_bus())["subscription_id"]
+    failed = events.wait(lambda n: n.name in ("signalling.subscription_failed",
+                                              "signalling.subscription_started")
+                         and n.data.subscription_id == sid)
+    assert (failed.name, failed.data.code) == ("signalling.subscription_failed", 489)
+
+
 def test_an_account_is_active_once_its_calls_reach_us(accounts: dict[str, Account],
                                                      events: Recorder) -> None:
     dave = Account(f"dave@{DOMAIN}")

@@ -46,7 +46,8 @@ BACKLOG_LIMIT = 64  # session ids whose early events are kept until the session 
 OBSERVED = (
     *sorted(name for name in EVENTS["signalling"]
             if name.startswith(("signalling.session_", "signalling.transfer_"))),
-    "signalling.incoming_refused", "ServiceDidDisconnect", "ServiceDidRestart",
+    "signalling.incoming_refused", "signalling.subscription_incoming", "ServiceDidDisconnect",
+    "ServiceDidRestart",
 )
 
 
@@ -211,6 +212,8 @@ class SessionManager(metaclass=Singleton):
             data = notification.data
             self._refused(data, getattr(data, "code", 0), getattr(data, "reason", None),
                           "signalling")
+        elif name == "signalling.subscription_incoming":
+            self._unserved_subscription(notification.data)
         elif name in ("ServiceDidDisconnect", "ServiceDidRestart") and (
             getattr(notification.data, "service", None) == "signalling"
         ):
@@ -274,6 +277,29 @@ class SessionManager(metaclass=Singleton):
             key = (uri.user, uri.host.lower())
             if self._foci.get(key) is room:
                 del self._foci[key]
+
+    def _unserved_subscription(self, data: NotificationData) -> None:
+        """On the bus thread: a SUBSCRIBE to one of our accounts that no room serves.
+
+        The facade serves no event package but a room's ``conference``, so the
+        rest get 489 Bad Event at once (RFC 6665 8.2.1) rather than no answer
+        until the subscriber's transaction times out.
+        """
+        sid = getattr(data, "subscription_id", None)
+        try:
+            mine = getattr(data, "client", None) == get_bus().client_id
+        except Exception:
+            return
+        if not mine or not isinstance(sid, str) or self._find_focus(data) is not None:
+            return
+        log.info("SUBSCRIBE for %r to %s: no package served here, 489",
+                 getattr(data, "event", None), getattr(data, "request_uri", None))
+        try:
+            get_bus().call_async("signalling", "reject_subscription",
+                                 {"subscription_id": sid, "code": 489, "reason": "Bad Event"},
+                                 BUS_TIMEOUT)
+        except BusError as exc:
+            log.info("rejecting subscription %s: %s", sid, exc)
 
     def _find_focus(self, data: NotificationData) -> Any:
         with self._lock:
