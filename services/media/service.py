@@ -121,6 +121,10 @@ class MediaService(Service):
             self._watcher.kill(block=False)
         self.engine.stop()
 
+    def counts(self) -> dict[str, int]:
+        return {"streams": len(self.engine.streams), "ports": len(self.engine.ports),
+                "owned": len(self.owner)}
+
     # -- streams -----------------------------------------------------------------
 
     def rpc_create_stream(

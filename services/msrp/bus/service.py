@@ -173,6 +173,9 @@ class MsrpService(Service):
     def rpc_end_session(self, client: str, session_id: str) -> None:
         self._endpoint(client, session_id).end("ended by the client")
 
+    def counts(self) -> dict[str, int]:
+        return {"sessions": len(self.endpoints), "listeners": len(self.listeners)}
+
     def rpc_status(self, client: str) -> dict[str, Any]:
         return {
             "listeners": [{"address": a, "port": li.port, "tls": tls}
