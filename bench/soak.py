@@ -373,6 +373,10 @@ def run(args: argparse.Namespace) -> int:
             thread.join(STEP_TIMEOUT * 8 + args.hold_max)
         left = settle(idle)
         report(tally, samples, soak.outages, duration, left)
+        if args.samples:
+            with open(args.samples, "w") as out:
+                for name, points in sorted(samples.items()):
+                    out.writelines(f"{t:.1f},{name},{rss}\n" for t, rss in points)
         return 1 if tally.bad or left or any(t.is_alive() for t in threads) else 0
     finally:
         soak.stop()
@@ -460,6 +464,8 @@ def main() -> None:
     parser.add_argument("--kill", action="store_true", help="SIGKILL each service once")
     parser.add_argument("--seed", type=int, default=None, help="for a repeatable run")
     parser.add_argument("--keep", action="store_true", help="keep the logs and print where")
+    parser.add_argument("--samples", metavar="FILE", help="write every RSS sample (CSV: "
+                        "seconds, process, bytes) to FILE")
     args = parser.parse_args()
     if args.minutes <= 0 or args.concurrency < 1 or not 0 <= args.hold_min <= args.hold_max:
         parser.error("--minutes > 0, --concurrency >= 1, 0 <= --hold-min <= --hold-max")
