@@ -79,11 +79,21 @@ def test_registration_and_dialog(kamailio: Kamailio, supervised: Path) -> None:
         assert registration["registrar"]["port"] == kamailio.udp_port
         assert {s["session_id"]: s["direction"] for s in snapshot["sessions"]} == {
             caller: "outgoing", callee: "incoming"}
+        held = {s["service"]: s["resources"] for s in shown["services"]}
+        assert held["signalling"]["objects"]["sessions"] == 2
+        assert held["signalling"]["objects"]["registrations"] == 1
+        for service in held.values():  # bus sockets, the ZAP handler, the loops
+            assert service["descriptors"] > 0 and service["zmq_sockets"] >= 3
+            assert service["threads"] >= 1 and service["greenlets"] >= 3
+            assert service["rss"] > 0 and service["clients"] >= 1
 
         text = status()
         assert text.returncode == 0, text.stderr
         lines = text.stdout.splitlines()
         assert "Registrations:" in lines and "Sessions (dialogs):" in lines
+        shown_objects = lines[lines.index("Resources:") + 2:]
+        assert any(line.split()[0] == "signalling" and "sessions 2" in line
+                   for line in shown_objects)
         accounts = lines[lines.index("Accounts (claimed by clients):") + 2:]
         assert accounts[0].split() == ["sip:alice@sip.test", "registered"]
         assert accounts[1].split() == ["sip:bob@sip.test", "not", "registered"]
@@ -95,5 +105,7 @@ def test_registration_and_dialog(kamailio: Kamailio, supervised: Path) -> None:
         bus.call("signalling", "unregister", registration_id=rid)
         events.wait(lambda n: n.name == "signalling.registration_ended"
                     and n.data.registration_id == rid)
-    snapshot = json.loads(status("--json").stdout)["signalling"]
-    assert snapshot["registrations"] == []
+    shown = json.loads(status("--json").stdout)
+    assert shown["signalling"]["registrations"] == []
+    [signalling] = [s["resources"] for s in shown["services"] if s["service"] == "signalling"]
+    assert signalling["objects"]["sessions"] == signalling["objects"]["registrations"] == 0

@@ -1,7 +1,7 @@
 """Service base: the bus server side of every service process.
 
 A service binds a ROUTER command socket and a PUB event socket, answers the
-common methods (ping, heartbeat, goodbye), runs each request in its own
+common methods (ping, heartbeat, goodbye, resources), runs each request in its own
 greenlet, tracks which client owns which object and releases the objects of a
 client whose heartbeat stops. Whatever arrives on the command socket, the
 service answers with an error reply or drops it with a log line and keeps
@@ -45,6 +45,7 @@ from sipsimple.bus.schema import (
     method_for,
     request_id_of,
 )
+from sipsimple_services.common.resources import process_resources
 from sipsimple_services.common.zap import bind_zap, serve_zap
 
 log = logging.getLogger("sipsimple.service")
@@ -101,6 +102,10 @@ class Service:
     def on_stop(self) -> None:
         """Called on SIGTERM after every client's objects were released."""
 
+    def counts(self) -> dict[str, int]:
+        """The objects the service holds (sessions, streams...), by kind, for ``resources``."""
+        return {}
+
     # --- API for subclasses --------------------------------------------------
 
     def publish(self, name: str, sender: str, data: dict[str, Any]) -> None:
@@ -127,6 +132,11 @@ class Service:
             "instance": self.instance,
             "clients": len(self.clients),
         }
+
+    def rpc_resources(self, client: str) -> dict[str, Any]:
+        """What the process holds: back to its idle values once its work is over."""
+        return {**process_resources(self._context), "clients": len(self.clients),
+                "objects": self.counts()}
 
     def rpc_heartbeat(self, client: str) -> dict[str, Any]:
         return {"instance": self.instance}

@@ -123,6 +123,10 @@ class MediaService(Service, NatProbeMethods):
             self._watcher.kill(block=False)
         self.engine.stop()
 
+    def counts(self) -> dict[str, int]:
+        return {"streams": len(self.engine.streams), "ports": len(self.engine.ports),
+                "owned": len(self.owner)}
+
     # -- streams -----------------------------------------------------------------
 
     def rpc_create_stream(

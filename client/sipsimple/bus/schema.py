@@ -138,6 +138,9 @@ COMMON_METHODS = _methods(
     Method("ping"),
     Method("heartbeat"),
     Method("goodbye"),  # the client is leaving: release its objects now
+    # read-only: {descriptors, threads, greenlets, zmq_sockets, rss, clients,
+    # objects: {kind: count}} (what a soak checks is back to idle)
+    Method("resources"),
 )
 
 OPT_STR = (str, NoneType)

@@ -56,11 +56,13 @@ def collect_status() -> list[dict[str, Any]]:
                 "uptime": entry.uptime,
                 "answers": False,
                 "version": None,
+                "resources": None,
             }
             if entry.state == "RUNNING":
                 try:
                     info = probe.ping(entry.name, timeout=1.0)
                     row.update(answers=True, version=info["version"])
+                    row["resources"] = probe.call(entry.name, "resources", timeout=1.0)
                 except BusError:
                     pass
             rows.append(row)

@@ -2,7 +2,9 @@
 
 Read-only: the services' state as `sipsimple services status` shows it, then
 the signalling service's ``status`` snapshot (accounts claimed by clients,
-registrations, INVITE sessions, subscriptions). Nothing is started.
+registrations, INVITE sessions, subscriptions), then what each service process
+holds (descriptors, threads, greenlets, zmq sockets, RSS, and its objects by
+kind: what a soak checks is back to idle). Nothing is started.
 """
 
 from __future__ import annotations
@@ -103,3 +105,17 @@ def status(as_json: bool) -> None:
         click.echo(f"signalling: no status ({error})")
         return
     _show(snapshot)
+    _show_resources(services)
+
+
+def _show_resources(services: list[dict[str, Any]]) -> None:
+    rows = []
+    for row in services:
+        held = row.get("resources")
+        if held:
+            objects = ", ".join(f"{kind} {count}" for kind, count in held["objects"].items())
+            rows.append([row["service"], held["descriptors"], held["threads"], held["greenlets"],
+                         held["zmq_sockets"], f"{held['rss'] / 2**20:.1f} MiB", held["clients"],
+                         objects or "-"])
+    _section("Resources", ["SERVICE", "FDS", "THREADS", "GREENLETS", "ZMQ", "RSS", "CLIENTS",
+                           "OBJECTS"], rows)

@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sipsimple.bus.client import BusError, get_bus
+from sipsimple.bus.client import BusError, ServiceError, get_bus
+from sipsimple.bus.schema import ErrorCode
 from sipsimple.core import FromHeader, Route, ToHeader
 from sipsimple.core.sdp import (
     FrozenSDPSession,
@@ -127,6 +128,12 @@ class SessionBase:
             return False
         try:
             get_bus().call("signalling", method, timeout=BUS_TIMEOUT, **params)
+        except ServiceError as exc:
+            # ending what the service no longer has (a new instance after a crash) is no fault
+            quiet = method == "end" and exc.code == ErrorCode.NOT_FOUND
+            (log.info if quiet else log.warning)("%r: signalling %s failed: %s", self, method,
+                                                 exc)
+            return False
         except BusError as exc:
             log.warning("%r: signalling %s failed: %s", self, method, exc)
             return False

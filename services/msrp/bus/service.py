@@ -437,6 +437,10 @@ class MsrpService(Service):
             logger.removeHandler(self._log_publisher)
             self._log_publisher = None
 
+    def counts(self) -> dict[str, int]:
+        return {"sessions": len(self.endpoints), "listeners": len(self.listeners),
+                "splice_listeners": len(self.splice_listeners)}
+
     def rpc_status(self, client: str) -> dict[str, Any]:
         return {
             "listeners": [{"address": a, "port": li.port, "tls": tls}

@@ -43,7 +43,7 @@ from sipsimple_services.signalling.bus.params import (
 )
 from sipsimple_services.signalling.bus.session_methods import SessionMethods
 from sipsimple_services.signalling.bus.settings import SIPSettings
-from sipsimple_services.signalling.bus.status import snapshot
+from sipsimple_services.signalling.bus.status import counts, snapshot
 from sipsimple_services.signalling.bus.trace import TraceFile, event_data
 from sipsimple_services.signalling.bus.usage_methods import OwnedMethods
 from sipsimple_services.signalling.glue.engine import (
@@ -221,6 +221,9 @@ class SignallingService(Service, SessionMethods, OwnedMethods):
     def rpc_status(self, client: str) -> dict[str, Any]:
         return {**snapshot(self.accounts, self.sessions, self.engine.local_addresses),
                 "tls_error": self.tls_error}
+
+    def counts(self) -> dict[str, int]:
+        return counts(self.sessions, len(self.engine.layer), len(self.engine.wheel))
 
     def rpc_configure(self, client: str, **changes: Any) -> dict[str, Any]:
         # The client's values hold until it goes away or the stored value changes.

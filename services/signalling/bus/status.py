@@ -23,7 +23,7 @@ from sipsimple_services.signalling.sip.subscription.subscriber import Subscripti
 from sipsimple_services.signalling.sip.ua.accounts import AccountRegistry
 from sipsimple_services.signalling.transport import TransportAddress
 
-__all__ = ["snapshot"]
+__all__ = ["counts", "snapshot"]
 
 
 def _uri(uri: URI | None) -> str | None:
@@ -125,4 +125,18 @@ def snapshot(
             {"transport": name.lower(), "host": address.host, "port": address.port}
             for name, address in sorted(addresses.items())
         ],
+    }
+
+
+def counts(glue: SessionGlue, transactions: int, timers: int) -> dict[str, int]:
+    """How many of each thing the service holds: all back to 0 when no call is up."""
+    owned = glue.owned
+    return {
+        "transactions": transactions,
+        "sessions": len(glue.layer.sessions),
+        "registrations": len(owned.registrations.owners()),
+        "subscriptions": len(owned.subscriptions.owners()),
+        "transfers": 0 if owned.refers is None else len(owned.refers),
+        "owned": len(owned.owners),
+        "timers": timers + len(glue.wheel),
     }

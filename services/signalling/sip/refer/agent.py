@@ -151,6 +151,9 @@ class ReferAgent:
         self._requests: dict[tuple[str, int], str] = {}  # (session, request id) -> transfer
         self._counter = 0
 
+    def __len__(self) -> int:
+        return len(self._transfers)
+
     def transfer(self, tid: str) -> _Transfer:
         try:
             return self._transfers[tid]
