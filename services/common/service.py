@@ -135,8 +135,9 @@ class Service:
 
     def rpc_resources(self, client: str) -> dict[str, Any]:
         """What the process holds: back to its idle values once its work is over."""
+        owned = sum(len(state.objects) for state in self.clients.values())
         return {**process_resources(self._context), "clients": len(self.clients),
-                "objects": self.counts()}
+                "objects": {**self.counts(), "client_objects": owned}}
 
     def rpc_heartbeat(self, client: str) -> dict[str, Any]:
         return {"instance": self.instance}

@@ -139,7 +139,8 @@ COMMON_METHODS = _methods(
     Method("heartbeat"),
     Method("goodbye"),  # the client is leaving: release its objects now
     # read-only: {descriptors, threads, greenlets, zmq_sockets, rss, clients,
-    # objects: {kind: count}} (what a soak checks is back to idle)
+    # objects: {kind: count, client_objects: what the clients own}} (what a soak
+    # checks is back to idle)
     Method("resources"),
 )
 
