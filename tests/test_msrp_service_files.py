@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,13 @@ import pytest
 from harness.notifications import Recorder
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
+from sipsimple_services.msrp.protocol.headers import ByteRange
+from sipsimple_services.msrp.protocol.parser import (
+    BodyData,
+    RequestEnded,
+    RequestStarted,
+    StreamParser,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -244,3 +252,41 @@ def test_a_resume_names_only_a_partial_file_of_the_directory(bus: BusClient, eve
             call(bus, "receive_file", session_id=b, directory=str(tmp_path / "in"), name="a",
                  partial=partial)
         assert error.value.code == "invalid-params"
+
+
+def test_a_direct_peer_gets_a_file_in_chunks_of_a_mebibyte(bus: BusClient, events: Recorder,
+                                                         tmp_path: Path) -> None:
+    # What a chunk costs (its head, its 200, the calls around it) is paid per MiB on a
+    # direct connection; through a relay the chunks stay at 64 KiB.
+    mib = 1024 * 1024
+    source = tmp_path / "big.bin"
+    data = os.urandom(3 * mib + 5)
+    source.write_bytes(data)
+    sender = call(bus, "create_session", address="127.0.0.1")
+    fake = "msrp://127.0.0.1:9/bigreader;tcp"
+    call(bus, "start_session", session_id=sender["session_id"], remote_path=[fake],
+         active=False)
+    with socket.create_connection(("127.0.0.1", sender["port"])) as peer:
+        peer.sendall((f"MSRP tr01 SEND\r\nTo-Path: {sender['path']}\r\nFrom-Path: {fake}\r\n"
+                      "Message-ID: bind1\r\nByte-Range: 1-0/0\r\n-------tr01$\r\n").encode())
+        events.wait(of(sender["session_id"], "msrp.session_started"))
+        call(bus, "send_file", session_id=sender["session_id"], path=str(source))
+        parser, ranges, body, done = StreamParser(), [], bytearray(), False
+        peer.settimeout(30)
+        while not done:
+            read = peer.recv(mib)
+            assert read, "the service closed the connection"
+            for event in parser.feed(read):
+                if isinstance(event, RequestStarted) and event.has_body:
+                    ranges.append(event.request.byte_range)
+                    tid = event.request.transaction_id
+                    peer.sendall((f"MSRP {tid} 200 OK\r\nTo-Path: {sender['path']}\r\n"
+                                  f"From-Path: {fake}\r\n-------{tid}$\r\n").encode())
+                elif isinstance(event, BodyData):
+                    body += event.data
+                elif isinstance(event, RequestEnded) and event.continuation == "$":
+                    done = event.size > 0
+    total = len(data)
+    assert ranges == [ByteRange(1, mib, total), ByteRange(mib + 1, 2 * mib, total),
+                      ByteRange(2 * mib + 1, 3 * mib, total), ByteRange(3 * mib + 1, total, total)]
+    assert bytes(body) == data

@@ -30,7 +30,7 @@ import gevent.lock
 import gevent.socket
 
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
-from sipsimple_services.msrp.protocol.chunking import FILE
+from sipsimple_services.msrp.protocol.chunking import DEFAULT_CHUNK_SIZE, FILE
 from sipsimple_services.msrp.protocol.headers import FailureReport
 from sipsimple_services.msrp.protocol.message import MSRPRequest, MSRPResponse
 from sipsimple_services.msrp.protocol.parser import StreamParser, collect
@@ -70,7 +70,11 @@ log = logging.getLogger("sipsimple.msrp.endpoint")
 CONNECT_TIMEOUT = 30.0  # msrplib's, for the TCP connect of the active side
 PASSIVE_TIMEOUT = 30.0  # how long the passive side waits for the peer to connect
 KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (msrplib's)
-READ_SIZE = 65536
+READ_SIZE = 1024 * 1024  # what one recv may take: the parser's cost is per read
+# Chunks of a direct connection: large, so that what a chunk costs (its head, its
+# 200, a few calls) is paid per MiB; a chat message still waits at most one chunk
+# (a few ms at file speed). Through a relay the session's default (64 KiB) stays.
+DIRECT_CHUNK_SIZE = 1024 * 1024
 # Received messages cross the bus in one event, under its size limit: larger
 # ones are refused with 413 (RFC 4975 7.3) instead of being lost on the way.
 MAX_MESSAGE_BYTES = MAX_MESSAGE_SIZE - 64 * 1024
@@ -122,6 +126,8 @@ class Endpoint:
             remote_path, active = self.use_path + remote_path, True
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
                                    stream_types=self._stream_types,
+                                   chunk_size=DEFAULT_CHUNK_SIZE if self.use_path
+                                   else DIRECT_CHUNK_SIZE,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
                                    max_message_bytes=MAX_MESSAGE_BYTES)
         for expectation in self._announced:
@@ -402,7 +408,7 @@ class Endpoint:
             if outgoing is None:
                 continue
             try:
-                data, last = outgoing.read()
+                data, last = outgoing.read(self.session.chunk_size)
             except (OSError, TransferError) as exc:
                 self.session.abort(message_id)
                 self._drop_outgoing(message_id)

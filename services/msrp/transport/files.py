@@ -72,9 +72,9 @@ class OutgoingFile:
         self.offset = self.supplied = offset
         self.progress = Progress()
 
-    def read(self) -> tuple[bytes, bool]:
-        """The next piece and whether it is the last."""
-        data = self.file.read(min(READ_SIZE, self.size - self.supplied))
+    def read(self, size: int = READ_SIZE) -> tuple[bytes, bool]:
+        """The next piece (at most `size` bytes: a chunk's) and whether it is the last."""
+        data = self.file.read(min(size, self.size - self.supplied))
         self.supplied += len(data)
         if not data and self.supplied < self.size:
             raise TransferError(f"the file shrank to {self.supplied} bytes while being sent")
