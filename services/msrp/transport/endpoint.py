@@ -28,6 +28,7 @@ from typing import Any
 import gevent
 import gevent.lock
 import gevent.socket
+import gevent.ssl
 
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
 from sipsimple_services.msrp.protocol.chunking import DEFAULT_CHUNK_SIZE, FILE
@@ -71,6 +72,7 @@ CONNECT_TIMEOUT = 30.0  # msrplib's, for the TCP connect of the active side
 PASSIVE_TIMEOUT = 30.0  # how long the passive side waits for the peer to connect
 KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (msrplib's)
 READ_SIZE = 1024 * 1024  # what one recv may take: the parser's cost is per read
+TLS_READ_SIZE = 64 * 1024
 # Chunks of a direct connection: large, so that what a chunk costs (its head, its
 # 200, a few calls) is paid per MiB; a chat message still waits at most one chunk
 # (a few ms at file speed). Through a relay the session's default (64 KiB) stays.
@@ -350,9 +352,12 @@ class Endpoint:
 
     def _read(self) -> None:
         sock = self._sock
+        # TLS hands over one record (16 KiB at most) per read: a larger buffer
+        # would only be allocated and shrunk again every time.
+        size = TLS_READ_SIZE if isinstance(sock, gevent.ssl.SSLSocket) else READ_SIZE
         while self.state != "ended" and sock is self._sock:
             try:
-                data = sock.recv(READ_SIZE)
+                data = sock.recv(size)
             except OSError as exc:
                 if sock is self._sock:  # else we dropped it ourselves
                     self._lost(f"connection error: {exc}")
