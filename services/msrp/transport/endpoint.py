@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import secrets
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -73,6 +74,7 @@ PASSIVE_TIMEOUT = 30.0  # how long the passive side waits for the peer to connec
 KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (msrplib's)
 READ_SIZE = 1024 * 1024  # what one recv may take: the parser's cost is per read
 TLS_READ_SIZE = 64 * 1024
+COALESCE_BYTES = 64 * 1024  # smaller writes of one flush go out joined
 # Chunks of a direct connection: large, so that what a chunk costs (its head, its
 # 200, a few calls) is paid per MiB; a chat message still waits at most one chunk
 # (a few ms at file speed). Through a relay the session's default (64 KiB) stays.
@@ -264,6 +266,7 @@ class Endpoint:
         except OSError as exc:
             self.end(f"cannot connect to {target}: {exc}", failed=True)
             return
+        no_delay(sock)
         if target.secure:
             sock = self._secure(sock, target, host)
             if sock is None:
@@ -289,6 +292,7 @@ class Endpoint:
             sock = gevent.socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise ConnectionError(f"cannot connect to the relay {relay}: {exc}") from None
+        no_delay(sock)
         if relay.secure:
             try:
                 if self._tls_client is None:
@@ -396,8 +400,7 @@ class Endpoint:
                 if not out:
                     return
                 try:
-                    for part in out:
-                        sock.sendall(part)
+                    _send(sock, out)
                 except OSError as exc:
                     gevent.spawn(self._lost, f"connection error: {exc}")
                     return
@@ -576,6 +579,23 @@ class Endpoint:
         self._emit("file_failed", {"message_id": incoming.message_id,
                                    "partial": kept[0] if kept else None,
                                    "received": kept[1] if kept else 0, "reason": reason})
+
+
+def no_delay(sock: Any) -> None:
+    """TCP_NODELAY on an MSRP connection: Nagle's algorithm held the next small write
+    (a response, a chunk's end-line) until the peer's delayed ACK, 40 ms later."""
+    with contextlib.suppress(OSError):  # not TCP (a test's socketpair)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _send(sock: Any, parts: list[bytes | memoryview]) -> None:
+    """The parts in one write when they are small (a chat message: one segment),
+    else one after another (a file's chunk is not copied)."""
+    if len(parts) > 1 and sum(len(part) for part in parts) <= COALESCE_BYTES:
+        sock.sendall(b"".join(parts))
+        return
+    for part in parts:
+        sock.sendall(part)
 
 
 def _have(expectation: FileExpectation) -> int:
