@@ -290,3 +290,28 @@ def test_a_direct_peer_gets_a_file_in_chunks_of_a_mebibyte(bus: BusClient, event
     assert ranges == [ByteRange(1, mib, total), ByteRange(mib + 1, 2 * mib, total),
                       ByteRange(2 * mib + 1, 3 * mib, total), ByteRange(3 * mib + 1, total, total)]
     assert bytes(body) == data
+
+
+def test_the_sender_reads_its_connection_while_a_file_goes(bus: BusClient, events: Recorder,
+                                                           tmp_path: Path) -> None:
+    # The file is queued before the peer connects: the connection's reader must not
+    # be the one that sends it, or nothing is read until the whole file went (the
+    # chunks' responses then timed out after 30 s and failed the transfer).
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(64 * 1024 * 1024))  # far more than the socket buffers
+    sender = call(bus, "create_session", address="127.0.0.1")
+    fake = "msrp://127.0.0.1:9/stalledpeer;tcp"
+    call(bus, "start_session", session_id=sender["session_id"], remote_path=[fake],
+         active=False)
+    call(bus, "send_file", session_id=sender["session_id"], path=str(source))
+    with socket.create_connection(("127.0.0.1", sender["port"])) as peer:
+        # The peer binds, then reads nothing: the file's sending waits on the full
+        # socket buffers; what the peer sends must still be read and answered.
+        peer.sendall((f"MSRP tr01 SEND\r\nTo-Path: {sender['path']}\r\nFrom-Path: {fake}\r\n"
+                      "Message-ID: bind1\r\nByte-Range: 1-0/0\r\n-------tr01$\r\n").encode())
+        events.wait(of(sender["session_id"], "msrp.session_started"))
+        peer.sendall((f"MSRP tr02 SEND\r\nTo-Path: {sender['path']}\r\nFrom-Path: {fake}\r\n"
+                      "Message-ID: chat1\r\nByte-Range: 1-5/5\r\nContent-Type: text/plain\r\n"
+                      "\r\nhello\r\n-------tr02$\r\n").encode())
+        got = events.wait(of(sender["session_id"], "msrp.message_received"), timeout=30)
+        assert got.data.body == b"hello"

@@ -102,6 +102,7 @@ class Endpoint:
         self._peer: MSRPURI | None = None  # the last From-Path URI of a passive connection
         self._early: list[bytes] = []  # read before start: fed to the session then
         self._write_lock = gevent.lock.Semaphore()
+        self._writer: gevent.Greenlet | None = None  # sends a file, chunk after chunk
         self._greenlets: list[gevent.Greenlet] = []
         self._messages: dict[str, bool] = {}  # ours in flight -> Success-Report asked
         self._started_at = 0.0
@@ -405,6 +406,15 @@ class Endpoint:
                     gevent.spawn(self._lost, f"connection error: {exc}")
                     return
                 if self._sending:
+                    # A file goes on in a greenlet of its own: the caller may be the
+                    # reader, which must go on reading (the responses to the chunks:
+                    # unread while a whole file went, they timed out after 30 s).
+                    current = gevent.getcurrent()
+                    if current is not self._writer:
+                        if self._writer is None or self._writer.dead:
+                            self._writer = gevent.spawn(self._flush)
+                            self._greenlets.append(self._writer)
+                        return
                     gevent.sleep(0)  # a file on a fast link must not starve the loop
         finally:
             self._write_lock.release()
@@ -589,13 +599,19 @@ def no_delay(sock: Any) -> None:
 
 
 def _send(sock: Any, parts: list[bytes | memoryview]) -> None:
-    """The parts in one write when they are small (a chat message: one segment),
-    else one after another (a file's chunk is not copied)."""
-    if len(parts) > 1 and sum(len(part) for part in parts) <= COALESCE_BYTES:
-        sock.sendall(b"".join(parts))
-        return
+    """The parts in as few writes as they allow: small ones joined up to
+    `COALESCE_BYTES` (a chat message, responses and a chunk's head: one segment
+    each), a large one alone (a file's chunk is not copied)."""
+    run: list[bytes | memoryview] = []
+    size = 0
     for part in parts:
-        sock.sendall(part)
+        if run and size + len(part) > COALESCE_BYTES:
+            sock.sendall(b"".join(run) if len(run) > 1 else run[0])
+            run, size = [], 0
+        run.append(part)
+        size += len(part)
+    if run:
+        sock.sendall(b"".join(run) if len(run) > 1 else run[0])
 
 
 def _have(expectation: FileExpectation) -> int:
