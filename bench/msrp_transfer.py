@@ -201,7 +201,8 @@ class Watcher:
                         return when, notification
                     if failures and notification.name in ("SIPSessionDidFail",
                                                           "MediaStreamDidFail"):
-                        raise RuntimeError(f"{notification.name}: {vars(notification.data)}")
+                        raise RuntimeError(f"{notification.name} of {notification.sender!r}: "
+                                           f"{vars(notification.data)}")
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise RuntimeError(f"no {what} within {timeout:g} s")
