@@ -75,6 +75,7 @@ KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (ms
 READ_SIZE = 1024 * 1024  # what one recv may take: the parser's cost is per read
 TLS_READ_SIZE = 64 * 1024
 COALESCE_BYTES = 64 * 1024  # smaller writes of one flush go out joined
+YIELD_BYTES = 1024 * 1024  # a reader yields after this much read without waiting
 # Chunks of a direct connection: large, so that what a chunk costs (its head, its
 # 200, a few calls) is paid per MiB; a chat message still waits at most one chunk
 # (a few ms at file speed). Through a relay the session's default (64 KiB) stays.
@@ -360,6 +361,7 @@ class Endpoint:
         # TLS hands over one record (16 KiB at most) per read: a larger buffer
         # would only be allocated and shrunk again every time.
         size = TLS_READ_SIZE if isinstance(sock, gevent.ssl.SSLSocket) else READ_SIZE
+        unyielded = 0
         while self.state != "ended" and sock is self._sock:
             try:
                 data = sock.recv(size)
@@ -375,6 +377,12 @@ class Endpoint:
                 self._early.append(data)
             else:
                 self._feed(data)
+            unyielded += len(data)
+            if unyielded >= YIELD_BYTES:
+                # A fast peer keeps a read ready, and a ready read does not yield:
+                # let the other greenlets (a chat session, the bus) in now and then.
+                unyielded = 0
+                gevent.sleep(0)
 
     def _lost(self, reason: str) -> None:
         if self.state != "ended":
