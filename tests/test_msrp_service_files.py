@@ -10,10 +10,12 @@ overtaking a large file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -315,3 +317,48 @@ def test_the_sender_reads_its_connection_while_a_file_goes(bus: BusClient, event
                       "\r\nhello\r\n-------tr02$\r\n").encode())
         got = events.wait(of(sender["session_id"], "msrp.message_received"), timeout=30)
         assert got.data.body == b"hello"
+
+
+def test_bytes_before_our_start_are_held_back_and_kept_in_order(
+        bus: BusClient, service: subprocess.Popen[bytes], events: Recorder,
+        tmp_path: Path) -> None:
+    # A peer may connect and send before our side starts (its answer got there
+    # first): the service reads 1 MiB of it at most (TCP holds the rest back; it was
+    # read whole into memory), then takes it all in order once started.
+    mib = 1024 * 1024
+    target = tmp_path / "in"
+    target.mkdir()
+    data = os.urandom(LARGE)
+    receiver = call(bus, "create_session", address="127.0.0.1")
+    call(bus, "receive_file", session_id=receiver["session_id"], directory=str(target),
+         name="early.bin", size=len(data), hash=hashlib.sha1(data).digest())
+    fake = "msrp://127.0.0.1:9/earlypeer;tcp"
+    head = f"To-Path: {receiver['path']}\r\nFrom-Path: {fake}\r\nMessage-ID: file1\r\n"
+    with socket.create_connection(("127.0.0.1", receiver["port"])) as peer:
+        peer.sendall((f"MSRP tr00 SEND\r\nTo-Path: {receiver['path']}\r\nFrom-Path: {fake}\r\n"
+                      "Message-ID: bind1\r\nByte-Range: 1-0/0\r\n-------tr00$\r\n").encode())
+
+        def send_all() -> None:
+            with contextlib.suppress(OSError):  # closed under it if the test fails
+                for index, start in enumerate(range(0, len(data), mib)):
+                    piece = data[start:start + mib]
+                    end = start + len(piece)
+                    flag = "$" if end == len(data) else "+"
+                    peer.sendall(f"MSRP t{index:05d} SEND\r\n{head}Byte-Range: {start + 1}-{end}"
+                                 f"/{len(data)}\r\nContent-Type: application/octet-stream\r\n"
+                                 "\r\n".encode() + piece + f"\r\n-------t{index:05d}{flag}\r\n"
+                                 .encode())
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        # Time for the service to read what it would: with no bound, all of it.
+        sender.join(timeout=5)
+        call(bus, "start_session", session_id=receiver["session_id"], remote_path=[fake],
+             active=False)
+        done = events.wait(lambda n: of(receiver["session_id"], "msrp.file_received")(n)
+                           or of(receiver["session_id"], "msrp.file_failed")(n), timeout=120)
+        sender.join(timeout=60)
+    assert done.name == "msrp.file_received", done.data
+    assert hashlib.sha1((target / "early.bin").read_bytes()).digest() == \
+        hashlib.sha1(data).digest()
+    assert peak_memory(service) < 120 * mib  # not the 200 MB the peer sent early

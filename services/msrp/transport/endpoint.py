@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.lock
 import gevent.socket
 import gevent.ssl
@@ -76,6 +77,7 @@ READ_SIZE = 1024 * 1024  # what one recv may take: the parser's cost is per read
 TLS_READ_SIZE = 64 * 1024
 COALESCE_BYTES = 64 * 1024  # smaller writes of one flush go out joined
 YIELD_BYTES = 1024 * 1024  # a reader yields after this much read without waiting
+EARLY_BYTES = 1024 * 1024  # read before our start at most (then the reader waits)
 # Chunks of a direct connection: large, so that what a chunk costs (its head, its
 # 200, a few calls) is paid per MiB; a chat message still waits at most one chunk
 # (a few ms at file speed). Through a relay the session's default (64 KiB) stays.
@@ -102,6 +104,7 @@ class Endpoint:
         self._sock: Any = None
         self._peer: MSRPURI | None = None  # the last From-Path URI of a passive connection
         self._early: list[bytes] = []  # read before start: fed to the session then
+        self._live = gevent.event.Event()  # set once the reader may feed the session
         self._write_lock = gevent.lock.Semaphore()
         self._writer: gevent.Greenlet | None = None  # sends a file, chunk after chunk
         self._greenlets: list[gevent.Greenlet] = []
@@ -141,22 +144,23 @@ class Endpoint:
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
         self._greenlets.append(gevent.spawn(self._timer))
         if self.use_path:
-            early, self._early = self._early, []
-            for data in early:  # before anything that may yield to the reader
-                self._feed(data)
+            self._feed_early()  # what the relay sent already, before the binding
             self.session.keepalive()  # binds the path end to end
             self._connected()
         elif active:
+            self._feed_early()  # nothing: the connection is ours to make
             self._greenlets.append(gevent.spawn(self._connect, remote_path[0]))
         elif self._sock is not None:  # the peer connected before our start
-            early, self._early = self._early, []
             if not self._expected(self._peer):
+                self._early.clear()
                 sock, self._sock = self._sock, None
                 sock.close()  # its reader ends; we wait for the right peer
+                self._feed_early()
                 return
             self._connected()
-            for data in early:
-                self._feed(data)
+            self._feed_early()
+        else:
+            self._feed_early()
 
     def send_message(self, content_type: str, body: bytes, message_id: str | None,
                      success_report: bool, failure_report: FailureReport) -> str:
@@ -209,6 +213,7 @@ class Endpoint:
         if self.state == "ended":
             return
         self.state = "ended"
+        self._live.set()  # a reader held before our start sees the end
         sock, self._sock = self._sock, None
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -373,8 +378,10 @@ class Endpoint:
                 if sock is self._sock:
                     self._lost("the peer closed the connection")
                 return
-            if self.session is None:
+            if not self._live.is_set():
                 self._early.append(data)
+                if sum(map(len, self._early)) >= EARLY_BYTES:
+                    self._live.wait()  # before our start: TCP holds the peer back
             else:
                 self._feed(data)
             unyielded += len(data)
@@ -383,6 +390,17 @@ class Endpoint:
                 # let the other greenlets (a chat session, the bus) in now and then.
                 unyielded = 0
                 gevent.sleep(0)
+
+    def _feed_early(self) -> None:
+        """What was read before `start`, in order, then the reader feeds on its own.
+
+        Feeding may yield (a write waiting, a send): what the reader gets meanwhile
+        queues behind, so the session sees the bytes in the order they came."""
+        while self._early:
+            early, self._early = self._early, []
+            for data in early:
+                self._feed(data)
+        self._live.set()
 
     def _lost(self, reason: str) -> None:
         if self.state != "ended":
