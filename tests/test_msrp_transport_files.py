@@ -1,5 +1,6 @@
 """transport/files.py in this process: `WriteBehind` writes and hashes on the hub's thread
-pool while the loop runs on, and an `IncomingFile` built on it ends whole or not at all."""
+pool while the loop runs on, an `IncomingFile` built on it ends whole or not at all, and an
+`OutgoingFile` reads the next piece ahead."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sipsimple_services.msrp.transport.files import (
     WRITE_BEHIND_PIECES,
     FileExpectation,
     IncomingFile,
+    OutgoingFile,
     TransferError,
     WriteBehind,
 )
@@ -124,3 +126,28 @@ def test_a_failed_write_fails_the_file_and_leaves_nothing(tmp_path: Path) -> Non
     with pytest.raises((OSError, TransferError)):
         incoming.finish(len(data))
     assert os.listdir(tmp_path) == []
+
+
+def test_a_file_is_read_ahead_piece_after_piece(tmp_path: Path) -> None:
+    data = os.urandom(250_000)
+    (tmp_path / "out.bin").write_bytes(data)
+    outgoing = OutgoingFile("m1", str(tmp_path / "out.bin"), offset=10)
+    pieces, last = [], False
+    while not last:
+        piece, last = outgoing.read(100_000)  # the next one is read meanwhile
+        pieces.append(piece)
+    outgoing.close()
+    assert [len(piece) for piece in pieces] == [100_000, 100_000, 49_990]
+    assert b"".join(pieces) == data[10:]
+
+
+def test_a_file_that_shrinks_while_read_ahead_fails(tmp_path: Path) -> None:
+    path = tmp_path / "out.bin"
+    path.write_bytes(os.urandom(300_000))
+    outgoing = OutgoingFile("m1", str(path))
+    outgoing.read(100_000)  # the second piece is being read ahead
+    os.truncate(path, 150_000)
+    with pytest.raises(TransferError, match="shrank"):
+        while True:
+            outgoing.read(100_000)
+    outgoing.close()

@@ -454,12 +454,16 @@ class Endpoint:
             try:
                 data, last = outgoing.read(self.session.chunk_size)
             except (OSError, TransferError) as exc:
+                if self._sending.get(message_id) is not outgoing:
+                    continue  # dropped while it read (failed, ended): told already
                 self.session.abort(message_id)
                 self._drop_outgoing(message_id)
                 self._messages.pop(message_id, None)
                 self._emit("message_failed", {"message_id": message_id, "code": 0,
                                               "reason": f"cannot read the file: {exc}"})
                 continue
+            if self._sending.get(message_id) is not outgoing:
+                continue  # dropped while it read: nothing more of it goes
             self.session.supply(message_id, data, final=last)
             if outgoing.progress.due(last):
                 self._emit("file_progress", {"message_id": message_id,

@@ -1,8 +1,9 @@
 """Files sent and received by an MSRP session (RFC 5547): the disk side.
 
 File bytes stay in the service: `OutgoingFile` reads a file a chunk at a time
-as the session asks for data (`MSRPSession.wants_data`), so at most about two
-chunks of it are in memory; `IncomingFile` writes the streamed bytes
+as the session asks for data (`MSRPSession.wants_data`), the next one on the
+hub's thread pool while this one is sent, so at most about three chunks of it
+are in memory; `IncomingFile` writes the streamed bytes
 (`IncomingData`) at their offsets into ``.sipsimple-<random>.partial`` in the
 receiving directory, hashing them as they come in order (the file is read
 again only if they came out of order), and on completion checks size and
@@ -82,19 +83,44 @@ class OutgoingFile:
         if not 0 <= offset <= self.size:
             self.file.close()
             raise TransferError(f"offset {offset} is outside the file ({self.size} bytes)")
-        self.file.seek(offset)
         self.offset = self.supplied = offset
         self.progress = Progress()
+        # The next piece, read on the hub's thread pool while this one is sent:
+        # its (offset, size) and the pending read.
+        self._ahead: tuple[tuple[int, int], Any] | None = None
 
     def read(self, size: int = READ_SIZE) -> tuple[bytes, bool]:
         """The next piece (at most `size` bytes: a chunk's) and whether it is the last."""
-        data = self.file.read(min(size, self.size - self.supplied))
+        want = min(size, self.size - self.supplied)
+        data: bytes | None = None
+        ahead = self._ahead
+        if ahead is not None:
+            try:
+                read = ahead[1].get()  # the transfer may be closed meanwhile
+            finally:
+                if self._ahead is ahead:
+                    self._ahead = None
+            if ahead[0] == (self.supplied, want):
+                data = read
+        if self.file.closed:
+            raise TransferError("the transfer was closed")
+        if data is None:
+            data = os.pread(self.file.fileno(), want, self.supplied)
         self.supplied += len(data)
-        if not data and self.supplied < self.size:
+        if len(data) < want:
             raise TransferError(f"the file shrank to {self.supplied} bytes while being sent")
-        return data, self.supplied >= self.size
+        last = self.supplied >= self.size
+        if not last:
+            following = (self.supplied, min(size, self.size - self.supplied))
+            self._ahead = (following, gevent.get_hub().threadpool.spawn(
+                os.pread, self.file.fileno(), following[1], following[0]))
+        return data, last
 
     def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:  # no read may land on a closed (or reused) descriptor
+            with contextlib.suppress(OSError):
+                ahead[1].get()
         self.file.close()
 
 
