@@ -1,5 +1,5 @@
-"""Processes for the benches: a private runtime directory, the signalling and media services,
-stopping.
+"""Processes for the benches: a private runtime directory, the signalling, media and msrp
+services, stopping.
 
 Benches do not import the tests tree, so what they share to start and stop
 the services they measure stands here.
@@ -72,6 +72,22 @@ def start_media(runtime: Path) -> subprocess.Popen[bytes]:
     with open(runtime / "media.log", "wb") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "sipsimple_services.media"], env=env, cwd=runtime,
+            stdout=subprocess.DEVNULL, stderr=log,
+        )
+
+
+def start_msrp(runtime: Path, **env: str) -> subprocess.Popen[bytes]:
+    """The msrp service (with `env`: its TLS certificate, say), stderr to a log."""
+    env = {
+        **os.environ,
+        "SIPSIMPLE_RUNTIME_DIR": str(runtime / "run"),
+        "SIPSIMPLE_STATE_DIR": str(runtime / "state"),
+        "SIPSIMPLE_LOG_LEVEL": "WARNING",
+        **env,
+    }
+    with open(runtime / "msrp.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "sipsimple_services.msrp"], env=env, cwd=runtime,
             stdout=subprocess.DEVNULL, stderr=log,
         )
 

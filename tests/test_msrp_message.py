@@ -110,3 +110,8 @@ def test_contains_end_line_finds_exactly_what_the_parser_would_end_on(
     expected = _reference_contains_end_line(body, tid)
     assert contains_end_line(body, tid) is expected
     assert contains_end_line(memoryview(body), tid) is expected
+    # A view of part of larger bytes (a chunk of a file's read piece): what lies
+    # around it, an end-line included, does not count.
+    around = b"\r\n-------" + tid.encode() + b"$\r\n"
+    whole = around + body + around
+    assert contains_end_line(memoryview(whole)[len(around):-len(around)], tid) is expected

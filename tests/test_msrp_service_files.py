@@ -10,9 +10,12 @@ refused, and a chat message on the same session overtaking a large file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import socket
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,13 @@ import pytest
 from harness.notifications import Recorder
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
+from sipsimple_services.msrp.protocol.headers import ByteRange
+from sipsimple_services.msrp.protocol.parser import (
+    BodyData,
+    RequestEnded,
+    RequestStarted,
+    StreamParser,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -286,3 +296,111 @@ def test_paths_outside_the_configured_directories_are_forbidden(
     with pytest.raises(ServiceError) as error:
         call(bus, "configure", directories=["relative"])
     assert error.value.code == "invalid-params"
+
+
+def test_a_direct_peer_gets_a_file_in_chunks_of_a_mebibyte(bus: BusClient, events: Recorder,
+                                                         tmp_path: Path) -> None:
+    # What a chunk costs (its head, its 200, the calls around it) is paid per MiB on a
+    # direct connection; through a relay the chunks stay at 64 KiB.
+    mib = 1024 * 1024
+    source = tmp_path / "big.bin"
+    data = os.urandom(3 * mib + 5)
+    source.write_bytes(data)
+    sender = call(bus, "create_session", address="127.0.0.1")
+    fake = "msrp://127.0.0.1:9/bigreader;tcp"
+    call(bus, "start_session", session_id=sender["session_id"], remote_path=[fake],
+         active=False)
+    with socket.create_connection(("127.0.0.1", sender["port"])) as peer:
+        peer.sendall((f"MSRP tr01 SEND\r\nTo-Path: {sender['path']}\r\nFrom-Path: {fake}\r\n"
+                      "Message-ID: bind1\r\nByte-Range: 1-0/0\r\n-------tr01$\r\n").encode())
+        events.wait(of(sender["session_id"], "msrp.session_started"))
+        call(bus, "send_file", session_id=sender["session_id"], path=str(source))
+        parser, ranges, body, done = StreamParser(), [], bytearray(), False
+        peer.settimeout(30)
+        while not done:
+            read = peer.recv(mib)
+            assert read, "the service closed the connection"
+            for event in parser.feed(read):
+                if isinstance(event, RequestStarted) and event.has_body:
+                    ranges.append(event.request.byte_range)
+                    tid = event.request.transaction_id
+                    peer.sendall((f"MSRP {tid} 200 OK\r\nTo-Path: {sender['path']}\r\n"
+                                  f"From-Path: {fake}\r\n-------{tid}$\r\n").encode())
+                elif isinstance(event, BodyData):
+                    body += event.data
+                elif isinstance(event, RequestEnded) and event.continuation == "$":
+                    done = event.size > 0
+    total = len(data)
+    assert ranges == [ByteRange(1, mib, total), ByteRange(mib + 1, 2 * mib, total),
+                      ByteRange(2 * mib + 1, 3 * mib, total), ByteRange(3 * mib + 1, total, total)]
+    assert bytes(body) == data
+
+
+def test_the_sender_reads_its_connection_while_a_file_goes(bus: BusClient, events: Recorder,
+                                                           tmp_path: Path) -> None:
+    # The file is queued before the peer connects: the connection's reader must not
+    # be the one that sends it, or nothing is read until the whole file went (the
+    # chunks' responses then timed out after 30 s and failed the transfer).
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(64 * 1024 * 1024))  # far more than the socket buffers
+    sender = call(bus, "create_session", address="127.0.0.1")
+    fake = "msrp://127.0.0.1:9/stalledpeer;tcp"
+    call(bus, "start_session", session_id=sender["session_id"], remote_path=[fake],
+         active=False)
+    call(bus, "send_file", session_id=sender["session_id"], path=str(source))
+    with socket.create_connection(("127.0.0.1", sender["port"])) as peer:
+        # The peer binds, then reads nothing: the file's sending waits on the full
+        # socket buffers; what the peer sends must still be read and answered.
+        peer.sendall((f"MSRP tr01 SEND\r\nTo-Path: {sender['path']}\r\nFrom-Path: {fake}\r\n"
+                      "Message-ID: bind1\r\nByte-Range: 1-0/0\r\n-------tr01$\r\n").encode())
+        events.wait(of(sender["session_id"], "msrp.session_started"))
+        peer.sendall((f"MSRP tr02 SEND\r\nTo-Path: {sender['path']}\r\nFrom-Path: {fake}\r\n"
+                      "Message-ID: chat1\r\nByte-Range: 1-5/5\r\nContent-Type: text/plain\r\n"
+                      "\r\nhello\r\n-------tr02$\r\n").encode())
+        got = events.wait(of(sender["session_id"], "msrp.message_received"), timeout=30)
+        assert got.data.body == b"hello"
+
+
+def test_bytes_before_our_start_are_held_back_and_kept_in_order(
+        bus: BusClient, service: subprocess.Popen[bytes], events: Recorder,
+        tmp_path: Path) -> None:
+    # A peer may connect and send before our side starts (its answer got there
+    # first): the service reads 1 MiB of it at most (TCP holds the rest back; it was
+    # read whole into memory), then takes it all in order once started.
+    mib = 1024 * 1024
+    target = tmp_path / "in"
+    target.mkdir()
+    data = os.urandom(LARGE)
+    receiver = call(bus, "create_session", address="127.0.0.1")
+    call(bus, "receive_file", session_id=receiver["session_id"], directory=str(target),
+         name="early.bin", size=len(data), hash=hashlib.sha1(data).digest())
+    fake = "msrp://127.0.0.1:9/earlypeer;tcp"
+    head = f"To-Path: {receiver['path']}\r\nFrom-Path: {fake}\r\nMessage-ID: file1\r\n"
+    with socket.create_connection(("127.0.0.1", receiver["port"])) as peer:
+        peer.sendall((f"MSRP tr00 SEND\r\nTo-Path: {receiver['path']}\r\nFrom-Path: {fake}\r\n"
+                      "Message-ID: bind1\r\nByte-Range: 1-0/0\r\n-------tr00$\r\n").encode())
+
+        def send_all() -> None:
+            with contextlib.suppress(OSError):  # closed under it if the test fails
+                for index, start in enumerate(range(0, len(data), mib)):
+                    piece = data[start:start + mib]
+                    end = start + len(piece)
+                    flag = "$" if end == len(data) else "+"
+                    peer.sendall(f"MSRP t{index:05d} SEND\r\n{head}Byte-Range: {start + 1}-{end}"
+                                 f"/{len(data)}\r\nContent-Type: application/octet-stream\r\n"
+                                 "\r\n".encode() + piece + f"\r\n-------t{index:05d}{flag}\r\n"
+                                 .encode())
+
+        sender = threading.Thread(target=send_all)
+        sender.start()
+        # Time for the service to read what it would: with no bound, all of it.
+        sender.join(timeout=5)
+        call(bus, "start_session", session_id=receiver["session_id"], remote_path=[fake],
+             active=False)
+        done = events.wait(lambda n: of(receiver["session_id"], "msrp.file_received")(n)
+                           or of(receiver["session_id"], "msrp.file_failed")(n), timeout=120)
+        sender.join(timeout=60)
+    assert done.name == "msrp.file_received", done.data
+    assert hashlib.sha1((target / "early.bin").read_bytes()).digest() == \
+        hashlib.sha1(data).digest()
+    assert peak_memory(service) < 120 * mib  # not the 200 MB the peer sent early

@@ -87,10 +87,15 @@ _END_LINE_RE = re.compile(rb"\r\n-------([A-Za-z0-9.\-+%=]+)[$+#](?=\r\n|\Z)")
 def contains_end_line(body: bytes | memoryview, transaction_id: str) -> bool:
     """Whether the parser would end `body` early: it holds CRLF, the dashes, this
     transaction id and a flag, then CRLF or its end (the framing CRLF follows)."""
-    # One pattern for every transaction id, compiled once (a pattern per id,
-    # one per chunk, was compiled again for every chunk of a file); it reads
-    # the memoryview in place.
     wanted = transaction_id.encode()
+    # The common case, fast: the bytes a chunk is a view of (a file's read piece, a
+    # message) do not hold CRLF, the dashes and the id at all; `bytes.find` tells
+    # several times faster than a regex scan of the view (a sixth of a file
+    # transfer's time went there).
+    whole = body.obj if isinstance(body, memoryview) else body
+    if isinstance(whole, bytes) and whole.find(b"\r\n-------" + wanted) < 0:
+        return False
+    # One pattern for every transaction id, compiled once; it reads the view in place.
     return any(match.group(1) == wanted for match in _END_LINE_RE.finditer(body))
 
 

@@ -542,6 +542,11 @@ class MSRPSession:
             ("Use-Nickname", format_use_nickname(nickname)))))
         return tid
 
+    @property
+    def chunk_size(self) -> int:
+        """The most body bytes one chunk carries."""
+        return self._chunker.chunk_size
+
     def keepalive(self) -> None:
         """Queue an empty SEND (section 7.1.1 allows it; a 408 shows the path dead)."""
         self._keepalive_due = True

@@ -27,8 +27,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import gevent
+import gevent.event
 import gevent.lock
 import gevent.socket
+import gevent.ssl
 
 from sipsimple.bus.schema import MAX_MESSAGE_SIZE
 from sipsimple_services.msrp.protocol.chunking import DEFAULT_CHUNK_SIZE, FILE
@@ -78,7 +80,15 @@ log = logging.getLogger("sipsimple.msrp.endpoint")
 CONNECT_TIMEOUT = 30.0  # msrplib's, for the TCP connect of the active side
 PASSIVE_TIMEOUT = 30.0  # how long the passive side waits for the peer to connect
 KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (msrplib's)
-READ_SIZE = 65536
+READ_SIZE = 1024 * 1024  # what one recv may take: the parser's cost is per read
+TLS_READ_SIZE = 64 * 1024
+COALESCE_BYTES = 64 * 1024  # smaller writes of one flush go out joined
+YIELD_BYTES = 1024 * 1024  # a reader yields after this much read without waiting
+EARLY_BYTES = 1024 * 1024  # read before our start at most (then the reader waits)
+# Chunks of a direct connection: large, so that what a chunk costs (its head, its
+# 200, a few calls) is paid per MiB; a chat message still waits at most one chunk
+# (a few ms at file speed). Through a relay the session's default (64 KiB) stays.
+DIRECT_CHUNK_SIZE = 1024 * 1024
 # Received messages cross the bus in one event, under its size limit: larger
 # ones are refused with 413 (RFC 4975 7.3) instead of being lost on the way.
 MAX_MESSAGE_BYTES = MAX_MESSAGE_SIZE - 64 * 1024
@@ -103,7 +113,9 @@ class Endpoint:
         self._sock: Any = None
         self._peer: MSRPURI | None = None  # the last From-Path URI of a passive connection
         self._early: list[bytes] = []  # read before start: fed to the session then
+        self._live = gevent.event.Event()  # set once the reader may feed the session
         self._write_lock = gevent.lock.Semaphore()
+        self._writer: gevent.Greenlet | None = None  # sends a file, chunk after chunk
         self._greenlets: list[gevent.Greenlet] = []
         self._messages: dict[str, bool] = {}  # ours in flight -> Success-Report asked
         self._started_at = 0.0
@@ -137,31 +149,34 @@ class Endpoint:
             remote_path, active = self.use_path + remote_path, True
         self.session = MSRPSession(self.local_uri, remote_path, accept_types=accept_types,
                                    stream_types=self._stream_types,
+                                   chunk_size=SPLICE_CHUNK if self.splice is not None
+                                   else DEFAULT_CHUNK_SIZE if self.use_path
+                                   else DIRECT_CHUNK_SIZE,
                                    keepalive_interval=KEEPALIVE_INTERVAL,
                                    max_message_bytes=MAX_MESSAGE_BYTES,
-                                   response_timeout=self.response_timeout,
-                                   chunk_size=SPLICE_CHUNK if self.splice else DEFAULT_CHUNK_SIZE)
+                                   response_timeout=self.response_timeout)
         for expectation in self._announced:
             self.session.resume_next(_have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
         self._greenlets.append(gevent.spawn(self._timer))
         if self.use_path:
-            early, self._early = self._early, []
-            for data in early:  # before anything that may yield to the reader
-                self._feed(data)
+            self._feed_early()  # what the relay sent already, before the binding
             self.session.keepalive()  # binds the path end to end
             self._connected()
         elif active:
+            self._feed_early()  # nothing: the connection is ours to make
             self._greenlets.append(gevent.spawn(self._connect, remote_path[0]))
         elif self._sock is not None:  # the peer connected before our start
-            early, self._early = self._early, []
             if not self._expected(self._peer):
+                self._early.clear()
                 sock, self._sock = self._sock, None
                 sock.close()  # its reader ends; we wait for the right peer
+                self._feed_early()
                 return
             self._connected()
-            for data in early:
-                self._feed(data)
+            self._feed_early()
+        else:
+            self._feed_early()
 
     def send_message(self, content_type: str, body: bytes, message_id: str | None,
                      success_report: bool, failure_report: FailureReport) -> str:
@@ -248,6 +263,7 @@ class Endpoint:
         self.state = "ended"
         if self.splice is not None:
             self.splice.close()
+        self._live.set()  # a reader held before our start sees the end
         sock, self._sock = self._sock, None
         if sock is not None:
             with contextlib.suppress(OSError):
@@ -307,6 +323,7 @@ class Endpoint:
         except OSError as exc:
             self.end(f"cannot connect to {target}: {exc}", failed=True)
             return
+        no_delay(sock)
         if target.secure:
             sock = self._secure(sock, target, host)
             if sock is None:
@@ -332,6 +349,7 @@ class Endpoint:
             sock = gevent.socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise ConnectionError(f"cannot connect to the relay {relay}: {exc}") from None
+        no_delay(sock)
         if relay.secure:
             try:
                 if self._tls_client is None:
@@ -404,7 +422,11 @@ class Endpoint:
 
     def _read(self) -> None:
         sock = self._sock
-        size = SPLICE_RECEIVE if self.splice is not None else READ_SIZE
+        # TLS hands over one record (16 KiB at most) per read: a larger buffer
+        # would only be allocated and shrunk again every time.
+        size = SPLICE_RECEIVE if self.splice is not None else \
+            TLS_READ_SIZE if isinstance(sock, gevent.ssl.SSLSocket) else READ_SIZE
+        unyielded = 0
         while self.state != "ended" and sock is self._sock:
             try:
                 data = sock.recv(size)
@@ -418,10 +440,29 @@ class Endpoint:
                 return
             if self.trace is not None:
                 self.trace("incoming", (data,))
-            if self.session is None:
+            if not self._live.is_set():
                 self._early.append(data)
+                if sum(map(len, self._early)) >= EARLY_BYTES:
+                    self._live.wait()  # before our start: TCP holds the peer back
             else:
                 self._feed(data)
+            unyielded += len(data)
+            if unyielded >= YIELD_BYTES:
+                # A fast peer keeps a read ready, and a ready read does not yield:
+                # let the other greenlets (a chat session, the bus) in now and then.
+                unyielded = 0
+                gevent.sleep(0)
+
+    def _feed_early(self) -> None:
+        """What was read before `start`, in order, then the reader feeds on its own.
+
+        Feeding may yield (a write waiting, a send): what the reader gets meanwhile
+        queues behind, so the session sees the bytes in the order they came."""
+        while self._early:
+            early, self._early = self._early, []
+            for data in early:
+                self._feed(data)
+        self._live.set()
 
     def _lost(self, reason: str) -> None:
         if self.state != "ended":
@@ -449,14 +490,22 @@ class Endpoint:
                 if not out:
                     return
                 try:
-                    for part in out:
-                        sock.sendall(part)
+                    _send(sock, out)
                 except OSError as exc:
                     gevent.spawn(self._lost, f"connection error: {exc}")
                     return
                 if self.trace is not None:
                     self.trace("outgoing", out)
                 if self._sending:
+                    # A file goes on in a greenlet of its own: the caller may be the
+                    # reader, which must go on reading (the responses to the chunks:
+                    # unread while a whole file went, they timed out after 30 s).
+                    current = gevent.getcurrent()
+                    if current is not self._writer:
+                        if self._writer is None or self._writer.dead:
+                            self._writer = gevent.spawn(self._flush)
+                            self._greenlets.append(self._writer)
+                        return
                     gevent.sleep(0)  # a file on a fast link must not starve the loop
         finally:
             self._write_lock.release()
@@ -468,14 +517,18 @@ class Endpoint:
             if outgoing is None:
                 continue
             try:
-                data, last = outgoing.read()
+                data, last = outgoing.read(self.session.chunk_size)
             except (OSError, TransferError) as exc:
+                if self._sending.get(message_id) is not outgoing:
+                    continue  # dropped while it read (failed, ended): told already
                 self.session.abort(message_id)
                 self._drop_outgoing(message_id)
                 self._messages.pop(message_id, None)
                 self._emit("message_failed", {"message_id": message_id, "code": 0,
                                               "reason": f"cannot read the file: {exc}"})
                 continue
+            if self._sending.get(message_id) is not outgoing:
+                continue  # dropped while it read: nothing more of it goes
             self.session.supply(message_id, data, final=last)
             if outgoing.progress.due(last):
                 self._emit("file_progress", {"message_id": message_id,
@@ -646,6 +699,29 @@ class Endpoint:
         self._emit("file_failed", {"message_id": incoming.message_id,
                                    "partial": kept[0] if kept else None,
                                    "received": kept[1] if kept else 0, "reason": reason})
+
+
+def no_delay(sock: Any) -> None:
+    """TCP_NODELAY on an MSRP connection: Nagle's algorithm held the next small write
+    (a response, a chunk's end-line) until the peer's delayed ACK, 40 ms later."""
+    with contextlib.suppress(OSError):  # not TCP (a test's socketpair)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _send(sock: Any, parts: list[bytes | memoryview]) -> None:
+    """The parts in as few writes as they allow: small ones joined up to
+    `COALESCE_BYTES` (a chat message, responses and a chunk's head: one segment
+    each), a large one alone (a file's chunk is not copied)."""
+    run: list[bytes | memoryview] = []
+    size = 0
+    for part in parts:
+        if run and size + len(part) > COALESCE_BYTES:
+            sock.sendall(b"".join(run) if len(run) > 1 else run[0])
+            run, size = [], 0
+        run.append(part)
+        size += len(part)
+    if run:
+        sock.sendall(b"".join(run) if len(run) > 1 else run[0])
 
 
 def _have(expectation: FileExpectation) -> int:

@@ -1,14 +1,22 @@
 """Files sent and received by an MSRP session (RFC 5547): the disk side.
 
 File bytes stay in the service: `OutgoingFile` reads a file a chunk at a time
-as the session asks for data (`MSRPSession.wants_data`), so at most about two
-chunks of it are in memory; `IncomingFile` writes the streamed bytes
+as the session asks for data (`MSRPSession.wants_data`), the next one on the
+hub's thread pool while this one is sent, so at most about three chunks of it
+are in memory; `IncomingFile` writes the streamed bytes
 (`IncomingData`) at their offsets into ``.sipsimple-<random>.partial`` in the
 receiving directory, hashing them as they come in order (the file is read
 again only if they came out of order), and on completion checks size and
 SHA-1, then links the file under a safe unique name (`files.names`): what
 fails a check, is aborted or is left when the session ends is deleted, so
 nothing corrupt or partial ever carries the final name.
+
+The writing and hashing run on the hub's thread pool (`WriteBehind`), a
+batch of pieces at a time, while the service's loop reads and parses on: both
+release the GIL, so a transfer uses a second core for them instead of
+waiting on them (they were two fifths of the loop's time), and a slow disk
+holds up that transfer only, never the other sessions or the bus. A write's
+failure comes out of the next `write` or of `finish`.
 """
 
 from __future__ import annotations
@@ -21,6 +29,9 @@ import secrets
 import stat
 import time
 from dataclasses import dataclass
+from typing import Any
+
+import gevent
 
 from sipsimple_services.msrp.files.names import safe_name
 
@@ -30,6 +41,10 @@ __all__ = ["PARTIAL_NAME", "FileExpectation", "IncomingFile", "OutgoingFile", "T
 READ_SIZE = 64 * 1024
 PROGRESS_INTERVAL = 0.25  # seconds between progress events of one transfer
 PARTIAL_NAME = re.compile(r"\.sipsimple-[0-9a-f]{16}\.partial")
+# What a file's writer holds before the reader waits for it: bytes and pieces (a
+# piece is a view that keeps its whole read alive).
+WRITE_BEHIND_BYTES = 8 * 1024 * 1024
+WRITE_BEHIND_PIECES = 64
 
 
 class TransferError(Exception):
@@ -88,20 +103,95 @@ class OutgoingFile:
         if not 0 <= offset <= self.size:
             self.file.close()
             raise TransferError(f"offset {offset} is outside the file ({self.size} bytes)")
-        self.file.seek(offset)
         self.offset = self.supplied = offset
         self.progress = Progress()
+        # The next piece, read on the hub's thread pool while this one is sent:
+        # its (offset, size) and the pending read.
+        self._ahead: tuple[tuple[int, int], Any] | None = None
 
-    def read(self) -> tuple[bytes, bool]:
-        """The next piece and whether it is the last."""
-        data = self.file.read(min(READ_SIZE, self.size - self.supplied))
+    def read(self, size: int = READ_SIZE) -> tuple[bytes, bool]:
+        """The next piece (at most `size` bytes: a chunk's) and whether it is the last."""
+        want = min(size, self.size - self.supplied)
+        data: bytes | None = None
+        ahead = self._ahead
+        if ahead is not None:
+            try:
+                read = ahead[1].get()  # the transfer may be closed meanwhile
+            finally:
+                if self._ahead is ahead:
+                    self._ahead = None
+            if ahead[0] == (self.supplied, want):
+                data = read
+        if self.file.closed:
+            raise TransferError("the transfer was closed")
+        if data is None:
+            data = os.pread(self.file.fileno(), want, self.supplied)
         self.supplied += len(data)
-        if not data and self.supplied < self.size:
+        if len(data) < want:
             raise TransferError(f"the file shrank to {self.supplied} bytes while being sent")
-        return data, self.supplied >= self.size
+        last = self.supplied >= self.size
+        if not last:
+            following = (self.supplied, min(size, self.size - self.supplied))
+            self._ahead = (following, gevent.get_hub().threadpool.spawn(
+                os.pread, self.file.fileno(), following[1], following[0]))
+        return data, last
 
     def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:  # no read may land on a closed (or reused) descriptor
+            with contextlib.suppress(OSError):
+                ahead[1].get()
         self.file.close()
+
+
+def _write_batch(fd: int, digest: Any, batch: list[tuple[int, memoryview, bool]]) -> None:
+    """On a pool thread: each piece written at its offset, and hashed if asked."""
+    for offset, data, hashed in batch:
+        written = 0
+        while written < len(data):
+            written += os.pwrite(fd, data[written:], offset + written)
+        if hashed:
+            digest.update(data)
+
+
+class WriteBehind:
+    """The writes of one file, done on the hub's thread pool a batch at a time: `put`
+    returns at once unless too much waits (then its greenlet waits, the loop runs on);
+    `wait` until all is written. Raises the OSError of a failed batch."""
+
+    def __init__(self, fd: int, digest: Any) -> None:
+        self._fd, self._digest = fd, digest
+        self._batch: list[tuple[int, memoryview, bool]] = []
+        self._batched = 0
+        self._running: Any = None  # the batch being written (an AsyncResult)
+
+    def put(self, offset: int, data: memoryview, hashed: bool) -> None:
+        if not isinstance(data.obj, bytes):
+            data = memoryview(bytes(data))  # a buffer its owner may reuse: copied
+        self._batch.append((offset, data, hashed))
+        self._batched += len(data)
+        if self._running is not None:
+            if not self._running.ready() and self._batched < WRITE_BEHIND_BYTES \
+                    and len(self._batch) < WRITE_BEHIND_PIECES:
+                return  # joins the next batch
+            self._collect()
+        self._start()
+
+    def wait(self) -> None:
+        self._collect()
+        if self._batch:
+            self._start()
+            self._collect()
+
+    def _start(self) -> None:
+        batch, self._batch, self._batched = self._batch, [], 0
+        self._running = gevent.get_hub().threadpool.spawn(
+            _write_batch, self._fd, self._digest, batch)
+
+    def _collect(self) -> None:
+        running, self._running = self._running, None
+        if running is not None:
+            running.get()
 
 
 @dataclass(frozen=True)
@@ -128,6 +218,7 @@ class IncomingFile:
         self.in_order = True
         self.received = 0
         self.progress = Progress()
+        self._writer: WriteBehind | None = None
         nofollow = getattr(os, "O_NOFOLLOW", 0)
         if expectation.partial is None:
             self.partial = os.path.join(directory, f".sipsimple-{secrets.token_hex(8)}.partial")
@@ -147,12 +238,12 @@ class IncomingFile:
         if size is not None and offset + len(data) > size:
             raise TransferError(f"more than the {size} bytes announced")
         assert self.fd is not None
-        written = 0
-        while written < len(data):
-            written += os.pwrite(self.fd, data[written:], offset + written)
+        if self._writer is None:
+            self._writer = WriteBehind(self.fd, self.digest)
+        in_order = offset == self.hashed and self.in_order
+        self._writer.put(offset, data, in_order)
         self.received += len(data)
-        if offset == self.hashed and self.in_order:
-            self.digest.update(data)
+        if in_order:
             self.hashed += len(data)
         else:
             self.in_order = False
@@ -167,7 +258,8 @@ class IncomingFile:
 
     def _finish(self, total: int) -> str:
         assert self.fd is not None
-        os.fsync(self.fd)
+        self._written()
+        gevent.get_hub().threadpool.apply(os.fsync, (self.fd,))  # seconds for a large file
         os.close(self.fd)
         self.fd = None
         expected = self.expectation
@@ -175,7 +267,8 @@ class IncomingFile:
         if actual != total or (expected.size is not None and total != expected.size):
             raise TransferError(f"size {actual} differs from the {expected.size} announced")
         if expected.hash is not None:
-            digest = self.digest.digest() if self.in_order else hash_file(self.partial)[1]
+            digest = self.digest.digest() if self.in_order else \
+                gevent.get_hub().threadpool.apply(hash_file, (self.partial,))[1]
             if digest != expected.hash:
                 raise TransferError("the SHA-1 of the file differs from the one announced")
         while True:
@@ -188,10 +281,20 @@ class IncomingFile:
             os.unlink(self.partial)
             return final
 
+    def _written(self) -> None:
+        """Until every piece given is written (or raise its OSError)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.wait()
+
     def keep(self) -> tuple[str, int] | None:
         """An interrupted transfer: the partial file and its length, kept to
         resume from (RFC 5547 8.2), when its bytes came in order; else discarded."""
         if self.fd is not None:
+            try:
+                self._written()
+            except OSError:
+                self.in_order = False  # what was written is not known: not kept
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None
@@ -222,6 +325,8 @@ class IncomingFile:
 
     def discard(self) -> None:
         if self.fd is not None:
+            with contextlib.suppress(OSError):
+                self._written()  # no write may land on a closed (or reused) descriptor
             with contextlib.suppress(OSError):
                 os.close(self.fd)
             self.fd = None

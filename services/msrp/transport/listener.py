@@ -29,6 +29,7 @@ from sipsimple_services.msrp.protocol.parser import (
     StreamParser,
 )
 from sipsimple_services.msrp.protocol.uri import MSRPURI
+from sipsimple_services.msrp.transport.endpoint import no_delay
 from sipsimple_services.msrp.transport.tls import HANDSHAKE_TIMEOUT, describe_tls_error
 
 __all__ = ["FIRST_REQUEST_TIMEOUT", "Listener"]
@@ -66,6 +67,7 @@ class Listener:
         self._server.stop(timeout=1)
 
     def _handle(self, sock: Any, peer: Any) -> None:
+        no_delay(sock)
         if self.tls is not None:
             sock = _handshake(self.tls, sock, peer)
             if sock is None:
