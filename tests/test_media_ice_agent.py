@@ -294,6 +294,36 @@ def test_rtp_and_rtcp_components_without_mux() -> None:
     assert b.state is IceState.COMPLETED
 
 
+def test_rtcp_mux_agreed_after_gathering_drops_component_2() -> None:
+    net = Network()
+    a, b = make_agent(True, 1, components=2), make_agent(False, 2, components=2)
+    a.add_host(1, A_HOST)
+    a.add_host(2, (A_HOST[0], 5001))
+    b.add_host(1, B_HOST)
+    b.add_host(2, (B_HOST[0], 6001))
+    net.add("a", a, A_HOST, (A_HOST[0], 5001))
+    net.add("b", b, B_HOST, (B_HOST[0], 6001))
+    exchange(a, b)
+    for agent in (a, b):
+        agent.use_rtcp_mux()
+        assert agent.components == 1 and {c.component for c in agent.local_candidates()} == {1}
+        assert {p.component for p in agent.pairs} == {1}
+    start(net, "a", "b")
+    net.run(5.0)
+    (completed,) = net.of_type("a", IceCompleted)
+    assert [(p.component, p.remote_address) for p in completed.pairs] == [(1, B_HOST)]
+    with pytest.raises(ValueError):
+        _started_mux()
+
+
+def _started_mux() -> None:
+    agent = make_agent(True, 3, components=2)
+    agent.add_host(1, A_HOST)
+    agent.set_remote("abcd", "x" * 22, [])
+    agent.start(0.0)
+    agent.use_rtcp_mux()  # too late: the checks run
+
+
 def gather_srflx(net: Network, agent: IceAgent, base: Address) -> None:
     client = BindingClient(STUN_SERVER)
     net.clients[base] = client

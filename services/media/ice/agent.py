@@ -256,6 +256,17 @@ class IceAgent:
         )
         return self._add_local(candidate, relayed)
 
+    def use_rtcp_mux(self) -> None:
+        """RTCP rides on the RTP component (RFC 5761): component 2 and its pairs go."""
+        if self.components == 1:
+            return
+        if self.state is not IceState.NEW:
+            raise ValueError("rtcp-mux is decided before the checks start")
+        self.components = 1
+        self._local = [c for c in self._local if c.candidate.component == 1]
+        self._remote = [c for c in self._remote if c.component == 1]
+        self._pairs = [p for p in self._pairs if p.component == 1]
+
     def local_candidates(self) -> list[Candidate]:
         return [c.candidate for c in self._local if c.candidate.type is not CandidateType.PRFLX]
 
