@@ -159,7 +159,8 @@ class Baresip:
     itself (answermode=auto).
     """
 
-    def __init__(self, workdir: Path, codec: str, mediaenc: str | None, tone: float) -> None:
+    def __init__(self, workdir: Path, codec: str, mediaenc: str | None, tone: float,
+                 account_params: str = "", modules: tuple[str, ...] = ()) -> None:
         self.workdir = workdir
         self.sip_port = _free_port()
         self.ctrl_port = _free_port()
@@ -171,8 +172,10 @@ class Baresip:
         params = f";regint=0;answermode=auto;audio_codecs={full}"
         if mediaenc:
             params += f";mediaenc={mediaenc}"
+        params += account_params
         (workdir / "accounts").write_text(f"<sip:baresip@127.0.0.1:{self.sip_port}>{params}\n")
-        modules = ["g711", "g722", "opus", "ausine", "sndfile", "ctrl_tcp", "srtp", "aufile"]
+        modules = ["g711", "g722", "opus", "ausine", "sndfile", "ctrl_tcp", "srtp", "aufile",
+                   *modules]
         config = [
             f"sip_listen 127.0.0.1:{self.sip_port}",
             "sip_transports udp",
@@ -275,10 +278,10 @@ def baresip_factory() -> Iterator[Callable[..., Baresip]]:
     workdir = Path(tempfile.mkdtemp(prefix="baresip-", dir="/tmp"))
     peers: list[Baresip] = []
 
-    def factory(codec: str, mediaenc: str | None = None) -> Baresip:
+    def factory(codec: str, mediaenc: str | None = None, **options: Any) -> Baresip:
         directory = workdir / str(len(peers))
         directory.mkdir()
-        peer = Baresip(directory, codec, mediaenc, PEER_TONE)
+        peer = Baresip(directory, codec, mediaenc, PEER_TONE, **options)
         peers.append(peer)
         return peer
 
