@@ -684,3 +684,23 @@ def test_both_agents_behind_nats_punch_through_with_their_reflexive_addresses() 
     assert selected(net, "a").remote_address == net.nats["b"].mappings[b_private]
     assert selected(net, "b").remote_address == net.nats["a"].mappings[a_private]
     assert selected(net, "a").base == a_private and selected(net, "b").base == b_private
+
+
+def test_a_nomination_before_start_is_acted_on_at_start() -> None:
+    """The controlling agent checks and nominates before the controlled one has the
+    answer; the controlled one answers, remembers, and selects the pair at start."""
+    net = Network()
+    a, b = make_agent(True, 1), make_agent(False, 2)
+    a.add_host(1, A_HOST)
+    b.add_host(1, B_HOST)
+    net.add("a", a, A_HOST)
+    net.add("b", b, B_HOST)
+    a.set_remote(b.local_ufrag, b.local_pwd, b.local_candidates())
+    start(net, "a")
+    net.run(2.0)
+    assert a.state is IceState.COMPLETED and b.state is IceState.NEW
+    b.set_remote(a.local_ufrag, a.local_pwd, a.local_candidates())
+    start(net, "b")
+    net.run(0.2)
+    assert b.state is IceState.COMPLETED
+    assert selected(net, "b").remote_address == A_HOST

@@ -227,3 +227,22 @@ def test_an_unanswered_stun_server_is_left_out_after_the_timeout() -> None:
     net.run(1.1, a)
     description = gathered(net, a)
     assert description["failures"] and len(description["candidates"]) == 2
+
+
+def test_checks_before_the_peer_started_are_answered_and_remembered() -> None:
+    """The offerer's checks reach the answerer before the answerer's own start (the
+    answer is still on its way through SIP): answered at once and acted on at start,
+    nomination included, with no retransmission needed."""
+    net = Net()
+    a, b = net.link("a", 20000), net.link("b", 20010)
+    a.gather(net.now)
+    b.gather(net.now)
+    da, db = gathered(net, a), gathered(net, b)
+    a.start(net.now, controlling=True, ufrag=db["ufrag"], pwd=db["pwd"],
+            candidates=db["candidates"], rtcp_mux=True)
+    net.run(0.3, a, b)
+    assert a.state == "RUNNING"  # b answered its checks, the nomination too
+    b.start(net.now, controlling=False, ufrag=da["ufrag"], pwd=da["pwd"],
+            candidates=da["candidates"], rtcp_mux=True)
+    net.run(0.1, a, b)
+    assert b.state == "RUNNING" and net.selected["b"] == (("127.0.0.1", 20000), None)

@@ -413,9 +413,11 @@ class IceLink:
             self.dropped["channel-data-not-from-server"] += 1
             return []
         agent = self.agent
-        if agent is None or self.mode != "ice":
+        if agent is None or self.mode == "plain":
             self.dropped["no-ice"] += 1
             return []
+        # before `start` too: the peer's checks may come before its answer does (the
+        # agent answers them and acts on them once it has the peer's description)
         self._agent_effects(agent.handle_stun(data, source, self.bases[index], now), now)
         return []
 
@@ -568,7 +570,12 @@ class IceLink:
                 peer = _address(effect.peer)
                 if classify(effect.data) is Kind.STUN:
                     agent = self.agent
-                    if agent is None or self.mode != "ice" or turn is None or turn.relayed is None:
+                    if (
+                        agent is None
+                        or self.mode == "plain"
+                        or turn is None
+                        or (turn.relayed is None)
+                    ):
                         self.dropped["no-ice"] += 1
                         continue
                     relayed = _address(turn.relayed)
