@@ -173,6 +173,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self._ice_controlling = False
         self._ice_waiting = False
         self._ice_chosen: dict[str, Any] | None = None
+        self._ice_restarting = False  # new credentials: no a=remote-candidates until done
 
     def __repr__(self) -> str:
         return f"<AudioStream {self._stream_id or 'new'} {self._state}>"
@@ -320,7 +321,9 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
     def _remote_candidates(self) -> str | None:
         """a=remote-candidates for a later offer of the controlling agent (RFC 8839 4.4.1.2)."""
         chosen = self._ice_chosen
-        if chosen is None or not self.ice_active or not self._ice_controlling:
+        if chosen is None or not self.ice_active or not self._ice_controlling or (
+            self._ice_restarting
+        ):
             return None
         parts = [f"1 {chosen['remote']['address']} {chosen['remote']['port']}"]
         rtcp = chosen.get("rtcp_remote")
@@ -332,6 +335,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         try:
             reply = media_call("ice_restart", stream_id=self._stream_id)
             self._ice_local = LocalICE.from_data(reply)
+            self._ice_restarting = True
         except (AudioError, KeyError, TypeError, ValueError) as exc:
             log.warning("%r: ICE restart failed: %s", self, exc)
         return self._ice_local
@@ -670,12 +674,13 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
                 log.warning("%r: malformed media.ice_succeeded: %s", self, exc)
                 return
             self.ice_active = True
+            self._ice_restarting = False
             self.local_rtp_candidate_type = str(rtp["local"]["type"]).lower()
             self.remote_rtp_candidate_type = str(rtp["remote"]["type"]).lower()
             self._post("AudioStreamICENegotiationDidSucceed", **details)
             self._ice_done()
         elif what == "ice_failed":
-            self.ice_active = False
+            self.ice_active = self._ice_restarting = False
             self.local_rtp_candidate_type = self.remote_rtp_candidate_type = None
             self._ice_chosen = None
             self._post("AudioStreamICENegotiationDidFail",
