@@ -11,6 +11,9 @@ import random
 from typing import Any
 
 import pytest
+from harness.fuzz import mutations
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sipsimple_services.media.ice.stun import (
     Attr,
@@ -246,3 +249,46 @@ def test_checks_before_the_peer_started_are_answered_and_remembered() -> None:
             candidates=da["candidates"], rtcp_mux=True)
     net.run(0.1, a, b)
     assert b.state == "RUNNING" and net.selected["b"] == (("127.0.0.1", 20000), None)
+
+
+def _running_pair() -> tuple[Net, IceLink, IceLink]:
+    net = Net()
+    a, b = net.link("a", 20000), net.link("b", 20010)
+    a.gather(net.now)
+    b.gather(net.now)
+    connect(net, a, b)
+    net.run(0.5, a, b)
+    return net, a, b
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=300), index=st.sampled_from([0, 1]),
+       port=st.integers(1, 65535))
+def test_any_bytes_from_anywhere_are_dropped_and_change_nothing(
+    data: bytes, index: int, port: int
+) -> None:
+    net, a, _ = _running_pair()
+    before = dict(net.selected)
+    delivered = a.handle_datagram(index, data, ("127.0.0.1", port), net.now)
+    assert delivered == []  # media only ever comes from the TURN server
+    assert a.state == "RUNNING" and net.selected == before
+
+
+def test_mutated_checks_are_dropped_or_answered_never_raise() -> None:
+    """Real checks of the running pair, mutated (bit flips, cuts, insertions)."""
+    net, a, b = _running_pair()
+    assert b.agent is not None and a.agent is not None
+    samples = []
+    for use_candidate in (False, True):
+        attributes: list[tuple[int, object]] = [
+            (Attr.USERNAME, f"{a.agent.local_ufrag}:{b.agent.local_ufrag}"),
+            (Attr.PRIORITY, 1845501695), (Attr.ICE_CONTROLLING, 7),
+        ]
+        if use_candidate:
+            attributes.append((Attr.USE_CANDIDATE, True))
+        message = Message(Method.BINDING, Class.REQUEST, new_transaction_id(), tuple(attributes))
+        samples.append(encode(message, short_term_key(a.agent.local_pwd), fingerprint=True))
+    for mutated in mutations(17, samples, 400, [b"\x00\x01", b"\x80\x28", b"\xff" * 4]):
+        a.handle_datagram(0, mutated, ("127.0.0.1", 20010), net.now)
+    assert a.state == "RUNNING" and net.selected["a"][0] == ("127.0.0.1", 20010)
+    assert sum(a.dropped_counts().values()) > 0

@@ -177,12 +177,18 @@ def tones_both_ways(stream: AudioStream, offered: AudioStream, tmp_path: Path) -
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("srtp", [False, True], ids=["rtp", "srtp"])
 def test_host_pairs_between_two_ice_accounts(accounts: dict[str, Account], events: Recorder,
-                                             tmp_path: Path) -> None:
+                                             tmp_path: Path, srtp: bool) -> None:
     alice, bob = accounts["alice"], accounts["bob"]
     use_ice(alice)
     use_ice(bob)
+    for account in (alice, bob):  # STUN and SRTP share the socket: the first byte decides
+        account.rtp.encryption.enabled = srtp
+        account.rtp.encryption.key_negotiation = "sdes_mandatory"
+        account.save()
     session, stream, answering, offered = call(events, alice)
+    assert stream.srtp_active is srtp and offered.srtp_active is srtp
     for s in (stream, offered):
         result = succeeded(events, s)
         assert result.name == "AudioStreamICENegotiationDidSucceed", result.data
@@ -471,3 +477,30 @@ def test_ice_against_baresip_without_ice(alice: Account, events: Recorder, tmp_p
         assert not ice_notifications(events, stream, "AudioStreamICENegotiationDidSucceed")
     finally:
         peer.stop()
+
+
+@pytest.mark.integration
+@needs_coturn
+@pytest.mark.parametrize("ice_side", ["caller", "callee"])
+def test_a_relayed_default_candidate_serves_a_peer_without_ice(
+    accounts: dict[str, Account], events: Recorder, tmp_path: Path, coturn: Coturn,
+    ice_side: str,
+) -> None:
+    """Relay forced, the peer without ICE: it sends to our relayed address (the default
+    candidate in c=/m=), and we send through the TURN allocation too."""
+    alice, bob = accounts["alice"], accounts["bob"]
+    with_ice = alice if ice_side == "caller" else bob
+    use_ice(with_ice, turn=coturn, relay_only=True)
+    for account in (alice, bob):
+        account.rtp.audio_codec_list = ("PCMU",)
+        account.rtp.encryption.enabled = False
+        account.save()
+    session, stream, _answering, offered = call(events, alice)
+    ours, theirs = (stream, offered) if ice_side == "caller" else (offered, stream)
+    assert theirs.remote_rtp_port_sdp != ours.local_rtp_port  # our relayed address
+    tones_both_ways(stream, offered, tmp_path)
+    assert not ours.ice_active and ours.local_rtp_candidate_type is None
+    # the peer heard us from the relay, not from our socket
+    wait_until(lambda: theirs.remote_rtp_port_received is not None, "no source learnt")
+    assert theirs.remote_rtp_port_received == theirs.remote_rtp_port_sdp
+    hang_up(events, session)
