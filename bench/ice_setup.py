@@ -1,6 +1,7 @@
 """What ICE adds to an audio call's setup on loopback: host pairs against ICE off.
 
-    python bench/ice_setup.py [--calls 40] [--warmup 3] [--rounds 4] [--keep]
+    python bench/ice_setup.py [--calls 40] [--warmup 3] [--rounds 4] [--stun IP:PORT]
+        [--turn IP:PORT --turn-user USER --turn-password PASSWORD] [--keep]
 
 Alice calls bob (two accounts of one AccountManager/SessionManager in this
 process, no registration) over the real signalling and media services
@@ -14,11 +15,15 @@ server: host candidates) that is after both sides' checks completed
 without, after the offer/answer. ICE on and off alternate in rounds in the
 same run, so that noise on a shared machine hits both alike.
 
-Printed: p50, p90 and mean of both, the added time (p50 and mean), and the
-target (issue 17: ICE adds under 100 ms on loopback for host pairs). A call
-with ICE whose checks did not succeed, or any failed call, makes the bench
-exit 1; so does a session left over. Nothing is asserted on time. The NAT
-lab's server-reflexive and relayed variants come with the lab.
+`--stun IP:PORT` gives the ICE sides a STUN server (in a NAT lab: server-
+reflexive pairs); `--turn IP:PORT --turn-user U --turn-password P` adds a
+side with relayed candidates only, through that TURN server.
+
+Printed: p50, p90 and mean of every side, the candidate types the caller's
+ICE chose, the added time (p50 and mean), and the target (issue 17: ICE adds
+under 100 ms on loopback-speed links for host and srflx pairs). A call with
+ICE whose checks did not succeed, or any failed call, makes the bench exit 1;
+so does a session left over. Nothing is asserted on time.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ import statistics
 import subprocess
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from _services import (
@@ -91,6 +97,7 @@ class Calls:
         self._sessions_started: set[Any] = set()
         self._failed: str | None = None
         self._answering: Any = None
+        self.pairs: set[tuple[str, str]] = set()  # candidate types the caller's ICE chose
         for name in self.NAMES:
             NotificationCenter().add_observer(self, name=name)
 
@@ -125,9 +132,20 @@ class Calls:
                     raise RuntimeError(f"a call did not get there in {CALL_TIMEOUT:g} s")
                 self._cond.wait(left)
 
-    def use_ice(self, enabled: bool) -> None:
+    def configure(self, side: Side) -> None:
+        from sipsimple.configuration.datatypes import NetworkAddress
+
         for account in self.accounts.values():
-            account.nat_traversal.use_ice = enabled
+            nat = account.nat_traversal
+            nat.use_ice = side.ice
+            nat.stun_server_list = [NetworkAddress(h, p) for h, p in side.stun]
+            nat.turn_server = None
+            nat.ice_relay_only = False
+            if side.turn is not None:
+                host, port, username, password = side.turn
+                nat.turn_server = NetworkAddress(host, port)
+                nat.turn_username, nat.turn_password = username, password
+                nat.ice_relay_only = True
             account.save()
 
     def call(self, ice: bool) -> float:
@@ -148,6 +166,8 @@ class Calls:
             answering = self._answering
         if ice and outcomes.count("AudioStreamICENegotiationDidSucceed") != 2:
             raise RuntimeError(f"ICE did not succeed on both sides: {outcomes}")
+        self.pairs.add((str(stream.local_rtp_candidate_type),
+                        str(stream.remote_rtp_candidate_type)))
         if not ice and outcomes:
             raise RuntimeError(f"ICE ran in a call without it: {outcomes}")
         # not timed: both sessions started (bob's after the ACK) before the BYE
@@ -169,6 +189,21 @@ class Calls:
         ConfigurationManager().stop()
 
 
+@dataclass(frozen=True)
+class Side:
+    label: str
+    ice: bool
+    stun: tuple[tuple[str, int], ...] = ()
+    turn: tuple[str, int, str, str] | None = None  # host, port, username, password
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not IP:PORT")
+    return host.strip("[]"), int(port)
+
+
 def summary(samples: list[float]) -> tuple[float, float, float]:
     ordered = sorted(samples)
     p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
@@ -184,6 +219,14 @@ def main() -> int:
                         help="calls per side not counted (default 3)")
     parser.add_argument("--rounds", type=int, default=4,
                         help="alternations of the two sides (default 4)")
+    parser.add_argument("--stun", type=_endpoint, action="append", default=[],
+                        help="IP:PORT of a STUN server for the ICE sides (in a NAT lab: "
+                             "server-reflexive pairs)")
+    parser.add_argument("--turn", type=_endpoint,
+                        help="IP:PORT of a TURN server: adds a side with relayed candidates "
+                             "only (with --turn-user and --turn-password)")
+    parser.add_argument("--turn-user", default="")
+    parser.add_argument("--turn-password", default="")
     parser.add_argument("--keep", action="store_true",
                         help="keep the working directory (service logs) and print its path")
     args = parser.parse_args()
@@ -194,8 +237,8 @@ def main() -> int:
     services: list[subprocess.Popen[bytes]] = []
     calls: Calls | None = None
     failed = False
-    print("audio call setup on loopback, Session.connect() -> both MediaStreamDidStart: "
-          "ICE (host pairs) against ICE off", flush=True)
+    print("audio call setup, Session.connect() -> both MediaStreamDidStart: ICE against "
+          "ICE off", flush=True)
     try:
         from sipsimple.bus.client import BusClient
         from sipsimple.session import SessionManager
@@ -209,24 +252,40 @@ def main() -> int:
         finally:
             probe.stop(goodbye=False)
         calls = Calls()
-        samples: dict[bool, list[float]] = {True: [], False: []}
-        for ice in (False, True):
-            calls.use_ice(ice)
+        stun = tuple(args.stun)
+        sides = [Side("ICE off", False), Side("ICE on" if stun else "ICE on, host pairs", True,
+                                              stun)]
+        if args.turn is not None:
+            turn = (*args.turn, args.turn_user, args.turn_password)
+            sides.append(Side("ICE on, relay only", True, stun, turn))
+        samples: dict[str, list[float]] = {side.label: [] for side in sides}
+        chosen: dict[str, set[tuple[str, str]]] = {}
+        for side in sides:
+            calls.configure(side)
             for _ in range(args.warmup):
-                calls.call(ice)
+                calls.call(side.ice)
         per_round = [args.calls // args.rounds + (r < args.calls % args.rounds)
                      for r in range(args.rounds)]
         for count in per_round:
-            for ice in (False, True):
-                calls.use_ice(ice)
-                samples[ice] += [calls.call(ice) for _ in range(count)]
-        off, on = summary(samples[False]), summary(samples[True])
+            for side in sides:
+                calls.configure(side)
+                calls.pairs = set()
+                samples[side.label] += [calls.call(side.ice) for _ in range(count)]
+                chosen.setdefault(side.label, set()).update(calls.pairs)
+        off = summary(samples["ICE off"])
         print(f"  {'':18} {'p50 ms':>8} {'p90 ms':>8} {'mean ms':>8}   ({args.calls} calls each)")
-        print(f"  {'ICE off':18} {off[0]:8.1f} {off[1]:8.1f} {off[2]:8.1f}")
-        print(f"  {'ICE on, host pairs':18} {on[0]:8.1f} {on[1]:8.1f} {on[2]:8.1f}")
-        print(f"added by ICE: p50 {on[0] - off[0]:.1f} ms, mean {on[2] - off[2]:.1f} ms")
-        print(f"target: ICE adds under {TARGET_MS:g} ms (issue 17): "
-              f"{'met' if on[0] - off[0] < TARGET_MS else 'NOT met'} at p50")
+        for side in sides:
+            p50, p90, mean = summary(samples[side.label])
+            pairs = ", ".join(sorted(f"{local}/{remote}" for local, remote in chosen[side.label]))
+            note = f"   pairs (local/remote): {pairs}" if side.ice else ""
+            print(f"  {side.label:18} {p50:8.1f} {p90:8.1f} {mean:8.1f}{note}")
+        for side in sides[1:]:
+            p50, _, mean = summary(samples[side.label])
+            print(f"added by ICE ({side.label}): p50 {p50 - off[0]:.1f} ms, "
+                  f"mean {mean - off[2]:.1f} ms")
+        added = summary(samples[sides[1].label])[0] - off[0]
+        print(f"target: ICE adds under {TARGET_MS:g} ms (issue 17) for host and srflx pairs: "
+              f"{'met' if added < TARGET_MS else 'NOT met'} at p50")
         left = len(SessionManager().sessions)
         if left:
             print(f"leaks: {left} session(s) left")

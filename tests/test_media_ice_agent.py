@@ -704,3 +704,27 @@ def test_a_nomination_before_start_is_acted_on_at_start() -> None:
     net.run(0.2)
     assert b.state is IceState.COMPLETED
     assert selected(net, "b").remote_address == A_HOST
+
+
+def test_a_check_from_the_peer_replaces_our_lost_one_at_once() -> None:
+    """RFC 8445 7.3.1.4: our first check was lost (say, a TURN server had no permission
+    yet); the peer's check triggers a new one now, not at the 500 ms retransmission."""
+    a, b = make_agent(True, 1), make_agent(False, 2)
+    a.add_host(1, A_HOST)
+    b.add_host(1, B_HOST)
+    exchange(a, b)
+    lost = [e for e in a.start(0.0) if isinstance(e, Transmit)]
+    assert len(lost) == 1  # sent, never arrives
+    [check] = [e for e in b.start(0.0) if isinstance(e, Transmit)]
+    [answer] = a.handle_stun(check.data, B_HOST, A_HOST, 0.01)
+    assert isinstance(answer, Transmit) and answer.destination == B_HOST
+    again = [e for e in a.handle_timeout(0.06) if isinstance(e, Transmit)]
+    assert len(again) == 1 and again[0].destination == B_HOST
+    assert again[0].data[8:20] != lost[0].data[8:20]  # a new transaction
+    # the cancelled check is not sent again; its answer would still count
+    assert not [e for e in a.handle_timeout(0.6) if isinstance(e, Transmit)
+                and e.data[8:20] == lost[0].data[8:20]]
+    for effect in b.handle_stun(again[0].data, A_HOST, B_HOST, 0.07):
+        if isinstance(effect, Transmit) and effect.destination == A_HOST:
+            a.handle_stun(effect.data, B_HOST, A_HOST, 0.08)
+    assert [p.state for p in a.pairs] == [PairState.SUCCEEDED]

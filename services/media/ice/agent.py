@@ -93,6 +93,7 @@ class _Check:
     use_candidate: bool
     priority: int  # the PRIORITY we sent: a peer-reflexive local candidate gets it
     consent: bool = False
+    cancelled: bool = False  # no more retransmissions (RFC 8445 7.3.1.4); answers count
 
 
 @dataclass(frozen=True)
@@ -590,7 +591,7 @@ class IceAgent:
         if any(
             p.state in (PairState.FROZEN, PairState.WAITING, PairState.IN_PROGRESS)
             for p in self._pairs
-        ) or any(not c.consent for c in self._checks.values()):
+        ) or any(not c.consent and not c.cancelled for c in self._checks.values()):
             return
         missing = [c for c in range(1, self.components + 1) if self._best_valid(c) is None]
         # with a valid pair for each component, the controlled agent waits for a nomination
@@ -752,6 +753,14 @@ class IceAgent:
         else:
             if use_candidate and not self.controlling:
                 pair.nominate_on_success = True
+            if pair.state is PairState.IN_PROGRESS:
+                # RFC 8445 7.3.1.4: our check may be lost (a TURN server without the
+                # permission yet): it is not sent again, a triggered one goes now, and
+                # the first one's answer still counts if it comes
+                for transaction_id, check in self._checks.items():
+                    if check.pair is pair and not check.consent and not check.cancelled:
+                        check.cancelled = True
+                        self._transactions.pop(transaction_id)
             waiting = pair.move("trigger") or pair.state is PairState.WAITING
             if waiting and pair not in self._triggered:
                 self._triggered.append(pair)

@@ -172,6 +172,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self._ice_remote: RemoteICE | None = None
         self._ice_controlling = False
         self._ice_waiting = False
+        self._ice_over = False  # the checks for the credentials in force ended, either way
         self._ice_chosen: dict[str, Any] | None = None
         self._ice_restarting = False  # new credentials: no a=remote-candidates until done
 
@@ -298,8 +299,13 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             direction=self._wanted_direction(), previous=self._negotiated,
         )
         self._pending, self._answered = "answer", negotiated
-        if answer_ice is not None:
+        if answer_ice is not None and remote is not None:
             media.attributes.extend(ice_attributes(answer_ice))
+            # The answerer checks from the moment its answer is out (RFC 8445 6.1.3, 6.3):
+            # the TURN permissions for the offerer's candidates are in place before its
+            # checks come, and a round trip of SIP (ACK) is not waited for.
+            self._ice_controlling = remote.lite
+            self._ice_start(remote, negotiated.rtcp_mux)
         elif remote is not None:
             media.attributes.append(SDPAttribute("ice-mismatch"))  # RFC 8839 5.8
         return media
@@ -392,13 +398,18 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             return False
         # the offerer controls (RFC 8445 6.1.1); facing an ice-lite peer we always do
         self._ice_controlling = remote_offered is False or remote.lite
-        self._ice_waiting = True
         if not self._ice_start(remote, negotiated.rtcp_mux):
-            self._ice_waiting = False
             return False
+        with self._lock:
+            if self._ice_over:
+                return False  # the checks started with our answer have ended already
+            self._ice_waiting = True
         return True
 
     def _ice_start(self, remote: RemoteICE, rtcp_mux: bool) -> bool:
+        if not remote.same_credentials(self._ice_remote):
+            with self._lock:
+                self._ice_over = False
         try:
             media_call("ice_start", stream_id=self._stream_id, controlling=self._ice_controlling,
                        ufrag=remote.ufrag, pwd=remote.pwd, candidates=list(remote.candidates),
@@ -690,6 +701,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
     def _ice_done(self) -> None:
         """The checks ended (either way: plain RTP after a failure): the stream started."""
         with self._lock:
+            self._ice_over = True
             waiting, self._ice_waiting = self._ice_waiting, False
         if waiting and self._state == "started":
             self._post("MediaStreamDidStart")
