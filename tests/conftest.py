@@ -38,7 +38,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "explore")
 
 pytest_plugins = [
     "pytester", "harness.peers", "harness.processes", "harness.dns", "harness.kamailio",
-    "harness.pjsua", "harness.fixtures", "harness.turnserver",
+    "harness.pjsua", "harness.fixtures", "harness.turnserver", "harness.coturn",
     "harness.netns",
 ]
 

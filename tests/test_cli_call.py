@@ -240,3 +240,20 @@ def test_failure_lines() -> None:
         assert f"our audio offer, {offered}" in hint
         assert hint.endswith(f"`sipsimple accounts set alice@example.com {change}`")
     assert len(describe_failure(refused, _session("incoming"))) == 1  # we answered: no offer
+
+
+def test_the_live_status_shows_the_pair_ice_chose() -> None:
+    from sipsimple.cli.call import STATUS_LINES
+    from sipsimple.notification import NotificationData
+    from sipsimple.streams.rtp.ice import ICECandidate, ICECheck
+
+    rtcp = ICECandidate("RTCP", "HOST", "10.0.0.1", 4001, 1, "")
+    local = ICECandidate("RTP", "RELAY", "198.51.100.1", 50000, 2, "10.0.0.1")
+    remote = ICECandidate("RTP", "SRFLX", "203.0.113.5", 6000, 3, "192.168.1.2")
+    data = NotificationData(valid_pairs=[ICECheck(rtcp, rtcp, "SUCCEEDED", True),
+                                         ICECheck(local, remote, "SUCCEEDED", True)])
+    line = STATUS_LINES["AudioStreamICENegotiationDidSucceed"](data, None)
+    assert line == "ICE: 198.51.100.1:50000 (relay) <-> 203.0.113.5:6000 (srflx)"
+    failed = STATUS_LINES["AudioStreamICENegotiationDidFail"](
+        NotificationData(reason="no working pair for component 1"), None)
+    assert failed.startswith("ICE failed (no working pair for component 1)")

@@ -294,6 +294,36 @@ def test_rtp_and_rtcp_components_without_mux() -> None:
     assert b.state is IceState.COMPLETED
 
 
+def test_rtcp_mux_agreed_after_gathering_drops_component_2() -> None:
+    net = Network()
+    a, b = make_agent(True, 1, components=2), make_agent(False, 2, components=2)
+    a.add_host(1, A_HOST)
+    a.add_host(2, (A_HOST[0], 5001))
+    b.add_host(1, B_HOST)
+    b.add_host(2, (B_HOST[0], 6001))
+    net.add("a", a, A_HOST, (A_HOST[0], 5001))
+    net.add("b", b, B_HOST, (B_HOST[0], 6001))
+    exchange(a, b)
+    for agent in (a, b):
+        agent.use_rtcp_mux()
+        assert agent.components == 1 and {c.component for c in agent.local_candidates()} == {1}
+        assert {p.component for p in agent.pairs} == {1}
+    start(net, "a", "b")
+    net.run(5.0)
+    (completed,) = net.of_type("a", IceCompleted)
+    assert [(p.component, p.remote_address) for p in completed.pairs] == [(1, B_HOST)]
+    with pytest.raises(ValueError):
+        _started_mux()
+
+
+def _started_mux() -> None:
+    agent = make_agent(True, 3, components=2)
+    agent.add_host(1, A_HOST)
+    agent.set_remote("abcd", "x" * 22, [])
+    agent.start(0.0)
+    agent.use_rtcp_mux()  # too late: the checks run
+
+
 def gather_srflx(net: Network, agent: IceAgent, base: Address) -> None:
     client = BindingClient(STUN_SERVER)
     net.clients[base] = client
@@ -654,3 +684,47 @@ def test_both_agents_behind_nats_punch_through_with_their_reflexive_addresses() 
     assert selected(net, "a").remote_address == net.nats["b"].mappings[b_private]
     assert selected(net, "b").remote_address == net.nats["a"].mappings[a_private]
     assert selected(net, "a").base == a_private and selected(net, "b").base == b_private
+
+
+def test_a_nomination_before_start_is_acted_on_at_start() -> None:
+    """The controlling agent checks and nominates before the controlled one has the
+    answer; the controlled one answers, remembers, and selects the pair at start."""
+    net = Network()
+    a, b = make_agent(True, 1), make_agent(False, 2)
+    a.add_host(1, A_HOST)
+    b.add_host(1, B_HOST)
+    net.add("a", a, A_HOST)
+    net.add("b", b, B_HOST)
+    a.set_remote(b.local_ufrag, b.local_pwd, b.local_candidates())
+    start(net, "a")
+    net.run(2.0)
+    assert a.state is IceState.COMPLETED and b.state is IceState.NEW
+    b.set_remote(a.local_ufrag, a.local_pwd, a.local_candidates())
+    start(net, "b")
+    net.run(0.2)
+    assert b.state is IceState.COMPLETED
+    assert selected(net, "b").remote_address == A_HOST
+
+
+def test_a_check_from_the_peer_replaces_our_lost_one_at_once() -> None:
+    """RFC 8445 7.3.1.4: our first check was lost (say, a TURN server had no permission
+    yet); the peer's check triggers a new one now, not at the 500 ms retransmission."""
+    a, b = make_agent(True, 1), make_agent(False, 2)
+    a.add_host(1, A_HOST)
+    b.add_host(1, B_HOST)
+    exchange(a, b)
+    lost = [e for e in a.start(0.0) if isinstance(e, Transmit)]
+    assert len(lost) == 1  # sent, never arrives
+    [check] = [e for e in b.start(0.0) if isinstance(e, Transmit)]
+    [answer] = a.handle_stun(check.data, B_HOST, A_HOST, 0.01)
+    assert isinstance(answer, Transmit) and answer.destination == B_HOST
+    again = [e for e in a.handle_timeout(0.06) if isinstance(e, Transmit)]
+    assert len(again) == 1 and again[0].destination == B_HOST
+    assert again[0].data[8:20] != lost[0].data[8:20]  # a new transaction
+    # the cancelled check is not sent again; its answer would still count
+    assert not [e for e in a.handle_timeout(0.6) if isinstance(e, Transmit)
+                and e.data[8:20] == lost[0].data[8:20]]
+    for effect in b.handle_stun(again[0].data, A_HOST, B_HOST, 0.07):
+        if isinstance(effect, Transmit) and effect.destination == A_HOST:
+            a.handle_stun(effect.data, B_HOST, A_HOST, 0.08)
+    assert [p.state for p in a.pairs] == [PairState.SUCCEEDED]

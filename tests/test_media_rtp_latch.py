@@ -125,3 +125,14 @@ def test_once_learnt_the_address_never_moves_until_opened_again(
             assert dt < LEARNING_WINDOW or source == SDP
         else:
             assert verdict is not Verdict.ACCEPT
+
+
+def test_pin_latches_at_once_and_nothing_else_is_learnt() -> None:
+    latch = SourceLatch()
+    latch.open(T0, SDP)
+    latch.pin(T0, NAT)  # ICE proved NAT with an authenticated check
+    assert latch.learned and latch.address == NAT and not latch.window_open(T0)
+    assert latch.check(NAT, 1, 10, T0) is Verdict.ACCEPT
+    assert latch.check(SDP, 2, 10, T0) is Verdict.FOREIGN
+    assert latch.check(OTHER, 3, 10, T0) is Verdict.FOREIGN
+    assert latch.check(OTHER, 3, 11, T0) is Verdict.FOREIGN

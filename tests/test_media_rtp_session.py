@@ -528,3 +528,15 @@ def test_packets_with_csrc_or_padding_give_the_same_audio_as_plain_ones(
         events.append(receiver.receive(packet.serialize(), T0 + 0.04, PEER))
     assert events[0] == events[1]
     assert events[0] == [AudioPacket(0, "PCMU", 8000, seq, 320, payload, marker, 0x1234)]
+
+
+def test_pin_sends_to_and_takes_only_from_the_address_ice_chose() -> None:
+    receiver = session()
+    receiver.learn(T0, ("192.0.2.99", 5000))  # the SDP's default candidate
+    receiver.pin(T0, PEER, ("192.0.2.7", 4001))
+    assert receiver.remote_address_received == PEER
+    assert receiver.remote_rtcp_address_received == ("192.0.2.7", 4001)
+    assert receiver.receive(rtp(1, 5), T0, ("192.0.2.99", 5000)) == [
+        Dropped(DropReason.FOREIGN_SOURCE)
+    ]
+    started(receiver, 0x1234, 100)  # from the pinned address: only the SSRC probation

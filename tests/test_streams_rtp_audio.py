@@ -490,9 +490,13 @@ _VALUES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan
 @settings(max_examples=300, deadline=None)
 @given(what=st.sampled_from(["stream_started", "stream_rtp_changed", "stream_dtmf",
                              "stream_timeout", "stream_stats", "stream_failed",
-                             "stream_ended", "port_done", "unknown"]),
+                             "stream_ended", "port_done", "unknown", "ice_gathered",
+                             "ice_state", "ice_succeeded", "ice_failed"]),
        fields=st.dictionaries(st.sampled_from(["digit", "address", "port", "seconds", "reason",
-                                               "codec", "stats", "duration_ms"]),
+                                               "codec", "stats", "duration_ms", "error",
+                                               "ufrag", "pwd", "candidates", "default",
+                                               "state", "prev_state", "chosen", "duration",
+                                               "valid_pairs"]),
                               _VALUES, max_size=5))
 def test_media_events_with_any_data_never_raise(what: str, fields: dict[str, Any]) -> None:
     from sipsimple.audio import media_events

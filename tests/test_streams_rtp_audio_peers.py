@@ -142,10 +142,10 @@ def baresip_factory() -> Iterator[Callable[..., Baresip]]:
     workdir = Path(tempfile.mkdtemp(prefix="baresip-", dir="/tmp"))
     peers: list[Baresip] = []
 
-    def factory(codec: str, mediaenc: str | None = None) -> Baresip:
+    def factory(codec: str, mediaenc: str | None = None, **options: Any) -> Baresip:
         directory = workdir / str(len(peers))
         directory.mkdir()
-        peer = Baresip(directory, codec, mediaenc, PEER_TONE)
+        peer = Baresip(directory, codec, mediaenc, PEER_TONE, **options)
         peers.append(peer)
         return peer
 

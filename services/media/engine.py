@@ -39,6 +39,7 @@ from sipsimple_services.media.devices import (
     available_devices,
     resolve,
 )
+from sipsimple_services.media.ice_link import IceLink, TurnServer
 from sipsimple_services.media.mixer import FRAME_DURATION, Mixer, MixerError, Port
 from sipsimple_services.media.ports import make_port
 from sipsimple_services.media.stream import Address, Stream
@@ -84,13 +85,23 @@ class _StreamHandle:
     stream: Stream = field(init=False)  # made with the handle's `transmit`
     watchers: list[Any] = field(default_factory=list)
     closed: bool = False
+    ice: IceLink | None = None
 
     def transmit(self, data: bytes, to: Address, on_rtcp: bool) -> None:
-        """The stream's `transmit`: one datagram from its RTP or RTCP socket."""
+        """The stream's `transmit`: one datagram from its RTP or RTCP socket, or the
+        way ICE selected (another remote address, or through the TURN relay)."""
+        if self.closed:
+            return
+        if self.ice is not None and self.ice.send_media(data, on_rtcp, to, time.time()):
+            return
+        self.send(1 if on_rtcp else 0, data, to)
+
+    def send(self, index: int, data: bytes, to: Address) -> None:
+        """One datagram from the RTP (0) or RTCP (1) socket."""
         if self.closed:
             return
         try:
-            (self.rtcp if on_rtcp else self.rtp).sendto(data, to)
+            (self.rtcp if index else self.rtp).sendto(data, to)
         except OSError:  # full buffer, unreachable, family mismatch: the packet is lost
             self.stream.errors["send"] += 1
 
@@ -109,6 +120,22 @@ class ClockStats:
             "ticks": self.ticks, "late": self.late, "resyncs": self.resyncs,
             "skipped": self.skipped, "yields": self.yields, "busy": round(self.busy, 6),
         }
+
+
+def _ip_endpoint(value: Any, what: str) -> tuple[str, int]:
+    """[ip, port] from the bus: an IP address (the facade resolved names), never a name."""
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise ValueError(f"{what}: [address, port] pairs")
+    host, port = value
+    if not isinstance(host, str) or isinstance(port, bool) or not isinstance(port, int):
+        raise ValueError(f"{what}: [address, port] pairs")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{what}: {host!r} is not an IP address") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{what}: bad port {port}")
+    return host, port
 
 
 def raise_descriptor_limit() -> int:
@@ -232,6 +259,8 @@ class Engine:
         if handle is None:
             raise NotFound(f"no stream {stream_id!r}")
         stats = handle.stream.end(time.time())
+        if handle.ice is not None:
+            handle.ice.close(time.time())  # releases TURN allocations: sent before closing
         handle.closed = True
         for watcher in handle.watchers:
             watcher.stop()
@@ -319,11 +348,90 @@ class Engine:
             except OSError:  # e.g. ICMP port unreachable reported on a later read
                 continue
             try:
-                stream.receive(data, source, time.time(), on_rtcp)
+                if data and (data[0] < 4 or 64 <= data[0] < 80):
+                    # RFC 7983: STUN (ICE checks, STUN and TURN answers) or TURN ChannelData
+                    self._stun_received(handle, data, source, on_rtcp)
+                else:
+                    stream.receive(data, source, time.time(), on_rtcp)
             except Exception as exc:
                 log.exception("stream %s: receive failed", stream.stream_id)
                 stream.fail(f"receive: {type(exc).__name__}: {exc}")
                 return
+
+    @staticmethod
+    def _stun_received(handle: _StreamHandle, data: bytes, source: Address, on_rtcp: bool) -> None:
+        if handle.ice is None:
+            handle.stream.stun_dropped["no-ice"] += 1
+            return
+        now = time.time()
+        for payload, peer in handle.ice.handle_datagram(1 if on_rtcp else 0, data, source, now):
+            handle.stream.receive(payload, peer, now, on_rtcp)  # media through the relay
+
+    # -- ICE (services/media/ice_link.py) ------------------------------------------
+
+    def ice_gather(
+        self,
+        stream_id: str,
+        stun_servers: list[Any],
+        turn_server: dict[str, Any] | None,
+        relay_only: bool,
+    ) -> None:
+        handle = self._handle(stream_id)
+        if handle.ice is not None:
+            raise EngineError("ICE candidates were gathered for this stream already")
+        servers = [_ip_endpoint(server, "stun_servers") for server in stun_servers]
+        turn = None
+        if turn_server is not None:
+            host, port = _ip_endpoint(
+                [turn_server.get("host"), turn_server.get("port")], "turn_server"
+            )
+            username, password = turn_server.get("username"), turn_server.get("password")
+            if not isinstance(username, str) or not isinstance(password, str):
+                raise ValueError("turn_server needs a username and a password (strings)")
+            turn = TurnServer(host, port, username, password)
+        stream = handle.stream
+
+        def selected(rtp: Address, rtcp: Address | None, now: float) -> None:
+            stream.ice_selected(rtp, rtcp, now)
+
+        link = IceLink(
+            stream_id,
+            [handle.rtp.getsockname()[:2], handle.rtcp.getsockname()[:2]],
+            handle.send,
+            self._publish,
+            selected,
+            rng=self._rng,
+        )
+        link.gather(time.time(), servers, turn, relay_only)
+        handle.ice = stream.ice = link
+
+    def _ice(self, stream_id: str) -> IceLink:
+        link = self._handle(stream_id).ice
+        if link is None:
+            raise EngineError("no ICE on this stream (ice_gather first)")
+        return link
+
+    def ice_start(
+        self,
+        stream_id: str,
+        controlling: bool,
+        ufrag: str,
+        pwd: str,
+        candidates: list[Any],
+        rtcp_mux: bool,
+    ) -> None:
+        if not all(isinstance(c, str) for c in candidates):
+            raise ValueError("candidates are a=candidate values (strings)")
+        self._ice(stream_id).start(
+            time.time(), controlling=controlling, ufrag=ufrag, pwd=pwd,
+            candidates=candidates, rtcp_mux=rtcp_mux,
+        )
+
+    def ice_plain(self, stream_id: str) -> None:
+        self._ice(stream_id).plain(time.time())
+
+    def ice_restart(self, stream_id: str) -> dict[str, Any]:
+        return self._ice(stream_id).restart(time.time())
 
     # -- ports -------------------------------------------------------------------
 
@@ -489,6 +597,8 @@ class Engine:
             self._pause()
             stream = handle.stream
             try:
+                if handle.ice is not None:
+                    handle.ice.poll(now)  # ICE checks, STUN and TURN timers on the media clock
                 stream.prepare(now)
             except Exception as exc:
                 log.exception("stream %s failed", stream.stream_id)

@@ -176,6 +176,40 @@ class MediaService(Service, NatProbeMethods):
         with _service_errors():
             self.engine.stream(stream_id).set_mute(muted)
 
+    # -- ICE (docs/nat.md) -----------------------------------------------------------
+
+    def rpc_ice_gather(
+        self,
+        client: str,
+        stream_id: str,
+        stun_servers: list[Any] | None = None,
+        turn_server: dict[str, Any] | None = None,
+        relay_only: bool = False,
+    ) -> None:
+        with _service_errors():
+            self.engine.ice_gather(stream_id, stun_servers or [], turn_server, relay_only)
+
+    def rpc_ice_start(
+        self,
+        client: str,
+        stream_id: str,
+        controlling: bool,
+        ufrag: str,
+        pwd: str,
+        candidates: list[Any],
+        rtcp_mux: bool = True,
+    ) -> None:
+        with _service_errors():
+            self.engine.ice_start(stream_id, controlling, ufrag, pwd, candidates, rtcp_mux)
+
+    def rpc_ice_plain(self, client: str, stream_id: str) -> None:
+        with _service_errors():
+            self.engine.ice_plain(stream_id)
+
+    def rpc_ice_restart(self, client: str, stream_id: str) -> dict[str, Any]:
+        with _service_errors():
+            return self.engine.ice_restart(stream_id)
+
     # -- ports ---------------------------------------------------------------------
 
     def rpc_create_port(

@@ -120,6 +120,11 @@ class Stream(Port):
         self._dtmf_started = 0.0
         self._dtmf_heard: tuple[str, int, int, float] | None = None  # digit, ts, duration, seen
         self._reported_source: Address | None = None
+        # ICE (services/media/ice_link.py): the selected pair's remote addresses, kept
+        # across offer/answers; `ice` reports its state and drops in the statistics
+        self._ice_remote: tuple[Address, Address | None] | None = None
+        self.ice: Any = None
+        self.stun_dropped: Counter[str] = Counter()  # STUN/TURN bytes on a stream without ICE
         self._next_stats = 0.0
         self._last_stats: dict[str, Any] | None = None
 
@@ -205,6 +210,8 @@ class Stream(Port):
             # An offer/answer that kept the SDP address of a peer behind a NAT: its
             # mapping may have changed; the old one is used until another is learnt.
             self.session.learn(now, sdp_address, keep_previous=True, expected_rtcp=sdp_rtcp)
+        if self._ice_remote is not None:
+            self.session.pin(now, *self._ice_remote)  # learning never undoes ICE's choice
         if params.receives and (old is None or not old.receives):
             self._last_received = now
             self._timed_out = False
@@ -213,6 +220,12 @@ class Stream(Port):
             self._dtmf_plan.clear()  # a digit cut short by hold is not finished later
         self.srtp = srtp
         self.params = params
+
+    def ice_selected(self, rtp: Address, rtcp: Address | None, now: float) -> None:
+        """ICE selected a pair: RTP (and RTCP) only from and to there from now on."""
+        self._ice_remote = (tuple(rtp[:2]), None if rtcp is None else tuple(rtcp[:2]))
+        if self.session is not None:
+            self.session.pin(now, *self._ice_remote)
 
     def set_mute(self, muted: bool) -> None:
         self.muted = muted
@@ -574,4 +587,9 @@ class Stream(Port):
                 session.dropped[DropReason.RTCP_FOREIGN_SOURCE] if session is not None else 0
             ),
             "dropped": dropped,
+            # STUN and TURN datagrams dropped on the stream's sockets (bad integrity,
+            # unknown attributes, truncated, floods, no ICE running), by reason
+            "stun_dropped": dict(self.ice.dropped_counts() if self.ice is not None
+                                 else self.stun_dropped),
+            "ice": self.ice.describe() if self.ice is not None else None,
         }

@@ -36,7 +36,10 @@ class Baresip:
     itself (answermode=auto).
     """
 
-    def __init__(self, workdir: Path, codec: str, mediaenc: str | None, tone: float) -> None:
+    def __init__(self, workdir: Path, codec: str, mediaenc: str | None, tone: float,
+                 account_params: str = "", modules: tuple[str, ...] = ()) -> None:
+        """`account_params` go on the account line (";medianat=ice"), `modules` are loaded
+        besides the codecs and controls."""
         self.workdir = workdir
         self.sip_port = _free_port()
         self.ctrl_port = _free_port()
@@ -48,8 +51,10 @@ class Baresip:
         params = f";regint=0;answermode=auto;audio_codecs={full}"
         if mediaenc:
             params += f";mediaenc={mediaenc}"
+        params += account_params
         (workdir / "accounts").write_text(f"<sip:baresip@127.0.0.1:{self.sip_port}>{params}\n")
-        modules = ["g711", "g722", "opus", "ausine", "sndfile", "ctrl_tcp", "srtp", "aufile"]
+        modules = ("g711", "g722", "opus", "ausine", "sndfile", "ctrl_tcp", "srtp", "aufile",
+                   *modules)
         config = [
             f"sip_listen 127.0.0.1:{self.sip_port}",
             "sip_transports udp",

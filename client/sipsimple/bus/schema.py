@@ -209,6 +209,26 @@ METHODS: dict[str, dict[str, Method]] = {
         Method("send_dtmf", (Param("stream_id", (str,)), Param("digit", (str,)))),
         Method("stream_stats", (Param("stream_id", (str,)),)),
         Method("set_mute", (Param("stream_id", (str,)), Param("muted", (bool,)))),
+        # ICE on the stream's sockets (docs/nat.md). ice_gather: stun_servers
+        # [[ip, port], ...], turn_server {host (an IP), port, username, password};
+        # relay_only: relayed candidates only. The result comes as media.ice_gathered.
+        Method("ice_gather", (
+            Param("stream_id", (str,)),
+            Param("stun_servers", (list, NoneType), required=False),
+            Param("turn_server", (dict, NoneType), required=False),
+            Param("relay_only", (bool,), required=False),
+        )),
+        # the peer's a=ice-ufrag, a=ice-pwd and a=candidate values; controlling:
+        # we offered (or the peer is ice-lite). Again with the same credentials:
+        # new candidates only; new ones need ice_restart first.
+        Method("ice_start", (
+            Param("stream_id", (str,)), Param("controlling", (bool,)),
+            Param("ufrag", (str,)), Param("pwd", (str,)), Param("candidates", (list,)),
+            Param("rtcp_mux", (bool,), required=False),
+        )),
+        Method("ice_plain", (Param("stream_id", (str,)),)),  # the peer has no ICE
+        # new local credentials, candidates kept -> {ufrag, pwd, candidates, default}
+        Method("ice_restart", (Param("stream_id", (str,)),)),
         # ports of the mixer: kind "player" {filename, loop, volume?} | "tone"
         # {frequencies [hz, ...], duration?, volume?} | "recorder" {filename} ->
         # {"port_id"}; a stream's port_id is its stream_id, the devices' are
@@ -687,6 +707,15 @@ EVENTS: dict[str, frozenset[str]] = {
         "media.stream_stats",  # {stream_id, ...counters}: at most once a second
         "media.stream_failed",  # {stream_id, reason}
         "media.stream_ended",  # {stream_id, stats}
+        # {stream_id, ufrag, pwd, candidates [a=candidate values], default {address,
+        # port, rtcp_address, rtcp_port, type}, failures} or {stream_id, error}
+        "media.ice_gathered",
+        "media.ice_state",  # {stream_id, prev_state, state}: the original SDK's names
+        # {stream_id, duration, local_candidates, remote_candidates, valid_pairs,
+        # valid_list, chosen}: candidates {component, type, address, port, priority,
+        # rel_addr}, pairs {local_candidate, remote_candidate, state, nominated}
+        "media.ice_succeeded",
+        "media.ice_failed",  # {stream_id, reason}
         "media.port_done",  # {port_id}: a player reached the end of its file
         "media.devices_changed",  # {input, output, alert}: e.g. a fallback to null
     }),

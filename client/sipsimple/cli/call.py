@@ -42,6 +42,7 @@ SHOWN = (
     "SIPSessionDidFail", "SIPSessionDidEnd", "SIPSessionDidChangeHoldState",
     "AudioStreamGotDTMF", "AudioStreamDidTimeout", "AudioStreamDidStartRecordingAudio",
     "AudioStreamDidStopRecordingAudio", "AudioStreamDidChangeRTPParameters",
+    "AudioStreamICENegotiationDidSucceed", "AudioStreamICENegotiationDidFail",
     "MediaStreamDidFail",
 )
 
@@ -55,6 +56,16 @@ def describe_stream(stream: Any) -> str:
     return (f"{stream.codec}/{stream.sample_rate} Hz, {srtp}, "
             f"{stream.local_rtp_address}:{stream.local_rtp_port} <-> "
             f"{stream.remote_rtp_address_sdp}:{stream.remote_rtp_port_sdp}")
+
+
+def describe_ice(valid_pairs: Any) -> str:
+    """The pair ICE chose for RTP: local and remote candidate, their types."""
+    for pair in valid_pairs or ():
+        local, remote = pair.local_candidate, pair.remote_candidate
+        if local.component == "RTP":
+            return (f"ICE: {local.address}:{local.port} ({local.type.lower()}) <-> "
+                    f"{remote.address}:{remote.port} ({remote.type.lower()})")
+    return "ICE: no pair"
 
 
 def describe_statistics(stats: dict[str, Any]) -> str:
@@ -176,6 +187,9 @@ STATUS_LINES: dict[str, Callable[[Any, Any], str]] = {
         f"recording saved to {data.filename}"),
     "AudioStreamDidChangeRTPParameters": lambda data, sender: (
         f"audio: {describe_stream(sender)}"),
+    "AudioStreamICENegotiationDidSucceed": lambda data, sender: describe_ice(data.valid_pairs),
+    "AudioStreamICENegotiationDidFail": lambda data, sender: (
+        f"ICE failed ({data.reason}): plain RTP to the SDP address"),
     "MediaStreamDidFail": lambda data, sender: f"media failed: {data.reason}",
 }
 

@@ -12,6 +12,7 @@ from .datatypes import (
     MSRPConnectionModel,
     MSRPRelayAddress,
     MSRPTransport,
+    NetworkAddress,
     NetworkAddressList,
     PositiveInteger,
     SIPAddress,
@@ -70,7 +71,13 @@ class AccountSettings(SettingsObject):
 
     class nat_traversal(SettingsGroup):
         use_ice = Setting(bool, default=False)
-        stun_server_list = Setting(NetworkAddressList, default=None, nillable=True)
+        stun_server_list = Setting(NetworkAddressList, default=None, nillable=True)  # None: DNS
+        # TURN (RFC 8656, UDP, long-term credentials) for relayed ICE candidates
+        turn_server = Setting(NetworkAddress, default=None, nillable=True)
+        turn_username = Setting(str, default=None, nillable=True)  # None: the id's user part
+        turn_password = Setting(str, default=None, nillable=True)
+        # offer relayed candidates only (the relay forced: WebRTC's "relay" policy)
+        ice_relay_only = Setting(bool, default=False)
         msrp_relay = Setting(MSRPRelayAddress, default=None, nillable=True)  # None: DNS
         use_msrp_relay_for_outbound = Setting(bool, default=False)
 

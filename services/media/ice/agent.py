@@ -81,6 +81,7 @@ CONSENT_TIMEOUT = 30.0
 MAX_PAIRS = 100  # RFC 8445 6.1.2.5's default limit
 REQUEST_RATE = 100.0  # authenticated checks answered per second (a peer sends ~20)
 REQUEST_BURST = 50.0
+MAX_EARLY = 20  # checks kept from before `start`
 
 
 Effect = Transmit | IceEvent
@@ -92,6 +93,17 @@ class _Check:
     use_candidate: bool
     priority: int  # the PRIORITY we sent: a peer-reflexive local candidate gets it
     consent: bool = False
+    cancelled: bool = False  # no more retransmissions (RFC 8445 7.3.1.4); answers count
+
+
+@dataclass(frozen=True)
+class _Early:
+    """A valid check that came before `start`."""
+
+    local: LocalCandidate
+    source: Address
+    priority: int
+    use_candidate: bool
 
 
 @dataclass
@@ -170,6 +182,7 @@ class IceAgent:
         self._completed = False
         self._bucket = _Bucket(REQUEST_BURST, 0.0)
         self._prflx_count = 0
+        self._early: list[_Early] = []
 
     # --- candidates -------------------------------------------------------
 
@@ -256,6 +269,17 @@ class IceAgent:
         )
         return self._add_local(candidate, relayed)
 
+    def use_rtcp_mux(self) -> None:
+        """RTCP rides on the RTP component (RFC 5761): component 2 and its pairs go."""
+        if self.components == 1:
+            return
+        if self.state is not IceState.NEW:
+            raise ValueError("rtcp-mux is decided before the checks start")
+        self.components = 1
+        self._local = [c for c in self._local if c.candidate.component == 1]
+        self._remote = [c for c in self._remote if c.component == 1]
+        self._pairs = [p for p in self._pairs if p.component == 1]
+
     def local_candidates(self) -> list[Candidate]:
         return [c.candidate for c in self._local if c.candidate.type is not CandidateType.PRFLX]
 
@@ -335,6 +359,12 @@ class IceAgent:
         self._next_check = now
         effects: list[Effect] = []
         self._set_state(IceState.CHECKING, effects)
+        early, self._early = self._early, []
+        for check in early:
+            if check.local in self._local:  # not dropped by a restart or rtcp-mux meanwhile
+                self._checked_by_peer(
+                    check.local, check.source, check.priority, check.use_candidate, now, effects
+                )
         effects += self.handle_timeout(now)
         return effects
 
@@ -350,6 +380,7 @@ class IceAgent:
         if not keep_local_candidates:
             self._local = []
         self._remote, self._pairs, self._valid = [], [], []
+        self._early = []
         self._triggered.clear()
         for transaction_id, check in list(self._checks.items()):
             if not check.consent:
@@ -560,7 +591,7 @@ class IceAgent:
         if any(
             p.state in (PairState.FROZEN, PairState.WAITING, PairState.IN_PROGRESS)
             for p in self._pairs
-        ) or any(not c.consent for c in self._checks.values()):
+        ) or any(not c.consent and not c.cancelled for c in self._checks.values()):
             return
         missing = [c for c in range(1, self.components + 1) if self._best_valid(c) is None]
         # with a valid pair for each component, the controlled agent waits for a nomination
@@ -674,8 +705,29 @@ class IceAgent:
                 return [self._reply(error_response(request, 487, "Role Conflict"), source, base)]
         response = request.reply(Class.SUCCESS, ((Attr.XOR_MAPPED_ADDRESS, source),))
         effects.append(self._reply(response, source, base))
-        if self.remote_pwd is None or self.state is IceState.FAILED:
-            return effects  # the answer arrives later; the peer's retransmission is checked then
+        use_candidate = bool(request.get(Attr.USE_CANDIDATE, False))
+        if self.state is IceState.FAILED:
+            return effects
+        if self.remote_pwd is None or self.state is IceState.NEW:
+            # RFC 8445 7.3.1.3: a check before the peer's description arrived (its offer
+            # or answer travels through SIP): remembered, acted on at `start`
+            if len(self._early) < MAX_EARLY:
+                self._early.append(_Early(local, source, priority, use_candidate))
+            return effects
+        self._checked_by_peer(local, source, priority, use_candidate, now, effects)
+        return effects
+
+    def _checked_by_peer(
+        self,
+        local: LocalCandidate,
+        source: Address,
+        priority: int,
+        use_candidate: bool,
+        now: float,
+        effects: list[Effect],
+    ) -> None:
+        """What a valid check from the peer teaches: a peer-reflexive candidate, a
+        triggered check, a nomination (RFC 8445 7.3.1.3-7.3.1.5)."""
         component = local.candidate.component
         remote = self._remote_for(source, component)
         if remote is None:
@@ -693,8 +745,7 @@ class IceAgent:
             self._remote.append(remote)
         pair = self._pair(local, remote)
         if pair is None:
-            return effects
-        use_candidate = request.get(Attr.USE_CANDIDATE, False)
+            return
         # RFC 8445 7.3.1.4: the triggered check
         if pair.state is PairState.SUCCEEDED:
             if use_candidate and not self.controlling and pair.valid_pair is not None:
@@ -702,10 +753,17 @@ class IceAgent:
         else:
             if use_candidate and not self.controlling:
                 pair.nominate_on_success = True
+            if pair.state is PairState.IN_PROGRESS:
+                # RFC 8445 7.3.1.4: our check may be lost (a TURN server without the
+                # permission yet): it is not sent again, a triggered one goes now, and
+                # the first one's answer still counts if it comes
+                for transaction_id, check in self._checks.items():
+                    if check.pair is pair and not check.consent and not check.cancelled:
+                        check.cancelled = True
+                        self._transactions.pop(transaction_id)
             waiting = pair.move("trigger") or pair.state is PairState.WAITING
             if waiting and pair not in self._triggered:
                 self._triggered.append(pair)
-        return effects
 
     def _remote_for(self, source: Address, component: int) -> Candidate | None:
         for remote in self._remote:

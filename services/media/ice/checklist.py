@@ -25,6 +25,10 @@ PAIR_TRANSITIONS: dict[tuple[PairState, str], PairState] = {
     (PairState.FROZEN, "unfreeze"): PairState.WAITING,
     (PairState.FROZEN, "trigger"): PairState.WAITING,
     (PairState.FAILED, "trigger"): PairState.WAITING,
+    # RFC 8445 7.3.1.4: a check from the peer cancels ours in progress and triggers another
+    (PairState.IN_PROGRESS, "trigger"): PairState.WAITING,
+    # ...and the cancelled check's answer still counts when it comes
+    (PairState.WAITING, "success"): PairState.SUCCEEDED,
     (PairState.WAITING, "send"): PairState.IN_PROGRESS,
     (PairState.IN_PROGRESS, "success"): PairState.SUCCEEDED,
     (PairState.IN_PROGRESS, "failure"): PairState.FAILED,

@@ -15,6 +15,7 @@ packet costs:
   until the next `open`.
 - While learning again after an offer/answer that kept the SDP address, the
   address learned before is still accepted (no gap in a NAT'd call).
+- `pin(now, address)`: the address ICE selected is latched at once.
 
 The latch sees only what the caller lets through: with SRTP, only packets
 that authenticated.
@@ -92,6 +93,14 @@ class SourceLatch:
         self.address = None
         self.expected = None if expected is None else tuple(expected[:2])
         self._window_end = now + self.window
+        self._runs.clear()
+
+    def pin(self, now: float, address: Address) -> None:
+        """Latch `address` at once: ICE proved it with an authenticated check (RFC 8445),
+        so no run of packets is needed, and nothing else is learnt until the next open."""
+        self.address = self.expected = tuple(address[:2])
+        self.previous = None
+        self._window_end = now
         self._runs.clear()
 
     @property

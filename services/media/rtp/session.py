@@ -248,6 +248,13 @@ class RTPSession:
             self.remote_address_received = None
             self.remote_rtcp_address_received = None
 
+    def pin(self, now: float, rtp: Address, rtcp: Address | None) -> None:
+        """Take RTP (and RTCP) only from the addresses ICE selected, and send there."""
+        self.latch.pin(now, rtp)
+        self._expected_rtcp = rtcp
+        self.remote_address_received = tuple(rtp[:2])
+        self.remote_rtcp_address_received = None if rtcp is None else tuple(rtcp[:2])
+
     @property
     def formats(self) -> dict[int, PayloadFormat]:
         return dict(self._formats)

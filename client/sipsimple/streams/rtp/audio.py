@@ -31,11 +31,21 @@ from sipsimple.audio import (
     media_events,
     not_found,
 )
-from sipsimple.core.sdp import FrozenSDPSession, SDPMediaStream, SDPNegotiationError
+from sipsimple.core.sdp import FrozenSDPSession, SDPAttribute, SDPMediaStream, SDPNegotiationError
 from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
 from sipsimple.streams.registry import MediaStreamRegistrar
 from sipsimple.streams.rtp.codecs import canonical_codec_name
+from sipsimple.streams.rtp.ice import (
+    ICECandidate,
+    ICECheck,
+    LocalICE,
+    RemoteICE,
+    ice_attributes,
+    ice_enabled,
+    ice_servers,
+    remote_ice,
+)
 from sipsimple.streams.rtp.negotiation import (
     RTP_TRANSPORTS,
     AudioConfig,
@@ -132,7 +142,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self.sample_rate: int | None = None
         self.codec: str | None = None
         self.srtp_active = False
-        self.ice_active = False  # ICE is a later issue: truthfully never in use
+        self.ice_active = False  # True while the pair ICE selected carries the audio
         self.local_rtp_candidate_type: str | None = None
         self.remote_rtp_candidate_type: str | None = None
         self.local_rtp_address: str | None = None
@@ -156,6 +166,15 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self._negotiated: NegotiatedMedia | None = None
         self._recorder: WaveRecorder | None = None
         self._statistics: dict[str, Any] = {}
+        # ICE (docs/nat.md): what we gathered, the peer's credentials in force, our
+        # role, whether MediaStreamDidStart waits for the checks, the selected pair
+        self._ice_local: LocalICE | None = None
+        self._ice_remote: RemoteICE | None = None
+        self._ice_controlling = False
+        self._ice_waiting = False
+        self._ice_over = False  # the checks for the credentials in force ended, either way
+        self._ice_chosen: dict[str, Any] | None = None
+        self._ice_restarting = False  # new credentials: no a=remote-candidates until done
 
     def __repr__(self) -> str:
         return f"<AudioStream {self._stream_id or 'new'} {self._state}>"
@@ -220,9 +239,30 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             self.local_rtp_address = str(reply.get("address") or address)
             self.local_rtp_port = int(reply["rtp_port"])
             self._rtcp_port = int(reply.get("rtcp_port") or self.local_rtp_port + 1)
-            self._state = "initialized"
         media_events.register(self._stream_id, self)
+        if ice_enabled(self.account):
+            # candidates first (STUN and TURN answers, DNS): MediaStreamDidInitialize
+            # comes with media.ice_gathered, as the original SDK's did with its transport
+            threading.Thread(target=self._gather, name="sipsimple-ice-gather",
+                             daemon=True).start()
+            return
+        self._initialized()
+
+    def _initialized(self) -> None:
+        with self._lock:
+            if self._state != "initializing":
+                return
+            self._state = "initialized"
         self._post("MediaStreamDidInitialize")
+
+    def _gather(self) -> None:
+        try:
+            stun, turn, relay_only = ice_servers(self.account)
+            media_call("ice_gather", stream_id=self._stream_id, stun_servers=stun,
+                       turn_server=turn, relay_only=relay_only)
+        except Exception as exc:  # no ICE then, but the call goes on
+            log.warning("%r: ICE candidates not gathered: %s", self, exc)
+            self._initialized()
 
     @staticmethod
     def _local_address(session: Any) -> str:
@@ -235,22 +275,76 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         if self.local_rtp_address is None or self.local_rtp_port is None:
             raise AudioStreamError(f"{self!r} is not initialized")
         config = audio_config(self.account)
+        ice = self._ice_local
         if for_offer:
+            address, port, rtcp_port = self._default_candidate(ice)
             media = build_audio_offer(
-                config, self.local_rtp_address, self.local_rtp_port,
-                rtcp_port=self._rtcp_port, direction=self._wanted_direction(),
-                previous=self._negotiated,
+                config, address, port, rtcp_port=rtcp_port,
+                direction=self._wanted_direction(), previous=self._negotiated,
             )
             self._pending, self._answered = "offer", None
+            if ice is not None:
+                media.attributes.extend(ice_attributes(ice, self._remote_candidates()))
             return media
         offer, index = self._offer_to_answer()
+        remote = remote_ice(offer, index) if ice is not None else None
+        if ice is not None and remote is not None and not remote.mismatch and (
+            self._ice_remote is not None and not remote.same_credentials(self._ice_remote)
+        ):
+            ice = self._ice_restart()  # RFC 8445 9: the peer restarts, so do we
+        answer_ice = ice if remote is not None and not remote.mismatch else None
+        address, port, rtcp_port = self._default_candidate(ice)
         media, negotiated = answer_audio_offer(
-            offer, index, config, self.local_rtp_address, self.local_rtp_port,
-            rtcp_port=self._rtcp_port, direction=self._wanted_direction(),
-            previous=self._negotiated,
+            offer, index, config, address, port, rtcp_port=rtcp_port,
+            direction=self._wanted_direction(), previous=self._negotiated,
         )
         self._pending, self._answered = "answer", negotiated
+        if answer_ice is not None and remote is not None:
+            media.attributes.extend(ice_attributes(answer_ice))
+            # The answerer checks from the moment its answer is out (RFC 8445 6.1.3, 6.3):
+            # the TURN permissions for the offerer's candidates are in place before its
+            # checks come, and a round trip of SIP (ACK) is not waited for.
+            self._ice_controlling = remote.lite
+            self._ice_start(remote, negotiated.rtcp_mux)
+        elif remote is not None:
+            media.attributes.append(SDPAttribute("ice-mismatch"))  # RFC 8839 5.8
         return media
+
+    def _default_candidate(self, ice: LocalICE | None) -> tuple[str, int, int | None]:
+        """The address for c=/m= and a=rtcp: the socket's without ICE, else the default
+        candidate, or the local candidate of the selected pair (RFC 8445 5.1.4, 8.1.2)."""
+        assert self.local_rtp_address is not None and self.local_rtp_port is not None
+        if ice is None:
+            return self.local_rtp_address, self.local_rtp_port, self._rtcp_port
+        chosen = self._ice_chosen
+        if chosen is not None and self.ice_active and chosen["local"]["type"] != "PRFLX":
+            local = chosen["local"]
+            rtcp = chosen.get("rtcp_local")
+            return str(local["address"]), int(local["port"]), (
+                int(rtcp["port"]) if rtcp else int(local["port"]) + 1)
+        return ice.address, ice.port, ice.rtcp_port
+
+    def _remote_candidates(self) -> str | None:
+        """a=remote-candidates for a later offer of the controlling agent (RFC 8839 4.4.1.2)."""
+        chosen = self._ice_chosen
+        if chosen is None or not self.ice_active or not self._ice_controlling or (
+            self._ice_restarting
+        ):
+            return None
+        parts = [f"1 {chosen['remote']['address']} {chosen['remote']['port']}"]
+        rtcp = chosen.get("rtcp_remote")
+        if rtcp:
+            parts.append(f"2 {rtcp['address']} {rtcp['port']}")
+        return " ".join(parts)
+
+    def _ice_restart(self) -> LocalICE | None:
+        try:
+            reply = media_call("ice_restart", stream_id=self._stream_id)
+            self._ice_local = LocalICE.from_data(reply)
+            self._ice_restarting = True
+        except (AudioError, KeyError, TypeError, ValueError) as exc:
+            log.warning("%r: ICE restart failed: %s", self, exc)
+        return self._ice_local
 
     def _offer_to_answer(self) -> tuple[Any, int]:
         if self._remote_offer is not None and self._remote_index is not None:
@@ -284,8 +378,47 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         with self._lock:
             self._apply(negotiated, remote_sdp, stream_index, offered)
             self._state = "started"
+        if self._ice_begin(negotiated, remote_sdp, stream_index, offered):
+            self._set_active()
+            return  # MediaStreamDidStart when the checks are over, as the original SDK
         self._set_active()
         self._post("MediaStreamDidStart")
+
+    def _ice_begin(self, negotiated: NegotiatedMedia, remote_sdp: FrozenSDPSession, index: int,
+                   remote_offered: bool | None) -> bool:
+        """Start the checks if both sides do ICE (True), else plain RTP (False)."""
+        if self._ice_local is None or self._stream_id is None:
+            return False
+        remote = remote_ice(remote_sdp, index)
+        if remote is None or remote.mismatch:
+            try:
+                media_call("ice_plain", stream_id=self._stream_id)
+            except AudioError as exc:
+                log.warning("%r: %s", self, exc)
+            return False
+        # the offerer controls (RFC 8445 6.1.1); facing an ice-lite peer we always do
+        self._ice_controlling = remote_offered is False or remote.lite
+        if not self._ice_start(remote, negotiated.rtcp_mux):
+            return False
+        with self._lock:
+            if self._ice_over:
+                return False  # the checks started with our answer have ended already
+            self._ice_waiting = True
+        return True
+
+    def _ice_start(self, remote: RemoteICE, rtcp_mux: bool) -> bool:
+        if not remote.same_credentials(self._ice_remote):
+            with self._lock:
+                self._ice_over = False
+        try:
+            media_call("ice_start", stream_id=self._stream_id, controlling=self._ice_controlling,
+                       ufrag=remote.ufrag, pwd=remote.pwd, candidates=list(remote.candidates),
+                       rtcp_mux=rtcp_mux)
+        except AudioError as exc:
+            log.warning("%r: ICE not started: %s", self, exc)
+            return False
+        self._ice_remote = remote
+        return True
 
     def _negotiate(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
                    index: int) -> tuple[NegotiatedMedia, bool | None]:
@@ -356,6 +489,11 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             except AudioError as exc:
                 self._post("MediaStreamDidFail", reason=str(exc))
                 return
+        if self._ice_remote is not None and offered is not None:
+            remote = remote_ice(remote_sdp, stream_index)
+            if remote is not None and not remote.mismatch:
+                # new candidates, or the peer's restart (our answer restarted too)
+                self._ice_start(remote, negotiated.rtcp_mux)
         self._set_active()
         if self.on_hold_by_remote != held_before:
             self._post("AudioStreamDidChangeHoldState", originator="remote",
@@ -491,7 +629,9 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
 
     def _media_event(self, name: str, data: NotificationData) -> None:
         what = name.partition(".")[2]
-        if what == "stream_rtp_changed":
+        if what.startswith("ice_"):
+            self._ice_event(what, data)
+        elif what == "stream_rtp_changed":
             address, port = getattr(data, "address", None), getattr(data, "port", None)
             self.remote_rtp_address_received = address if isinstance(address, str) else None
             valid = isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536
@@ -509,6 +649,62 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             "initialized", "started"
         ):
             self._post("MediaStreamDidFail", reason=str(getattr(data, "reason", "failed")))
+
+    def _ice_event(self, what: str, data: NotificationData) -> None:
+        if what == "ice_gathered":
+            if getattr(data, "error", None) is None:
+                try:
+                    self._ice_local = LocalICE.from_data(dict(data))
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("%r: unusable ICE candidates: %s", self, exc)
+            else:
+                log.warning("%r: no ICE candidates: %s", self, data.error)
+            self._initialized()
+        elif what == "ice_state":
+            self._post("AudioStreamICENegotiationStateDidChange",
+                       prev_state=getattr(data, "prev_state", None),
+                       state=getattr(data, "state", None))
+        elif what == "ice_succeeded":
+            try:
+                chosen = {str(c["component"]): c for c in data.chosen}
+                rtp = chosen["RTP"]
+                self._ice_chosen = {
+                    "local": rtp["local"], "remote": rtp["remote"],
+                    "rtcp_local": chosen.get("RTCP", {}).get("local"),
+                    "rtcp_remote": chosen.get("RTCP", {}).get("remote"),
+                }
+                details = {
+                    "duration": float(data.duration),
+                    "local_candidates": [ICECandidate.from_data(c) for c in data.local_candidates],
+                    "remote_candidates": [
+                        ICECandidate.from_data(c) for c in data.remote_candidates],
+                    "valid_pairs": [ICECheck.from_data(p) for p in data.valid_pairs],
+                    "valid_list": [ICECheck.from_data(p) for p in data.valid_list],
+                }
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                log.warning("%r: malformed media.ice_succeeded: %s", self, exc)
+                return
+            self.ice_active = True
+            self._ice_restarting = False
+            self.local_rtp_candidate_type = str(rtp["local"]["type"]).lower()
+            self.remote_rtp_candidate_type = str(rtp["remote"]["type"]).lower()
+            self._post("AudioStreamICENegotiationDidSucceed", **details)
+            self._ice_done()
+        elif what == "ice_failed":
+            self.ice_active = self._ice_restarting = False
+            self.local_rtp_candidate_type = self.remote_rtp_candidate_type = None
+            self._ice_chosen = None
+            self._post("AudioStreamICENegotiationDidFail",
+                       reason=str(getattr(data, "reason", "failed")))
+            self._ice_done()
+
+    def _ice_done(self) -> None:
+        """The checks ended (either way: plain RTP after a failure): the stream started."""
+        with self._lock:
+            self._ice_over = True
+            waiting, self._ice_waiting = self._ice_waiting, False
+        if waiting and self._state == "started":
+            self._post("MediaStreamDidStart")
 
     def _media_exists(self) -> bool:
         """Whether the service still has this stream (False only when it says so)."""

@@ -1,0 +1,308 @@
+"""What ICE adds to an audio call's setup on loopback: host pairs against ICE off.
+
+    python bench/ice_setup.py [--calls 40] [--warmup 3] [--rounds 4] [--stun IP:PORT]
+        [--turn IP:PORT --turn-user USER --turn-password PASSWORD] [--keep]
+
+Alice calls bob (two accounts of one AccountManager/SessionManager in this
+process, no registration) over the real signalling and media services
+(started here in a private runtime directory, UDP on 127.0.0.1), each call
+with an `AudioStream` (PCMU, plain RTP, the media service's null devices);
+bob accepts at once from an observer of `SIPSessionNewIncoming`. A sample is
+the time from `Session.connect()` (the offer) until both streams posted
+`MediaStreamDidStart`: with ICE (`nat_traversal.use_ice`, no STUN or TURN
+server: host candidates) that is after both sides' checks completed
+(`AudioStreamICENegotiationDidSucceed`, the audio on the selected pair);
+without, after the offer/answer. ICE on and off alternate in rounds in the
+same run, so that noise on a shared machine hits both alike.
+
+`--stun IP:PORT` gives the ICE sides a STUN server (in a NAT lab: server-
+reflexive pairs); `--turn IP:PORT --turn-user U --turn-password P` adds a
+side with relayed candidates only, through that TURN server.
+
+Printed: p50, p90 and mean of every side, the candidate types the caller's
+ICE chose, the added time (p50 and mean), and the target (issue 17: ICE adds
+under 100 ms on loopback-speed links for host and srflx pairs). A call with
+ICE whose checks did not succeed, or any failed call, makes the bench exit 1;
+so does a session left over. Nothing is asserted on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from _services import (
+    private_runtime,
+    remove_runtime,
+    start_media,
+    start_signalling,
+    stop,
+    wait_ready,
+)
+
+DOMAIN = "bench.test"
+CALL_TIMEOUT = 15.0
+TARGET_MS = 100.0  # issue 17: what ICE may add on loopback-speed links
+
+
+class Calls:
+    """One call at a time; bob accepts every call."""
+
+    NAMES = ("SIPSessionNewIncoming", "MediaStreamDidStart", "SIPSessionDidStart",
+             "SIPSessionDidFail",
+             "SIPSessionDidEnd", "AudioStreamICENegotiationDidSucceed",
+             "AudioStreamICENegotiationDidFail")
+
+    def __init__(self) -> None:
+        from sipsimple.account import Account, AccountManager
+        from sipsimple.bus.client import get_bus
+        from sipsimple.configuration import ConfigurationManager
+        from sipsimple.configuration.backend import MemoryBackend
+        from sipsimple.core import SIPURI, Route, ToHeader
+        from sipsimple.notification import NotificationCenter
+        from sipsimple.session import SessionManager
+
+        ConfigurationManager().start(MemoryBackend())
+        self.accounts = {}
+        for name in ("alice", "bob"):
+            account = Account(f"{name}@{DOMAIN}")
+            account.enabled = True
+            account.sip.register = False
+            account.rtp.audio_codec_list = ("PCMU",)
+            account.rtp.encryption.enabled = False
+            account.nat_traversal.stun_server_list = []  # host candidates, no DNS lookup
+            account.save()
+            self.accounts[name] = account
+        AccountManager().start()
+        SessionManager().start()
+        bus = get_bus()
+        wanted = {str(account.uri) for account in self.accounts.values()}
+        deadline = time.monotonic() + 10
+        while not wanted <= {c["aor"] for c in bus.call("signalling", "status")["accounts"]}:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the accounts were not claimed on the signalling service")
+            time.sleep(0.05)
+        port = bus.call("signalling", "get_transports")["udp"]
+        self.route = Route("127.0.0.1", port, "udp")
+        self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
+        self._cond = threading.Condition()
+        self._started: list[tuple[Any, float]] = []
+        self._ice: list[tuple[Any, str]] = []
+        self._ended: set[Any] = set()
+        self._sessions_started: set[Any] = set()
+        self._failed: str | None = None
+        self._answering: Any = None
+        self.pairs: set[tuple[str, str]] = set()  # candidate types the caller's ICE chose
+        for name in self.NAMES:
+            NotificationCenter().add_observer(self, name=name)
+
+    def handle_notification(self, notification: Any) -> None:
+        now = time.perf_counter()
+        if notification.name == "SIPSessionNewIncoming":
+            notification.sender.accept(notification.data.streams)
+        with self._cond:
+            if notification.name == "SIPSessionNewIncoming":
+                self._answering = notification.sender
+            elif notification.name == "MediaStreamDidStart":
+                self._started.append((notification.sender, now))
+            elif notification.name.startswith("AudioStreamICENegotiation"):
+                self._ice.append((notification.sender, notification.name))
+            elif notification.name == "SIPSessionDidFail":
+                data = notification.data
+                self._failed = f"{data.code} {data.reason} ({data.failure_reason})"
+            elif notification.name == "SIPSessionDidStart":
+                self._sessions_started.add(notification.sender)
+            elif notification.name == "SIPSessionDidEnd":
+                self._ended.add(notification.sender)
+            self._cond.notify_all()
+
+    def _wait(self, done: Any) -> None:
+        deadline = time.monotonic() + CALL_TIMEOUT
+        with self._cond:
+            while not done():
+                if self._failed is not None:
+                    raise RuntimeError(f"a call failed: {self._failed}")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise RuntimeError(f"a call did not get there in {CALL_TIMEOUT:g} s")
+                self._cond.wait(left)
+
+    def configure(self, side: Side) -> None:
+        from sipsimple.configuration.datatypes import NetworkAddress
+
+        for account in self.accounts.values():
+            nat = account.nat_traversal
+            nat.use_ice = side.ice
+            nat.stun_server_list = [NetworkAddress(h, p) for h, p in side.stun]
+            nat.turn_server = None
+            nat.ice_relay_only = False
+            if side.turn is not None:
+                host, port, username, password = side.turn
+                nat.turn_server = NetworkAddress(host, port)
+                nat.turn_username, nat.turn_password = username, password
+                nat.ice_relay_only = True
+            account.save()
+
+    def call(self, ice: bool) -> float:
+        """One call: seconds from connect() until both streams started; then hung up."""
+        from sipsimple.session import Session
+        from sipsimple.streams.rtp.audio import AudioStream
+
+        with self._cond:
+            self._started, self._ice, self._answering = [], [], None
+        session = Session(self.accounts["alice"])
+        stream = AudioStream(self.accounts["alice"])
+        began = time.perf_counter()
+        session.connect(self.to_bob, [self.route], [stream])
+        self._wait(lambda: len(self._started) >= 2)
+        with self._cond:
+            took = max(at for _, at in self._started) - began
+            outcomes = [name for _, name in self._ice]
+            answering = self._answering
+        if ice and outcomes.count("AudioStreamICENegotiationDidSucceed") != 2:
+            raise RuntimeError(f"ICE did not succeed on both sides: {outcomes}")
+        self.pairs.add((str(stream.local_rtp_candidate_type),
+                        str(stream.remote_rtp_candidate_type)))
+        if not ice and outcomes:
+            raise RuntimeError(f"ICE ran in a call without it: {outcomes}")
+        # not timed: both sessions started (bob's after the ACK) before the BYE
+        self._wait(lambda: {session, answering} <= self._sessions_started)
+        session.end()
+        self._wait(lambda: session in self._ended and answering in self._ended)
+        return took
+
+    def stop(self) -> None:
+        from sipsimple.account import AccountManager
+        from sipsimple.configuration import ConfigurationManager
+        from sipsimple.notification import NotificationCenter
+        from sipsimple.session import SessionManager
+
+        for name in self.NAMES:
+            NotificationCenter().discard_observer(self, name=name)
+        SessionManager().stop()
+        AccountManager().stop()
+        ConfigurationManager().stop()
+
+
+@dataclass(frozen=True)
+class Side:
+    label: str
+    ice: bool
+    stun: tuple[tuple[str, int], ...] = ()
+    turn: tuple[str, int, str, str] | None = None  # host, port, username, password
+
+
+def _endpoint(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not IP:PORT")
+    return host.strip("[]"), int(port)
+
+
+def summary(samples: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples)
+    p90 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.9))]
+    return statistics.median(ordered) * 1e3, p90 * 1e3, statistics.fmean(ordered) * 1e3
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=40, help="calls per side (default 40)")
+    parser.add_argument("--warmup", type=int, default=3,
+                        help="calls per side not counted (default 3)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternations of the two sides (default 4)")
+    parser.add_argument("--stun", type=_endpoint, action="append", default=[],
+                        help="IP:PORT of a STUN server for the ICE sides (in a NAT lab: "
+                             "server-reflexive pairs)")
+    parser.add_argument("--turn", type=_endpoint,
+                        help="IP:PORT of a TURN server: adds a side with relayed candidates "
+                             "only (with --turn-user and --turn-password)")
+    parser.add_argument("--turn-user", default="")
+    parser.add_argument("--turn-password", default="")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the working directory (service logs) and print its path")
+    args = parser.parse_args()
+    if args.calls < 1 or args.warmup < 0 or args.rounds < 1:
+        parser.error("--calls and --rounds need at least 1, --warmup at least 0")
+
+    runtime = private_runtime("ssice-")
+    services: list[subprocess.Popen[bytes]] = []
+    calls: Calls | None = None
+    failed = False
+    print("audio call setup, Session.connect() -> both MediaStreamDidStart: ICE against "
+          "ICE off", flush=True)
+    try:
+        from sipsimple.bus.client import BusClient
+        from sipsimple.session import SessionManager
+
+        services = [start_signalling(runtime), start_media(runtime)]
+        probe = BusClient(services=["signalling", "media"], post_notifications=False)
+        probe.start()
+        try:
+            for service, name in zip(services, ("signalling", "media"), strict=True):
+                wait_ready(service, lambda name=name: probe.ping(name, timeout=0.5))
+        finally:
+            probe.stop(goodbye=False)
+        calls = Calls()
+        stun = tuple(args.stun)
+        sides = [Side("ICE off", False), Side("ICE on" if stun else "ICE on, host pairs", True,
+                                              stun)]
+        if args.turn is not None:
+            turn = (*args.turn, args.turn_user, args.turn_password)
+            sides.append(Side("ICE on, relay only", True, stun, turn))
+        samples: dict[str, list[float]] = {side.label: [] for side in sides}
+        chosen: dict[str, set[tuple[str, str]]] = {}
+        for side in sides:
+            calls.configure(side)
+            for _ in range(args.warmup):
+                calls.call(side.ice)
+        per_round = [args.calls // args.rounds + (r < args.calls % args.rounds)
+                     for r in range(args.rounds)]
+        for count in per_round:
+            for side in sides:
+                calls.configure(side)
+                calls.pairs = set()
+                samples[side.label] += [calls.call(side.ice) for _ in range(count)]
+                chosen.setdefault(side.label, set()).update(calls.pairs)
+        off = summary(samples["ICE off"])
+        print(f"  {'':18} {'p50 ms':>8} {'p90 ms':>8} {'mean ms':>8}   ({args.calls} calls each)")
+        for side in sides:
+            p50, p90, mean = summary(samples[side.label])
+            pairs = ", ".join(sorted(f"{local}/{remote}" for local, remote in chosen[side.label]))
+            note = f"   pairs (local/remote): {pairs}" if side.ice else ""
+            print(f"  {side.label:18} {p50:8.1f} {p90:8.1f} {mean:8.1f}{note}")
+        for side in sides[1:]:
+            p50, _, mean = summary(samples[side.label])
+            print(f"added by ICE ({side.label}): p50 {p50 - off[0]:.1f} ms, "
+                  f"mean {mean - off[2]:.1f} ms")
+        added = summary(samples[sides[1].label])[0] - off[0]
+        print(f"target: ICE adds under {TARGET_MS:g} ms (issue 17) for host and srflx pairs: "
+              f"{'met' if added < TARGET_MS else 'NOT met'} at p50")
+        left = len(SessionManager().sessions)
+        if left:
+            print(f"leaks: {left} session(s) left")
+            failed = True
+        else:
+            print("leaks: none")
+    except RuntimeError as exc:
+        print(f"error: {exc}")
+        failed = True
+    finally:
+        if calls is not None:
+            calls.stop()
+        for service in services:
+            stop(service)
+        remove_runtime(runtime, args.keep or failed)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
