@@ -25,7 +25,7 @@ from harness.cli import Agent, Output, end_agent, make_config, sipsimple, wait_c
 from sipsimple.bus.client import get_bus
 from sipsimple.cli.files import Progress, human_bytes, human_duration
 
-LARGE = 200_000_000  # bytes: far longer to send than the Ctrl-C that cuts it
+LARGE = 200_000_000  # bytes: longer to send than the Ctrl-C that cuts it (else 4x that)
 
 
 def test_progress_shows_bytes_rate_and_eta() -> None:
@@ -126,22 +126,30 @@ def test_a_file_is_saved_under_the_directory(config_dir: Path, bob: Agent, tmp_p
 def test_a_file_cut_short_resumes_when_sent_again(config_dir: Path, bob: Agent,
                                                   tmp_path: Path, downloads: Path) -> None:
     source = tmp_path / "big.bin"
-    with source.open("wb") as file:
-        for _ in range(LARGE // 1_000_000):
-            file.write(os.urandom(1_000_000))
-    alice = subprocess.Popen(
-        sipsimple("send-file", bob_uri(), str(source), "--json", "--account", "alice@127.0.0.1",
-                  "--config-dir", str(config_dir)),
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        output = Output(alice.stdout)
-        output.expect('"event": "progress"', timeout=120)
-        alice.send_signal(signal.SIGINT)  # Ctrl-C mid-transfer
-        assert alice.wait(60) == 1
-        output.expect('"event": "failed"')
-    finally:
-        end_agent(alice, None)
+    for size in (LARGE, 4 * LARGE):
+        with source.open("wb") as file:
+            for _ in range(size // 1_000_000):
+                file.write(os.urandom(1_000_000))
+        alice = subprocess.Popen(
+            sipsimple("send-file", bob_uri(), str(source), "--json", "--account",
+                      "alice@127.0.0.1", "--config-dir", str(config_dir)),
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            output = Output(alice.stdout)
+            output.expect('"event": "progress"', timeout=120)
+            alice.send_signal(signal.SIGINT)  # Ctrl-C mid-transfer
+            cut = alice.wait(60) == 1
+            if cut:
+                output.expect('"event": "failed"')
+        finally:
+            end_agent(alice, None)
+        if cut:
+            break
+        # the whole file went before the Ctrl-C (a fast machine): again, larger
+        bob.output.expect(f"saved {downloads / 'big.bin'} ({size} bytes, SHA-1 ok)")
+        (downloads / "big.bin").unlink()
+    assert cut, "even the larger file was sent whole before the Ctrl-C took effect"
     bob.output.expect("not received")
     bob.output.expect("bytes kept: sending the same file again resumes it")
     assert not (downloads / "big.bin").exists()  # nothing under the final name
@@ -149,10 +157,10 @@ def test_a_file_cut_short_resumes_when_sent_again(config_dir: Path, bob: Agent,
     result = send(config_dir, source, "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     done = records(result.stdout)[-1]
-    assert done["event"] == "done" and 0 < done["resumed_from"] < LARGE
+    assert done["event"] == "done" and 0 < done["resumed_from"] < size
     assert done["sha1"] == sha1_of(source)
-    bob.output.expect(f"resuming 'big.bin' ({LARGE} bytes) from byte {done['resumed_from']}")
-    bob.output.expect(f"saved {downloads / 'big.bin'} ({LARGE} bytes, SHA-1 ok)")
+    bob.output.expect(f"resuming 'big.bin' ({size} bytes) from byte {done['resumed_from']}")
+    bob.output.expect(f"saved {downloads / 'big.bin'} ({size} bytes, SHA-1 ok)")
     assert sha1_of(downloads / "big.bin") == done["sha1"]
     assert os.listdir(downloads) == ["big.bin"]
 
