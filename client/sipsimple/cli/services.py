@@ -61,6 +61,8 @@ def collect_status() -> list[dict[str, Any]]:
                 try:
                     info = probe.ping(entry.name, timeout=1.0)
                     row.update(answers=True, version=info["version"])
+                    if isinstance(info.get("load"), dict):  # a media worker
+                        row["load"] = info["load"]
                 except BusError:
                     pass
             rows.append(row)
