@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from harness.audio import wait_until
@@ -268,3 +269,20 @@ def test_a_dead_worker_ends_only_its_calls_and_is_used_again(
         ending.end()
         events.wait(lambda n, s=ending: n.name == "SIPSessionDidEnd" and n.sender is s)  # type: ignore[misc]
     wait_until(lambda: worker_streams() == {"media": 0, "media-1": 0}, "streams left over")
+
+
+@pytest.mark.integration
+def test_an_end_that_fails_still_forgets_the_stream(spawn_service: Any) -> None:
+    """A stream the worker no longer has (ended behind the facade's back) is not
+    counted in the worker's load after the facade's own end fails."""
+    from sipsimple.audio import AudioError, media_call
+
+    spawn_service("sipsimple_services.media", "media")
+    media_workers.reset()
+    stream_id = media_call("create_stream", worker="media", address="127.0.0.1")["stream_id"]
+    assert media_workers.load(get_bus(), "media") == 1
+    get_bus().call("media", "end_stream", stream_id=stream_id)  # not through the facade
+    assert media_workers.load(get_bus(), "media") == 1
+    with pytest.raises(AudioError, match="end_stream"):
+        media_call("end_stream", stream_id=stream_id)
+    assert media_workers.load(get_bus(), "media") == 0

@@ -70,6 +70,8 @@ def media_call(method: str, worker: str | None = None, **params: Any) -> Any:
     except BusError as exc:
         if isinstance(exc, ServiceUnavailable):
             media_workers.unanswered(target)
+        if method in ("end_stream", "destroy_port"):  # gone for the facade either way
+            _track(target, method, params, None)
         raise AudioError(f"media service: {method} failed: {exc}") from exc
     _track(target, method, params, result)
     return result
