@@ -1,7 +1,7 @@
 """Many audio calls through one SIPApplication: setup rate, concurrency, media workers.
 
     python bench/facade_load.py [--workers 1,all] [--rates 20,40,60,80] [--seconds 8]
-                                [--hold 2] [--concurrent 200] [--opus 20,40,60,80]
+                                [--hold 2] [--concurrent 200] [--opus 10,20,...,100]
                                 [--window 10] [--keep]
 
 One `SIPApplication` (started on a `MemoryStorage`, so it starts the services
@@ -276,9 +276,9 @@ class Load:
         # every call had it both ways. Bob's streams are not paired with calls.
         received: list[dict[str, Any]] = []
         for call in calls:
-            if call.started is None:
+            if call.started is None:  # ended at its time before it started, or failed
                 result.failed += 1
-                reason = call.failed or "not started"
+                reason = "not started" + (f" (then: {call.failed})" if call.failed else "")
                 result.reasons[reason] = result.reasons.get(reason, 0) + 1
                 continue
             result.setups.append(call.started - call.placed)
@@ -469,7 +469,7 @@ def main() -> None:
                         help="seconds from placing a call to ending it (rate steps)")
     parser.add_argument("--concurrent", type=int, default=200,
                         help="concurrent PCMU+SRTP calls of the concurrency step")
-    parser.add_argument("--opus", default="20,40,60,80,100",
+    parser.add_argument("--opus", default="10,20,30,40,50,60,70,80,90,100",
                         help="concurrent opus calls, one step each")
     parser.add_argument("--window", type=float, default=10.0,
                         help="seconds the concurrent calls are held together")
