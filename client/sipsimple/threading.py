@@ -40,7 +40,9 @@ class Worker:
     """
 
     def __init__(self, name: str) -> None:
-        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        # SimpleQueue: a hand-off is one C-level lock release and acquire, where
+        # Queue's Condition allocates a lock per wait (every bus event to a session).
+        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
