@@ -57,6 +57,30 @@ def accounts(services: dict[str, Any]) -> Iterator[dict[str, Account]]:
         yield created
 
 
+def test_an_active_indication_without_a_refresh_lapses_to_idle(
+        accounts: dict[str, Account], events: Recorder) -> None:
+    # RFC 3994 4: the receiver turns "active" into "idle" once the refresh interval
+    # passes with no new indication; a refresh in time keeps it active
+    alice = accounts["alice"]
+    stream = ChatStream(alice)
+    session, _, theirs = chat(events, alice, stream)
+
+    def indications() -> list[str]:
+        return [n.data.state for n in events.seen
+                if by(theirs, "ChatStreamGotComposingIndication")(n)]
+
+    stream.send_composing_indication("active", 1)
+    events.wait(lambda n: indications() == ["active", "idle"])
+    idle = [n for n in events.seen if by(theirs, "ChatStreamGotComposingIndication")(n)][-1]
+    assert idle.data.refresh is None and str(idle.data.sender.uri) == "sip:alice@sip.test"
+    stream.send_composing_indication("active", 60)
+    stream.send_composing_indication("idle")
+    events.wait(lambda n: indications() == ["active", "idle", "active", "idle"])
+    session.end()
+    events.wait(by(theirs, "MediaStreamDidEnd"))
+    assert indications() == ["active", "idle", "active", "idle"]  # no lapse after the end
+
+
 def test_registered_as_the_chat_stream_type() -> None:
     assert MediaStreamRegistry.get("chat") is ChatStream
     assert PlainChatStream not in MediaStreamRegistry

@@ -82,6 +82,9 @@ __all__ = ["ChatMessage", "ChatStream", "ChatStreamError", "OutgoingChatMessage"
 
 log = logging.getLogger(__name__)
 
+# RFC 3994 3.2: an "active" indication holds this long without a refresh in it
+COMPOSING_REFRESH = 120
+
 
 @dataclass(frozen=True)
 class ChatMessage:
@@ -170,6 +173,8 @@ class ChatStream(ChatRoomMixin, MSRPStreamBase):
         # (sending makes bus calls, which the bus thread must not wait for).
         self._send_lock = threading.Lock()
         self._dispositions = Dispositions()
+        # RFC 3994 4: the peer's "active" lapses to idle when no refresh comes
+        self._composing_timer: threading.Timer | None = None
         # RFC 7701 a=chatroom of our m-line: set (before the offer or answer) by an
         # application that is a chat room's focus, e.g. ["nickname", "private-messages"]
         self.local_chatroom_capabilities: list[str] = []
@@ -352,6 +357,7 @@ class ChatStream(ChatRoomMixin, MSRPStreamBase):
             self._stream_ended()
 
     def _stream_ended(self) -> None:
+        self._composing_lapse(None)
         with self._send_lock:
             lost = [m for m in self._queue if m.notify] + list(self._pending.values())
             self._queue, self._pending = [], {}
@@ -473,6 +479,33 @@ class ChatStream(ChatRoomMixin, MSRPStreamBase):
                    refresh=indication.refresh, last_active=indication.last_active,
                    content_type=indication.content_type, sender=sender,
                    recipients=list(recipients), private=self._is_private(recipients))
+        if indication.state == "active":
+            self._composing_lapse(indication.refresh or COMPOSING_REFRESH, sender, recipients)
+        else:
+            self._composing_lapse(None)
+
+    def _composing_lapse(self, after: float | None, sender: ChatIdentity | None = None,
+                         recipients: Sequence[ChatIdentity] = ()) -> None:
+        """(Re)arm the timer that turns the peer's "active" into "idle" (RFC 3994 4:
+        no refresh within its interval), or only cancel it (`after` None)."""
+        timer, self._composing_timer = self._composing_timer, None
+        if timer is not None:
+            timer.cancel()
+        if after is None:
+            return
+
+        def lapse() -> None:
+            if self._composing_timer is not new:
+                return
+            self._composing_timer = None
+            self._post("ChatStreamGotComposingIndication", state="idle", refresh=None,
+                       last_active=None, content_type=None, sender=sender,
+                       recipients=list(recipients), private=self._is_private(recipients))
+
+        new = threading.Timer(after, lapse)
+        new.daemon = True
+        self._composing_timer = new
+        new.start()
 
 
 def _content(data: bytes, content_type: str) -> str | bytes:
