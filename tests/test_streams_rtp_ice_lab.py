@@ -47,11 +47,13 @@ def tone_share(path: Path, frequency: float) -> float:
 
 
 def settings(turn: bool = False) -> list[str]:
+    """ICE with the lab's STUN server; with `turn`, its TURN relay, forced (relayed only)."""
     found = ["nat_traversal.use_ice=true", f"nat_traversal.stun_server_list={STUN}",
              "rtp.audio_codec_list=PCMU", "rtp.encryption.enabled=false"]
     if turn:
         found += [f"nat_traversal.turn_server={STUN}", f"nat_traversal.turn_username={TURN_USER}",
-                  f"nat_traversal.turn_password={TURN_PASSWORD}"]
+                  f"nat_traversal.turn_password={TURN_PASSWORD}",
+                  "nat_traversal.ice_relay_only=true"]
     return found
 
 
@@ -100,7 +102,8 @@ def call(lab: NatLab, tmp_path: Path, caller: LabStack, callee: LabStack, callee
                 answering.wait(30)
             except subprocess.TimeoutExpired:
                 answering.kill()
-    [at_bob] = recorded.glob("*.wav")
+    [at_bob] = list(recorded.glob("*.wav")) or [None]
+    assert at_bob is not None, f"bob recorded nothing: {bob.text}"
     assert tone_share(at_bob, ALICE_TONE) > 0.3, "alice's tone did not reach bob"
     assert tone_share(at_alice, BOB_TONE) > 0.3, "bob's tone did not reach alice"
     return done.stdout, bob.text
@@ -130,3 +133,18 @@ def test_server_reflexive_pair_through_the_easy_nat(nat_lab: NatLab, tmp_path: P
     assert remote.startswith(f"{public.address}:"), alice
     local, ltype, remote, rtype = chosen(bob)
     assert (ltype, rtype) == ("host", "srflx") and remote.startswith(f"{nat}:"), bob
+
+
+def test_relayed_pair_through_turn_for_the_hard_nat(nat_lab: NatLab, tmp_path: Path) -> None:
+    # Behind the hard NAT only a relay gets through; both ends offer relayed
+    # candidates only (`ice_relay_only`): a pair of two relays on the lab's TURN
+    # server, each end's allocation made through its own NAT.
+    nat_lab.open_sip_path(SIP_PORT)
+    caller = end(nat_lab, nat_lab.hosts["hard"], "alice", SIP_PORT, turn=True)
+    callee = end(nat_lab, nat_lab.hosts["easy"], "bob", SIP_PORT, turn=True)
+    alice, bob = call(nat_lab, tmp_path, caller, callee, SIP_PORT)
+    relay = f"{STUN_PRIMARY[0]}:"
+    for output in (alice, bob):
+        local, ltype, remote, rtype = chosen(output)
+        assert (ltype, rtype) == ("relay", "relay"), output
+        assert local.startswith(relay) and remote.startswith(relay) and local != remote, output
