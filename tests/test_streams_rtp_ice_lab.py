@@ -102,8 +102,9 @@ def call(lab: NatLab, tmp_path: Path, caller: LabStack, callee: LabStack, callee
                 answering.wait(30)
             except subprocess.TimeoutExpired:
                 answering.kill()
-    [at_bob] = list(recorded.glob("*.wav")) or [None]
-    assert at_bob is not None, f"bob recorded nothing: {bob.text}"
+    recordings = list(recorded.glob("*.wav"))
+    assert len(recordings) == 1, f"bob recorded {recordings}: {bob.text}"
+    at_bob = recordings[0]
     assert tone_share(at_bob, ALICE_TONE) > 0.3, "alice's tone did not reach bob"
     assert tone_share(at_alice, BOB_TONE) > 0.3, "bob's tone did not reach alice"
     return done.stdout, bob.text
