@@ -196,9 +196,31 @@ class NatLab:
                                      self.directory, prefix=self.public.command(()))
         self.processes.append(self.turn.process)
 
-    def stack(self, site: str) -> LabStack:
-        """A `LabStack` for `site`'s host, stopped with the lab."""
-        stack = LabStack(self.hosts[site], Path(tempfile.mkdtemp(prefix="ssl-", dir="/tmp")))
+    def open_sip_path(self, port: int) -> None:
+        """Let SIP (UDP `port` to `port`) go between the two LANs, routed and not translated.
+
+        What the calls across the lab need to signal while their media still
+        has to cross the NATs: each NAT routes the other LAN through the other
+        NAT, does not masquerade these datagrams and lets them in; anything
+        else between the LANs (media to a host candidate, say) is still
+        masqueraded on the way out and dropped on the way in. SIP through
+        NATs (Contacts with private addresses, a registrar's keep-alives) is
+        another matter than ICE, and not what these calls test.
+        """
+        for site, nat in self.nats.items():
+            [other] = [s for s in _SITES if s != site]
+            other_lan, other_wan, _ = _SITES[other]
+            _run([IP, "-n", nat.namespace, "route", "add", f"{other_lan}.0/24", "via", other_wan])
+            sip = f"ip saddr 10.0.0.0/8 ip daddr 10.0.0.0/8 udp sport {port} udp dport {port}"
+            _run([IP, "netns", "exec", nat.namespace, NFT, "-f", "-"], input=(
+                f"insert rule ip lab postrouting {sip} accept\n"
+                f"insert rule ip lab forward {sip} accept\n"
+            ))
+
+    def stack(self, site: str | LabHost) -> LabStack:
+        """A `LabStack` for `site`'s host (or this host), stopped with the lab."""
+        host = site if isinstance(site, LabHost) else self.hosts[site]
+        stack = LabStack(host, Path(tempfile.mkdtemp(prefix="ssl-", dir="/tmp")))
         self.stacks.append(stack)
         return stack
 

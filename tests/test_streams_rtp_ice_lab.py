@@ -1,0 +1,151 @@
+"""ICE calls across the NAT lab: host pairs in a LAN, srflx through the easy NAT, TURN (hard NAT).
+
+Each end is a `LabStack` (our services and the CLI inside its namespace):
+bob runs ``sipsimple answer --auto --play``, alice ``sipsimple call --play
+--record --auto-hangup``; each plays a tone and records the other's, so the
+audio is checked by tone both ways. The pair ICE chose is what each CLI
+prints (``ICE: local (type) <-> remote (type)``, from
+``AudioStreamICENegotiationDidSucceed``). SIP goes straight between the two
+ends: routed between the LANs (`NatLab.open_sip_path`), or to a public host;
+only the media has to cross the NATs.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+from harness.audio import tone_file
+from harness.cli import Output
+from harness.netns import STUN_PRIMARY, LabHost, LabStack, NatLab, needs_lab
+from harness.turnserver import TURN_PASSWORD, TURN_USER
+
+pytestmark = [pytest.mark.integration, needs_lab]
+
+SIP_PORT = 5060
+ALICE_TONE, BOB_TONE = 1000.0, 600.0
+STUN = f"{STUN_PRIMARY[0]}:{STUN_PRIMARY[1]}"
+ICE_LINE = re.compile(r"ICE: ([\d.]+):(\d+) \((\w+)\) <-> ([\d.]+):(\d+) \((\w+)\)")
+
+
+def tone_share(path: Path, frequency: float) -> float:
+    """The share of the recording's power within 20 Hz of `frequency` (after start-up)."""
+    with wave.open(str(path), "rb") as source:
+        rate, channels = source.getframerate(), source.getnchannels()
+        samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
+    samples = samples.astype(np.float64)[::channels][rate // 2:]
+    assert len(samples) > rate, f"{path} is too short"
+    power = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
+    frequencies = np.fft.rfftfreq(len(samples), 1 / rate)
+    total = float(power.sum())
+    return float(power[np.abs(frequencies - frequency) < 20].sum()) / total if total else 0.0
+
+
+def settings(turn: bool = False) -> list[str]:
+    """ICE with the lab's STUN server; with `turn`, its TURN relay, forced (relayed only)."""
+    found = ["nat_traversal.use_ice=true", f"nat_traversal.stun_server_list={STUN}",
+             "rtp.audio_codec_list=PCMU", "rtp.encryption.enabled=false"]
+    if turn:
+        found += [f"nat_traversal.turn_server={STUN}", f"nat_traversal.turn_username={TURN_USER}",
+                  f"nat_traversal.turn_password={TURN_PASSWORD}",
+                  "nat_traversal.ice_relay_only=true"]
+    return found
+
+
+def end(lab: NatLab, host: LabHost, user: str, port: int, turn: bool = False) -> LabStack:
+    stack = lab.stack(host)
+    aor = f"{user}@lab.test"
+    stack.make_account(aor)
+    done = stack.sipsimple("accounts", "set", aor, *settings(turn))
+    assert done.returncode == 0, done.stderr + done.stdout
+    stack.start(SIPSIMPLE_SIP_UDP_PORT=str(port), SIPSIMPLE_SIP_TRANSPORTS="udp")
+    return stack
+
+
+def chosen(output: str) -> tuple[str, str, str, str]:
+    """(local address, local type, remote address, remote type) of the pair the CLI printed."""
+    found = ICE_LINE.search(output)
+    assert found, f"no ICE pair in: {output}"
+    local, lport, ltype, remote, rport, rtype = found.groups()
+    return f"{local}:{lport}", ltype, f"{remote}:{rport}", rtype
+
+
+def call(lab: NatLab, tmp_path: Path, caller: LabStack, callee: LabStack, callee_port: int
+         ) -> tuple[str, str]:
+    """alice calls bob; both tones checked; the two CLIs' outputs."""
+    alice_tone = tone_file(tmp_path / "alice-tone.wav", ALICE_TONE, 30.0, rate=8000,
+                           amplitude=0.4)
+    bob_tone = tone_file(tmp_path / "bob-tone.wav", BOB_TONE, 30.0, rate=8000, amplitude=0.4)
+    recorded = tmp_path / "at-bob"
+    answering = callee.popen("answer", "--auto", "--any", "--account", "bob@lab.test",
+                             "--play", str(bob_tone), "--record", str(recorded),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+    try:
+        bob = Output(answering.stdout)
+        bob.expect("waiting for calls", timeout=60)
+        at_alice = tmp_path / "at-alice.wav"
+        done = caller.sipsimple("call", f"sip:bob@{callee.host.address}:{callee_port}",
+                                "--account", "alice@lab.test", "--play", str(alice_tone),
+                                "--record", str(at_alice), "--auto-hangup", "4", timeout=120)
+        assert done.returncode == 0, done.stdout + done.stderr
+        bob.expect("call ended by remote", timeout=60)
+    finally:
+        if answering.poll() is None:
+            answering.send_signal(signal.SIGINT)
+            try:
+                answering.wait(30)
+            except subprocess.TimeoutExpired:
+                answering.kill()
+    recordings = list(recorded.glob("*.wav"))
+    assert len(recordings) == 1, f"bob recorded {recordings}: {bob.text}"
+    at_bob = recordings[0]
+    assert tone_share(at_bob, ALICE_TONE) > 0.3, "alice's tone did not reach bob"
+    assert tone_share(at_alice, BOB_TONE) > 0.3, "bob's tone did not reach alice"
+    return done.stdout, bob.text
+
+
+def test_host_pair_between_two_ends_in_one_lan(nat_lab: NatLab, tmp_path: Path) -> None:
+    host = nat_lab.hosts["easy"]
+    caller = end(nat_lab, host, "alice", SIP_PORT)
+    callee = end(nat_lab, host, "bob", SIP_PORT + 2)
+    alice, bob = call(nat_lab, tmp_path, caller, callee, SIP_PORT + 2)
+    local, ltype, remote, rtype = chosen(alice)
+    assert (ltype, rtype) == ("host", "host"), alice
+    assert local.startswith(f"{host.address}:") and remote.startswith(f"{host.address}:")
+    assert chosen(bob)[1::2] == ("host", "host"), bob
+
+
+def test_server_reflexive_pair_through_the_easy_nat(nat_lab: NatLab, tmp_path: Path) -> None:
+    public = nat_lab.public  # a host without NAT (coturn's too)
+    assert public is not None
+    caller = end(nat_lab, nat_lab.hosts["easy"], "alice", SIP_PORT)
+    callee = end(nat_lab, public, "bob", SIP_PORT)
+    alice, bob = call(nat_lab, tmp_path, caller, callee, SIP_PORT)
+    nat = nat_lab.nats["easy"].address
+    # alice's check is answered with her NAT's mapping: her srflx candidate
+    local, ltype, remote, rtype = chosen(alice)
+    assert (ltype, rtype) == ("srflx", "host") and local.startswith(f"{nat}:"), alice
+    assert remote.startswith(f"{public.address}:"), alice
+    local, ltype, remote, rtype = chosen(bob)
+    assert (ltype, rtype) == ("host", "srflx") and remote.startswith(f"{nat}:"), bob
+
+
+def test_relayed_pair_through_turn_for_the_hard_nat(nat_lab: NatLab, tmp_path: Path) -> None:
+    # Behind the hard NAT only a relay gets through; both ends offer relayed
+    # candidates only (`ice_relay_only`): a pair of two relays on the lab's TURN
+    # server, each end's allocation made through its own NAT.
+    nat_lab.open_sip_path(SIP_PORT)
+    caller = end(nat_lab, nat_lab.hosts["hard"], "alice", SIP_PORT, turn=True)
+    callee = end(nat_lab, nat_lab.hosts["easy"], "bob", SIP_PORT, turn=True)
+    alice, bob = call(nat_lab, tmp_path, caller, callee, SIP_PORT)
+    relay = f"{STUN_PRIMARY[0]}:"
+    for output in (alice, bob):
+        local, ltype, remote, rtype = chosen(output)
+        assert (ltype, rtype) == ("relay", "relay"), output
+        assert local.startswith(relay) and remote.startswith(relay) and local != remote, output
