@@ -17,6 +17,7 @@ import soak  # noqa: E402 - bench/ is not a package
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(600)  # four restarts and the settling of UDP transactions (32 s)
 def test_short_soak_with_a_kill_of_every_service_ends_every_call_and_leaks_nothing() -> None:
     result = subprocess.run(
         [sys.executable, str(BENCH / "soak.py"), "--minutes", "0.5", "--concurrency", "3",

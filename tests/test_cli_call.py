@@ -100,7 +100,7 @@ def test_call_with_play_record_dtmf_and_auto_hangup_against_answer_echo(
     assert abs(peak_frequency(recording) - 900) < 15  # bob's echo of alice's tone
 
     answering.send_signal(signal.SIGINT)
-    answer_output = answering.communicate(timeout=20)[0]
+    answer_output = answering.communicate(timeout=60)[0]
     assert "incoming call from" in answer_output
     assert "received DTMF 4" in answer_output and "received DTMF #" in answer_output
     [recorded] = (tmp_path / "answered").glob("*alice@127.0.0.1*.wav")  # --record DIR

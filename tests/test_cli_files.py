@@ -123,10 +123,11 @@ def test_a_file_is_saved_under_the_directory(config_dir: Path, bob: Agent, tmp_p
     assert sorted(os.listdir(downloads)) == ["photo (1).bin", "photo.bin"]
 
 
+@pytest.mark.timeout(600)  # up to three files to make, the last of 3.2 GB
 def test_a_file_cut_short_resumes_when_sent_again(config_dir: Path, bob: Agent,
                                                   tmp_path: Path, downloads: Path) -> None:
     source = tmp_path / "big.bin"
-    for size in (LARGE, 4 * LARGE):
+    for size in (LARGE, 4 * LARGE, 16 * LARGE):
         with source.open("wb") as file:
             for _ in range(size // 1_000_000):
                 file.write(os.urandom(1_000_000))
@@ -149,7 +150,7 @@ def test_a_file_cut_short_resumes_when_sent_again(config_dir: Path, bob: Agent,
         # the whole file went before the Ctrl-C (a fast machine): again, larger
         bob.output.expect(f"saved {downloads / 'big.bin'} ({size} bytes, SHA-1 ok)")
         (downloads / "big.bin").unlink()
-    assert cut, "even the larger file was sent whole before the Ctrl-C took effect"
+    assert cut, "even the largest file was sent whole before the Ctrl-C took effect"
     bob.output.expect("not received")
     bob.output.expect("bytes kept: sending the same file again resumes it")
     assert not (downloads / "big.bin").exists()  # nothing under the final name

@@ -120,7 +120,7 @@ def end_agent(process: subprocess.Popen[bytes], controller: int | None) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(20)
+            process.wait(60)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
