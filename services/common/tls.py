@@ -1,10 +1,35 @@
-"""TLS wording shared by the services that speak TLS (SIP, MSRP)."""
+"""TLS shared by the services that speak it (SIP, MSRP): wording, and the stored settings."""
 
 from __future__ import annotations
 
 import ssl
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
-__all__ = ["describe_tls_error", "tls_files_problem"]
+from sipsimple.configuration.datatypes import Path as ConfigPath
+from sipsimple_services.common.stored import StoredConfig
+
+__all__ = ["TLS_STORED_KEYS", "describe_tls_error", "read_stored", "tls_files_problem"]
+
+# The stored tls.* settings a TLS service reads, by the names its `configure`
+# takes; the original SDK's tls.certificate is one PEM file with the key in it.
+TLS_STORED_KEYS: Mapping[str, tuple[str, type]] = {
+    "tls_certificate": ("tls.certificate", ConfigPath),
+    "tls_ca_file": ("tls.ca_list", ConfigPath),
+    "tls_verify_server": ("tls.verify_server", bool),
+}
+
+
+def read_stored(config: StoredConfig, path: Path) -> dict[str, Any] | None:
+    """`config.read(path)` as `configure` takes the values: the TLS file paths
+    with ``~`` expanded (None when the file is unreadable, as `StoredConfig.read`)."""
+    values = config.read(path)
+    if values is not None:
+        for name in ("tls_certificate", "tls_ca_file"):
+            if name in values:
+                values[name] = values[name].normalized
+    return values
 
 
 def describe_tls_error(error: BaseException) -> str:

@@ -28,7 +28,6 @@ import gevent
 
 from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
-from sipsimple.configuration.datatypes import Path as ConfigPath
 from sipsimple.directories import config_file
 from sipsimple_services.common.paths import (
     FileDirectories,
@@ -37,6 +36,7 @@ from sipsimple_services.common.paths import (
 )
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
+from sipsimple_services.common.tls import TLS_STORED_KEYS, read_stored
 from sipsimple_services.msrp.bus.trace import LogPublisher, trace_text
 from sipsimple_services.msrp.protocol.errors import MSRPError, MSRPParseError
 from sipsimple_services.msrp.protocol.headers import parse_failure_report
@@ -61,22 +61,12 @@ DIRECTORIES_ENV = "SIPSIMPLE_MSRP_DIRECTORIES"  # os.pathsep-separated
 log = logging.getLogger("sipsimple.msrp")
 
 
-# the original SDK's tls.certificate is one PEM file with the key in it
-STORED = StoredConfig({
-    "tls_certificate": ("tls.certificate", ConfigPath),
-    "tls_ca_file": ("tls.ca_list", ConfigPath),
-    "tls_verify_server": ("tls.verify_server", bool),
-})
+STORED = StoredConfig(TLS_STORED_KEYS)
 
 
 def _stored(path: Any) -> dict[str, Any] | None:
     """The stored TLS values as `configure` takes them (paths with ``~`` expanded)."""
-    values = STORED.read(path)
-    if values is not None:
-        for name in ("tls_certificate", "tls_ca_file"):
-            if name in values:
-                values[name] = values[name].normalized
-    return values
+    return read_stored(STORED, path)
 
 
 class MsrpService(Service):

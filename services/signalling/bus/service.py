@@ -26,12 +26,12 @@ from typing import Any, ClassVar, TypeVar
 from sipsimple import __version__, directories
 from sipsimple.bus import endpoints
 from sipsimple.bus.schema import ErrorCode
-from sipsimple.configuration.datatypes import Path as ConfigPath
 from sipsimple.configuration.datatypes import Port
 from sipsimple.core import SIPParseError
 from sipsimple.core.reasons import REASONS
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
+from sipsimple_services.common.tls import TLS_STORED_KEYS, read_stored
 from sipsimple_services.signalling.bus.params import (
     check_code,
     check_content_type,
@@ -72,21 +72,13 @@ STORED = StoredConfig({
     "udp_port": ("sip.udp_port", Port),
     "tcp_port": ("sip.tcp_port", Port),
     "tls_port": ("sip.tls_port", Port),
-    # the original SDK's tls.certificate is one PEM file with the key in it
-    "tls_certificate": ("tls.certificate", ConfigPath),
-    "tls_ca_file": ("tls.ca_list", ConfigPath),
-    "tls_verify_server": ("tls.verify_server", bool),
+    **TLS_STORED_KEYS,
 })
 
 
 def _stored(path: Path) -> dict[str, Any] | None:
     """The stored values as `configure` takes them (paths with ``~`` expanded)."""
-    values = STORED.read(path)
-    if values is not None:
-        for name in ("tls_certificate", "tls_ca_file"):
-            if name in values:
-                values[name] = values[name].normalized
-    return values
+    return read_stored(STORED, path)
 
 T = TypeVar("T")
 
