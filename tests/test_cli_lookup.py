@@ -44,6 +44,9 @@ def test_services(dns_service: Path) -> None:
     assert code == 0 and json.loads(out)[0]["port"] == 3479
     code, out, _ = run("msrp-relay", "example.test")
     assert code == 0 and "127.0.0.6" in out and "2856" in out
+    code, out, _ = run("msrp-relay", "example.test", "-t", "tcp", "--json")
+    assert code == 0 and json.loads(out) == [
+        {"address": "127.0.0.6", "port": 2857, "transport": "tcp", "tls_name": None}]
     code, out, _ = run("xcap", "example.test")
     assert code == 0 and out == "https://xcap.example.test/xcap-root\n"
     code, out, _ = run("xcap", "example.test", "--json")

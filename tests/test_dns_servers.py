@@ -37,6 +37,23 @@ def test_msrp_relay_falls_back_to_addresses_on_2855() -> None:
     ]
 
 
+def test_msrp_relay_over_tcp() -> None:
+    zone = FakeZone().srv("_msrp._tcp.example.com", (0, 0, 2857, "relay.example.com"))
+    zone.srv("_msrps._tcp.example.com", (0, 0, 2856, "tls-relay.example.com"))
+    zone.a("relay.example.com", "192.0.2.6").a("example.com", "192.0.2.7")
+    assert resolve_msrp_relay(uri("sip:example.com"), zone, transport="tcp") == [
+        Route("192.0.2.6", 2857, "tcp", None)
+    ]
+    assert ("_msrps._tcp.example.com", "SRV") not in zone.queries
+    assert resolve_msrp_relay(uri("sip:example.org"), FakeZone().a("example.org", "192.0.2.8"),
+                              transport="tcp") == [Route("192.0.2.8", 2855, "tcp", None)]
+    assert resolve_msrp_relay(uri("sip:192.0.2.9:2999"), FakeZone(), transport="tcp") == [
+        Route("192.0.2.9", 2999, "tcp", None)
+    ]
+    with pytest.raises(InvalidInput, match="tls or tcp"):
+        resolve_msrp_relay(uri("sip:example.com"), zone, transport="udp")
+
+
 def test_msrp_relay_explicit_port_and_address() -> None:
     zone = FakeZone().a("relay.example.com", "192.0.2.8")
     assert resolve_msrp_relay(uri("sip:relay.example.com:2999"), zone) == [

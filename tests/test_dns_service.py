@@ -133,6 +133,12 @@ def test_services(bus: BusClient) -> None:
     ]
     relay = bus.call("dns", "lookup_msrp_relay", uri="sip:aonly.test")
     assert [r["port"] for r in relay["result"]] == [2855, 2855]
+    relay = bus.call("dns", "lookup_msrp_relay", uri="sip:bob@example.test", transport="tcp")
+    assert relay["result"] == [
+        {"address": "127.0.0.6", "port": 2857, "transport": "tcp", "tls_name": None}
+    ]
+    relay = bus.call("dns", "lookup_msrp_relay", uri="sip:example.test", transport="udp")
+    assert relay["reason"] == "invalid" and "tls or tcp" in relay["error"]
     xcap = bus.call("dns", "lookup_xcap_server", uri="sip:alice@example.test")
     assert xcap["result"] == ["https://xcap.example.test/xcap-root"]
     assert xcap["traces"][0]["query_name"] == "xcap.example.test"

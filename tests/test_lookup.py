@@ -101,6 +101,7 @@ def test_nxdomain_both_ways(dns: DNSLookup, recorder: Recorder) -> None:
         (lambda d: d.lookup_sip_proxy(SIPURI("example.test"), ALL, lifetime=-1), "lifetime"),
         (lambda d: d.lookup_stun_server("example.test"), "expected a SIPURI"),
         (lambda d: d.lookup_msrp_relay(42), "expected a SIPURI"),
+        (lambda d: d.lookup_msrp_relay(SIPURI("example.test"), transport="udp"), "tls or tcp"),
         (lambda d: d.lookup_xcap_server(SIPURI("127.0.0.1")), "domain name"),
     ],
 )
@@ -121,6 +122,9 @@ def test_services(dns: DNSLookup) -> None:
     ]
     assert dns.lookup_msrp_relay(SIPURI("example.test", user="bob")).wait(10) == [
         Route("127.0.0.6", 2856, "tls", "example.test")
+    ]
+    assert dns.lookup_msrp_relay(SIPURI("example.test"), transport="tcp").wait(10) == [
+        Route("127.0.0.6", 2857, "tcp", None)
     ]
     assert dns.lookup_xcap_server(SIPURI("example.test")).wait(10) == [
         "https://xcap.example.test/xcap-root"

@@ -197,12 +197,19 @@ class DNSLookup:
 
         return self._start("lookup_sip_proxy", "sip", params, lifetime, _routes)
 
-    def lookup_msrp_relay(self, uri: SIPURI, *, lifetime: float | None = None) -> DNSLookupResult:
-        """Routes to the MSRP relay of the URI's domain (SRV _msrps._tcp, RFC 4976)."""
-        return self._start(
-            "lookup_msrp_relay", "msrp-relay", lambda: {"uri": str(_check_uri(uri))},
-            lifetime, _routes,
-        )
+    def lookup_msrp_relay(self, uri: SIPURI, *, lifetime: float | None = None,
+                          transport: str = "tls") -> DNSLookupResult:
+        """Routes to the MSRP relay of the URI's domain (SRV _msrps._tcp, RFC 4976, else
+        its addresses on 2855); `transport` ``tcp`` looks for a plain TCP relay
+        (SRV _msrp._tcp)."""
+        def params() -> dict[str, Any]:
+            if transport not in ("tls", "tcp"):
+                raise DNSLookupError(
+                    f"MSRP relay transport {transport!r}: tls or tcp", reason="invalid"
+                )
+            return {"uri": str(_check_uri(uri)), "transport": transport}
+
+        return self._start("lookup_msrp_relay", "msrp-relay", params, lifetime, _routes)
 
     def lookup_stun_server(self, uri: SIPURI, *, lifetime: float | None = None) -> DNSLookupResult:
         """Routes to the STUN servers of the URI's domain (SRV _stun._udp, RFC 5389)."""

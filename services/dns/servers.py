@@ -1,6 +1,8 @@
 """Locating MSRP relays, STUN servers and XCAP roots for a domain.
 
-- MSRP relay (RFC 4976): SRV ``_msrps._tcp``, else A/AAAA on 2855.
+- MSRP relay (RFC 4976): SRV ``_msrps._tcp``, else A/AAAA on 2855; for a relay
+  over plain TCP (``transport="tcp"``, not in RFC 4976, whose relays all speak
+  TLS) SRV ``_msrp._tcp`` the same way.
 - STUN server (RFC 5389 section 9): SRV ``_stun._udp``, else A/AAAA on 3478.
 - XCAP root: the http(s) URLs in the TXT records at ``xcap.<domain>``.
 
@@ -47,12 +49,21 @@ def _service(
     return [Route(a, port, transport, tls_name) for a, port in dict.fromkeys(found)]
 
 
+MSRP_RELAY_SERVICES = {"tls": "_msrps._tcp", "tcp": "_msrp._tcp"}
+
+
 def resolve_msrp_relay(
-    uri: SIPURI, query: Query, *, rng: random.Random | None = None
+    uri: SIPURI, query: Query, *, rng: random.Random | None = None, transport: str = "tls",
 ) -> list[Route]:
+    """Routes to the domain's relay over `transport` (``tls``, ``tcp``); a TLS route
+    carries the domain as the name the relay's certificate must match."""
     host = _check(uri)
+    service = MSRP_RELAY_SERVICES.get(transport)
+    if service is None:
+        raise InvalidInput(f"MSRP relay transport {transport!r}: tls or tcp")
+    tls_name = host if transport == "tls" else None
     return _service(
-        uri, query, rng, "_msrps._tcp", MSRP_RELAY_PORT, "tls", host, "MSRP relay"
+        uri, query, rng, service, MSRP_RELAY_PORT, transport, tls_name, "MSRP relay"
     )
 
 

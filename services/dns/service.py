@@ -322,11 +322,13 @@ class DNSService(Service):
 
     def rpc_lookup_msrp_relay(
         self, client: str, uri: str, lookup_id: str | None = None, lifetime: float | None = None,
+        transport: str | None = None,
     ) -> dict[str, Any]:
-        return self._lookup(
-            "msrp-relay", uri, lookup_id, lifetime,
-            lambda parsed, query: _routes(resolve_msrp_relay(parsed, query, rng=self.rng)),
-        )
+        def run(parsed: SIPURI, query: Query) -> list[Any]:
+            return _routes(resolve_msrp_relay(parsed, query, rng=self.rng,
+                                              transport=transport or "tls"))
+
+        return self._lookup("msrp-relay", uri, lookup_id, lifetime, run)
 
     def rpc_lookup_stun_server(
         self, client: str, uri: str, lookup_id: str | None = None, lifetime: float | None = None,

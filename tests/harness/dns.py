@@ -41,6 +41,7 @@ host-record=aonly.test,127.0.0.4,fd00::4
 srv-host=_stun._udp.example.test,stun.example.test,3479,0,10
 host-record=stun.example.test,127.0.0.5
 srv-host=_msrps._tcp.example.test,relay.example.test,2856,0,10
+srv-host=_msrp._tcp.example.test,relay.example.test,2857,0,10
 host-record=relay.example.test,127.0.0.6
 txt-record=xcap.example.test,"https://xcap.example.test/xcap-root"
 txt-record=xcap.example.test,"ftp://xcap.example.test/not-http"

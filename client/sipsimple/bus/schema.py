@@ -164,6 +164,15 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("lifetime", OPT_NUMBER, required=False),
             ),
         ),
+        Method(
+            "lookup_msrp_relay",
+            (
+                Param("uri", (str,)),
+                Param("lookup_id", OPT_STR, required=False),
+                Param("lifetime", OPT_NUMBER, required=False),
+                Param("transport", OPT_STR, required=False),  # tls (default) or tcp
+            ),
+        ),
         *(
             Method(
                 name,
@@ -173,7 +182,7 @@ METHODS: dict[str, dict[str, Method]] = {
                     Param("lifetime", OPT_NUMBER, required=False),
                 ),
             )
-            for name in ("lookup_msrp_relay", "lookup_stun_server", "lookup_xcap_server")
+            for name in ("lookup_stun_server", "lookup_xcap_server")
         ),
         Method("get_nameservers"),
         Method(

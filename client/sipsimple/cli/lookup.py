@@ -112,15 +112,22 @@ def sip(
 
 @lookup.command("msrp-relay")
 @click.argument("target")
+@click.option(
+    "--transport", "-t", type=click.Choice(["tls", "tcp"]), default="tls", show_default=True,
+    help="tls: SRV _msrps._tcp (RFC 4976); tcp: a plain relay, SRV _msrp._tcp.",
+)
 @_lifetime
 @_json
 @_trace
-def msrp_relay(target: str, lifetime: float, as_json: bool, trace: bool) -> None:
-    """MSRP relays for the domain TARGET (SRV _msrps._tcp)."""
+def msrp_relay(target: str, transport: str, lifetime: float, as_json: bool, trace: bool) -> None:
+    """MSRP relays for the domain TARGET (SRV, else its addresses on 2855)."""
     uri = _target(target)
     dns = DNSLookup()
-    _show_routes(_run(lambda: dns.lookup_msrp_relay(uri, lifetime=lifetime), dns, lifetime, trace),
-                 as_json)
+    _show_routes(
+        _run(lambda: dns.lookup_msrp_relay(uri, lifetime=lifetime, transport=transport),
+             dns, lifetime, trace),
+        as_json,
+    )
 
 
 @lookup.command()
