@@ -211,9 +211,9 @@ class MsrpService(Service):
         if client in self.tracing:
             endpoint.trace = self._tracer(client, session_id)
         if relay is not None:
-            relay_uri, credentials = _relay(relay)
+            relay_uri, credentials, tls_name = _relay(relay)
             try:
-                endpoint.connect_relay(relay_uri, credentials)
+                endpoint.connect_relay(relay_uri, credentials, tls_name)
             except ConnectionError as exc:
                 raise ServiceError(ErrorCode.FAILED, str(exc)) from None
         self.endpoints[session_id] = (client, endpoint)
@@ -502,17 +502,22 @@ def _file_path(path: str) -> str:
     return os.path.realpath(path)
 
 
-def _relay(relay: dict[str, Any]) -> tuple[MSRPURI, RelayCredentials]:
-    """``{"uri", "username", "password"}``: the relay and our credentials there."""
-    unknown = sorted(set(relay) - {"uri", "username", "password"})
+def _relay(relay: dict[str, Any]) -> tuple[MSRPURI, RelayCredentials, str | None]:
+    """``{"uri", "username", "password", "tls_name"?}``: the relay, our credentials there
+    and, for an msrps relay found by DNS (its URI an address), the name its
+    certificate must carry (by default the URI's host)."""
+    unknown = sorted(set(relay) - {"uri", "username", "password", "tls_name"})
     if unknown:
         raise ServiceError(ErrorCode.INVALID_PARAMS, f"relay: unknown keys {unknown}")
     values = [relay.get(key) for key in ("uri", "username", "password")]
     if not all(isinstance(value, str) and value for value in values):
         raise ServiceError(ErrorCode.INVALID_PARAMS,
                            "relay needs uri, username and password (strings)")
+    tls_name = relay.get("tls_name")
+    if tls_name is not None and not (isinstance(tls_name, str) and tls_name):
+        raise ServiceError(ErrorCode.INVALID_PARAMS, "relay: tls_name must be a name")
     try:
         uri = parse_uri(str(values[0]))
     except MSRPParseError as exc:
         raise ServiceError(ErrorCode.INVALID_PARAMS, f"relay: {exc}") from None
-    return uri, RelayCredentials(str(values[1]), str(values[2]))
+    return uri, RelayCredentials(str(values[1]), str(values[2])), tls_name

@@ -338,12 +338,14 @@ class Endpoint:
         self._connected()
         self._read()
 
-    def connect_relay(self, relay: MSRPURI, credentials: RelayCredentials) -> None:
+    def connect_relay(self, relay: MSRPURI, credentials: RelayCredentials,
+                      tls_name: str | None = None) -> None:
         """Connect to our relay and AUTH (RFC 4976), blocking; sets `use_path` and reads on.
 
         Raises ConnectionError with the reason when the relay cannot be reached or
         refuses us. Before `start`, what the relay sends waits (as a passive early
-        connection's bytes)."""
+        connection's bytes). `tls_name`: the name an msrps relay's certificate must
+        carry (SNI too), else the URI's host."""
         host, port = relay.host.strip("[]"), relay.port or DEFAULT_PORT
         try:
             sock = gevent.socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
@@ -354,7 +356,7 @@ class Endpoint:
             try:
                 if self._tls_client is None:
                     raise ssl.SSLError("this service has no TLS client settings")
-                sock = self._tls_client().wrap_socket(sock, server_hostname=host)
+                sock = self._tls_client().wrap_socket(sock, server_hostname=tls_name or host)
             except (OSError, ValueError) as exc:
                 sock.close()
                 reason = describe_tls_error(exc) if isinstance(exc, ssl.SSLError) else str(exc)
