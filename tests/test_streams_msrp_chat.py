@@ -7,11 +7,14 @@ both sides accept it and plain when one does not, with delivery reports; a
 message sent before the stream started is delivered after. With a
 certificate (test CA) the msrp service makes the chat msrps (TCP/TLS/MSRP),
 and refuses a certificate that names another host. Behind an RFC 4976
-relay (Kamailio): both accounts with `nat_traversal.msrp_relay`.
+relay (Kamailio): both accounts with `nat_traversal.msrp_relay`, or without it
+the relay their domain names in DNS (dnsmasq: SRV ``_msrp._tcp``); a domain
+without one, or a nameserver that does not answer, leaves the chat direct.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -32,6 +35,7 @@ from sipsimple.payloads.cpim import CPIMMessage
 from sipsimple.session import Session
 from sipsimple.streams import AudioStream, ChatStream, ChatStreamError, MediaStreamRegistry
 from sipsimple.streams.msrp import ChatMessage, choose_wrapping
+from sipsimple.streams.msrp.relays import relays
 
 pytestmark = pytest.mark.integration
 
@@ -447,3 +451,104 @@ def test_a_relay_refusing_auth_fails_the_stream(services: dict[str, Any], events
         assert "refused the credentials" in failed.data.reason
         events.wait(lambda n: n.sender is session
                     and n.name in ("SIPSessionDidFail", "SIPSessionDidEnd"))
+
+
+def dns_services(spawn_service: Callable[..., Any], nameserver: str) -> None:
+    """The services, the dns one asking only `nameserver`; no relay remembered from before."""
+    spawn_service("sipsimple_services.signalling", "signalling",
+                  SIPSIMPLE_CLIENT_TIMEOUT="2", SIPSIMPLE_SIP_TRANSPORTS="udp")
+    spawn_service("sipsimple_services.dns", "dns", SIPSIMPLE_DNS_NAMESERVERS=nameserver,
+                  SIPSIMPLE_DNS_FALLBACK_NAMESERVERS="", SIPSIMPLE_DNS_PROBE_TIMEOUT="0.5",
+                  SIPSIMPLE_DNS_PROBE_NAME=f"probe.{DOMAIN}")
+    spawn_service("sipsimple_services.media", "media", SIPSIMPLE_CLIENT_TIMEOUT="2")
+    spawn_service("sipsimple_services.msrp", "msrp")
+    relays.clear()
+
+
+def relay_wanted(password: str | None = None) -> Callable[[Account], None]:
+    """Accounts over plain MSRP that want a relay both ways, none configured (DNS then)."""
+    def configure(account: Account) -> None:
+        assert account.nat_traversal.msrp_relay is None
+        account.msrp.transport = "tcp"
+        account.nat_traversal.use_msrp_relay_for_outbound = True
+        account.auth.password = password or f"{account.user}-secret"  # Kamailio's users
+    return configure
+
+
+def chat_both_ways(events: Recorder, alice: Account) -> tuple[Session, Session]:
+    """A chat from alice to bob, a message each way; both sessions (still up)."""
+    stream = ChatStream(alice)
+    session, answering, theirs = chat(events, alice, stream)
+    sent = stream.send_message("hello bob")
+    assert got(events, theirs)[0].content == b"hello bob"
+    events.wait(lambda n: by(stream, "ChatStreamDidDeliverMessage")(n)
+                and n.data.message_id == sent)
+    theirs.send_message("hello alice")
+    assert got(events, stream)[0].content == b"hello alice"
+    return session, answering
+
+
+def paths(session: Session) -> list[list[str]]:
+    """Our a=path of each MSRP m-line of the session's SDP, URI by URI."""
+    return [str(media.attributes.getfirst("path")).split() for media in session.local_sdp.media]
+
+
+def test_chat_through_the_relay_of_the_domain_in_dns(
+        spawn_service: Callable[..., Any], events: Recorder,
+        kamailio_factory: Callable[..., Kamailio], dnsmasq_zone: Callable[[str], int]) -> None:
+    relay = kamailio_factory(defines=["WITH_MSRP"])
+    zone = dnsmasq_zone(
+        "local=/test/\n"
+        f"srv-host=_msrp._tcp.{DOMAIN},relay.{DOMAIN},{relay.msrp_port},0,10\n"
+        f"host-record=relay.{DOMAIN},127.0.0.1\nhost-record=probe.{DOMAIN},127.0.0.1\n")
+    dns_services(spawn_service, f"127.0.0.1:{zone}")
+    with facade(["alice", "bob"], configure=relay_wanted()) as accounts:
+        session, answering = chat_both_ways(events, accounts["alice"])
+        hop = f"msrp://127.0.0.1:{relay.msrp_port}/"
+        for ours in (session, answering):  # the relay's hop, then our own URI
+            [[first, own]] = paths(ours)
+            assert first.startswith(hop) and not own.startswith(hop)
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+
+
+@pytest.mark.parametrize("zone_records", [
+    "",  # the domain is unknown: NXDOMAIN
+    f"host-record={DOMAIN},127.0.0.2\n",  # an address on which no relay listens (2855)
+], ids=["no-records", "address-without-relay"])
+def test_a_domain_without_a_relay_chats_directly(
+        spawn_service: Callable[..., Any], events: Recorder,
+        dnsmasq_zone: Callable[[str], int], zone_records: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    zone = dnsmasq_zone(f"local=/test/\nhost-record=probe.{DOMAIN},127.0.0.1\n{zone_records}")
+    dns_services(spawn_service, f"127.0.0.1:{zone}")
+    with caplog.at_level(logging.INFO, logger="sipsimple.streams.msrp.relays"), \
+            facade(["alice", "bob"], configure=relay_wanted()) as accounts:
+        session, answering = chat_both_ways(events, accounts["alice"])
+        for ours in (session, answering):
+            [[own]] = paths(ours)
+            assert own.startswith("msrp://127.0.0.1:")
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+    if zone_records:
+        assert f"the MSRP relay of {DOMAIN} (tcp) is unusable: " in caplog.text
+        assert "127.0.0.2:2855" in caplog.text
+    else:
+        assert f"no MSRP relay for {DOMAIN} (tcp): " in caplog.text
+
+
+def test_a_nameserver_that_does_not_answer_leaves_the_chat_direct(
+        spawn_service: Callable[..., Any], events: Recorder, blackhole_nameserver: str,
+        caplog: pytest.LogCaptureFixture) -> None:
+    dns_services(spawn_service, blackhole_nameserver)
+    with caplog.at_level(logging.INFO, logger="sipsimple.streams.msrp.relays"), \
+            facade(["alice", "bob"], configure=relay_wanted()) as accounts:
+        session, answering = chat_both_ways(events, accounts["alice"])
+        for ours in (session, answering):
+            [[own]] = paths(ours)
+            assert own.startswith("msrp://127.0.0.1:")
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+    [looked_up] = [r for r in caplog.records if "no MSRP relay" in r.getMessage()]
+    assert "connecting directly" in looked_up.getMessage()
+    assert f"no MSRP relay for {DOMAIN} (tcp): timeout: " in looked_up.getMessage()

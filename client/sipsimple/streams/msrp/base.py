@@ -24,6 +24,7 @@ from sipsimple.core.sdp import FrozenSDPSession, SDPMediaStream, SDPNegotiationE
 from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
 from sipsimple.streams.msrp.events import msrp_events
+from sipsimple.streams.msrp.relays import relays
 from sipsimple.streams.msrp.sdp import (
     MSRPMedia,
     answer_setup,
@@ -131,12 +132,19 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         hook = getattr(session, "local_media_address", None)
         address = str(hook()) if callable(hook) else "127.0.0.1"
         relay = self._relay()
+        discovered = relay is None and self._wants_relay()
+        if discovered:
+            relay = self._discovered_relay()
         try:
-            if relay is None:
-                reply = msrp_call("create_session", address=address, tls=self._wants_tls())
-            else:
-                reply = msrp_call("create_session", RELAY_TIMEOUT, address=address,
-                                  tls=self._wants_tls(), relay=relay)
+            try:
+                reply = self._create_session(address, relay)
+            except MSRPStreamError as exc:
+                if not discovered or relay is None:
+                    raise
+                # A relay that DNS named but that fails us (nothing listens on the
+                # domain's 2855, it does not know our credentials): go direct.
+                relays.unusable(self.account.domain, self._relay_transport(), str(exc))
+                reply = self._create_session(address, None)
         except MSRPStreamError as exc:
             self._state = "ended"
             self._post("MediaStreamDidFail", reason=str(exc))
@@ -150,6 +158,12 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         msrp_events.register(self.msrp_session_id, self)
         self._post("MediaStreamDidInitialize")
 
+    def _create_session(self, address: str, relay: dict[str, str] | None) -> Any:
+        if relay is None:
+            return msrp_call("create_session", address=address, tls=self._wants_tls())
+        return msrp_call("create_session", RELAY_TIMEOUT, address=address,
+                         tls=self._wants_tls(), relay=relay)
+
     def _wants_tls(self) -> bool | None:
         """The service's ``tls``: an answer takes the offer's transport; an offer follows
         the account's ``msrp.transport``: ``tls`` (the default) is msrps when the service
@@ -160,32 +174,54 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         transport = str(getattr(settings, "transport", "tls") or "tls").lower()
         return None if transport == "tls" else False
 
-    def _relay(self) -> dict[str, str] | None:
-        """The RFC 4976 relay this stream goes through, as the original SDK chose it:
+    def _wants_relay(self) -> bool:
+        """Whether this stream goes through an RFC 4976 relay, as the original SDK chose:
         ``msrp.connection_model`` relay, and either incoming with an offer that does not
         leave us the connection (``a=setup`` active or none), or outgoing with
-        ``nat_traversal.use_msrp_relay_for_outbound``; the relay is
-        ``nat_traversal.msrp_relay`` (no DNS discovery yet: without the setting the
-        connection is direct), the credentials the account's SIP ones."""
-        account = self.account
-        msrp = getattr(account, "msrp", None)
-        nat = getattr(account, "nat_traversal", None)
+        ``nat_traversal.use_msrp_relay_for_outbound``."""
+        msrp = getattr(self.account, "msrp", None)
+        nat = getattr(self.account, "nat_traversal", None)
         if msrp is None or nat is None or str(msrp.connection_model) != "relay":
-            return None
-        relay = nat.msrp_relay
-        if relay is None:
-            return None
+            return False
         if self._remote_offer is not None:
-            if self._remote_offer.setup in ("actpass", "passive"):
-                return None  # we connect to the peer ourselves
-        elif not nat.use_msrp_relay_for_outbound:
+            return self._remote_offer.setup not in ("actpass", "passive")  # else we connect
+        return bool(nat.use_msrp_relay_for_outbound)
+
+    def _relay(self) -> dict[str, str] | None:
+        """The configured relay (``nat_traversal.msrp_relay``) when the stream wants one
+        (`_wants_relay`), with the account's SIP credentials; without the setting the
+        relay is looked up in DNS (`_discovered_relay`)."""
+        if not self._wants_relay():
+            return None
+        relay = self.account.nat_traversal.msrp_relay
+        if relay is None:
             return None
         scheme = "msrps" if relay.transport == "tls" else "msrp"
         host = f"[{relay.host}]" if ":" in relay.host else relay.host
-        uri = f"{scheme}://{host}:{relay.port or 2855};tcp"
-        credentials = account.credentials
-        return {"uri": uri, "username": credentials.username,
-                "password": credentials.password}
+        return self._relay_params(f"{scheme}://{host}:{relay.port or 2855};tcp")
+
+    def _relay_transport(self) -> str:
+        """The relay's transport, the session's: tcp when it is plain MSRP, else tls."""
+        return "tcp" if self._wants_tls() is False else "tls"
+
+    def _discovered_relay(self) -> dict[str, str] | None:
+        """The relay of the account's domain in DNS (`relays`), or None: direct."""
+        domain = getattr(self.account, "domain", None)
+        if not domain:
+            return None
+        route = relays.find(str(domain), self._relay_transport())
+        if route is None:
+            return None
+        host = f"[{route.address}]" if ":" in route.address else route.address
+        scheme = "msrps" if route.transport == "tls" else "msrp"
+        params = self._relay_params(f"{scheme}://{host}:{route.port};tcp")
+        if route.transport == "tls" and route.tls_name:
+            params["tls_name"] = route.tls_name  # the domain the certificate must name
+        return params
+
+    def _relay_params(self, uri: str) -> dict[str, str]:
+        credentials = self.account.credentials
+        return {"uri": uri, "username": credentials.username, "password": credentials.password}
 
     def get_local_media(self, for_offer: bool) -> SDPMediaStream:
         if self._address is None or self._port is None or self.local_path is None:
