@@ -1,8 +1,7 @@
-"""sipsimple.payloads.cpim: Message/CPIM (RFC 3862) parsing and building."""
+"""sipsimple.payloads.cpim.message: CPIMMessage, its encoding and the public encode/decode."""
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -11,11 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipsimple.core import parse_uri
-from sipsimple.payloads import BuilderError, ParserError
+from sipsimple.payloads import BuilderError
 from sipsimple.payloads.cpim import (
     CPIM_NAMESPACE,
-    MAX_HEADER_BYTES,
-    ChatIdentity,
     CPIMHeader,
     CPIMIdentity,
     CPIMMessage,
@@ -107,171 +104,12 @@ def test_encoding_order_and_form() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("text", "display", "uri"),
-    [
-        ("<sip:a@b>", None, "sip:a@b"),
-        ("sip:a@b", None, "sip:a@b"),
-        ("MR  SANDERS <im:p@x>", "MR SANDERS", "im:p@x"),
-        ('"Mr. \\"S\\" \\u263a" <im:p@x>', 'Mr. "S" \u263a', "im:p@x"),
-        ('""<im:p@x>', "", "im:p@x"),
-        ("Zoë <tel:+1-555>", "Zoë", "tel:+1-555"),
-    ],
-)
-def test_identity_forms(text: str, display: str | None, uri: str) -> None:
-    identity = CPIMIdentity.parse(text)
-    assert identity.display_name == display
-    assert identity.uri == parse_uri(uri)
-    assert CPIMIdentity.parse(str(identity)) == identity
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "<>",
-        "<sip:a@b",
-        '"unterminated <sip:a@b>',
-        '"x" junk <sip:a@b>',
-        "<sip:a b@c>",
-        "<not a uri>",
-        '"x"',
-    ],
-)
-def test_invalid_identities(text: str) -> None:
-    with pytest.raises(CPIMParseError):
-        CPIMIdentity.parse(text)
-
-
-def test_chat_identity_is_upgraded_and_checked() -> None:
-    plain = ChatIdentity(parse_uri("sip:a@b"), "A")
-    message = CPIMMessage(b"x", recipients=[plain])
-    assert message.recipients == (CPIMIdentity(parse_uri("sip:a@b"), "A"),)
-    with pytest.raises(BuilderError):
-        CPIMMessage(b"x", recipients=["sip:a@b"])  # type: ignore[list-item]
-    with pytest.raises(BuilderError):
-        ChatIdentity("not a uri at all")  # type: ignore[arg-type]
-
-
-def test_multilingual_text() -> None:
-    text = MultilingualText("colour", {"en-US": "color"}, language="en-GB", fr="couleur")
-    assert text == "colour"
-    assert text.translations == {"en-US": "color", "fr": "couleur"}
-    assert text.get_translation("en-us") == "color"
-    assert text.get_translation("EN-gb") == "colour"
-    assert text.get_translation("de") is None
-    assert text != MultilingualText("colour")
-    assert text == MultilingualText("colour", {"en-US": "color", "fr": "couleur"}, language="en-GB")
-    assert hash(text) == hash("colour")
-    message = CPIMMessage(b"", subject=text)
-    assert CPIMMessage.decode(message.encode()).subject == text
-    assert CPIMMessage(b"", subject="plain").subject == MultilingualText("plain")  # type: ignore[arg-type]
-
-
-def test_escapes_in_values() -> None:
-    message = CPIMMessage(b"", subject=MultilingualText(" two\r\nlines\tand \\ back\x01 "))
-    data = message.encode()
-    assert b"Subject:  two\\r\\nlines\\tand \\\\ back\\u0001 \r\n" in data
-    assert CPIMMessage.decode(data).subject == " two\r\nlines\tand \\ back\x01 "
-    # An unknown escape from a lax sender is kept as written.
-    parsed = CPIMMessage.decode(b"Subject: C:\\path \\x\r\n\r\n\r\n")
-    assert parsed.subject == "C:\\path \\x"
-
-
-def test_lenient_input_forms() -> None:
-    data = (
-        b"From: <sip:a@b>\n"
-        b"To: <sip:b@c>\n"
-        b"X-Folded: one\n"
-        b"  two\n"
-        b"\n"
-        b"Content-Type: text/plain;\n"
-        b' charset="UTF-8"\n'
-        b"\n"
-        b"body"
-    )
-    message = CPIMMessage.decode(data)
-    assert message.header("X-Folded") == "one two"
-    assert message.charset == "UTF-8"
-    assert message.content == b"body"
-    # No MIME header block at all: the content defaults to text/plain and is empty.
-    bare = CPIMMessage.decode(b"From: <sip:a@b>\r\n\r\n")
-    assert (bare.content_type, bare.content) == ("text/plain", b"")
-    # MIME headers ended by the end of the data.
-    ended = CPIMMessage.decode(b"From: <sip:a@b>\r\n\r\nContent-Type: text/html")
-    assert (ended.content_type, ended.content) == ("text/html", b"")
-
-
-def test_namespaces_scope_and_default() -> None:
-    data = b"NS: a <urn:one>\r\na.X: 1\r\nNS: a <urn:two>\r\na.X: 2\r\nOther: 3\r\n\r\n\r\n"
-    message = CPIMMessage.decode(data)
-    assert message.header("X", "urn:one") == "1"
-    assert message.header("X", "urn:two") == "2"
-    assert message.header("Other") == "3"
-    assert message.header("Other", CPIM_NAMESPACE) == "3"
-    assert message.header("Missing") is None
-
-
-@pytest.mark.parametrize(
-    "data",
-    [
-        b"",
-        b"From: <sip:a@b>\r\n",  # headers never end
-        b"From <sip:a@b>\r\n\r\n\r\n",
-        b"Fr om: <sip:a@b>\r\n\r\n\r\n",
-        b"From: <sip:a@b>\r\nFrom: <sip:c@d>\r\n\r\n\r\n",
-        b"DateTime: yesterday\r\n\r\n\r\n",
-        b"DateTime: 2000-12-13T13:40:00\r\n\r\n\r\n",  # no offset
-        b"DateTime: 2000-02-30T13:40:00Z\r\n\r\n\r\n",
-        b"DateTime: 2000-12-13T13:40:00Z\r\nDateTime: 2000-12-13T13:40:00Z\r\n\r\n\r\n",
-        b"x.Foo: 1\r\n\r\n\r\n",  # undeclared prefix
-        b"NS: bad prefix <urn:x>\r\n\r\n\r\n",
-        b"NS: p urn:x\r\n\r\n\r\n",
-        b"NS: p <>\r\n\r\n\r\n",
-        b"Require: a b\r\n\r\n\r\n",
-        b"Subject:;lang=fr x\r\nSubject:;lang=FR y\r\n\r\n\r\n",
-        b"Subject: x\r\nSubject: y\r\n\r\n\r\n",
-        b"Subject:;lang=f_r x\r\n\r\n\r\n",
-        b"Subject:;lang x\r\n\r\n\r\n",
-        b'Subject:;lang="fr x\r\n\r\n\r\n',
-        b" continuation first\r\n\r\n\r\n",
-        b"From: \xff\xfe\r\n\r\n\r\n",
-        b"From: <sip:a@b>\x00\r\n\r\n\r\n",
-        b"X: a\rb\r\n\r\n\r\n",
-        b"\r\nContent-Type: text\r\n\r\n",
-        b"\r\nContent-Type: text/plain; charset\r\n\r\n",
-        b"\r\nContent-Type: text/plain; charset=a b\r\n\r\n",
-        b"\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n\r\n",
-        b"\r\nbad header line\r\n\r\n",
-    ],
-)
-def test_malformed_messages_raise_cpim_parse_error(data: bytes) -> None:
-    with pytest.raises(CPIMParseError):
-        CPIMMessage.decode(data)
-
-
 def test_outer_content_type_must_be_cpim() -> None:
     with pytest.raises(CPIMParseError, match="not message/cpim"):
         CPIMMessage.decode_mime(b"Content-Type: text/plain\r\n\r\nFrom: <sip:a@b>\r\n\r\n\r\n")
     assert (
         CPIMMessage.decode_mime(b"Content-Type: message/CPIM; x=y\r\n\r\n\r\n\r\n").content == b""
     )
-
-
-def test_size_limits() -> None:
-    big = b"\r\n\r\n" + b"x" * 1000
-    assert CPIMMessage.decode(big, max_size=1004).content == b"x" * 1000
-    with pytest.raises(CPIMParseError, match="exceeds the limit"):
-        CPIMMessage.decode(big, max_size=1003)
-    with pytest.raises(CPIMParseError, match="exceed"):
-        CPIMMessage.decode(b"X: " + b"y" * MAX_HEADER_BYTES + b"\r\n\r\n\r\n")
-    with pytest.raises(CPIMParseError, match="more than"):
-        CPIMMessage.decode(b"X: y\r\n" * 300 + b"\r\n\r\n")
-    with pytest.raises(CPIMParseError, match="expected bytes"):
-        CPIMMessage.decode("text")  # type: ignore[arg-type]
-    # A large body is fine: the limit is on the whole message, headers separately.
-    body = b"z\n" * (MAX_HEADER_BYTES * 2)
-    assert CPIMMessage.decode(b"\r\n\r\n" + body).content == body
 
 
 @pytest.mark.parametrize(
@@ -408,13 +246,6 @@ def test_build_then_parse_round_trip(message: CPIMMessage) -> None:
     assert CPIMMessage.decode_mime(message.encode_mime()) == message
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=300))
-def test_arbitrary_input_raises_only_cpim_parse_error(data: bytes) -> None:
-    with contextlib.suppress(CPIMParseError):
-        CPIMMessage.decode(data)
-
-
 # -- fuzz -----------------------------------------------------------------------
 
 SAMPLES = [
@@ -473,24 +304,6 @@ def test_seeded_fuzz_of_mutated_messages() -> None:
             continue  # parsed leniently but not ours to emit (e.g. a redefined default NS)
         assert CPIMMessage.decode(again) == message
     assert parsed > 100
-
-
-def test_errors_are_parser_errors() -> None:
-    assert issubclass(CPIMParseError, ParserError)
-    assert issubclass(CPIMParseError, ValueError)
-
-
-def test_surrogate_escapes() -> None:
-    pair = CPIMMessage.decode(b"Subject: smile \\ud83d\\ude00!\r\n\r\n\r\n")
-    assert pair.subject == "smile \U0001f600!"
-    for lone in [b'From: "\\ud800" <sip:a@b>', b"Subject: \\udc00", b"Subject: \\ud800\\u0041"]:
-        with pytest.raises(CPIMParseError, match="surrogate"):
-            CPIMMessage.decode(lone + b"\r\n\r\n\r\n")
-
-
-def test_datetime_digits_are_ascii() -> None:
-    with pytest.raises(CPIMParseError, match="DateTime"):
-        CPIMMessage.decode("DateTime: ٢٠٠٠-12-13T13:40:00Z\r\n\r\n\r\n".encode())
 
 
 def test_values_are_immutable_and_copyable() -> None:
