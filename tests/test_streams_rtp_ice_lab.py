@@ -46,22 +46,23 @@ def tone_share(path: Path, frequency: float) -> float:
     return float(power[np.abs(frequencies - frequency) < 20].sum()) / total if total else 0.0
 
 
-def settings(turn: bool = False) -> list[str]:
-    """ICE with the lab's STUN server; with `turn`, its TURN relay, forced (relayed only)."""
+def settings(turn: bool = False, relay_only: bool = True) -> list[str]:
+    """ICE with the lab's STUN server; with `turn`, its TURN relay (forced with `relay_only`)."""
     found = ["nat_traversal.use_ice=true", f"nat_traversal.stun_server_list={STUN}",
              "rtp.audio_codec_list=PCMU", "rtp.encryption.enabled=false"]
     if turn:
         found += [f"nat_traversal.turn_server={STUN}", f"nat_traversal.turn_username={TURN_USER}",
                   f"nat_traversal.turn_password={TURN_PASSWORD}",
-                  "nat_traversal.ice_relay_only=true"]
+                  f"nat_traversal.ice_relay_only={str(relay_only).lower()}"]
     return found
 
 
-def end(lab: NatLab, host: LabHost, user: str, port: int, turn: bool = False) -> LabStack:
+def end(lab: NatLab, host: LabHost, user: str, port: int, turn: bool = False,
+        relay_only: bool = True) -> LabStack:
     stack = lab.stack(host)
     aor = f"{user}@lab.test"
     stack.make_account(aor)
-    done = stack.sipsimple("accounts", "set", aor, *settings(turn))
+    done = stack.sipsimple("accounts", "set", aor, *settings(turn, relay_only))
     assert done.returncode == 0, done.stderr + done.stdout
     stack.start(SIPSIMPLE_SIP_UDP_PORT=str(port), SIPSIMPLE_SIP_TRANSPORTS="udp")
     return stack
@@ -149,3 +150,21 @@ def test_relayed_pair_through_turn_for_the_hard_nat(nat_lab: NatLab, tmp_path: P
         local, ltype, remote, rtype = chosen(output)
         assert (ltype, rtype) == ("relay", "relay"), output
         assert local.startswith(relay) and remote.startswith(relay) and local != remote, output
+
+
+def test_relayed_to_server_reflexive_pair_with_turn_on_the_hard_side_only(
+        nat_lab: NatLab, tmp_path: Path) -> None:
+    # TURN on the hard side only (relayed, host and srflx candidates), STUN only
+    # on the easy side: the one pair through both NATs is alice's relay to bob's
+    # server-reflexive address (the easy NAT keeps bob's port for every peer).
+    nat_lab.open_sip_path(SIP_PORT)
+    caller = end(nat_lab, nat_lab.hosts["hard"], "alice", SIP_PORT, turn=True, relay_only=False)
+    callee = end(nat_lab, nat_lab.hosts["easy"], "bob", SIP_PORT)
+    alice, bob = call(nat_lab, tmp_path, caller, callee, SIP_PORT)
+    nat, relay = nat_lab.nats["easy"].address, f"{STUN_PRIMARY[0]}:"
+    local, ltype, remote, rtype = chosen(alice)
+    assert (ltype, rtype) == ("relay", "srflx"), alice
+    assert local.startswith(relay) and remote.startswith(f"{nat}:"), alice
+    local, ltype, remote, rtype = chosen(bob)
+    assert (ltype, rtype) == ("srflx", "relay") and local.startswith(f"{nat}:"), bob
+    assert remote.startswith(relay), bob
