@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from harness.audio import tone_file
 from harness.cli import Output
-from harness.netns import STUN_PRIMARY, LabHost, LabStack, NatLab, needs_lab
+from harness.netns import NFT, STUN_PRIMARY, LabHost, LabStack, NatLab, needs_lab
 from harness.turnserver import TURN_PASSWORD, TURN_USER
 
 pytestmark = [pytest.mark.integration, needs_lab]
@@ -168,3 +168,24 @@ def test_relayed_to_server_reflexive_pair_with_turn_on_the_hard_side_only(
     local, ltype, remote, rtype = chosen(bob)
     assert (ltype, rtype) == ("srflx", "relay") and local.startswith(f"{nat}:"), bob
     assert remote.startswith(relay), bob
+
+
+def test_ice_that_cannot_succeed_gives_up_in_time_and_the_call_goes_on_plainly(
+        nat_lab: NatLab, tmp_path: Path) -> None:
+    # A firewall at the easy NAT drops every STUN answer but the STUN server's: the
+    # checks get through both ways, their answers never do, so no pair can succeed
+    # while the peer's checks keep triggering new ones (RFC 8445 7.3.1.4). ICE gives
+    # up within its check timeout, well inside the session's 15 s for the streams
+    # to start, and the audio goes to the SDP addresses (alice's default candidate,
+    # her mapping on the easy NAT, and bob's public host), which do route.
+    public = nat_lab.public
+    assert public is not None
+    nat_lab.nats["easy"].run(NFT, "-f", "-", input=(
+        "insert rule ip lab forward udp sport != 3478 @th,64,16 0x0101 drop\n"))
+    caller = end(nat_lab, nat_lab.hosts["easy"], "alice", SIP_PORT)
+    callee = end(nat_lab, public, "bob", SIP_PORT)
+    alice, bob = call(nat_lab, tmp_path, caller, callee, SIP_PORT)
+    for output in (alice, bob):
+        assert "ICE failed (no working pair for component 1 within 10 s): plain RTP" in output, \
+            output
+        assert not ICE_LINE.search(output), output
