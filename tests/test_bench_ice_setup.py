@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from harness.coturn import Coturn, needs_coturn
+from harness.netns import needs_lab
 
 pytestmark = pytest.mark.integration
 
@@ -58,3 +59,17 @@ def test_ice_setup_refuses_a_zero_call_count() -> None:
         capture_output=True, text=True, timeout=60, env=dict(os.environ),
     )
     assert result.returncode == 2 and "--calls" in result.stderr
+
+
+@needs_lab
+@needs_coturn
+def test_ice_setup_across_the_nat_lab_times_host_srflx_and_relay_pairs_against_ice_off(
+) -> None:
+    lines = run("--lab")
+    for case, pair in (("host", "host/host"), ("srflx", "srflx/host"), ("relay", "relay/relay")):
+        (p50, p90, mean), _ = numbers(lines, f"{case}: ICE off")
+        assert p50 > 0 and p90 >= p50 and mean > 0, lines
+        (p50, _, _), pairs = numbers(lines, f"{case}: ICE on")
+        assert p50 > 0 and pairs == f"pairs (local/remote): {pair}", lines
+        assert any(line.startswith(f"added by ICE ({case} pairs): p50 ") for line in lines)
+    assert "leaks: none" in lines

@@ -85,6 +85,9 @@ class Network:
         self.blocked: set[frozenset[str]] = set()  # host pairs a firewall keeps apart
         self.turn: dict[Address, tuple[TurnClient, str, Address]] = {}  # socket -> client
         self.relays: dict[Address, Address] = {}  # relayed address -> the client's socket
+        # a firewall's rule: datagrams (data, source, destination) it drops
+        self.lost: Callable[[bytes, Address, Address], bool] = lambda *_: False
+        self.sent: list[tuple[Address, bytes]] = []  # (source socket, datagram)
 
     def add(self, name: str, agent: IceAgent, *sockets: Address) -> None:
         self.agents[name] = agent
@@ -106,6 +109,7 @@ class Network:
                 self.send(out, socket)
             return
         name = self.owner(source)
+        self.sent.append((source, transmit.data))
         if name in self.silent:
             return
         if name in self.nats:
@@ -125,6 +129,8 @@ class Network:
 
     def deliver(self, data: bytes, source: Address, destination: Address) -> None:
         if frozenset((source[0], destination[0])) in self.blocked:
+            return
+        if self.lost(data, source, destination):
             return
         if destination in self.servers:
             answer = self.servers[destination](data, source)
@@ -205,6 +211,13 @@ class Network:
     def of_type(self, name: str, kind: type) -> list:
         return [e for e in self.events[name] if isinstance(e, kind)]
 
+    def stamped_of(self, name: str, kind: type) -> list:
+        """(time, event) of `name`'s events of `kind`."""
+        return [(t, e) for t, n, e in self.stamped if n == name and isinstance(e, kind)]
+
+    def sent_by(self, source: Address) -> list[bytes]:
+        return [data for origin, data in self.sent if origin == source]
+
 
 def stun_server(data: bytes, source: Address) -> bytes | None:
     request = parse(data)
@@ -243,10 +256,10 @@ B_HOST = ("192.0.2.2", 6000)
 
 
 def two_agents(
-    a_controlling: bool = True, b_controlling: bool = False
+    a_controlling: bool = True, b_controlling: bool = False, **kwargs: object
 ) -> tuple[Network, IceAgent, IceAgent]:
     net = Network()
-    a, b = make_agent(a_controlling, 1), make_agent(b_controlling, 2)
+    a, b = make_agent(a_controlling, 1, **kwargs), make_agent(b_controlling, 2, **kwargs)
     a.add_host(1, A_HOST)
     b.add_host(1, B_HOST)
     net.add("a", a, A_HOST)
@@ -728,3 +741,76 @@ def test_a_check_from_the_peer_replaces_our_lost_one_at_once() -> None:
         if isinstance(effect, Transmit) and effect.destination == A_HOST:
             a.handle_stun(effect.data, B_HOST, A_HOST, 0.08)
     assert [p.state for p in a.pairs] == [PairState.SUCCEEDED]
+
+
+def _is_response(data: bytes) -> bool:
+    return parse(data).cls is not Class.REQUEST
+
+
+def test_checks_whose_answers_are_lost_give_up_at_the_check_timeout() -> None:
+    """Each side's checks arrive, their answers do not: every check of the peer
+    triggers a new one of ours on the failed pair (RFC 8445 7.3.1.4), so no pair
+    ever ends by itself; the agents give up `check_timeout` after `start`."""
+    net, a, b = two_agents()
+    net.lost = lambda data, source, destination: _is_response(data)
+    net.run(30.0)
+    for name, agent in (("a", a), ("b", b)):
+        assert agent.state is IceState.FAILED, name
+        [failed] = net.stamped_of(name, IceFailed)
+        assert failed[1].reason == "no working pair for component 1 within 10 s"
+        assert failed[0] == pytest.approx(10.0, abs=0.1)
+        assert agent.next_deadline() is None  # nothing more goes out
+    assert not net.of_type("a", IceCompleted) and not net.of_type("b", IceCompleted)
+
+
+def test_a_selected_pair_is_not_given_up_and_restart_gets_a_new_timeout() -> None:
+    net, a, b = two_agents()
+    net.run(30.0)
+    assert a.state is IceState.COMPLETED and not net.of_type("a", IceFailed)
+    for agent, ufrag in ((a, "aaaa"), (b, "bbbb")):
+        agent.restart(ufrag, "p" * 22)
+    exchange(a, b)
+    net.lost = lambda data, source, destination: _is_response(data)
+    restarted = net.now
+    start(net, "a", "b")
+    net.run(30.0)
+    [(at, _)] = net.stamped_of("a", IceFailed)
+    assert at == pytest.approx(restarted + 10.0, abs=0.1)
+
+
+def test_an_unanswered_nomination_drops_its_pair_and_ice_fails_instead_of_retrying() -> None:
+    """The nominating check goes unanswered (a relay that stopped relaying, say): the
+    valid pair no longer works. Before, it was nominated again and again, forever."""
+    # (the check timeout put out of the way: this is about the nomination alone)
+    net, a, _ = two_agents(check_timeout=60.0)
+    net.lost = lambda data, source, destination: parse(data).get(Attr.USE_CANDIDATE) is not None
+    net.run(30.0)
+    assert a.state is IceState.FAILED and not a.valid_pairs
+    assert [p.state for p in a.pairs] == [PairState.FAILED]
+    [(at, failed)] = net.stamped_of("a", IceFailed)
+    assert failed.reason == "no working pair for component 1"
+    assert at == pytest.approx(9.5, abs=0.2)  # nominated at once (no better pair), 9.5 s unanswered
+    nominations = [
+        t for t in net.sent_by(A_HOST) if parse(t).get(Attr.USE_CANDIDATE) is not None
+    ]
+    assert len(nominations) == 5  # one transaction's sends, not one after another
+
+
+def test_a_second_valid_pair_is_nominated_when_the_first_nomination_is_lost() -> None:
+    net = Network()
+    a, b = make_agent(True, 1, check_timeout=60.0), make_agent(False, 2, check_timeout=60.0)
+    a_second = ("192.0.2.11", 5002)
+    a.add_host(1, A_HOST, local_preference=65535)
+    a.add_host(1, a_second, local_preference=100)
+    b.add_host(1, B_HOST)
+    net.add("a", a, A_HOST, a_second)
+    net.add("b", b, B_HOST)
+    net.lost = lambda data, source, destination: (
+        source == A_HOST and parse(data).get(Attr.USE_CANDIDATE) is not None
+    )
+    exchange(a, b)
+    start(net, "a", "b")
+    net.run(30.0)
+    assert a.state is IceState.COMPLETED and b.state is IceState.COMPLETED
+    assert selected(net, "a").base == a_second
+    assert selected(net, "b").remote.address == a_second

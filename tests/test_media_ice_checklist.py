@@ -39,5 +39,11 @@ def test_a_role_conflict_puts_the_pair_back_to_waiting() -> None:
     assert pair.move("role-conflict") and pair.state is PairState.WAITING
 
 
-def test_the_table_never_leaves_succeeded() -> None:
-    assert not [k for k in PAIR_TRANSITIONS if k[0] is PairState.SUCCEEDED]
+def test_only_a_failed_nomination_leaves_succeeded() -> None:
+    # a valid pair whose nominating check went unanswered no longer works
+    assert [k for k in PAIR_TRANSITIONS if k[0] is PairState.SUCCEEDED] == [
+        (PairState.SUCCEEDED, "nomination-failed")
+    ]
+    pair = CandidatePair(LOCAL, REMOTE, 1, PairState.SUCCEEDED)
+    assert not pair.move("timeout") and not pair.move("failure")
+    assert pair.move("nomination-failed") and pair.state is PairState.FAILED

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from harness.audio import tone_file
 from harness.cli import Output
-from harness.netns import STUN_PRIMARY, LabHost, LabStack, NatLab, needs_lab
+from harness.netns import NFT, STUN_PRIMARY, LabHost, LabStack, NatLab, needs_lab
 from harness.turnserver import TURN_PASSWORD, TURN_USER
 
 pytestmark = [pytest.mark.integration, needs_lab]
@@ -46,22 +46,23 @@ def tone_share(path: Path, frequency: float) -> float:
     return float(power[np.abs(frequencies - frequency) < 20].sum()) / total if total else 0.0
 
 
-def settings(turn: bool = False) -> list[str]:
-    """ICE with the lab's STUN server; with `turn`, its TURN relay, forced (relayed only)."""
+def settings(turn: bool = False, relay_only: bool = True) -> list[str]:
+    """ICE with the lab's STUN server; with `turn`, its TURN relay (forced with `relay_only`)."""
     found = ["nat_traversal.use_ice=true", f"nat_traversal.stun_server_list={STUN}",
              "rtp.audio_codec_list=PCMU", "rtp.encryption.enabled=false"]
     if turn:
         found += [f"nat_traversal.turn_server={STUN}", f"nat_traversal.turn_username={TURN_USER}",
                   f"nat_traversal.turn_password={TURN_PASSWORD}",
-                  "nat_traversal.ice_relay_only=true"]
+                  f"nat_traversal.ice_relay_only={str(relay_only).lower()}"]
     return found
 
 
-def end(lab: NatLab, host: LabHost, user: str, port: int, turn: bool = False) -> LabStack:
+def end(lab: NatLab, host: LabHost, user: str, port: int, turn: bool = False,
+        relay_only: bool = True) -> LabStack:
     stack = lab.stack(host)
     aor = f"{user}@lab.test"
     stack.make_account(aor)
-    done = stack.sipsimple("accounts", "set", aor, *settings(turn))
+    done = stack.sipsimple("accounts", "set", aor, *settings(turn, relay_only))
     assert done.returncode == 0, done.stderr + done.stdout
     stack.start(SIPSIMPLE_SIP_UDP_PORT=str(port), SIPSIMPLE_SIP_TRANSPORTS="udp")
     return stack
@@ -149,3 +150,42 @@ def test_relayed_pair_through_turn_for_the_hard_nat(nat_lab: NatLab, tmp_path: P
         local, ltype, remote, rtype = chosen(output)
         assert (ltype, rtype) == ("relay", "relay"), output
         assert local.startswith(relay) and remote.startswith(relay) and local != remote, output
+
+
+def test_relayed_to_server_reflexive_pair_with_turn_on_the_hard_side_only(
+        nat_lab: NatLab, tmp_path: Path) -> None:
+    # TURN on the hard side only (relayed, host and srflx candidates), STUN only
+    # on the easy side: the one pair through both NATs is alice's relay to bob's
+    # server-reflexive address (the easy NAT keeps bob's port for every peer).
+    nat_lab.open_sip_path(SIP_PORT)
+    caller = end(nat_lab, nat_lab.hosts["hard"], "alice", SIP_PORT, turn=True, relay_only=False)
+    callee = end(nat_lab, nat_lab.hosts["easy"], "bob", SIP_PORT)
+    alice, bob = call(nat_lab, tmp_path, caller, callee, SIP_PORT)
+    nat, relay = nat_lab.nats["easy"].address, f"{STUN_PRIMARY[0]}:"
+    local, ltype, remote, rtype = chosen(alice)
+    assert (ltype, rtype) == ("relay", "srflx"), alice
+    assert local.startswith(relay) and remote.startswith(f"{nat}:"), alice
+    local, ltype, remote, rtype = chosen(bob)
+    assert (ltype, rtype) == ("srflx", "relay") and local.startswith(f"{nat}:"), bob
+    assert remote.startswith(relay), bob
+
+
+def test_ice_that_cannot_succeed_gives_up_in_time_and_the_call_goes_on_plainly(
+        nat_lab: NatLab, tmp_path: Path) -> None:
+    # A firewall at the easy NAT drops every STUN answer but the STUN server's: the
+    # checks get through both ways, their answers never do, so no pair can succeed
+    # while the peer's checks keep triggering new ones (RFC 8445 7.3.1.4). ICE gives
+    # up within its check timeout, well inside the session's 15 s for the streams
+    # to start, and the audio goes to the SDP addresses (alice's default candidate,
+    # her mapping on the easy NAT, and bob's public host), which do route.
+    public = nat_lab.public
+    assert public is not None
+    nat_lab.nats["easy"].run(NFT, "-f", "-", input=(
+        "insert rule ip lab forward udp sport != 3478 @th,64,16 0x0101 drop\n"))
+    caller = end(nat_lab, nat_lab.hosts["easy"], "alice", SIP_PORT)
+    callee = end(nat_lab, public, "bob", SIP_PORT)
+    alice, bob = call(nat_lab, tmp_path, caller, callee, SIP_PORT)
+    for output in (alice, bob):
+        assert "ICE failed (no working pair for component 1 within 10 s): plain RTP" in output, \
+            output
+        assert not ICE_LINE.search(output), output

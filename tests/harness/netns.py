@@ -37,6 +37,12 @@ new destination (address-and-port-dependent mapping: "symmetric"), so that a
 server-reflexive candidate learnt from the STUN server is useless to a peer,
 and only TURN gets through.
 
+The public side has a default route to a next hop that drops everything,
+as the Internet loses a datagram to an unrouted (private) address instead of
+refusing it: coturn stops relaying for an allocation once a send from its
+relay socket failed (ENETUNREACH), and ICE sends checks from a relayed
+candidate to the peer's private host candidates.
+
 coturn listens on both public addresses, so it answers RFC 5780's
 CHANGE-REQUEST and names its OTHER-ADDRESS (172.16.0.2:3479); the long-term
 credentials are ``TURN_USER``/``TURN_PASSWORD`` in realm ``TURN_REALM``
@@ -88,6 +94,10 @@ needs_lab = peers.needs(NETNS_PEER, lab_available())
 PUBLIC_NET = "172.16.0.0/24"
 STUN_PRIMARY = ("172.16.0.1", 3478)
 STUN_ALTERNATE = ("172.16.0.2", 3479)  # coturn's OTHER-ADDRESS for STUN_PRIMARY
+# the public side's default route: a next hop with a MAC no interface has (datagrams
+# to unrouted addresses are flooded by the bridge and dropped by every NAT's NIC)
+INTERNET_HOP = "172.16.0.254"
+INTERNET_MAC = "02:00:5e:00:00:fe"
 
 # site -> (its LAN's /24 prefix, the NAT's public address, masquerade options)
 _SITES = {
@@ -162,6 +172,14 @@ class NatLab:
         _run([IP, "-n", public, "link", "set", "br0", "up"])
         for address in (STUN_PRIMARY[0], STUN_ALTERNATE[0]):
             _run([IP, "-n", public, "addr", "add", f"{address}/24", "dev", "br0"])
+        # The public side is a stand-in for the Internet, where a datagram to an
+        # address nobody routes (a peer's private host candidate) is lost on the
+        # way, not refused at once: a default route to a next hop that drops
+        # everything. Without it the kernel answers ENETUNREACH to coturn's relay
+        # socket, and coturn (4.6) then relays nothing more for that allocation.
+        _run([IP, "-n", public, "neigh", "add", INTERNET_HOP, "lladdr", INTERNET_MAC,
+              "dev", "br0", "nud", "permanent"])
+        _run([IP, "-n", public, "route", "add", "default", "via", INTERNET_HOP])
         self.public = LabHost(public, STUN_PRIMARY[0])
         for site, (lan, wan, masquerade) in _SITES.items():
             nat = self._namespace(f"nat-{site}")

@@ -62,6 +62,7 @@ from .stun import (
 from .transaction import ClientTransaction, Transactions, Transmit
 
 __all__ = [
+    "CHECK_TIMEOUT",
     "CONSENT_INTERVAL",
     "CONSENT_TIMEOUT",
     "TA",
@@ -76,6 +77,11 @@ CHECK_RTO = 0.5
 CHECK_RC = 5  # sends at 0, 0.5, 1.5, 3.5, 7.5 s; the pair fails at 9.5 s
 CHECK_RM = 4
 NOMINATION_WAIT = 1.0  # how long better pairs may still finish before nominating
+# ICE gives up this long after `start` when no pair was selected: the checks of a
+# pair whose answers are lost can go on as long as the peer's checks keep
+# triggering new ones (RFC 8445 7.3.1.4), and the session waits 15 s for its
+# streams to start; the audio then goes plainly to the SDP address
+CHECK_TIMEOUT = 10.0
 CONSENT_INTERVAL = 5.0  # RFC 7675 5.1: 5 s, randomised by +-20 %
 CONSENT_TIMEOUT = 30.0
 MAX_PAIRS = 100  # RFC 8445 6.1.2.5's default limit
@@ -146,6 +152,7 @@ class IceAgent:
         check_rc: int = CHECK_RC,
         check_rm: int = CHECK_RM,
         nomination_wait: float = NOMINATION_WAIT,
+        check_timeout: float = CHECK_TIMEOUT,
         consent_interval: float = CONSENT_INTERVAL,
         consent_timeout: float = CONSENT_TIMEOUT,
     ) -> None:
@@ -162,6 +169,7 @@ class IceAgent:
         self.ta = ta
         self.check_rto, self.check_rc, self.check_rm = check_rto, check_rc, check_rm
         self.nomination_wait = nomination_wait
+        self.check_timeout = check_timeout
         self.consent_interval = consent_interval
         self.consent_timeout = consent_timeout
         self.state = IceState.NEW
@@ -177,6 +185,7 @@ class IceAgent:
         self._transactions = Transactions()
         self._next_check = 0.0
         self._first_valid_at: float | None = None
+        self._give_up_at: float | None = None  # `check_timeout` after `start`
         self._nominating: set[int] = set()  # components whose nomination check is out
         self._selected: dict[int, _Selected] = {}
         self._completed = False
@@ -357,6 +366,7 @@ class IceAgent:
         if self.remote_pwd is None:
             raise ValueError("start needs the remote ufrag and pwd")
         self._next_check = now
+        self._give_up_at = now + self.check_timeout
         effects: list[Effect] = []
         self._set_state(IceState.CHECKING, effects)
         early, self._early = self._early, []
@@ -406,6 +416,8 @@ class IceAgent:
             nomination = self._nomination_due()
             if nomination is not None:
                 deadlines.append(nomination)
+            if not self._completed and self._give_up_at is not None:
+                deadlines.append(self._give_up_at)
         transactions = self._transactions.next_deadline()
         if transactions is not None:
             deadlines.append(transactions)
@@ -434,10 +446,16 @@ class IceAgent:
         for transaction in expired:
             check = self._checks.pop(transaction.transaction_id, None)
             if check is not None and not check.consent:
-                check.pair.move("timeout")
+                if check.use_candidate:
+                    self._nomination_failed(check.pair)
+                else:
+                    check.pair.move("timeout")
                 self._nominating.discard(check.pair.component)
         self._consent(now, effects)
         if self.state is IceState.CHECKING:
+            if not self._completed and self._give_up_at is not None and now >= self._give_up_at:
+                self._give_up(effects)
+                return effects
             if now >= self._next_check:
                 pair = self._next_pair()
                 if pair is not None:
@@ -597,6 +615,31 @@ class IceAgent:
         # with a valid pair for each component, the controlled agent waits for a nomination
         if missing:
             self._fail(f"no working pair for component {missing[0]}", effects)
+
+    def _nomination_failed(self, valid: CandidatePair) -> None:
+        """The nominating check of a valid pair went unanswered (or was refused): the pair
+        no longer works; another valid pair is nominated, or the component fails. Checking
+        it again and again would keep ICE from ever ending."""
+        if valid in self._valid:
+            self._valid.remove(valid)
+        valid.move("nomination-failed")
+        for pair in self._pairs:
+            if pair.valid_pair is valid:
+                pair.valid_pair = None
+                pair.move("nomination-failed")
+
+    def _give_up(self, effects: list[Effect]) -> None:
+        missing = [c for c in range(1, self.components + 1) if self._best_valid(c) is None]
+        what = (
+            f"no working pair for component {missing[0]}"
+            if missing
+            else "no pair nominated"
+        )
+        for transaction_id, check in list(self._checks.items()):
+            if not check.consent:
+                self._checks.pop(transaction_id)
+                self._transactions.pop(transaction_id)
+        self._fail(f"{what} within {self.check_timeout:g} s", effects)
 
     def _fail(self, reason: str, effects: list[Effect]) -> None:
         self._set_state(IceState.FAILED, effects)
@@ -807,6 +850,9 @@ class IceAgent:
                 self._switch_role()
                 pair.move("role-conflict")
                 self._triggered.append(pair)
+            elif check.use_candidate:
+                self._nomination_failed(pair)
+                self._nominating.discard(pair.component)
             else:
                 pair.move("failure")
                 self._nominating.discard(pair.component)

@@ -34,6 +34,8 @@ PAIR_TRANSITIONS: dict[tuple[PairState, str], PairState] = {
     (PairState.IN_PROGRESS, "failure"): PairState.FAILED,
     (PairState.IN_PROGRESS, "timeout"): PairState.FAILED,
     (PairState.IN_PROGRESS, "role-conflict"): PairState.WAITING,
+    # the nominating check of a valid pair got no answer, or an error
+    (PairState.SUCCEEDED, "nomination-failed"): PairState.FAILED,
 }
 
 
