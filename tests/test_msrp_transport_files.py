@@ -206,3 +206,44 @@ def test_a_file_that_shrinks_while_read_ahead_fails(tmp_path: Path) -> None:
         while True:
             outgoing.read(100_000)
     outgoing.close()
+
+
+def test_a_read_ahead_cut_short_keeps_the_file_open_until_it_lands(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A greenlet killed while it waits for the read ahead (a session ending) must not
+    # let close() pull the descriptor from under the pool thread still reading it.
+    path = tmp_path / "out.bin"
+    path.write_bytes(os.urandom(300_000))
+    release, reading = threading.Event(), threading.Event()
+    results: list[BaseException | int] = []
+    pread = os.pread
+
+    def slow_pread(fd: int, size: int, offset: int) -> bytes:
+        if threading.current_thread() is threading.main_thread():
+            return pread(fd, size, offset)
+        reading.set()
+        release.wait(30)
+        try:
+            data = pread(fd, size, offset)
+        except OSError as exc:
+            results.append(exc)
+            raise
+        results.append(len(data))
+        return data
+
+    monkeypatch.setattr(os, "pread", slow_pread)
+    outgoing = OutgoingFile("m1", str(path))
+    outgoing.read(100_000)  # the second piece is now being read ahead
+    waiter = gevent.spawn(outgoing.read, 100_000)
+    gevent.sleep(0)
+    assert reading.wait(30)
+    waiter.kill()
+    outgoing.close()
+    assert not outgoing.file.closed  # the pool thread still reads it
+    release.set()
+    with gevent.Timeout(30):
+        while not outgoing.file.closed:
+            gevent.sleep(0.01)
+    assert results == [100_000]
+    with pytest.raises(TransferError, match="closed"):
+        outgoing.read(100_000)

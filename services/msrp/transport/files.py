@@ -108,6 +108,7 @@ class OutgoingFile:
         # The next piece, read on the hub's thread pool while this one is sent:
         # its (offset, size) and the pending read.
         self._ahead: tuple[tuple[int, int], Any] | None = None
+        self._closed = False
 
     def read(self, size: int = READ_SIZE) -> tuple[bytes, bool]:
         """The next piece (at most `size` bytes: a chunk's) and whether it is the last."""
@@ -115,14 +116,14 @@ class OutgoingFile:
         data: bytes | None = None
         ahead = self._ahead
         if ahead is not None:
-            try:
-                read = ahead[1].get()  # the transfer may be closed meanwhile
-            finally:
-                if self._ahead is ahead:
-                    self._ahead = None
+            # The transfer may be closed meanwhile. If this wait is cut short (a kill),
+            # the read stays pending in `_ahead` for close() to wait for.
+            read = ahead[1].get()
+            if self._ahead is ahead:
+                self._ahead = None
             if ahead[0] == (self.supplied, want):
                 data = read
-        if self.file.closed:
+        if self._closed:
             raise TransferError("the transfer was closed")
         if data is None:
             data = os.pread(self.file.fileno(), want, self.supplied)
@@ -137,11 +138,14 @@ class OutgoingFile:
         return data, last
 
     def close(self) -> None:
+        """Ends the transfer at once; the file is closed when no read of it is pending
+        (a read must not land on a closed, or reused, descriptor)."""
+        self._closed = True
         ahead, self._ahead = self._ahead, None
-        if ahead is not None:  # no read may land on a closed (or reused) descriptor
-            with contextlib.suppress(OSError):
-                ahead[1].get()
-        self.file.close()
+        if ahead is not None and not ahead[1].ready():
+            ahead[1].rawlink(lambda _result: self.file.close())
+        else:
+            self.file.close()
 
 
 def _write_batch(fd: int, digest: Any, batch: list[tuple[int, memoryview, bool]]) -> None:
