@@ -178,6 +178,56 @@ def test_dns_settings_survive_a_dns_service_crash(
         recorder.close()
 
 
+def test_a_restarted_dns_service_gets_the_applications_lists_and_keeps_its_fallback(
+    app: SIPApplication, dnsmasq: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    from sipsimple.bus.client import get_bus
+    from sipsimple.configuration.settings import SIPSimpleSettings
+
+    # The service's own fallback (its environment); the application sets no fallback
+    # list, so neither a settings change nor a restart may replace it with "none".
+    monkeypatch.setenv("SIPSIMPLE_DNS_FALLBACK_NAMESERVERS", "127.0.0.1:9")
+    recorder = Recorder(*APP_NOTIFICATIONS)
+    restarted = threading.Event()
+
+    class Restart:
+        def handle_notification(self, notification: Notification) -> None:
+            if notification.data.service == "dns":
+                restarted.set()
+
+    def lists_become(nameservers: list[str]) -> dict[str, list[str]]:
+        deadline = time.monotonic() + 20
+        while True:
+            state = get_bus().call("dns", "get_nameservers")
+            if [str(n) for n in state["nameservers"]] == nameservers:
+                return state
+            assert time.monotonic() < deadline, state
+            time.sleep(0.1)
+
+    watcher = Restart()
+    NotificationCenter().add_observer(watcher, name="ServiceDidRestart")
+    try:
+        app.start(MemoryStorage())
+        recorder.wait("SIPApplicationDidStart")
+        settings = SIPSimpleSettings()
+        settings.dns.nameservers = [f"127.0.0.1:{dnsmasq}"]
+        settings.save()
+        ours = [f"127.0.0.1:{dnsmasq}"]
+        assert [str(n) for n in lists_become(ours)["fallback_nameservers"]] == ["127.0.0.1:9"]
+        while not get_bus().state["dns"].instance:  # the facade knows the instance it kills
+            time.sleep(0.02)
+        os.kill(get_bus().ping("dns")["pid"], signal.SIGKILL)
+        assert restarted.wait(30), "the DNS service was not restarted"
+        state = lists_become(ours)  # pushed again, in one request with the fallback
+        assert [str(n) for n in state["fallback_nameservers"]] == ["127.0.0.1:9"]
+    finally:
+        NotificationCenter().remove_observer(watcher, name="ServiceDidRestart")
+        recorder.close()
+
+
 def test_stop_ends_the_sessions_first(app: SIPApplication) -> None:
     from harness.streams import ProbeStream
 

@@ -80,6 +80,9 @@ class SIPApplication(metaclass=Singleton):
     _lock: ClassVar[threading.RLock] = threading.RLock()
     _stopped_components: ClassVar[list[Callable[[], None]]] = []
     _start_thread: ClassVar[threading.Thread | None] = None
+    # The fallback list last pushed to the DNS service (None: its default), so that a
+    # restarted service is told the same as its predecessor.
+    _dns_fallback_sent: ClassVar[list[str] | None] = None
 
     def start(self, storage: ISIPSimpleStorage) -> None:
         with self._lock:
@@ -244,14 +247,14 @@ class SIPApplication(metaclass=Singleton):
 
         return stop
 
-    @staticmethod
-    def _apply_dns_settings(initial: bool = False) -> None:
+    @classmethod
+    def _apply_dns_settings(cls, initial: bool = False) -> None:
         """Push the dns settings to the (shared) DNS service, unless it reads them itself.
 
         Empty nameservers mean the service's default (its environment, else the
-        stored configuration, else the system's). An empty fallback list keeps
-        the service's default at start, and means "no fallback" when the user
-        clears it later.
+        stored configuration, else the system's). An empty fallback list means the
+        service's default too, unless it empties a list the user had set: then
+        "no fallback" (and so again for a restarted service).
         """
         from sipsimple.configuration.settings import SIPSimpleSettings
         from sipsimple.lookup import DNSManager
@@ -259,11 +262,11 @@ class SIPApplication(metaclass=Singleton):
         if is_stored_configuration(SIPApplication.storage):
             return
         dns = SIPSimpleSettings().dns
-        fallback = [str(n) for n in dns.fallback_nameservers]
-        DNSManager().set_nameservers(
-            [str(n) for n in dns.nameservers] or None,
-            None if initial and not fallback else fallback,
-        )
+        fallback: list[str] | None = [str(n) for n in dns.fallback_nameservers]
+        if not fallback and (initial or cls._dns_fallback_sent is None):
+            fallback = None
+        cls._dns_fallback_sent = fallback
+        DNSManager().set_nameservers([str(n) for n in dns.nameservers] or None, fallback)
 
     def handle_notification(self, notification: Notification) -> None:
         data = notification.data
