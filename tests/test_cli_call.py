@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from harness.audio import audio_services, tone_file
-from harness.cli import Output, make_config, sipsimple
+from harness.cli import Output, end_agent, make_config, sipsimple
 from harness.sipp import SIPp, needs_sipp, scenario
 
 from sipsimple.bus.client import get_bus
@@ -59,12 +59,7 @@ def answering(config_dir: Path, tmp_path: Path) -> Iterator[subprocess.Popen[str
             raise AssertionError("bob was never claimed: " + process.communicate()[0])
         time.sleep(0.1)
     yield process
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    end_agent(process, None)
 
 
 def peak_frequency(path: Path) -> float:

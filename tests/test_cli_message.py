@@ -7,7 +7,6 @@ came, with the sender and the times; the exit status says whether a 2xx came.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 from harness.audio import audio_services
-from harness.cli import Output, agent, make_config, sipsimple, wait_claimed
+from harness.cli import Output, agent, end_agent, make_config, sipsimple, wait_claimed
 
 from sipsimple.bus.client import get_bus
 
@@ -40,14 +39,7 @@ def receiver(config_dir: Path) -> Iterator[Output]:
         output.expect("waiting for messages and chats to bob@127.0.0.1")
         yield output
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        if process.stdout is not None:
-            process.stdout.close()
+        end_agent(process, None)
 
 
 def bob_uri(user: str = "bob") -> str:

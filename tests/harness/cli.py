@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import pty
 import select
+import shlex
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,15 +117,44 @@ def agent(config_dir: Path, *args: str, tty: bool = False,
         end_agent(process, controller)
 
 
+SLOW_EXIT = 15.0  # seconds after Ctrl-C; an agent alone exits in about one
+
+
+def warn_slow_exit(process: subprocess.Popen[bytes]) -> None:
+    """A warning (in the run's summary, the test still passes) with the threads' stacks
+    of an agent that has not exited on Ctrl-C: SIGUSR1 makes it print them."""
+    if process.stdout is None:
+        return
+    process.send_signal(signal.SIGUSR1)
+    text, deadline = b"", time.monotonic() + 5
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([process.stdout.fileno()], [], [], 0.5)
+        if not ready:
+            if text:
+                break  # the dump has come and nothing follows
+            continue
+        chunk = os.read(process.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        text += chunk
+    warnings.warn(f"{shlex.join(map(str, process.args))} has not exited {SLOW_EXIT:g} s "
+                  f"after Ctrl-C; its threads:\n{text.decode(errors='replace')[-8000:]}",
+                  stacklevel=2)
+
+
 def end_agent(process: subprocess.Popen[bytes], controller: int | None) -> None:
     """Stop a CLI process as a user would (Ctrl-C, then kill) and close its pipes."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(60)
+            process.wait(SLOW_EXIT)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+            warn_slow_exit(process)
+            try:
+                process.wait(60 - SLOW_EXIT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
     if controller is not None:
         os.close(controller)
     if process.stdout is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import faulthandler
+import signal
+
 import click
 
 from sipsimple import __version__
@@ -55,4 +58,7 @@ cli.add_command(conference)
 
 
 def main() -> None:
+    # `kill -USR1 PID` prints every thread's stack to stderr: what a command that
+    # does not end is waiting for.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     cli(prog_name="sipsimple")
