@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sipsimple.bus.schema import (
+    MAX_EVENT_BATCH,
     MAX_MESSAGE_SIZE,
     PROTOCOL_VERSION,
     BusProtocolError,
@@ -19,9 +20,11 @@ from sipsimple.bus.schema import (
     Reply,
     Request,
     decode_event,
+    decode_events,
     decode_reply,
     decode_request,
     encode_event,
+    encode_events,
     encode_reply,
     encode_request,
     method_for,
@@ -69,6 +72,54 @@ def test_error_reply_round_trip() -> None:
 def test_event_round_trip(name: str, sender: str, data: dict, timestamp: float) -> None:
     event = Event(name, sender, data, timestamp)
     assert decode_event(encode_event(event)) == event
+
+
+events = st.builds(Event, st.text(min_size=1), st.text(),
+                   st.dictionaries(st.text(), values, max_size=3), st.floats(0, 2e9))
+
+
+@given(st.lists(events, min_size=1, max_size=MAX_EVENT_BATCH))
+def test_event_batch_round_trip(batch: list[Event]) -> None:
+    frames = encode_events(batch)
+    assert decode_events(frames) == batch
+    assert frames[0] == batch[0].name.encode()  # the topic is the first event's name
+
+
+def test_one_event_is_the_same_message_batched_or_not() -> None:
+    event = Event("signalling.session_ended", "s1", {"code": 200}, 1.5)
+    assert encode_events([event]) == encode_event(event)
+
+
+def test_a_batch_has_one_to_max_events() -> None:
+    event = Event("x", "s", {}, 0.0)
+    for size in (0, MAX_EVENT_BATCH + 1):
+        with pytest.raises(ValueError):
+            encode_events([event] * size)
+
+
+def test_a_bad_event_in_a_batch_costs_only_itself() -> None:
+    good = encode_event(Event("x", "s", {"n": 1}, 1.0))
+    decoded = decode_events([*good, b"x", b"\xc1", *good])
+    assert decoded[0] == decoded[2] == Event("x", "s", {"n": 1}, 1.0)
+    assert isinstance(decoded[1], BusProtocolError)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, 2 * MAX_EVENT_BATCH + 2])
+def test_a_message_not_in_pairs_is_refused(count: int) -> None:
+    with pytest.raises(BusProtocolError) as info:
+        decode_events([b"x"] * count)
+    assert info.value.code is ErrorCode.BAD_MESSAGE
+
+
+@settings(max_examples=300)
+@given(st.lists(st.binary(max_size=64), max_size=8))
+def test_any_frames_give_only_protocol_errors(frames: list[bytes]) -> None:
+    try:
+        decoded = decode_events(frames)
+    except BusProtocolError:
+        return
+    assert len(decoded) == len(frames) // 2
+    assert all(isinstance(item, Event | BusProtocolError) for item in decoded)
 
 
 @settings(max_examples=500)

@@ -17,7 +17,14 @@ from harness.notifications import Recorder, owner_subscribed
 from sipsimple.bus import endpoints
 from sipsimple.bus.auth import Credentials
 from sipsimple.bus.client import BusClient, ServiceError
-from sipsimple.bus.schema import MAX_MESSAGE_SIZE, PROTOCOL_VERSION, ErrorCode, decode_reply
+from sipsimple.bus.schema import (
+    MAX_EVENT_BATCH,
+    MAX_MESSAGE_SIZE,
+    PROTOCOL_VERSION,
+    ErrorCode,
+    decode_events,
+    decode_reply,
+)
 
 pytestmark = pytest.mark.integration
 OWNER = "harness.owner_service"
@@ -222,6 +229,35 @@ def test_sigterm_releases_objects_and_exits_cleanly(owner: subprocess.Popen[byte
     finally:
         recorder.close()
         client.stop(goodbye=False)
+
+
+def test_what_a_request_publishes_goes_out_in_batches_in_order(
+    owner: subprocess.Popen[bytes], raw: zmq.Socket
+) -> None:
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(endpoints.event_endpoint("media"))
+    try:
+        for _ in range(200):  # until the subscription has reached the publisher
+            answer(raw, [request("emit", {"count": 1})])
+            if sub.poll(50):
+                break
+        else:
+            raise AssertionError("the subscription never joined")
+        while sub.poll(200):
+            sub.recv_multipart()
+        count = MAX_EVENT_BATCH + 3
+        assert answer(raw, [request("emit", {"count": count})]).result == count
+        messages: list[list[bytes]] = []
+        while sum(len(frames) // 2 for frames in messages) < count:
+            assert sub.poll(5000), f"events missing after {messages}"
+            messages.append(sub.recv_multipart())
+        assert [len(frames) // 2 for frames in messages] == [MAX_EVENT_BATCH, 3]
+        events = [event for frames in messages for event in decode_events(frames)]
+        assert [event.data["index"] for event in events] == list(range(count))
+    finally:
+        sub.close()
 
 
 def test_sockets_are_private(owner: subprocess.Popen[bytes], runtime: Path) -> None:

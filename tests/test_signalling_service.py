@@ -610,3 +610,25 @@ def test_connection_flood_from_one_address_is_capped(
     growth_mib = (memory_kib(process.pid, "VmHWM") - before) / 1024
     # 32 held bodies are ~30 MiB; all 150 would be ~140 MiB (255 MB RSS before the cap)
     assert growth_mib < 80, f"peak memory grew by {growth_mib:.0f} MiB"
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "blocks"),
+    [
+        ("invite", {"route": {"host": "127.0.0.1", "port": 5060, "transport": "udp"}}, False),
+        ("invite", {"route": {"host": "[::1]", "port": 5060, "transport": "UDP"}}, False),
+        ("invite", {"route": {"host": "127.0.0.1", "port": 5060}}, False),  # udp by default
+        ("invite", {"route": {"host": "127.0.0.1", "port": 5060, "transport": "tcp"}}, True),
+        ("invite", {"route": {"host": "127.0.0.1", "port": 5061, "transport": "tls"}}, True),
+        ("invite", {"route": {"host": "sip.example.test", "port": 5060}}, True),
+        ("register", {}, True),
+        ("accept", {}, False),
+    ],
+)
+def test_only_an_invite_that_may_wait_gets_a_greenlet(
+    method: str, params: dict[str, Any], blocks: bool
+) -> None:
+    from sipsimple_services.signalling.bus.service import SignallingService
+
+    service = object.__new__(SignallingService)  # the decision reads no state
+    assert service.blocks(method, params) is blocks

@@ -17,7 +17,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,6 +31,7 @@ from sipsimple.bus import auth, endpoints
 from sipsimple.bus.schema import (
     CLIENT_TIMEOUT,
     HARD_MESSAGE_LIMIT,
+    MAX_EVENT_BATCH,
     QUEUE_LIMIT,
     BusProtocolError,
     ErrorCode,
@@ -40,6 +41,7 @@ from sipsimple.bus.schema import (
     Request,
     decode_request,
     encode_event,
+    encode_events,
     encode_reply,
     error_reply,
     method_for,
@@ -92,6 +94,9 @@ class Service:
         # When the command queue was last found empty: every client's messages
         # up to then were read, so its last_seen is true up to then.
         self._drained_at = time.monotonic()
+        # Events held by `event_batch` (None: none open) and the greenlet holding them.
+        self._batch: list[Event] | None = None
+        self._batch_owner: Any = None
         self.client_timeout = float(os.environ.get("SIPSIMPLE_CLIENT_TIMEOUT", self.client_timeout))
 
     # --- hooks for subclasses ------------------------------------------------
@@ -102,6 +107,11 @@ class Service:
     def on_stop(self) -> None:
         """Called on SIGTERM after every client's objects were released."""
 
+    def blocks(self, method: str, params: dict[str, Any]) -> bool:
+        """Whether a request may wait (on the network, a sleep): it then runs in a
+        greenlet of its own (`blocking_methods`), else inline."""
+        return method in self.blocking_methods
+
     def counts(self) -> dict[str, int]:
         """The objects the service holds (sessions, streams...), by kind, for ``resources``."""
         return {}
@@ -110,7 +120,40 @@ class Service:
 
     def publish(self, name: str, sender: str, data: dict[str, Any]) -> None:
         event = Event(name=name, sender=sender, data=data, timestamp=time.time())
+        if self._batch is not None:
+            if gevent.getcurrent() is self._batch_owner:
+                self._batch.append(event)
+                if len(self._batch) >= MAX_EVENT_BATCH:
+                    self._flush_events()
+                return
+            self._flush_events()  # another greenlet's event: the batch's went first
         self._events.send_multipart(encode_event(event))
+
+    @contextlib.contextmanager
+    def event_batch(self) -> Iterator[None]:
+        """The events this greenlet publishes meanwhile go out as one bus message at the
+        end (what one input caused: every message wakes zmq's I/O thread on both sides
+        and the client's bus thread, which took a fifth of the signalling service's time
+        in a call's setup). Order is kept: an event of another greenlet, or a reply
+        (`_reply`), sends the batch first. Only for work that does not block: events
+        wait for the end of the batch."""
+        if self._batch is not None:  # inside a batch (this greenlet's joins it)
+            yield
+            return
+        self._batch, self._batch_owner = [], gevent.getcurrent()
+        try:
+            yield
+        finally:
+            try:
+                self._flush_events()
+            finally:
+                self._batch = self._batch_owner = None
+
+    def _flush_events(self) -> None:
+        batch = self._batch
+        if batch:
+            self._batch = []
+            self._events.send_multipart(encode_events(batch))
 
     def own(self, client: str, key: str, release: Callable[[], None]) -> None:
         """Record that `client` owns object `key`; `release` ends it if the client goes away."""
@@ -197,6 +240,7 @@ class Service:
         except Exception:
             log.exception("%s: on_stop failed", self.name)
         gevent.killall(self._loops, timeout=2)
+        self._flush_events()
         self._commands.close()
         self._events.close()
         self._zap.close()
@@ -291,10 +335,11 @@ class Service:
                 ),
             )
             return
-        if request.method in self.blocking_methods:
+        if self.blocks(request.method, params):
             gevent.spawn(self._execute, envelope, request, handler, params)
         else:
-            self._execute(envelope, request, handler, params)
+            with self.event_batch():  # flushed by the reply, before it
+                self._execute(envelope, request, handler, params)
 
     def _execute(
         self,
@@ -330,6 +375,9 @@ class Service:
             except Exception as exc:  # a handler returned something msgpack can't carry
                 log.exception("%s: unencodable result", self.name)
                 payload = error_reply(request_id, ErrorCode.INTERNAL, f"unencodable result: {exc}")
+        if self._batch:
+            # what the request caused is published before its answer, as without a batch
+            self._flush_events()
         self._commands.send_multipart([*envelope, payload])
 
     def _client(self, client: str) -> _Client:

@@ -35,7 +35,7 @@ from sipsimple.bus.schema import (
     BusProtocolError,
     Reply,
     Request,
-    decode_event,
+    decode_events,
     decode_reply,
     encode_request,
 )
@@ -533,19 +533,22 @@ class BusClient:
         if not self.post_notifications:
             return
         try:
-            event = decode_event(frames)
+            events = decode_events(frames)
         except BusProtocolError as exc:
-            log.warning("dropped a bad event from %s: %s", service, exc)
+            log.warning("dropped a bad event message from %s: %s", service, exc)
             return
-        data = dict(event.data)
-        data.update(
-            sender_id=event.sender,
-            service=service,
-            timestamp=datetime.datetime.fromtimestamp(event.timestamp),
-        )
-        NotificationCenter().post_notification(
-            event.name, sender=self, data=NotificationData(**data)
-        )
+        center = NotificationCenter()
+        for event in events:  # a batch: what one input to the service caused, in order
+            if isinstance(event, BusProtocolError):
+                log.warning("dropped a bad event from %s: %s", service, event)
+                continue
+            data = dict(event.data)
+            data.update(
+                sender_id=event.sender,
+                service=service,
+                timestamp=datetime.datetime.fromtimestamp(event.timestamp),
+            )
+            center.post_notification(event.name, sender=self, data=NotificationData(**data))
 
     def _post(self, name: str, **data: Any) -> None:
         if not self.post_notifications:

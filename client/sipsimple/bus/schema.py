@@ -5,7 +5,11 @@ agree on the wire format. Encoding is msgpack:
 
 - request: ``{"v": 1, "id": int, "client": str, "method": str, "params": map}``
 - reply:   ``{"v": 1, "id": int, "result": any}`` or ``{..., "error": {"code", "message"}}``
-- event:   two frames, ``topic`` (the event name) and ``{"name", "sender", "data", "timestamp"}``
+- event:   two frames, ``topic`` (the event name) and ``{"name", "sender", "data", "timestamp"}``;
+  one message may carry up to `MAX_EVENT_BATCH` events, their pairs of frames one
+  after another (what one input to a service caused, in order: one wake-up of each
+  side instead of one per event). Subscribers take every topic: a batch's first
+  frame names only its first event.
 
 Decoding never raises anything but `BusProtocolError`, whatever the bytes.
 """
@@ -13,7 +17,7 @@ Decoding never raises anything but `BusProtocolError`, whatever the bytes.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +27,7 @@ PROTOCOL_VERSION = 1
 MAX_MESSAGE_SIZE = 1 << 20  # answered with TOO_LARGE above this
 HARD_MESSAGE_LIMIT = 16 << 20  # zmq drops the peer above this (never read into memory)
 QUEUE_LIMIT = 100_000  # zmq high-water mark (messages) on every bus socket
+MAX_EVENT_BATCH = 32  # events one bus message carries at most
 
 # Start order under supervisord, lowest priority first.
 SERVICES: tuple[str, ...] = ("dns", "media", "msrp", "signalling")
@@ -957,6 +962,34 @@ def decode_event(frames: list[bytes]) -> Event:
         data=_field(obj, "data", (dict,), "event"),
         timestamp=_field(obj, "timestamp", (float, int), "event"),
     )
+
+
+def encode_events(events: Sequence[Event]) -> list[bytes]:
+    """Several events as one message: each event's two frames, in order (one event
+    gives `encode_event`'s frames)."""
+    if not 0 < len(events) <= MAX_EVENT_BATCH:
+        raise ValueError(f"a batch holds 1 to {MAX_EVENT_BATCH} events, not {len(events)}")
+    frames: list[bytes] = []
+    for event in events:
+        frames += encode_event(event)
+    return frames
+
+
+def decode_events(frames: Sequence[bytes]) -> list[Event | BusProtocolError]:
+    """Each event of a message, or the error that kept it from decoding: one bad event
+    does not cost the others. Raises `BusProtocolError` if the frames are no batch."""
+    if not frames or len(frames) % 2 or len(frames) > 2 * MAX_EVENT_BATCH:
+        raise BusProtocolError(
+            ErrorCode.BAD_MESSAGE,
+            f"an event message has 2 to {2 * MAX_EVENT_BATCH} frames in pairs, "
+            f"not {len(frames)}")
+    events: list[Event | BusProtocolError] = []
+    for index in range(0, len(frames), 2):
+        try:
+            events.append(decode_event(list(frames[index:index + 2])))
+        except BusProtocolError as exc:
+            events.append(exc)
+    return events
 
 
 def error_reply(request_id: int, code: ErrorCode | str, message: str) -> bytes:

@@ -26,8 +26,9 @@ import logging
 import socket
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 import gevent
 import gevent.event
@@ -142,6 +143,9 @@ class SignallingEngine:
         self.wheel = TimerWheel(self._timer_fired)
         self.tracer: Callable[[TraceRecord], None] | None = None
         self.on_completed: Callable[[Completion], None] | None = None
+        # Around the handling of each input (a message, a timer, a transport failure):
+        # the service sends the events it publishes meanwhile as one bus message.
+        self.batch: Callable[[], AbstractContextManager[Any]] = nullcontext
         self._listeners: dict[ClientKey, ClientListener] = {}
         self._completed: set[TransactionKey] = set()
         self._server_ids: dict[str, ServerKey] = {}
@@ -407,11 +411,13 @@ class SignallingEngine:
             self._trace("in", source.transport, hostport(source.host, source.port),
                         hostport(local.host, local.port) if local else self.config.host,
                         bytes(message))
-        self._execute(self.layer.receive(message, _destination(source), time.monotonic()))
+        with self.batch():
+            self._execute(self.layer.receive(message, _destination(source), time.monotonic()))
 
     def _on_connection_closed(self, cid: int, remote: TransportAddress, reason: str) -> None:
         # Transactions waiting on a lost connection fail now, not at Timer B/F.
-        self._execute(self.layer.destination_failed(_destination(remote), time.monotonic()))
+        with self.batch():
+            self._execute(self.layer.destination_failed(_destination(remote), time.monotonic()))
 
     def _on_unreachable(self, address: TransportAddress, reason: str) -> None:
         # An ICMP error for a datagram to `address` (Linux): what sends there fails now,
@@ -421,10 +427,13 @@ class SignallingEngine:
         for effect in effects:
             if isinstance(effect, TransportFailed) and _is_client_key(effect.key):
                 self._send_errors[cast(ClientKey, effect.key)] = reason
-        self._execute([_explained(effect, reason) for effect in effects])
+        with self.batch():
+            self._execute([_explained(effect, reason) for effect in effects])
 
     def _timer_fired(self, key: object, name: str) -> None:
-        self._execute(self.layer.timer_fired(cast(TransactionKey, key), name, time.monotonic()))
+        with self.batch():
+            self._execute(self.layer.timer_fired(cast(TransactionKey, key), name,
+                                                 time.monotonic()))
 
 
 def _pinned(config: TransportConfig, bound: dict[str, int]) -> TransportConfig:
