@@ -9,6 +9,13 @@ The RTP port range and timeout are the stored configuration's ``rtp.port_range``
 and ``rtp.timeout`` (read at start and whenever the file changes), unless a
 client's `configure` overrides them while it is connected
 (`sipsimple_services.common.stored` has the rule).
+
+The service runs as one or more workers (`SIPSIMPLE_MEDIA_WORKER`, 0 by
+default), each a whole engine on bus endpoints of its own ("media", "media-1",
+...; `sipsimple.bus.endpoints`). The sound devices belong to the first: the
+others refuse `set_devices` and keep the null device. Every worker says how
+loaded it is in its heartbeat and ping replies, for the facade's placement and
+for `sipsimple status`.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar
 
+import gevent
+
 from sipsimple import directories
 from sipsimple.bus import endpoints
-from sipsimple.bus.schema import ErrorCode
+from sipsimple.bus.schema import METHODS, ErrorCode, Method
 from sipsimple.configuration.datatypes import NonNegativeInteger, PortRange
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
@@ -46,11 +55,12 @@ from sipsimple_services.media.probe_methods import NatProbeMethods
 from sipsimple_services.media.stream import StreamStateError
 from sipsimple_services.media.wav import WavError
 
-__all__ = ["MediaService"]
+__all__ = ["MediaService", "worker_class"]
 
 log = logging.getLogger("sipsimple.media")
 
 DEFAULT_MIXER = "voice"
+LOAD_INTERVAL = 1.0  # seconds between samples of a worker's load
 STORED = StoredConfig({
     "port_range": ("rtp.port_range", PortRange),
     "rtp_timeout": ("rtp.timeout", NonNegativeInteger),
@@ -95,12 +105,31 @@ _EXPECTED = (
 )
 
 
+def worker_class(environ: dict[str, str] | None = None) -> type[MediaService]:
+    """The service class of the worker `SIPSIMPLE_MEDIA_WORKER` names (0: MediaService)."""
+    value = (os.environ if environ is None else environ).get(endpoints.MEDIA_WORKER_ENV, "0")
+    try:
+        index = int(value)
+        name = endpoints.media_worker_name(index)
+    except (ValueError, endpoints.BusConfigurationError):
+        raise ValueError(
+            f"{endpoints.MEDIA_WORKER_ENV}={value!r}: a worker number, 0 to "
+            f"{endpoints.MAX_MEDIA_WORKERS - 1}") from None
+    if index == 0:
+        return MediaService
+    return type(f"MediaWorker{index}", (MediaService,), {"name": name, "worker": index})
+
+
 class MediaService(Service, NatProbeMethods):
     name = "media"
     blocking_methods: ClassVar[frozenset[str]] = frozenset({"nat_probe"})  # seconds of STUN
+    methods: ClassVar[dict[str, Method] | None] = METHODS["media"]  # every worker's table
+    worker: ClassVar[int] = 0
 
     def __init__(self) -> None:
         super().__init__()
+        self.load: dict[str, float] = {"busy": 0.0, "cpu": 0.0}
+        self._sampler: Any = None
         self.engine = Engine(self._publish_event)
         self.owner: dict[str, str] = {}  # object id -> client
         self.config_watch = FileWatch(directories.config_file())  # before the first read
@@ -117,15 +146,45 @@ class MediaService(Service, NatProbeMethods):
     def on_start(self) -> None:
         self.engine.start()
         self._watcher = watch(self.config_watch, self._stored_changed)
+        self._sampler = gevent.spawn(self._sample_load)
 
     def on_stop(self) -> None:
-        if self._watcher is not None:
-            self._watcher.kill(block=False)
+        for greenlet in (self._watcher, self._sampler):
+            if greenlet is not None:
+                greenlet.kill(block=False)
         self.engine.stop()
 
     def counts(self) -> dict[str, int]:
         return {"streams": len(self.engine.streams), "ports": len(self.engine.ports),
                 "owned": len(self.owner)}
+
+    # -- load (for placement and status) -----------------------------------------------
+
+    def _sample_load(self) -> None:
+        """The share of the last second spent in the clock's ticks (`busy`) and the
+        process's CPU use (`cpu`, receiving included), both 0 to 1 of a core."""
+        wall, busy, cpu = time.monotonic(), self.engine.clock.busy, time.process_time()
+        while True:
+            gevent.sleep(LOAD_INTERVAL)
+            now, busy_now, cpu_now = time.monotonic(), self.engine.clock.busy, time.process_time()
+            elapsed = max(now - wall, 1e-6)
+            self.load = {"busy": round((busy_now - busy) / elapsed, 3),
+                         "cpu": round((cpu_now - cpu) / elapsed, 3)}
+            wall, busy, cpu = now, busy_now, cpu_now
+
+    def _load(self, client: str | None = None) -> dict[str, Any]:
+        load: dict[str, Any] = {"index": self.worker, "streams": len(self.engine.streams),
+                                "ports": len(self.engine.ports), **self.load}
+        if client is not None:  # the asking client's own streams, which it counts itself
+            load["yours"] = sum(1 for stream_id in self.engine.streams
+                                if self.owner.get(stream_id) == client)
+        return load
+
+    def rpc_ping(self, client: str) -> dict[str, Any]:
+        return {**super().rpc_ping(client), "load": self._load()}
+
+    def rpc_heartbeat(self, client: str) -> dict[str, Any]:
+        return {**super().rpc_heartbeat(client), "load": self._load(client)}
 
     # -- streams -----------------------------------------------------------------
 
@@ -258,6 +317,10 @@ class MediaService(Service, NatProbeMethods):
         output_device: str | None,
         alert_device: str | None = None,
     ) -> dict[str, str]:
+        if self.worker != 0:  # one process opens the sound card: the first worker
+            raise ServiceError(ErrorCode.FAILED,
+                               f"{self.name}: the sound devices are the first media worker's "
+                               f"({endpoints.media_worker_name(0)})")
         return self.engine.set_devices(input_device, output_device, alert_device)
 
     def rpc_configure(
@@ -278,8 +341,20 @@ class MediaService(Service, NatProbeMethods):
         return result
 
     def _configure(self, values: dict[str, Any]) -> dict[str, Any]:
-        return self.engine.configure(values.get("port_range", list(DEFAULT_PORT_RANGE)),
-                                     values.get("rtp_timeout", DEFAULT_TIMEOUT))
+        result = self.engine.configure(values.get("port_range", list(DEFAULT_PORT_RANGE)),
+                                       values.get("rtp_timeout", DEFAULT_TIMEOUT))
+        self._spread_ports()
+        return result
+
+    def _spread_ports(self) -> None:
+        """Workers share the port range: each starts looking in its own share of it,
+        so that they do not all try the ports the first one holds (the range stays
+        every worker's: a port in use is skipped)."""
+        workers = os.environ.get(endpoints.MEDIA_WORKERS_ENV, "")
+        count = int(workers) if workers.isdigit() and int(workers) > 0 else 1
+        start, end = self.engine.port_range
+        share = (end - start) // max(count, self.worker + 1)
+        self.engine._next_port = start + (self.worker * share) // 2 * 2
 
     def _apply_layers(self, why: str) -> None:
         try:

@@ -27,6 +27,7 @@ from sipsimple.audio import (
     AudioMixer,
     IAudioPort,
     WaveRecorder,
+    create_placed_stream,
     media_call,
     media_events,
     not_found,
@@ -132,7 +133,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self.account = account
         self.session: Any = None
         self.direction: str | None = None
-        self.mixer: AudioMixer = SIPApplication.voice_audio_mixer or AudioMixer("voice")
+        self._mixer: AudioMixer = SIPApplication.voice_audio_mixer or AudioMixer("voice")
+        self.mixer_chosen = False  # the facade places the stream on a media worker
         self.bridge = AudioBridge(self.mixer)
         self.device = AudioDevice(self.mixer)
         self.bridge.add(self.device)
@@ -182,6 +184,17 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
     # --- IAudioPort ---------------------------------------------------------------
 
     @property
+    def mixer(self) -> AudioMixer:
+        return self._mixer
+
+    @mixer.setter
+    def mixer(self, mixer: AudioMixer) -> None:
+        """Set before the session starts, the stream stays on this mixer's media worker
+        (e.g. the streams of a local conference on one); else the facade places it."""
+        self._mixer = mixer
+        self.mixer_chosen = True
+
+    @property
     def port_id(self) -> str | None:
         return self._stream_id if self._state in ("initialized", "started") else None
 
@@ -229,11 +242,15 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         address = self._local_address(session)
         try:
             audio_config(self.account)  # a codec list with nothing we run fails here
-            reply = media_call("create_stream", address=address, mixer_id=self.mixer.mixer_id)
+            mixer, reply = create_placed_stream(self, session, address)
         except (AudioError, SDPNegotiationError) as exc:
             self._state = "ended"
             self._post("MediaStreamDidFail", reason=str(exc))
             return
+        if mixer != self.bridge.mixer:  # on another media worker: its mixer and device
+            self._mixer, self.bridge = mixer, AudioBridge(mixer)
+            self.device = AudioDevice(mixer)
+            self.bridge.add(self.device)
         with self._lock:
             self._stream_id = str(reply["stream_id"])
             self.local_rtp_address = str(reply.get("address") or address)
