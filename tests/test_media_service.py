@@ -381,6 +381,68 @@ def test_a_client_going_away_releases_its_objects(bus: BusClient, events: Record
         assert error.value.code == "not-found"
 
 
+def test_ids_the_client_chooses_idempotent_creates_and_ends_before_creates(
+    bus: BusClient
+) -> None:
+    """The facade names its objects so that a create it stopped waiting for can be
+    ended (services/media/object_ids.py): asked again, a create answers the same;
+    ended before it came, it is refused; `owned` lists what the client made."""
+    import uuid
+
+    stream_id, port_id = uuid.uuid4().hex, f"tone-{uuid.uuid4().hex[:16]}"
+    first = call(bus, "create_stream", address="127.0.0.1", stream_id=stream_id)
+    assert first["stream_id"] == stream_id
+    assert first["instance"] == call(bus, "ping")["instance"]
+    again = call(bus, "create_stream", address="127.0.0.1", stream_id=stream_id)
+    assert again == first  # the same stream, no second one
+    port = call(bus, "create_port", kind="tone", params={"frequencies": [440]},
+                port_id=port_id)
+    assert port["port_id"] == port_id
+    assert call(bus, "create_port", kind="tone", params={"frequencies": [440]},
+                port_id=port_id) == port
+    assert call(bus, "owned") == {"streams": [stream_id], "ports": [port_id]}
+    assert call(bus, "resources")["objects"]["streams"] == 1
+    # another client may neither take nor see them
+    other = BusClient(services=["media"], post_notifications=False)
+    other.start()
+    try:
+        with pytest.raises(ServiceError) as error:
+            other.call("media", "create_stream", address="127.0.0.1", stream_id=stream_id)
+        assert error.value.code == "forbidden"
+        assert other.call("media", "owned") == {"streams": [], "ports": []}
+    finally:
+        other.stop()
+    call(bus, "end_stream", stream_id=stream_id)
+    call(bus, "destroy_port", port_id=port_id)
+    # ended before it was made: the create that comes late makes nothing
+    late_stream, late_port = uuid.uuid4().hex, f"player-{uuid.uuid4().hex[:16]}"
+    for method, key, late in (("end_stream", "stream_id", late_stream),
+                              ("destroy_port", "port_id", late_port)):
+        with pytest.raises(ServiceError) as error:
+            call(bus, method, **{key: late})
+        assert error.value.code == "not-found"
+    with pytest.raises(ServiceError, match="ended before it was made") as error:
+        call(bus, "create_stream", address="127.0.0.1", stream_id=late_stream)
+    assert error.value.code == "not-found"
+    with pytest.raises(ServiceError, match="ended before it was made"):
+        call(bus, "create_port", kind="player", params={"filename": "/nowhere.wav"},
+             port_id=late_port)
+    assert call(bus, "owned") == {"streams": [], "ports": []}
+    # ids of another shape are refused
+    for method, params in (
+        ("create_stream", {"address": "127.0.0.1", "stream_id": "voice-device"}),
+        ("create_stream", {"address": "127.0.0.1", "stream_id": stream_id.upper()}),
+        ("create_port", {"kind": "tone", "params": {"frequencies": [440]},
+                         "port_id": "voice-device"}),
+        ("create_port", {"kind": "tone", "params": {"frequencies": [440]},
+                         "port_id": f"player-{uuid.uuid4().hex[:16]}"}),
+    ):
+        with pytest.raises(ServiceError) as error:
+            call(bus, method, **params)
+        assert error.value.code == "invalid-params"
+    assert call(bus, "resources")["objects"]["streams"] == 0
+
+
 def test_bad_requests(bus: BusClient, tmp_path: Path) -> None:
     a = call(bus, "create_stream", address="127.0.0.1")
     peer = {"rtp_port": 4000, "rtcp_port": 4001}

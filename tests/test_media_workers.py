@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ from sipsimple.account import Account
 from sipsimple.audio import AudioBridge, AudioMixer, WaveRecorder, place_stream
 from sipsimple.bus.client import BusClient, get_bus
 from sipsimple.core import SIPURI, Route, ToHeader
+from sipsimple.notification import Notification, NotificationCenter
 from sipsimple.session import Session
 from sipsimple.streams import AudioStream
 
@@ -70,6 +72,20 @@ def test_least_loaded_counts_our_streams_and_the_other_clients(bus: BusClient) -
     assert media_workers.worker_of({"stream_id": "unknown"}) == "media"
     assert sorted(media_workers.forget_worker("media-1")) == ["p1", "s2"]
     assert media_workers.worker_of({"port_id": "p1"}) == "media"
+
+
+def test_a_restart_forgets_only_what_the_instances_before_made(bus: BusClient) -> None:
+    media_workers.remember("old", "media-1", stream=True, instance="i1")
+    media_workers.remember("new", "media-1", stream=True, instance="i2")  # made since
+    media_workers.remember("first", "media", stream=True, instance="j1")
+    media_workers.creating("coming", "media-1")
+    assert media_workers.known_on("media-1") == {"old", "new", "coming"}
+    assert media_workers.forget_worker("media-1", "i2") == ["old"]
+    assert media_workers.load(bus, "media-1") == 1
+    assert media_workers.worker_of({"stream_id": "new"}) == "media-1"
+    media_workers.created("coming")  # its create failed: not remembered
+    assert media_workers.known_on("media-1") == {"new"}
+    assert media_workers.known_on("media") == {"first"}
 
 
 def test_a_silent_or_unanswering_worker_gets_no_new_stream(
@@ -286,3 +302,97 @@ def test_an_end_that_fails_still_forgets_the_stream(spawn_service: Any) -> None:
     with pytest.raises(AudioError, match="end_stream"):
         media_call("end_stream", stream_id=stream_id)
     assert media_workers.load(get_bus(), "media") == 0
+
+
+class _HeldRestart:
+    """Holds the bus thread in the first `ServiceDidRestart` of `worker` until the test
+    lets it go: the facade hears of the restart only then. (An observer of the bus
+    client's own notifications runs before the observers of every sender's, so
+    before the facade's media objects hear of it.)"""
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.seen = threading.Event()
+        self.release = threading.Event()
+
+    def handle_notification(self, notification: Notification) -> None:
+        if notification.data.service == self.worker and not self.seen.is_set():
+            self.seen.set()
+            self.release.wait(10)  # the worker's clients time out after 3 s of silence
+
+
+@pytest.mark.integration
+def test_a_stream_the_restarted_worker_made_before_the_facade_heard_of_it_lives_and_ends(
+    accounts: dict[str, Account], events: Recorder
+) -> None:
+    """What bench/soak.py --kill left behind with two workers: streams the new instance
+    of a SIGKILLed worker made in the second before the facade's heartbeat told
+    of the restart were taken for the old one's (lost, their calls failed) and
+    forgotten, so their end_stream went to the first worker and they stayed."""
+    # a call going on, as in the soak (the facade's media objects watch for restarts)
+    other, *_ = call(events, accounts["alice"], on="media")
+    ports = get_bus().call("signalling", "get_transports")
+    held = _HeldRestart("media-1")
+    center = NotificationCenter()
+    center.add_observer(held, name="ServiceDidRestart", sender=get_bus())
+    alice = Session(accounts["alice"])
+    ours = AudioStream(accounts["alice"])
+    ours.mixer = AudioMixer("voice", "media-1")
+    running = get_bus().ping("media-1")
+    # the facade's heartbeat knows this instance: the next one is a restart to it
+    wait_until(lambda: get_bus().state["media-1"].instance == running["instance"],
+               "no heartbeat answered by media-1")
+    try:
+        os.kill(running["pid"], signal.SIGKILL)
+        assert held.seen.wait(30), "media-1 was not restarted"
+        # the new instance runs and the facade has not heard of it: a call placed there
+        alice.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)),
+                      [Route("127.0.0.1", ports["udp"], "udp")], [ours])
+        events.wait(lambda n: n.name == "MediaStreamDidInitialize" and n.sender is ours)
+    finally:
+        held.release.set()
+        center.discard_observer(held, name="ServiceDidRestart", sender=get_bus())
+    new = events.wait(lambda n: n.name == "SIPSessionNewIncoming" and n.sender.call_id
+                      == alice.call_id)
+    bob: Session = new.sender
+    theirs = list(new.data.streams)
+    theirs[0].mixer = AudioMixer("voice", "media-1")
+    bob.accept(theirs)
+    for session in (alice, bob):
+        started = events.wait(lambda n, s=session: n.name in (  # type: ignore[misc]
+            "SIPSessionDidStart", "SIPSessionDidFail", "SIPSessionDidEnd") and n.sender is s)
+        assert started.name == "SIPSessionDidStart", started.data.__dict__
+    assert not events.named("MediaStreamDidFail")
+    flowing(ours, *theirs)
+    assert worker_streams() == {"media": 2, "media-1": 2}
+    for session in (alice, other):
+        session.end()
+        events.wait(lambda n, s=session: n.name == "SIPSessionDidEnd" and n.sender is s)  # type: ignore[misc]
+    wait_until(lambda: worker_streams() == {"media": 0, "media-1": 0}, "streams left over")
+
+
+@pytest.mark.integration
+def test_a_create_that_got_no_answer_in_time_leaves_nothing_on_the_worker(
+    spawn_service: Any
+) -> None:
+    """A worker that carries out a create after the facade stopped waiting (stopped
+    here, as a busy or just restarted one is slow): the facade ends the object by
+    the id it chose, and the worker refuses the create if that end came first."""
+    from sipsimple.audio import AudioError, media_call
+
+    worker = spawn_service("sipsimple_services.media", "media")
+    media_workers.reset()
+    get_bus().ping("media")  # this thread's connection is up: the create goes out on it
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(AudioError, match="did not answer"):
+            media_call("create_stream", worker="media", address="127.0.0.1")
+        assert media_workers.known_on("media") == set()
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)
+    # The create went on this thread's connection, the end on the bus thread's; each
+    # connection's requests are answered in order: after these two, both were handled.
+    get_bus().ping("media")
+    get_bus().call_async("media", "ping").result(15)
+    assert get_bus().call("media", "owned") == {"streams": [], "ports": []}
+    assert get_bus().call("media", "resources")["objects"]["streams"] == 0

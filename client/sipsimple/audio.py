@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -63,28 +64,98 @@ class AudioError(RuntimeError):
 
 def media_call(method: str, worker: str | None = None, **params: Any) -> Any:
     """One call to a media worker: `worker`, else the one holding the object the
-    call names (the first for none). Every failure is an AudioError."""
+    call names (the first for none). Every failure is an AudioError.
+
+    A create names its object (`_new_id`): one that gets no answer in time is
+    ended by that id (`_cancel`), so that a worker that carries it out late
+    (busy, or restarted meanwhile) holds nothing that no facade object knows of.
+    """
     target = worker or media_workers.worker_of(params)
+    made = _new_id(method, params)
+    if made is not None:
+        media_workers.creating(made, target)
     try:
-        result = get_bus().call(target, method, timeout=MEDIA_TIMEOUT, **params)
-    except BusError as exc:
-        if isinstance(exc, ServiceUnavailable):
-            media_workers.unanswered(target)
-        if method in ("end_stream", "destroy_port"):  # gone for the facade either way
-            _track(target, method, params, None)
-        raise AudioError(f"media service: {method} failed: {exc}") from exc
-    _track(target, method, params, result)
+        try:
+            result = get_bus().call(target, method, timeout=MEDIA_TIMEOUT, **params)
+        except BusError as exc:
+            if isinstance(exc, ServiceUnavailable):
+                media_workers.unanswered(target)
+                if made is not None:
+                    _cancel(target, method, made)
+            if method in ("end_stream", "destroy_port"):  # gone for the facade either way
+                _track(target, method, params, None)
+            raise AudioError(f"media service: {method} failed: {exc}") from exc
+        _track(target, method, params, result)
+    finally:
+        if made is not None:
+            media_workers.created(made)
     return result
 
 
+CANCEL_TIMEOUT = 30.0  # for the end of a create that got no answer to reach its worker
+_CANCELS = {"create_stream": ("end_stream", "stream_id"),
+            "create_port": ("destroy_port", "port_id")}
+
+
+def _new_id(method: str, params: dict[str, Any]) -> str | None:
+    """The id of the object a create makes, chosen here (set in `params`)."""
+    if method not in _CANCELS:
+        return None
+    name = _CANCELS[method][1]
+    if not isinstance(params.get(name), str):
+        params[name] = uuid.uuid4().hex if method == "create_stream" else \
+            f"{params.get('kind')}-{uuid.uuid4().hex[:16]}"
+    value: str = params[name]
+    return value
+
+
+def _cancel(worker: str, method: str, object_id: str) -> None:
+    """End `object_id`, whose create got no answer: made, it is ended; not made yet,
+    the worker refuses its create when it comes (services/media/object_ids.py)."""
+    end, name = _CANCELS[method]
+    log.info("media: %s of %s on %s got no answer: ending it", method, object_id, worker)
+    try:
+        get_bus().call_async(worker, end, {name: object_id}, timeout=CANCEL_TIMEOUT)
+    except BusError as exc:  # the bus client stopped: the worker releases what was ours
+        log.info("media: cannot end %s on %s: %s", object_id, worker, exc)
+
+
 def _track(worker: str, method: str, params: dict[str, Any], result: Any) -> None:
-    """Remember which worker holds the objects made, forget the ones ended."""
+    """Remember which worker (and its instance) holds the objects made, forget the
+    ones ended."""
     if method in ("create_stream", "create_port") and isinstance(result, dict):
         object_id = result.get("stream_id") or result.get("port_id")
+        instance = result.get("instance")
         if isinstance(object_id, str):
-            media_workers.remember(object_id, worker, stream=method == "create_stream")
+            media_workers.remember(object_id, worker, stream=method == "create_stream",
+                                   instance=instance if isinstance(instance, str) else None)
     elif method in ("end_stream", "destroy_port"):
         media_workers.forget(params.get("stream_id") or params.get("port_id"))
+
+
+def reconcile(worker: str) -> list[str]:
+    """End the objects `worker` holds for this client that no facade object holds or
+    is creating (a safety net after a restart: there should be none). Returns
+    their ids."""
+    try:
+        owned = media_call("owned", worker=worker)
+    except AudioError as exc:
+        log.info("media: cannot list what %s holds: %s", worker, exc)
+        return []
+    known = media_workers.known_on(worker)  # read after the answer: see media_workers
+    orphans = [(end, name, object_id)
+               for kind, end, name in (("streams", "end_stream", "stream_id"),
+                                       ("ports", "destroy_port", "port_id"))
+               for object_id in owned.get(kind, ()) if object_id not in known]
+    for end, name, object_id in orphans:
+        log.warning("media: %s holds %s that no object of this client knows of: ending it",
+                    worker, object_id)
+        try:
+            media_call(end, worker=worker, **{name: object_id})
+        except AudioError as exc:
+            if not not_found(exc):
+                log.warning("media: %s", exc)
+    return [object_id for _, _, object_id in orphans]
 
 
 def media_calls(calls: Sequence[tuple[str, dict[str, Any]]],
@@ -163,12 +234,18 @@ class _MediaEvents:
         if notification.name == "ServiceDidRestart":
             if not isinstance(service, str) or not media_workers.is_media_worker(service):
                 return
-            gone = media_workers.forget_worker(service)
+            # Lost: what the instances before made; what the new one made since the
+            # restart (before this heartbeat told of it) is alive.
+            instance = getattr(data, "instance", None)
+            gone = media_workers.forget_worker(
+                service, instance if isinstance(instance, str) else None)
             with self._lock:
                 lost = [obj for obj in (self._objects.pop(i, None) for i in gone)
                         if obj is not None]
             for obj in lost:
                 self._deliver(obj, "_media_lost", _lost_reason(service))
+            threading.Thread(target=reconcile, args=(service,),
+                             name="sipsimple-media-check", daemon=True).start()
             return
         object_id = getattr(data, "stream_id", None) or getattr(data, "port_id", None)
         if not isinstance(object_id, str):
@@ -188,6 +265,7 @@ class _MediaEvents:
                 self.unregister(object_id)
                 media_workers.forget(object_id)
                 self._deliver(obj, "_media_lost", _lost_reason(worker))
+        reconcile(worker)
 
     @staticmethod
     def _deliver(obj: Any, method: str, *args: Any) -> None:
@@ -436,7 +514,7 @@ class _ServicePort(IAudioPort):
                 return
             media_events.unregister(port_id)
         try:
-            media_call("destroy_port", port_id=port_id)
+            media_call("destroy_port", worker=self.mixer.worker, port_id=port_id)
         except AudioError as exc:
             if not not_found(exc):  # gone by itself (a finished player) is fine
                 log.warning("%r: %s", self, exc)

@@ -18,6 +18,13 @@ together lives on one worker:
 
 Load is counted in streams: this client's own (exact, counted here) plus the
 other clients' (from each worker's last heartbeat reply, at most a second old).
+
+Each object is remembered with the worker instance that made it (its create's
+reply names it): the facade hears of a restart from the heartbeat, up to a
+second after it, and objects made by the new instance in between are not the
+old one's losses. The ids of objects being created are known too (the facade
+chooses them): a worker's objects that are in neither list are no facade
+object's (`sipsimple.audio.reconcile`).
 """
 
 from __future__ import annotations
@@ -35,9 +42,12 @@ from sipsimple.bus.schema import HEARTBEAT_INTERVAL
 
 __all__ = [
     "FIRST",
+    "created",
+    "creating",
     "forget",
     "forget_worker",
     "is_media_worker",
+    "known_on",
     "least_loaded",
     "placed",
     "remember",
@@ -53,7 +63,9 @@ FIRST = endpoints.MEDIA  # the first worker: the sound devices, the application'
 STALE_AFTER = 2 * HEARTBEAT_INTERVAL
 
 _lock = threading.Lock()
-_objects: dict[str, tuple[str, bool]] = {}  # object id -> (worker, is a stream)
+# object id -> (worker, the worker's instance that made it, is a stream)
+_objects: dict[str, tuple[str, str | None, bool]] = {}
+_creating: dict[str, str] = {}  # object id -> worker: asked for, not answered yet
 _streams: Counter[str] = Counter()  # this client's live streams per worker
 _sessions: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
 _suspect: dict[str, float] = {}  # worker -> when a call to it went unanswered
@@ -85,12 +97,24 @@ def worker_of(params: dict[str, Any]) -> str:
     return FIRST
 
 
-def remember(object_id: str, worker: str, stream: bool) -> None:
+def creating(object_id: str, worker: str) -> None:
+    """`object_id` is being created on `worker` (the request is on its way)."""
+    with _lock:
+        _creating[object_id] = worker
+
+
+def created(object_id: str) -> None:
+    """The create of `object_id` is over (remembered if it was made, else not)."""
+    with _lock:
+        _creating.pop(object_id, None)
+
+
+def remember(object_id: str, worker: str, stream: bool, instance: str | None = None) -> None:
     with _lock:
         previous = _objects.get(object_id)
-        if previous is not None and previous[1]:
+        if previous is not None and previous[2]:
             _streams[previous[0]] -= 1
-        _objects[object_id] = (worker, stream)
+        _objects[object_id] = (worker, instance, stream)
         if stream:
             _streams[worker] += 1
         _suspect.pop(worker, None)  # it answered
@@ -101,23 +125,34 @@ def forget(object_id: str | None) -> None:
         return
     with _lock:
         entry = _objects.pop(object_id, None)
-        if entry is not None and entry[1]:
+        if entry is not None and entry[2]:
             _streams[entry[0]] -= 1
 
 
-def forget_worker(worker: str) -> list[str]:
-    """A worker restarted: the ids of every object it held (all gone), forgotten."""
+def forget_worker(worker: str, instance: str | None = None) -> list[str]:
+    """`worker` restarted and is now `instance`: the ids of the objects the instances
+    before it made (all gone), forgotten. The objects `instance` made already
+    (between the restart and the heartbeat that told of it) are kept."""
     with _lock:
-        gone = [object_id for object_id, (where, _) in _objects.items() if where == worker]
+        gone = [object_id for object_id, (where, made_by, _) in _objects.items()
+                if where == worker and (instance is None or made_by != instance)]
         for object_id in gone:
-            del _objects[object_id]
-        _streams.pop(worker, None)
+            entry = _objects.pop(object_id)
+            if entry[2]:
+                _streams[worker] -= 1
     return gone
 
 
 def objects_on(worker: str) -> list[str]:
     with _lock:
-        return [object_id for object_id, (where, _) in _objects.items() if where == worker]
+        return [object_id for object_id, (where, _, _) in _objects.items() if where == worker]
+
+
+def known_on(worker: str) -> set[str]:
+    """The ids of `worker`'s objects that a facade object holds or is creating."""
+    with _lock:
+        return {object_id for object_id, (where, _, _) in _objects.items() if where == worker} \
+            | {object_id for object_id, where in _creating.items() if where == worker}
 
 
 def unanswered(worker: str) -> None:
@@ -202,6 +237,7 @@ def reset() -> None:
     """Forget everything (a new bus client: the workers it talks to start afresh)."""
     with _lock:
         _objects.clear()
+        _creating.clear()
         _streams.clear()
         _sessions.clear()
         _suspect.clear()

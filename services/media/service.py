@@ -35,6 +35,7 @@ from sipsimple.bus.schema import METHODS, ErrorCode, Method
 from sipsimple.configuration.datatypes import NonNegativeInteger, PortRange
 from sipsimple_services.common.service import Service, ServiceError
 from sipsimple_services.common.stored import FileWatch, Layers, StoredConfig, watch
+from sipsimple_services.media import object_ids
 from sipsimple_services.media.codecs import CodecError
 from sipsimple_services.media.engine import (
     DEFAULT_PORT_RANGE,
@@ -132,6 +133,7 @@ class MediaService(Service, NatProbeMethods):
         self._sampler: Any = None
         self.engine = Engine(self._publish_event)
         self.owner: dict[str, str] = {}  # object id -> client
+        self.cancelled = object_ids.Cancelled()  # ended before made: never made
         self.config_watch = FileWatch(directories.config_file())  # before the first read
         self.layers = Layers({}, _stored(self.config_watch.path) or {})
         self._watcher: Any = None
@@ -189,14 +191,46 @@ class MediaService(Service, NatProbeMethods):
     # -- streams -----------------------------------------------------------------
 
     def rpc_create_stream(
-        self, client: str, address: str, mixer_id: str | None = None
+        self, client: str, address: str, mixer_id: str | None = None,
+        stream_id: str | None = None,
     ) -> dict[str, Any]:
+        """A stream, named `stream_id` if the client chose it (`object_ids`). The reply
+        names this instance: the facade tells the objects of the instance before a
+        restart from those of the one after."""
+        if stream_id is not None and self._made_already(
+                client, stream_id, object_ids.check_stream_id, self.engine.streams):
+            return {**self.engine.stream_reply(stream_id), "instance": self.instance}
         with _service_errors():
-            result = self.engine.create_stream(address, mixer_id or DEFAULT_MIXER)
-        stream_id = result["stream_id"]
-        self.owner[stream_id] = client
-        self.own(client, stream_id, lambda: self._release_stream(stream_id))
-        return result
+            result = self.engine.create_stream(address, mixer_id or DEFAULT_MIXER, stream_id)
+        made = result["stream_id"]
+        self.owner[made] = client
+        self.own(client, made, lambda: self._release_stream(made))
+        return {**result, "instance": self.instance}
+
+    def _made_already(self, client: str, object_id: str, check: Any,
+                      existing: dict[str, Any]) -> bool:
+        """A create naming `object_id`: whether this client made it already (the same
+        request again); refused if the id is malformed, was ended before it was
+        made, or is another client's."""
+        try:
+            check(object_id)
+        except ValueError as exc:
+            raise ServiceError(ErrorCode.INVALID_PARAMS, str(exc)) from None
+        if object_id in self.cancelled:
+            raise ServiceError(ErrorCode.NOT_FOUND,
+                               f"{object_id!r} was ended before it was made")
+        if object_id not in existing:
+            return False
+        if self.owner.get(object_id) != client:
+            raise ServiceError(ErrorCode.FORBIDDEN, f"{object_id!r} is another client's")
+        return True
+
+    def rpc_owned(self, client: str) -> dict[str, list[str]]:
+        """The streams and ports this client made here (the facade ends those it does
+        not know of after a restart)."""
+        mine = [object_id for object_id, owner in self.owner.items() if owner == client]
+        return {"streams": [i for i in mine if i in self.engine.streams],
+                "ports": [i for i in mine if i in self.engine.ports]}
 
     def _release_stream(self, stream_id: str) -> None:
         self.owner.pop(stream_id, None)
@@ -214,6 +248,8 @@ class MediaService(Service, NatProbeMethods):
             self.engine.stream(stream_id).update(media, time.time(), relearn)
 
     def rpc_end_stream(self, client: str, stream_id: str) -> dict[str, Any]:
+        if stream_id not in self.engine.streams and object_ids.is_stream_id(stream_id):
+            self.cancelled.add(stream_id)  # its create may still come: refused then
         with _service_errors():
             stats = self.engine.end_stream(stream_id)
         owner = self.owner.pop(stream_id, None)
@@ -272,18 +308,24 @@ class MediaService(Service, NatProbeMethods):
     # -- ports ---------------------------------------------------------------------
 
     def rpc_create_port(
-        self, client: str, kind: str, params: dict[str, Any], mixer_id: str | None = None
+        self, client: str, kind: str, params: dict[str, Any], mixer_id: str | None = None,
+        port_id: str | None = None,
     ) -> dict[str, Any]:
+        """A port, named `port_id` if the client chose it (as `rpc_create_stream`)."""
+        if port_id is not None and self._made_already(
+                client, port_id, lambda i: object_ids.check_port_id(i, kind),
+                self.engine.ports):
+            return {"port_id": port_id, "instance": self.instance}
         if kind in ("player", "recorder") and isinstance(params.get("filename"), str):
             try:
                 params = {**params, "filename": self.directories.confine(params["filename"])}
             except OutsideDirectoriesError as exc:
                 raise ServiceError(ErrorCode.FORBIDDEN, str(exc)) from None
         with _service_errors():
-            port_id = self.engine.create_port(kind, params, mixer_id or DEFAULT_MIXER)
-        self.owner[port_id] = client
-        self.own(client, port_id, lambda: self._release_port(port_id))
-        return {"port_id": port_id}
+            made = self.engine.create_port(kind, params, mixer_id or DEFAULT_MIXER, port_id)
+        self.owner[made] = client
+        self.own(client, made, lambda: self._release_port(made))
+        return {"port_id": made, "instance": self.instance}
 
     def _release_port(self, port_id: str) -> None:
         self.owner.pop(port_id, None)
@@ -291,6 +333,8 @@ class MediaService(Service, NatProbeMethods):
             self.engine.destroy_port(port_id)
 
     def rpc_destroy_port(self, client: str, port_id: str) -> None:
+        if port_id not in self.engine.ports and object_ids.is_port_id(port_id):
+            self.cancelled.add(port_id)  # its create may still come: refused then
         with _service_errors():
             self.engine.destroy_port(port_id)
         owner = self.owner.pop(port_id, None)
