@@ -63,6 +63,7 @@ class ApplicationAttribute:
 
 class SIPApplication(metaclass=Singleton):
     state = ApplicationAttribute(None)  # None, starting, started, stopping, stopped
+    dns_settings_changed = ApplicationAttribute(False)  # since the start: pushed again
     running = ApplicationAttribute(False)
     storage = ApplicationAttribute(None)
     local_nat_type = ApplicationAttribute("unknown")
@@ -227,6 +228,7 @@ class SIPApplication(metaclass=Singleton):
 
         manager = DNSManager()
         manager.start()
+        self.dns_settings_changed = False
         self._apply_dns_settings(initial=True)
         center = NotificationCenter()
         center.add_observer(self, name="CFGSettingsObjectDidChange", sender=SIPSimpleSettings())
@@ -268,14 +270,18 @@ class SIPApplication(metaclass=Singleton):
         data = notification.data
         if notification.name == "CFGSettingsObjectDidChange":
             if any(key.startswith("dns.") for key in data.modified):
+                self.dns_settings_changed = True
                 self._apply_dns_settings()
         elif notification.name in ("ServiceDidRestart", "ServiceDidConnect") and (
             data.service == "dns" and notification.sender is self.bus
         ):
             # A new instance starts from its defaults (a restart seen before the
             # first heartbeat looks like a first connect). Not on the bus thread,
-            # which must keep delivering while this waits for the service.
-            push_settings("dns", self._apply_dns_settings)
+            # which must keep delivering while this waits for the service. It gets
+            # what the one before had: the start's push until the settings changed
+            # (an empty fallback list is the service's default then, not "none").
+            initial = not self.dns_settings_changed
+            push_settings("dns", lambda: self._apply_dns_settings(initial=initial))
 
     # --- stop ----------------------------------------------------------------
 
