@@ -396,3 +396,23 @@ def test_a_create_that_got_no_answer_in_time_leaves_nothing_on_the_worker(
     get_bus().call_async("media", "ping").result(15)
     assert get_bus().call("media", "owned") == {"streams": [], "ports": []}
     assert get_bus().call("media", "resources")["objects"]["streams"] == 0
+
+
+@pytest.mark.integration
+def test_reconcile_ends_only_what_no_facade_object_knows(spawn_service: Any) -> None:
+    from sipsimple.audio import media_call, reconcile
+
+    spawn_service("sipsimple_services.media", "media")
+    media_workers.reset()
+    known = media_call("create_stream", worker="media", address="127.0.0.1")["stream_id"]
+    port = media_call("create_port", worker="media", kind="tone",
+                      params={"frequencies": [440]})["port_id"]
+    # made by this client behind the facade's back (as a create it stopped waiting for)
+    stray = get_bus().call("media", "create_stream", address="127.0.0.1")["stream_id"]
+    stray_port = get_bus().call("media", "create_port", kind="tone",
+                                params={"frequencies": [440]})["port_id"]
+    assert sorted(reconcile("media")) == sorted([stray, stray_port])
+    assert get_bus().call("media", "owned") == {"streams": [known], "ports": [port]}
+    assert reconcile("media") == []
+    media_call("end_stream", worker="media", stream_id=known)
+    media_call("destroy_port", worker="media", port_id=port)
