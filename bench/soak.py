@@ -11,7 +11,10 @@ ways); after a random time alice hangs up and both sides end. A call that
 fails, gets a proposal failure, misses a step for 30 s or ends otherwise did
 not end as it should.
 
-Before the run a warm-up of calls, then the idle values: what each service
+Before the run a warm-up of calls (on each media worker in turn, so that every
+session thread of the facade has its connection to every worker: those are
+kept, and would otherwise show as descriptors above idle), then the idle
+values: what each service
 holds (the common ``resources`` method: descriptors, threads, greenlets, zmq
 sockets, and its objects by kind) and the facade's threads, descriptors and
 sessions. The RSS of every service process and of the facade is sampled every
@@ -89,6 +92,7 @@ class Soak:
         self._seen: dict[Any, list[Any]] = {}  # sender -> its notifications
         self._incoming: dict[str, Any] = {}  # Call-ID -> bob's session
         self.outages: list[Outage] = []
+        self.warm_worker: str | None = None  # during the warm-up: where both ends go
         center = NotificationCenter()
         for name in NAMES:
             center.add_observer(self, name=name)
@@ -136,7 +140,13 @@ class Soak:
             with self._cond:
                 self._incoming[session.call_id] = session
                 self._cond.notify_all()
-            session.accept(notification.data.streams)
+            streams = notification.data.streams
+            if self.warm_worker is not None:
+                from sipsimple.audio import AudioMixer
+
+                for stream in streams:
+                    stream.mixer = AudioMixer("voice", self.warm_worker)
+            session.accept(streams)
             return
         if notification.name == "ServiceDidRestart":
             now = time.monotonic()
@@ -189,9 +199,13 @@ class Soak:
         alice = Session(self.accounts["alice"])
         began = time.monotonic()
         bob: Any = None
+        stream = AudioStream(self.accounts["alice"])
+        if self.warm_worker is not None:
+            from sipsimple.audio import AudioMixer
+
+            stream.mixer = AudioMixer("voice", self.warm_worker)
         try:
-            alice.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)), [route],
-                          [AudioStream(self.accounts["alice"])])
+            alice.connect(ToHeader(SIPURI(user="bob", host=DOMAIN)), [route], [stream])
             _, a = self._next(alice, "SIPSessionDidStart", 0, lambda n: True)
             bob = self._wait(lambda: self._incoming.pop(alice.call_id, None), "incoming session")
             _, b = self._next(bob, "SIPSessionDidStart", 0, lambda n: True)
@@ -320,9 +334,17 @@ def run(args: argparse.Namespace) -> int:
     tally = Tally()
     lock = threading.Lock()
     try:
-        print(f"warm-up: {WARMUP_CALLS} calls", flush=True)
-        for _ in range(WARMUP_CALLS):
-            soak.call(0.2, rng)
+        from sipsimple import media_workers
+        from sipsimple.bus.client import get_bus
+
+        workers = media_workers.workers(get_bus())
+        print(f"warm-up: {WARMUP_CALLS} calls on each of {len(workers)} media worker(s)",
+              flush=True)
+        for worker in workers:
+            soak.warm_worker = worker
+            for _ in range(WARMUP_CALLS):
+                soak.call(0.2, rng)
+        soak.warm_worker = None
         idle = settle_first(soak)
         duration = args.minutes * 60
         stop_at = time.monotonic() + duration

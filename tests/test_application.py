@@ -228,6 +228,51 @@ def test_a_restarted_dns_service_gets_the_applications_lists_and_keeps_its_fallb
         recorder.close()
 
 
+def test_a_dns_service_restart_gets_what_the_start_pushed(
+    app: SIPApplication, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An application on its own storage pushes the dns settings at start, and again to
+    a restarted DNS service: the same push, so the service's default fallback
+    nameservers stay and it holds no override it did not hold."""
+    import os
+    import signal
+
+    from sipsimple.bus.client import get_bus
+
+    monkeypatch.setenv("SIPSIMPLE_DNS_FALLBACK_NAMESERVERS", "127.0.0.2:53")
+    recorder = Recorder(*APP_NOTIFICATIONS)
+    restarted = threading.Event()
+
+    class Restart:  # observes the bus's own notifications: after the application did
+        def handle_notification(self, notification: Notification) -> None:
+            if notification.name == "ServiceDidRestart" and notification.data.service == "dns":
+                restarted.set()
+
+    watcher = Restart()
+    try:
+        app.start(MemoryStorage())
+        recorder.wait("SIPApplicationDidStart")
+        bus = get_bus()
+        NotificationCenter().add_observer(watcher, sender=bus)
+        started = bus.call("dns", "get_nameservers")
+        assert started["fallback_nameservers"] == ["127.0.0.2"]
+        owned = bus.call("dns", "resources")["objects"]["client_objects"]
+        deadline = time.monotonic() + 10
+        while not bus.state["dns"].instance:  # the facade knows the instance it kills
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        os.kill(bus.ping("dns")["pid"], signal.SIGKILL)
+        assert restarted.wait(30), "the DNS service was not restarted"
+        for thread in threading.enumerate():  # the push, started before `restarted` was set
+            if thread.name == "sipsimple-dns-settings":
+                thread.join(30)
+        assert bus.call("dns", "get_nameservers")["fallback_nameservers"] == ["127.0.0.2"]
+        assert bus.call("dns", "resources")["objects"]["client_objects"] == owned
+    finally:
+        NotificationCenter().discard_observer(watcher, sender=get_bus())
+        recorder.close()
+
+
 def test_stop_ends_the_sessions_first(app: SIPApplication) -> None:
     from harness.streams import ProbeStream
 

@@ -128,6 +128,30 @@ def test_recovers_after_the_service_is_killed_and_restarted(
         recorder.close()
 
 
+def test_what_a_caller_gave_up_on_never_reaches_the_services_next_instance(
+    spawn_service: Spawn, client: BusClient
+) -> None:
+    """Requests to a service that is down wait for it only as long as their caller
+    does: none is left in a queue for its next instance to carry out later
+    (ZMQ_IMMEDIATE; a media worker would make a stream no facade object knows)."""
+    first = spawn_service("sipsimple_services.media", "media")
+    client.ping("media")  # this thread's connection was up when the service died
+    first.send_signal(signal.SIGKILL)
+    first.wait(5)
+    with pytest.raises(ServiceUnavailable):
+        client.call("media", "create_stream", timeout=0.5, address="127.0.0.1")
+    future = client.call_async("media", "create_stream", {"address": "127.0.0.1"}, timeout=0.5)
+    with pytest.raises(ServiceUnavailable):
+        future.result(15)
+    spawn_service("sipsimple_services.media", "media")
+    # Each connection's requests are answered in order: anything still queued on
+    # this thread's or the bus thread's would be carried out before these pings.
+    client.ping("media")
+    client.call_async("media", "ping").result(15)
+    assert client.call("media", "owned") == {"streams": [], "ports": []}
+    assert client.call("media", "resources")["objects"]["streams"] == 0
+
+
 def test_process_wide_bus(runtime: object) -> None:
     bus = get_bus()
     assert get_bus() is bus and bus.running

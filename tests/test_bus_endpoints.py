@@ -88,3 +88,52 @@ def test_tcp_elsewhere_is_refused(
     monkeypatch.setenv(endpoints.TCP_BASE_ENV, value)
     with pytest.raises(endpoints.BusConfigurationError, match=message):
         endpoints.command_endpoint("media")
+
+
+# --- media workers ------------------------------------------------------------------------
+
+
+def test_media_worker_names() -> None:
+    assert [endpoints.media_worker_name(i) for i in range(3)] == ["media", "media-1", "media-2"]
+    for index in (0, 1, 63):
+        assert endpoints.media_worker_index(endpoints.media_worker_name(index)) == index
+    for name in ("dns", "media-0", "media-01", "media-64", "media-", "media-x", "mediax-1"):
+        assert endpoints.media_worker_index(name) is None, name
+    with pytest.raises(endpoints.BusConfigurationError):
+        endpoints.media_worker_name(64)
+
+
+def test_media_workers_recorded_by_the_starter_win(
+    monkeypatch: pytest.MonkeyPatch, runtime: Path
+) -> None:
+    monkeypatch.delenv(endpoints.MEDIA_WORKERS_ENV, raising=False)
+    assert endpoints.media_workers() == ("media",)  # started by hand: one unless told
+    assert endpoints.bus_services() == ("dns", "media", "msrp", "signalling")
+    monkeypatch.setenv(endpoints.MEDIA_WORKERS_ENV, "3")
+    assert endpoints.bus_services() == ("dns", "media", "media-1", "media-2", "msrp",
+                                        "signalling")
+    endpoints.record_media_workers(2)  # supervisord runs two: this client addresses two
+    assert endpoints.media_workers() == ("media", "media-1")
+    endpoints.forget_media_workers()
+    assert endpoints.media_workers() == ("media", "media-1", "media-2")
+    endpoints.forget_media_workers()  # nothing there: nothing happens
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "65", "two", ""])
+def test_a_bad_media_worker_count_is_refused(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv(endpoints.MEDIA_WORKERS_ENV, value)
+    if value == "":  # unset, in effect: one per core
+        assert endpoints.wanted_media_workers() == min(os.cpu_count() or 1, 64)
+        return
+    with pytest.raises(endpoints.BusConfigurationError, match="media workers"):
+        endpoints.wanted_media_workers()
+
+
+def test_tcp_ports_of_media_workers_follow_the_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(endpoints.TCP_BASE_ENV, "7000")
+    ports = [endpoints.command_endpoint(s) for s in ("dns", "media", "msrp", "signalling",
+                                                     "media-1", "media-2")]
+    assert ports == [f"tcp://127.0.0.1:{7000 + 2 * i}" for i in range(6)]
+    assert endpoints.event_endpoint("media-1") == "tcp://127.0.0.1:7009"
+    with pytest.raises(ValueError, match="unknown service"):
+        endpoints.command_endpoint("media-64")

@@ -18,7 +18,8 @@ def sipsimple(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([executable, *args], capture_output=True, text=True, timeout=60)
 
 
-def test_start_status_stop(runtime: Path) -> None:
+def test_start_status_stop(runtime: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIPSIMPLE_MEDIA_WORKERS", "2")
     stopped = sipsimple("services", "status", "--json")
     assert stopped.returncode == 0
     assert {row["state"] for row in json.loads(stopped.stdout)} == {"STOPPED"}
@@ -29,10 +30,10 @@ def test_start_status_stop(runtime: Path) -> None:
         assert again.returncode == 0, again.stderr
         status = sipsimple("services", "status", "--json")
         rows = json.loads(status.stdout)
-        assert [r["service"] for r in rows] == ["dns", "media", "msrp", "signalling"]
+        assert [r["service"] for r in rows] == ["dns", "media", "media-1", "msrp", "signalling"]
         assert all(r["state"] == "RUNNING" and r["answers"] for r in rows)
         table = sipsimple("services", "status")
-        assert table.stdout.count("RUNNING") == 4
+        assert table.stdout.count("RUNNING") == 5
     finally:
         done = sipsimple("services", "stop")
     assert done.returncode == 0 and "stopped" in done.stdout

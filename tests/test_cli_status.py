@@ -109,3 +109,28 @@ def test_registration_and_dialog(kamailio: Kamailio, supervised: Path) -> None:
     assert shown["signalling"]["registrations"] == []
     [signalling] = [s["resources"] for s in shown["services"] if s["service"] == "signalling"]
     assert signalling["objects"]["sessions"] == signalling["objects"]["registrations"] == 0
+
+
+@pytest.fixture
+def two_media_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIPSIMPLE_MEDIA_WORKERS", "2")
+
+
+def test_each_media_workers_streams_and_load(two_media_workers: None, supervised: Path) -> None:
+    bus = get_bus()
+    streams = [bus.call("media-1", "create_stream", address="127.0.0.1") for _ in range(2)]
+    streams.append(bus.call("media", "create_stream", address="127.0.0.1"))
+    shown = json.loads(status("--json").stdout)
+    workers = {w["worker"]: w for w in shown["media_workers"]}
+    assert list(workers) == ["media", "media-1"]
+    assert (workers["media"]["streams"], workers["media-1"]["streams"]) == (1, 2)
+    assert workers["media-1"]["pid"] == next(
+        s["pid"] for s in shown["services"] if s["service"] == "media-1")
+    for worker in workers.values():
+        assert worker["ports"] == 0 and worker["busy"] >= 0 and worker["cpu"] >= 0
+    lines = status().stdout.splitlines()
+    rows = lines[lines.index("Media workers:") + 2:][:2]
+    assert [row.split()[:3] for row in rows] == [["media", "1", "0"], ["media-1", "2", "0"]]
+    for stream in streams:
+        bus.call("media-1" if stream is not streams[-1] else "media", "end_stream",
+                 stream_id=stream["stream_id"])

@@ -99,6 +99,53 @@ def received(stream: AudioStream) -> int:
 def test_each_participant_hears_the_others_and_not_itself(
         accounts: dict[str, Account], room: ConferenceRoom, events: Recorder,
         tmp_path: Path) -> None:
+    hear_each_other(accounts, room, events, tmp_path)
+
+
+@pytest.fixture
+def two_workers(spawn_service: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second media worker ("media-1"), known to the facade started after this."""
+    monkeypatch.setenv("SIPSIMPLE_MEDIA_WORKERS", "2")
+    spawn_service("sipsimple_services.media", "media-1", SIPSIMPLE_MEDIA_WORKER="1",
+                  SIPSIMPLE_CLIENT_TIMEOUT="2")
+
+
+def test_with_two_media_workers_every_leg_of_the_room_is_on_its_bridges_worker(
+        two_workers: None, accounts: dict[str, Account], room: ConferenceRoom,
+        events: Recorder, tmp_path: Path) -> None:
+    """The participants' own streams are placed by load, over both workers; the room's
+    legs all go to its bridge's worker (one mix holds them), the ones it dials out
+    too, and everyone hears the others."""
+    hear_each_other(accounts, room, events, tmp_path, ended=False)
+    participants = [s for name in TONES for s in _streams_of(events, accounts[name])]
+    assert {s.mixer.worker for s in participants} == {"media", "media-1"}
+    alice = _streams_of(events, accounts["alice"])[0].session
+    alice.conference.add_participant(SIPURI(user="dave", host=DOMAIN))
+    new = incoming_for(events, accounts["dave"])
+    new.sender.accept(new.data.streams)
+    events.wait(sent_by(new.sender, "SIPSessionDidStart"))
+    legs = [stream for session in room._keys for stream in session.streams or []
+            if stream.type == "audio"]
+    assert len(legs) == 4
+    assert {stream.mixer.worker for stream in legs} == {room.bridge.mixer.worker}
+    for session in [alice, new.sender, *(s.session for s in participants[1:])]:
+        if session.state != "terminated":
+            session.end()
+            events.wait(sent_by(session, "SIPSessionDidEnd"))
+    wait_until(lambda: not room.participants, "participants left behind")
+
+
+def _streams_of(events: Recorder, account: Account) -> list[AudioStream]:
+    """The audio streams of `account`'s sessions that started."""
+    return [stream for n in events.named("SIPSessionDidStart")
+            if n.sender.account is account for stream in n.sender.streams or []
+            if stream.type == "audio"]
+
+
+def hear_each_other(accounts: dict[str, Account], room: ConferenceRoom, events: Recorder,
+                    tmp_path: Path, ended: bool = True) -> None:
+    """TONES' participants join and play their tones; each hears the others and not
+    itself. With `ended`, they leave again."""
     legs: dict[str, tuple[Session, AudioStream]] = {}
     for name in TONES:
         legs[name] = join(events, accounts[name], room)
@@ -132,6 +179,8 @@ def test_each_participant_hears_the_others_and_not_itself(
                 assert levels[frequency] < 0.05, (name, levels)  # not its own tone (it would be ~1)
             else:
                 assert levels[frequency] > 0.3, (name, other, levels)
+    if not ended:
+        return
 
     for session, _stream in legs.values():
         session.end()

@@ -381,6 +381,68 @@ def test_a_client_going_away_releases_its_objects(bus: BusClient, events: Record
         assert error.value.code == "not-found"
 
 
+def test_ids_the_client_chooses_idempotent_creates_and_ends_before_creates(
+    bus: BusClient
+) -> None:
+    """The facade names its objects so that a create it stopped waiting for can be
+    ended (services/media/object_ids.py): asked again, a create answers the same;
+    ended before it came, it is refused; `owned` lists what the client made."""
+    import uuid
+
+    stream_id, port_id = uuid.uuid4().hex, f"tone-{uuid.uuid4().hex[:16]}"
+    first = call(bus, "create_stream", address="127.0.0.1", stream_id=stream_id)
+    assert first["stream_id"] == stream_id
+    assert first["instance"] == call(bus, "ping")["instance"]
+    again = call(bus, "create_stream", address="127.0.0.1", stream_id=stream_id)
+    assert again == first  # the same stream, no second one
+    port = call(bus, "create_port", kind="tone", params={"frequencies": [440]},
+                port_id=port_id)
+    assert port["port_id"] == port_id
+    assert call(bus, "create_port", kind="tone", params={"frequencies": [440]},
+                port_id=port_id) == port
+    assert call(bus, "owned") == {"streams": [stream_id], "ports": [port_id]}
+    assert call(bus, "resources")["objects"]["streams"] == 1
+    # another client may neither take nor see them
+    other = BusClient(services=["media"], post_notifications=False)
+    other.start()
+    try:
+        with pytest.raises(ServiceError) as error:
+            other.call("media", "create_stream", address="127.0.0.1", stream_id=stream_id)
+        assert error.value.code == "forbidden"
+        assert other.call("media", "owned") == {"streams": [], "ports": []}
+    finally:
+        other.stop()
+    call(bus, "end_stream", stream_id=stream_id)
+    call(bus, "destroy_port", port_id=port_id)
+    # ended before it was made: the create that comes late makes nothing
+    late_stream, late_port = uuid.uuid4().hex, f"player-{uuid.uuid4().hex[:16]}"
+    for method, key, late in (("end_stream", "stream_id", late_stream),
+                              ("destroy_port", "port_id", late_port)):
+        with pytest.raises(ServiceError) as error:
+            call(bus, method, **{key: late})
+        assert error.value.code == "not-found"
+    with pytest.raises(ServiceError, match="ended before it was made") as error:
+        call(bus, "create_stream", address="127.0.0.1", stream_id=late_stream)
+    assert error.value.code == "not-found"
+    with pytest.raises(ServiceError, match="ended before it was made"):
+        call(bus, "create_port", kind="player", params={"filename": "/nowhere.wav"},
+             port_id=late_port)
+    assert call(bus, "owned") == {"streams": [], "ports": []}
+    # ids of another shape are refused
+    for method, params in (
+        ("create_stream", {"address": "127.0.0.1", "stream_id": "voice-device"}),
+        ("create_stream", {"address": "127.0.0.1", "stream_id": stream_id.upper()}),
+        ("create_port", {"kind": "tone", "params": {"frequencies": [440]},
+                         "port_id": "voice-device"}),
+        ("create_port", {"kind": "tone", "params": {"frequencies": [440]},
+                         "port_id": f"player-{uuid.uuid4().hex[:16]}"}),
+    ):
+        with pytest.raises(ServiceError) as error:
+            call(bus, method, **params)
+        assert error.value.code == "invalid-params"
+    assert call(bus, "resources")["objects"]["streams"] == 0
+
+
 def test_bad_requests(bus: BusClient, tmp_path: Path) -> None:
     a = call(bus, "create_stream", address="127.0.0.1")
     peer = {"rtp_port": 4000, "rtcp_port": 4001}
@@ -856,3 +918,54 @@ def test_files_outside_the_allowed_directories_are_refused(bus: BusClient) -> No
     finally:
         call(bus, "configure", directories=[])
         shutil.rmtree(outside, ignore_errors=True)
+
+
+# --- media workers ---------------------------------------------------------------------------
+
+
+def test_a_second_worker_is_a_media_service_of_its_own(
+    spawn_service: Callable[..., Any], monkeypatch: pytest.MonkeyPatch, events: Recorder
+) -> None:
+    """Worker 1 answers on its own endpoints as "media-1", runs streams, publishes their
+    events under its name, says its load, and leaves the sound devices to the first."""
+    monkeypatch.setenv("SIPSIMPLE_MEDIA_WORKERS", "2")
+    spawn_service("sipsimple_services.media", "media")
+    spawn_service("sipsimple_services.media", "media-1", SIPSIMPLE_MEDIA_WORKER="1")
+    bus = get_bus()
+    assert bus.services == ("dns", "media", "media-1", "msrp", "signalling")
+    first, second = bus.ping("media"), bus.ping("media-1")
+    assert (first["service"], second["service"]) == ("media", "media-1")
+    assert first["pid"] != second["pid"]
+    a = bus.call("media-1", "create_stream", address="127.0.0.1")
+    b = bus.call("media-1", "create_stream", address="127.0.0.1")
+    bus.call("media-1", "start_stream", stream_id=a["stream_id"], media=media(b))
+    bus.call("media-1", "start_stream", stream_id=b["stream_id"], media=media(a))
+    with pytest.raises(ServiceError) as refused:  # not the first worker's stream
+        bus.call("media", "stream_stats", stream_id=a["stream_id"])
+    assert refused.value.code == "not-found"
+    deadline = time.monotonic() + 10
+    while bus.call("media-1", "stream_stats", stream_id=a["stream_id"])["packets_received"] < 10:
+        assert time.monotonic() < deadline, "no RTP between the streams of media-1"
+        time.sleep(0.05)
+    load = bus.ping("media-1")["load"]
+    assert (load["index"], load["streams"], load["ports"]) == (1, 2, 0)
+    assert bus.ping("media")["load"]["streams"] == 0
+    with pytest.raises(ServiceError, match="first media worker"):
+        bus.call("media-1", "set_devices", input_device=None, output_device=None)
+    bus.call("media-1", "end_stream", stream_id=a["stream_id"])
+    ended = events.wait(lambda n: n.name == "media.stream_ended"
+                        and n.data.stream_id == a["stream_id"])
+    assert ended.data.service == "media-1"
+    bus.call("media-1", "end_stream", stream_id=b["stream_id"])
+
+
+@pytest.mark.parametrize("value", ["x", "64", "-1"])
+def test_a_bad_worker_number_stops_the_service_with_a_reason(runtime: Path, value: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "sipsimple_services.media"],
+                          env={**os.environ, "SIPSIMPLE_MEDIA_WORKER": value},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "SIPSIMPLE_MEDIA_WORKER" in done.stderr and "Traceback" not in done.stderr

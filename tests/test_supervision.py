@@ -11,20 +11,48 @@ import pytest
 
 from sipsimple import supervision
 from sipsimple.bus.client import BusClient
-from sipsimple.bus.schema import SERVICES, ErrorCode, decode_reply
+from sipsimple.bus.endpoints import bus_services
+from sipsimple.bus.schema import ErrorCode, decode_reply
 from sipsimple.notification import Notification, NotificationCenter
 
 pytestmark = pytest.mark.integration
 
+# Every service and both media workers (SIPSIMPLE_MEDIA_WORKERS=2, the `two_workers` fixture).
+ALL = ("dns", "media", "media-1", "msrp", "signalling")
 
-def test_all_four_run_and_answer(supervised: Path) -> None:
+
+@pytest.fixture
+def two_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIPSIMPLE_MEDIA_WORKERS", "2")
+
+
+def test_all_services_and_media_workers_run_and_answer(two_workers: None,
+                                                        supervised: Path) -> None:
     states = supervision.status()
-    assert [s.name for s in states] == list(SERVICES)
+    assert [s.name for s in states] == list(ALL) == list(bus_services())
     assert all(s.state == "RUNNING" and s.pid for s in states)
     assert (supervised / "supervisor.sock").exists()
     assert (supervised.stat().st_mode & 0o777) == 0o700
     logs = supervision.log_dir()
-    assert {f"{name}.log" for name in SERVICES} <= {p.name for p in logs.iterdir()}
+    assert {f"{name}.log" for name in ALL} <= {p.name for p in logs.iterdir()}
+    client = BusClient(post_notifications=False)
+    client.start()
+    try:
+        pings = {name: client.ping(name) for name in ALL}
+    finally:
+        client.stop(goodbye=False)
+    assert pings["media-1"]["service"] == "media-1"
+    assert pings["media"]["load"]["index"] == 0 and pings["media-1"]["load"]["index"] == 1
+
+
+def test_one_media_worker_when_asked(runtime: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIPSIMPLE_MEDIA_WORKERS", "1")
+    supervision.start()
+    try:
+        assert [s.name for s in supervision.status()] == ["dns", "media", "msrp", "signalling"]
+    finally:
+        supervision.stop()
+    assert not (runtime / "media-workers").exists()
 
 
 def test_start_is_idempotent(supervised: Path) -> None:
@@ -51,16 +79,18 @@ class Restarts:
         NotificationCenter().remove_observer(self, name="ServiceDidConnect")
 
 
-def test_sigkill_of_each_service_recovers_with_a_facade_attached(supervised: Path) -> None:
+def test_sigkill_of_each_service_recovers_with_a_facade_attached(
+    two_workers: None, supervised: Path
+) -> None:
     restarts = Restarts()
     client = BusClient()
     client.start()
     try:
         deadline = time.monotonic() + 10
-        while restarts.connected != set(SERVICES):  # the facade knows every instance
+        while restarts.connected != set(ALL):  # the facade knows every instance
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        for service in SERVICES:
+        for service in ALL:
             before = client.ping(service)
             os.kill(before["pid"], signal.SIGKILL)
             deadline = time.monotonic() + 30
@@ -91,7 +121,7 @@ def test_restart(supervised: Path) -> None:
     pids = {s.name: s.pid for s in supervision.status()}
     supervision.restart()
     after = {s.name: s.pid for s in supervision.status()}
-    assert all(after[name] != pids[name] for name in SERVICES)
+    assert all(after[name] != pids[name] for name in bus_services())
 
 
 def test_a_service_that_cannot_start_is_named(
@@ -119,7 +149,7 @@ def test_garbage_on_each_real_service_command_socket(supervised: Path) -> None:
     client.start()
     context = zmq.Context.instance()
     try:
-        for service in SERVICES:
+        for service in bus_services():
             before = client.ping(service)
             raw = context.socket(zmq.DEALER)
             raw.setsockopt(zmq.LINGER, 0)

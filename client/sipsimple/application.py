@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 
 from sipsimple import supervision
 from sipsimple.bus.client import BusClient, get_bus, reset_bus
-from sipsimple.bus.schema import SERVICES
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
 from sipsimple.storage import ISIPSimpleStorage, is_stored_configuration
 from sipsimple.threading import Singleton
@@ -134,7 +133,7 @@ class SIPApplication(metaclass=Singleton):
         probe = BusClient(post_notifications=False)
         probe.start()
         try:
-            pings = {s: probe.call_async(s, "ping", timeout=0.5) for s in SERVICES}
+            pings = {s: probe.call_async(s, "ping", timeout=0.5) for s in probe.services}
             missing = [s for s, ping in pings.items() if ping.exception() is not None]
         finally:
             probe.stop(goodbye=False)

@@ -14,6 +14,12 @@ so a bridge may hold a port before it is started.
 `AudioComponent` is what `SIPApplication` starts: the two mixers, their
 devices and bridges, and the settings pushed to the service (devices,
 `rtp.port_range`, `rtp.timeout`), again after the service restarts.
+
+The media service runs as several workers (`sipsimple.media_workers`): a mixer
+is one worker's (`AudioMixer.worker`; the application's are the first's), a
+call goes to the worker holding the object it names, and a new stream is
+placed on a worker when it is initialized (`place_stream`). A worker that
+restarts takes only its own objects down.
 """
 
 from __future__ import annotations
@@ -21,13 +27,15 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import uuid
 import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sipsimple.bus.client import BusError, ServiceError, get_bus
+from sipsimple import media_workers
+from sipsimple.bus.client import BusError, ServiceError, ServiceUnavailable, get_bus
 from sipsimple.bus.schema import EVENTS
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
 
@@ -54,22 +62,114 @@ class AudioError(RuntimeError):
     """A media service call failed (the service is down, or refused the request)."""
 
 
-def media_call(method: str, **params: Any) -> Any:
-    """One call to the media service; every failure is an AudioError."""
+def media_call(method: str, worker: str | None = None, **params: Any) -> Any:
+    """One call to a media worker: `worker`, else the one holding the object the
+    call names (the first for none). Every failure is an AudioError.
+
+    A create names its object (`_new_id`): one that gets no answer in time is
+    ended by that id (`_cancel`), so that a worker that carries it out late
+    (busy, or restarted meanwhile) holds nothing that no facade object knows of.
+    """
+    target = worker or media_workers.worker_of(params)
+    made = _new_id(method, params)
+    if made is not None:
+        media_workers.creating(made, target)
     try:
-        return get_bus().call("media", method, timeout=MEDIA_TIMEOUT, **params)
-    except BusError as exc:
-        raise AudioError(f"media service: {method} failed: {exc}") from exc
+        try:
+            result = get_bus().call(target, method, timeout=MEDIA_TIMEOUT, **params)
+        except BusError as exc:
+            if isinstance(exc, ServiceUnavailable):
+                media_workers.unanswered(target)
+                if made is not None:
+                    _cancel(target, method, made)
+            if method in ("end_stream", "destroy_port"):  # gone for the facade either way
+                _track(target, method, params, None)
+            raise AudioError(f"media service: {method} failed: {exc}") from exc
+        _track(target, method, params, result)
+    finally:
+        if made is not None:
+            media_workers.created(made)
+    return result
 
 
-def media_calls(calls: Sequence[tuple[str, dict[str, Any]]]) -> list[Any]:
-    """Calls to the media service pipelined (one round trip, one wait behind the
+CANCEL_TIMEOUT = 30.0  # for the end of a create that got no answer to reach its worker
+_CANCELS = {"create_stream": ("end_stream", "stream_id"),
+            "create_port": ("destroy_port", "port_id")}
+
+
+def _new_id(method: str, params: dict[str, Any]) -> str | None:
+    """The id of the object a create makes, chosen here (set in `params`)."""
+    if method not in _CANCELS:
+        return None
+    name = _CANCELS[method][1]
+    if not isinstance(params.get(name), str):
+        params[name] = uuid.uuid4().hex if method == "create_stream" else \
+            f"{params.get('kind')}-{uuid.uuid4().hex[:16]}"
+    value: str = params[name]
+    return value
+
+
+def _cancel(worker: str, method: str, object_id: str) -> None:
+    """End `object_id`, whose create got no answer: made, it is ended; not made yet,
+    the worker refuses its create when it comes (services/media/object_ids.py)."""
+    end, name = _CANCELS[method]
+    log.info("media: %s of %s on %s got no answer: ending it", method, object_id, worker)
+    try:
+        get_bus().call_async(worker, end, {name: object_id}, timeout=CANCEL_TIMEOUT)
+    except BusError as exc:  # the bus client stopped: the worker releases what was ours
+        log.info("media: cannot end %s on %s: %s", object_id, worker, exc)
+
+
+def _track(worker: str, method: str, params: dict[str, Any], result: Any) -> None:
+    """Remember which worker (and its instance) holds the objects made, forget the
+    ones ended."""
+    if method in ("create_stream", "create_port") and isinstance(result, dict):
+        object_id = result.get("stream_id") or result.get("port_id")
+        instance = result.get("instance")
+        if isinstance(object_id, str):
+            media_workers.remember(object_id, worker, stream=method == "create_stream",
+                                   instance=instance if isinstance(instance, str) else None)
+    elif method in ("end_stream", "destroy_port"):
+        media_workers.forget(params.get("stream_id") or params.get("port_id"))
+
+
+def reconcile(worker: str) -> list[str]:
+    """End the objects `worker` holds for this client that no facade object holds or
+    is creating (a safety net after a restart: there should be none). Returns
+    their ids."""
+    try:
+        owned = media_call("owned", worker=worker)
+    except AudioError as exc:
+        log.info("media: cannot list what %s holds: %s", worker, exc)
+        return []
+    known = media_workers.known_on(worker)  # read after the answer: see media_workers
+    orphans = [(end, name, object_id)
+               for kind, end, name in (("streams", "end_stream", "stream_id"),
+                                       ("ports", "destroy_port", "port_id"))
+               for object_id in owned.get(kind, ()) if object_id not in known]
+    for end, name, object_id in orphans:
+        log.warning("media: %s holds %s that no object of this client knows of: ending it",
+                    worker, object_id)
+        try:
+            media_call(end, worker=worker, **{name: object_id})
+        except AudioError as exc:
+            if not not_found(exc):
+                log.warning("media: %s", exc)
+    return [object_id for _, _, object_id in orphans]
+
+
+def media_calls(calls: Sequence[tuple[str, dict[str, Any]]],
+                worker: str | None = None) -> list[Any]:
+    """Calls to one media worker pipelined (one round trip, one wait behind the
     clock's ticks): each call's result, or the AudioError it got, in order."""
     if not calls:
         return []
+    target = worker or media_workers.worker_of(calls[0][1])
     try:
-        outcomes = get_bus().call_many("media", calls, timeout=MEDIA_TIMEOUT)
+        outcomes = get_bus().call_many(target, calls, timeout=MEDIA_TIMEOUT)
     except BusError as exc:
+        if isinstance(exc, ServiceUnavailable):
+            media_workers.unanswered(target)
         raise AudioError(f"media service: {calls[0][0]} failed: {exc}") from exc
     results: list[Any] = []
     for (method, _), outcome in zip(calls, outcomes, strict=True):
@@ -91,12 +191,12 @@ def not_found(exc: AudioError) -> bool:
 
 
 class _MediaEvents:
-    """Routes the media service's events to the facade object each one names.
+    """Routes the media workers' events to the facade object each one names.
 
     The bus posts every `media.*` event with the BusClient as sender; objects
     register under their stream_id or port_id and get `_media_event(name,
-    data)`. A restart of the service loses every object: they get
-    `_media_lost(reason)`.
+    data)`. A restart of a worker loses every object it held: they get
+    `_media_lost(reason)`; the other workers' objects are untouched.
     """
 
     def __init__(self) -> None:
@@ -122,21 +222,30 @@ class _MediaEvents:
 
     def handle_notification(self, notification: Notification) -> None:
         data = notification.data
+        service = getattr(data, "service", None)
         if notification.name == "ServiceDidConnect":
             # A restart before the client's first heartbeat looks like a first
             # connect: objects made before it are checked (not on the bus thread).
-            if getattr(data, "service", None) == "media" and len(self._objects):
-                threading.Thread(target=self._verify, name="sipsimple-media-check",
-                                 daemon=True).start()
+            if isinstance(service, str) and media_workers.is_media_worker(service) \
+                    and len(self._objects):
+                threading.Thread(target=self._verify, args=(service,),
+                                 name="sipsimple-media-check", daemon=True).start()
             return
         if notification.name == "ServiceDidRestart":
-            if getattr(data, "service", None) != "media":
+            if not isinstance(service, str) or not media_workers.is_media_worker(service):
                 return
+            # Lost: what the instances before made; what the new one made since the
+            # restart (before this heartbeat told of it) is alive.
+            instance = getattr(data, "instance", None)
+            gone = media_workers.forget_worker(
+                service, instance if isinstance(instance, str) else None)
             with self._lock:
-                lost = list(self._objects.values())
-                self._objects.clear()
+                lost = [obj for obj in (self._objects.pop(i, None) for i in gone)
+                        if obj is not None]
             for obj in lost:
-                self._deliver(obj, "_media_lost", "the media service restarted")
+                self._deliver(obj, "_media_lost", _lost_reason(service))
+            threading.Thread(target=reconcile, args=(service,),
+                             name="sipsimple-media-check", daemon=True).start()
             return
         object_id = getattr(data, "stream_id", None) or getattr(data, "port_id", None)
         if not isinstance(object_id, str):
@@ -146,14 +255,17 @@ class _MediaEvents:
         if obj is not None:
             self._deliver(obj, "_media_event", notification.name, data)
 
-    def _verify(self) -> None:
+    def _verify(self, worker: str) -> None:
+        on_worker = set(media_workers.objects_on(worker))
         with self._lock:
-            objects = list(self._objects.items())
+            objects = [(i, obj) for i, obj in self._objects.items() if i in on_worker]
         for object_id, obj in objects:
             exists = getattr(obj, "_media_exists", None)
             if exists is not None and not exists():
                 self.unregister(object_id)
-                self._deliver(obj, "_media_lost", "the media service restarted")
+                media_workers.forget(object_id)
+                self._deliver(obj, "_media_lost", _lost_reason(worker))
+        reconcile(worker)
 
     @staticmethod
     def _deliver(obj: Any, method: str, *args: Any) -> None:
@@ -166,6 +278,12 @@ class _MediaEvents:
 media_events = _MediaEvents()
 
 
+def _lost_reason(worker: str) -> str:
+    if worker == media_workers.FIRST:
+        return "the media service restarted"
+    return f"the media service restarted (worker {worker})"
+
+
 def _post(name: str, sender: object, **data: Any) -> None:
     data.setdefault("timestamp", datetime.now())
     NotificationCenter().post_notification(name, sender, NotificationData(**data))
@@ -175,30 +293,42 @@ def _post(name: str, sender: object, **data: Any) -> None:
 
 
 class AudioMixer:
-    """One of the media service's conference mixers ("voice" or "alert")."""
+    """One of a media worker's conference mixers ("voice" or "alert").
 
-    def __init__(self, mixer_id: str = "voice") -> None:
+    The application's mixers (and the sound devices) are the first worker's; a
+    stream placed on another worker gets that worker's voice mixer.
+    """
+
+    def __init__(self, mixer_id: str = "voice", worker: str = media_workers.FIRST) -> None:
         if mixer_id not in MIXERS:
             raise ValueError(f"no mixer {mixer_id!r}; the mixers are {', '.join(MIXERS)}")
+        if not media_workers.is_media_worker(worker):
+            raise ValueError(f"no media worker {worker!r}")
         self.mixer_id = mixer_id
+        self.worker = worker
 
     def __repr__(self) -> str:
-        return f"<AudioMixer {self.mixer_id}>"
+        if self.worker == media_workers.FIRST:
+            return f"<AudioMixer {self.mixer_id}>"
+        return f"<AudioMixer {self.mixer_id} on {self.worker}>"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, AudioMixer) and other.mixer_id == self.mixer_id
+        return isinstance(other, AudioMixer) and other.mixer_id == self.mixer_id and \
+            other.worker == self.worker
 
     def __hash__(self) -> int:
-        return hash(("AudioMixer", self.mixer_id))
+        return hash(("AudioMixer", self.mixer_id, self.worker))
 
     def connect(self, source: IAudioPort, sink: IAudioPort) -> None:
         """Audio of `source` goes to `sink` (one way)."""
         self._check(source, sink)
-        media_call("connect_ports", source=source.port_id, sink=sink.port_id)
+        media_call("connect_ports", worker=self.worker, source=source.port_id,
+                   sink=sink.port_id)
 
     def disconnect(self, source: IAudioPort, sink: IAudioPort) -> None:
         self._check(source, sink)
-        media_call("disconnect_ports", source=source.port_id, sink=sink.port_id)
+        media_call("disconnect_ports", worker=self.worker, source=source.port_id,
+                   sink=sink.port_id)
 
     def _check(self, *ports: IAudioPort) -> None:
         for port in ports:
@@ -210,7 +340,7 @@ class AudioMixer:
     @staticmethod
     def list_devices() -> dict[str, Any]:
         """{"input": [names], "output": [names], "default": {...}} from the media service."""
-        result: dict[str, Any] = media_call("list_devices")
+        result: dict[str, Any] = media_call("list_devices", worker=media_workers.FIRST)
         return result
 
     @property
@@ -270,7 +400,7 @@ class AudioDevice(IAudioPort):
         return isinstance(other, AudioDevice) and other.mixer == self.mixer
 
     def __hash__(self) -> int:
-        return hash(("AudioDevice", self.mixer.mixer_id))
+        return hash(("AudioDevice", self.mixer.mixer_id, self.mixer.worker))
 
     @property
     def port_id(self) -> str:
@@ -339,7 +469,7 @@ class AudioBridge:
         """`method` both ways between `port` and each of `others`, pipelined."""
         calls = [(method, {"source": source.port_id, "sink": sink.port_id})
                  for other in others for source, sink in ((port, other), (other, port))]
-        for outcome in media_calls(calls):
+        for outcome in media_calls(calls, worker=port.mixer.worker):
             # a port that just went away (a player at its end) is no error
             if isinstance(outcome, AudioError) and not not_found(outcome):
                 raise outcome
@@ -370,8 +500,8 @@ class _ServicePort(IAudioPort):
         with self._lock:
             if self._port_id is not None:
                 return
-            reply = media_call("create_port", kind=self.kind, params=self._params(),
-                               mixer_id=self.mixer.mixer_id)
+            reply = media_call("create_port", worker=self.mixer.worker, kind=self.kind,
+                               params=self._params(), mixer_id=self.mixer.mixer_id)
             self._port_id = str(reply["port_id"])
             media_events.register(self._port_id, self)
         self._port_appeared()
@@ -384,7 +514,7 @@ class _ServicePort(IAudioPort):
                 return
             media_events.unregister(port_id)
         try:
-            media_call("destroy_port", port_id=port_id)
+            media_call("destroy_port", worker=self.mixer.worker, port_id=port_id)
         except AudioError as exc:
             if not not_found(exc):  # gone by itself (a finished player) is fine
                 log.warning("%r: %s", self, exc)
@@ -542,11 +672,12 @@ def _device(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def configure_media_service() -> None:
+def configure_media_service(worker: str | None = None) -> None:
     """Push the settings the media service uses (devices, file directories, RTP
-    ports and timeout).
+    ports and timeout) to `worker`, or to every worker. The devices go to the
+    first worker only: it alone opens the sound card.
 
-    Both calls are made even if the first fails; the first failure is raised.
+    Every call is made even if one fails; the first failure is raised.
     """
     from sipsimple.application import SIPApplication
     from sipsimple.configuration.settings import SIPSimpleSettings
@@ -559,6 +690,7 @@ def configure_media_service() -> None:
                          "output_device": _device(audio.output_device),
                          "alert_device": _device(audio.alert_device)}),
     ]
+    targets = media_workers.workers(get_bus()) if worker is None else (worker,)
     # Players and recorders may use the directories the settings name (the
     # service refuses others); the RTP settings only when the application's
     # storage is not the stored configuration, which the service reads itself.
@@ -568,11 +700,17 @@ def configure_media_service() -> None:
                          rtp_timeout=int(settings.rtp.timeout))
     calls.append(("configure", configure))
     failure: AudioError | None = None
-    for method, params in calls:
-        try:
-            media_call(method, **params)
-        except AudioError as exc:
-            failure = failure or exc
+    for target in targets:
+        for method, params in calls:
+            if method == "set_devices" and target != media_workers.FIRST:
+                continue
+            try:
+                result = media_call(method, worker=target, **params)
+            except AudioError as exc:
+                failure = failure or exc
+                continue
+            if method == "set_devices" and isinstance(result, dict):
+                media_workers.set_devices_in_use(result)
     if failure is not None:
         raise failure
 
@@ -602,6 +740,7 @@ class AudioComponent:
         # a restart seen before the first heartbeat looks like a first connect
         center.add_observer(self, name="ServiceDidRestart")
         center.add_observer(self, name="ServiceDidConnect")
+        center.add_observer(self, name="media.devices_changed")
 
     def stop(self) -> None:
         from sipsimple.configuration.settings import SIPSimpleSettings
@@ -611,14 +750,62 @@ class AudioComponent:
                                 sender=SIPSimpleSettings())
         center.discard_observer(self, name="ServiceDidRestart")
         center.discard_observer(self, name="ServiceDidConnect")
+        center.discard_observer(self, name="media.devices_changed")
 
     def handle_notification(self, notification: Notification) -> None:
         data = notification.data
-        if notification.name == "CFGSettingsObjectDidChange":
-            if not any(k.startswith(("audio.", "rtp.")) for k in data.modified):
-                return
-        elif getattr(data, "service", None) != "media":
+        service = getattr(data, "service", None)
+        if notification.name == "media.devices_changed":
+            if service == media_workers.FIRST:
+                media_workers.set_devices_in_use(dict(data))
             return
         from sipsimple.application import push_settings
 
-        push_settings("media", configure_media_service)
+        if notification.name == "CFGSettingsObjectDidChange":
+            if any(k.startswith(("audio.", "rtp.")) for k in data.modified):
+                push_settings("media", configure_media_service)
+        elif isinstance(service, str) and media_workers.is_media_worker(service):
+            # a restarted worker starts from its defaults: it alone is told again
+            push_settings(service, lambda: configure_media_service(service))
+
+
+# --- placing streams on workers --------------------------------------------------------
+
+
+def place_stream(stream: IAudioPort, session: Any) -> tuple[AudioMixer, bool]:
+    """The mixer a new stream of `session` goes to (`sipsimple.media_workers` has the
+    rule), and whether it was chosen by load. A mixer the application gave the
+    stream (`stream.mixer = AudioMixer("voice", worker)` before its session starts:
+    the streams of a local conference, say), or something in the stream's bridge
+    besides its device, keeps it where it is."""
+    mixer = stream.mixer
+    bridge: AudioBridge | None = getattr(stream, "bridge", None)
+    if getattr(stream, "mixer_chosen", False) or mixer != AudioMixer(mixer.mixer_id) or any(
+            port is not stream and not isinstance(port, AudioDevice) for port in bridge or ()):
+        return mixer, False
+    worker = media_workers.session_worker(session)
+    by_load = worker is None and not media_workers.sound_card_in_use()
+    if worker is None:
+        worker = media_workers.least_loaded(get_bus()) if by_load else media_workers.FIRST
+    return (mixer if worker == mixer.worker else AudioMixer(mixer.mixer_id, worker)), by_load
+
+
+def create_placed_stream(stream: IAudioPort, session: Any,
+                         address: str) -> tuple[AudioMixer, dict[str, Any]]:
+    """`create_stream` on the worker `place_stream` picks: (its mixer, the reply). A
+    worker picked by load that does not answer is left for another, once."""
+    placed, by_load = place_stream(stream, session)
+    try:
+        reply = media_call("create_stream", worker=placed.worker, address=address,
+                           mixer_id=placed.mixer_id)
+    except AudioError as exc:
+        if not (by_load and isinstance(exc.__cause__, ServiceUnavailable)):
+            raise
+        other = media_workers.least_loaded(get_bus(), exclude=(placed.worker,))
+        if other == placed.worker:
+            raise
+        placed = AudioMixer(placed.mixer_id, other)
+        reply = media_call("create_stream", worker=other, address=address,
+                           mixer_id=placed.mixer_id)
+    media_workers.placed(session, placed.worker)
+    return placed, reply

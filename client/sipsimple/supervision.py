@@ -4,6 +4,11 @@
 use: it starts supervisord with the packaged `supervisord.conf` when it is not
 running (or starts the group when it is), then waits until every service
 answers `ping` on the bus. It is idempotent.
+
+The media service runs as `SIPSIMPLE_MEDIA_WORKERS` workers (one per core by
+default): supervisord's "media" and "media-1", "media-2", ... The count is
+recorded in the runtime directory when supervisord starts, so that clients
+started later address the same workers (`sipsimple.bus.endpoints`).
 """
 
 from __future__ import annotations
@@ -23,7 +28,6 @@ from typing import Any
 
 from sipsimple import directories
 from sipsimple.bus import endpoints
-from sipsimple.bus.schema import SERVICES
 
 GROUP = "sipsimple"
 START_TIMEOUT = 20.0
@@ -58,6 +62,9 @@ def environment() -> dict[str, str]:
     env[directories.CONFIG_ENV] = str(directories.config_dir())
     # The interpreter that runs the services; override to run them elsewhere.
     env.setdefault("SIPSIMPLE_PYTHON", sys.executable)
+    workers = endpoints.wanted_media_workers()
+    env[endpoints.MEDIA_WORKERS_ENV] = str(workers)
+    env["SIPSIMPLE_MEDIA_MORE_WORKERS"] = str(workers - 1)  # supervisord cannot subtract
     return env
 
 
@@ -90,11 +97,11 @@ def status() -> list[ServiceStatus]:
     if not supervisord_running():
         return [
             ServiceStatus(name, "STOPPED", None, None, "supervisord not running")
-            for name in SERVICES
+            for name in endpoints.bus_services()
         ]
     infos = {info["name"]: info for info in _rpc().supervisor.getAllProcessInfo()}
     result = []
-    for name in SERVICES:
+    for name in endpoints.bus_services():
         info = infos.get(name)
         if info is None:
             result.append(
@@ -138,6 +145,7 @@ def start(timeout: float = START_TIMEOUT) -> None:
 
 def _start_supervisord() -> None:
     env = environment()
+    endpoints.record_media_workers(int(env[endpoints.MEDIA_WORKERS_ENV]))
     command = [sys.executable, "-m", "supervisor.supervisord", "-c", str(config_file())]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
     if done.returncode != 0:
@@ -165,7 +173,7 @@ def wait_until_ready(timeout: float = START_TIMEOUT) -> None:
     client.start()
     try:
         deadline = time.monotonic() + timeout
-        waiting = list(SERVICES)
+        waiting = list(endpoints.bus_services())
         while waiting and time.monotonic() < deadline:
             for service in list(waiting):
                 remaining = deadline - time.monotonic()
@@ -206,6 +214,7 @@ def stop(timeout: float = 30.0) -> bool:
         time.sleep(0.05)
     if _socket_path().exists():
         raise ServicesError(f"supervisord did not stop within {timeout:g} s")
+    endpoints.forget_media_workers()
     return True
 
 

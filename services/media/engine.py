@@ -229,10 +229,13 @@ class Engine:
 
     # -- streams -----------------------------------------------------------------
 
-    def create_stream(self, address: str, mixer_id: str) -> dict[str, Any]:
+    def create_stream(self, address: str, mixer_id: str,
+                      stream_id: str | None = None) -> dict[str, Any]:
+        """A stream named `stream_id` (the caller's choice, checked by the service),
+        else a fresh id."""
         mixer = self._mixer(mixer_id)
         rtp, rtcp = self._bind_pair(address)
-        stream_id = uuid.uuid4().hex
+        stream_id = stream_id or uuid.uuid4().hex
         handle = _StreamHandle(mixer_id, address, rtp, rtcp)
         stream = handle.stream = Stream(
             stream_id, handle.transmit, self._publish, rng=self._rng, timeout=self.timeout
@@ -244,11 +247,16 @@ class Engine:
             handle.watchers.append(watcher)
         mixer.add(stream)
         self.streams[stream_id] = handle
+        return self.stream_reply(stream_id)
+
+    def stream_reply(self, stream_id: str) -> dict[str, Any]:
+        """What `create_stream` answered for the stream (asked again: the same)."""
+        handle = self._handle(stream_id)
         return {
             "stream_id": stream_id,
-            "address": address,
-            "rtp_port": rtp.getsockname()[1],
-            "rtcp_port": rtcp.getsockname()[1],
+            "address": handle.address,
+            "rtp_port": handle.rtp.getsockname()[1],
+            "rtcp_port": handle.rtcp.getsockname()[1],
         }
 
     def stream(self, stream_id: str) -> Stream:
@@ -435,9 +443,10 @@ class Engine:
 
     # -- ports -------------------------------------------------------------------
 
-    def create_port(self, kind: str, params: dict[str, Any], mixer_id: str) -> str:
+    def create_port(self, kind: str, params: dict[str, Any], mixer_id: str,
+                    port_id: str | None = None) -> str:
         mixer = self._mixer(mixer_id)
-        port_id = f"{kind}-{uuid.uuid4().hex[:16]}"
+        port_id = port_id or f"{kind}-{uuid.uuid4().hex[:16]}"
         port = make_port(port_id, kind, params)
         mixer.add(port)
         self.ports[port_id] = (mixer_id, port)

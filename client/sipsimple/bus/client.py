@@ -31,7 +31,6 @@ from sipsimple.bus.schema import (
     HEARTBEAT_INTERVAL,
     MAX_MESSAGE_SIZE,
     QUEUE_LIMIT,
-    SERVICES,
     BusProtocolError,
     Reply,
     Request,
@@ -147,6 +146,8 @@ class ServiceState:
     available: bool = False
     instance: str | None = None
     last_seen: float = 0.0
+    # What the service said of its load in its last heartbeat reply (media workers).
+    load: dict[str, Any] | None = None
 
 
 @dataclass
@@ -165,14 +166,15 @@ def _unwrap(service: str, method: str, reply: Reply) -> Any:
 class BusClient:
     def __init__(
         self,
-        services: Iterable[str] = SERVICES,
+        services: Iterable[str] | None = None,
         request_timeout: float = DEFAULT_TIMEOUT,
         heartbeat_interval: float = HEARTBEAT_INTERVAL,
         post_notifications: bool = True,
     ) -> None:
         """`post_notifications=False` makes a silent client (a status probe):
-        no events and no Service* notifications reach the NotificationCenter."""
-        self.services = tuple(services)
+        no events and no Service* notifications reach the NotificationCenter.
+        `services` defaults to every service of the bus, media workers included."""
+        self.services = tuple(endpoints.bus_services() if services is None else services)
         self.request_timeout = request_timeout
         self.heartbeat_interval = heartbeat_interval
         self.post_notifications = post_notifications
@@ -507,7 +509,10 @@ class BusClient:
         state = self.state[service]
         state.last_seen = time.monotonic()
         if heartbeats.pop(reply.id, None) is not None:
-            instance = reply.result.get("instance") if isinstance(reply.result, dict) else None
+            result = reply.result if isinstance(reply.result, dict) else {}
+            instance = result.get("instance")
+            load = result.get("load")
+            state.load = load if isinstance(load, dict) else None
             previous, was_available = state.instance, state.available
             state.instance, state.available = instance, True
             if previous is not None and instance != previous:
@@ -577,3 +582,7 @@ def reset_bus() -> None:
         if _bus is not None:
             _bus.stop()
         _bus = None
+    # What the facade remembers of the media workers was about that client's objects.
+    from sipsimple import media_workers
+
+    media_workers.reset()

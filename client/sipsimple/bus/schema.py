@@ -204,10 +204,13 @@ METHODS: dict[str, dict[str, Method]] = {
     # recorder, device) belongs to the conference mixer of its `mixer_id`
     # ("voice" or "alert", made at start) and hears the ports connected to it.
     "media": _methods(
-        # -> {"stream_id", "address", "rtp_port", "rtcp_port"}: ports from the range
+        # -> {"stream_id", "address", "rtp_port", "rtcp_port", "instance"}: ports from
+        # the range, the worker's instance id. stream_id: the client's choice (32 hex
+        # digits; asked again, the same reply; ended before made, never made).
         Method("create_stream", (
             Param("address", (str,)),  # local IP to bind (the session's)
             Param("mixer_id", OPT_STR, required=False),  # default "voice"
+            Param("stream_id", OPT_STR, required=False),
         )),
         # the negotiated parameters: dataclasses.asdict() of
         # sipsimple.streams.rtp.NegotiatedMedia (field names as keys, srtp a
@@ -249,11 +252,14 @@ METHODS: dict[str, dict[str, Method]] = {
         # "<mixer_id>-device". A recorder with no source connected writes nothing
         # (AudioStream disconnects its recorder on hold: the document records
         # nothing while on hold).
+        # port_id: the client's choice ("<kind>-" and 16 to 32 hex digits), as stream_id
         Method("create_port", (
             Param("kind", (str,)), Param("params", (dict,)),
             Param("mixer_id", OPT_STR, required=False),
+            Param("port_id", OPT_STR, required=False),
         )),
         Method("destroy_port", (Param("port_id", (str,)),)),
+        Method("owned"),  # -> {"streams": [ids], "ports": [ids]}: the asking client's
         # audio of `source` goes to `sink` (one way); bridges are made of these.
         # A stream may be its own sink: an echo (`sipsimple answer --echo`).
         Method("connect_ports", (Param("source", (str,)), Param("sink", (str,)))),

@@ -62,6 +62,8 @@ def collect_status() -> list[dict[str, Any]]:
                 try:
                     info = probe.ping(entry.name, timeout=1.0)
                     row.update(answers=True, version=info["version"])
+                    if isinstance(info.get("load"), dict):  # a media worker
+                        row["load"] = info["load"]
                     row["resources"] = probe.call(entry.name, "resources", timeout=1.0)
                 except BusError:
                     pass

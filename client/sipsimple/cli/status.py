@@ -1,10 +1,11 @@
 """`sipsimple status`: the services, and what the signalling service holds right now.
 
-Read-only: the services' state as `sipsimple services status` shows it, then
-the signalling service's ``status`` snapshot (accounts claimed by clients,
-registrations, INVITE sessions, subscriptions), then what each service process
-holds (descriptors, threads, greenlets, zmq sockets, RSS, and its objects by
-kind: what a soak checks is back to idle). Nothing is started.
+Read-only: the services' state as `sipsimple services status` shows it, each
+media worker's streams and load, then the signalling service's ``status``
+snapshot (accounts claimed by clients, registrations, INVITE sessions,
+subscriptions), then what each service process holds (descriptors, threads,
+greenlets, zmq sockets, RSS, and its objects by kind: what a soak checks is
+back to idle). Nothing is started.
 """
 
 from __future__ import annotations
@@ -85,21 +86,37 @@ def _show(snapshot: dict[str, Any]) -> None:
         click.echo(f"SIP over TLS is off: {snapshot['tls_error']}")
 
 
+def media_workers(services: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each media worker that answered: its streams, ports and load (the share of a
+    core its clock's ticks took over the last second, `busy`, and its CPU, `cpu`)."""
+    return [{"worker": row["service"], "pid": row["pid"], **row["load"]}
+            for row in services if isinstance(row.get("load"), dict)]
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True,
-              help='Print JSON: {"services", "signalling" (null if no answer), "error"}.')
+              help='Print JSON: {"services", "media_workers", "signalling" (null if no '
+                   'answer), "error"}.')
 def status(as_json: bool) -> None:
-    """Show the services, the accounts and their registrations, and the active dialogs."""
+    """Show the services, the media workers' load, the accounts and their
+    registrations, and the active dialogs."""
     services = collect_status()
+    workers = media_workers(services)
     snapshot, error = _signalling_status()
     if as_json:
-        emit_json({"services": services, "signalling": snapshot, "error": error})
+        emit_json({"services": services, "media_workers": workers, "signalling": snapshot,
+                   "error": error})
         return
     table(
         ["SERVICE", "STATE", "PID", "UPTIME", "BUS", "VERSION"],
         [[r["service"], r["state"], r["pid"] or "-", format_duration(r["uptime"]),
           "ok" if r["answers"] else "no answer", r["version"] or "-"] for r in services],
     )
+    _section("Media workers", ["WORKER", "STREAMS", "PORTS", "CLOCK BUSY", "CPU"], [
+        [w["worker"], w.get("streams", "-"), w.get("ports", "-"),
+         f"{100 * float(w.get('busy', 0)):.0f}%", f"{100 * float(w.get('cpu', 0)):.0f}%"]
+        for w in workers
+    ])
     if snapshot is None:
         click.echo()
         click.echo(f"signalling: no status ({error})")

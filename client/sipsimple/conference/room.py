@@ -242,6 +242,8 @@ class ConferenceRoom:
         with self._lock:
             self._keys[session] = uuid.uuid4().hex[:12]
         for stream in chosen:
+            if stream.type == "audio":
+                stream.mixer = self.bridge.mixer  # the room's worker: one mix holds every leg
             if stream.type == "chat":
                 stream.local_chatroom_capabilities = list(CHATROOM)
                 # its requests may come before the session's start: observed from now
@@ -307,8 +309,9 @@ class ConferenceRoom:
             with self._lock:
                 self._adding[session] = referral
                 self._keys[session] = uuid.uuid4().hex[:12]
-            session.connect(ToHeader(referral.uri), routes, [AudioStream(self.account)],
-                            is_focus=True)
+            audio = AudioStream(self.account)
+            audio.mixer = self.bridge.mixer  # the room's worker: one mix holds every leg
+            session.connect(ToHeader(referral.uri), routes, [audio], is_focus=True)
         except Exception as exc:
             log.info("%r: cannot call %s: %s", self, referral.uri, exc)
             with self._lock:

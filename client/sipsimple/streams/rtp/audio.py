@@ -27,6 +27,7 @@ from sipsimple.audio import (
     AudioMixer,
     IAudioPort,
     WaveRecorder,
+    create_placed_stream,
     media_call,
     media_events,
     not_found,
@@ -132,7 +133,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self.account = account
         self.session: Any = None
         self.direction: str | None = None
-        self.mixer: AudioMixer = SIPApplication.voice_audio_mixer or AudioMixer("voice")
+        self._mixer: AudioMixer = SIPApplication.voice_audio_mixer or AudioMixer("voice")
+        self.mixer_chosen = False  # the facade places the stream on a media worker
         self.bridge = AudioBridge(self.mixer)
         self.device = AudioDevice(self.mixer)
         self.bridge.add(self.device)
@@ -182,6 +184,22 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
     # --- IAudioPort ---------------------------------------------------------------
 
     @property
+    def mixer(self) -> AudioMixer:
+        return self._mixer
+
+    @mixer.setter
+    def mixer(self, mixer: AudioMixer) -> None:
+        """Set before the session starts, the stream stays on this mixer's media worker
+        (e.g. the streams of a local conference on one); else the facade places it."""
+        self._mixer = mixer
+        self.mixer_chosen = True
+
+    def _media(self, method: str, **params: Any) -> Any:
+        """A call about this stream, to the media worker it is on (known here even
+        when the facade's table of objects has forgotten it after a restart)."""
+        return media_call(method, worker=self._mixer.worker, **params)
+
+    @property
     def port_id(self) -> str | None:
         return self._stream_id if self._state in ("initialized", "started") else None
 
@@ -195,7 +213,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         """The service's counters for this stream (packets, loss, jitter, drops, ...)."""
         if self._stream_id is not None and self._state == "started":
             try:
-                stats = media_call("stream_stats", stream_id=self._stream_id)
+                stats = self._media("stream_stats", stream_id=self._stream_id)
             except AudioError:
                 return dict(self._statistics)
             if isinstance(stats, dict):
@@ -229,11 +247,15 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         address = self._local_address(session)
         try:
             audio_config(self.account)  # a codec list with nothing we run fails here
-            reply = media_call("create_stream", address=address, mixer_id=self.mixer.mixer_id)
+            mixer, reply = create_placed_stream(self, session, address)
         except (AudioError, SDPNegotiationError) as exc:
             self._state = "ended"
             self._post("MediaStreamDidFail", reason=str(exc))
             return
+        if mixer != self.bridge.mixer:  # on another media worker: its mixer and device
+            self._mixer, self.bridge = mixer, AudioBridge(mixer)
+            self.device = AudioDevice(mixer)
+            self.bridge.add(self.device)
         with self._lock:
             self._stream_id = str(reply["stream_id"])
             self.local_rtp_address = str(reply.get("address") or address)
@@ -258,8 +280,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
     def _gather(self) -> None:
         try:
             stun, turn, relay_only = ice_servers(self.account)
-            media_call("ice_gather", stream_id=self._stream_id, stun_servers=stun,
-                       turn_server=turn, relay_only=relay_only)
+            self._media("ice_gather", stream_id=self._stream_id, stun_servers=stun,
+                        turn_server=turn, relay_only=relay_only)
         except Exception as exc:  # no ICE then, but the call goes on
             log.warning("%r: ICE candidates not gathered: %s", self, exc)
             self._initialized()
@@ -339,7 +361,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
 
     def _ice_restart(self) -> LocalICE | None:
         try:
-            reply = media_call("ice_restart", stream_id=self._stream_id)
+            reply = self._media("ice_restart", stream_id=self._stream_id)
             self._ice_local = LocalICE.from_data(reply)
             self._ice_restarting = True
         except (AudioError, KeyError, TypeError, ValueError) as exc:
@@ -370,8 +392,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             self._post("MediaStreamDidFail", reason=f"SDP negotiation failed: {exc}")
             return
         try:
-            media_call("start_stream", stream_id=self._stream_id,
-                       media=self._service_media(negotiated))
+            self._media("start_stream", stream_id=self._stream_id,
+                        media=self._service_media(negotiated))
         except AudioError as exc:
             self._post("MediaStreamDidFail", reason=str(exc))
             return
@@ -392,7 +414,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         remote = remote_ice(remote_sdp, index)
         if remote is None or remote.mismatch:
             try:
-                media_call("ice_plain", stream_id=self._stream_id)
+                self._media("ice_plain", stream_id=self._stream_id)
             except AudioError as exc:
                 log.warning("%r: %s", self, exc)
             return False
@@ -411,9 +433,9 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             with self._lock:
                 self._ice_over = False
         try:
-            media_call("ice_start", stream_id=self._stream_id, controlling=self._ice_controlling,
-                       ufrag=remote.ufrag, pwd=remote.pwd, candidates=list(remote.candidates),
-                       rtcp_mux=rtcp_mux)
+            self._media("ice_start", stream_id=self._stream_id, controlling=self._ice_controlling,
+                        ufrag=remote.ufrag, pwd=remote.pwd, candidates=list(remote.candidates),
+                        rtcp_mux=rtcp_mux)
         except AudioError as exc:
             log.warning("%r: ICE not started: %s", self, exc)
             return False
@@ -484,8 +506,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         relearn = offered is not None
         if negotiated != previous or relearn:  # else another stream's change: nothing to do
             try:
-                media_call("update_stream", stream_id=self._stream_id,
-                           media=self._service_media(negotiated), relearn=relearn)
+                self._media("update_stream", stream_id=self._stream_id,
+                            media=self._service_media(negotiated), relearn=relearn)
             except AudioError as exc:
                 self._post("MediaStreamDidFail", reason=str(exc))
                 return
@@ -523,8 +545,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         if self._state != "started" or negotiated is None or self._stream_id is None:
             return
         try:
-            media_call("update_stream", stream_id=self._stream_id,
-                       media=self._service_media(negotiated))
+            self._media("update_stream", stream_id=self._stream_id,
+                        media=self._service_media(negotiated))
         except AudioError as exc:
             log.warning("%r: %s", self, exc)
 
@@ -545,7 +567,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         if stream_id is not None:
             media_events.unregister(stream_id)
             try:
-                stats = media_call("end_stream", stream_id=stream_id)
+                stats = self._media("end_stream", stream_id=stream_id)
                 if isinstance(stats, dict):
                     self._statistics = dict(stats.get("stats", stats))
             except AudioError as exc:
@@ -559,13 +581,13 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             raise ValueError(f"not a DTMF digit: {digit!r} (0-9, A-D, * or #)")
         if self._state != "started" or self._stream_id is None:
             raise AudioStreamError("DTMF can only be sent on a started stream")
-        media_call("send_dtmf", stream_id=self._stream_id, digit=digit.upper())
+        self._media("send_dtmf", stream_id=self._stream_id, digit=digit.upper())
 
     def set_muted(self, muted: bool) -> None:
         """Send silence instead of the audio of the stream's bridge (the microphone)."""
         self.muted = bool(muted)
         if self._stream_id is not None and self._state in ("initialized", "started"):
-            media_call("set_mute", stream_id=self._stream_id, muted=self.muted)
+            self._media("set_mute", stream_id=self._stream_id, muted=self.muted)
 
     def start_recording(self, filename: str | None = None) -> None:
         if self._state != "started":
@@ -711,7 +733,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         if self._stream_id is None or self._state not in ("initialized", "started"):
             return True
         try:
-            media_call("stream_stats", stream_id=self._stream_id)
+            self._media("stream_stats", stream_id=self._stream_id)
         except AudioError as exc:
             return not not_found(exc)
         return True
