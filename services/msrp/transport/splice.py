@@ -46,7 +46,7 @@ CONTENT_TYPE = "application/x-rfb"
 # session's chunk size): few, large chunks for screen updates of megabytes, yet a
 # message a receiver that keeps messages whole takes (ours over the bus: < 1 MiB).
 READ_SIZE = 512 * 1024
-RECEIVE_SIZE = 256 * 1024  # bytes per read of the spliced session's MSRP connection
+RECEIVE_SIZE = 1024 * 1024  # bytes per read of the spliced session's MSRP connection
 MAX_EARLY = 1024 * 1024  # bytes from MSRP held until the VNC connection is up
 
 Emit = Callable[[str, dict[str, Any]], None]
