@@ -70,6 +70,7 @@ from sipsimple_services.msrp.transport.files import (
 from sipsimple_services.msrp.transport.splice import CONTENT_TYPE as SPLICE_TYPE
 from sipsimple_services.msrp.transport.splice import READ_SIZE as SPLICE_CHUNK
 from sipsimple_services.msrp.transport.splice import RECEIVE_SIZE as SPLICE_RECEIVE
+from sipsimple_services.msrp.transport.splice import SEND_BUFFER as SPLICE_SEND_BUFFER
 from sipsimple_services.msrp.transport.splice import Splice
 from sipsimple_services.msrp.transport.tls import describe_tls_error
 
@@ -418,6 +419,7 @@ class Endpoint:
             # interactive: a chunk's small tail must not wait for the peer's delayed ACK
             with contextlib.suppress(OSError, AttributeError):
                 self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SPLICE_SEND_BUFFER)
             self.splice.session_connected(lambda data: self.send_stream(SPLICE_TYPE, data))
         self._flush()
 
