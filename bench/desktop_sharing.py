@@ -1,7 +1,8 @@
 """Benchmark: full-screen raw RFB updates through the desktop-sharing chain, against direct.
 
     python bench/desktop_sharing.py [--seconds 3] [--rounds 3] [--width 1920 --height 1080]
-                                    [--server x11vnc|synthetic] [--services 2] [--keep]
+                                    [--server x11vnc|synthetic] [--services 2] [--relays]
+                                    [--keep]
 
 One VNC server, one RFB client (`RFBClient` below: the same code both times,
 raw encoding only, asking for the whole screen non-incrementally and waiting
@@ -26,6 +27,11 @@ each request with a frame of random pixels kept in memory (the chain's cost
 alone, without x11vnc's). Printed: frames and megabytes per second of each,
 and the ratio chain / direct (issue 15's target: at least 50%). Nothing is
 asserted on time.
+
+``--relays`` measures a third connection in the same rounds: the client through
+two processes of this bench that only copy bytes both ways (1 MiB `recv_into`
+and `sendall`, no MSRP, no framing), the ceiling of any chain with two
+relaying processes in the path on this machine.
 """
 
 from __future__ import annotations
@@ -170,6 +176,54 @@ import threading
 while True:
     threading.Thread(target=serve, args=(server.accept()[0],), daemon=True).start()
 '''
+
+
+RELAY = r'''
+import socket, sys, threading
+target = (sys.argv[1], int(sys.argv[2]))
+server = socket.create_server(("127.0.0.1", 0))
+print(server.getsockname()[1], flush=True)
+inward, _ = server.accept()
+outward = socket.create_connection(target)
+
+def copy(source, sink):
+    buffer = bytearray(1 << 20)
+    view = memoryview(buffer)
+    try:
+        while count := source.recv_into(buffer):
+            sink.sendall(view[:count])
+    except OSError:
+        pass
+    for sock in (source, sink):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+for sock in (inward, outward):
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+threading.Thread(target=copy, args=(outward, inward), daemon=True).start()
+copy(inward, outward)
+'''
+
+
+@contextlib.contextmanager
+def plain_relays(server: tuple[str, int]) -> Iterator[tuple[str, int]]:
+    """The address of two relays in a row to `server` (each connects on once accepted)."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        address = server
+        for _ in range(2):
+            process = subprocess.Popen([sys.executable, "-c", RELAY, *map(str, address)],
+                                       stdout=subprocess.PIPE)
+            processes.append(process)
+            assert process.stdout is not None
+            address = ("127.0.0.1", int(process.stdout.readline()))
+        yield address
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
 
 
 @contextlib.contextmanager
@@ -332,6 +386,8 @@ def main() -> None:
                         default="x11vnc" if have_x else "synthetic")
     parser.add_argument("--services", type=int, choices=(1, 2), default=2,
                         help="msrp services: one per side (2), or one for both (1)")
+    parser.add_argument("--relays", action="store_true",
+                        help="also through two plain byte-copying relays (no MSRP)")
     parser.add_argument("--keep", action="store_true", help="keep the runtime directory")
     parser.add_argument("--viewer-side", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -344,9 +400,11 @@ def main() -> None:
             through = chain(bus, server) if args.services == 1 else \
                 chain_apart(bus, server, args.keep)
             best: dict[str, tuple[int, int, float]] = {}
-            with through as viewer:
-                # one connection each (the viewer splice takes one viewer), both open
+            with through as viewer, contextlib.ExitStack() as stack:
+                # one connection each (the viewer splice takes one viewer), all open
                 clients = {"direct": RFBClient(server), "chain": RFBClient(viewer)}
+                if args.relays:
+                    clients["relays"] = RFBClient(stack.enter_context(plain_relays(server)))
                 try:
                     for _ in range(args.rounds):  # alternating: noise hits both alike
                         for name, client in clients.items():
@@ -357,15 +415,18 @@ def main() -> None:
                 finally:
                     for client in clients.values():
                         client.close()
-            direct, spliced = best["direct"], best["chain"]
         print(f"screen: {args.width}x{args.height}, raw, 32 bits a pixel; "
-              f"server: {args.server}; msrp services: {args.services}")
+              f"server: {args.server}; msrp services: {args.services}; "
+              f"load average {os.getloadavg()[0]:.1f}")
         rates = {}
-        for name, (frames, size, elapsed) in (("direct", direct), ("chain", spliced)):
+        for name, (frames, size, elapsed) in best.items():
             rates[name] = frames / elapsed
             print(f"{name}: {frames / elapsed:.1f} frames/s, {size / elapsed / 1e6:.0f} MB/s "
                   f"({frames} frames in {elapsed:.1f} s)")
         print(f"ratio chain / direct: {rates['chain'] / rates['direct']:.0%}")
+        if "relays" in rates:
+            print(f"ratio relays / direct: {rates['relays'] / rates['direct']:.0%}")
+            print(f"ratio chain / relays: {rates['chain'] / rates['relays']:.0%}")
 
 
 if __name__ == "__main__":

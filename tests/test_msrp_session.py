@@ -384,3 +384,14 @@ def test_nickname_requests_the_session_answers_itself() -> None:
     assert isinstance(response, MSRPResponse) and (response.code, response.transaction_id) == (
         425, "nick0003")
     assert response.comment == "Nickname Reserved or Already in Use"
+
+
+def test_a_large_chunk_gets_the_longest_transaction_id() -> None:
+    # The end-line search through a large body (both ends) skips ahead by up to the
+    # end-line's length: a large chunk's transaction id is as long as an ident goes.
+    alice = MSRPSession(parse_uri(ALICE), (parse_uri(BOB),), chunk_size=128 * 1024)
+    alice.send_message("application/octet-stream", b"x" * (128 * 1024 + 100))
+    requests = [m for m in parse_messages(wire(alice.outgoing(0.0)) + wire(alice.outgoing(0.0)))
+                if isinstance(m, MSRPRequest)]
+    assert [len(r.body or b"") for r in requests] == [128 * 1024, 100]
+    assert [len(r.transaction_id) for r in requests] == [32, 16]

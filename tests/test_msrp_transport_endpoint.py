@@ -1,7 +1,8 @@
 """MSRP connections go without Nagle's delay (TCP_NODELAY), both the ones a listener accepts
 and the ones an endpoint makes, in this process over loopback: with Nagle, a response or
 a chunk's end-line written after other bytes waited for the peer's delayed ACK (40 ms),
-which put every chat message 40-60 ms behind."""
+which put every chat message 40-60 ms behind. A chunk's head, body and end-line go out
+in one sendmsg, whole and in order however little the kernel takes at a time."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ import gevent
 import gevent.event
 import gevent.socket
 
+from sipsimple_services.msrp.protocol.headers import FailureReport
+from sipsimple_services.msrp.protocol.parser import (
+    BodyData,
+    ParseFailure,
+    RequestEnded,
+    RequestStarted,
+    StreamParser,
+)
 from sipsimple_services.msrp.protocol.uri import MSRPURI
 from sipsimple_services.msrp.transport.endpoint import Endpoint
 from sipsimple_services.msrp.transport.listener import Listener
@@ -59,6 +68,47 @@ def test_a_connection_an_endpoint_makes_has_no_delay() -> None:
         with accepted:
             assert accepted.recv(4096).startswith(b"MSRP ")  # the binding SEND
             assert endpoint.state == "connected" and nodelay(endpoint._sock)
+    finally:
+        endpoint.end("test over")
+        server.close()
+
+
+def test_chunks_written_in_pieces_arrive_whole_and_in_order() -> None:
+    server = gevent.socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    endpoint = Endpoint(MSRPURI("127.0.0.1", 1, "maker"), lambda name, data: None)
+    bodies = [bytes([n]) * (1536 * 1024 + n) for n in range(1, 4)]  # 2 chunks each
+    try:
+        peer = MSRPURI("127.0.0.1", server.getsockname()[1], "peer")
+        endpoint.start((peer,), active=True)
+        accepted, _ = server.accept()
+        with accepted:
+            # a small receive buffer: the kernel takes each chunk in pieces
+            accepted.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+            sender = gevent.spawn(lambda: [endpoint.send_message(
+                "application/octet-stream", body, None, False, FailureReport.NO)
+                for body in bodies])
+            parser = StreamParser()
+            received: dict[str, bytearray] = {}
+            message_ids: dict[str, str] = {}  # transaction id -> Message-ID
+            last_chunks = 0
+            while last_chunks < len(bodies):
+                data = accepted.recv(7000)
+                assert data
+                for event in parser.feed(data):
+                    if isinstance(event, RequestStarted) and event.has_body:
+                        assert event.request.message_id is not None
+                        message_ids[event.request.transaction_id] = event.request.message_id
+                    elif isinstance(event, BodyData):
+                        message_id = message_ids[event.transaction_id]
+                        received.setdefault(message_id, bytearray()).extend(event.data)
+                    elif isinstance(event, RequestEnded):
+                        last_chunks += event.size > 0 and event.continuation == "$"
+                    else:
+                        assert not isinstance(event, ParseFailure), event
+            sender.get(timeout=10)
+        assert [bytes(body) for body in received.values()] == bodies
     finally:
         endpoint.end("test over")
         server.close()

@@ -206,9 +206,14 @@ class StreamParser:
         stop = pos + limit
         # A head arriving in small pieces is searched from where the last
         # search stopped (less the patterns' length), not from its start again.
-        end = data.find(marker, max(line_end, pos + hint - len(marker)), stop)
-        blank = data.find(b"\r\n\r\n", max(line_end, pos + hint - 4),
-                          end + 2 if end >= 0 else stop)
+        # The empty line first: it is near, and the end-line (the head's end when
+        # there is no body) can only start up to just after it; searching for the
+        # end-line up to `stop` would scan 64 KiB of every large chunk's body.
+        blank = data.find(b"\r\n\r\n", max(line_end, pos + hint - 4), stop)
+        end = data.find(marker, max(line_end, pos + hint - len(marker)),
+                        stop if blank < 0 else min(stop, blank + 2 + len(marker)))
+        if end >= 0 and blank > end - 2:
+            blank = -1  # an empty line after the end-line belongs to what follows
         tid = tid_bytes.decode()
         if end < 0 and blank < 0:
             return self._wait(data, pos, tid, events, searched=(len(data) - pos, 0))

@@ -70,6 +70,7 @@ from sipsimple_services.msrp.transport.files import (
 from sipsimple_services.msrp.transport.splice import CONTENT_TYPE as SPLICE_TYPE
 from sipsimple_services.msrp.transport.splice import READ_SIZE as SPLICE_CHUNK
 from sipsimple_services.msrp.transport.splice import RECEIVE_SIZE as SPLICE_RECEIVE
+from sipsimple_services.msrp.transport.splice import SEND_BUFFER as SPLICE_SEND_BUFFER
 from sipsimple_services.msrp.transport.splice import Splice
 from sipsimple_services.msrp.transport.tls import describe_tls_error
 
@@ -82,7 +83,8 @@ PASSIVE_TIMEOUT = 30.0  # how long the passive side waits for the peer to connec
 KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (msrplib's)
 READ_SIZE = 1024 * 1024  # what one recv may take: the parser's cost is per read
 TLS_READ_SIZE = 64 * 1024
-COALESCE_BYTES = 64 * 1024  # smaller writes of one flush go out joined
+COALESCE_BYTES = 64 * 1024  # smaller writes of one flush go out joined (TLS)
+MAX_IOV = 64  # parts per sendmsg (IOV_MAX is 1024 on Linux)
 YIELD_BYTES = 1024 * 1024  # a reader yields after this much read without waiting
 EARLY_BYTES = 1024 * 1024  # read before our start at most (then the reader waits)
 # Chunks of a direct connection: large, so that what a chunk costs (its head, its
@@ -419,6 +421,7 @@ class Endpoint:
             # interactive: a chunk's small tail must not wait for the peer's delayed ACK
             with contextlib.suppress(OSError, AttributeError):
                 self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SPLICE_SEND_BUFFER)
             self.splice.session_connected(lambda data: self.send_stream(SPLICE_TYPE, data))
         self._flush()
 
@@ -711,9 +714,14 @@ def no_delay(sock: Any) -> None:
 
 
 def _send(sock: Any, parts: list[bytes | memoryview]) -> None:
-    """The parts in as few writes as they allow: small ones joined up to
-    `COALESCE_BYTES` (a chat message, responses and a chunk's head: one segment
-    each), a large one alone (a file's chunk is not copied)."""
+    """The parts in as few writes as they allow. A plain socket takes them in one
+    `sendmsg` (a chunk's head, body and end-line: one system call, and no small
+    segment of its own for the head); TLS has no sendmsg: small parts are joined up
+    to `COALESCE_BYTES` (a chat message, responses and a chunk's head: one record
+    each), a large one goes alone (a file's chunk is not copied)."""
+    if not isinstance(sock, gevent.ssl.SSLSocket):
+        _sendmsg(sock, parts)
+        return
     run: list[bytes | memoryview] = []
     size = 0
     for part in parts:
@@ -724,6 +732,22 @@ def _send(sock: Any, parts: list[bytes | memoryview]) -> None:
         size += len(part)
     if run:
         sock.sendall(b"".join(run) if len(run) > 1 else run[0])
+
+
+def _sendmsg(sock: Any, parts: list[bytes | memoryview]) -> None:
+    """Every part written, with as few `sendmsg` calls as the socket's buffer allows
+    (one, unless it is full: then on from where the kernel stopped)."""
+    views = [memoryview(part) for part in parts if len(part)]
+    first = 0
+    while first < len(views):
+        sent = sock.sendmsg(views[first:first + MAX_IOV])
+        while sent:
+            size = views[first].nbytes
+            if sent < size:
+                views[first] = views[first][sent:]
+                break
+            sent -= size
+            first += 1
 
 
 def _have(expectation: FileExpectation) -> int:

@@ -37,7 +37,8 @@ import gevent
 import gevent.lock
 import gevent.socket
 
-__all__ = ["CONTENT_TYPE", "MAX_EARLY", "READ_SIZE", "RECEIVE_SIZE", "Splice", "listen"]
+__all__ = ["CONTENT_TYPE", "MAX_EARLY", "READ_SIZE", "RECEIVE_SIZE", "SEND_BUFFER", "Splice",
+           "listen"]
 
 log = logging.getLogger("sipsimple.msrp.splice")
 
@@ -46,8 +47,13 @@ CONTENT_TYPE = "application/x-rfb"
 # session's chunk size): few, large chunks for screen updates of megabytes, yet a
 # message a receiver that keeps messages whole takes (ours over the bus: < 1 MiB).
 READ_SIZE = 512 * 1024
-RECEIVE_SIZE = 256 * 1024  # bytes per read of the spliced session's MSRP connection
+RECEIVE_SIZE = 1024 * 1024  # bytes per read of the spliced session's MSRP connection
 MAX_EARLY = 1024 * 1024  # bytes from MSRP held until the VNC connection is up
+# The send buffer of both TCP legs a splice writes (this socket, and the spliced
+# session's MSRP connection): screen updates of megabytes queue in the kernel while
+# the next stage waits for a core (the shared machine of bench/desktop_sharing.py),
+# instead of holding up the stage before it (Linux caps it at net.core.wmem_max).
+SEND_BUFFER = 4 * 1024 * 1024
 
 Emit = Callable[[str, dict[str, Any]], None]
 Send = Callable[[bytes], None]
@@ -170,6 +176,7 @@ class Splice:
             return
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
         peer = sock.getpeername()
         with self._write_lock:
             self._sock, self.state = sock, "connected"
