@@ -134,11 +134,25 @@ def closed_port() -> socket.socket:
 
 
 def refused(address: tuple[str, int]) -> bool:
-    try:
-        socket.create_connection(address, timeout=5).close()
-    except ConnectionRefusedError:
-        return True
-    return False
+    """The msrp service no longer listens on `address`'s port. Read from /proc (its
+    descriptors, the TCP tables): a connection attempt could reach another process
+    that took the freed port meanwhile."""
+    pid = get_bus().ping("msrp")["pid"]
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = fd.readlink().name
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    wanted = f":{address[1]:04X}"
+    for table in (Path("/proc/net/tcp"), Path("/proc/net/tcp6")):
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(wanted) and fields[3] == "0A" and fields[9] in inodes:
+                return False
+    return True
 
 
 def nothing_left() -> bool:
