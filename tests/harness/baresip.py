@@ -15,18 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import peers
+from harness.sipp import free_ports
 
 __all__ = ["BARESIP", "Baresip", "needs_baresip"]
 
 BARESIP = shutil.which("baresip")
 needs_baresip = peers.needs("baresip (Debian package baresip)", BARESIP is not None)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-        tcp.bind(("127.0.0.1", 0))
-        port = int(tcp.getsockname()[1])
-    return port
 
 
 class Baresip:
@@ -41,10 +35,24 @@ class Baresip:
         """`account_params` go on the account line (";medianat=ice"), `modules` are loaded
         besides the codecs and controls."""
         self.workdir = workdir
-        self.sip_port = _free_port()
-        self.ctrl_port = _free_port()
         self.dumps = workdir / "dumps"
         self.dumps.mkdir()
+        for attempt in range(3):
+            if self._start(codec, mediaenc, tone, account_params, modules):
+                break
+            # a port taken between the probe and baresip's bind: again, on others
+            assert attempt < 2, self.log()
+        self._buffer = b""
+        self._received: list[dict[str, Any]] = []
+
+    def _start(self, codec: str, mediaenc: str | None, tone: float, account_params: str,
+               modules: tuple[str, ...]) -> bool:
+        """Started and its control socket connected; False if a port was taken."""
+        workdir = self.workdir
+        # below the ephemeral range (no socket bound to port 0 takes them meanwhile);
+        # baresip binds the SIP port on UDP and TCP even for UDP only
+        self.sip_port = free_ports(2, kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
+        self.ctrl_port = free_ports(1, kinds=(socket.SOCK_STREAM,))
         # baresip names a codec with its rate and channels (G722 alone would be 8000 Hz)
         full = {"PCMU": "PCMU/8000/1", "PCMA": "PCMA/8000/1", "G722": "G722/16000/1",
                 "opus": "opus/48000/2"}[codec]
@@ -77,21 +85,24 @@ class Baresip:
         self.process = subprocess.Popen([BARESIP or "baresip", "-f", str(workdir)],
                                         stdin=subprocess.DEVNULL, stdout=self.output,
                                         stderr=subprocess.STDOUT, cwd=workdir)
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while True:
             try:
                 self.ctrl = socket.create_connection(("127.0.0.1", self.ctrl_port), timeout=1)
                 break
             except OSError:
-                assert self.process.poll() is None, self.log()
+                if self.process.poll() is not None:
+                    self.output.close()
+                    assert "Address already in use" in self.log(), self.log()
+                    return False
                 assert time.monotonic() < deadline, self.log()
                 time.sleep(0.1)
         self.ctrl.settimeout(5)
-        self._buffer = b""
-        self._received: list[dict[str, Any]] = []
+        return True
 
     def log(self) -> str:
-        self.output.flush()
+        if not self.output.closed:
+            self.output.flush()
         return (self.workdir / "baresip.log").read_text(errors="replace")[-4000:]
 
     def messages(self, timeout: float = 0.2) -> list[dict[str, Any]]:
