@@ -217,7 +217,10 @@ class ConferenceHandler:
             self._route = routes[0]
             self._subscribe()
 
-        self.session._submit(subscribe)
+        try:
+            self.session._submit(subscribe)
+        except RuntimeError as exc:  # the application stopped during the lookup
+            log.info("%r: no subscription to the conference: %s", self, exc)
 
     def _subscribe(self) -> None:
         account = self.session.account
