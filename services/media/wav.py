@@ -93,11 +93,18 @@ class WavWriter:
     def __init__(self, path: str | Path, rate: int) -> None:
         self.path = str(path)
         try:
-            self._writer = wave.open(self.path, "wb")  # noqa: SIM115 (closed by close())
+            # opened here, not by wave.open(path): a failed open there leaves a
+            # half-built writer whose finalizer raises
+            self._file = open(self.path, "wb")  # noqa: SIM115 (closed by close())
+        except OSError as exc:
+            raise WavError(f"{path}: {exc}") from exc
+        try:
+            self._writer = wave.open(self._file, "wb")  # noqa: SIM115 (closed by close())
             self._writer.setnchannels(1)
             self._writer.setsampwidth(2)
             self._writer.setframerate(rate)
         except (OSError, wave.Error) as exc:
+            self._file.close()
             raise WavError(f"{path}: {exc}") from exc
         self.samples = 0
 
@@ -111,3 +118,5 @@ class WavWriter:
     def close(self) -> None:
         with contextlib.suppress(OSError, wave.Error):
             self._writer.close()
+        with contextlib.suppress(OSError):
+            self._file.close()
