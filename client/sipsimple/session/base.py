@@ -92,6 +92,7 @@ class SessionBase:
         self._hold_sent = False  # what our last completed offer said
         self._proposal: dict[str, Any] | None = None  # our pending re-offer
         self._pending_removals: list[Any] = []
+        self._address_check = False  # the network changed: look whether the media must move
         self._is_focus = False
         self._failure_reason: str | None = None  # why we are ending a session that never started
         self._ending_code: int | None = None
@@ -229,4 +230,7 @@ class SessionBase:
         raise NotImplementedError
 
     def _next_operation(self) -> None:
+        raise NotImplementedError
+
+    def _current_local_address(self) -> str:
         raise NotImplementedError
