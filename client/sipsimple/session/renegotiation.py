@@ -78,8 +78,7 @@ class Renegotiation(SessionBase):
         if self._local_sdp is None:
             return
         address = self._current_local_address()
-        old = str(self._local_sdp.address)
-        if _loopback(address) and not _loopback(old):
+        if _loopback(address) and not _loopback(self._session_address()):
             return  # no route at all for now: nowhere better to go (a later change will tell)
         moving = [s for s in self.streams if callable(getattr(s, "rebind", None))
                   and getattr(s, "local_rtp_address", None) not in (None, address)]
@@ -88,6 +87,9 @@ class Renegotiation(SessionBase):
         log.info("%r: the local address is now %s: moving %d stream(s) there", self, address,
                  len(moving))
         self._set_state("sending_proposal")
+        # c= of our descriptions from now on (o= stays: RFC 3264 8), and where new
+        # streams bind: the moved streams are there whatever the peer answers
+        self._media_address = address
         proposal: dict[str, Any] = {"kind": "restart", "address": address,
                                     "waiting": set(moving)}
         self._proposal = proposal
@@ -119,9 +121,7 @@ class Renegotiation(SessionBase):
 
     def _reoffer(self, kind: str, indexes: dict[Any, int], **extra: Any) -> None:
         assert self._local_sdp is not None
-        # a restart's offer is on the new address (o= and c=); the others stay where we are
-        local = local_session(extra.get("address") or self._local_sdp.address,
-                              self._user_agent())
+        local = local_session(self._session_address(), self._user_agent())
         offer = offer_for(local, indexes, self._local_sdp)
         self._proposal = {"kind": kind, "offer": offer, "indexes": indexes, **extra}
         self._send_reoffer(self._proposal)
@@ -414,7 +414,7 @@ class Renegotiation(SessionBase):
             stream.deactivate()
         keep = {s: i for s, i in self._indexes.items() if s in self.streams and s not in removed}
         assert self._local_sdp is not None
-        local = local_session(self._local_sdp.address, self._user_agent())
+        local = local_session(self._session_address(), self._user_agent())
         held_before = {s: s.on_hold_by_remote for s in self.streams}
         answer = answer_for(offer, local, keep, self._local_sdp)
         if not self._bus("accept_reinvite", session_id=self._sid, body=bytes(answer)):
@@ -442,7 +442,7 @@ class Renegotiation(SessionBase):
         assert offer is not None and self._local_sdp is not None
         indexes = {s: i for s, i in self._indexes.items() if s in self.streams}
         indexes.update({s: self._proposed_indexes[s] for s in streams})
-        local = local_session(self._local_sdp.address, self._user_agent())
+        local = local_session(self._session_address(), self._user_agent())
         answer = answer_for(offer, local, indexes, self._local_sdp)
         if not self._bus("accept_reinvite", session_id=self._sid, body=bytes(answer)):
             self._end_streams(streams)
@@ -481,7 +481,7 @@ class Renegotiation(SessionBase):
         if self.state != "connected" or self._local_sdp is None:
             self._bus("reject_reinvite", session_id=self._sid, code=491)
             return
-        local = local_session(self._local_sdp.address, self._user_agent())
+        local = local_session(self._session_address(), self._user_agent())
         indexes = {s: self._indexes[s] for s in self.streams}
         self._offer = offer_for(local, indexes, self._local_sdp)
         self._bus("accept_reinvite", session_id=self._sid, body=bytes(self._offer))

@@ -213,7 +213,7 @@ class Session(Renegotiation):
     def local_media_address(self) -> str:
         """The local IP address of the session's descriptions, for streams to bind their media."""
         if self._local_sdp is not None:
-            return str(self._local_sdp.address)
+            return self._session_address()
         return self._current_local_address()
 
     def _current_local_address(self) -> str:
