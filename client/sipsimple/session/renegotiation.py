@@ -4,6 +4,7 @@ removal of failed streams) and the peer's (proposals, updates, hold).
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 from collections.abc import Iterable
@@ -93,10 +94,13 @@ class Renegotiation(SessionBase):
         proposal: dict[str, Any] = {"kind": "restart", "address": address,
                                     "waiting": set(moving)}
         self._proposal = proposal
+        def ready(stream: Any) -> None:  # on whatever thread the stream calls it
+            with contextlib.suppress(RuntimeError):  # the sessions stopped meanwhile
+                self._submit(lambda: self._rebound(proposal, stream))
+
         for stream in list(moving):
             try:
-                stream.rebind(address, lambda s=stream: self._submit(
-                    lambda: self._rebound(proposal, s)))
+                stream.rebind(address, lambda s=stream: ready(s))
             except Exception as exc:
                 log.warning("%r: %r could not move to %s: %s", self, stream, address, exc)
                 proposal["waiting"].discard(stream)

@@ -361,7 +361,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         if self._state != "started" or self._stream_id is None:
             raise AudioStreamError(f"{self!r} cannot move in state {self._state}")
         with self._lock:
-            self._rebound = done if self._ice_local is not None else None
+            # before the call: with ICE, media.ice_gathered may come before its reply
+            self._rebound = done
         try:
             reply = media_call("rebind_stream", stream_id=self._stream_id, address=address)
         except AudioError as exc:
@@ -380,8 +381,9 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
                 self._ice_chosen = None
                 self.local_rtp_candidate_type = self.remote_rtp_candidate_type = None
                 return
-            self._rebound = None
-        done()
+            rebound, self._rebound = self._rebound, None
+        if rebound is not None:
+            rebound()
 
     def _offer_to_answer(self) -> tuple[Any, int]:
         if self._remote_offer is not None and self._remote_index is not None:
