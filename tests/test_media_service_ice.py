@@ -275,3 +275,122 @@ def test_stun_on_a_stream_without_ice_is_counted(bus: BusClient) -> None:
     wait_stats(bus, a, lambda s: s["stun_dropped"].get("no-ice", 0) == 3)
     assert stats(bus, a)["ice"] is None
 
+
+
+def rebind_and_restart(
+    bus: BusClient, events: Recorder, a: dict[str, Any], b: dict[str, Any], address: str,
+    before: Any,
+) -> tuple[dict[str, Any], Any]:
+    """Move A to `address` and restart ICE on both as the facade does (A offers the
+    restart: B restarts too, both start the checks); A's reply and its new description."""
+    moved = call(bus, "rebind_stream", stream_id=a["stream_id"], address=address)
+    assert moved["address"] == address and moved["ice"] is True
+    assert moved["rtp_port"] % 2 == 0 and moved["rtcp_port"] == moved["rtp_port"] + 1
+    new = events.wait(
+        lambda n: n.name == "media.ice_gathered" and n.data.stream_id == a["stream_id"]
+        and n.data.ufrag != before.ufrag,
+    ).data
+    assert (new.ufrag, new.pwd) != (before.ufrag, before.pwd)
+    restarted = call(bus, "ice_restart", stream_id=b["stream_id"])
+    default = new.default
+    peer = {"rtp_port": default["port"], "rtcp_port": default["rtcp_port"]}
+    call(bus, "update_stream", stream_id=b["stream_id"], relearn=True,
+         media=media(peer, rtcp_mux=True, remote_address=default["address"],
+                     remote_rtcp_address=default["rtcp_address"]))
+    call(bus, "ice_start", stream_id=b["stream_id"], controlling=False, ufrag=new.ufrag,
+         pwd=new.pwd, candidates=new.candidates, rtcp_mux=True)
+    call(bus, "ice_start", stream_id=a["stream_id"], controlling=True,
+         ufrag=restarted["ufrag"], pwd=restarted["pwd"], candidates=restarted["candidates"],
+         rtcp_mux=True)
+    return moved, new
+
+
+def second_result(events: Recorder, stream: dict[str, Any]) -> Any:
+    """The stream's second ICE result (success or failure): the restart's checks'."""
+    def results() -> list[Any]:
+        return [n for n in events.seen if n.name in ("media.ice_succeeded", "media.ice_failed")
+                and n.data.stream_id == stream["stream_id"]]
+
+    events.wait(lambda _: len(results()) >= 2, timeout=30)
+    return results()[1]
+
+
+def test_rebind_moves_the_stream_to_new_sockets_and_ice_restarts_there(
+    bus: BusClient, events: Recorder, tmp_path: Path
+) -> None:
+    """What an address change does (docs/nat.md): A's sockets move from 127.0.0.1 to
+    127.0.0.2, A gathers again with new credentials, B restarts, both check again and
+    the audio goes both ways through the new pair; the old ports are closed."""
+    a, b, ga, _ = ice_pair(bus, events)
+    for stream in (a, b):
+        assert succeeded(events, stream).name == "media.ice_succeeded"
+    tone_both_ways(bus, a, b, tmp_path)
+
+    moved, new = rebind_and_restart(bus, events, a, b, "127.0.0.2", ga)
+    for port in (a["rtp_port"], a["rtcp_port"]):  # the old sockets are closed
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", port))
+    assert {c.split()[4] for c in new.candidates} == {"127.0.0.2"}
+    assert new.default["port"] == moved["rtp_port"]
+    result = second_result(events, a)
+    assert result.name == "media.ice_succeeded", result.data
+    [chosen] = result.data.chosen
+    assert (chosen["local"]["address"], chosen["local"]["port"]) == (
+        "127.0.0.2", moved["rtp_port"])
+    assert chosen["remote"]["port"] == b["rtp_port"]
+    result = second_result(events, b)
+    assert result.name == "media.ice_succeeded", result.data
+    assert (result.data.chosen[0]["remote"]["address"],
+            result.data.chosen[0]["remote"]["port"]) == ("127.0.0.2", moved["rtp_port"])
+    received = stats(bus, b)["packets_received"]
+    wait_stats(bus, b, lambda s: s["packets_received"] > received + 20)
+    tone_both_ways(bus, a, b, tmp_path)
+    info = stats(bus, a)["ice"]
+    assert info["state"] == "RUNNING"
+    assert info["local_address"] == ["127.0.0.2", moved["rtp_port"]]
+
+
+@needs_coturn
+def test_rebind_makes_a_new_turn_allocation_from_the_new_sockets(
+    bus: BusClient, events: Recorder, tmp_path: Path, coturn: Coturn
+) -> None:
+    a, b, ga, _ = ice_pair(bus, events, turn=coturn, relay_only=True)
+    for stream in (a, b):
+        assert succeeded(events, stream).name == "media.ice_succeeded"
+    _, new = rebind_and_restart(bus, events, a, b, "127.0.0.2", ga)
+    assert {c.split()[7] for c in new.candidates} == {"relay"}
+    assert new.default["type"] == "relay" and not new.failures
+    # a new allocation: another relayed address than the first one
+    assert new.default["port"] != ga.default["port"]
+    for stream in (a, b):
+        result = second_result(events, stream)
+        assert result.name == "media.ice_succeeded", result.data
+        [chosen] = result.data.chosen
+        assert (chosen["local"]["type"], chosen["remote"]["type"]) == ("RELAY", "RELAY")
+    [chosen] = second_result(events, a).data.chosen
+    assert chosen["local"]["port"] == new.default["port"]
+    received = stats(bus, b)["packets_received"]
+    wait_stats(bus, b, lambda s: s["packets_received"] > received + 20)
+    tone_both_ways(bus, a, b, tmp_path)
+
+
+def test_rebind_of_a_stream_without_ice_and_to_an_address_not_ours(
+    bus: BusClient, tmp_path: Path
+) -> None:
+    a = call(bus, "create_stream", address="127.0.0.1")
+    b = call(bus, "create_stream", address="127.0.0.1")
+    with pytest.raises(ServiceError, match=r"cannot bind 192\.0\.2\.1"):
+        call(bus, "rebind_stream", stream_id=a["stream_id"], address="192.0.2.1")
+    with pytest.raises(ServiceError, match="not an IP address"):
+        call(bus, "rebind_stream", stream_id=a["stream_id"], address="localhost")
+    moved = call(bus, "rebind_stream", stream_id=a["stream_id"], address="127.0.0.3")
+    assert moved["ice"] is False and moved["address"] == "127.0.0.3"
+    call(bus, "start_stream", stream_id=a["stream_id"], media=media(b))
+    call(bus, "start_stream", stream_id=b["stream_id"],
+         media=media(moved, remote_address="127.0.0.3", remote_rtcp_address="127.0.0.3"))
+    tone_into(bus, a, TONE)
+    tone_into(bus, b, 700.0)
+    for stream, frequency, name in ((b, TONE, "b.wav"), (a, 700.0, "a.wav")):
+        wait_stats(bus, stream, lambda s: s["packets_received"] > 20)
+        heard, _ = dominant(record(bus, stream, tmp_path / name, 1.2))
+        assert heard == pytest.approx(frequency, abs=2)

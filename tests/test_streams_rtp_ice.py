@@ -9,6 +9,7 @@ ICE; audio is checked by tone both ways and the candidate types reported.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,11 @@ from test_streams_rtp_audio_peers import (
 )
 
 from sipsimple.account import Account
+from sipsimple.application import SIPApplication
 from sipsimple.configuration import ConfigurationManager
 from sipsimple.configuration.backend import MemoryBackend
 from sipsimple.configuration.datatypes import NetworkAddress
+from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.streams import AudioStream
 from sipsimple.streams.rtp.ice import (
     ICECandidate,
@@ -429,8 +432,8 @@ def test_a_reoffer_with_new_credentials_restarts_ice(accounts: dict[str, Account
         assert succeeded(events, s).name == "AudioStreamICENegotiationDidSucceed"
     before = {own: sdp.media[0].attributes.getfirst("ice-ufrag")
               for own, sdp in ((stream, session.local_sdp), (offered, answering.local_sdp))}
-    # what a peer with a new address does: new credentials in its next offer (the
-    # facade offers a restart itself only this way for now: docs/nat.md)
+    # what a peer with a new address does: new credentials in its next offer (our own
+    # restart after an address change: test_streams_rtp_ice_lab.py, docs/nat.md)
     assert stream._ice_restart() is not None
     session.hold()
     for held in (answering, session):
@@ -449,6 +452,96 @@ def test_a_reoffer_with_new_credentials_restarts_ice(accounts: dict[str, Account
     frequency, _ = play_and_record(stream, offered, 800, tmp_path / "after.wav")
     assert abs(frequency - 800) < 15
     assert stream.ice_active and offered.ice_active
+    hang_up(events, session)
+
+
+def test_media_bound_where_the_kernel_no_longer_routes_moves_after_the_hold_in_flight(
+        accounts: dict[str, Account], events: Recorder, tmp_path: Path) -> None:
+    """The facade's side of an address change, on loopback: alice's stream is moved
+    behind the session's back to 127.0.0.2 (as if that were where the host's address had
+    been), then NetworkConditionsDidChange comes while her hold's re-INVITE is out. Once
+    the hold is done, her session moves the stream to 127.0.0.1 (what the kernel picks
+    towards bob) and offers an ICE restart; both ends check again and the audio is back."""
+    alice, bob = accounts["alice"], accounts["bob"]
+    use_ice(alice)
+    use_ice(bob)
+    session, stream, answering, offered = call(events, alice)
+    for s in (stream, offered):
+        assert succeeded(events, s).name == "AudioStreamICENegotiationDidSucceed"
+    first_port = stream.local_rtp_port
+    ufrag = session.local_sdp.media[0].attributes.getfirst("ice-ufrag")
+    gathered = threading.Event()
+    stream.rebind("127.0.0.2", gathered.set)
+    assert gathered.wait(15) and stream.local_rtp_address == "127.0.0.2"
+    aside = stream.local_rtp_port
+    with Recorder("AudioStreamDidChangeRTPParameters", "SIPSessionDidChangeHoldState",
+                  sender=None) as order:
+        session.hold()  # its re-INVITE first: the move waits for it
+        NotificationCenter().post_notification("NetworkConditionsDidChange", SIPApplication(),
+                                               NotificationData())
+        # the move: alice's stream back on 127.0.0.1, new sockets; both ends succeed there
+        # (the address and the port are set one after the other: both read here)
+        wait_until(lambda: stream.local_rtp_address == "127.0.0.1"
+                   and stream.local_rtp_port not in (first_port, aside),
+                   "the stream did not move")
+        port = stream.local_rtp_port
+
+        def pair_on(s: AudioStream, local: bool) -> bool:
+            pairs = succeeded_pairs(events, s)
+            return bool(pairs) and any(
+                p.local_candidate.component == "RTP" and (
+                    (p.local_candidate if local else p.remote_candidate).address,
+                    (p.local_candidate if local else p.remote_candidate).port,
+                ) == ("127.0.0.1", port) for p in pairs[-1])
+
+        wait_until(lambda: pair_on(stream, True), "alice's new pair not reported")
+        wait_until(lambda: pair_on(offered, False), "bob's new pair not reported")
+    shown = [(n.name, n.sender) for n in order.seen if n.sender in (session, stream)]
+    hold = shown.index(("SIPSessionDidChangeHoldState", session))
+    assert ("AudioStreamDidChangeRTPParameters", stream) in shown[hold + 1:], shown
+    wait_until(lambda: session.state == "connected", "the restart did not end")
+    media = session.local_sdp.media[0]
+    assert media.attributes.getfirst("ice-ufrag") != ufrag
+    assert media.attributes.getfirst("remote-candidates") is None  # a restart: none (RFC 8839)
+    assert media.port == port  # the new default candidate (host)
+    assert stream.ice_active and offered.ice_active
+    session.unhold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is answering
+                and not n.data.on_hold)
+    for player, recorder, frequency, name in ((stream, offered, 800, "at-bob.wav"),
+                                              (offered, stream, 600, "at-alice.wav")):
+        heard, _ = play_and_record(player, recorder, frequency, tmp_path / name)
+        assert abs(heard - frequency) < 15, name
+    hang_up(events, session)
+
+
+def succeeded_pairs(events: Recorder, stream: AudioStream) -> list[Any]:
+    return [n.data.valid_pairs for n in ice_notifications(
+        events, stream, "AudioStreamICENegotiationDidSucceed")]
+
+
+def test_a_network_change_that_keeps_our_address_moves_nothing(
+        accounts: dict[str, Account], events: Recorder) -> None:
+    """NetworkConditionsDidChange while the kernel still picks the stream's address towards
+    the peer (another interface changed): no re-INVITE, no restart. The hold after it
+    runs on the session's worker after the check, so a move would have come first."""
+    alice, bob = accounts["alice"], accounts["bob"]
+    use_ice(alice)
+    use_ice(bob)
+    session, stream, _, offered = call(events, alice)
+    for s in (stream, offered):
+        assert succeeded(events, s).name == "AudioStreamICENegotiationDidSucceed"
+    before = (stream.local_rtp_address, stream.local_rtp_port,
+              session.local_sdp.media[0].attributes.getfirst("ice-ufrag"))
+    NotificationCenter().post_notification("NetworkConditionsDidChange", SIPApplication(),
+                                           NotificationData())
+    session.hold()
+    events.wait(lambda n: n.name == "SIPSessionDidChangeHoldState" and n.sender is session
+                and n.data.on_hold)
+    assert (stream.local_rtp_address, stream.local_rtp_port,
+            session.local_sdp.media[0].attributes.getfirst("ice-ufrag")) == before
+    assert len(ice_notifications(events, stream, "AudioStreamICENegotiationDidSucceed")) == 1
+    assert stream.ice_active
     hang_up(events, session)
 
 

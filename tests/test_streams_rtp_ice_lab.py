@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
+import time
 import wave
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 import pytest
 from harness.audio import tone_file
 from harness.cli import Output
-from harness.netns import NFT, STUN_PRIMARY, LabHost, LabStack, NatLab, needs_lab
+from harness.netns import IP, NFT, STUN_PRIMARY, LabHost, LabStack, NatLab, needs_lab
 from harness.turnserver import TURN_PASSWORD, TURN_USER
 
 pytestmark = [pytest.mark.integration, needs_lab]
@@ -33,12 +34,15 @@ STUN = f"{STUN_PRIMARY[0]}:{STUN_PRIMARY[1]}"
 ICE_LINE = re.compile(r"ICE: ([\d.]+):(\d+) \((\w+)\) <-> ([\d.]+):(\d+) \((\w+)\)")
 
 
-def tone_share(path: Path, frequency: float) -> float:
-    """The share of the recording's power within 20 Hz of `frequency` (after start-up)."""
+def tone_share(path: Path, frequency: float, start: float = 0.5,
+               stop: float | None = None) -> float:
+    """The share of the recording's power within 20 Hz of `frequency`, from `start` to
+    `stop` seconds (by default after start-up, to the end)."""
     with wave.open(str(path), "rb") as source:
         rate, channels = source.getframerate(), source.getnchannels()
         samples = np.frombuffer(source.readframes(source.getnframes()), dtype="<i2")
-    samples = samples.astype(np.float64)[::channels][rate // 2:]
+    samples = samples.astype(np.float64)[::channels]
+    samples = samples[int(rate * start):None if stop is None else int(rate * stop)]
     assert len(samples) > rate, f"{path} is too short"
     power = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
     frequencies = np.fft.rfftfreq(len(samples), 1 / rate)
@@ -58,13 +62,13 @@ def settings(turn: bool = False, relay_only: bool = True) -> list[str]:
 
 
 def end(lab: NatLab, host: LabHost, user: str, port: int, turn: bool = False,
-        relay_only: bool = True) -> LabStack:
+        relay_only: bool = True, **env: str) -> LabStack:
     stack = lab.stack(host)
     aor = f"{user}@lab.test"
     stack.make_account(aor)
     done = stack.sipsimple("accounts", "set", aor, *settings(turn, relay_only))
     assert done.returncode == 0, done.stderr + done.stdout
-    stack.start(SIPSIMPLE_SIP_UDP_PORT=str(port), SIPSIMPLE_SIP_TRANSPORTS="udp")
+    stack.start(SIPSIMPLE_SIP_UDP_PORT=str(port), SIPSIMPLE_SIP_TRANSPORTS="udp", **env)
     return stack
 
 
@@ -189,3 +193,102 @@ def test_ice_that_cannot_succeed_gives_up_in_time_and_the_call_goes_on_plainly(
         assert "ICE failed (no working pair for component 1 within 10 s): plain RTP" in output, \
             output
         assert not ICE_LINE.search(output), output
+
+
+def recorded_seconds(path: Path) -> float:
+    """How much a recording in progress holds: its size after a 44-byte header, at the
+    format its header gives (checked against the finished file by `seconds_of`)."""
+    with wave.open(str(path), "rb") as source:
+        rate, width = source.getframerate(), source.getsampwidth() * source.getnchannels()
+    return max(0, path.stat().st_size - 44) / (width * rate)
+
+
+def seconds_of(path: Path) -> float:
+    with wave.open(str(path), "rb") as source:
+        return source.getnframes() / source.getframerate()
+
+
+def wait_recorded(path: Path, seconds: float, timeout: float = 60) -> None:
+    """Until the recording holds `seconds` of audio (the media clock's, not a sleep's)."""
+    deadline = time.monotonic() + timeout
+    while path.stat().st_size <= 44 if path.exists() else True:
+        assert time.monotonic() < deadline, f"{path} has no header yet"
+        time.sleep(0.1)
+    while recorded_seconds(path) < seconds:
+        assert time.monotonic() < deadline, f"{path} did not reach {seconds} s"
+        time.sleep(0.1)
+
+
+def test_a_new_lan_address_mid_call_moves_the_media_and_restarts_ice(
+        nat_lab: NatLab, tmp_path: Path) -> None:
+    """Alice's LAN address is replaced mid-call (10.1.0.2 gone, 10.1.0.3 and a new
+    default route): her facade notices (NetworkConditionsDidChange), her media moves to
+    new sockets on the new address, gathers again and her re-INVITE restarts ICE; the
+    tones go both ways before and after, and the new pair is reported."""
+    public = nat_lab.public
+    assert public is not None
+    host = nat_lab.hosts["easy"]
+    # SIP from whatever address the host has (the Via follows the route): the old one goes
+    caller = end(nat_lab, host, "alice", SIP_PORT, SIPSIMPLE_SIP_HOST="0.0.0.0")
+    callee = end(nat_lab, public, "bob", SIP_PORT)
+    alice_tone = tone_file(tmp_path / "alice-tone.wav", ALICE_TONE, 120.0, rate=8000,
+                           amplitude=0.4)
+    bob_tone = tone_file(tmp_path / "bob-tone.wav", BOB_TONE, 120.0, rate=8000, amplitude=0.4)
+    recorded, at_alice = tmp_path / "at-bob", tmp_path / "at-alice.wav"
+    answering = callee.popen("answer", "--auto", "--any", "--account", "bob@lab.test",
+                             "--play", str(bob_tone), "--record", str(recorded),
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL)
+    calling: subprocess.Popen[bytes] | None = None
+    try:
+        bob = Output(answering.stdout)
+        bob.expect("waiting for calls", timeout=60)
+        calling = caller.popen("call", f"sip:bob@{public.address}:{SIP_PORT}",
+                               "--account", "alice@lab.test", "--play", str(alice_tone),
+                               "--record", str(at_alice), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        alice = Output(calling.stdout)
+        alice.expect("ICE: ", timeout=60)
+        bob.expect("ICE: ", timeout=60)
+        wait_recorded(at_alice, 3)
+        [at_bob] = list(recorded.glob("*.wav"))
+        wait_recorded(at_bob, 3)
+        changed_at = {at_alice: recorded_seconds(at_alice), at_bob: recorded_seconds(at_bob)}
+        first_alice, first_bob = chosen(alice.text), chosen(bob.text)
+
+        old, new = host.address, "10.1.0.3"
+        host.run(IP, "addr", "del", f"{old}/24", "dev", "eth0")  # its routes go with it
+        host.run(IP, "addr", "add", f"{new}/24", "dev", "eth0")
+        host.run(IP, "route", "add", "default", "via", "10.1.0.1")
+        alice.forget()
+        bob.forget()
+        alice.expect(f"audio: PCMU/8000 Hz, RTP (unencrypted), {new}:", timeout=60)
+        alice.expect("ICE: ", timeout=60)
+        bob.expect("ICE: ", timeout=60)
+        moved_at = {at_alice: recorded_seconds(at_alice), at_bob: recorded_seconds(at_bob)}
+        for path in (at_alice, at_bob):
+            wait_recorded(path, moved_at[path] + 4)
+        calling.send_signal(signal.SIGINT)
+        assert calling.wait(60) == 0, alice.text
+        bob.expect("call ended by remote", timeout=60)
+    finally:
+        for process in (calling, answering):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    nat = nat_lab.nats["easy"].address
+    # the new pair: alice's new socket behind the same NAT (a new mapping) to bob's host
+    local, ltype, remote, rtype = chosen(alice.text)
+    assert (ltype, rtype) == ("srflx", "host") and local.startswith(f"{nat}:"), alice.text
+    assert local != first_alice[0] and remote == first_alice[2], alice.text
+    local, ltype, remote, rtype = chosen(bob.text)
+    assert (ltype, rtype) == ("host", "srflx") and remote.startswith(f"{nat}:"), bob.text
+    assert remote == chosen(alice.text)[0] and remote != first_bob[2], bob.text
+    for path, tone, who in ((at_bob, ALICE_TONE, "alice's tone at bob"),
+                            (at_alice, BOB_TONE, "bob's tone at alice")):
+        assert recorded_seconds(path) == pytest.approx(seconds_of(path), abs=0.1)
+        assert tone_share(path, tone, 0.5, changed_at[path]) > 0.3, f"{who}, before"
+        assert tone_share(path, tone, moved_at[path] + 0.5) > 0.3, f"{who}, after"

@@ -161,7 +161,8 @@ class SIPApplication(metaclass=Singleton):
     def _components(self) -> list[tuple[str, Callable[[], Callable[[], None]]]]:
         return [("dns", self._start_dns), ("tls", self._start_tls), ("audio", self._start_audio),
                 ("accounts", self._start_accounts), ("sessions", self._start_sessions),
-                ("nat", self._start_nat), ("msrp trace", self._start_msrp_trace)]
+                ("nat", self._start_nat), ("network", self._start_network),
+                ("msrp trace", self._start_msrp_trace)]
 
     def _start_tls(self) -> Callable[[], None]:
         from sipsimple.tls import TLSComponent
@@ -215,6 +216,15 @@ class SIPApplication(metaclass=Singleton):
         detector = NATDetector()
         detector.start()
         return detector.stop
+
+    @staticmethod
+    def _start_network() -> Callable[[], None]:
+        from sipsimple.network import NetworkMonitor
+
+        # After the sessions: they follow NetworkConditionsDidChange (an ICE restart).
+        monitor = NetworkMonitor()
+        monitor.start()
+        return monitor.stop
 
     @staticmethod
     def _start_accounts() -> Callable[[], None]:

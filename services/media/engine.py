@@ -86,6 +86,8 @@ class _StreamHandle:
     watchers: list[Any] = field(default_factory=list)
     closed: bool = False
     ice: IceLink | None = None
+    # what ice_gather was given (STUN servers, TURN server, relay_only): a rebind gathers again
+    ice_servers: tuple[list[Address], TurnServer | None, bool] | None = None
 
     def transmit(self, data: bytes, to: Address, on_rtcp: bool) -> None:
         """The stream's `transmit`: one datagram from its RTP or RTCP socket, or the
@@ -240,11 +242,7 @@ class Engine:
         stream = handle.stream = Stream(
             stream_id, handle.transmit, self._publish, rng=self._rng, timeout=self.timeout
         )
-        loop = gevent.get_hub().loop
-        for sock, on_rtcp in ((rtp, False), (rtcp, True)):
-            watcher = loop.io(sock.fileno(), 1)
-            watcher.start(self._readable, handle, sock, on_rtcp)
-            handle.watchers.append(watcher)
+        self._watch(handle)
         mixer.add(stream)
         self.streams[stream_id] = handle
         return self.stream_reply(stream_id)
@@ -259,6 +257,54 @@ class Engine:
             "rtcp_port": handle.rtcp.getsockname()[1],
         }
 
+    def _watch(self, handle: _StreamHandle) -> None:
+        loop = gevent.get_hub().loop
+        for sock, on_rtcp in ((handle.rtp, False), (handle.rtcp, True)):
+            watcher = loop.io(sock.fileno(), 1)
+            watcher.start(self._readable, handle, sock, on_rtcp)
+            handle.watchers.append(watcher)
+
+    @staticmethod
+    def _unwatch(handle: _StreamHandle) -> None:
+        for watcher in handle.watchers:
+            watcher.stop()
+            with contextlib.suppress(Exception):
+                watcher.close()
+        handle.watchers = []
+        handle.rtp.close()
+        handle.rtcp.close()
+
+    def rebind_stream(self, stream_id: str, address: str) -> dict[str, Any]:
+        """Move a stream to new sockets on `address` (the host's address changed).
+
+        The stream (codecs, SRTP, jitter buffer, mixer links, its latch) stays;
+        its sockets are replaced. A stream with ICE gets a new ICE link on the
+        new sockets that gathers again with the same servers (new host and
+        server-reflexive candidates, a new TURN allocation: the old one belongs
+        to the old 5-tuple) and new credentials: `media.ice_gathered` follows,
+        and the facade offers the restart (docs/nat.md). Until the new checks
+        select a pair the peer may not take what we send, as after any restart.
+        """
+        handle = self._handle(stream_id)
+        rtp, rtcp = self._bind_pair(address)  # before anything changes: an error leaves it be
+        now = time.time()
+        if handle.ice is not None:
+            handle.ice.close(now)  # releases the TURN allocations (from the old sockets)
+        self._unwatch(handle)
+        handle.rtp, handle.rtcp, handle.address = rtp, rtcp, address
+        self._watch(handle)
+        if handle.ice is not None:
+            handle.ice = handle.stream.ice = None
+            assert handle.ice_servers is not None
+            self._gather(handle, *handle.ice_servers)
+        return {
+            "stream_id": stream_id,
+            "address": address,
+            "rtp_port": rtp.getsockname()[1],
+            "rtcp_port": rtcp.getsockname()[1],
+            "ice": handle.ice is not None,
+        }
+
     def stream(self, stream_id: str) -> Stream:
         return self._handle(stream_id).stream
 
@@ -270,12 +316,7 @@ class Engine:
         if handle.ice is not None:
             handle.ice.close(time.time())  # releases TURN allocations: sent before closing
         handle.closed = True
-        for watcher in handle.watchers:
-            watcher.stop()
-            with contextlib.suppress(Exception):
-                watcher.close()
-        handle.rtp.close()
-        handle.rtcp.close()
+        self._unwatch(handle)
         with contextlib.suppress(MixerError):
             self.mixers[handle.mixer_id].remove(stream_id)
         self._publish("media.stream_ended", {"stream_id": stream_id, "stats": stats})
@@ -397,13 +438,22 @@ class Engine:
             if not isinstance(username, str) or not isinstance(password, str):
                 raise ValueError("turn_server needs a username and a password (strings)")
             turn = TurnServer(host, port, username, password)
+        self._gather(handle, servers, turn, relay_only)
+
+    def _gather(
+        self,
+        handle: _StreamHandle,
+        servers: list[Address],
+        turn: TurnServer | None,
+        relay_only: bool,
+    ) -> None:
         stream = handle.stream
 
         def selected(rtp: Address, rtcp: Address | None, now: float) -> None:
             stream.ice_selected(rtp, rtcp, now)
 
         link = IceLink(
-            stream_id,
+            stream.stream_id,
             [handle.rtp.getsockname()[:2], handle.rtcp.getsockname()[:2]],
             handle.send,
             self._publish,
@@ -412,6 +462,7 @@ class Engine:
         )
         link.gather(time.time(), servers, turn, relay_only)
         handle.ice = stream.ice = link
+        handle.ice_servers = (servers, turn, relay_only)
 
     def _ice(self, stream_id: str) -> IceLink:
         link = self._handle(stream_id).ice

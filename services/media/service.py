@@ -237,6 +237,10 @@ class MediaService(Service, NatProbeMethods):
         if stream_id in self.engine.streams:
             self.engine.end_stream(stream_id)
 
+    def rpc_rebind_stream(self, client: str, stream_id: str, address: str) -> dict[str, Any]:
+        with _service_errors():
+            return self.engine.rebind_stream(stream_id, address)
+
     def rpc_start_stream(self, client: str, stream_id: str, media: dict[str, Any]) -> None:
         with _service_errors():
             self.engine.stream(stream_id).start(media, time.time())

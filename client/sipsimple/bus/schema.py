@@ -212,6 +212,9 @@ METHODS: dict[str, dict[str, Method]] = {
             Param("mixer_id", OPT_STR, required=False),  # default "voice"
             Param("stream_id", OPT_STR, required=False),
         )),
+        # new sockets on another local address (the host's changed) -> create_stream's
+        # reply and "ice": whether ICE gathers again (media.ice_gathered follows)
+        Method("rebind_stream", (Param("stream_id", (str,)), Param("address", (str,)))),
         # the negotiated parameters: dataclasses.asdict() of
         # sipsimple.streams.rtp.NegotiatedMedia (field names as keys, srtp a
         # dict or None). start_stream and update_stream take the same;

@@ -92,6 +92,8 @@ class SessionBase:
         self._hold_sent = False  # what our last completed offer said
         self._proposal: dict[str, Any] | None = None  # our pending re-offer
         self._pending_removals: list[Any] = []
+        self._address_check = False  # the network changed: look whether the media must move
+        self._media_address: str | None = None  # where the media moved to (docs/nat.md)
         self._is_focus = False
         self._failure_reason: str | None = None  # why we are ending a session that never started
         self._ending_code: int | None = None
@@ -138,6 +140,14 @@ class SessionBase:
             log.warning("%r: signalling %s failed: %s", self, method, exc)
             return False
         return True
+
+    def _session_address(self) -> str:
+        """The address of our descriptions' c= (and of new streams' sockets): the
+        first description's, or where an address change moved the media since."""
+        if self._media_address is not None:
+            return self._media_address
+        assert self._local_sdp is not None
+        return str(self._local_sdp.address)
 
     def _set_state(self, state: str) -> None:
         with self._lock:
@@ -229,4 +239,7 @@ class SessionBase:
         raise NotImplementedError
 
     def _next_operation(self) -> None:
+        raise NotImplementedError
+
+    def _current_local_address(self) -> str:
         raise NotImplementedError

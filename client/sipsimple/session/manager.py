@@ -47,7 +47,7 @@ OBSERVED = (
     *sorted(name for name in EVENTS["signalling"]
             if name.startswith(("signalling.session_", "signalling.transfer_"))),
     "signalling.incoming_refused", "signalling.subscription_incoming", "ServiceDidDisconnect",
-    "ServiceDidRestart",
+    "ServiceDidRestart", "NetworkConditionsDidChange",
 )
 
 
@@ -214,6 +214,11 @@ class SessionManager(metaclass=Singleton):
                           "signalling")
         elif name == "signalling.subscription_incoming":
             self._unserved_subscription(notification.data)
+        elif name == "NetworkConditionsDidChange":
+            # each session looks whether its media must move (an ICE restart, docs/nat.md)
+            for session in self.sessions:
+                with contextlib.suppress(RuntimeError):  # stopped meanwhile
+                    self.submit(session.network_changed, session)
         elif name in ("ServiceDidDisconnect", "ServiceDidRestart") and (
             getattr(notification.data, "service", None) == "signalling"
         ):

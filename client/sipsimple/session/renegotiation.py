@@ -4,6 +4,8 @@ removal of failed streams) and the peer's (proposals, updates, hold).
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 from collections.abc import Iterable
 from typing import Any
@@ -18,12 +20,20 @@ from sipsimple.core.sdp import (
 )
 from sipsimple.notification import NotificationData
 
-from .base import BUS_TIMEOUT, SessionBase
+from .barrier import call_later
+from .base import BUS_TIMEOUT, STREAM_TIMEOUT, SessionBase
 from .sdp import answer_for, local_session, offer_for, place_streams
 
 __all__ = ["Renegotiation"]
 
 log = logging.getLogger(__name__)
+
+
+def _loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 class Renegotiation(SessionBase):
@@ -51,10 +61,71 @@ class Renegotiation(SessionBase):
         ):
             self._set_state("sending_proposal")
             self._change_hold(self._hold_wanted)
+        elif self._address_check:
+            self._address_check = False
+            self._move_media()
+
+    # --- our address changed: the media moves, ICE restarts (docs/nat.md) --------
+
+    def network_changed(self) -> None:
+        """NetworkConditionsDidChange, on the session's worker: checked when idle."""
+        self._address_check = True
+        self._next_operation()
+
+    def _move_media(self) -> None:
+        """Streams bound to an address the kernel no longer picks towards the peer move to
+        the one it picks now, gather again there, and a re-INVITE offers them (new
+        c=/m=, and with ICE new credentials and candidates: an ICE restart)."""
+        if self._local_sdp is None:
+            return
+        address = self._current_local_address()
+        if _loopback(address) and not _loopback(self._session_address()):
+            return  # no route at all for now: nowhere better to go (a later change will tell)
+        moving = [s for s in self.streams if callable(getattr(s, "rebind", None))
+                  and getattr(s, "local_rtp_address", None) not in (None, address)]
+        if not moving:
+            return
+        log.info("%r: the local address is now %s: moving %d stream(s) there", self, address,
+                 len(moving))
+        self._set_state("sending_proposal")
+        # c= of our descriptions from now on (o= stays: RFC 3264 8), and where new
+        # streams bind: the moved streams are there whatever the peer answers
+        self._media_address = address
+        proposal: dict[str, Any] = {"kind": "restart", "address": address,
+                                    "waiting": set(moving)}
+        self._proposal = proposal
+        def ready(stream: Any) -> None:  # on whatever thread the stream calls it
+            with contextlib.suppress(RuntimeError):  # the sessions stopped meanwhile
+                self._submit(lambda: self._rebound(proposal, stream))
+
+        for stream in list(moving):
+            try:
+                stream.rebind(address, lambda s=stream: ready(s))
+            except Exception as exc:
+                log.warning("%r: %r could not move to %s: %s", self, stream, address, exc)
+                proposal["waiting"].discard(stream)
+                moving.remove(stream)
+        if not moving:
+            self._proposal_done()
+            return
+        proposal["timer"] = call_later(STREAM_TIMEOUT, lambda: self._submit(
+            lambda: self._rebound(proposal, None, expired=True)))
+
+    def _rebound(self, proposal: dict[str, Any], stream: Any, expired: bool = False) -> None:
+        """A stream moved (and gathered again); the restart's offer goes once all did, or
+        after STREAM_TIMEOUT without those that did not report."""
+        if self._proposal is not proposal or self.state != "sending_proposal":
+            return
+        proposal["waiting"].discard(stream)
+        if proposal["waiting"] and not expired:
+            return
+        proposal["timer"].cancel()
+        self._reoffer("restart", {s: self._indexes[s] for s in self.streams},
+                      address=proposal["address"])
 
     def _reoffer(self, kind: str, indexes: dict[Any, int], **extra: Any) -> None:
         assert self._local_sdp is not None
-        local = local_session(self._local_sdp.address, self._user_agent())
+        local = local_session(self._session_address(), self._user_agent())
         offer = offer_for(local, indexes, self._local_sdp)
         self._proposal = {"kind": kind, "offer": offer, "indexes": indexes, **extra}
         self._send_reoffer(self._proposal)
@@ -165,6 +236,8 @@ class Renegotiation(SessionBase):
             self._hold_sent = proposal["hold"]
             self._update_streams(self.streams)
             self._post_hold("local")
+        elif kind == "restart":
+            self._update_streams(self.streams)  # the checks start on the new candidates
         self._post_remote_hold_change(held_before)
         self._proposal_done()
 
@@ -213,6 +286,8 @@ class Renegotiation(SessionBase):
         elif kind == "remove":
             keep = {s: i for s, i in current.items() if s not in proposal["streams"]}
             self._reoffer(kind, keep, streams=proposal["streams"])
+        elif kind == "restart":
+            self._reoffer(kind, current, address=proposal["address"])
         else:
             self._reoffer(kind, current, hold=proposal["hold"])
 
@@ -234,6 +309,11 @@ class Renegotiation(SessionBase):
         elif kind == "hold":
             self._hold_sent = proposal["hold"]
             self._post_hold("local")
+        elif kind == "restart":
+            # the media stays on the new address, offered nowhere: what the peer does
+            # with it is its own affair (its latch may follow); nothing more to try
+            log.warning("%r: the re-INVITE moving our media was refused: %s %s", self,
+                        data.code, data.reason)
         if data.code in (408, 481):  # RFC 5057: the dialog is gone
             self._proposal = None
             self._set_state("connected")
@@ -338,7 +418,7 @@ class Renegotiation(SessionBase):
             stream.deactivate()
         keep = {s: i for s, i in self._indexes.items() if s in self.streams and s not in removed}
         assert self._local_sdp is not None
-        local = local_session(self._local_sdp.address, self._user_agent())
+        local = local_session(self._session_address(), self._user_agent())
         held_before = {s: s.on_hold_by_remote for s in self.streams}
         answer = answer_for(offer, local, keep, self._local_sdp)
         if not self._bus("accept_reinvite", session_id=self._sid, body=bytes(answer)):
@@ -366,7 +446,7 @@ class Renegotiation(SessionBase):
         assert offer is not None and self._local_sdp is not None
         indexes = {s: i for s, i in self._indexes.items() if s in self.streams}
         indexes.update({s: self._proposed_indexes[s] for s in streams})
-        local = local_session(self._local_sdp.address, self._user_agent())
+        local = local_session(self._session_address(), self._user_agent())
         answer = answer_for(offer, local, indexes, self._local_sdp)
         if not self._bus("accept_reinvite", session_id=self._sid, body=bytes(answer)):
             self._end_streams(streams)
@@ -405,7 +485,7 @@ class Renegotiation(SessionBase):
         if self.state != "connected" or self._local_sdp is None:
             self._bus("reject_reinvite", session_id=self._sid, code=491)
             return
-        local = local_session(self._local_sdp.address, self._user_agent())
+        local = local_session(self._session_address(), self._user_agent())
         indexes = {s: self._indexes[s] for s in self.streams}
         self._offer = offer_for(local, indexes, self._local_sdp)
         self._bus("accept_reinvite", session_id=self._sid, body=bytes(self._offer))

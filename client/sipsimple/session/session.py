@@ -213,7 +213,12 @@ class Session(Renegotiation):
     def local_media_address(self) -> str:
         """The local IP address of the session's descriptions, for streams to bind their media."""
         if self._local_sdp is not None:
-            return str(self._local_sdp.address)
+            return self._session_address()
+        return self._current_local_address()
+
+    def _current_local_address(self) -> str:
+        """The local address the kernel picks now towards the peer (its route, or the
+        source of its INVITE): after a change of the host's address, the new one."""
         if self.direction == "outgoing" and self._routes:
             return local_address_for(self._routes[self._route_index].address)
         return local_address_for(self._source)

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import re
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,9 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self._ice_over = False  # the checks for the credentials in force ended, either way
         self._ice_chosen: dict[str, Any] | None = None
         self._ice_restarting = False  # new credentials: no a=remote-candidates until done
+        # moved to another address (rebind): the restart we offer, and who waits for it
+        self._moved = False
+        self._rebound: Callable[[], None] | None = None
 
     def __repr__(self) -> str:
         return f"<AudioStream {self._stream_id or 'new'} {self._state}>"
@@ -368,6 +372,41 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             log.warning("%r: ICE restart failed: %s", self, exc)
         return self._ice_local
 
+    def rebind(self, address: str, done: Callable[[], None]) -> None:
+        """Move the media to new sockets on `address` (the host's address changed).
+
+        With ICE the media service gathers again there (new credentials and
+        candidates: the restart the session offers next); `done` is called once
+        that is over (at once without ICE), on whatever thread. Raises
+        AudioStreamError when the stream cannot move (it stays where it was).
+        """
+        if self._state != "started" or self._stream_id is None:
+            raise AudioStreamError(f"{self!r} cannot move in state {self._state}")
+        with self._lock:
+            # before the call: with ICE, media.ice_gathered may come before its reply
+            self._rebound = done
+        try:
+            reply = media_call("rebind_stream", stream_id=self._stream_id, address=address)
+        except AudioError as exc:
+            self._rebound = None
+            raise AudioStreamError(str(exc)) from None
+        with self._lock:
+            self.local_rtp_address = str(reply.get("address") or address)
+            self.local_rtp_port = int(reply["rtp_port"])
+            self._rtcp_port = int(reply.get("rtcp_port") or self.local_rtp_port + 1)
+            self._moved = True
+            if reply.get("ice"):
+                # the old pair is gone with the old sockets: nothing carries the audio
+                # until the restart's checks select a pair on the new ones
+                self._ice_restarting = True
+                self.ice_active = False
+                self._ice_chosen = None
+                self.local_rtp_candidate_type = self.remote_rtp_candidate_type = None
+                return
+            rebound, self._rebound = self._rebound, None
+        if rebound is not None:
+            rebound()
+
     def _offer_to_answer(self) -> tuple[Any, int]:
         if self._remote_offer is not None and self._remote_index is not None:
             return self._remote_offer, self._remote_index
@@ -511,7 +550,22 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             except AudioError as exc:
                 self._post("MediaStreamDidFail", reason=str(exc))
                 return
-        if self._ice_remote is not None and offered is not None:
+        moved = self._moved and offered is False  # the answer to our offer after a move
+        if moved:
+            self._moved = False
+        if moved and self._ice_local is not None:
+            # our restart: checks from the new candidates
+            self._ice_remote = None
+            remote = remote_ice(remote_sdp, stream_index)
+            if remote is None or remote.mismatch:
+                try:
+                    media_call("ice_plain", stream_id=self._stream_id)
+                except AudioError as exc:
+                    log.warning("%r: %s", self, exc)
+            else:
+                self._ice_controlling = True  # we offered (RFC 8445 6.1.1)
+                self._ice_start(remote, negotiated.rtcp_mux)
+        elif self._ice_remote is not None and offered is not None:
             remote = remote_ice(remote_sdp, stream_index)
             if remote is not None and not remote.mismatch:
                 # new candidates, or the peer's restart (our answer restarted too)
@@ -520,7 +574,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         if self.on_hold_by_remote != held_before:
             self._post("AudioStreamDidChangeHoldState", originator="remote",
                        on_hold=self.on_hold_by_remote)
-        if negotiated != previous:
+        if negotiated != previous or moved:  # moved: our own address changed
             self._post("AudioStreamDidChangeRTPParameters")
 
     def hold(self) -> None:
@@ -681,6 +735,13 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
                     log.warning("%r: unusable ICE candidates: %s", self, exc)
             else:
                 log.warning("%r: no ICE candidates: %s", self, data.error)
+                if self._rebound is not None:
+                    self._ice_local = None  # moved, and nothing gathered: no ICE any more
+            with self._lock:
+                rebound, self._rebound = self._rebound, None
+            if rebound is not None:
+                rebound()
+                return
             self._initialized()
         elif what == "ice_state":
             self._post("AudioStreamICENegotiationStateDidChange",
