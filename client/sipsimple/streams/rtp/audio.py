@@ -386,7 +386,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             # before the call: with ICE, media.ice_gathered may come before its reply
             self._rebound = done
         try:
-            reply = media_call("rebind_stream", stream_id=self._stream_id, address=address)
+            reply = self._media("rebind_stream", stream_id=self._stream_id, address=address)
         except AudioError as exc:
             self._rebound = None
             raise AudioStreamError(str(exc)) from None
@@ -559,7 +559,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             remote = remote_ice(remote_sdp, stream_index)
             if remote is None or remote.mismatch:
                 try:
-                    media_call("ice_plain", stream_id=self._stream_id)
+                    self._media("ice_plain", stream_id=self._stream_id)
                 except AudioError as exc:
                     log.warning("%r: %s", self, exc)
             else:
