@@ -127,13 +127,38 @@ def test_stop_right_after_start_leaves_nothing_running(app: SIPApplication) -> N
         recorder.close()
 
 
-def test_dns_settings_survive_a_dns_service_crash(
-    app: SIPApplication, tmp_path: Path, dnsmasq: int
-) -> None:
+def kill_the_dns_service() -> None:
+    """SIGKILL the DNS service and return once the facade has seen its restart (observed
+    on the bus's own notifications, so after the application's observer ran)."""
     import os
     import signal
 
     from sipsimple.bus.client import get_bus
+
+    bus = get_bus()
+    deadline = time.monotonic() + 10
+    while not bus.state["dns"].instance:  # the facade knows the instance it kills
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    restarted = threading.Event()
+
+    class Restart:
+        def handle_notification(self, notification: Notification) -> None:
+            if notification.name == "ServiceDidRestart" and notification.data.service == "dns":
+                restarted.set()
+
+    watcher = Restart()
+    NotificationCenter().add_observer(watcher, sender=bus)
+    try:
+        os.kill(bus.ping("dns")["pid"], signal.SIGKILL)
+        assert restarted.wait(30), "the DNS service was not restarted"
+    finally:
+        NotificationCenter().discard_observer(watcher, sender=bus)
+
+
+def test_dns_settings_survive_a_dns_service_crash(
+    app: SIPApplication, tmp_path: Path, dnsmasq: int
+) -> None:
     from sipsimple.core import SIPURI
     from sipsimple.lookup import DNSLookup
 
@@ -143,27 +168,13 @@ def test_dns_settings_survive_a_dns_service_crash(
         f"SIPSimpleSettings:\n    dns:\n        nameservers = 127.0.0.1:{dnsmasq},\n"
     )
     recorder = Recorder(*APP_NOTIFICATIONS)
-    restarted = threading.Event()
-
-    class Restart:
-        def handle_notification(self, notification: Notification) -> None:
-            if notification.data.service == "dns":
-                restarted.set()
-
-    watcher = Restart()
-    NotificationCenter().add_observer(watcher, name="ServiceDidRestart")
     try:
         app.start(storage)
         recorder.wait("SIPApplicationDidStart")
         uri = SIPURI.parse("sip:srvonly.test")
         routes = DNSLookup().lookup_sip_proxy(uri, ["udp"]).wait(10)
         assert [(r.address, r.port) for r in routes] == [("127.0.0.3", 5070)]
-        deadline = time.monotonic() + 10
-        while not get_bus().state["dns"].instance:  # the facade knows the instance it kills
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(get_bus().ping("dns")["pid"], signal.SIGKILL)
-        assert restarted.wait(30), "the DNS service was not restarted"
+        kill_the_dns_service()
         deadline = time.monotonic() + 10
         while True:  # the settings are re-applied shortly after the restart
             try:
@@ -174,16 +185,12 @@ def test_dns_settings_survive_a_dns_service_crash(
                 time.sleep(0.2)
         assert [(r.address, r.port) for r in routes] == [("127.0.0.3", 5070)]
     finally:
-        NotificationCenter().remove_observer(watcher, name="ServiceDidRestart")
         recorder.close()
 
 
 def test_a_restarted_dns_service_gets_the_applications_lists_and_keeps_its_fallback(
     app: SIPApplication, dnsmasq: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
-    import signal
-
     from sipsimple.bus.client import get_bus
     from sipsimple.configuration.settings import SIPSimpleSettings
 
@@ -191,12 +198,6 @@ def test_a_restarted_dns_service_gets_the_applications_lists_and_keeps_its_fallb
     # list, so neither a settings change nor a restart may replace it with "none".
     monkeypatch.setenv("SIPSIMPLE_DNS_FALLBACK_NAMESERVERS", "127.0.0.1:9")
     recorder = Recorder(*APP_NOTIFICATIONS)
-    restarted = threading.Event()
-
-    class Restart:
-        def handle_notification(self, notification: Notification) -> None:
-            if notification.data.service == "dns":
-                restarted.set()
 
     def lists_become(nameservers: list[str]) -> dict[str, list[str]]:
         deadline = time.monotonic() + 20
@@ -207,8 +208,6 @@ def test_a_restarted_dns_service_gets_the_applications_lists_and_keeps_its_fallb
             assert time.monotonic() < deadline, state
             time.sleep(0.1)
 
-    watcher = Restart()
-    NotificationCenter().add_observer(watcher, name="ServiceDidRestart")
     try:
         app.start(MemoryStorage())
         recorder.wait("SIPApplicationDidStart")
@@ -217,14 +216,10 @@ def test_a_restarted_dns_service_gets_the_applications_lists_and_keeps_its_fallb
         settings.save()
         ours = [f"127.0.0.1:{dnsmasq}"]
         assert [str(n) for n in lists_become(ours)["fallback_nameservers"]] == ["127.0.0.1:9"]
-        while not get_bus().state["dns"].instance:  # the facade knows the instance it kills
-            time.sleep(0.02)
-        os.kill(get_bus().ping("dns")["pid"], signal.SIGKILL)
-        assert restarted.wait(30), "the DNS service was not restarted"
+        kill_the_dns_service()
         state = lists_become(ours)  # pushed again, in one request with the fallback
         assert [str(n) for n in state["fallback_nameservers"]] == ["127.0.0.1:9"]
     finally:
-        NotificationCenter().remove_observer(watcher, name="ServiceDidRestart")
         recorder.close()
 
 
@@ -234,42 +229,24 @@ def test_a_dns_service_restart_gets_what_the_start_pushed(
     """An application on its own storage pushes the dns settings at start, and again to
     a restarted DNS service: the same push, so the service's default fallback
     nameservers stay and it holds no override it did not hold."""
-    import os
-    import signal
-
     from sipsimple.bus.client import get_bus
 
     monkeypatch.setenv("SIPSIMPLE_DNS_FALLBACK_NAMESERVERS", "127.0.0.2:53")
     recorder = Recorder(*APP_NOTIFICATIONS)
-    restarted = threading.Event()
-
-    class Restart:  # observes the bus's own notifications: after the application did
-        def handle_notification(self, notification: Notification) -> None:
-            if notification.name == "ServiceDidRestart" and notification.data.service == "dns":
-                restarted.set()
-
-    watcher = Restart()
     try:
         app.start(MemoryStorage())
         recorder.wait("SIPApplicationDidStart")
         bus = get_bus()
-        NotificationCenter().add_observer(watcher, sender=bus)
         started = bus.call("dns", "get_nameservers")
         assert started["fallback_nameservers"] == ["127.0.0.2"]
         owned = bus.call("dns", "resources")["objects"]["client_objects"]
-        deadline = time.monotonic() + 10
-        while not bus.state["dns"].instance:  # the facade knows the instance it kills
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
-        os.kill(bus.ping("dns")["pid"], signal.SIGKILL)
-        assert restarted.wait(30), "the DNS service was not restarted"
-        for thread in threading.enumerate():  # the push, started before `restarted` was set
+        kill_the_dns_service()
+        for thread in threading.enumerate():  # the push, started before the restart was seen
             if thread.name == "sipsimple-dns-settings":
                 thread.join(30)
         assert bus.call("dns", "get_nameservers")["fallback_nameservers"] == ["127.0.0.2"]
         assert bus.call("dns", "resources")["objects"]["client_objects"] == owned
     finally:
-        NotificationCenter().discard_observer(watcher, sender=get_bus())
         recorder.close()
 
 

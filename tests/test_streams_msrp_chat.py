@@ -512,6 +512,18 @@ def test_chat_through_the_relay_of_the_domain_in_dns(
         events.wait(by(session, "SIPSessionDidEnd"))
 
 
+def chat_directly(events: Recorder, caplog: pytest.LogCaptureFixture) -> None:
+    """A chat both ways between accounts that want a relay, whose paths have no relay hop."""
+    with caplog.at_level(logging.INFO, logger="sipsimple.streams.msrp.relays"), \
+            facade(["alice", "bob"], configure=relay_wanted()) as accounts:
+        session, answering = chat_both_ways(events, accounts["alice"])
+        for ours in (session, answering):
+            [[own]] = paths(ours)
+            assert own.startswith("msrp://127.0.0.1:")
+        session.end()
+        events.wait(by(session, "SIPSessionDidEnd"))
+
+
 @pytest.mark.parametrize("zone_records", [
     "",  # the domain is unknown: NXDOMAIN
     f"host-record={DOMAIN},127.0.0.2\n",  # an address on which no relay listens (2855)
@@ -522,14 +534,7 @@ def test_a_domain_without_a_relay_chats_directly(
         caplog: pytest.LogCaptureFixture) -> None:
     zone = dnsmasq_zone(f"local=/test/\nhost-record=probe.{DOMAIN},127.0.0.1\n{zone_records}")
     dns_services(spawn_service, f"127.0.0.1:{zone}")
-    with caplog.at_level(logging.INFO, logger="sipsimple.streams.msrp.relays"), \
-            facade(["alice", "bob"], configure=relay_wanted()) as accounts:
-        session, answering = chat_both_ways(events, accounts["alice"])
-        for ours in (session, answering):
-            [[own]] = paths(ours)
-            assert own.startswith("msrp://127.0.0.1:")
-        session.end()
-        events.wait(by(session, "SIPSessionDidEnd"))
+    chat_directly(events, caplog)
     if zone_records:
         assert f"the MSRP relay of {DOMAIN} (tcp) is unusable: " in caplog.text
         assert "127.0.0.2:2855" in caplog.text
@@ -541,14 +546,7 @@ def test_a_nameserver_that_does_not_answer_leaves_the_chat_direct(
         spawn_service: Callable[..., Any], events: Recorder, blackhole_nameserver: str,
         caplog: pytest.LogCaptureFixture) -> None:
     dns_services(spawn_service, blackhole_nameserver)
-    with caplog.at_level(logging.INFO, logger="sipsimple.streams.msrp.relays"), \
-            facade(["alice", "bob"], configure=relay_wanted()) as accounts:
-        session, answering = chat_both_ways(events, accounts["alice"])
-        for ours in (session, answering):
-            [[own]] = paths(ours)
-            assert own.startswith("msrp://127.0.0.1:")
-        session.end()
-        events.wait(by(session, "SIPSessionDidEnd"))
+    chat_directly(events, caplog)
     [looked_up] = [r for r in caplog.records if "no MSRP relay" in r.getMessage()]
     assert "connecting directly" in looked_up.getMessage()
     assert f"no MSRP relay for {DOMAIN} (tcp): timeout: " in looked_up.getMessage()
