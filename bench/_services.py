@@ -1,5 +1,6 @@
 """Processes for the benches: a private runtime directory, the signalling, media and msrp
-services, stopping.
+services, stopping; the local accounts the benches call between, claimed on the
+signalling service.
 
 Benches do not import the tests tree, so what they share to start and stop
 the services they measure stands here.
@@ -14,8 +15,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # sipsimple is imported late at run time: private_runtime() sets its
+    # environment before sipsimple.bus is first imported
+    from sipsimple.account import Account
 
 
 def private_runtime(prefix: str) -> Path:
@@ -125,3 +132,49 @@ def stop(process: subprocess.Popen[Any] | None) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(5)
+
+
+def local_accounts(domain: str, names: Iterable[str] = ("alice", "bob"),
+                   configure: Callable[[Account], None] | None = None) -> dict[str, Account]:
+    """Enabled, saved accounts `name@domain` that do not register, by name.
+
+    `configure(account)` runs on each before it is saved: the bench's own settings.
+    The configuration (or SIPApplication) must be running.
+    """
+    from sipsimple.account import Account
+
+    accounts = {}
+    for name in names:
+        account = Account(f"{name}@{domain}")
+        account.enabled = True
+        account.sip.register = False
+        if configure is not None:
+            configure(account)
+        account.save()
+        accounts[name] = account
+    return accounts
+
+
+def wait_claimed(accounts: Iterable[Account], timeout: float) -> None:
+    """Until the signalling service lists every one of `accounts` as claimed.
+
+    A bus error (the service restarting) is retried until `timeout`; then a
+    RuntimeError names the addresses still not claimed.
+    """
+    from sipsimple.bus.client import BusError, get_bus
+
+    wanted = {str(account.uri) for account in accounts}
+    deadline = time.monotonic() + timeout
+    while True:
+        error: BusError | None = None
+        try:
+            status = get_bus().call("signalling", "status", timeout=2)
+            missing = wanted - {claim["aor"] for claim in status["accounts"]}
+            if not missing:
+                return
+        except BusError as exc:
+            error, missing = exc, wanted
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"not claimed on the signalling service within {timeout:g} s: "
+                               f"{', '.join(sorted(missing))}") from error
+        time.sleep(0.05)

@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _services import private_runtime, remove_runtime
+from _services import local_accounts, private_runtime, remove_runtime, wait_claimed
 
 DOMAIN = "bench.test"
 START_TIMEOUT = 60.0
@@ -159,32 +159,14 @@ class Load:
         SIPApplication().start(MemoryStorage())
         if not self._started.wait(START_TIMEOUT):
             raise RuntimeError("SIPApplicationDidStart did not come")
-        self.accounts = self._accounts()
+        self.accounts = local_accounts(DOMAIN)
+        wait_claimed(self.accounts.values(), 10)
         from sipsimple.bus.client import get_bus
         from sipsimple.core import SIPURI, Route, ToHeader
 
         port = get_bus().call("signalling", "get_transports")["udp"]
         self.route = Route("127.0.0.1", port, "udp")
         self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
-
-    def _accounts(self) -> dict[str, Any]:
-        from sipsimple.account import Account
-        from sipsimple.bus.client import get_bus
-
-        accounts = {}
-        for name in ("alice", "bob"):
-            account = Account(f"{name}@{DOMAIN}")
-            account.enabled = True
-            account.sip.register = False
-            account.save()
-            accounts[name] = account
-        wanted = {str(account.uri) for account in accounts.values()}
-        deadline = time.monotonic() + 10
-        while not wanted <= {c["aor"] for c in get_bus().call("signalling", "status")["accounts"]}:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the accounts were not claimed on the signalling service")
-            time.sleep(0.05)
-        return accounts
 
     def use(self, codec: str, srtp: bool) -> None:
         for account in self.accounts.values():

@@ -52,17 +52,27 @@ from pathlib import Path
 from typing import Any
 
 from _services import (
+    local_accounts,
     private_runtime,
     remove_runtime,
     start_media,
     start_signalling,
     stop,
+    wait_claimed,
     wait_ready,
 )
 
 DOMAIN = "bench.test"
 CALL_TIMEOUT = 15.0
 TARGET_MS = 100.0  # issue 17: what ICE may add on loopback-speed links
+
+
+def plain_pcmu(account: Any) -> None:
+    """Before each account is saved: PCMU without SRTP, and host candidates only
+    (no STUN server, no DNS lookup) unless a case configures its own."""
+    account.rtp.audio_codec_list = ("PCMU",)
+    account.rtp.encryption.enabled = False
+    account.nat_traversal.stun_server_list = []
 
 
 class Calls:
@@ -74,7 +84,7 @@ class Calls:
              "AudioStreamICENegotiationDidFail")
 
     def __init__(self) -> None:
-        from sipsimple.account import Account, AccountManager
+        from sipsimple.account import AccountManager
         from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
@@ -83,26 +93,11 @@ class Calls:
         from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
-        self.accounts = {}
-        for name in ("alice", "bob"):
-            account = Account(f"{name}@{DOMAIN}")
-            account.enabled = True
-            account.sip.register = False
-            account.rtp.audio_codec_list = ("PCMU",)
-            account.rtp.encryption.enabled = False
-            account.nat_traversal.stun_server_list = []  # host candidates, no DNS lookup
-            account.save()
-            self.accounts[name] = account
+        self.accounts = local_accounts(DOMAIN, configure=plain_pcmu)
         AccountManager().start()
         SessionManager().start()
-        bus = get_bus()
-        wanted = {str(account.uri) for account in self.accounts.values()}
-        deadline = time.monotonic() + 10
-        while not wanted <= {c["aor"] for c in bus.call("signalling", "status")["accounts"]}:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the accounts were not claimed on the signalling service")
-            time.sleep(0.05)
-        port = bus.call("signalling", "get_transports")["udp"]
+        wait_claimed(self.accounts.values(), 10)
+        port = get_bus().call("signalling", "get_transports")["udp"]
         self.route = Route("127.0.0.1", port, "udp")
         self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
         self._cond = threading.Condition()
@@ -243,31 +238,17 @@ class LabEnd:
     NAMES = Calls.NAMES
 
     def __init__(self, name: str) -> None:
-        from sipsimple.account import Account, AccountManager
-        from sipsimple.bus.client import get_bus
+        from sipsimple.account import AccountManager
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
         from sipsimple.notification import NotificationCenter
         from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
-        account = Account(f"{name}@{LAB_DOMAIN}")
-        account.enabled = True
-        account.sip.register = False
-        account.rtp.audio_codec_list = ("PCMU",)
-        account.rtp.encryption.enabled = False
-        account.nat_traversal.stun_server_list = []
-        account.save()
-        self.account = account
+        self.account = local_accounts(LAB_DOMAIN, (name,), plain_pcmu)[name]
         AccountManager().start()
         SessionManager().start()
-        bus = get_bus()
-        deadline = time.monotonic() + 20
-        while str(account.uri) not in {c["aor"] for c in bus.call("signalling", "status")
-                                       ["accounts"]}:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the account was not claimed on the signalling service")
-            time.sleep(0.05)
+        wait_claimed([self.account], 20)
         self._cond = threading.Condition()
         self.session: Any = None
         self.stream: Any = None

@@ -54,11 +54,13 @@ from pathlib import Path
 from typing import Any
 
 from _services import (
+    local_accounts,
     private_runtime,
     remove_runtime,
     start_msrp,
     start_signalling,
     stop,
+    wait_claimed,
     wait_ready,
 )
 
@@ -222,7 +224,7 @@ class Accounts:
     """alice and bob in this process, claimed on the signalling service."""
 
     def __init__(self, downloads: Path) -> None:
-        from sipsimple.account import Account, AccountManager
+        from sipsimple.account import AccountManager
         from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
@@ -235,25 +237,13 @@ class Accounts:
         settings = SIPSimpleSettings()
         settings.file_transfer.directory = str(downloads)
         settings.save()
-        accounts = {}
-        for name in ("alice", "bob"):
-            account = Account(f"{name}@{DOMAIN}")
-            account.enabled = True
-            account.sip.register = False
-            account.save()
-            accounts[name] = account
+        accounts = local_accounts(DOMAIN)
         AccountManager().start()
         SessionManager().start()
         self.alice = accounts["alice"]
-        bus = get_bus()
-        wanted = {str(account.uri) for account in accounts.values()}
-        deadline = time.monotonic() + 10
-        while not wanted <= {claim["aor"] for claim in bus.call("signalling", "status")
-                             ["accounts"]}:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the accounts were not claimed on the signalling service")
-            time.sleep(0.05)
-        self.route = Route("127.0.0.1", bus.call("signalling", "get_transports")["udp"], "udp")
+        wait_claimed(accounts.values(), 10)
+        port = get_bus().call("signalling", "get_transports")["udp"]
+        self.route = Route("127.0.0.1", port, "udp")
         self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
         self.watcher = Watcher()
         for name in NAMES:

@@ -32,16 +32,23 @@ import time
 from typing import Any
 
 from _services import (
+    local_accounts,
     private_runtime,
     remove_runtime,
     start_media,
     start_signalling,
     stop,
+    wait_claimed,
     wait_ready,
 )
 
 DOMAIN = "bench.test"
 DRAIN_TIMEOUT = 30.0  # for the sessions of a step to end
+
+
+def pcmu_only(account: Any) -> None:
+    """Before each account is saved: the one codec of the bench's calls."""
+    account.rtp.audio_codec_list = ("PCMU",)
 
 
 class Calls:
@@ -51,7 +58,7 @@ class Calls:
              "SIPSessionDidEnd")
 
     def __init__(self) -> None:
-        from sipsimple.account import Account, AccountManager
+        from sipsimple.account import AccountManager
         from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
@@ -60,24 +67,11 @@ class Calls:
         from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
-        self.accounts = {}
-        for name in ("alice", "bob"):
-            account = Account(f"{name}@{DOMAIN}")
-            account.enabled = True
-            account.sip.register = False
-            account.rtp.audio_codec_list = ("PCMU",)
-            account.save()
-            self.accounts[name] = account
+        self.accounts = local_accounts(DOMAIN, configure=pcmu_only)
         AccountManager().start()
         SessionManager().start()
-        bus = get_bus()
-        wanted = {str(account.uri) for account in self.accounts.values()}
-        deadline = time.monotonic() + 10
-        while not wanted <= {c["aor"] for c in bus.call("signalling", "status")["accounts"]}:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the accounts were not claimed on the signalling service")
-            time.sleep(0.05)
-        port = bus.call("signalling", "get_transports")["udp"]
+        wait_claimed(self.accounts.values(), 10)
+        port = get_bus().call("signalling", "get_transports")["udp"]
         self.route = Route("127.0.0.1", port, "udp")
         self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
         self._lock = threading.Lock()

@@ -45,11 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from _services import (
+    local_accounts,
     print_signalling_log,
     private_runtime,
     remove_runtime,
     start_signalling,
     stop,
+    wait_claimed,
     wait_ready,
 )
 
@@ -59,6 +61,11 @@ DOMAIN = "bench.test"
 TARGET_P50 = 3.0  # issue 18: p50 within 3x of pjsua2's, p99 within 4x, in the same run
 TARGET_P99 = 4.0
 CALL_TIMEOUT = 10.0  # for one notification the bench waits for
+
+
+def titled(account: Any) -> None:
+    """Before each account is saved: its user part as its display name (Alice, Bob)."""
+    account.display_name = account.id.partition("@")[0].title()
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -171,7 +178,7 @@ class OurCalls:
     """Alice calls bob through the signalling service, one call at a time."""
 
     def __init__(self) -> None:
-        from sipsimple.account import Account, AccountManager
+        from sipsimple.account import AccountManager
         from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
@@ -180,26 +187,12 @@ class OurCalls:
         from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
-        accounts = {}
-        for name in ("alice", "bob"):
-            account = Account(f"{name}@{DOMAIN}")
-            account.enabled = True
-            account.display_name = name.title()
-            account.sip.register = False
-            account.save()
-            accounts[name] = account
+        accounts = local_accounts(DOMAIN, configure=titled)
         AccountManager().start()
         SessionManager().start()
         self.alice = accounts["alice"]
-        bus = get_bus()
-        wanted = {str(account.uri) for account in accounts.values()}
-        deadline = time.monotonic() + CALL_TIMEOUT
-        while not wanted <= {claim["aor"] for claim in bus.call("signalling", "status")
-                             ["accounts"]}:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the accounts were not claimed on the signalling service")
-            time.sleep(0.05)
-        port = bus.call("signalling", "get_transports")["udp"]
+        wait_claimed(accounts.values(), CALL_TIMEOUT)
+        port = get_bus().call("signalling", "get_transports")["udp"]
         self.route = Route("127.0.0.1", port, "udp")
         self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
         self.tracker = Tracker()

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _services import private_runtime, remove_runtime
+from _services import local_accounts, private_runtime, remove_runtime, wait_claimed
 
 DOMAIN = "soak.test"
 STEP_TIMEOUT = 30.0  # for one step of a call (a notification) to come
@@ -59,6 +59,11 @@ WARMUP_CALLS = 4
 NAMES = ("SIPSessionNewIncoming", "SIPSessionDidStart", "SIPSessionDidFail", "SIPSessionDidEnd",
          "SIPSessionDidChangeHoldState", "SIPSessionHadProposalFailure", "AudioStreamGotDTMF",
          "ServiceDidRestart")
+
+
+def pcmu_only(account: Any) -> None:
+    """Before each account is saved: the one codec of the soak's calls."""
+    account.rtp.audio_codec_list = ("PCMU",)
 
 
 class CallFailed(Exception):
@@ -100,37 +105,8 @@ class Soak:
         self.app = SIPApplication()
         self.app.start(MemoryStorage())
         self._wait(lambda: self._seen.get(self.app), "SIPApplicationDidStart", 60)
-        self.accounts = self._accounts()
-
-    def _accounts(self) -> dict[str, Any]:
-        from sipsimple.account import Account
-
-        accounts = {}
-        for name in ("alice", "bob"):
-            account = Account(f"{name}@{DOMAIN}")
-            account.enabled = True
-            account.sip.register = False
-            account.rtp.audio_codec_list = ("PCMU",)
-            account.save()
-            accounts[name] = account
-        self.wait_claimed(accounts.values(), 30)
-        return accounts
-
-    def wait_claimed(self, accounts: Any, timeout: float) -> None:
-        from sipsimple.bus.client import BusError, get_bus
-
-        wanted = {str(account.uri) for account in accounts}
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                status = get_bus().call("signalling", "status", timeout=2)
-                if wanted <= {claim["aor"] for claim in status["accounts"]}:
-                    return
-            except BusError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the accounts were not claimed on the signalling service")
-            time.sleep(0.1)
+        self.accounts = local_accounts(DOMAIN, configure=pcmu_only)
+        wait_claimed(self.accounts.values(), 30)
 
     # -- notifications ------------------------------------------------------------
 
