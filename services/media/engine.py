@@ -266,6 +266,7 @@ class Engine:
             watcher.stop()
             with contextlib.suppress(Exception):
                 watcher.close()
+        handle.watchers.clear()  # they hold the handle: no cycle left to the garbage collector
         handle.rtp.close()
         handle.rtcp.close()
         with contextlib.suppress(MixerError):
