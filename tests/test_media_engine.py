@@ -119,6 +119,15 @@ def test_an_ended_stream_is_freed_at_once_not_by_the_garbage_collector(
     eventually(lambda: [ref() for ref in refs] == [None, None], "the ended streams freed", 5)
 
 
+@pytest.mark.usefixtures("no_cycle_collection")
+def test_an_ended_stream_with_ice_is_freed_at_once_too(engine: Engine) -> None:
+    a = engine.create_stream("127.0.0.1", "voice")
+    engine.ice_gather(a["stream_id"], [], None, False)
+    freed = weakref.ref(engine.stream(a["stream_id"]))
+    engine.end_stream(a["stream_id"])
+    eventually(lambda: freed() is None, "the ended stream freed", 5)
+
+
 def test_port_allocation_skips_ports_in_use_and_wraps(engine: Engine) -> None:
     engine.configure([41200, 41206], None)
     blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -261,6 +261,7 @@ class Engine:
         stats = handle.stream.end(time.time())
         if handle.ice is not None:
             handle.ice.close(time.time())  # releases TURN allocations: sent before closing
+            handle.ice = handle.stream.ice = None  # it holds both: no cycle left either
         handle.closed = True
         for watcher in handle.watchers:
             watcher.stop()
