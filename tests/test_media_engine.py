@@ -3,8 +3,11 @@ port allocation, and a failing port that does not stop the rest."""
 
 from __future__ import annotations
 
+import gc
+import os
 import socket
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -74,6 +77,55 @@ def test_two_streams_on_loopback(engine: Engine, events: Events) -> None:
     assert events.named("media.stream_ended")[0]["stream_id"] == a["stream_id"]
     with pytest.raises(NotFound):
         engine.end_stream(a["stream_id"])
+
+
+@pytest.fixture
+def no_cycle_collection() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
+
+
+@pytest.mark.usefixtures("no_cycle_collection")
+def test_an_ended_stream_is_freed_at_once_not_by_the_garbage_collector(
+    engine: Engine, events: Events
+) -> None:
+    # A stream in a reference cycle waits for a full collection, which a busy service
+    # makes rarely: hundreds of ended streams (and their C-side SRTP and codec state)
+    # piled up between two and raised the heap's high-water mark (bench/README.md, soak).
+    a = engine.create_stream("127.0.0.1", "voice")
+    b = engine.create_stream("127.0.0.1", "voice")
+    ka, kb = os.urandom(30), os.urandom(30)
+    suite = "AES_CM_128_HMAC_SHA1_80"
+    dtmf = {"telephone_event_payload_type": 101, "local_telephone_event_payload_type": 101,
+            "telephone_event_clock_rate": 8000}
+    first, second = engine.stream(a["stream_id"]), engine.stream(b["stream_id"])
+    first.start({**media(b), **dtmf, "srtp": {"suite": suite, "tag": 1, "local_key": ka,
+                                               "remote_key": kb}}, time.time())
+    second.start({**media(a), **dtmf, "srtp": {"suite": suite, "tag": 1, "local_key": kb,
+                                                "remote_key": ka}}, time.time())
+    engine.connect(a["stream_id"], b["stream_id"], True)
+    first.send_dtmf("5")
+    eventually(lambda: engine.stream(b["stream_id"]).stats()["packets_received"] > 10,
+               "B received packets")
+    first.update({**media(b), **dtmf, "direction": "sendonly", "srtp": {
+        "suite": suite, "tag": 1, "local_key": ka, "remote_key": kb}}, time.time())
+    refs = [weakref.ref(first), weakref.ref(second)]
+    del first, second
+    engine.end_stream(a["stream_id"])
+    engine.end_stream(b["stream_id"])
+    # (a tick that yielded halfway holds them until it resumes)
+    eventually(lambda: [ref() for ref in refs] == [None, None], "the ended streams freed", 5)
+
+
+@pytest.mark.usefixtures("no_cycle_collection")
+def test_an_ended_stream_with_ice_is_freed_at_once_too(engine: Engine) -> None:
+    a = engine.create_stream("127.0.0.1", "voice")
+    engine.ice_gather(a["stream_id"], [], None, False)
+    freed = weakref.ref(engine.stream(a["stream_id"]))
+    engine.end_stream(a["stream_id"])
+    eventually(lambda: freed() is None, "the ended stream freed", 5)
 
 
 def test_port_allocation_skips_ports_in_use_and_wraps(engine: Engine) -> None:

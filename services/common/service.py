@@ -47,6 +47,7 @@ from sipsimple.bus.schema import (
     method_for,
     request_id_of,
 )
+from sipsimple_services.common import memtrace
 from sipsimple_services.common.resources import process_resources
 from sipsimple_services.common.zap import bind_zap, serve_zap
 
@@ -223,6 +224,7 @@ class Service:
             return 2
         gevent.signal_handler(signal.SIGTERM, self.stop)
         gevent.signal_handler(signal.SIGINT, self.stop)
+        memtrace.install(self.name, endpoints.runtime_dir())  # off unless its variable is set
         self._loops = [
             gevent.spawn(serve_zap, self._zap, auth.keys_dir(), self.name),
             gevent.spawn(self._serve),

@@ -315,8 +315,9 @@ class Engine:
         stats = handle.stream.end(time.time())
         if handle.ice is not None:
             handle.ice.close(time.time())  # releases TURN allocations: sent before closing
+            handle.ice = handle.stream.ice = None  # it holds both: no cycle left either
         handle.closed = True
-        self._unwatch(handle)
+        self._unwatch(handle)  # the watchers hold the handle: no cycle left for the collector
         with contextlib.suppress(MixerError):
             self.mixers[handle.mixer_id].remove(stream_id)
         self._publish("media.stream_ended", {"stream_id": stream_id, "stats": stats})

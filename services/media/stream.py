@@ -67,6 +67,10 @@ STATS_INTERVAL = 1.0  # media.stream_stats at most this often
 MAX_PULLS = 6  # jitter buffer reads per tick when the peer's packets are shorter than 20 ms
 
 
+def _transmit_nothing(data: bytes, to: Address, on_rtcp: bool) -> None:
+    """The `transmit` of an ended stream."""
+
+
 class StreamStateError(Exception):
     """An operation the stream cannot do in its state (not started, no telephone-event)."""
 
@@ -247,6 +251,11 @@ class Stream(Port):
             with contextlib.suppress(Exception):  # the stream ends anyway
                 self._send_rtcp(self.session.bye(now))
         self.ended = True
+        # Nothing is sent once ended. The engine's `transmit` is a method of the
+        # handle that holds this stream: dropping it leaves no reference cycle, so
+        # the stream and its codec, buffers and SRTP context are freed now rather
+        # than at the next full garbage collection (bench/README.md, soak).
+        self._transmit = _transmit_nothing
         return self.stats()
 
     def fail(self, reason: str) -> None:
