@@ -238,6 +238,9 @@ def run_chat(session: Any, stream: Any, events: Events, console: ChatConsole,
     state = ChatState()
     hangup_at: float | None = None  # Ctrl-D / end of stdin: hang up once the outcomes came
     hung_up = False
+    # Messages typed before the end wait for their outcome and for the session's start
+    # (all may be delivered before it is posted; ending before it would cancel it).
+    started = wait_start = False
     try:
         while True:
             notification = events.get(0.1)
@@ -259,6 +262,7 @@ def run_chat(session: Any, stream: Any, events: Events, console: ChatConsole,
                                                    "ChatStreamDidNotDeliverMessage"):
                     _outcome(console, state, notification)
                 elif sender is session and name == "SIPSessionDidStart":
+                    started = True
                     show(notification)
                     console.print("type a line and Enter to send it; Ctrl-D on an empty "
                                   "line hangs up")
@@ -267,7 +271,8 @@ def run_chat(session: Any, stream: Any, events: Events, console: ChatConsole,
                     if name in ENDS:
                         break
             if hangup_at is not None:
-                if not hung_up and (not state.sent or time.monotonic() > hangup_at):
+                if not hung_up and ((not state.sent and (started or not wait_start))
+                                    or time.monotonic() > hangup_at):
                     hung_up = True
                     console.print("hanging up")
                     session.end()
@@ -277,6 +282,7 @@ def run_chat(session: Any, stream: Any, events: Events, console: ChatConsole,
                     continue
                 if what == "eof":
                     hangup_at = time.monotonic() + OUTCOME_WAIT
+                    wait_start = bool(state.sent)
                     if state.sent:
                         console.print(f"waiting for the outcome of {len(state.sent)} "
                                       "message(s)")
