@@ -463,6 +463,13 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         self._set_active()
         self._post("MediaStreamDidStart")
 
+    def _ice_plain(self) -> None:
+        """The peer does no ICE (or mismatched): plain symmetric RTP to its SDP address."""
+        try:
+            self._media("ice_plain", stream_id=self._stream_id)
+        except AudioError as exc:
+            log.warning("%r: %s", self, exc)
+
     def _ice_begin(self, negotiated: NegotiatedMedia, remote_sdp: FrozenSDPSession, index: int,
                    remote_offered: bool | None) -> bool:
         """Start the checks if both sides do ICE (True), else plain RTP (False)."""
@@ -470,10 +477,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             return False
         remote = remote_ice(remote_sdp, index)
         if remote is None or remote.mismatch:
-            try:
-                self._media("ice_plain", stream_id=self._stream_id)
-            except AudioError as exc:
-                log.warning("%r: %s", self, exc)
+            self._ice_plain()
             return False
         # the offerer controls (RFC 8445 6.1.1); facing an ice-lite peer we always do
         self._ice_controlling = remote_offered is False or remote.lite
@@ -576,10 +580,7 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             self._ice_remote = None
             remote = remote_ice(remote_sdp, stream_index)
             if remote is None or remote.mismatch:
-                try:
-                    self._media("ice_plain", stream_id=self._stream_id)
-                except AudioError as exc:
-                    log.warning("%r: %s", self, exc)
+                self._ice_plain()
             else:
                 self._ice_controlling = True  # we offered (RFC 8445 6.1.1)
                 self._ice_start(remote, negotiated.rtcp_mux)
