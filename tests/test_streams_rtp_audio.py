@@ -546,6 +546,41 @@ def test_media_events_with_any_data_never_raise(what: str, fields: dict[str, Any
         stream.remote_rtp_address_received, str)
 
 
+def test_checks_events_of_a_replaced_ice_link_are_dropped() -> None:
+    """The old link's success, come after a move or restart (its reply travels on another
+    socket), would put the stream back on a pair whose sockets are gone."""
+    from sipsimple.audio import media_events
+    from sipsimple.notification import Notification, NotificationData
+    from sipsimple.streams.rtp.ice import LocalICE
+
+    stream = AudioStream.new_from_sdp(settings_account(("PCMU",)), offer(), 0)
+    stream._stream_id, stream._state = "s-2", "started"
+    candidate = {"component": "RTP", "type": "host", "address": "127.0.0.1", "port": 4000,
+                 "priority": 1, "rel_addr": None}
+    chosen = [{"component": "RTP", "local": candidate, "remote": {**candidate, "port": 5000}}]
+
+    def succeeded(ufrag: str) -> list[str]:
+        with Recorder(sender=stream) as posted:
+            media_events.handle_notification(Notification("media.ice_succeeded", None,
+                NotificationData(stream_id="s-2", ufrag=ufrag, duration=0.1, chosen=chosen,
+                                 local_candidates=[], remote_candidates=[], valid_pairs=[],
+                                 valid_list=[])))
+        return [n.name for n in posted.seen]
+
+    def local(ufrag: str) -> LocalICE:
+        return LocalICE(ufrag, "p" * 22, (), "127.0.0.1", 4000, "127.0.0.1", 4001, "host")
+
+    media_events.register("s-2", stream)
+    try:
+        stream._ice_local, stream._rebound = local("old"), lambda: None  # moving: not gathered
+        assert succeeded("old") == [] and not stream.ice_active
+        stream._ice_local, stream._rebound = local("new"), None  # gathered there
+        assert succeeded("old") == [] and not stream.ice_active
+        assert "AudioStreamICENegotiationDidSucceed" in succeeded("new") and stream.ice_active
+    finally:
+        media_events.unregister("s-2")
+
+
 @settings(max_examples=200, deadline=None)
 @given(name=st.text(max_size=20), fields=st.dictionaries(st.text(max_size=10), _VALUES,
                                                          max_size=4))

@@ -183,8 +183,14 @@ class IceLink:
             previous, self.state = self.state, state
             self._publish(
                 "media.ice_state",
-                {"stream_id": self.stream_id, "prev_state": previous, "state": state},
+                {**self._tag(), "prev_state": previous, "state": state},
             )
+
+    def _tag(self) -> dict[str, Any]:
+        """What the checks' events carry: the stream, and the local ufrag that tells this
+        link's (and this restart's) events from those of one it replaced."""
+        return {"stream_id": self.stream_id,
+                "ufrag": self.agent.local_ufrag if self.agent is not None else None}
 
     # --- gathering ----------------------------------------------------------------
 
@@ -482,9 +488,7 @@ class IceLink:
             elif isinstance(effect, IceFailed):
                 self.failure = effect.reason
                 self.selected = {}
-                self._publish(
-                    "media.ice_failed", {"stream_id": self.stream_id, "reason": effect.reason}
-                )
+                self._publish("media.ice_failed", {**self._tag(), "reason": effect.reason})
             elif isinstance(effect, ConsentLost):
                 self.consent_lost = True
                 log.info("stream %s: consent lost for %s", self.stream_id, effect.remote)
@@ -513,7 +517,7 @@ class IceLink:
         self._publish(
             "media.ice_succeeded",
             {
-                "stream_id": self.stream_id,
+                **self._tag(),
                 "duration": round(duration, 6),
                 "local_candidates": [candidate_data(c) for c in agent.local_candidates()],
                 "remote_candidates": _unique([candidate_data(p.remote) for p in agent.pairs]),

@@ -733,12 +733,14 @@ EVENTS: dict[str, frozenset[str]] = {
         # {stream_id, ufrag, pwd, candidates [a=candidate values], default {address,
         # port, rtcp_address, rtcp_port, type}, failures} or {stream_id, error}
         "media.ice_gathered",
-        "media.ice_state",  # {stream_id, prev_state, state}: the original SDK's names
-        # {stream_id, duration, local_candidates, remote_candidates, valid_pairs,
+        # the checks' events have the link's local ufrag: a moved or restarted
+        # stream's facade drops those of the link it replaced
+        "media.ice_state",  # {stream_id, ufrag, prev_state, state}: the original SDK's names
+        # {stream_id, ufrag, duration, local_candidates, remote_candidates, valid_pairs,
         # valid_list, chosen}: candidates {component, type, address, port, priority,
         # rel_addr}, pairs {local_candidate, remote_candidate, state, nominated}
         "media.ice_succeeded",
-        "media.ice_failed",  # {stream_id, reason}
+        "media.ice_failed",  # {stream_id, ufrag, reason}
         "media.port_done",  # {port_id}: a player reached the end of its file
         "media.devices_changed",  # {input, output, alert}: e.g. a fallback to null
     }),

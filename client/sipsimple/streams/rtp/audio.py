@@ -762,6 +762,8 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
                 rebound()
                 return
             self._initialized()
+        elif not self._ice_current(getattr(data, "ufrag", None)):
+            log.debug("%r: media.%s of a replaced ICE link dropped", self, what)
         elif what == "ice_state":
             self._post("AudioStreamICENegotiationStateDidChange",
                        prev_state=getattr(data, "prev_state", None),
@@ -799,6 +801,15 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             self._post("AudioStreamICENegotiationDidFail",
                        reason=str(getattr(data, "reason", "failed")))
             self._ice_done()
+
+    def _ice_current(self, ufrag: object) -> bool:
+        """Whether a checks' event is of the link we use: the last words of one a move or
+        restart replaced come on the event socket, and may come after the reply."""
+        with self._lock:
+            local = self._ice_local.ufrag if self._ice_local is not None else None
+            if self._rebound is not None:  # moving: until it gathered, only the old is known
+                return ufrag != local
+            return local is None or ufrag == local
 
     def _ice_done(self) -> None:
         """The checks ended (either way: plain RTP after a failure): the stream started."""
