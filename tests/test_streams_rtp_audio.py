@@ -9,13 +9,11 @@ other with its frequency (FFT) and about its level.
 
 from __future__ import annotations
 
-import gc
 import socket
 import struct
 import threading
 import time
 import wave
-import weakref
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -106,27 +104,6 @@ def test_srtp_policy_of_the_account_decides() -> None:
         AudioStream.new_from_sdp(settings_account(key_negotiation="sdes_mandatory"), offer(), 0)
     assert audio_config(settings_account(enabled=False)).srtp == "disabled"
     assert audio_config(settings_account()).srtp == "optional"
-
-
-def test_the_stream_holds_its_session_weakly() -> None:
-    # The session holds its streams: a strong reference back made a cycle that kept
-    # each ended call's objects until a full garbage collection (bench/README.md, soak).
-    class Owner:
-        streams: list[Any]
-
-    stream = AudioStream(settings_account())
-    session = Owner()
-    session.streams = [stream]
-    stream.session = session
-    assert stream.session is session
-    freed = weakref.ref(session)
-    gc.disable()
-    try:
-        del session
-        assert freed() is None
-    finally:
-        gc.enable()
-    assert stream.session is None
 
 
 def test_codec_list_of_the_account_else_the_global_one() -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 if TYPE_CHECKING:
@@ -39,6 +41,25 @@ class IMediaStream(ABC):
     hold_supported: bool = False
     on_hold_by_local: bool = False
     on_hold_by_remote: bool = False
+
+    _session_ref: Callable[[], Any] | None = None
+
+    @property
+    def session(self) -> Any:
+        """The session the stream belongs to (None before `initialize`).
+
+        Held weakly: the session holds its streams, and the cycle of the two kept a
+        whole ended call (bridge, SDP, headers, MSRP queues) alive until the garbage
+        collector's next full pass, which raised the facade's heap high-water mark
+        in the soak (bench/README.md)."""
+        return None if self._session_ref is None else self._session_ref()
+
+    @session.setter
+    def session(self, session: Any) -> None:
+        try:
+            self._session_ref = None if session is None else weakref.ref(session)
+        except TypeError:  # an object without weak references (a test's stand-in)
+            self._session_ref = lambda: session
 
     @property
     def on_hold(self) -> bool:

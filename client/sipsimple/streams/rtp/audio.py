@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import re
 import threading
-import weakref
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -133,7 +132,6 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         from sipsimple.application import SIPApplication
 
         self.account = account
-        self._session: Callable[[], Any] | None = None
         self.direction: str | None = None
         self._mixer: AudioMixer = SIPApplication.voice_audio_mixer or AudioMixer("voice")
         self.mixer_chosen = False  # the facade places the stream on a media worker
@@ -242,23 +240,6 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         stream = cls(account)
         stream._remote_offer, stream._remote_index = remote_sdp, stream_index
         return stream
-
-    @property
-    def session(self) -> Any:
-        """The session the stream belongs to (None before `initialize`).
-
-        Held weakly: the session holds its streams, and the cycle of the two kept a
-        whole ended call (the stream's bridge, SDP, headers) alive until the garbage
-        collector's next full pass, which raised the facade's heap high-water mark
-        in the soak (bench/README.md)."""
-        return None if self._session is None else self._session()
-
-    @session.setter
-    def session(self, session: Any) -> None:
-        try:
-            self._session = None if session is None else weakref.ref(session)
-        except TypeError:  # an object without weak references (a test's stand-in)
-            self._session = lambda: session
 
     def initialize(self, session: Any, direction: str) -> None:
         with self._lock:
