@@ -7,6 +7,7 @@ call of the scenario succeeded.
 
 from __future__ import annotations
 
+import io
 import random
 import shutil
 import socket
@@ -52,10 +53,12 @@ def _bound(port: int, kind: int) -> bool:
 def free_ports(count: int = 1, *, kinds: tuple[int, ...] = (socket.SOCK_DGRAM,)) -> int:
     """A base port N such that N..N+count-1 are free for every socket kind asked.
 
-    Below the kernel's ephemeral range (32768 and up on Linux), so that no socket
-    bound to port 0 elsewhere takes it between this probe and SIPp's bind."""
+    Below the kernel's ephemeral range (32768 and up on Linux) and the media
+    service's RTP ports (16384-32767 by default, taken one after the other by the
+    services of parallel tests), so that nothing else takes it between this probe
+    and the peer's bind."""
     for _ in range(200):
-        base = random.randrange(20000, 32768 - count)
+        base = random.randrange(10000, 16384 - count)
         if all(_free(base + i, kind) for i in range(count) for kind in kinds):
             return base
     raise RuntimeError("no free ports")
@@ -125,16 +128,25 @@ class SIPp:
         port = options.get("port")
         if port is None:
             port = options["port"] = free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
-        process = subprocess.Popen(
-            self.command(scenario_file, **options),  # type: ignore[arg-type]
-            cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
-        self.processes.append(process)
-        deadline = time.monotonic() + 15
-        while process.poll() is None and not _bound(int(str(port)), kind):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"sipp did not bind its port {port}: {self.errors()}")
-            time.sleep(0.02)
+        for _attempt in range(3):
+            process = subprocess.Popen(
+                self.command(scenario_file, **options),  # type: ignore[arg-type]
+                cwd=self.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+            self.processes.append(process)
+            deadline = time.monotonic() + 15
+            while process.poll() is None and not _bound(int(str(port)), kind):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"sipp did not bind its port {port}: {self.errors()}")
+                time.sleep(0.02)
+            if process.returncode != 254:
+                return process
+            # as in run(): a media or control port taken meanwhile; new ones
+            output = process.stderr.read() if process.stderr else b""
+            if b"Address already in use" not in output:
+                process.stderr = io.BytesIO(output)  # read: the caller reads it again
+                return process
+            self.processes.remove(process)
         return process
 
     def start_uas(self, scenario_file: Path, **options: object) -> tuple[
