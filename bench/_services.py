@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     # sipsimple is imported late at run time: private_runtime() sets its
     # environment before sipsimple.bus is first imported
     from sipsimple.account import Account
+    from sipsimple.core import Route, ToHeader
 
 
 def private_runtime(prefix: str) -> Path:
@@ -178,3 +179,27 @@ def wait_claimed(accounts: Iterable[Account], timeout: float) -> None:
             raise RuntimeError(f"not claimed on the signalling service within {timeout:g} s: "
                                f"{', '.join(sorted(missing))}") from error
         time.sleep(0.05)
+
+
+def start_sessions(domain: str, configure: Callable[[Account], None] | None = None,
+                   claim_timeout: float = 10) -> dict[str, Account]:
+    """The facade without SIPApplication: alice and bob of `domain` (`local_accounts`),
+    the AccountManager and the SessionManager started, the accounts claimed on the
+    signalling service. The configuration must be running."""
+    from sipsimple.account import AccountManager
+    from sipsimple.session import SessionManager
+
+    accounts = local_accounts(domain, configure=configure)
+    AccountManager().start()
+    SessionManager().start()
+    wait_claimed(accounts.values(), claim_timeout)
+    return accounts
+
+
+def route_to(domain: str, user: str = "bob") -> tuple[Route, ToHeader]:
+    """The route to the local signalling service's UDP transport, and `user@domain`'s To."""
+    from sipsimple.bus.client import get_bus
+    from sipsimple.core import SIPURI, Route, ToHeader
+
+    port = get_bus().call("signalling", "get_transports")["udp"]
+    return Route("127.0.0.1", port, "udp"), ToHeader(SIPURI(user=user, host=domain))

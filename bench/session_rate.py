@@ -32,13 +32,13 @@ import time
 from typing import Any
 
 from _services import (
-    local_accounts,
     private_runtime,
     remove_runtime,
+    route_to,
     start_media,
+    start_sessions,
     start_signalling,
     stop,
-    wait_claimed,
     wait_ready,
 )
 
@@ -58,22 +58,13 @@ class Calls:
              "SIPSessionDidEnd")
 
     def __init__(self) -> None:
-        from sipsimple.account import AccountManager
-        from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
-        from sipsimple.core import SIPURI, Route, ToHeader
         from sipsimple.notification import NotificationCenter
-        from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
-        self.accounts = local_accounts(DOMAIN, configure=pcmu_only)
-        AccountManager().start()
-        SessionManager().start()
-        wait_claimed(self.accounts.values(), 10)
-        port = get_bus().call("signalling", "get_transports")["udp"]
-        self.route = Route("127.0.0.1", port, "udp")
-        self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
+        self.accounts = start_sessions(DOMAIN, configure=pcmu_only)
+        self.route, self.to_bob = route_to(DOMAIN)
         self._lock = threading.Lock()
         self._placed: dict[Any, float] = {}
         self.setups: list[float] = []
