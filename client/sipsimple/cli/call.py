@@ -74,6 +74,9 @@ def describe_statistics(stats: dict[str, Any]) -> str:
     return ", ".join(shown) if shown else "no statistics"
 
 
+ENDS = ("SIPSessionDidFail", "SIPSessionDidEnd")
+
+
 class Events:
     """Notifications of interest, queued for the command's main thread."""
 
@@ -100,6 +103,26 @@ class Events:
             return self.items.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def next_for(self, session: Any, timeout: float) -> Notification:
+        """The next notification (waited for in steps of `timeout`); another incoming
+        session than `session` is refused busy on the way."""
+        while True:
+            notification = self.get(timeout)
+            if notification is None:
+                continue
+            if notification.name == "SIPSessionNewIncoming" and notification.sender is not session:
+                busy(notification.sender)
+                continue
+            return notification
+
+    def wait_end(self, session: Any, timeout: float = 5) -> Notification | None:
+        """After a hang-up: the session's end (DidEnd or DidFail); None when nothing
+        came for `timeout` seconds."""
+        while (n := self.get(timeout)) is not None:
+            if n.sender is session and n.name in ENDS:
+                return n
+        return None
 
 
 class Keys:
@@ -475,10 +498,8 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
         except KeyboardInterrupt:
             status("hanging up")
             session.end()
-            while (n := events.get(5)) is not None:
-                if n.sender is session and n.name in ("SIPSessionDidFail", "SIPSessionDidEnd"):
-                    show(n)
-                    break
+            if (n := events.wait_end(session)) is not None:
+                show(n)
         finally:
             if player is not None:
                 player.stop()
