@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -39,6 +38,7 @@ from pathlib import Path
 import pytest
 
 from harness import peers
+from harness.processes import stop_process
 
 TEMPLATE = Path(__file__).parent.parent / "data" / "kamailio" / "kamailio.cfg.in"
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
@@ -234,12 +234,7 @@ class Kamailio:
         if process is None or process.poll() is not None:
             return
         # -DD keeps the main process in our hands; it takes its children down on SIGTERM.
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, timeout)
 
 
 def render_config(
