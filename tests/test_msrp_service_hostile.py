@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from harness.msrp import call, of, start_msrp_service
 from harness.notifications import Recorder
 
-from sipsimple.bus.client import BusClient, get_bus
+from sipsimple.bus.client import BusClient
 
 pytestmark = pytest.mark.integration
 
@@ -30,17 +31,8 @@ TEN_MB = 10 * 1024 * 1024
 @pytest.fixture
 def bus(spawn_service: Callable[..., Any]) -> BusClient:
     # a response waits 5 s, not 30, so that a silent peer's 408 comes soon
-    spawn_service("sipsimple_services.msrp", "msrp", SIPSIMPLE_CLIENT_TIMEOUT="2",
-                  SIPSIMPLE_MSRP_RESPONSE_TIMEOUT="5")
-    return get_bus()
-
-
-def call(bus: BusClient, method: str, **params: Any) -> Any:
-    return bus.call("msrp", method, **params)
-
-
-def of(session_id: str, name: str) -> Callable[[Any], bool]:
-    return lambda n: n.name == name and getattr(n.data, "session_id", None) == session_id
+    return start_msrp_service(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2",
+                              SIPSIMPLE_MSRP_RESPONSE_TIMEOUT="5")
 
 
 class Peer:
