@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +121,20 @@ def wait_ready(process: subprocess.Popen[Any], check: Any, timeout: float = 15) 
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def wait_pinged(processes: Sequence[subprocess.Popen[Any]], names: Sequence[str]) -> None:
+    """Until each service of `names` (run by the process at the same place in `processes`)
+    answers a ping, asked by a probe client of its own."""
+    from sipsimple.bus.client import BusClient
+
+    probe = BusClient(services=list(names), post_notifications=False)
+    probe.start()
+    try:
+        for process, name in zip(processes, names, strict=True):
+            wait_ready(process, lambda name=name: probe.ping(name, timeout=0.5))
+    finally:
+        probe.stop(goodbye=False)
 
 
 def stop(process: subprocess.Popen[Any] | None) -> None:

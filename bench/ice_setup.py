@@ -61,7 +61,7 @@ from _services import (
     start_signalling,
     stop,
     wait_claimed,
-    wait_ready,
+    wait_pinged,
 )
 
 DOMAIN = "bench.test"
@@ -588,17 +588,10 @@ def main() -> int:
     print("audio call setup, Session.connect() -> both MediaStreamDidStart: ICE against "
           "ICE off", flush=True)
     try:
-        from sipsimple.bus.client import BusClient
         from sipsimple.session import SessionManager
 
         services = [start_signalling(runtime), start_media(runtime)]
-        probe = BusClient(services=["signalling", "media"], post_notifications=False)
-        probe.start()
-        try:
-            for service, name in zip(services, ("signalling", "media"), strict=True):
-                wait_ready(service, lambda name=name: probe.ping(name, timeout=0.5))
-        finally:
-            probe.stop(goodbye=False)
+        wait_pinged(services, ("signalling", "media"))
         calls = Calls()
         stun = tuple(args.stun)
         sides = [Side("ICE off", False), Side("ICE on" if stun else "ICE on, host pairs", True,

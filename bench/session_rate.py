@@ -39,7 +39,7 @@ from _services import (
     start_sessions,
     start_signalling,
     stop,
-    wait_ready,
+    wait_pinged,
 )
 
 DOMAIN = "bench.test"
@@ -166,17 +166,11 @@ def main() -> None:
     print(f"  {'rate/s':>7} {'started':>9} {'failed':>7} {'p50 ms':>8} {'p90 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8}")
     try:
-        from sipsimple.bus.client import BusClient, reset_bus
+        from sipsimple.bus.client import reset_bus
         from sipsimple.session import SessionManager
 
         services = [start_signalling(runtime), start_media(runtime)]
-        probe = BusClient(services=["signalling", "media"], post_notifications=False)
-        probe.start()
-        try:
-            for service, name in zip(services, ("signalling", "media"), strict=True):
-                wait_ready(service, lambda name=name: probe.ping(name, timeout=0.5))
-        finally:
-            probe.stop(goodbye=False)
+        wait_pinged(services, ("signalling", "media"))
         calls = Calls()
         for rate in rates:
             count, setups, failed = calls.step(rate, args.seconds, args.hold)

@@ -52,7 +52,7 @@ from _services import (
     start_sessions,
     start_signalling,
     stop,
-    wait_ready,
+    wait_pinged,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -291,15 +291,10 @@ def main() -> None:
           f"{min(args.rounds, args.calls)} alternating rounds, {args.pause_ms} ms after each "
           "call", flush=True)
     try:
-        from sipsimple.bus.client import BusClient, reset_bus
+        from sipsimple.bus.client import reset_bus
 
         service = start_signalling(runtime)
-        probe = BusClient(services=["signalling"], post_notifications=False)
-        probe.start()
-        try:
-            wait_ready(service, lambda: probe.ping("signalling", timeout=0.5))
-        finally:
-            probe.stop(goodbye=False)
+        wait_pinged([service], ("signalling",))
         ours = OurCalls()
         pjsua = PjsuaCalls(runtime)
         runners = {"pjsua2": pjsua.run, "sipsimple": ours.run}
