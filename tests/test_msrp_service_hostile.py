@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from harness.msrp import call, of, start_msrp_service
+from harness.msrp import pair as connected_pair
 from harness.notifications import Recorder
 
 from sipsimple.bus.client import BusClient
@@ -81,12 +82,7 @@ class Peer:
 @pytest.fixture
 def pair(bus: BusClient, events: Recorder) -> Iterator[tuple[str, str]]:
     """Two sessions of the service talking to each other over its listener."""
-    a = call(bus, "create_session", address="127.0.0.1")
-    b = call(bus, "create_session", address="127.0.0.1")
-    call(bus, "start_session", session_id=b["session_id"], remote_path=[a["path"]], active=False)
-    call(bus, "start_session", session_id=a["session_id"], remote_path=[b["path"]], active=True)
-    for s in (a, b):
-        events.wait(of(s["session_id"], "msrp.session_started"))
+    a, b = connected_pair(bus, events)
     yield a["session_id"], b["session_id"]
 
 
