@@ -434,6 +434,14 @@ def _start_media(stream: Any, record: str | None, play: str | None, echo: bool) 
     return player
 
 
+def hang_up(session: Any, events: Events) -> None:
+    """Ctrl-C: end `session`, and show its end when it comes."""
+    status("hanging up")
+    session.end()
+    if (n := events.wait_end(session)) is not None:
+        show(n)
+
+
 def busy(session: Any) -> None:
     """Another call while one is offered or connected: 486 (one call at a time), said."""
     from sipsimple.session import IllegalStateError
@@ -496,10 +504,7 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
                     status("hanging up")
                     session.end()
         except KeyboardInterrupt:
-            status("hanging up")
-            session.end()
-            if (n := events.wait_end(session)) is not None:
-                show(n)
+            hang_up(session, events)
         finally:
             if player is not None:
                 player.stop()

@@ -28,7 +28,16 @@ from typing import Any
 
 import click
 
-from sipsimple.cli.call import ENDS, Events, application, routes_to, show, status, target_uri
+from sipsimple.cli.call import (
+    ENDS,
+    Events,
+    application,
+    hang_up,
+    routes_to,
+    show,
+    status,
+    target_uri,
+)
 from sipsimple.cli.config import _config_dir_option
 
 __all__ = ["DESKTOP_EVENTS", "run_desktop", "share_desktop", "start_viewer", "view_desktop",
@@ -172,10 +181,7 @@ def run_desktop(session: Any, stream: Any, events: Events,
                     failed |= name == "SIPSessionDidFail"
                     break
     except KeyboardInterrupt:
-        status("hanging up")
-        session.end()
-        if (n := events.wait_end(session)) is not None:
-            show(n)
+        hang_up(session, events)
     finally:
         if process is not None and process.poll() is None:
             process.terminate()
