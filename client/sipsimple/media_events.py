@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import logging
 import threading
-import weakref
-from typing import Any
 
 from sipsimple import media_workers
 from sipsimple.bus.schema import EVENTS
+from sipsimple.event_routes import EventRoutes
 from sipsimple.media_calls import reconcile
-from sipsimple.notification import Notification, NotificationCenter
+from sipsimple.notification import Notification
 
 __all__ = ["media_events"]
 
 log = logging.getLogger(__name__)
 
 
-class _MediaEvents:
+class _MediaEvents(EventRoutes):
     """Routes the media workers' events to the facade object each one names.
 
     The bus posts every `media.*` event with the BusClient as sender; objects
@@ -27,25 +26,8 @@ class _MediaEvents:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._objects: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
-        self._observing = False
-
-    def register(self, object_id: str, obj: Any) -> None:
-        with self._lock:
-            self._objects[object_id] = obj
-            if self._observing:
-                return
-            self._observing = True
-        center = NotificationCenter()
-        for name in (*EVENTS["media"], "ServiceDidRestart", "ServiceDidConnect"):
-            center.add_observer(self, name=name)
-
-    def unregister(self, object_id: str | None) -> None:
-        if object_id is None:
-            return
-        with self._lock:
-            self._objects.pop(object_id, None)
+        super().__init__((*EVENTS["media"], "ServiceDidRestart", "ServiceDidConnect"), log,
+                         "a media event")
 
     def handle_notification(self, notification: Notification) -> None:
         data = notification.data
@@ -77,8 +59,7 @@ class _MediaEvents:
         object_id = getattr(data, "stream_id", None) or getattr(data, "port_id", None)
         if not isinstance(object_id, str):
             return
-        with self._lock:
-            obj = self._objects.get(object_id)
+        obj = self.get(object_id)
         if obj is not None:
             self._deliver(obj, "_media_event", notification.name, data)
 
@@ -93,13 +74,6 @@ class _MediaEvents:
                 media_workers.forget(object_id)
                 self._deliver(obj, "_media_lost", _lost_reason(worker))
         reconcile(worker)
-
-    @staticmethod
-    def _deliver(obj: Any, method: str, *args: Any) -> None:
-        try:
-            getattr(obj, method)(*args)
-        except Exception:
-            log.exception("%r: handling a media event raised", obj)
 
 
 media_events = _MediaEvents()
