@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     # sipsimple is imported late at run time: private_runtime() sets its
     # environment before sipsimple.bus is first imported
     from sipsimple.account import Account
+    from sipsimple.core import Route, ToHeader
 
 
 def private_runtime(prefix: str) -> Path:
@@ -122,6 +123,20 @@ def wait_ready(process: subprocess.Popen[Any], check: Any, timeout: float = 15) 
             time.sleep(0.1)
 
 
+def wait_pinged(processes: Sequence[subprocess.Popen[Any]], names: Sequence[str]) -> None:
+    """Until each service of `names` (run by the process at the same place in `processes`)
+    answers a ping, asked by a probe client of its own."""
+    from sipsimple.bus.client import BusClient
+
+    probe = BusClient(services=list(names), post_notifications=False)
+    probe.start()
+    try:
+        for process, name in zip(processes, names, strict=True):
+            wait_ready(process, lambda name=name: probe.ping(name, timeout=0.5))
+    finally:
+        probe.stop(goodbye=False)
+
+
 def stop(process: subprocess.Popen[Any] | None) -> None:
     """SIGTERM, then SIGKILL after 10 s; nothing if it never started or already exited."""
     if process is None or process.poll() is not None:
@@ -178,3 +193,27 @@ def wait_claimed(accounts: Iterable[Account], timeout: float) -> None:
             raise RuntimeError(f"not claimed on the signalling service within {timeout:g} s: "
                                f"{', '.join(sorted(missing))}") from error
         time.sleep(0.05)
+
+
+def start_sessions(domain: str, configure: Callable[[Account], None] | None = None,
+                   claim_timeout: float = 10) -> dict[str, Account]:
+    """The facade without SIPApplication: alice and bob of `domain` (`local_accounts`),
+    the AccountManager and the SessionManager started, the accounts claimed on the
+    signalling service. The configuration must be running."""
+    from sipsimple.account import AccountManager
+    from sipsimple.session import SessionManager
+
+    accounts = local_accounts(domain, configure=configure)
+    AccountManager().start()
+    SessionManager().start()
+    wait_claimed(accounts.values(), claim_timeout)
+    return accounts
+
+
+def route_to(domain: str, user: str = "bob") -> tuple[Route, ToHeader]:
+    """The route to the local signalling service's UDP transport, and `user@domain`'s To."""
+    from sipsimple.bus.client import get_bus
+    from sipsimple.core import SIPURI, Route, ToHeader
+
+    port = get_bus().call("signalling", "get_transports")["udp"]
+    return Route("127.0.0.1", port, "udp"), ToHeader(SIPURI(user=user, host=domain))

@@ -270,13 +270,7 @@ def x11vnc_server(width: int, height: int) -> Iterator[tuple[str, int]]:
         yield "127.0.0.1", port
     finally:
         for process in (vnc, xvfb):
-            if process is not None:
-                process.terminate()
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            stop(process)
 
 
 @contextlib.contextmanager

@@ -53,7 +53,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _services import local_accounts, private_runtime, remove_runtime, wait_claimed
+from _services import (
+    local_accounts,
+    private_runtime,
+    remove_runtime,
+    route_to,
+    wait_claimed,
+)
 
 DOMAIN = "bench.test"
 START_TIMEOUT = 60.0
@@ -161,12 +167,7 @@ class Load:
             raise RuntimeError("SIPApplicationDidStart did not come")
         self.accounts = local_accounts(DOMAIN)
         wait_claimed(self.accounts.values(), 10)
-        from sipsimple.bus.client import get_bus
-        from sipsimple.core import SIPURI, Route, ToHeader
-
-        port = get_bus().call("signalling", "get_transports")["udp"]
-        self.route = Route("127.0.0.1", port, "udp")
-        self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
+        self.route, self.to_bob = route_to(DOMAIN)
 
     def use(self, codec: str, srtp: bool) -> None:
         for account in self.accounts.values():

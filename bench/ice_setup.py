@@ -55,11 +55,13 @@ from _services import (
     local_accounts,
     private_runtime,
     remove_runtime,
+    route_to,
     start_media,
+    start_sessions,
     start_signalling,
     stop,
     wait_claimed,
-    wait_ready,
+    wait_pinged,
 )
 
 DOMAIN = "bench.test"
@@ -84,22 +86,13 @@ class Calls:
              "AudioStreamICENegotiationDidFail")
 
     def __init__(self) -> None:
-        from sipsimple.account import AccountManager
-        from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
-        from sipsimple.core import SIPURI, Route, ToHeader
         from sipsimple.notification import NotificationCenter
-        from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
-        self.accounts = local_accounts(DOMAIN, configure=plain_pcmu)
-        AccountManager().start()
-        SessionManager().start()
-        wait_claimed(self.accounts.values(), 10)
-        port = get_bus().call("signalling", "get_transports")["udp"]
-        self.route = Route("127.0.0.1", port, "udp")
-        self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
+        self.accounts = start_sessions(DOMAIN, configure=plain_pcmu)
+        self.route, self.to_bob = route_to(DOMAIN)
         self._cond = threading.Condition()
         self._started: list[tuple[Any, float]] = []
         self._ice: list[tuple[Any, str]] = []
@@ -595,17 +588,10 @@ def main() -> int:
     print("audio call setup, Session.connect() -> both MediaStreamDidStart: ICE against "
           "ICE off", flush=True)
     try:
-        from sipsimple.bus.client import BusClient
         from sipsimple.session import SessionManager
 
         services = [start_signalling(runtime), start_media(runtime)]
-        probe = BusClient(services=["signalling", "media"], post_notifications=False)
-        probe.start()
-        try:
-            for service, name in zip(services, ("signalling", "media"), strict=True):
-                wait_ready(service, lambda name=name: probe.ping(name, timeout=0.5))
-        finally:
-            probe.stop(goodbye=False)
+        wait_pinged(services, ("signalling", "media"))
         calls = Calls()
         stun = tuple(args.stun)
         sides = [Side("ICE off", False), Side("ICE on" if stun else "ICE on, host pairs", True,

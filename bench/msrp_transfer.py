@@ -54,13 +54,13 @@ from pathlib import Path
 from typing import Any
 
 from _services import (
-    local_accounts,
     private_runtime,
     remove_runtime,
+    route_to,
     start_msrp,
+    start_sessions,
     start_signalling,
     stop,
-    wait_claimed,
     wait_ready,
 )
 
@@ -224,27 +224,17 @@ class Accounts:
     """alice and bob in this process, claimed on the signalling service."""
 
     def __init__(self, downloads: Path) -> None:
-        from sipsimple.account import AccountManager
-        from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
         from sipsimple.configuration.settings import SIPSimpleSettings
-        from sipsimple.core import SIPURI, Route, ToHeader
         from sipsimple.notification import NotificationCenter
-        from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
         settings = SIPSimpleSettings()
         settings.file_transfer.directory = str(downloads)
         settings.save()
-        accounts = local_accounts(DOMAIN)
-        AccountManager().start()
-        SessionManager().start()
-        self.alice = accounts["alice"]
-        wait_claimed(accounts.values(), 10)
-        port = get_bus().call("signalling", "get_transports")["udp"]
-        self.route = Route("127.0.0.1", port, "udp")
-        self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
+        self.alice = start_sessions(DOMAIN)["alice"]
+        self.route, self.to_bob = route_to(DOMAIN)
         self.watcher = Watcher()
         for name in NAMES:
             NotificationCenter().add_observer(self.watcher, name=name)

@@ -32,14 +32,14 @@ import time
 from typing import Any
 
 from _services import (
-    local_accounts,
     private_runtime,
     remove_runtime,
+    route_to,
     start_media,
+    start_sessions,
     start_signalling,
     stop,
-    wait_claimed,
-    wait_ready,
+    wait_pinged,
 )
 
 DOMAIN = "bench.test"
@@ -58,22 +58,13 @@ class Calls:
              "SIPSessionDidEnd")
 
     def __init__(self) -> None:
-        from sipsimple.account import AccountManager
-        from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
-        from sipsimple.core import SIPURI, Route, ToHeader
         from sipsimple.notification import NotificationCenter
-        from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
-        self.accounts = local_accounts(DOMAIN, configure=pcmu_only)
-        AccountManager().start()
-        SessionManager().start()
-        wait_claimed(self.accounts.values(), 10)
-        port = get_bus().call("signalling", "get_transports")["udp"]
-        self.route = Route("127.0.0.1", port, "udp")
-        self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
+        self.accounts = start_sessions(DOMAIN, configure=pcmu_only)
+        self.route, self.to_bob = route_to(DOMAIN)
         self._lock = threading.Lock()
         self._placed: dict[Any, float] = {}
         self.setups: list[float] = []
@@ -175,17 +166,11 @@ def main() -> None:
     print(f"  {'rate/s':>7} {'started':>9} {'failed':>7} {'p50 ms':>8} {'p90 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8}")
     try:
-        from sipsimple.bus.client import BusClient, reset_bus
+        from sipsimple.bus.client import reset_bus
         from sipsimple.session import SessionManager
 
         services = [start_signalling(runtime), start_media(runtime)]
-        probe = BusClient(services=["signalling", "media"], post_notifications=False)
-        probe.start()
-        try:
-            for service, name in zip(services, ("signalling", "media"), strict=True):
-                wait_ready(service, lambda name=name: probe.ping(name, timeout=0.5))
-        finally:
-            probe.stop(goodbye=False)
+        wait_pinged(services, ("signalling", "media"))
         calls = Calls()
         for rate in rates:
             count, setups, failed = calls.step(rate, args.seconds, args.hold)

@@ -45,14 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from _services import (
-    local_accounts,
     print_signalling_log,
     private_runtime,
     remove_runtime,
+    route_to,
+    start_sessions,
     start_signalling,
     stop,
-    wait_claimed,
-    wait_ready,
+    wait_pinged,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -178,23 +178,13 @@ class OurCalls:
     """Alice calls bob through the signalling service, one call at a time."""
 
     def __init__(self) -> None:
-        from sipsimple.account import AccountManager
-        from sipsimple.bus.client import get_bus
         from sipsimple.configuration import ConfigurationManager
         from sipsimple.configuration.backend import MemoryBackend
-        from sipsimple.core import SIPURI, Route, ToHeader
         from sipsimple.notification import NotificationCenter
-        from sipsimple.session import SessionManager
 
         ConfigurationManager().start(MemoryBackend())
-        accounts = local_accounts(DOMAIN, configure=titled)
-        AccountManager().start()
-        SessionManager().start()
-        self.alice = accounts["alice"]
-        wait_claimed(accounts.values(), CALL_TIMEOUT)
-        port = get_bus().call("signalling", "get_transports")["udp"]
-        self.route = Route("127.0.0.1", port, "udp")
-        self.to_bob = ToHeader(SIPURI(user="bob", host=DOMAIN))
+        self.alice = start_sessions(DOMAIN, configure=titled, claim_timeout=CALL_TIMEOUT)["alice"]
+        self.route, self.to_bob = route_to(DOMAIN)
         self.tracker = Tracker()
         for name in Tracker.NAMES:
             NotificationCenter().add_observer(self.tracker, name=name)
@@ -301,15 +291,10 @@ def main() -> None:
           f"{min(args.rounds, args.calls)} alternating rounds, {args.pause_ms} ms after each "
           "call", flush=True)
     try:
-        from sipsimple.bus.client import BusClient, reset_bus
+        from sipsimple.bus.client import reset_bus
 
         service = start_signalling(runtime)
-        probe = BusClient(services=["signalling"], post_notifications=False)
-        probe.start()
-        try:
-            wait_ready(service, lambda: probe.ping("signalling", timeout=0.5))
-        finally:
-            probe.stop(goodbye=False)
+        wait_pinged([service], ("signalling",))
         ours = OurCalls()
         pjsua = PjsuaCalls(runtime)
         runners = {"pjsua2": pjsua.run, "sipsimple": ours.run}

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from harness.fixtures import stop_application
 from harness.notifications import Recorder
 
 from sipsimple import supervision
@@ -31,12 +32,7 @@ APP_NOTIFICATIONS = (
 def app(runtime: Path) -> Iterator[SIPApplication]:
     application = SIPApplication()
     yield application
-    if application.state not in (None, "stopped"):
-        recorder = Recorder(*APP_NOTIFICATIONS)
-        application.stop()
-        recorder.wait("SIPApplicationDidEnd")
-        recorder.close()
-    supervision.stop()
+    stop_application(application)
 
 
 def test_start_brings_the_services_up_and_stop_ends_cleanly(app: SIPApplication) -> None:

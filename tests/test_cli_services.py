@@ -8,14 +8,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from harness.cli import run_console_script
 
 pytestmark = pytest.mark.integration
 
 
-def sipsimple(*args: str) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("sipsimple")
-    assert executable, "the sipsimple console script is not installed"
-    return subprocess.run([executable, *args], capture_output=True, text=True, timeout=60)
+sipsimple = run_console_script
 
 
 def test_start_status_stop(runtime: Path, monkeypatch: pytest.MonkeyPatch) -> None:

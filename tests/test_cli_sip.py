@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from harness.dns import serve_zone
+from harness.signalling import signalling_transports
 
 from sipsimple.bus.client import get_bus
 
@@ -45,9 +46,7 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    spawn_service("sipsimple_services.signalling", "signalling")
-    result: dict[str, Any] = get_bus().call("signalling", "get_transports")
-    return result
+    return signalling_transports(spawn_service)
 
 
 def test_options(ports: dict[str, Any]) -> None:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from harness.cli import run_console_script
 
 pytestmark = pytest.mark.integration
 
 
 def sipsimple(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("sipsimple")
-    assert executable, "the sipsimple console script is not installed"
-    return subprocess.run([executable, *args], capture_output=True, text=True, timeout=timeout,
-                          stdin=subprocess.DEVNULL)
+    return run_console_script(*args, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def test_demo_calls_with_audio_chats_sends_a_file_and_prints_a_summary(runtime: Path) -> None:

@@ -17,38 +17,19 @@ from typing import Any
 
 import pytest
 from harness.loopback import ipv6_available
+from harness.msrp import call, of, pair, start_msrp_service
 from harness.notifications import Recorder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sipsimple.bus.client import BusClient, ServiceError, get_bus
+from sipsimple.bus.client import BusClient, ServiceError
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def bus(spawn_service: Callable[..., Any]) -> BusClient:
-    spawn_service("sipsimple_services.msrp", "msrp", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    return get_bus()
-
-
-def call(bus: BusClient, method: str, **params: Any) -> Any:
-    return bus.call("msrp", method, **params)
-
-
-def of(session_id: str, name: str) -> Callable[[Any], bool]:
-    return lambda n: n.name == name and getattr(n.data, "session_id", None) == session_id
-
-
-def pair(bus: BusClient, events: Recorder) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two sessions connected: `a` active, `b` passive."""
-    a = call(bus, "create_session", address="127.0.0.1")
-    b = call(bus, "create_session", address="127.0.0.1")
-    call(bus, "start_session", session_id=b["session_id"], remote_path=[a["path"]], active=False)
-    call(bus, "start_session", session_id=a["session_id"], remote_path=[b["path"]], active=True)
-    for s in (a, b):
-        events.wait(of(s["session_id"], "msrp.session_started"))
-    return a, b
+    return start_msrp_service(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2")
 
 
 def test_create_session_gives_a_path_on_the_shared_listener(bus: BusClient) -> None:

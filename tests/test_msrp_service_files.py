@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.msrp import call, of
 from harness.notifications import Recorder
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
@@ -58,14 +59,6 @@ def peak_memory(process: subprocess.Popen[bytes]) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmHWM")
-
-
-def call(bus: BusClient, method: str, **params: Any) -> Any:
-    return bus.call("msrp", method, **params)
-
-
-def of(session_id: str, name: str) -> Callable[[Any], bool]:
-    return lambda n: n.name == name and getattr(n.data, "session_id", None) == session_id
 
 
 def pair(bus: BusClient, events: Recorder, receive: dict[str, Any] | None = None

@@ -18,9 +18,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from harness.msrp import call, of, start_msrp_service
+from harness.msrp import pair as connected_pair
 from harness.notifications import Recorder
 
-from sipsimple.bus.client import BusClient, get_bus
+from sipsimple.bus.client import BusClient
 
 pytestmark = pytest.mark.integration
 
@@ -30,17 +32,8 @@ TEN_MB = 10 * 1024 * 1024
 @pytest.fixture
 def bus(spawn_service: Callable[..., Any]) -> BusClient:
     # a response waits 5 s, not 30, so that a silent peer's 408 comes soon
-    spawn_service("sipsimple_services.msrp", "msrp", SIPSIMPLE_CLIENT_TIMEOUT="2",
-                  SIPSIMPLE_MSRP_RESPONSE_TIMEOUT="5")
-    return get_bus()
-
-
-def call(bus: BusClient, method: str, **params: Any) -> Any:
-    return bus.call("msrp", method, **params)
-
-
-def of(session_id: str, name: str) -> Callable[[Any], bool]:
-    return lambda n: n.name == name and getattr(n.data, "session_id", None) == session_id
+    return start_msrp_service(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2",
+                              SIPSIMPLE_MSRP_RESPONSE_TIMEOUT="5")
 
 
 class Peer:
@@ -89,12 +82,7 @@ class Peer:
 @pytest.fixture
 def pair(bus: BusClient, events: Recorder) -> Iterator[tuple[str, str]]:
     """Two sessions of the service talking to each other over its listener."""
-    a = call(bus, "create_session", address="127.0.0.1")
-    b = call(bus, "create_session", address="127.0.0.1")
-    call(bus, "start_session", session_id=b["session_id"], remote_path=[a["path"]], active=False)
-    call(bus, "start_session", session_id=a["session_id"], remote_path=[b["path"]], active=True)
-    for s in (a, b):
-        events.wait(of(s["session_id"], "msrp.session_started"))
+    a, b = connected_pair(bus, events)
     yield a["session_id"], b["session_id"]
 
 

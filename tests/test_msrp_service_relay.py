@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from harness.audio import wait_until
 from harness.kamailio import Kamailio
+from harness.msrp import of, start_msrp_service
 from harness.notifications import Recorder
 from harness.tlsca import TestCA
 
@@ -28,14 +29,9 @@ from sipsimple.bus.client import BusClient, ServiceError, get_bus
 pytestmark = pytest.mark.integration
 
 
-def of(session_id: str, name: str) -> Callable[[Any], bool]:
-    return lambda n: n.name == name and getattr(n.data, "session_id", None) == session_id
-
-
 @pytest.fixture
 def bus(spawn_service: Callable[..., Any]) -> BusClient:
-    spawn_service("sipsimple_services.msrp", "msrp")
-    return get_bus()
+    return start_msrp_service(spawn_service)
 
 
 def relay_of(kamailio: Kamailio, user: str, password: str | None = None) -> dict[str, str]:

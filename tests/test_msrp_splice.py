@@ -15,25 +15,17 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from harness.msrp import call, of, start_msrp_service
 from harness.notifications import Recorder
 
-from sipsimple.bus.client import BusClient, ServiceError, get_bus
+from sipsimple.bus.client import BusClient, ServiceError
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 def bus(spawn_service: Callable[..., Any]) -> BusClient:
-    spawn_service("sipsimple_services.msrp", "msrp", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    return get_bus()
-
-
-def call(bus: BusClient, method: str, **params: Any) -> Any:
-    return bus.call("msrp", method, **params)
-
-
-def of(session_id: str, name: str) -> Callable[[Any], bool]:
-    return lambda n: n.name == name and getattr(n.data, "session_id", None) == session_id
+    return start_msrp_service(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2")
 
 
 def read(sock: socket.socket, size: int) -> bytes:

@@ -16,9 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from harness.msrp import start_msrp_service
 from harness.notifications import Recorder
 
-from sipsimple.bus.client import BusClient, get_bus
+from sipsimple.bus.client import BusClient
 from sipsimple_services.msrp.bus.trace import TRACE_LIMIT, LogPublisher, trace_text
 
 
@@ -52,8 +53,7 @@ def test_log_publisher_publishes_records_without_looping() -> None:
 
 @pytest.fixture
 def bus(spawn_service: Callable[..., Any]) -> BusClient:
-    spawn_service("sipsimple_services.msrp", "msrp", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    return get_bus()
+    return start_msrp_service(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2")
 
 
 def traced(events: Recorder, session_id: str, direction: str, text: str) -> Any:

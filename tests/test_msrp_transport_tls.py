@@ -17,15 +17,12 @@ from typing import Any
 
 import pytest
 from harness.audio import wait_until
+from harness.msrp import of
 from harness.notifications import Recorder
 from harness.tlsca import TestCA
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
 from sipsimple_services.msrp.transport.tls import TLSSettings
-
-
-def of(session_id: str, name: str) -> Callable[[Any], bool]:
-    return lambda n: n.name == name and getattr(n.data, "session_id", None) == session_id
 
 
 def start_msrp(spawn_service: Callable[..., Any], tmp_path: Path, **names: tuple[str, ...]

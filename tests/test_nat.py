@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.fixtures import stop_application
 from harness.netns import STUN_ALTERNATE, STUN_PRIMARY, NatLab, needs_lab
 from harness.notifications import Recorder
 from harness.turnserver import start_turnserver
 
-from sipsimple import supervision
 from sipsimple.application import SIPApplication
 from sipsimple.nat import NATProbeError, probe_nat, resolve_stun_server
 from sipsimple.storage import MemoryStorage
@@ -63,11 +63,7 @@ def test_two_servers_of_one_address_each_compare_mappings(
 def app(nat_lab: NatLab) -> Iterator[SIPApplication]:
     application = SIPApplication()
     yield application
-    if application.state not in (None, "stopped"):
-        with Recorder("SIPApplicationDidEnd") as recorder:
-            application.stop()
-            recorder.wait("SIPApplicationDidEnd")
-    supervision.stop()
+    stop_application(application)
 
 
 def account_storage(**nat_traversal: str) -> MemoryStorage:

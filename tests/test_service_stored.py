@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.cli import run_console_script
 from harness.notifications import Recorder
 from harness.sipp import free_ports
 
@@ -98,25 +97,13 @@ def test_layers_precedence_and_the_latest_change_wins() -> None:
 pytest_integration = pytest.mark.integration
 
 
-def sipsimple(*args: str) -> subprocess.CompletedProcess[str]:
-    executable = shutil.which("sipsimple")
-    assert executable, "the sipsimple console script is not installed"
-    return subprocess.run([executable, *args], capture_output=True, text=True, timeout=60)
+sipsimple = run_console_script
 
 
 def ok(*args: str) -> str:
     done = sipsimple(*args)
     assert done.returncode == 0, f"sipsimple {' '.join(args)}: {done.stderr}"
     return done.stdout
-
-
-@pytest.fixture
-def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An XDG_CONFIG_HOME of the test's own, for the CLI and the services it starts."""
-    home = tmp_path / "xdg-config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
-    monkeypatch.delenv("SIPSIMPLE_CONFIG_DIR", raising=False)
-    return home
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from harness.pjsua import PjsuaPeer, needs_pjsua2
+from harness.signalling import signalling_transports
 from test_signalling_sessions import Events
 
 from sipsimple.bus.client import get_bus
@@ -44,9 +45,7 @@ def events() -> Iterator[Events]:
 
 @pytest.fixture
 def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    result: dict[str, Any] = get_bus().call("signalling", "get_transports")
-    return result
+    return signalling_transports(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2")
 
 
 def test_pjsua_calls_us(ports: dict[str, Any], pjsua_factory: Callable[..., PjsuaPeer],

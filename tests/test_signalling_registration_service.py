@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
-from harness.signalling import finished
+from harness.signalling import finished, signalling_transports
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, get_bus
@@ -38,9 +38,7 @@ ANSWER = SDP.replace(b"40000", b"41000")
 
 @pytest.fixture
 def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    result: dict[str, Any] = get_bus().call("signalling", "get_transports")
-    return result
+    return signalling_transports(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2")
 
 
 def route(kamailio: Kamailio, transport: str = "udp") -> dict[str, Any]:

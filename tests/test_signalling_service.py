@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from harness.loopback import peer_closed
 from harness.notifications import Recorder
+from harness.signalling import signalling_transports
 from harness.sipp import SIPp, free_ports, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, ServiceError, get_bus
@@ -49,9 +50,7 @@ def recorder() -> Iterator[Callable[[str], Recorder]]:
 
 @pytest.fixture
 def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    spawn_service("sipsimple_services.signalling", "signalling")
-    result: dict[str, Any] = get_bus().call("signalling", "get_transports")
-    return result
+    return signalling_transports(spawn_service)
 
 
 def us(ports: dict[str, Any], transport: str = "udp") -> str:

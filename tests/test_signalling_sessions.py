@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from harness.audio import wait_until
-from harness.signalling import finished
+from harness.signalling import finished, signalling_transports
 from harness.sipp import SIPp, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, get_bus
@@ -75,9 +75,7 @@ def events() -> Iterator[Events]:
 
 @pytest.fixture
 def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    result: dict[str, Any] = get_bus().call("signalling", "get_transports")
-    return result
+    return signalling_transports(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2")
 
 
 

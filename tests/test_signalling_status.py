@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from harness.kamailio import Kamailio
 from harness.notifications import Recorder
+from harness.signalling import signalling_transports
 
 from sipsimple.bus.client import ServiceError, get_bus
 from sipsimple.notification import Notification
@@ -24,9 +25,7 @@ SDP = (b"v=0\r\no=sipsimple 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\
 
 @pytest.fixture
 def ports(spawn_service: Callable[..., Any]) -> dict[str, Any]:
-    spawn_service("sipsimple_services.signalling", "signalling")
-    result: dict[str, Any] = get_bus().call("signalling", "get_transports")
-    return result
+    return signalling_transports(spawn_service)
 
 
 def of(name: str, key: str, value: str) -> Callable[[Notification], bool]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -24,7 +23,7 @@ from typing import Any
 
 import pytest
 from harness.notifications import Recorder
-from harness.processes import wait_for_ping
+from harness.processes import stop_process, wait_for_ping
 from harness.tlsca import Leaf, TestCA
 
 from sipsimple.bus.client import BusClient, BusError, get_bus
@@ -101,13 +100,7 @@ def second_service(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Pe
     yield start
     for peer in started:
         peer.bus.stop(goodbye=False)
-        if peer.process.poll() is None:
-            peer.process.send_signal(signal.SIGTERM)
-        try:
-            peer.process.wait(10)
-        except subprocess.TimeoutExpired:
-            peer.process.kill()
-            peer.process.wait(5)
+        stop_process(peer.process)
         for directory in peer.directories:
             shutil.rmtree(directory, ignore_errors=True)
 

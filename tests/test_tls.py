@@ -9,19 +9,19 @@ the services themselves (written by `sipsimple config set`).
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.cli import run_console_script
+from harness.fixtures import stop_application
 from harness.notifications import Recorder
 from harness.tlsca import TestCA
 
-from sipsimple import directories, supervision
+from sipsimple import directories
 from sipsimple.application import SIPApplication
 from sipsimple.bus.client import ServiceError, get_bus
 from sipsimple.storage import FileStorage, MemoryStorage
@@ -32,23 +32,10 @@ NAMES = ("SIPApplicationFailedToStartTLS", "SIPApplicationDidStart", "SIPApplica
 
 
 @pytest.fixture
-def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An XDG_CONFIG_HOME of the test's own, for the CLI and the services it starts."""
-    home = tmp_path / "xdg-config"
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
-    monkeypatch.delenv("SIPSIMPLE_CONFIG_DIR", raising=False)
-    return home
-
-
-@pytest.fixture
 def app(runtime: Path, config_home: Path) -> Iterator[SIPApplication]:
     application = SIPApplication()
     yield application
-    if application.state not in (None, "stopped"):
-        with Recorder("SIPApplicationDidEnd") as recorder:
-            application.stop()
-            recorder.wait("SIPApplicationDidEnd")
-    supervision.stop()
+    stop_application(application)
 
 
 @pytest.fixture
@@ -63,9 +50,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def sipsimple(*args: str) -> str:
-    executable = shutil.which("sipsimple")
-    assert executable, "the sipsimple console script is not installed"
-    done = subprocess.run([executable, *args], capture_output=True, text=True, timeout=60)
+    done = run_console_script(*args)
     assert done.returncode == 0, f"sipsimple {' '.join(args)}: {done.stderr}"
     return done.stdout
 

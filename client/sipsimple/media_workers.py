@@ -24,7 +24,7 @@ reply names it): the facade hears of a restart from the heartbeat, up to a
 second after it, and objects made by the new instance in between are not the
 old one's losses. The ids of objects being created are known too (the facade
 chooses them): a worker's objects that are in neither list are no facade
-object's (`sipsimple.audio.reconcile`).
+object's (`sipsimple.media_calls.reconcile`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""TLS shared by the services that speak it (SIP, MSRP): wording, and the stored settings."""
+"""TLS shared by the services that speak it (SIP, MSRP): contexts, wording, and the
+stored settings."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from gevent import ssl as gssl
+
 from sipsimple.configuration.datatypes import Path as ConfigPath
 from sipsimple_services.common.stored import StoredConfig
 
-__all__ = ["TLS_STORED_KEYS", "describe_tls_error", "read_stored", "tls_files_problem"]
+__all__ = [
+    "TLS_STORED_KEYS",
+    "describe_tls_error",
+    "new_client_context",
+    "new_server_context",
+    "read_stored",
+    "tls_files_problem",
+]
 
 # The stored tls.* settings a TLS service reads, by the names its `configure`
 # takes; the original SDK's tls.certificate is one PEM file with the key in it.
@@ -30,6 +40,34 @@ def read_stored(config: StoredConfig, path: Path) -> dict[str, Any] | None:
             if name in values:
                 values[name] = values[name].normalized
     return values
+
+
+def new_server_context(certificate: str, private_key: str | None) -> ssl.SSLContext:
+    """TLS 1.2 or later with this certificate; gevent's SSLContext, so handshakes yield."""
+    context = gssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certificate, private_key)
+    return context
+
+
+def new_client_context(verify_server: bool, ca_file: str | None) -> ssl.SSLContext:
+    """TLS 1.2 or later, verifying the server's certificate and name against `ca_file`
+    (else the system's CAs) unless `verify_server` is False.
+
+    PROTOCOL_TLS_CLIENT starts with CERT_REQUIRED and check_hostname, as
+    ``ssl.create_default_context`` does; gevent's class keeps I/O cooperative.
+    """
+    context = gssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if verify_server:
+        if ca_file is not None:
+            context.load_verify_locations(cafile=ca_file)
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def describe_tls_error(error: BaseException) -> str:

@@ -11,6 +11,7 @@ import os
 import pty
 import select
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,6 +31,15 @@ from sipsimple.cli.main import cli
 
 def sipsimple(*args: str) -> list[str]:
     return [sys.executable, "-m", "sipsimple", *args]
+
+
+def run_console_script(*args: str, timeout: float = 60,
+                       **options: Any) -> subprocess.CompletedProcess[str]:
+    """`sipsimple ARGS` through the installed console script, as a user runs it."""
+    executable = shutil.which("sipsimple")
+    assert executable, "the sipsimple console script is not installed"
+    return subprocess.run([executable, *args], capture_output=True, text=True, timeout=timeout,
+                          **options)
 
 
 def make_config(directory: Path, *names: str) -> Path:

@@ -4,7 +4,8 @@
 free UDP port of 127.0.0.1, relaying from 127.0.0.1 (loopback peers
 allowed: both calling accounts are on this machine), with long-term
 credentials for one user. The fixture waits until a STUN binding request is
-answered and stops the process by its PID.
+answered and stops the process by its PID. The NAT probe's and the NAT lab's
+server, on several addresses, is `harness.turnserver`'s.
 """
 
 from __future__ import annotations
@@ -24,11 +25,10 @@ from pathlib import Path
 import pytest
 
 from . import peers
+from .processes import stop_process
 from .sipp import free_ports
-
-TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
-COTURN_PEER = "coturn (Debian package coturn)"
-needs_coturn = peers.needs(COTURN_PEER, Path(TURNSERVER).exists())
+from .turnserver import COTURN_PEER, TURNSERVER
+from .turnserver import needs_coturn as needs_coturn
 
 USERNAME = "alice"
 PASSWORD = "s3cret-turn"
@@ -91,12 +91,7 @@ def run_coturn(host: str = "127.0.0.1") -> Iterator[Coturn]:
                 raise RuntimeError(f"turnserver did not start:\n{server.output()[-3000:]}")
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 5)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

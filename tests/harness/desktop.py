@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from harness import peers
+from harness.processes import stop_process
 
 T = TypeVar("T")
 
@@ -172,12 +173,7 @@ def xdisplay(width: int = 320, height: int = 240) -> Iterator[XDisplay]:
             with contextlib.suppress(Exception):
                 conn.close()
     finally:
-        xvfb.terminate()
-        try:
-            xvfb.wait(10)
-        except subprocess.TimeoutExpired:
-            xvfb.kill()
-            xvfb.wait()
+        stop_process(xvfb)
 
 
 def free_port() -> int:
@@ -214,9 +210,4 @@ def x11vnc(display: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
         wait_listening(port, process)
         yield process, port
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness import peers
-from harness.processes import wait_for_ping
+from harness.processes import stop_process, wait_for_ping
 
 DNS_DOMAIN = "example.test"
 
@@ -105,12 +105,7 @@ def serve_zone(records: str) -> Iterator[int]:
     try:
         yield port
     finally:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, 5)
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -172,12 +167,7 @@ def dns_service(dnsmasq: int) -> Iterator[Path]:
         yield runtime
     finally:
         reset_bus()
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

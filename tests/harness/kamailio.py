@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -39,6 +38,8 @@ from pathlib import Path
 import pytest
 
 from harness import peers
+from harness.loopback import free_tcp_udp_port
+from harness.processes import stop_process
 
 TEMPLATE = Path(__file__).parent.parent / "data" / "kamailio" / "kamailio.cfg.in"
 KAMAILIO = shutil.which("kamailio") or "/usr/sbin/kamailio"
@@ -51,21 +52,6 @@ DEFAULT_USERS: dict[str, str] = {name: f"{name}-secret" for name in ("alice", "b
 
 # Values end up inside a double-quoted Kamailio string and an RPC argument.
 _SAFE = re.compile(r"^[A-Za-z0-9._~+-]{1,64}$")
-
-
-def _free_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (picked by the kernel)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free UDP+TCP port")
 
 
 def _check_safe(value: str, what: str) -> str:
@@ -234,12 +220,7 @@ class Kamailio:
         if process is None or process.poll() is not None:
             return
         # -DD keeps the main process in our hands; it takes its children down on SIGTERM.
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, timeout)
 
 
 def render_config(
@@ -269,11 +250,11 @@ def start_kamailio(
     # The ctl unix socket path must stay short (~100 bytes): /tmp, not pytest's tmp_path.
     rundir = rundir or Path(tempfile.mkdtemp(prefix="kam-", dir="/tmp"))
     defines = list(defines)
-    udp_port = _free_port()
-    tcp_port = _free_port()
+    udp_port = free_tcp_udp_port()
+    tcp_port = free_tcp_udp_port()
     while tcp_port == udp_port:
-        tcp_port = _free_port()
-    msrp_port = _free_port() if "WITH_MSRP" in defines else None
+        tcp_port = free_tcp_udp_port()
+    msrp_port = free_tcp_udp_port() if "WITH_MSRP" in defines else None
     instance = Kamailio(
         rundir=rundir, domain=domain, udp_port=udp_port, tcp_port=tcp_port,
         users=dict(DEFAULT_USERS if users is None else users), msrp_port=msrp_port,

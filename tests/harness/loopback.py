@@ -1,5 +1,5 @@
-"""Loopback hosts to parametrize transport tests with, a minimal request to send, and
-whether a peer closed a connection."""
+"""Loopback hosts to parametrize transport tests with, a minimal request to send,
+whether a peer closed a connection, and free ports."""
 
 from __future__ import annotations
 
@@ -22,6 +22,21 @@ def peer_closed(sock: socket.socket) -> bool:
         return True
     finally:
         sock.settimeout(timeout)
+
+
+def free_tcp_udp_port() -> int:
+    """A port free for both UDP and TCP on 127.0.0.1 (picked by the kernel)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            tcp.bind(("127.0.0.1", 0))
+            port = int(tcp.getsockname()[1])
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                try:
+                    udp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+    raise RuntimeError("no free UDP+TCP port")
 
 
 def ipv6_available() -> bool:

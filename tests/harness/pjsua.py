@@ -47,6 +47,7 @@ from typing import Any
 import pytest
 
 from harness import peers as peer_gate
+from harness.loopback import free_tcp_udp_port
 
 WORKER = Path(__file__).with_name("pjsua_worker.py")
 DEFAULT_CODECS = ("PCMU/8000", "PCMA/8000", "G722/16000")
@@ -66,19 +67,6 @@ def _free_port(kind: int) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _free_sip_port() -> int:
-    """A port free for UDP and TCP alike (pjsua gets one number per transport)."""
-    for _ in range(50):
-        port = _free_port(socket.SOCK_STREAM)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            try:
-                udp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port")
 
 
 def _free_rtp_base(span: int = 100) -> int:
@@ -149,8 +137,9 @@ class PjsuaPeer:
         return f"sip:{self.name}@127.0.0.1:{port};transport={transport}"
 
     def start(self, timeout: float = 10.0) -> None:
-        self.udp_port = _free_sip_port()
-        self.tcp_port = _free_sip_port()
+        # free for UDP and TCP alike: pjsua gets one number per transport
+        self.udp_port = free_tcp_udp_port()
+        self.tcp_port = free_tcp_udp_port()
         self.rtp_port = _free_rtp_base()
         self._stderr = self.stderr_path.open("w")
         self.process = subprocess.Popen(

@@ -35,6 +35,16 @@ def runtime(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     shutil.rmtree(state, ignore_errors=True)
 
 
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL when the process has not ended within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def wait_for_ping(service: str, timeout: float = 10.0) -> dict[str, object]:
     client = BusClient(services=[service], post_notifications=False)
     client.start()

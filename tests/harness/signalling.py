@@ -1,7 +1,7 @@
 """Helpers for tests of the signalling service's bus API: the service, matchers, SIPp's end.
 
-Shared by tests/test_signalling_session_service.py, test_signalling_subscription_service.py
-and test_signalling_registration_service.py.
+Shared by the tests that run the signalling service (tests/test_signalling_*service.py,
+test_signalling_sessions.py, test_cli_sip.py, ...).
 """
 
 from __future__ import annotations
@@ -15,10 +15,17 @@ from sipsimple.bus.client import get_bus
 from sipsimple.notification import Notification
 
 
+def signalling_transports(spawn_service: Callable[..., Any], **env: str) -> dict[str, Any]:
+    """The signalling service running (`spawn_service`'s, with `env`); its transports'
+    ports (`get_transports`)."""
+    spawn_service("sipsimple_services.signalling", "signalling", **env)
+    ports: dict[str, Any] = get_bus().call("signalling", "get_transports")
+    return ports
+
+
 def signalling_claiming(spawn_service: Callable[..., Any], aor: str) -> dict[str, Any]:
     """The signalling service running with `aor` claimed; the route to its own UDP port."""
-    spawn_service("sipsimple_services.signalling", "signalling", SIPSIMPLE_CLIENT_TIMEOUT="2")
-    ports: dict[str, Any] = get_bus().call("signalling", "get_transports")
+    ports = signalling_transports(spawn_service, SIPSIMPLE_CLIENT_TIMEOUT="2")
     get_bus().call("signalling", "claim_account", aor=aor)
     return {"host": "127.0.0.1", "port": ports["udp"], "transport": "udp"}
 

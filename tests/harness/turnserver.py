@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from harness import peers
+from harness.processes import stop_process
 
 TURNSERVER = shutil.which("turnserver") or "/usr/bin/turnserver"
 COTURN_PEER = "coturn (Debian package coturn)"
@@ -67,12 +67,7 @@ class TurnServer:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+            stop_process(self.process)
 
 
 def start_turnserver(addresses: Sequence[str], port: int, directory: Path, *,

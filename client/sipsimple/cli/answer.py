@@ -24,6 +24,7 @@ from typing import Any
 import click
 
 from sipsimple.cli.call import (
+    ENDS,
     SHOWN,
     Events,
     Keys,
@@ -41,7 +42,6 @@ from sipsimple.notification import Notification
 __all__ = ["answer"]
 
 RING_TIMEOUT = 30.0
-ENDS = ("SIPSessionDidFail", "SIPSessionDidEnd")
 YES = frozenset({"y", "yes", ""})
 NO = frozenset({"n", "no"})
 KEYS = {"y": True, "\n": True, "\r": True, "n": False}  # single keys on a terminal

@@ -74,6 +74,9 @@ def describe_statistics(stats: dict[str, Any]) -> str:
     return ", ".join(shown) if shown else "no statistics"
 
 
+ENDS = ("SIPSessionDidFail", "SIPSessionDidEnd")
+
+
 class Events:
     """Notifications of interest, queued for the command's main thread."""
 
@@ -100,6 +103,26 @@ class Events:
             return self.items.get(timeout=timeout)
         except queue.Empty:
             return None
+
+    def next_for(self, session: Any, timeout: float) -> Notification:
+        """The next notification (waited for in steps of `timeout`); another incoming
+        session than `session` is refused busy on the way."""
+        while True:
+            notification = self.get(timeout)
+            if notification is None:
+                continue
+            if notification.name == "SIPSessionNewIncoming" and notification.sender is not session:
+                busy(notification.sender)
+                continue
+            return notification
+
+    def wait_end(self, session: Any, timeout: float = 5) -> Notification | None:
+        """After a hang-up: the session's end (DidEnd or DidFail); None when nothing
+        came for `timeout` seconds."""
+        while (n := self.get(timeout)) is not None:
+            if n.sender is session and n.name in ENDS:
+                return n
+        return None
 
 
 class Keys:
@@ -411,6 +434,14 @@ def _start_media(stream: Any, record: str | None, play: str | None, echo: bool) 
     return player
 
 
+def hang_up(session: Any, events: Events) -> None:
+    """Ctrl-C: end `session`, and show its end when it comes."""
+    status("hanging up")
+    session.end()
+    if (n := events.wait_end(session)) is not None:
+        show(n)
+
+
 def busy(session: Any) -> None:
     """Another call while one is offered or connected: 486 (one call at a time), said."""
     from sipsimple.session import IllegalStateError
@@ -473,12 +504,7 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
                     status("hanging up")
                     session.end()
         except KeyboardInterrupt:
-            status("hanging up")
-            session.end()
-            while (n := events.get(5)) is not None:
-                if n.sender is session and n.name in ("SIPSessionDidFail", "SIPSessionDidEnd"):
-                    show(n)
-                    break
+            hang_up(session, events)
         finally:
             if player is not None:
                 player.stop()

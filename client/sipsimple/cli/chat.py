@@ -31,6 +31,7 @@ from typing import Any
 import click
 
 from sipsimple.cli.call import (
+    ENDS,
     Events,
     Keys,
     application,
@@ -49,7 +50,6 @@ __all__ = ["CHAT_EVENTS", "ChatConsole", "chat", "describe_chat_message", "run_c
 REFRESH = 60  # seconds: the composing refresh we announce (RFC 3994's default is 120)
 IDLE = 15.0  # seconds without a key before "idle" (RFC 3994's default)
 OUTCOME_WAIT = 45.0  # a message's outcome comes within the msrp service's 30 s timeout
-ENDS = ("SIPSessionDidFail", "SIPSessionDidEnd")
 CHAT_EVENTS = (
     "SIPSessionNewIncoming", "SIPSessionGotRingIndication", "SIPSessionGotProvisionalResponse",
     "SIPSessionDidStart", "SIPSessionDidFail", "SIPSessionDidEnd", "MediaStreamDidFail",
@@ -294,10 +294,8 @@ def run_chat(session: Any, stream: Any, events: Events, console: ChatConsole,
     except KeyboardInterrupt:
         console.print("hanging up")
         session.end()
-        while (n := events.get(5)) is not None:
-            if n.sender is session and n.name in ENDS:
-                _show(n)
-                break
+        if (n := events.wait_end(session)) is not None:
+            _show(n)
     for text in state.sent.values():  # the stream's end fails them; shown if not seen
         console.print(f"not delivered: {_preview(text)}: the chat ended")
     return session.start_time is not None and not state.failed and not state.sent

@@ -225,10 +225,7 @@ def _refer(room: str, uri: str, account_id: str | None, remove: bool) -> None:
         finally:
             if session.state not in (None, "terminated"):
                 session.end()
-                while (n := events.get(5)) is not None:
-                    if n.sender is session and n.name in ("SIPSessionDidFail",
-                                                          "SIPSessionDidEnd"):
-                        break
+                events.wait_end(session)
         if not succeeded:
             sys.exit(1)
 

@@ -28,7 +28,16 @@ from typing import Any
 
 import click
 
-from sipsimple.cli.call import Events, application, routes_to, show, status, target_uri
+from sipsimple.cli.call import (
+    ENDS,
+    Events,
+    application,
+    hang_up,
+    routes_to,
+    show,
+    status,
+    target_uri,
+)
 from sipsimple.cli.config import _config_dir_option
 
 __all__ = ["DESKTOP_EVENTS", "run_desktop", "share_desktop", "start_viewer", "view_desktop",
@@ -39,7 +48,6 @@ DESKTOP_EVENTS = (
     "SIPSessionDidStart", "SIPSessionDidFail", "SIPSessionDidEnd", "MediaStreamDidFail",
     "DesktopSharingHandlerDidConnect", "DesktopSharingHandlerDidFail",
 )
-ENDS = ("SIPSessionDidFail", "SIPSessionDidEnd")
 X11VNC_START = 30.0  # seconds for x11vnc to open the display and listen
 VIEWER_TIMEOUT = 60.0  # seconds a person has to start a VNC viewer once the call is up
 VIEWER_CLOSED = "the VNC viewer closed the connection"  # the splice's reason
@@ -142,14 +150,9 @@ def run_desktop(session: Any, stream: Any, events: Events,
     process: subprocess.Popen[bytes] | None = None
     try:
         while True:
-            notification = events.get(0.2)
-            if notification is None:
-                continue
+            notification = events.next_for(session, 0.2)
             name, sender = notification.name, notification.sender
-            if name == "SIPSessionNewIncoming" and sender is not session:
-                from sipsimple.cli.call import busy
-                busy(sender)
-            elif sender is handler and name == "DesktopSharingHandlerDidConnect":
+            if sender is handler and name == "DesktopSharingHandlerDidConnect":
                 host, port = notification.data.address or ("?", 0)
                 who = "VNC viewer" if handler.type == "active" else "VNC server"
                 status(f"{who} connected ({host}:{port})")
@@ -178,12 +181,7 @@ def run_desktop(session: Any, stream: Any, events: Events,
                     failed |= name == "SIPSessionDidFail"
                     break
     except KeyboardInterrupt:
-        status("hanging up")
-        session.end()
-        while (n := events.get(5)) is not None:
-            if n.sender is session and n.name in ENDS:
-                show(n)
-                break
+        hang_up(session, events)
     finally:
         if process is not None and process.poll() is None:
             process.terminate()

@@ -28,6 +28,7 @@ from typing import Any
 import click
 
 from sipsimple.cli.call import (
+    ENDS,
     STATUS_LINES,
     Events,
     application,
@@ -49,7 +50,6 @@ FILE_EVENTS = (
     "FileTransferStreamDidDeliverChunk", "FileTransferStreamDidNotDeliverChunk",
     "FileTransferStreamGotChunk", "FileTransferStreamDidFinish",
 )
-ENDS = ("SIPSessionDidFail", "SIPSessionDidEnd")
 PIPE_INTERVAL = 2.0  # seconds between progress lines on a pipe
 BAR_WIDTH = 24
 HANGUP_WAIT = 30.0  # seconds the receiver waits for the sender to hang up after the file
@@ -226,13 +226,9 @@ def _run_sender(session: Any, stream: Any, events: Events, reporter: Reporter,
     finished = False
     try:
         while True:
-            notification = events.get(0.25)
-            if notification is None:
-                continue
+            notification = events.next_for(session, 0.25)
             name, sender = notification.name, notification.sender
-            if name == "SIPSessionNewIncoming" and sender is not session:
-                busy(sender)
-            elif sender is stream and name == "FileTransferStreamDidDeliverChunk":
+            if sender is stream and name == "FileTransferStreamDidDeliverChunk":
                 if progress is None:
                     start = stream.file_range.start if stream.file_range else 0
                     if start:
@@ -257,9 +253,7 @@ def _run_sender(session: Any, stream: Any, events: Events, reporter: Reporter,
         reporter.say("interrupted: hanging up (sending the file again resumes it)")
         with contextlib.suppress(IllegalStateError):
             session.end()
-        while (n := events.get(5)) is not None:
-            if n.sender is session and n.name in ENDS:
-                break
+        events.wait_end(session)
         return "interrupted"
 
 
@@ -330,9 +324,7 @@ def _run_receiver(session: Any, files: list[Any], events: Events) -> None:
         status("hanging up")
         with contextlib.suppress(IllegalStateError):
             session.end()
-        while (n := events.get(5)) is not None:
-            if n.sender is session and n.name in ENDS:
-                break
+        events.wait_end(session)
         raise
     for stream in pending:  # their DidFinish came with the end; say so once
         status(f"file {describe_offer(stream)} not received: the session ended")

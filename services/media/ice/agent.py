@@ -23,20 +23,12 @@ and counted in `dropped`; it never changes the selected pair.
 from __future__ import annotations
 
 import random
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sipsimple.core.sdp.ice import is_ip_address
-
-from .candidate import (
-    Candidate,
-    CandidateType,
-    candidate_priority,
-    foundation,
-    pair_priority,
-)
-from .checklist import CandidatePair, LocalCandidate, PairState
+from .candidate import Candidate, CandidateType, candidate_priority, foundation
+from .checklist import CandidatePair, CheckList, LocalCandidate, PairState
 from .events import (
     ConsentLost,
     IceCompleted,
@@ -84,7 +76,6 @@ NOMINATION_WAIT = 1.0  # how long better pairs may still finish before nominatin
 CHECK_TIMEOUT = 10.0
 CONSENT_INTERVAL = 5.0  # RFC 7675 5.1: 5 s, randomised by +-20 %
 CONSENT_TIMEOUT = 30.0
-MAX_PAIRS = 100  # RFC 8445 6.1.2.5's default limit
 REQUEST_RATE = 100.0  # authenticated checks answered per second (a peer sends ~20)
 REQUEST_BURST = 50.0
 MAX_EARLY = 20  # checks kept from before `start`
@@ -160,11 +151,9 @@ class IceAgent:
             raise ValueError("an audio stream has 1 (rtcp-mux) or 2 components")
         if not 0 <= tie_breaker < 1 << 64:
             raise ValueError("the tie-breaker is 64 bits")
-        self.controlling = controlling
         self.local_ufrag = ufrag
         self.local_pwd = pwd
         self.tie_breaker = tie_breaker
-        self.components = components
         self.rng = rng or random.Random()
         self.ta = ta
         self.check_rto, self.check_rc, self.check_rm = check_rto, check_rc, check_rm
@@ -176,11 +165,7 @@ class IceAgent:
         self.dropped: Counter[str] = Counter()
         self.remote_ufrag: str | None = None
         self.remote_pwd: str | None = None
-        self._local: list[LocalCandidate] = []
-        self._remote: list[Candidate] = []
-        self._pairs: list[CandidatePair] = []
-        self._valid: list[CandidatePair] = []
-        self._triggered: deque[CandidatePair] = deque()
+        self._list = CheckList(controlling=controlling, components=components, dropped=self.dropped)
         self._checks: dict[bytes, _Check] = {}
         self._transactions = Transactions()
         self._next_check = 0.0
@@ -190,27 +175,25 @@ class IceAgent:
         self._selected: dict[int, _Selected] = {}
         self._completed = False
         self._bucket = _Bucket(REQUEST_BURST, 0.0)
-        self._prflx_count = 0
         self._early: list[_Early] = []
+
+    @property
+    def controlling(self) -> bool:
+        return self._list.controlling
+
+    @controlling.setter
+    def controlling(self, controlling: bool) -> None:
+        self._list.controlling = controlling
+
+    @property
+    def components(self) -> int:
+        return self._list.components
 
     # --- candidates -------------------------------------------------------
 
     def _check_component(self, component: int) -> None:
         if not 1 <= component <= self.components:
             raise ValueError(f"component {component} of {self.components}")
-
-    def _add_local(self, candidate: Candidate, base: Address) -> Candidate:
-        for known in self._local:
-            if known.candidate.address == candidate.address and (
-                known.candidate.component == candidate.component
-            ):
-                return known.candidate  # RFC 8445 5.1.3: redundant
-        local = LocalCandidate(candidate, base)
-        self._local.append(local)
-        if self.remote_pwd is not None and candidate.type is not CandidateType.SRFLX:
-            for remote in self._remote:
-                self._pair(local, remote)
-        return candidate
 
     def add_host(
         self, component: int, address: Address, local_preference: int = 65535
@@ -226,7 +209,7 @@ class IceAgent:
             address[1],
             kind,
         )
-        return self._add_local(candidate, address)
+        return self._list.add_local(candidate, address, pair=self.remote_pwd is not None)
 
     def add_server_reflexive(
         self,
@@ -252,7 +235,7 @@ class IceAgent:
             base[0],
             base[1],
         )
-        return self._add_local(candidate, base)
+        return self._list.add_local(candidate, base, pair=self.remote_pwd is not None)
 
     def add_relayed(
         self,
@@ -276,7 +259,7 @@ class IceAgent:
             mapped[0],
             mapped[1],
         )
-        return self._add_local(candidate, relayed)
+        return self._list.add_local(candidate, relayed, pair=self.remote_pwd is not None)
 
     def use_rtcp_mux(self) -> None:
         """RTCP rides on the RTP component (RFC 5761): component 2 and its pairs go."""
@@ -284,13 +267,11 @@ class IceAgent:
             return
         if self.state is not IceState.NEW:
             raise ValueError("rtcp-mux is decided before the checks start")
-        self.components = 1
-        self._local = [c for c in self._local if c.candidate.component == 1]
-        self._remote = [c for c in self._remote if c.component == 1]
-        self._pairs = [p for p in self._pairs if p.component == 1]
+        self._list.use_rtcp_mux()
 
     def local_candidates(self) -> list[Candidate]:
-        return [c.candidate for c in self._local if c.candidate.type is not CandidateType.PRFLX]
+        local = self._list.local
+        return [c.candidate for c in local if c.candidate.type is not CandidateType.PRFLX]
 
     # --- remote side and the check list -------------------------------------
 
@@ -311,50 +292,15 @@ class IceAgent:
 
     def add_remote_candidate(self, candidate: Candidate) -> None:
         """A candidate of the peer; one of another transport or component is ignored."""
-        if candidate.transport != "udp" or not 1 <= candidate.component <= self.components:
-            self.dropped["unusable-candidate"] += 1
-            return
-        if any(
-            r.address == candidate.address and r.component == candidate.component
-            for r in self._remote
-        ):
-            return
-        self._remote.append(candidate)
-        for local in self._local:
-            if local.candidate.type is not CandidateType.SRFLX:
-                self._pair(local, candidate)
-
-    def _priority_of(self, local: Candidate, remote: Candidate) -> int:
-        if self.controlling:
-            return pair_priority(local.priority, remote.priority)
-        return pair_priority(remote.priority, local.priority)
-
-    def _pair(self, local: LocalCandidate, remote: Candidate) -> CandidatePair | None:
-        if local.candidate.component != remote.component or not is_ip_address(remote.host):
-            return None  # an mDNS name is not resolved here
-        if (":" in local.base[0]) != (":" in remote.host):
-            return None  # RFC 8445 6.1.2.2: same address family
-        for pair in self._pairs:
-            if pair.local.base == local.base and pair.remote.address == remote.address:
-                return pair  # RFC 8445 6.1.2.4: same base and remote, keep the first
-        if len(self._pairs) >= MAX_PAIRS:
-            self.dropped["pair-limit"] += 1
-            return None
-        pair = CandidatePair(local, remote, self._priority_of(local.candidate, remote))
-        # RFC 8445 6.1.2.6: one pair per foundation starts waiting, the others frozen
-        if not any(p.foundation == pair.foundation for p in self._pairs):
-            pair.move("unfreeze")
-        self._pairs.append(pair)
-        self._pairs.sort(key=lambda p: p.priority, reverse=True)
-        return pair
+        self._list.add_remote(candidate)
 
     @property
     def pairs(self) -> list[CandidatePair]:
-        return list(self._pairs)
+        return list(self._list.pairs)
 
     @property
     def valid_pairs(self) -> list[CandidatePair]:
-        return list(self._valid)
+        return list(self._list.valid)
 
     def selected(self, component: int = 1) -> CandidatePair | None:
         selected = self._selected.get(component)
@@ -371,7 +317,7 @@ class IceAgent:
         self._set_state(IceState.CHECKING, effects)
         early, self._early = self._early, []
         for check in early:
-            if check.local in self._local:  # not dropped by a restart or rtcp-mux meanwhile
+            if check.local in self._list.local:  # not dropped by a restart or rtcp-mux meanwhile
                 self._checked_by_peer(
                     check.local, check.source, check.priority, check.use_candidate, now, effects
                 )
@@ -387,11 +333,8 @@ class IceAgent:
         """
         self.local_ufrag, self.local_pwd = ufrag, pwd
         self.remote_ufrag = self.remote_pwd = None
-        if not keep_local_candidates:
-            self._local = []
-        self._remote, self._pairs, self._valid = [], [], []
+        self._list.reset(keep_local_candidates=keep_local_candidates)
         self._early = []
-        self._triggered.clear()
         for transaction_id, check in list(self._checks.items()):
             if not check.consent:
                 self._checks.pop(transaction_id)
@@ -411,7 +354,7 @@ class IceAgent:
     def next_deadline(self) -> float | None:
         deadlines = []
         if self.state is IceState.CHECKING:
-            if self._next_pair(peek=True) is not None:
+            if self._list.next_pair(peek=True) is not None:
                 deadlines.append(self._next_check)
             nomination = self._nomination_due()
             if nomination is not None:
@@ -433,8 +376,8 @@ class IceAgent:
         for component in range(1, self.components + 1):
             if (
                 component not in self._nominating
-                and component not in self._nominated_components()
-                and self._best_valid(component) is not None
+                and component not in self._list.nominated_components()
+                and self._list.best_valid(component) is not None
             ):
                 return self._first_valid_at + self.nomination_wait
         return None
@@ -457,42 +400,13 @@ class IceAgent:
                 self._give_up(effects)
                 return effects
             if now >= self._next_check:
-                pair = self._next_pair()
+                pair = self._list.next_pair()
                 if pair is not None:
                     effects.append(self._send_check(pair, now, use_candidate=False))
                     self._next_check = now + self.ta
             self._maybe_nominate(now, effects)
             self._maybe_fail(effects)
         return effects
-
-    def _next_pair(self, peek: bool = False) -> CandidatePair | None:
-        """The pair to check next (RFC 8445 6.1.4.2); `peek` changes nothing."""
-        for pair in self._triggered:
-            if pair.state is PairState.WAITING:
-                break
-        else:
-            pair = None
-        if pair is not None:
-            if not peek:
-                while self._triggered.popleft() is not pair:
-                    pass
-            return pair
-        if not peek:
-            self._triggered.clear()  # none of them is waiting any more
-        for pair in self._pairs:
-            if pair.state is PairState.WAITING:
-                return pair
-        busy = {
-            p.foundation
-            for p in self._pairs
-            if p.state in (PairState.WAITING, PairState.IN_PROGRESS)
-        }
-        for pair in self._pairs:
-            if pair.state is PairState.FROZEN and pair.foundation not in busy:
-                if not peek:
-                    pair.move("unfreeze")
-                return pair
-        return None
 
     def _request(
         self, pair: CandidatePair, use_candidate: bool, ufrag: str, transaction_id: bytes
@@ -535,46 +449,30 @@ class IceAgent:
 
     # --- nomination, completion, failure --------------------------------------
 
-    def _best_valid(self, component: int) -> CandidatePair | None:
-        valid = [p for p in self._valid if p.component == component]
-        return max(valid, key=lambda p: p.priority, default=None)
-
     def _maybe_nominate(self, now: float, effects: list[Effect]) -> None:
         """Regular nomination (RFC 8445 8.1.1): the chosen valid pair checked with USE-CANDIDATE."""
         if not self.controlling or self._completed or self._first_valid_at is None:
             return
         waited = now >= self._first_valid_at + self.nomination_wait
         for component in range(1, self.components + 1):
-            if component in self._nominating or component in self._nominated_components():
+            if component in self._nominating or component in self._list.nominated_components():
                 continue
-            best = self._best_valid(component)
+            best = self._list.best_valid(component)
             if best is None:
                 continue
-            pending = any(
-                p.component == component
-                and p.priority > best.priority
-                and p.state in (PairState.FROZEN, PairState.WAITING, PairState.IN_PROGRESS)
-                for p in self._pairs
-            )
-            if pending and not waited:
+            if not waited and self._list.pending(component, above=best.priority):
                 continue
             self._nominating.add(component)
             effects.append(self._send_check(best, now, use_candidate=True))
-
-    def _nominated_components(self) -> set[int]:
-        return {p.component for p in self._valid if p.nominated}
 
     def _nominate(self, pair: CandidatePair, now: float, effects: list[Effect]) -> None:
         pair.nominated = True
         self._nominating.discard(pair.component)
         if self._completed:
             return
-        chosen = {}
-        for component in range(1, self.components + 1):
-            nominated = [p for p in self._valid if p.component == component and p.nominated]
-            if not nominated:
-                return
-            chosen[component] = max(nominated, key=lambda p: p.priority)
+        chosen = self._list.nominated()
+        if chosen is None:
+            return
         self._completed = True
         assert self.remote_ufrag is not None and self.remote_pwd is not None
         selections = []
@@ -604,14 +502,13 @@ class IceAgent:
                 self._transactions.pop(transaction_id)
 
     def _maybe_fail(self, effects: list[Effect]) -> None:
-        if self._completed or not self._pairs:
+        if self._completed or not self._list.pairs:
             return
-        if any(
-            p.state in (PairState.FROZEN, PairState.WAITING, PairState.IN_PROGRESS)
-            for p in self._pairs
-        ) or any(not c.consent and not c.cancelled for c in self._checks.values()):
+        if self._list.pending() or any(
+            not c.consent and not c.cancelled for c in self._checks.values()
+        ):
             return
-        missing = [c for c in range(1, self.components + 1) if self._best_valid(c) is None]
+        missing = self._list.missing_components()
         # with a valid pair for each component, the controlled agent waits for a nomination
         if missing:
             self._fail(f"no working pair for component {missing[0]}", effects)
@@ -620,16 +517,10 @@ class IceAgent:
         """The nominating check of a valid pair went unanswered (or was refused): the pair
         no longer works; another valid pair is nominated, or the component fails. Checking
         it again and again would keep ICE from ever ending."""
-        if valid in self._valid:
-            self._valid.remove(valid)
-        valid.move("nomination-failed")
-        for pair in self._pairs:
-            if pair.valid_pair is valid:
-                pair.valid_pair = None
-                pair.move("nomination-failed")
+        self._list.drop_valid(valid)
 
     def _give_up(self, effects: list[Effect]) -> None:
-        missing = [c for c in range(1, self.components + 1) if self._best_valid(c) is None]
+        missing = self._list.missing_components()
         what = (
             f"no working pair for component {missing[0]}"
             if missing
@@ -644,7 +535,7 @@ class IceAgent:
     def _fail(self, reason: str, effects: list[Effect]) -> None:
         self._set_state(IceState.FAILED, effects)
         effects.append(IceFailed(reason))
-        self._triggered.clear()
+        self._list.triggered.clear()
 
     # --- consent freshness (RFC 7675) ---------------------------------------
 
@@ -665,15 +556,6 @@ class IceAgent:
                 effects.append(self._send_check(selected.pair, now, False, consent=selected))
 
     # --- incoming STUN ----------------------------------------------------
-
-    def _local_for_base(self, base: Address) -> LocalCandidate | None:
-        for local in self._local:
-            if local.base == tuple(base) and local.candidate.type in (
-                CandidateType.HOST,
-                CandidateType.RELAY,
-            ):
-                return local
-        return None
 
     def handle_stun(self, data: bytes, source: Address, base: Address, now: float) -> list[Effect]:
         """A STUN datagram from `source` received on the local address `base`."""
@@ -701,7 +583,7 @@ class IceAgent:
     def _request_received(
         self, request: Message, source: Address, base: Address, now: float
     ) -> list[Effect]:
-        local = self._local_for_base(base)
+        local = self._list.local_for_base(base)
         if local is None:
             self.dropped["unknown-base"] += 1
             return []
@@ -772,21 +654,10 @@ class IceAgent:
         """What a valid check from the peer teaches: a peer-reflexive candidate, a
         triggered check, a nomination (RFC 8445 7.3.1.3-7.3.1.5)."""
         component = local.candidate.component
-        remote = self._remote_for(source, component)
+        remote = self._list.remote_for(source, component)
         if remote is None:
-            # RFC 8445 7.3.1.3: a peer-reflexive remote candidate
-            self._prflx_count += 1
-            remote = Candidate(
-                f"prflx{self._prflx_count}",
-                component,
-                "udp",
-                priority,
-                source[0],
-                source[1],
-                CandidateType.PRFLX,
-            )
-            self._remote.append(remote)
-        pair = self._pair(local, remote)
+            remote = self._list.add_peer_reflexive_remote(source, component, priority)
+        pair = self._list.pair(local, remote)
         if pair is None:
             return
         # RFC 8445 7.3.1.4: the triggered check
@@ -804,23 +675,10 @@ class IceAgent:
                     if check.pair is pair and not check.consent and not check.cancelled:
                         check.cancelled = True
                         self._transactions.pop(transaction_id)
-            waiting = pair.move("trigger") or pair.state is PairState.WAITING
-            if waiting and pair not in self._triggered:
-                self._triggered.append(pair)
-
-    def _remote_for(self, source: Address, component: int) -> Candidate | None:
-        for remote in self._remote:
-            if remote.address == source and remote.component == component:
-                return remote
-        return None
+            self._list.trigger(pair)
 
     def _switch_role(self) -> None:
-        self.controlling = not self.controlling
-        for pair in self._pairs:
-            pair.priority = self._priority_of(pair.local.candidate, pair.remote)
-        for pair in self._valid:
-            pair.priority = self._priority_of(pair.local.candidate, pair.remote)
-        self._pairs.sort(key=lambda p: p.priority, reverse=True)
+        self._list.switch_role()
         self._nominating = set()
 
     def _response_received(
@@ -849,7 +707,7 @@ class IceAgent:
                 # RFC 8445 7.2.5.1: switch to the role the peer did not claim, check again
                 self._switch_role()
                 pair.move("role-conflict")
-                self._triggered.append(pair)
+                self._list.triggered.append(pair)
             elif check.use_candidate:
                 self._nomination_failed(pair)
                 self._nominating.discard(pair.component)
@@ -868,11 +726,9 @@ class IceAgent:
             self._maybe_fail(effects)
             return effects
         pair.move("success")
-        valid = self._valid_pair_for(pair, mapped, check.priority)
+        valid = self._list.valid_pair_for(pair, mapped, check.priority)
         pair.valid_pair = valid
-        for other in self._pairs:  # RFC 8445 7.2.5.3.3: unfreeze the same foundation
-            if other.foundation == pair.foundation:
-                other.move("unfreeze")
+        self._list.unfreeze_foundation(pair.foundation)
         if self._first_valid_at is None:
             self._first_valid_at = now
         if check.use_candidate or (not self.controlling and pair.nominate_on_success):
@@ -880,42 +736,3 @@ class IceAgent:
         else:
             self._maybe_nominate(now, effects)
         return effects
-
-    def _valid_pair_for(self, pair: CandidatePair, mapped: Address, priority: int) -> CandidatePair:
-        """RFC 8445 7.2.5.3.1: the pair whose local candidate is the mapped address."""
-        local = next(
-            (
-                c
-                for c in self._local
-                if c.candidate.address == tuple(mapped) and c.candidate.component == pair.component
-            ),
-            None,
-        )
-        if local is None:
-            kind = CandidateType.PRFLX
-            candidate = Candidate(
-                foundation(kind, pair.local.base[0]),
-                pair.component,
-                "udp",
-                priority,
-                mapped[0],
-                mapped[1],
-                kind,
-                pair.local.base[0],
-                pair.local.base[1],
-            )
-            local = LocalCandidate(candidate, pair.local.base)
-            self._local.append(local)
-        if local.base != pair.local.base:
-            local = pair.local  # the mapped address is another socket's: keep our own
-        for valid in self._valid:
-            if valid.local == local and valid.remote.address == pair.remote.address:
-                return valid
-        valid = CandidatePair(
-            local,
-            pair.remote,
-            self._priority_of(local.candidate, pair.remote),
-            PairState.SUCCEEDED,
-        )
-        self._valid.append(valid)
-        return valid

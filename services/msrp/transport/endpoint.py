@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import secrets
 import socket
 import ssl
@@ -63,10 +62,11 @@ from sipsimple_services.msrp.protocol.transactions import TIMEOUT
 from sipsimple_services.msrp.protocol.uri import DEFAULT_PORT, MSRPURI
 from sipsimple_services.msrp.transport.files import (
     FileExpectation,
-    IncomingFile,
     OutgoingFile,
     TransferError,
 )
+from sipsimple_services.msrp.transport.receiving import Emit, FileReceiver, have
+from sipsimple_services.msrp.transport.sockets import no_delay, send_parts
 from sipsimple_services.msrp.transport.splice import CONTENT_TYPE as SPLICE_TYPE
 from sipsimple_services.msrp.transport.splice import READ_SIZE as SPLICE_CHUNK
 from sipsimple_services.msrp.transport.splice import RECEIVE_SIZE as SPLICE_RECEIVE
@@ -83,8 +83,6 @@ PASSIVE_TIMEOUT = 30.0  # how long the passive side waits for the peer to connec
 KEEPALIVE_INTERVAL = 60.0  # an empty SEND when the line was quiet this long (msrplib's)
 READ_SIZE = 1024 * 1024  # what one recv may take: the parser's cost is per read
 TLS_READ_SIZE = 64 * 1024
-COALESCE_BYTES = 64 * 1024  # smaller writes of one flush go out joined (TLS)
-MAX_IOV = 64  # parts per sendmsg (IOV_MAX is 1024 on Linux)
 YIELD_BYTES = 1024 * 1024  # a reader yields after this much read without waiting
 EARLY_BYTES = 1024 * 1024  # read before our start at most (then the reader waits)
 # Chunks of a direct connection: large, so that what a chunk costs (its head, its
@@ -95,9 +93,6 @@ DIRECT_CHUNK_SIZE = 1024 * 1024
 # ones are refused with 413 (RFC 4975 7.3) instead of being lost on the way.
 MAX_MESSAGE_BYTES = MAX_MESSAGE_SIZE - 64 * 1024
 TIMER_GRANULARITY = 1.0  # the timer wakes at least this often (deadlines move as we send)
-
-Emit = Callable[[str, dict[str, Any]], None]
-
 
 class Endpoint:
     def __init__(self, local_uri: MSRPURI, emit: Emit,
@@ -121,11 +116,9 @@ class Endpoint:
         self._greenlets: list[gevent.Greenlet] = []
         self._messages: dict[str, bool] = {}  # ours in flight -> Success-Report asked
         self._started_at = 0.0
-        # Files (RFC 5547): ours being read, the peer's being written, and
-        # those announced in the SDP that have not begun (taken in order).
+        # Files (RFC 5547): ours being read; the peer's, announced and being written
         self._sending: dict[str, OutgoingFile] = {}
-        self._incoming: dict[str, IncomingFile] = {}
-        self._announced: list[FileExpectation] = []
+        self._receiving = FileReceiver(emit)
         self._stream_types: tuple[str, ...] = ()
         self.use_path: tuple[MSRPURI, ...] = ()  # our relay's hops (RFC 4976), if any
         self._relay_auth: RelayAuth | None = None
@@ -157,8 +150,8 @@ class Endpoint:
                                    keepalive_interval=KEEPALIVE_INTERVAL,
                                    max_message_bytes=MAX_MESSAGE_BYTES,
                                    response_timeout=self.response_timeout)
-        for expectation in self._announced:
-            self.session.resume_next(_have(expectation))
+        for expectation in self._receiving.announced:
+            self.session.resume_next(have(expectation))
         self.active, self.state, self._started_at = active, "starting", time.monotonic()
         self._greenlets.append(gevent.spawn(self._timer))
         if self.use_path:
@@ -235,11 +228,11 @@ class Endpoint:
     def expect_file(self, expectation: FileExpectation, content_type: str = "*") -> None:
         """A file the peer will send (its SDP's file-selector): messages of
         `content_type` are streamed to disk instead of kept."""
-        self._announced.append(expectation)
+        self._receiving.announced.append(expectation)
         self._stream_types = (*self._stream_types, content_type)
         if self.session is not None:
             self.session.stream_types = self._stream_types
-            self.session.resume_next(_have(expectation))
+            self.session.resume_next(have(expectation))
 
     def attach_splice(self, splice: Splice) -> None:
         """Bridge the session's RFB bytes to `splice`'s TCP connection (before `start`)."""
@@ -279,9 +272,7 @@ class Endpoint:
         for outgoing in self._sending.values():
             outgoing.close()
         self._sending.clear()
-        for incoming in self._incoming.values():
-            self._interrupted(incoming, f"session ended: {reason}")
-        self._incoming.clear()
+        self._receiving.interrupt(f"session ended: {reason}")
         self._emit("session_failed" if failed else "session_ended", {"reason": reason})
         current = gevent.getcurrent()
         for greenlet in self._greenlets:
@@ -495,7 +486,7 @@ class Endpoint:
                 if not out:
                     return
                 try:
-                    _send(sock, out)
+                    send_parts(sock, out)
                 except OSError as exc:
                     gevent.spawn(self._lost, f"connection error: {exc}")
                     return
@@ -603,7 +594,7 @@ class Endpoint:
             if isinstance(event, IncomingData | MessageAborted) or (
                     isinstance(event, MessageReceived) and event.body is None):
                 if self.splice is None:
-                    self._file_event(event)
+                    self._receiving.handle(event)
                 elif isinstance(event, IncomingData):
                     self.splice.incoming(event.message_id, event.offset, event.data)
                 else:
@@ -648,110 +639,3 @@ class Endpoint:
                 self._relay_answer(event)
             elif isinstance(event, RequestRejected):
                 log.info("%r: rejected a request (%s): %s", self, event.code, event.reason)
-
-    def _file_event(self, event: IncomingData | MessageAborted | MessageReceived) -> None:
-        message_id = event.message_id
-        incoming = self._incoming.get(message_id)
-        if incoming is None:
-            if isinstance(event, MessageAborted) or not self._announced:
-                return
-            try:
-                incoming = IncomingFile(message_id, self._announced.pop(0))
-            except (OSError, TransferError) as exc:
-                self._emit("file_failed", {"message_id": message_id, "partial": None,
-                                           "received": 0,
-                                           "reason": f"cannot write the file: {exc}"})
-                return
-            self._incoming[message_id] = incoming
-        if isinstance(event, MessageAborted):
-            del self._incoming[message_id]
-            if event.status is None:
-                self._interrupted(incoming, "aborted by the sender")
-            else:
-                incoming.discard()
-                self._emit("file_failed", {"message_id": message_id, "partial": None,
-                                           "received": 0, "reason": f"refused ({event.status})"})
-            return
-        if isinstance(event, IncomingData):
-            try:
-                incoming.write(event.offset, event.data)
-            except (OSError, TransferError) as exc:
-                del self._incoming[message_id]
-                incoming.discard()
-                self._emit("file_failed", {"message_id": message_id, "partial": None,
-                                           "received": 0, "reason": str(exc)})
-                return
-            total = incoming.expectation.size
-            if incoming.expectation.content:  # asked for: the bytes cross the bus
-                self._emit("file_data", {"message_id": message_id, "offset": event.offset,
-                                         "data": bytes(event.data)})
-            if incoming.progress.due():
-                self._emit("file_progress", {"message_id": message_id,
-                                             "transferred": incoming.received, "total": total})
-            return
-        del self._incoming[message_id]
-        try:
-            path = incoming.finish(event.size)
-        except (OSError, TransferError) as exc:
-            self._emit("file_failed", {"message_id": message_id, "partial": None,
-                                           "received": 0, "reason": str(exc)})
-            return
-        self._emit("file_received", {"message_id": message_id, "path": path,
-                                     "size": event.size, "content_type": event.content_type})
-
-    def _interrupted(self, incoming: IncomingFile, reason: str) -> None:
-        kept = incoming.keep()
-        self._emit("file_failed", {"message_id": incoming.message_id,
-                                   "partial": kept[0] if kept else None,
-                                   "received": kept[1] if kept else 0, "reason": reason})
-
-
-def no_delay(sock: Any) -> None:
-    """TCP_NODELAY on an MSRP connection: Nagle's algorithm held the next small write
-    (a response, a chunk's end-line) until the peer's delayed ACK, 40 ms later."""
-    with contextlib.suppress(OSError):  # not TCP (a test's socketpair)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _send(sock: Any, parts: list[bytes | memoryview]) -> None:
-    """The parts in as few writes as they allow. A plain socket takes them in one
-    `sendmsg` (a chunk's head, body and end-line: one system call, and no small
-    segment of its own for the head); TLS has no sendmsg: small parts are joined up
-    to `COALESCE_BYTES` (a chat message, responses and a chunk's head: one record
-    each), a large one goes alone (a file's chunk is not copied)."""
-    if not isinstance(sock, gevent.ssl.SSLSocket):
-        _sendmsg(sock, parts)
-        return
-    run: list[bytes | memoryview] = []
-    size = 0
-    for part in parts:
-        if run and size + len(part) > COALESCE_BYTES:
-            sock.sendall(b"".join(run) if len(run) > 1 else run[0])
-            run, size = [], 0
-        run.append(part)
-        size += len(part)
-    if run:
-        sock.sendall(b"".join(run) if len(run) > 1 else run[0])
-
-
-def _sendmsg(sock: Any, parts: list[bytes | memoryview]) -> None:
-    """Every part written, with as few `sendmsg` calls as the socket's buffer allows
-    (one, unless it is full: then on from where the kernel stopped)."""
-    views = [memoryview(part) for part in parts if len(part)]
-    first = 0
-    while first < len(views):
-        sent = sock.sendmsg(views[first:first + MAX_IOV])
-        while sent:
-            size = views[first].nbytes
-            if sent < size:
-                views[first] = views[first][sent:]
-                break
-            sent -= size
-            first += 1
-
-
-def _have(expectation: FileExpectation) -> int:
-    """The bytes of a kept partial file to continue (0: a new file)."""
-    if expectation.partial is None:
-        return 0
-    return os.stat(expectation.partial).st_size

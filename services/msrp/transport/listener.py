@@ -29,7 +29,7 @@ from sipsimple_services.msrp.protocol.parser import (
     StreamParser,
 )
 from sipsimple_services.msrp.protocol.uri import MSRPURI
-from sipsimple_services.msrp.transport.endpoint import no_delay
+from sipsimple_services.msrp.transport.sockets import no_delay
 from sipsimple_services.msrp.transport.tls import HANDSHAKE_TIMEOUT, describe_tls_error
 
 __all__ = ["FIRST_REQUEST_TIMEOUT", "Listener"]

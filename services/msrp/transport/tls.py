@@ -5,8 +5,8 @@ msrps URIs; the certificate names the host of the path). Outgoing connections
 to an ``msrps`` path verify the peer's certificate and its name (the host of
 the URI: SNI for a name, the IP address SAN for an address) unless
 verification is turned off, as the SIP transports do. gevent's SSLContext
-keeps handshakes cooperative. Services import no other service, so this is
-msrp's own (the signalling service's is alike).
+keeps handshakes cooperative. The contexts are made as the signalling
+service's are (`sipsimple_services.common.tls`).
 
 Environment (read at start):
 
@@ -33,9 +33,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gevent import ssl as gssl
-
-from sipsimple_services.common.tls import describe_tls_error, tls_files_problem
+from sipsimple_services.common.tls import (
+    describe_tls_error,
+    new_client_context,
+    new_server_context,
+    tls_files_problem,
+)
 
 __all__ = ["HANDSHAKE_TIMEOUT", "TLSSettings", "describe_tls_error"]
 
@@ -89,24 +92,11 @@ class TLSSettings:
     def server_context(self) -> ssl.SSLContext:
         if self.certificate is None or self.unavailable is not None:
             raise ValueError("an msrps listener needs a certificate (and its private key)")
-        context = gssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        context.load_cert_chain(self.certificate, self.private_key)
-        return context
+        return new_server_context(self.certificate, self.private_key)
 
     def client_context(self) -> ssl.SSLContext:
         """PROTOCOL_TLS_CLIENT: CERT_REQUIRED and check_hostname, unless verify_server is off."""
         if self.unavailable is not None:
             raise ValueError(f"TLS is off: {self.unavailable}")
-        context = gssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        if self.verify_server:
-            if self.ca_file is not None:
-                context.load_verify_locations(cafile=self.ca_file)
-            else:
-                context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-        else:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
+        return new_client_context(self.verify_server, self.ca_file)
 

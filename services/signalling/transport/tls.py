@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ssl
 
-from gevent import ssl as gssl
-
-from sipsimple_services.common.tls import describe_tls_error, tls_files_problem
+from sipsimple_services.common.tls import (
+    describe_tls_error,
+    new_client_context,
+    new_server_context,
+    tls_files_problem,
+)
 from sipsimple_services.signalling.transport.types import TLSConfig
 
 __all__ = ["client_context", "describe_tls_error", "server_context", "tls_problem"]
@@ -15,9 +18,7 @@ __all__ = ["client_context", "describe_tls_error", "server_context", "tls_proble
 def server_context(config: TLSConfig) -> ssl.SSLContext:
     if config.certificate is None:
         raise ValueError("a TLS listener needs a certificate (and its private key)")
-    context = gssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(config.certificate, config.private_key)
+    context = new_server_context(config.certificate, config.private_key)
     if config.ca_file is not None:
         # Lets peers present client certificates we can check; not required.
         context.load_verify_locations(cafile=config.ca_file)
@@ -26,21 +27,8 @@ def server_context(config: TLSConfig) -> ssl.SSLContext:
 
 
 def client_context(config: TLSConfig) -> ssl.SSLContext:
-    """Verifies the server certificate and name unless ``verify_server`` is False.
-
-    PROTOCOL_TLS_CLIENT starts with CERT_REQUIRED and check_hostname, as
-    ``ssl.create_default_context`` does; gevent's class keeps I/O cooperative.
-    """
-    context = gssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    if config.verify_server:
-        if config.ca_file is not None:
-            context.load_verify_locations(cafile=config.ca_file)
-        else:
-            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
-    else:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
+    """Verifies the server certificate and name unless ``verify_server`` is False."""
+    context = new_client_context(config.verify_server, config.ca_file)
     if config.client_certificate is not None:
         context.load_cert_chain(config.client_certificate, config.client_private_key)
     return context

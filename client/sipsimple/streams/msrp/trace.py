@@ -97,7 +97,7 @@ class MSRPTrace:
             if getattr(data, "client", None) != get_bus().client_id:
                 return
             session_id = getattr(data, "session_id", None)
-            stream = msrp_events.stream(session_id) if isinstance(session_id, str) else None
+            stream = msrp_events.get(session_id) if isinstance(session_id, str) else None
             NotificationCenter().post_notification("MSRPTransportTrace", stream, NotificationData(
                 timestamp=datetime.now(), direction=str(getattr(data, "direction", "")),
                 data=str(getattr(data, "data", "")), session_id=session_id))

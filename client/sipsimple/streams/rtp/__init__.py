@@ -1,9 +1,10 @@
-"""RTP streams in the facade: SDP for audio, with no I/O.
+"""RTP streams in the facade: SDP for audio (with no I/O), and the AudioStream.
 
 `negotiation` builds audio offers and answers and reads the peer's
 (`NegotiatedMedia`), `codecs` describes the formats in SDP, `crypto` is
-SDES (RFC 4568). The AudioStream uses them and hands the result to the
-media service.
+SDES (RFC 4568). The AudioStream (`audio`, on `audio_base` and
+`audio_ice`; `ice` is its ICE's SDP and data) uses them and hands the result
+to the media service.
 """
 
 from sipsimple.streams.rtp.codecs import AUDIO_CODECS, DEFAULT_CODEC_ORDER, AudioCodecInfo

@@ -8,6 +8,10 @@ the stream while it is active (started and not on hold) and its recorder.
 
 Threads: the Session calls in on its worker; media events arrive on the bus
 thread. Notifications are posted from whichever of the two saw the change.
+
+The class is built in layers: `AudioStreamBase` (audio_base.py: its state, the
+media service calls, the bridge), `AudioStreamICE` (audio_ice.py) and
+`AudioStream` here.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ import dataclasses
 import logging
 import re
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -25,29 +28,19 @@ from sipsimple.audio import (
     AudioBridge,
     AudioDevice,
     AudioError,
-    AudioMixer,
-    IAudioPort,
     WaveRecorder,
     create_placed_stream,
-    media_call,
     media_events,
     not_found,
 )
 from sipsimple.core.sdp import FrozenSDPSession, SDPAttribute, SDPMediaStream, SDPNegotiationError
-from sipsimple.notification import NotificationCenter, NotificationData
-from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
+from sipsimple.notification import NotificationData
+from sipsimple.streams.interface import InvalidStreamError, UnknownStreamError
 from sipsimple.streams.registry import MediaStreamRegistrar
+from sipsimple.streams.rtp.audio_base import AudioStreamError
+from sipsimple.streams.rtp.audio_ice import AudioStreamICE
 from sipsimple.streams.rtp.codecs import canonical_codec_name
-from sipsimple.streams.rtp.ice import (
-    ICECandidate,
-    ICECheck,
-    LocalICE,
-    RemoteICE,
-    ice_attributes,
-    ice_enabled,
-    ice_servers,
-    remote_ice,
-)
+from sipsimple.streams.rtp.ice import ice_attributes, ice_enabled, remote_ice
 from sipsimple.streams.rtp.negotiation import (
     RTP_TRANSPORTS,
     AudioConfig,
@@ -67,10 +60,6 @@ DTMF_DIGITS = frozenset("0123456789ABCD*#")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.@+-]+")
 # what the service may send (NOT the remote's say): a local hold stops our RTP
 _NO_SENDING = {"sendrecv": "recvonly", "sendonly": "inactive"}
-
-
-class AudioStreamError(RuntimeError):
-    """An operation the stream cannot do in its state (e.g. recording before it started)."""
 
 
 def audio_config(account: Any) -> AudioConfig:
@@ -123,105 +112,15 @@ def _identity(header: Any) -> str | None:
     return f"{user}@{host}" if user else str(host)
 
 
-class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
+class AudioStream(AudioStreamICE, metaclass=MediaStreamRegistrar):
     type = "audio"
     priority = 1
     hold_supported = True
-
-    def __init__(self, account: Any) -> None:
-        from sipsimple.application import SIPApplication
-
-        self.account = account
-        self.direction: str | None = None
-        self._mixer: AudioMixer = SIPApplication.voice_audio_mixer or AudioMixer("voice")
-        self.mixer_chosen = False  # the facade places the stream on a media worker
-        self.bridge = AudioBridge(self.mixer)
-        self.device = AudioDevice(self.mixer)
-        self.bridge.add(self.device)
-
-        self.on_hold_by_local = False
-        self.on_hold_by_remote = False
-        self.sample_rate: int | None = None
-        self.codec: str | None = None
-        self.srtp_active = False
-        self.ice_active = False  # True while the pair ICE selected carries the audio
-        self.local_rtp_candidate_type: str | None = None
-        self.remote_rtp_candidate_type: str | None = None
-        self.local_rtp_address: str | None = None
-        self.local_rtp_port: int | None = None
-        self.remote_rtp_address_sdp: str | None = None
-        self.remote_rtp_port_sdp: int | None = None
-        self.remote_rtp_address_received: str | None = None
-        self.remote_rtp_port_received: int | None = None
-        self.muted = False
-
-        self._lock = threading.RLock()
-        self._stream_id: str | None = None
-        self._rtcp_port: int | None = None
-        self._state = "new"  # new, initializing, initialized, started, ended
-        self._deactivated = False
-        self._remote_offer: FrozenSDPSession | None = None  # an offer to answer
-        self._remote_index: int | None = None
-        self._remote_sdp: FrozenSDPSession | None = None  # the peer's description in force
-        self._pending: str | None = None  # "offer" or "answer": our last m-line
-        self._answered: NegotiatedMedia | None = None  # what our last answer agreed
-        self._negotiated: NegotiatedMedia | None = None
-        self._recorder: WaveRecorder | None = None
-        self._statistics: dict[str, Any] = {}
-        # ICE (docs/nat.md): what we gathered, the peer's credentials in force, our
-        # role, whether MediaStreamDidStart waits for the checks, the selected pair
-        self._ice_local: LocalICE | None = None
-        self._ice_remote: RemoteICE | None = None
-        self._ice_controlling = False
-        self._ice_waiting = False
-        self._ice_over = False  # the checks for the credentials in force ended, either way
-        self._ice_chosen: dict[str, Any] | None = None
-        self._ice_restarting = False  # new credentials: no a=remote-candidates until done
-        # moved to another address (rebind): the restart we offer, and who waits for it
-        self._moved = False
-        self._rebound: Callable[[], None] | None = None
-
-    def __repr__(self) -> str:
-        return f"<AudioStream {self._stream_id or 'new'} {self._state}>"
-
-    # --- IAudioPort ---------------------------------------------------------------
-
-    @property
-    def mixer(self) -> AudioMixer:
-        return self._mixer
-
-    @mixer.setter
-    def mixer(self, mixer: AudioMixer) -> None:
-        """Set before the session starts, the stream stays on this mixer's media worker
-        (e.g. the streams of a local conference on one); else the facade places it."""
-        self._mixer = mixer
-        self.mixer_chosen = True
-
-    def _media(self, method: str, **params: Any) -> Any:
-        """A call about this stream, to the media worker it is on (known here even
-        when the facade's table of objects has forgotten it after a restart)."""
-        return media_call(method, worker=self._mixer.worker, **params)
-
-    @property
-    def port_id(self) -> str | None:
-        return self._stream_id if self._state in ("initialized", "started") else None
 
     @property
     def recording_filename(self) -> str | None:
         recorder = self._recorder
         return recorder.filename if recorder is not None else None
-
-    @property
-    def statistics(self) -> dict[str, Any]:
-        """The service's counters for this stream (packets, loss, jitter, drops, ...)."""
-        if self._stream_id is not None and self._state == "started":
-            try:
-                stats = self._media("stream_stats", stream_id=self._stream_id)
-            except AudioError:
-                return dict(self._statistics)
-            if isinstance(stats, dict):
-                self._statistics = dict(stats)
-        return dict(self._statistics)
 
     # --- IMediaStream ---------------------------------------------------------------
 
@@ -273,22 +172,6 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             return
         self._initialized()
 
-    def _initialized(self) -> None:
-        with self._lock:
-            if self._state != "initializing":
-                return
-            self._state = "initialized"
-        self._post("MediaStreamDidInitialize")
-
-    def _gather(self) -> None:
-        try:
-            stun, turn, relay_only = ice_servers(self.account)
-            self._media("ice_gather", stream_id=self._stream_id, stun_servers=stun,
-                        turn_server=turn, relay_only=relay_only)
-        except Exception as exc:  # no ICE then, but the call goes on
-            log.warning("%r: ICE candidates not gathered: %s", self, exc)
-            self._initialized()
-
     @staticmethod
     def _local_address(session: Any) -> str:
         hook = getattr(session, "local_media_address", None)
@@ -335,77 +218,6 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             media.attributes.append(SDPAttribute("ice-mismatch"))  # RFC 8839 5.8
         return media
 
-    def _default_candidate(self, ice: LocalICE | None) -> tuple[str, int, int | None]:
-        """The address for c=/m= and a=rtcp: the socket's without ICE, else the default
-        candidate, or the local candidate of the selected pair (RFC 8445 5.1.4, 8.1.2)."""
-        assert self.local_rtp_address is not None and self.local_rtp_port is not None
-        if ice is None:
-            return self.local_rtp_address, self.local_rtp_port, self._rtcp_port
-        chosen = self._ice_chosen
-        if chosen is not None and self.ice_active and chosen["local"]["type"] != "PRFLX":
-            local = chosen["local"]
-            rtcp = chosen.get("rtcp_local")
-            return str(local["address"]), int(local["port"]), (
-                int(rtcp["port"]) if rtcp else int(local["port"]) + 1)
-        return ice.address, ice.port, ice.rtcp_port
-
-    def _remote_candidates(self) -> str | None:
-        """a=remote-candidates for a later offer of the controlling agent (RFC 8839 4.4.1.2)."""
-        chosen = self._ice_chosen
-        if chosen is None or not self.ice_active or not self._ice_controlling or (
-            self._ice_restarting
-        ):
-            return None
-        parts = [f"1 {chosen['remote']['address']} {chosen['remote']['port']}"]
-        rtcp = chosen.get("rtcp_remote")
-        if rtcp:
-            parts.append(f"2 {rtcp['address']} {rtcp['port']}")
-        return " ".join(parts)
-
-    def _ice_restart(self) -> LocalICE | None:
-        try:
-            reply = self._media("ice_restart", stream_id=self._stream_id)
-            self._ice_local = LocalICE.from_data(reply)
-            self._ice_restarting = True
-        except (AudioError, KeyError, TypeError, ValueError) as exc:
-            log.warning("%r: ICE restart failed: %s", self, exc)
-        return self._ice_local
-
-    def rebind(self, address: str, done: Callable[[], None]) -> None:
-        """Move the media to new sockets on `address` (the host's address changed).
-
-        With ICE the media service gathers again there (new credentials and
-        candidates: the restart the session offers next); `done` is called once
-        that is over (at once without ICE), on whatever thread. Raises
-        AudioStreamError when the stream cannot move (it stays where it was).
-        """
-        if self._state != "started" or self._stream_id is None:
-            raise AudioStreamError(f"{self!r} cannot move in state {self._state}")
-        with self._lock:
-            # before the call: with ICE, media.ice_gathered may come before its reply
-            self._rebound = done
-        try:
-            reply = self._media("rebind_stream", stream_id=self._stream_id, address=address)
-        except AudioError as exc:
-            self._rebound = None
-            raise AudioStreamError(str(exc)) from None
-        with self._lock:
-            self.local_rtp_address = str(reply.get("address") or address)
-            self.local_rtp_port = int(reply["rtp_port"])
-            self._rtcp_port = int(reply.get("rtcp_port") or self.local_rtp_port + 1)
-            self._moved = True
-            if reply.get("ice"):
-                # the old pair is gone with the old sockets: nothing carries the audio
-                # until the restart's checks select a pair on the new ones
-                self._ice_restarting = True
-                self.ice_active = False
-                self._ice_chosen = None
-                self.local_rtp_candidate_type = self.remote_rtp_candidate_type = None
-                return
-            rebound, self._rebound = self._rebound, None
-        if rebound is not None:
-            rebound()
-
     def _offer_to_answer(self) -> tuple[Any, int]:
         if self._remote_offer is not None and self._remote_index is not None:
             return self._remote_offer, self._remote_index
@@ -443,46 +255,6 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             return  # MediaStreamDidStart when the checks are over, as the original SDK
         self._set_active()
         self._post("MediaStreamDidStart")
-
-    def _ice_plain(self) -> None:
-        """The peer does no ICE (or mismatched): plain symmetric RTP to its SDP address."""
-        try:
-            self._media("ice_plain", stream_id=self._stream_id)
-        except AudioError as exc:
-            log.warning("%r: %s", self, exc)
-
-    def _ice_begin(self, negotiated: NegotiatedMedia, remote_sdp: FrozenSDPSession, index: int,
-                   remote_offered: bool | None) -> bool:
-        """Start the checks if both sides do ICE (True), else plain RTP (False)."""
-        if self._ice_local is None or self._stream_id is None:
-            return False
-        remote = remote_ice(remote_sdp, index)
-        if remote is None or remote.mismatch:
-            self._ice_plain()
-            return False
-        # the offerer controls (RFC 8445 6.1.1); facing an ice-lite peer we always do
-        self._ice_controlling = remote_offered is False or remote.lite
-        if not self._ice_start(remote, negotiated.rtcp_mux):
-            return False
-        with self._lock:
-            if self._ice_over:
-                return False  # the checks started with our answer have ended already
-            self._ice_waiting = True
-        return True
-
-    def _ice_start(self, remote: RemoteICE, rtcp_mux: bool) -> bool:
-        if not remote.same_credentials(self._ice_remote):
-            with self._lock:
-                self._ice_over = False
-        try:
-            self._media("ice_start", stream_id=self._stream_id, controlling=self._ice_controlling,
-                        ufrag=remote.ufrag, pwd=remote.pwd, candidates=list(remote.candidates),
-                        rtcp_mux=rtcp_mux)
-        except AudioError as exc:
-            log.warning("%r: ICE not started: %s", self, exc)
-            return False
-        self._ice_remote = remote
-        return True
 
     def _negotiate(self, local_sdp: FrozenSDPSession, remote_sdp: FrozenSDPSession,
                    index: int) -> tuple[NegotiatedMedia, bool | None]:
@@ -681,26 +453,6 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
             self.bridge.remove(recorder)
         recorder.stop()
 
-    # --- the bridge -------------------------------------------------------------------
-
-    def _set_active(self) -> None:
-        """The stream and its recorder are in the bridge while started and not on hold.
-
-        Nothing is recorded on hold: the recorder leaves the bridge too.
-        """
-        with self._lock:
-            active = self._state == "started" and not self.on_hold
-            try:
-                for port in (self, self._recorder):
-                    if port is None:
-                        continue
-                    if active and port not in self.bridge:
-                        self.bridge.add(port)
-                    elif not active and port in self.bridge:
-                        self.bridge.remove(port)
-            except AudioError as exc:
-                log.warning("%r: %s", self, exc)
-
     # --- media events (bus thread) ------------------------------------------------------
 
     def _media_event(self, name: str, data: NotificationData) -> None:
@@ -726,80 +478,6 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
         ):
             self._post("MediaStreamDidFail", reason=str(getattr(data, "reason", "failed")))
 
-    def _ice_event(self, what: str, data: NotificationData) -> None:
-        if what == "ice_gathered":
-            if getattr(data, "error", None) is None:
-                try:
-                    self._ice_local = LocalICE.from_data(dict(data))
-                except (KeyError, TypeError, ValueError) as exc:
-                    log.warning("%r: unusable ICE candidates: %s", self, exc)
-            else:
-                log.warning("%r: no ICE candidates: %s", self, data.error)
-                if self._rebound is not None:
-                    self._ice_local = None  # moved, and nothing gathered: no ICE any more
-            with self._lock:
-                rebound, self._rebound = self._rebound, None
-            if rebound is not None:
-                rebound()
-                return
-            self._initialized()
-        elif not self._ice_current(getattr(data, "ufrag", None)):
-            log.debug("%r: media.%s of a replaced ICE link dropped", self, what)
-        elif what == "ice_state":
-            self._post("AudioStreamICENegotiationStateDidChange",
-                       prev_state=getattr(data, "prev_state", None),
-                       state=getattr(data, "state", None))
-        elif what == "ice_succeeded":
-            try:
-                chosen = {str(c["component"]): c for c in data.chosen}
-                rtp = chosen["RTP"]
-                self._ice_chosen = {
-                    "local": rtp["local"], "remote": rtp["remote"],
-                    "rtcp_local": chosen.get("RTCP", {}).get("local"),
-                    "rtcp_remote": chosen.get("RTCP", {}).get("remote"),
-                }
-                details = {
-                    "duration": float(data.duration),
-                    "local_candidates": [ICECandidate.from_data(c) for c in data.local_candidates],
-                    "remote_candidates": [
-                        ICECandidate.from_data(c) for c in data.remote_candidates],
-                    "valid_pairs": [ICECheck.from_data(p) for p in data.valid_pairs],
-                    "valid_list": [ICECheck.from_data(p) for p in data.valid_list],
-                }
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:
-                log.warning("%r: malformed media.ice_succeeded: %s", self, exc)
-                return
-            self.ice_active = True
-            self._ice_restarting = False
-            self.local_rtp_candidate_type = str(rtp["local"]["type"]).lower()
-            self.remote_rtp_candidate_type = str(rtp["remote"]["type"]).lower()
-            self._post("AudioStreamICENegotiationDidSucceed", **details)
-            self._ice_done()
-        elif what == "ice_failed":
-            self.ice_active = self._ice_restarting = False
-            self.local_rtp_candidate_type = self.remote_rtp_candidate_type = None
-            self._ice_chosen = None
-            self._post("AudioStreamICENegotiationDidFail",
-                       reason=str(getattr(data, "reason", "failed")))
-            self._ice_done()
-
-    def _ice_current(self, ufrag: object) -> bool:
-        """Whether a checks' event is of the link we use: the last words of one a move or
-        restart replaced come on the event socket, and may come after the reply."""
-        with self._lock:
-            local = self._ice_local.ufrag if self._ice_local is not None else None
-            if self._rebound is not None:  # moving: until it gathered, only the old is known
-                return ufrag != local
-            return local is None or ufrag == local
-
-    def _ice_done(self) -> None:
-        """The checks ended (either way: plain RTP after a failure): the stream started."""
-        with self._lock:
-            self._ice_over = True
-            waiting, self._ice_waiting = self._ice_waiting, False
-        if waiting and self._state == "started":
-            self._post("MediaStreamDidStart")
-
     def _media_exists(self) -> bool:
         """Whether the service still has this stream (False only when it says so)."""
         if self._stream_id is None or self._state not in ("initialized", "started"):
@@ -813,7 +491,3 @@ class AudioStream(IMediaStream, IAudioPort, metaclass=MediaStreamRegistrar):
     def _media_lost(self, reason: str) -> None:
         if not self._deactivated and self._state in ("initialized", "started"):
             self._post("MediaStreamDidFail", reason=reason)
-
-    def _post(self, name: str, **data: Any) -> None:
-        data.setdefault("timestamp", datetime.now())
-        NotificationCenter().post_notification(name, self, NotificationData(**data))
