@@ -73,13 +73,20 @@ class Output:
         self.seen = b""
 
     def expect(self, text: str, timeout: float = 20) -> None:
+        self.expect_any(text, timeout=timeout)
+
+    def expect_any(self, *texts: str, timeout: float = 20) -> str:
+        """The first of `texts` to appear (the earliest in the output if several have)."""
         deadline = time.monotonic() + timeout
-        while text.encode() not in self.seen:
-            assert time.monotonic() < deadline, f"{text!r} not in {self.seen.decode()}"
+        while True:
+            found = [(self.seen.find(t.encode()), t) for t in texts if t.encode() in self.seen]
+            if found:
+                return min(found)[1]
+            assert time.monotonic() < deadline, f"none of {texts!r} in {self.seen.decode()}"
             ready, _, _ = select.select([self.fd], [], [], 0.5)
             if ready:
                 chunk = os.read(self.fd, 65536)
-                assert chunk, f"the output ended before {text!r}: {self.seen.decode()}"
+                assert chunk, f"the output ended before {texts!r}: {self.seen.decode()}"
                 self.seen += chunk
 
 
