@@ -95,6 +95,31 @@ def test_register_disable_enable(kamailio: Kamailio, manager: AccountManager, ev
     assert len(kamailio.wait_registered("alice")) == 1
 
 
+def test_a_network_change_registers_again(kamailio: Kamailio, manager: AccountManager,
+                                          events: Recorder) -> None:
+    """NetworkConditionsDidChange (the host's address changed): the registration is
+    ended and made again (a new lookup, the Contact of the address the kernel picks
+    now), as the original SDK's accounts do; an account that does not register is
+    left alone."""
+    from sipsimple.application import SIPApplication
+    from sipsimple.notification import NotificationCenter, NotificationData
+
+    quiet = Account(f"bob@{kamailio.domain}")
+    quiet.enabled, quiet.sip.register = True, False
+    quiet.save()
+    alice = account(kamailio, "alice", kamailio.password("alice"))
+    first = events.wait("SIPAccountRegistrationDidSucceed")
+    NotificationCenter().post_notification("NetworkConditionsDidChange", SIPApplication(),
+                                           NotificationData())
+    ended = events.wait("SIPAccountRegistrationDidEnd")
+    again = events.wait(lambda n: n.name == "SIPAccountRegistrationDidSucceed"
+                        and n is not first)
+    assert ended.sender is alice and again.sender is alice and alice.registered
+    assert len(kamailio.wait_registered("alice")) == 1
+    assert [n.sender for n in events.seen] == [alice] * 3
+    assert kamailio.contacts("bob") == []
+
+
 def test_wrong_password_fails_with_403_and_fixing_it_registers(
         kamailio: Kamailio, manager: AccountManager, events: Recorder) -> None:
     carol = account(kamailio, "carol", "not-the-secret")

@@ -107,6 +107,7 @@ class AccountManager:
             for name in _REGISTRATION_EVENTS:
                 center.add_observer(self, name=name)
             center.add_observer(self, name="ServiceDidRestart")
+            center.add_observer(self, name="NetworkConditionsDidChange")
             self._default = self._effective_default()
             # Whoever claims accounts answers their MESSAGEs (else 480 after 20 s).
             MessageManager().start()
@@ -125,7 +126,8 @@ class AccountManager:
             self._retiring.extend(registrars)
             center = NotificationCenter()
             for name in ("CFGSettingsObjectWasCreated", "CFGSettingsObjectDidChange",
-                         "CFGSettingsObjectWasDeleted", "ServiceDidRestart"):
+                         "CFGSettingsObjectWasDeleted", "ServiceDidRestart",
+                         "NetworkConditionsDidChange"):
                 center.discard_observer(self, name=name)
         assert worker is not None
         deadline = time.monotonic() + timeout
@@ -233,6 +235,13 @@ class AccountManager:
                     registrars = list(self._registrars.values())
                 for registrar in registrars:
                     self._submit(registrar.service_restarted)
+        elif name == "NetworkConditionsDidChange":
+            # as the original SDK: registered accounts register again, looked up
+            # again and with the Contact of the address the host has now
+            with self._lock:
+                registrars = [r for r in self._registrars.values() if r.wanted]
+            for registrar in registrars:
+                self._submit(registrar.restart)
         elif isinstance(sender, Account):
             if name == "CFGSettingsObjectWasCreated":
                 self._on_added(sender)
