@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from sipsimple.audio import AudioError, AudioMixer
-from sipsimple.bus.client import BusError, get_bus
+from sipsimple.bus.client import BusError, ServiceError, get_bus
 from sipsimple.core import SIPURI, AddressHeader, ReferToHeader, ToHeader, parse_uri
 from sipsimple.notification import Notification, NotificationCenter, NotificationData
 from sipsimple.payloads.cpim import CPIMIdentity
@@ -554,7 +554,11 @@ class ConferenceRoom:
         try:
             get_bus().call("signalling", method, timeout=BUS_TIMEOUT, **params)
         except BusError as exc:
-            log.warning("%r: signalling %s failed: %s", self, method, exc)
+            # not-found: the subscription ended at the service meanwhile, its event on
+            # its way (nothing is lost: no warning)
+            gone = isinstance(exc, ServiceError) and exc.code == "not-found"
+            log.log(logging.INFO if gone else logging.WARNING,
+                    "%r: signalling %s failed: %s", self, method, exc)
             return False
         return True
 
