@@ -19,6 +19,7 @@ from harness.turnserver import start_turnserver
 
 from sipsimple.application import SIPApplication
 from sipsimple.nat import NATProbeError, probe_nat, resolve_stun_server
+from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.storage import MemoryStorage
 
 pytestmark = pytest.mark.integration
@@ -87,4 +88,12 @@ def test_local_nat_type_from_the_default_accounts_stun_server(
         assert detected.sender is app
         assert (detected.data.succeeded, detected.data.nat_type, detected.data.error) == (
             True, "Port Restricted", None)
+        assert app.local_nat_type == "Port Restricted"
+        # the network changed (another address may be behind another NAT): probed again
+        app.local_nat_type = "unknown"
+        NotificationCenter().post_notification("NetworkConditionsDidChange", app,
+                                               NotificationData())
+        again = recorder.wait(lambda n: n.name == "SIPEngineDetectedNATType"
+                              and n is not detected, timeout=60)
+        assert again.data.nat_type == "Port Restricted"
         assert app.local_nat_type == "Port Restricted"

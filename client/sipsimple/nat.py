@@ -11,7 +11,8 @@ through the DNS service, and keeps `SIPApplication.local_nat_type`:
   the list compares mappings (as RFC 3489 did), else only "NAT or not" is
   known (docs/nat.md).
 - `NATDetector` (a SIPApplication component, after the accounts) probes for
-  the default account at start, when it has STUN servers configured or ICE
+  the default account at start and after each ``NetworkConditionsDidChange``
+  (docs/nat.md), when it has STUN servers configured or ICE
   on (an application that uses neither asks no server), sets ``local_nat_type`` (the original SDK's
   names: "Open", "Full Cone", "Restricted", "Port Restricted", "Symmetric",
   "Symmetric UDP", "Blocked", "Unknown", and "Cone") and posts
@@ -31,7 +32,7 @@ from typing import Any
 from sipsimple.bus.client import BusError, get_bus
 from sipsimple.core import SIPURI
 from sipsimple.lookup import DNSLookup, DNSLookupError
-from sipsimple.notification import NotificationCenter, NotificationData
+from sipsimple.notification import Notification, NotificationCenter, NotificationData
 
 __all__ = ["STUN_PORT", "NATDetector", "NATProbeError", "NATProbeResult", "probe_nat",
            "resolve_stun_server", "stun_servers_for"]
@@ -142,17 +143,43 @@ def probe_nat(servers: Sequence[Address], address: str | None = None,
 
 
 class NATDetector:
-    """Sets ``SIPApplication.local_nat_type`` from a probe for the default account (a thread)."""
+    """Sets ``SIPApplication.local_nat_type`` from a probe for the default account (a
+    thread), at start and again after each ``NetworkConditionsDidChange`` (another
+    address may be behind another NAT)."""
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._again = False  # a change came during a probe: its result may be stale
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._detect, name="sipsimple-nat", daemon=True)
-        self._thread.start()
+        NotificationCenter().add_observer(self, name="NetworkConditionsDidChange")
+        self._probe()
 
     def stop(self) -> None:
-        pass  # the probe ends by itself; its result is dropped once the application stopped
+        # the probe ends by itself; its result is dropped once the application stopped
+        NotificationCenter().discard_observer(self, name="NetworkConditionsDidChange")
+
+    def handle_notification(self, notification: Notification) -> None:
+        self._probe()
+
+    def _probe(self) -> None:
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                self._again = True
+                return
+            self._thread = threading.Thread(target=self._run, name="sipsimple-nat",
+                                            daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self._detect()
+            with self._lock:
+                again, self._again = self._again, False
+                if not again:
+                    self._thread = None
+                    return
 
     def _detect(self) -> None:
         from sipsimple.account import AccountManager
