@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -38,6 +40,43 @@ def test_timeout_names_the_service_and_method(runtime: object, client: BusClient
     assert "'media'" in str(info.value) and "'ping'" in str(info.value)
     future = client.call_async("media", "ping", timeout=0.3)
     assert isinstance(future.exception(5), ServiceUnavailable)
+
+
+def test_a_call_waiting_when_the_client_stops_raises_a_bus_error(runtime: object) -> None:
+    """stop() destroys the sockets under another thread's call: that caller gets a
+    BusError (which every caller handles), not zmq's 'operation on non-socket'."""
+    bus = BusClient(services=["media"])
+    bus.start()
+    outcome: list[BaseException] = []
+    waiting = threading.Thread(target=lambda: outcome.extend(
+        _raised(lambda: bus.call("media", "ping", timeout=30))))
+    waiting.start()
+    deadline = time.monotonic() + 10
+    while not _inside(waiting, "_calls"):  # past the checks, waiting: nobody answers
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    bus.stop(goodbye=False)
+    waiting.join(10)
+    assert not waiting.is_alive()
+    [error] = outcome
+    assert type(error) is BusError and "stopped" in str(error)
+
+
+def _inside(thread: threading.Thread, function: str) -> bool:
+    frame = sys._current_frames().get(thread.ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == function:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _raised(call: Callable[[], object]) -> list[BaseException]:
+    try:
+        call()
+    except BaseException as exc:  # what the thread got is the result
+        return [exc]
+    return []
 
 
 def test_unknown_service_and_unserializable_params(runtime: object, client: BusClient) -> None:

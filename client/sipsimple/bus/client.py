@@ -259,6 +259,17 @@ class BusClient:
     ) -> list[Any]:
         self._check(service)
         timeout = self.request_timeout if timeout is None else timeout
+        try:
+            return self._exchange(service, calls, timeout)
+        except zmq.ZMQError:
+            if self._running:
+                raise
+            # stop() destroyed the sockets under this thread's call
+            raise BusError(f"the bus client stopped during {service}.{calls[0][0]}") from None
+
+    def _exchange(
+        self, service: str, calls: list[tuple[str, dict[str, Any]]], timeout: float
+    ) -> list[Any]:
         deadline = time.monotonic() + timeout
         socket = self._thread_socket(service)
         waiting: dict[int, int] = {}  # request id -> index in calls
