@@ -72,6 +72,19 @@ def test_target_refresh_and_contact_in_refresh_requests() -> None:
     assert not info.contact
 
 
+def test_our_target_refresh_is_the_contact_of_our_later_refresh_requests() -> None:
+    dialog = Dialog.uac(request(), with_contact(200))
+    old = dialog.local_contact
+    moved = h.ContactHeader(SIPURI("203.0.113.5", user="alice", port=5062), parameters={
+        "isfocus": None})
+    dialog.refresh_local_target(moved)
+    for method in ("INVITE", "UPDATE", "NOTIFY"):
+        sent, _ = dialog.build_request(method, VIA)
+        assert list(sent.contact) == [moved] and old not in sent.contact
+    info, hop = dialog.build_request("INFO", VIA)
+    assert not info.contact and hop == TARGET  # the peer's target is not ours to change
+
+
 def test_route_request_loose_strict_and_empty() -> None:
     assert route_request(TARGET, ()).uri == TARGET
     loose = route_request(TARGET, (h.RouteHeader.parse("<sip:p1;lr>"),))

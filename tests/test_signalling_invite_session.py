@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from sip_dialog_fixtures import call, established, pair
 
@@ -590,3 +592,79 @@ def test_cancelled_reinvite_challenged_is_not_sent_again() -> None:
     assert not [m for _, m, _ in net.queue if isinstance(m, SIPRequest) and m.method != "ACK"]
     assert [r.code for r in alice.of(ReinviteRejected)] == [401]
     assert alice.layer.session(a).state == "connected"
+
+
+def moved(net: object, stack: object, host: str, keep_old: bool = False) -> h.ContactHeader:
+    """`stack`'s host gets a new address, the old one is gone (unless `keep_old`);
+    its new Contact."""
+    old = stack.address  # type: ignore[attr-defined]
+    if not keep_old:
+        del net.stacks[(old.host, old.port)]  # type: ignore[attr-defined]
+    stack.address = replace(old, host=host)  # type: ignore[attr-defined]
+    net.add(stack)  # type: ignore[attr-defined]
+    return h.ContactHeader(stack.uri)  # type: ignore[attr-defined]
+
+
+def test_our_reinvite_with_a_new_contact_brings_the_peer_s_later_requests_there() -> None:
+    """RFC 3261 12.2.1.1: a re-INVITE is a target refresh of ours too; after it, Bob's
+    requests in the dialog go to Alice's new address, and her responses carry it."""
+    net, alice, bob = pair()
+    a, b = established(net, alice, bob)
+    contact = moved(net, alice, "192.0.2.11")
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2", contact=contact))
+    net.run()
+    reinvite = net.sent_by("alice", "INVITE")[-1]
+    assert list(reinvite.contact) == [contact]
+    bob.take(bob.layer.accept_reinvite(b, net.clock.now, b"answer2"))
+    net.run()
+    assert alice.of(AnswerReceived)[-1].body == b"answer2"
+    # Bob's re-INVITE reaches Alice, and her 200 keeps the new Contact
+    bob.take(bob.layer.reinvite(b, net.clock.now, b"offer3"))
+    net.run()
+    alice.take(alice.layer.accept_reinvite(a, net.clock.now, b"answer3"))
+    net.run()
+    assert list(net.sent_by("alice", 200)[-1].contact) == [contact]
+    assert bob.of(AnswerReceived)[-1].body == b"answer3"
+    bob.take(bob.layer.end(b, net.clock.now))
+    net.run()
+    (ended,) = alice.of(SessionEnded)
+    assert ended.originator == "remote" and not net.unroutable
+
+
+def test_the_2xx_to_the_peer_s_reinvite_can_refresh_our_target() -> None:
+    net, alice, bob = pair()
+    a, b = established(net, alice, bob)
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"offer2"))
+    net.run()
+    contact = moved(net, bob, "192.0.2.21")  # while the re-INVITE waits for an answer
+    bob.take(bob.layer.accept_reinvite(b, net.clock.now, b"answer2", contact=contact))
+    net.run()
+    assert list(net.sent_by("bob", 200)[-1].contact) == [contact]
+    assert alice.of(AnswerReceived)[-1].body == b"answer2"  # the ACK reached Bob
+    alice.take(alice.layer.end(a, net.clock.now))
+    net.run()
+    (ended,) = bob.of(SessionEnded)
+    assert ended.originator == "remote" and not net.unroutable
+
+
+def test_a_glare_retry_keeps_the_new_contact() -> None:
+    net, alice, bob = pair(random_below=lambda n: 50)
+    a, b = established(net, alice, bob)
+    # the new address comes before the old one goes: Bob's re-INVITE still reaches her
+    contact = moved(net, alice, "192.0.2.11", keep_old=True)
+    alice.take(alice.layer.reinvite(a, net.clock.now, b"A", contact=contact))
+    bob.take(bob.layer.reinvite(b, net.clock.now, b"B"))
+    net.run()
+    assert alice.of(ReinviteRetryScheduled)
+    net.advance(0.5)  # Bob's retry
+    alice.take(alice.layer.accept_reinvite(a, net.clock.now, b"answer-B"))
+    net.advance(2.1)  # Alice's retry
+    retried = net.sent_by("alice", "INVITE")[-1]
+    assert retried.body == b"A" and list(retried.contact) == [contact]
+    bob.take(bob.layer.accept_reinvite(b, net.clock.now, b"answer-A"))
+    net.run()
+    assert alice.of(AnswerReceived)[-1].body == b"answer-A"
+    del net.stacks[("192.0.2.10", 5060)]  # the old address goes
+    bob.take(bob.layer.end(b, net.clock.now))
+    net.run()
+    assert alice.of(SessionEnded)[0].originator == "remote" and not net.unroutable

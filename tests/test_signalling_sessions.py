@@ -3,22 +3,38 @@
 A real service process (spawn_service); the test is the bus client that owns
 the sessions. SIPp calls us (answer, CANCEL while ringing, offer in our 200,
 REFER with NOTIFY sipfrag, our client vanishing) and we call SIPp (call with
-re-INVITE and BYE, 486, CANCEL of a ringing call).
+re-INVITE and BYE, 486, CANCEL of a ringing call). One test drives a
+`SessionGlue` in this process instead, with a UDP socket as the peer: the
+Contact of a re-INVITE after our address changed.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
+import gevent
+import gevent.socket
 import pytest
 from harness.audio import wait_until
 from harness.signalling import finished, signalling_transports
 from harness.sipp import SIPp, needs_sipp, scenario
 
 from sipsimple.bus.client import BusClient, get_bus
+from sipsimple.core import SIPURI
+from sipsimple.core import headers as h
 from sipsimple.notification import Notification, NotificationCenter
+from sipsimple_services.signalling.glue.engine import SignallingEngine
+from sipsimple_services.signalling.glue.sessions import SessionGlue
+from sipsimple_services.signalling.sip.invite.layer import UnknownSession
+from sipsimple_services.signalling.sip.message.addresses import Destination
+from sipsimple_services.signalling.sip.message.parser import parse_message
+from sipsimple_services.signalling.sip.message.values import SIPRequest, make_response
+from sipsimple_services.signalling.sip.transactions.effects import TUEvent
+from sipsimple_services.signalling.transport import TransportConfig
 
 pytestmark = [pytest.mark.integration, needs_sipp]
 
@@ -265,3 +281,65 @@ def test_commands_on_sessions_of_others_are_refused(ports: dict[str, Any]) -> No
         get_bus().call("signalling", "invite", from_uri="sip:a@127.0.0.1", to_uri="tel:1",
                        route={"host": "127.0.0.1", "port": 5060})
     assert info.value.code == "invalid-params"
+
+
+# --- the Contact of our target refreshes (SessionGlue, in this process) ----------------
+
+
+class _GlueTU:
+    """The engine's transaction user for a lone SessionGlue (no UA core: no claims)."""
+
+    glue: SessionGlue | None = None
+
+    def handle(self, event: TUEvent, engine: SignallingEngine) -> None:
+        assert self.glue is not None
+        self.glue.handle(event, engine, None)
+
+
+def test_a_reinvite_carries_the_contact_of_the_address_we_use_now() -> None:
+    """`SessionGlue.refreshed_contact`: the dialog's Contact while its address is the one
+    the kernel picks towards the next hop (the same object: nothing changes on the wire),
+    else that address (user, port and parameters kept); the re-INVITE carries it. The
+    host's old address is played by a Contact on 192.0.2.7, loopback having one route."""
+    tu = _GlueTU()
+    engine = SignallingEngine(TransportConfig(host="0.0.0.0", tcp_port=None), tu)
+    glue = tu.glue = SessionGlue(engine, publish=lambda event, client: None)
+    peer = gevent.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    engine.start()
+    try:
+        peer.bind(("127.0.0.1", 0))
+        port = peer.getsockname()[1]
+        bob = SIPURI("127.0.0.1", user="bob", port=port)
+        sid, _ = glue.connect("client", SIPURI("127.0.0.1", user="alice"), bob,
+                              Destination("127.0.0.1", port))
+        with gevent.Timeout(15):
+            data, source = peer.recvfrom(65535)
+        invite = parse_message(data)
+        assert isinstance(invite, SIPRequest)
+        peer.sendto(bytes(make_response(invite, 200, to_tag="bob",
+                                        headers=(h.ContactHeader(bob),))), source)
+        with gevent.Timeout(15):
+            while glue.layer.session(sid).state != "connected":
+                gevent.sleep(0.01)
+        dialog = glue.layer.session(sid).dialog
+        assert dialog is not None
+        current = dialog.local_contact
+        assert isinstance(current.uri, SIPURI) and current.uri.host == "127.0.0.1"
+        assert glue.refreshed_contact(sid) is current
+        dialog.local_contact = h.ContactHeader(replace(current.uri, host="192.0.2.7"),
+                                               parameters={"isfocus": None})
+        refreshed = glue.refreshed_contact(sid)
+        assert refreshed == h.ContactHeader(current.uri, parameters={"isfocus": None})
+        glue.run(sid, lambda layer, now: layer.reinvite(sid, now, contact=refreshed))
+        with gevent.Timeout(15):
+            while True:
+                reinvite = parse_message(peer.recvfrom(65535)[0])
+                if isinstance(reinvite, SIPRequest) and reinvite.method == "INVITE":
+                    break
+        assert list(reinvite.contact) == [refreshed] and dialog.local_contact is refreshed
+        with pytest.raises(UnknownSession):
+            glue.refreshed_contact("no-such-session")
+    finally:
+        glue.stop()
+        engine.stop()
+        peer.close()

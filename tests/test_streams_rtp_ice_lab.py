@@ -224,9 +224,12 @@ def test_a_new_lan_address_mid_call_moves_the_media_and_restarts_ice(
     """Alice's LAN address is replaced mid-call (10.1.0.2 gone, 10.1.0.3 and a new
     default route): her facade notices (NetworkConditionsDidChange), her media moves to
     new sockets on the new address, gathers again and her re-INVITE restarts ICE; the
-    tones go both ways before and after, and the new pair is reported."""
+    tones go both ways before and after, and the new pair is reported. That re-INVITE
+    is a target refresh too (its Contact on 10.1.0.3): bob's BYE reaches her there
+    and her call ends by remote."""
     public = nat_lab.public
     assert public is not None
+    nat_lab.open_public_sip_path(SIP_PORT)  # bob's requests go to alice's Contact
     host = nat_lab.hosts["easy"]
     # SIP from whatever address the host has (the Via follows the route): the old one goes
     caller = end(nat_lab, host, "alice", SIP_PORT, SIPSIMPLE_SIP_HOST="0.0.0.0")
@@ -268,9 +271,12 @@ def test_a_new_lan_address_mid_call_moves_the_media_and_restarts_ice(
         moved_at = {at_alice: recorded_seconds(at_alice), at_bob: recorded_seconds(at_bob)}
         for path in (at_alice, at_bob):
             wait_recorded(path, moved_at[path] + 4)
-        calling.send_signal(signal.SIGINT)
+        # bob hangs up: his BYE goes to the Contact of alice's re-INVITE, the old
+        # address being gone (a BYE to it would time out after 32 s, alice never told)
+        answering.send_signal(signal.SIGINT)
+        alice.expect("call ended by remote", timeout=60)
+        bob.expect("call ended by local", timeout=60)  # the BYE was answered
         assert calling.wait(60) == 0, alice.text
-        bob.expect("call ended by remote", timeout=60)
     finally:
         for process in (calling, answering):
             if process is not None and process.poll() is None:

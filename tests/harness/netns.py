@@ -235,6 +235,20 @@ class NatLab:
                 f"insert rule ip lab forward {sip} accept\n"
             ))
 
+    def open_public_sip_path(self, port: int) -> None:
+        """Let SIP (UDP from and to `port`) go between each LAN and the public side, routed
+        and not translated, so that a public host's requests in a dialog reach the
+        Contact (a LAN address) of an end behind a NAT; the media still crosses the NATs.
+        """
+        assert self.public is not None
+        for site, nat in self.nats.items():
+            lan, wan, _ = _SITES[site]
+            self.public.run(IP, "route", "add", f"{lan}.0/24", "via", wan)
+            nat.run(NFT, "-f", "-", input=(
+                f"insert rule ip lab postrouting ip saddr {lan}.0/24 udp sport {port} accept\n"
+                f"insert rule ip lab forward ip daddr {lan}.0/24 udp dport {port} accept\n"
+            ))
+
     def stack(self, site: str | LabHost) -> LabStack:
         """A `LabStack` for `site`'s host (or this host), stopped with the lab."""
         host = site if isinstance(site, LabHost) else self.hosts[site]

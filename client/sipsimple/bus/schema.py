@@ -541,6 +541,9 @@ METHODS: dict[str, dict[str, Method]] = {
                 Param("content_type", OPT_STR, required=False),
             ),
         ),
+        # A re-INVITE, and accept_reinvite's 200, are target refreshes (RFC 3261 12.2):
+        # their Contact is on the address the service uses now towards the peer
+        # (unchanged while that is the dialog's), so the peer's later requests come there.
         Method(
             "reinvite",
             (

@@ -252,8 +252,9 @@ class SessionMethods:
         data = body or b""
         extra = [*_checked(lambda: parse_headers(headers)),
                  *_checked(lambda: content_type_headers(data, content_type))]
+        # every re-INVITE is a target refresh: its Contact on the address we use now
         self._drive(client, session_id, lambda layer, now: layer.reinvite(
-            session_id, now, data, extra))
+            session_id, now, data, extra, self.sessions.refreshed_contact(session_id)))
 
     def rpc_cancel_reinvite(self, client: str, session_id: str) -> None:
         self._drive(client, session_id, lambda layer, now: layer.cancel_reinvite(
@@ -266,7 +267,7 @@ class SessionMethods:
         data = body or b""
         extra = _checked(lambda: content_type_headers(data, content_type))
         self._drive(client, session_id, lambda layer, now: layer.accept_reinvite(
-            session_id, now, data, extra))
+            session_id, now, data, extra, self.sessions.refreshed_contact(session_id)))
 
     def rpc_reject_reinvite(
         self, client: str, session_id: str, code: int = 488, reason: str | None = None,

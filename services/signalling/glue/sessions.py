@@ -36,6 +36,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import replace
 
 import gevent.socket
 
@@ -147,6 +148,34 @@ class SessionGlue:
         uri_params = {} if transport == "UDP" else {"transport": transport.lower()}
         uri = SIPURI(host, user=user or None, port=port, parameters=uri_params)
         return ContactHeader(uri, parameters=params or {})
+
+    def refreshed_contact(self, sid: str) -> ContactHeader | None:
+        """Our Contact for a target refresh in session `sid`'s dialog (a re-INVITE, the
+        2xx to the peer's): the dialog's, on the address and port the kernel picks now
+        towards the dialog's next hop (user and parameters kept). The dialog's own
+        Contact (the same object: nothing changes on the wire) while that address is
+        the one it has; None without a dialog. UnknownSession for an unknown id.
+
+        After the host's address changed mid-call (`NetworkConditionsDidChange`, the
+        facade's re-INVITE moving the media), the peer's later requests in the dialog
+        (BYE, re-INVITE, INFO) thus come to the new address. A next hop that does not
+        resolve keeps the old Contact: the request then fails on that, as before.
+        """
+        dialog = self.layer.session(sid).dialog
+        if dialog is None:
+            return None
+        own = dialog.local_contact
+        uri = own.uri
+        if not isinstance(uri, SIPURI):
+            return own
+        try:
+            destination = self.layer.ctx.resolve(dialog.route().next_hop)
+        except ValueError:
+            return own
+        host, port = self.engine.via_address(destination)
+        if (host, port) == (uri.host, uri.port):
+            return own
+        return replace(own, uri=replace(uri, host=host, port=port))
 
     # -- the dialog seam (ua_core.DialogLayer) ----------------------------------------
 

@@ -5,7 +5,7 @@ tag), the local and remote URIs, the remote target, the route set, the local
 and remote CSeq numbers and the early/confirmed state. It builds requests
 inside the dialog (12.2.1.1, including strict routing) and the ACK for a 2xx
 (13.2.2.4), checks incoming CSeq numbers (12.2.2) and applies target
-refreshes. It sends nothing: `InviteSession` decides what to send, and the
+refreshes, the peer's and ours. It sends nothing: `InviteSession` decides what to send, and the
 `DialogLayer` carries it out.
 
 `route_request` is the 12.2.1.1 / 8.1.2 computation on its own: the
@@ -211,6 +211,11 @@ class Dialog:
         target = _contact_uri(message)
         if target is not None:
             self.remote_target = target
+
+    def refresh_local_target(self, contact: ContactHeader) -> None:
+        """Our own target refresh (a re-INVITE we send, the 2xx to the peer's): the
+        Contact of our later requests and responses in the dialog (12.2.1.1, 12.2.2)."""
+        self.local_contact = contact
 
     def check_remote_cseq(self, request: SIPRequest) -> bool:
         """12.2.2: False (answer 500) for an out-of-order request; else record its CSeq.

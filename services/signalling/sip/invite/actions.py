@@ -300,7 +300,10 @@ class InviteActions(SessionCore):
     # -- actions: re-INVITE ----------------------------------------------------
 
     def _do_send_reinvite(self, arg: Any) -> None:
-        body, headers = arg
+        body, headers, contact = arg
+        if contact is not None:
+            assert self.dialog is not None
+            self.dialog.refresh_local_target(contact)  # glare retries carry it too
         self._retry = None
         self._glare_tries = 0
         self._reinvite(body, headers)
@@ -408,9 +411,11 @@ class InviteActions(SessionCore):
             self._emit(OfferRequested(self.id, request.headers))
 
     def _do_accept_reinvite(self, arg: Any) -> None:
-        body, headers = arg
+        body, headers, contact = arg
         assert self.dialog is not None and self.server_invite is not None
         self.dialog.refresh_target(self.server_invite)
+        if contact is not None:
+            self.dialog.refresh_local_target(contact)
         if self.server_invite.body:
             self.remote_body = self.server_invite.body
         self._send_2xx(body, headers)

@@ -247,18 +247,20 @@ class DialogLayer:
         return self._run(session, session.end(reason), now)
 
     def reinvite(self, sid: str, now: float, body: bytes = b"",
-                 headers: Sequence[Header] = ()) -> list[Effect]:
+                 headers: Sequence[Header] = (),
+                 contact: ContactHeader | None = None) -> list[Effect]:
         session = self.session(sid)
-        return self._run(session, session.reinvite(body, headers), now)
+        return self._run(session, session.reinvite(body, headers, contact), now)
 
     def cancel_reinvite(self, sid: str, now: float) -> list[Effect]:
         session = self.session(sid)
         return self._run(session, session.cancel_reinvite(), now)
 
     def accept_reinvite(self, sid: str, now: float, body: bytes = b"",
-                        headers: Sequence[Header] = ()) -> list[Effect]:
+                        headers: Sequence[Header] = (),
+                        contact: ContactHeader | None = None) -> list[Effect]:
         session = self.session(sid)
-        return self._run(session, session.accept_reinvite(body, headers), now)
+        return self._run(session, session.accept_reinvite(body, headers, contact), now)
 
     def reject_reinvite(self, sid: str, now: float, code: int = 488, reason: str | None = None,
                         warning: WarningHeader | None = None,

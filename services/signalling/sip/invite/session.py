@@ -38,7 +38,11 @@ Decisions:
   branch, same Call-ID and tags); ACK for a 2xx repeats the INVITE's
   credentials (22.1).
 - The remote target is refreshed by a re-INVITE we accept and by the 2xx
-  of ours.
+  of ours. Our own target (the dialog's local Contact) is refreshed by a
+  ``contact`` given to `reinvite` or `accept_reinvite` (the glue gives the
+  address it uses now, see `SessionGlue.refreshed_contact`): it is in that
+  re-INVITE or 2xx and in everything we send in the dialog after it, kept
+  whatever the re-INVITE's outcome (we are no longer at the old address).
 """
 
 from __future__ import annotations
@@ -107,13 +111,21 @@ class InviteSession(InviteActions):
         self._reason = reason
         return self._run(Ev.END)
 
-    def reinvite(self, body: bytes = b"", headers: Sequence[Header] = ()) -> list[Output]:
+    def reinvite(
+        self, body: bytes = b"", headers: Sequence[Header] = (),
+        contact: ContactHeader | None = None,
+    ) -> list[Output]:
+        """Send a re-INVITE; a ``contact`` becomes our target in the dialog once it is sent."""
         if self._retry is not None:
             raise SessionError("a re-INVITE waits for its glare retry")
-        return self._run(Ev.REINVITE, (body, tuple(headers)))
+        return self._run(Ev.REINVITE, (body, tuple(headers), contact))
 
-    def accept_reinvite(self, body: bytes = b"", headers: Sequence[Header] = ()) -> list[Output]:
-        return self._run(Ev.ACCEPT_REINVITE, (body, tuple(headers)))
+    def accept_reinvite(
+        self, body: bytes = b"", headers: Sequence[Header] = (),
+        contact: ContactHeader | None = None,
+    ) -> list[Output]:
+        """Answer the peer's re-INVITE 200; a ``contact`` becomes our target, as in `reinvite`."""
+        return self._run(Ev.ACCEPT_REINVITE, (body, tuple(headers), contact))
 
     def reject_reinvite(
         self, code: int = 488, reason: str | None = None, warning: WarningHeader | None = None,
