@@ -32,7 +32,11 @@ from sipsimple_services.signalling.glue.sessions import SessionGlue
 from sipsimple_services.signalling.sip.invite.layer import UnknownSession
 from sipsimple_services.signalling.sip.message.addresses import Destination
 from sipsimple_services.signalling.sip.message.parser import parse_message
-from sipsimple_services.signalling.sip.message.values import SIPRequest, make_response
+from sipsimple_services.signalling.sip.message.values import (
+    SIPRequest,
+    SIPResponse,
+    make_response,
+)
 from sipsimple_services.signalling.sip.transactions.effects import TUEvent
 from sipsimple_services.signalling.transport import TransportConfig
 
@@ -299,8 +303,9 @@ class _GlueTU:
 def test_a_reinvite_carries_the_contact_of_the_address_we_use_now() -> None:
     """`SessionGlue.refreshed_contact`: the dialog's Contact while its address is the one
     the kernel picks towards the next hop (the same object: nothing changes on the wire),
-    else that address (user, port and parameters kept); the re-INVITE carries it. The
-    host's old address is played by a Contact on 192.0.2.7, loopback having one route."""
+    else that address (user, port and parameters kept); the re-INVITE carries it, and
+    the 200 to bob's re-INVITE. The host's old address is played by a Contact on
+    192.0.2.7, loopback having one route."""
     tu = _GlueTU()
     engine = SignallingEngine(TransportConfig(host="0.0.0.0", tcp_port=None), tu)
     glue = tu.glue = SessionGlue(engine, publish=lambda event, client: None)
@@ -330,13 +335,41 @@ def test_a_reinvite_carries_the_contact_of_the_address_we_use_now() -> None:
                                                parameters={"isfocus": None})
         refreshed = glue.refreshed_contact(sid)
         assert refreshed == h.ContactHeader(current.uri, parameters={"isfocus": None})
-        glue.run(sid, lambda layer, now: layer.reinvite(sid, now, contact=refreshed))
+        glue.run(sid, lambda layer, now: layer.reinvite(sid, now, b"offer", contact=refreshed))
         with gevent.Timeout(15):
             while True:
                 reinvite = parse_message(peer.recvfrom(65535)[0])
                 if isinstance(reinvite, SIPRequest) and reinvite.method == "INVITE":
                     break
         assert list(reinvite.contact) == [refreshed] and dialog.local_contact is refreshed
+        assert isinstance(reinvite, SIPRequest)
+        peer.sendto(bytes(make_response(reinvite, 200, headers=(h.ContactHeader(bob),),
+                                        body=b"answer")), source)
+        with gevent.Timeout(15):
+            while glue.layer.session(sid).state != "connected":
+                gevent.sleep(0.01)
+        # bob's re-INVITE: our 200 to it is a target refresh as well
+        dialog.local_contact = h.ContactHeader(replace(current.uri, host="192.0.2.7"))
+        ours = dialog.local.tag
+        peer.sendto((
+            f"INVITE sip:alice@127.0.0.1:{current.uri.port} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bKbob2\r\n"
+            f"Max-Forwards: 70\r\nFrom: <{bob}>;tag=bob\r\n"
+            f"To: <sip:alice@127.0.0.1>;tag={ours}\r\nCall-ID: {dialog.id.call_id}\r\n"
+            f"CSeq: 2 INVITE\r\nContact: <{bob}>\r\nContent-Length: 0\r\n\r\n"
+        ).encode(), source)
+        with gevent.Timeout(15):
+            while glue.layer.session(sid).state != "reinvite_received":
+                gevent.sleep(0.01)
+        answer = glue.refreshed_contact(sid)
+        assert answer == h.ContactHeader(current.uri)
+        glue.run(sid, lambda layer, now: layer.accept_reinvite(sid, now, contact=answer))
+        with gevent.Timeout(15):
+            while True:
+                ok = parse_message(peer.recvfrom(65535)[0])
+                if isinstance(ok, SIPResponse) and ok.code == 200:
+                    break
+        assert list(ok.contact) == [answer]
         with pytest.raises(UnknownSession):
             glue.refreshed_contact("no-such-session")
     finally:

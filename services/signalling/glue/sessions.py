@@ -54,6 +54,7 @@ from sipsimple_services.signalling.glue.engine import SignallingEngine
 from sipsimple_services.signalling.glue.timer_wheel import TimerWheel
 from sipsimple_services.signalling.glue.usages import LAYER_TIMERS, OwnedEvent, OwnedLayers
 from sipsimple_services.signalling.sip.auth import Credentials, RealmBook
+from sipsimple_services.signalling.sip.dialogs.dialog import route_request
 from sipsimple_services.signalling.sip.invite.context import default_resolve
 from sipsimple_services.signalling.sip.invite.events import (
     IncomingInvite,
@@ -63,6 +64,7 @@ from sipsimple_services.signalling.sip.invite.events import (
     SessionStateChanged,
 )
 from sipsimple_services.signalling.sip.invite.layer import DialogLayer
+from sipsimple_services.signalling.sip.invite.states import State
 from sipsimple_services.signalling.sip.message.addresses import Destination
 from sipsimple_services.signalling.sip.refer.agent import IncomingRefer
 from sipsimple_services.signalling.sip.transactions.effects import (
@@ -161,15 +163,20 @@ class SessionGlue:
         (BYE, re-INVITE, INFO) thus come to the new address. A next hop that does not
         resolve keeps the old Contact: the request then fails on that, as before.
         """
-        dialog = self.layer.session(sid).dialog
+        session = self.layer.session(sid)
+        dialog = session.dialog
         if dialog is None:
             return None
         own = dialog.local_contact
         uri = own.uri
         if not isinstance(uri, SIPURI):
             return own
+        target = dialog.remote_target
+        offer = session.server_invite
+        if session.state is State.REINVITE_RECEIVED and offer is not None and offer.contact:
+            target = offer.contact[0].uri or target  # our 200 refreshes theirs first
         try:
-            destination = self.layer.ctx.resolve(dialog.route().next_hop)
+            destination = self.layer.ctx.resolve(route_request(target, dialog.route_set).next_hop)
         except ValueError:
             return own
         host, port = self.engine.via_address(destination)

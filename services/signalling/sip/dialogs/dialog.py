@@ -5,8 +5,8 @@ tag), the local and remote URIs, the remote target, the route set, the local
 and remote CSeq numbers and the early/confirmed state. It builds requests
 inside the dialog (12.2.1.1, including strict routing) and the ACK for a 2xx
 (13.2.2.4), checks incoming CSeq numbers (12.2.2) and applies target
-refreshes, the peer's and ours. It sends nothing: `InviteSession` decides what to send, and the
-`DialogLayer` carries it out.
+refreshes, the peer's and ours. It sends nothing: `InviteSession` decides
+what to send, and the `DialogLayer` carries it out.
 
 `route_request` is the 12.2.1.1 / 8.1.2 computation on its own: the
 Request-URI, the Route headers and the URI of the next hop, for a remote
