@@ -154,7 +154,8 @@ class SessionGlue:
     def refreshed_contact(self, sid: str) -> ContactHeader | None:
         """Our Contact for a target refresh in session `sid`'s dialog (a re-INVITE, the
         2xx to the peer's): the dialog's, on the address and port the kernel picks now
-        towards the dialog's next hop (user and parameters kept). The dialog's own
+        towards the dialog's next hop (for that 2xx, the next hop of the target the
+        peer's re-INVITE gives; user and parameters kept). The dialog's own
         Contact (the same object: nothing changes on the wire) while that address is
         the one it has; None without a dialog. UnknownSession for an unknown id.
 
