@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.audio import audio_services
+from harness.audio import audio_services, wait_until
 from harness.notifications import Recorder
 from harness.sessions import facade
 
@@ -26,7 +27,7 @@ from sipsimple.bus.client import get_bus
 from sipsimple.configuration.settings import SIPSimpleSettings
 from sipsimple.core import SIPURI, Route, ToHeader
 from sipsimple.core.sdp import parse_sdp
-from sipsimple.notification import Notification
+from sipsimple.notification import Notification, NotificationCenter
 from sipsimple.session import Session
 from sipsimple.streams import (
     ChatStream,
@@ -154,6 +155,45 @@ def test_a_file_arrives_whole(accounts: dict[str, Account], events: Recorder, tm
         assert delivered[-1].transferred_bytes == delivered[-1].file_size == size
         chunks = [n.data for n in events.seen if by(theirs, "FileTransferStreamGotChunk")(n)]
         assert chunks and chunks[0].file_size == size and chunks[0].content is None
+
+
+def test_a_file_whose_last_event_comes_after_the_end_is_still_received(
+        accounts: dict[str, Account], events: Recorder, tmp_path: Path,
+        downloads: Path) -> None:
+    """Bob hangs up as the file completes, and the msrp service's file_received
+    reaches his facade only after his stream ended its session (as when the
+    sender's BYE, through the signalling service, overtakes it): the stream waits
+    for the service's session_ended, which follows every event of the session, so
+    the file is received, not reported cut short."""
+    source = tmp_path / "late.bin"
+    source.write_bytes(os.urandom(100_000))
+    held, release = threading.Event(), threading.Event()
+
+    class Hold:  # called before the routes to the streams: observes the bus as sender
+        def handle_notification(self, notification: Notification) -> None:
+            held.set()
+            release.wait(30)
+
+    hold = Hold()
+    NotificationCenter().add_observer(hold, name="msrp.file_received", sender=get_bus())
+    try:
+        stream = FileTransferStream(accounts["alice"], file_selector_for(str(source)))
+        _, [theirs] = call(events, accounts["alice"], [stream])
+        assert held.wait(30)  # the file is whole at the service; its event waits
+        session_id = theirs.msrp_session_id
+        ending = threading.Thread(target=theirs.end)  # as the session's end does
+        ending.start()
+        wait_until(lambda: session_id not in {
+            s["session_id"] for s in get_bus().call("msrp", "status")["sessions"]},
+            "bob's msrp session was not ended")
+    finally:
+        release.set()
+        NotificationCenter().discard_observer(hold, name="msrp.file_received",
+                                              sender=get_bus())
+    ending.join(10)
+    done = events.wait(by(theirs, "FileTransferStreamDidFinish"))
+    assert done.data.error is None
+    assert Path(done.data.file_path).read_bytes() == source.read_bytes()
 
 
 def test_the_offer_carries_the_file_selector(accounts: dict[str, Account], events: Recorder,

@@ -19,7 +19,7 @@ import threading
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sipsimple.bus.client import BusError, BusFuture, get_bus
+from sipsimple.bus.client import BusError, BusFuture, ServiceUnavailable, get_bus
 from sipsimple.core.sdp import FrozenSDPSession, SDPMediaStream, SDPNegotiationError
 from sipsimple.notification import NotificationCenter, NotificationData
 from sipsimple.streams.interface import IMediaStream, InvalidStreamError, UnknownStreamError
@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 MSRP_TIMEOUT = 5.0  # seconds for one msrp service call
 # create_session with a relay connects and AUTHs first (each step has 30 s in the service)
 RELAY_TIMEOUT = 65.0
+# at most this long for the service's session_ended once a stream ends (a
+# restarted service knows the session no more and sends none)
+END_EVENTS_TIMEOUT = 2.0
 
 
 class MSRPStreamError(RuntimeError):
@@ -96,6 +99,7 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
         self._lock = threading.RLock()
         self._state = "new"  # new, initializing, initialized, starting, started, ended
         self._deactivated = False
+        self._service_ended = threading.Event()  # the msrp service's session_ended seen
         self._address: str | None = None
         self._port: int | None = None
         self.tls = False  # whether our path is msrps (TCP/TLS/MSRP), from initialize
@@ -285,11 +289,19 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
             session_id = self.msrp_session_id
         self._post("MediaStreamWillEnd")
         if session_id is not None:
-            msrp_events.unregister(session_id)
+            answered = True
             try:
                 msrp_call("end_session", session_id=session_id)
             except MSRPStreamError as exc:
                 log.info("%r: %s", self, exc)
+                answered = not isinstance(exc.__cause__, ServiceUnavailable)
+            # The service's session_ended (published by end_session, or earlier if the
+            # peer went first) follows every other event of the session: once it is
+            # here, nothing of the session is still on its way (a file received just
+            # before the peer's BYE, which came through another service).
+            if answered and not self._service_ended.wait(END_EVENTS_TIMEOUT):
+                log.info("%r: no session_ended from the msrp service", self)
+            msrp_events.unregister(session_id)
         self._stream_ended()
         self._post("MediaStreamDidEnd")
 
@@ -307,6 +319,7 @@ class MSRPStreamBase(IMediaStream, metaclass=MediaStreamRegistrar):
                 self._state = "started"
             self._post("MediaStreamDidStart")
         elif what in ("session_failed", "session_ended"):
+            self._service_ended.set()
             self._msrp_lost(str(getattr(data, "reason", what)))
         elif what == "message_received":
             body = getattr(data, "body", b"")
