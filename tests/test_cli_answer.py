@@ -10,6 +10,7 @@ INFO with the call's Call-ID that the scenario waits for.
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -135,6 +136,19 @@ def test_the_prompt_answered_with_y_connects(config_dir: Path, sipp: SIPp) -> No
         refused(sipp, "bob", 486).succeeded()  # one call at a time
         running.output.expect("busy with another call (486)")
         connected_and_ended(running, caller)
+
+
+@needs_sipp
+def test_ctrl_c_in_a_call_hangs_up_and_stops(config_dir: Path, sipp: SIPp) -> None:
+    """"until Ctrl-C": in a call too, where it hangs the call up first (it used to hang
+    up and go on waiting for calls)."""
+    with agent(config_dir, "--auto", "--account", "bob@127.0.0.1") as running:
+        Caller(sipp, "cli_uac_call.xml", USER="bob")
+        running.output.expect("connected")
+        running.process.send_signal(signal.SIGINT)
+        running.output.expect("hanging up")
+        running.output.expect("call ended by local")
+        assert running.process.wait(30) == 0
 
 
 @needs_sipp

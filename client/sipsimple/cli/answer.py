@@ -161,8 +161,9 @@ def offered_audio(session: Any, notification: Notification) -> Any:
 
 
 def take(session: Any, notification: Notification, events: Events, *, auto: bool,
-         ring_timeout: float, echo: bool, play: str | None, record: str | None) -> None:
-    """One offered call: ring, ask (unless --auto), accept and run it, or refuse it."""
+         ring_timeout: float, echo: bool, play: str | None, record: str | None) -> bool:
+    """One offered call: ring, ask (unless --auto), accept and run it, or refuse it.
+    Returns whether Ctrl-C hung it up (then the command stops)."""
     from sipsimple.session import IllegalStateError
 
     show(notification)
@@ -173,15 +174,15 @@ def take(session: Any, notification: Notification, events: Events, *, auto: bool
                                       notification.data.streams}))
             status(f"refused: no audio stream offered (only {kinds}): 488 Not Acceptable Here")
             session.reject(488)
-            return
+            return False
         if ring_and_ask(session, events, auto=auto, ring_timeout=ring_timeout):
             session.accept([stream])
     except IllegalStateError:
         pass  # the caller cancelled meanwhile: run_call shows the session's end
     if stream is None:
-        return
+        return False
     filename = recording_name(record, session) if record else None
-    run_call(session, stream, events, record=filename, play=play, echo=echo)
+    return run_call(session, stream, events, record=filename, play=play, echo=echo)
 
 
 @click.command()
@@ -201,7 +202,8 @@ def take(session: Any, notification: Notification, events: Events, *, auto: bool
 @_config_dir_option
 def answer(account_id: str | None, auto: bool, any_user: bool, ring_timeout: float,
            echo: bool, play: str | None, record: str | None) -> None:
-    """Wait for incoming audio calls and answer them, one at a time, until Ctrl-C.
+    """Wait for incoming audio calls and answer them, one at a time, until Ctrl-C
+    (which hangs up a call in progress first).
 
     Each call rings at once. Without --auto you are asked: y or Enter answers,
     n declines (486 Busy Here); no answer within --ring-timeout gives 480.
@@ -229,8 +231,9 @@ def answer(account_id: str | None, auto: bool, any_user: bool, ring_timeout: flo
                 elif notification.name == "SIPAccountDidActivate":
                     if any_user and notification.sender is account:
                         claim_any_user(account, again=True)  # maybe a new service
-                elif notification.name == "SIPSessionNewIncoming":
-                    take(notification.sender, notification, events, auto=auto,
-                         ring_timeout=ring_timeout, echo=echo, play=play, record=record)
+                elif notification.name == "SIPSessionNewIncoming" and take(
+                        notification.sender, notification, events, auto=auto,
+                        ring_timeout=ring_timeout, echo=echo, play=play, record=record):
+                    return  # Ctrl-C in a call: hung up, and the user wants to stop
         except KeyboardInterrupt:
             return  # the application ends a call still ringing

@@ -453,8 +453,10 @@ def busy(session: Any) -> None:
 
 def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
              record: str | None = None, play: str | None = None,
-             auto_hangup: float | None = None, echo: bool = False) -> None:
-    """Show a call's progress and drive it until it ends; hang up on Ctrl-C."""
+             auto_hangup: float | None = None, echo: bool = False) -> bool:
+    """Show a call's progress and drive it until it ends; hang up on Ctrl-C.
+    Returns whether it was Ctrl-C that ended it (the user wants to stop)."""
+    interrupted = False
     connected_at: float | None = None
     pending_dtmf = list(dtmf)
     control = CallControl(session, stream)
@@ -504,12 +506,14 @@ def run_call(session: Any, stream: Any, events: Events, *, dtmf: str = "",
                     status("hanging up")
                     session.end()
         except KeyboardInterrupt:
+            interrupted = True
             hang_up(session, events)
         finally:
             if player is not None:
                 player.stop()
     if session.start_time is not None:  # a call that never connected has none to tell
         status(f"statistics: {describe_statistics(stream.statistics)}")
+    return interrupted
 
 
 @click.command()
