@@ -64,6 +64,11 @@ def free_ports(count: int = 1, *, kinds: tuple[int, ...] = (socket.SOCK_DGRAM,))
     raise RuntimeError("no free ports")
 
 
+def _port_taken(code: int | None, output: bytes) -> bool:
+    """SIPp's exit before any call because a port it was given is bound already."""
+    return code == 254 and b"Address already in use" in output
+
+
 def scenario(name: str, workdir: Path, **replace: str) -> Path:
     """The scenario file, copied to `workdir` with ``@KEY@`` markers replaced."""
     text = (SCENARIOS / name).read_text()
@@ -113,7 +118,7 @@ class SIPp:
             # test): SIPp exits 254 before any call; run again on new media and
             # control ports.
             output = result.stdout + result.stderr
-            if not (result.returncode == 254 and b"Address already in use" in output):
+            if not _port_taken(result.returncode, output):
                 return result
         return result
 
@@ -143,7 +148,7 @@ class SIPp:
                 return process
             # as in run(): a media or control port taken meanwhile; new ones
             output = process.stderr.read() if process.stderr else b""
-            if b"Address already in use" not in output:
+            if not _port_taken(process.returncode, output):
                 process.stderr = io.BytesIO(output)  # read: the caller reads it again
                 return process
             self.processes.remove(process)
