@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 
 # Before anything imports sipsimple.bus: isolate the whole session.
@@ -52,6 +53,17 @@ def media_directories(tmp_path_factory: pytest.TempPathFactory) -> None:
     service (and the facade, which passes it on) to allow that directory tree,
     as a user would configure theirs. Set before any service starts."""
     os.environ["SIPSIMPLE_MEDIA_DIRECTORIES"] = str(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(autouse=True)
+def fresh_gevent_clock() -> None:
+    """gevent counts a timer or a wait from its loop's last turn, which in a
+    worker whose earlier tests ran no hub may be minutes old: a 10 s wait would
+    end at once. Read the clock before each test that runs gevent here."""
+    if "gevent" in sys.modules:
+        import gevent
+
+        gevent.get_hub().loop.update_now()
 
 
 def pytest_sessionfinish(session: object, exitstatus: int) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Hashable
 
 import gevent
 
-from sipsimple_services.signalling.glue.timer_wheel import TimerWheel
+from sipsimple_services.signalling.glue.timer_wheel import TimerWheel, later
 
 
 def make() -> tuple[TimerWheel, list[tuple[Hashable, str]]]:
@@ -61,3 +62,28 @@ def test_a_timer_may_rearm_itself() -> None:
     wheel.start("k", "G", 0.005)
     gevent.sleep(0.05)
     assert fired == ["G", "G", "G"] and len(wheel) == 0
+
+
+def test_a_timer_armed_after_the_hub_was_blocked_counts_from_now() -> None:
+    wheel, fired = make()
+    gevent.sleep(0.01)  # the hub's turn reads the clock...
+    time.sleep(0.5)  # ...which is then 0.5 s old
+    wheel.start("k", "F", 0.3)
+    gevent.get_hub().loop.update_now()
+    # due 0.1 s from now: before F if F counts from now, after it if from the old clock
+    gevent.sleep(0.1)
+    assert fired == []
+    gevent.sleep(0.3)
+    assert fired == [("k", "F")]
+
+
+def test_later_counts_from_now() -> None:
+    ran: list[str] = []
+    gevent.sleep(0.01)
+    time.sleep(0.5)
+    later(0.3, ran.append, "x")
+    gevent.get_hub().loop.update_now()
+    gevent.sleep(0.1)
+    assert ran == []
+    gevent.sleep(0.3)
+    assert ran == ["x"]

@@ -5,20 +5,32 @@ key, timer name). A greenlet (not a raw loop timer) because the callback
 carries out effects that may block on a TCP connect. The effects contract
 says a timer is never started while it runs; if it happens anyway the old
 one is replaced, so a key never has two live timers.
+
+gevent measures a new timer from the loop's cached clock, which is as old as
+the hub's last turn; `later` reads the clock first, so a timer armed after a
+stretch without one (a blocking call, a busy greenlet) does not fire early
+(Timer F at once, after 32 s).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Hashable
+from typing import Any
 
 import gevent
 
-__all__ = ["TimerWheel"]
+__all__ = ["TimerWheel", "later"]
 
 log = logging.getLogger("sipsimple_services.signalling.sip.transactions.timers")
 
 TimerCallback = Callable[[Hashable, str], None]
+
+
+def later(delay: float, function: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+    """`gevent.spawn_later` counted from now, not from the hub's last turn."""
+    gevent.get_hub().loop.update_now()
+    return gevent.spawn_later(max(0.0, delay), function, *args)
 
 
 class TimerWheel:
@@ -35,7 +47,7 @@ class TimerWheel:
 
     def start(self, key: Hashable, name: str, delay: float) -> None:
         self.cancel(key, name)
-        self._timers[(key, name)] = gevent.spawn_later(max(0.0, delay), self._run, key, name)
+        self._timers[(key, name)] = later(delay, self._run, key, name)
 
     def cancel(self, key: Hashable, name: str) -> None:
         timer = self._timers.pop((key, name), None)

@@ -25,6 +25,7 @@ import gevent
 from sipsimple.core import SIPParseError
 from sipsimple.core.headers import Header, ServerHeader
 from sipsimple_services.signalling.glue.engine import SignallingEngine
+from sipsimple_services.signalling.glue.timer_wheel import later
 from sipsimple_services.signalling.sip.message.addresses import Destination
 from sipsimple_services.signalling.sip.message.values import SIPRequest, make_response
 from sipsimple_services.signalling.sip.transactions import TransactionError
@@ -147,7 +148,7 @@ class UACore:
         else:
             self._pending[server_id] = _Pending(
                 event.key, request, decision.claim.client, decision.claim.aor, engine.new_tag(),
-                gevent.spawn_later(self.answer_timeout, self._expire, engine, server_id),
+                later(self.answer_timeout, self._expire, engine, server_id),
             )
         if self.on_request is not None:
             try:
