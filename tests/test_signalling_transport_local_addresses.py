@@ -42,7 +42,7 @@ def test_addresses_no_interface_has_are_gone(ip: str) -> None:
     assert address_gone(ip)  # RFC 5737 / RFC 3849 documentation addresses
 
 
-@pytest.mark.parametrize("ip", ["fe80::1%no-such-interface9", ""])
+@pytest.mark.parametrize("ip", ["fe80::1%no-such-interface9", "", "10.1.0.2\x00"])
 def test_what_cannot_be_checked_is_kept(ip: str) -> None:
     assert not address_gone(ip)
 

@@ -43,6 +43,8 @@ def address_gone(ip: str) -> bool:
             probe.bind((ip, 0))
         except OSError as exc:  # socket.gaierror included (an unknown scope)
             return gone_after(exc)
+        except (ValueError, TypeError):  # not an address at all: no way to tell
+            return False
     return False
 
 
