@@ -14,6 +14,7 @@ from typing import Any
 
 import gevent
 import pytest
+from gevent import socket as gsocket
 
 from sipsimple.core import SIPURI
 from sipsimple.core.headers import (
@@ -288,6 +289,31 @@ def test_transport_failure_is_a_local_503(node: Callable[..., Node]) -> None:
     outcome = send(a, Destination("127.0.0.1", port, "TCP"), "OPTIONS")
     assert (outcome.response.code, outcome.local) == (503, True)
     assert outcome.error is not None and "refused" in outcome.error
+    assert [(c.originator, c.code) for c in a.completed] == [("local", 503)]
+
+
+def test_a_lost_connection_is_a_local_503_saying_why(node: Callable[..., Node]) -> None:
+    # The peer takes the request and closes: the transaction fails now, not at Timer F,
+    # and its 503 says why (as for a connection from an address the host lost).
+    a = node()
+    listener = gsocket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def take_and_close() -> None:
+        sock, _ = listener.accept()
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(65535)
+        sock.close()
+
+    peer = gevent.spawn(take_and_close)
+    outcome = send(a, Destination("127.0.0.1", listener.getsockname()[1], "TCP"), "OPTIONS")
+    peer.get(timeout=5)
+    listener.close()
+    assert (outcome.response.code, outcome.local) == (503, True)
+    assert outcome.error == "connection closed: closed by peer"
+    assert "closed by peer" in outcome.response.reason
     assert [(c.originator, c.code) for c in a.completed] == [("local", 503)]
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import gevent.queue
 import pytest
 from gevent import socket as gsocket
+from harness.loopback import HOSTS
 
 from sipsimple.core import SIPParseError
 from sipsimple_services.signalling.sip.message.parser import DEFAULT_LIMITS, Limits, parse_message
@@ -44,6 +45,27 @@ def pair() -> Iterator[Pair]:
     yield made
     made.connection.close("test over")
     made.peer.close()
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_a_connection_knows_its_local_address(host: str) -> None:
+    # what the manager checks the host still has (tests/test_signalling_transport_lab.py)
+    family = gsocket.AF_INET6 if ":" in host else gsocket.AF_INET
+    with gsocket.socket(family, gsocket.SOCK_STREAM) as listener:
+        listener.bind((host, 0))
+        listener.listen(1)
+        ours = gsocket.create_connection(listener.getsockname()[:2], timeout=3)
+        peer, _ = listener.accept()
+    connection = Connection(1, ours, TransportAddress(host, 5060, "TCP"), outbound=True,
+                            limits=DEFAULT_LIMITS, deliver=lambda *_: None,
+                            closed=lambda *_: None)
+    assert connection.local_ip == host == ours.getsockname()[0]
+    connection.close("test over")
+    peer.close()
+
+
+def test_a_socket_without_an_ip_address_has_no_local_ip(pair: Pair) -> None:
+    assert pair.connection.local_ip is None  # a unix socketpair: nothing to check
 
 
 def test_messages_split_across_reads_are_delivered(pair: Pair) -> None:

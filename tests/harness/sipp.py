@@ -88,11 +88,13 @@ class SIPp:
         self, scenario_file: Path, *, remote: str | None = None, transport: str = "u1",
         service: str = "service", calls: int = 1, rate: float | None = None,
         limit: int | None = None, timeout: float = 20, port: int | None = None,
-        keys: dict[str, str] | None = None,
+        keys: dict[str, str] | None = None, address: str = "127.0.0.1",
     ) -> list[str]:
+        """SIPp's command line; ``address`` is where it binds (another than loopback
+        inside a lab namespace, whose ports are all free: `port` then given)."""
         sip_port = port or free_ports(kinds=(socket.SOCK_DGRAM, socket.SOCK_STREAM))
         command = [
-            "sipp", "-sf", str(scenario_file), "-i", "127.0.0.1", "-t", transport,
+            "sipp", "-sf", str(scenario_file), "-i", address, "-t", transport,
             "-p", str(sip_port), "-mp", str(free_ports(4)), "-cp", str(free_ports()),
             "-nostdin", "-m", str(calls), "-timeout", f"{timeout:g}s", "-timeout_error",
             "-s", service, "-trace_err", "-error_file", str(self.workdir / "sipp_errors.log"),

@@ -415,14 +415,17 @@ class SignallingEngine:
             self._execute(self.layer.receive(message, _destination(source), time.monotonic()))
 
     def _on_connection_closed(self, cid: int, remote: TransportAddress, reason: str) -> None:
-        # Transactions waiting on a lost connection fail now, not at Timer B/F.
-        with self.batch():
-            self._execute(self.layer.destination_failed(_destination(remote), time.monotonic()))
+        # Transactions waiting on a lost connection fail now, not at Timer B/F, with a
+        # local 503 saying why (the peer closed it, our address is gone...).
+        self._fail_destination(remote, f"connection closed: {reason}")
 
     def _on_unreachable(self, address: TransportAddress, reason: str) -> None:
         # An ICMP error for a datagram to `address` (Linux): what sends there fails now,
         # with a local 503 saying why, not at Timer B/F (RFC 3261 18.4). Transactions
         # whose destination was given as a name are not matched and time out as before.
+        self._fail_destination(address, reason)
+
+    def _fail_destination(self, address: TransportAddress, reason: str) -> None:
         effects = self.layer.destination_failed(_destination(address), time.monotonic())
         for effect in effects:
             if isinstance(effect, TransportFailed) and _is_client_key(effect.key):

@@ -65,11 +65,21 @@ class BufferBudget:
         return self.used <= self.limit
 
 
+def _local_ip(sock: Any) -> str | None:
+    try:
+        return str(sock.getsockname()[0])
+    except (OSError, IndexError, TypeError):  # already reset, or not an IP socket
+        return None
+
+
 class Connection:
     """A stream to one peer, inbound (accepted) or outbound (connected by us).
 
     ``message_started`` is when the message now being received began (None
     between messages): the manager's deadline for finishing it.
+
+    ``local_ip`` is the address our end is bound to (None if the socket could
+    not tell): the manager closes the connection once the host no longer has it.
 
     ``deliver(message, connection)`` receives every parsed message and
     ``closed(connection, reason)`` is called once when it ends.
@@ -93,6 +103,7 @@ class Connection:
         self.remote = remote
         self.outbound = outbound
         self.server_name = server_name
+        self.local_ip = _local_ip(sock)
         self.parser = StreamParser(limits)
         self._deliver = deliver
         self._closed = closed

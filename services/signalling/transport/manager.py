@@ -6,7 +6,11 @@ Received messages go to ``on_message(message, source, connection_id)``
 peer when one is open (ours or the peer's) and opening one otherwise. On
 Linux, a UDP destination that answers with an ICMP error (port, host or
 network unreachable) goes to ``on_unreachable(address, reason)``
-(`udp_errors`), so that what waits on it fails at once.
+(`udp_errors`), so that what waits on it fails at once. A connection whose
+local address the host no longer has (it moved to another network) is
+closed within a tick of the maintenance loop (`local_addresses`), and with
+it what waits on it; the next request opens a new one from the address the
+host has now.
 Everything is gevent; call from greenlets (the tests drive it unpatched).
 
 Connections peers open are bounded in number, in all and per address, and
@@ -37,6 +41,7 @@ from sipsimple_services.signalling.transport.connection import (
     Connection,
     error_response,
 )
+from sipsimple_services.signalling.transport.local_addresses import address_gone, stale
 from sipsimple_services.signalling.transport.tls import (
     client_context,
     describe_tls_error,
@@ -516,7 +521,8 @@ class TransportManager:
             del self._inbound[host]
 
     def _maintenance_loop(self) -> None:
-        """Close idle connections; ping quiet outbound ones (RFC 5626 CRLF keep-alive)."""
+        """Close idle connections and those from an address the host no longer has;
+        ping quiet outbound ones (RFC 5626 CRLF keep-alive)."""
         config = self.config
         tick = min(1.0, config.idle_timeout / 4, config.message_timeout / 4)
         if config.keepalive_interval is not None:
@@ -541,3 +547,14 @@ class TransportManager:
                 ):
                     with contextlib.suppress(TransportError):
                         connection.send(b"\r\n\r\n", ping=True)
+            self._close_stale()
+
+    def _close_stale(self) -> None:
+        """Close the connections whose local address is gone (one bind per distinct
+        address): on Linux nothing else ends them, and a request sent on one would
+        wait for Timer B/F while a new connection would work."""
+        connections = [(c, c.local_ip) for c in self._connections.values() if not c.is_closed]
+        for connection, ip in stale(connections, address_gone):
+            log.info("closing the connection with %s: local address %s is gone",
+                     connection.remote, ip)
+            connection.close(f"local address {ip} is gone")
