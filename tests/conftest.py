@@ -8,8 +8,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import tempfile
+
+# The tests stop the CLI agents they start with Ctrl-C (SIGINT). A shell without
+# job control starts a background command with SIGINT ignored, and an ignored
+# signal stays ignored in every process started below it: every agent would
+# then ignore its Ctrl-C. Take the default back for this process and its children.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Before anything imports sipsimple.bus: isolate the whole session.
 _SESSION_RUNTIME = tempfile.mkdtemp(prefix="ss-", dir="/tmp")
