@@ -135,13 +135,27 @@ def test_port_allocation_skips_ports_in_use_and_wraps(engine: Engine) -> None:
     try:
         first = engine.create_stream("127.0.0.1", "voice")
         second = engine.create_stream("127.0.0.1", "voice")
-        assert (first["rtp_port"], second["rtp_port"]) == (41200, 41204)
+        # wherever in the range it started looking
+        assert sorted((first["rtp_port"], second["rtp_port"])) == [41200, 41204]
         with pytest.raises(PortRangeExhausted):
             engine.create_stream("127.0.0.1", "voice")
         engine.end_stream(first["stream_id"])
-        assert engine.create_stream("127.0.0.1", "voice")["rtp_port"] == 41200
+        assert engine.create_stream("127.0.0.1", "voice")["rtp_port"] == first["rtp_port"]
     finally:
         blocker.close()
+
+
+def test_allocation_starts_at_a_random_place_in_the_range(engine: Engine) -> None:
+    """Not at the range's start: a service started again would otherwise take at once
+    the ports whose old peers may still be sending."""
+    starts = set()
+    for _ in range(20):
+        engine.configure([20000, 30000], None)
+        stream = engine.create_stream("127.0.0.1", "voice")
+        assert 20000 <= stream["rtp_port"] < 30000 and stream["rtp_port"] % 2 == 0
+        starts.add(stream["rtp_port"])
+        engine.end_stream(stream["stream_id"])
+    assert len(starts) > 1  # 20 draws from 5,000 pairs: all equal once in 10^70
 
 
 def test_bad_addresses_and_ranges(engine: Engine) -> None:

@@ -112,15 +112,17 @@ def stats(bus: BusClient, stream: dict[str, Any]) -> dict[str, Any]:
 
 def wait_stats(
     bus: BusClient, stream: dict[str, Any], check: Callable[[dict[str, Any]], bool],
-    timeout: float = 10,
+    timeout: float = 10, sender: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`stream`'s stats once `check` accepts them; a failure shows `sender`'s too."""
     deadline = time.monotonic() + timeout
     while True:
         current = stats(bus, stream)
         if check(current):
             return current
         if time.monotonic() > deadline:
-            raise AssertionError(f"stats never matched: {current}")
+            seen = "" if sender is None else f"; the sender's: {stats(bus, sender)}"
+            raise AssertionError(f"stats never matched: {current}{seen}")
         time.sleep(0.05)
 
 
@@ -683,7 +685,8 @@ def test_player_loops_and_finishes(bus: BusClient, events: Recorder, tmp_path: P
     looped = call(bus, "create_port", kind="player",
                   params={"filename": str(path), "loop": True})["port_id"]
     call(bus, "connect_ports", source=looped, sink=a["stream_id"])
-    wait_stats(bus, b, lambda s: s["packets_received"] > 10)
+    # (one run of a full suite saw b take a single packet from a, then nothing)
+    wait_stats(bus, b, lambda s: s["packets_received"] > 10, sender=a)
     assert dominant(record(bus, b, tmp_path / "b.wav", 1.2))[0] == pytest.approx(600, abs=2)
     assert [n.data.port_id for n in events.named("media.port_done")] == [once]
 

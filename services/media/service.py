@@ -395,14 +395,15 @@ class MediaService(Service, NatProbeMethods):
         return result
 
     def _spread_ports(self) -> None:
-        """Workers share the port range: each starts looking in its own share of it,
-        so that they do not all try the ports the first one holds (the range stays
-        every worker's: a port in use is skipped)."""
+        """Workers share the port range: each starts looking in its own share of it
+        (at a random place there), so that they do not all try the ports the first
+        one holds (the range stays every worker's: a port in use is skipped)."""
         workers = os.environ.get(endpoints.MEDIA_WORKERS_ENV, "")
         count = int(workers) if workers.isdigit() and int(workers) > 0 else 1
         start, end = self.engine.port_range
         share = (end - start) // max(count, self.worker + 1)
-        self.engine._next_port = start + (self.worker * share) // 2 * 2
+        first = start + self.worker * share
+        self.engine._next_port = self.engine.drawn_port(first, first + share)
 
     def _apply_layers(self, why: str) -> None:
         try:

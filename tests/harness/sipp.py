@@ -54,8 +54,8 @@ def free_ports(count: int = 1, *, kinds: tuple[int, ...] = (socket.SOCK_DGRAM,))
     """A base port N such that N..N+count-1 are free for every socket kind asked.
 
     Below the kernel's ephemeral range (32768 and up on Linux) and the media
-    service's RTP ports (16384-32767 by default, taken one after the other by the
-    services of parallel tests), so that nothing else takes it between this probe
+    service's RTP ports (16384-32767 by default, taken by the services of parallel
+    tests), so that nothing else takes it between this probe
     and the peer's bind."""
     for _ in range(200):
         base = random.randrange(10000, 16384 - count)
