@@ -55,8 +55,7 @@ def free_ports(count: int = 1, *, kinds: tuple[int, ...] = (socket.SOCK_DGRAM,))
 
     Below the kernel's ephemeral range (32768 and up on Linux) and the media
     service's RTP ports (16384-32767 by default, taken by the services of parallel
-    tests), so that nothing else takes it between this probe
-    and the peer's bind."""
+    tests), so that nothing else takes it between this probe and the peer's bind."""
     for _ in range(200):
         base = random.randrange(10000, 16384 - count)
         if all(_free(base + i, kind) for i in range(count) for kind in kinds):
