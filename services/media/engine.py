@@ -175,7 +175,8 @@ class Engine:
         self.port_range = DEFAULT_PORT_RANGE
         self.timeout = DEFAULT_TIMEOUT
         self._rng = random.SystemRandom()
-        self._next_port = self.drawn_port(*DEFAULT_PORT_RANGE)
+        self._next_port = 0
+        self.start_looking_in(*DEFAULT_PORT_RANGE)
         self.mixers = {mixer_id: Mixer(mixer_id) for mixer_id in MIXERS}
         self.devices = {
             mixer_id: DevicePort(f"{mixer_id}-device", DeviceChoice(NULL, NULL))
@@ -211,12 +212,10 @@ class Engine:
 
     # -- configuration -----------------------------------------------------------
 
-    def drawn_port(self, start: int, end: int) -> int:
-        """Where allocation starts looking in start-end: a random place, as Asterisk
-        does, not the start. A service that starts again (or another one beside it)
-        then does not take at once the ports whose old peers may still be sending:
-        their RTP, within the learning window, could latch a new stream to them."""
-        return self._rng.randrange(start, max(start + 1, end))
+    def start_looking_in(self, start: int, end: int) -> None:
+        """The next allocation starts at a random place in start-end, not at its start
+        (docs/media.md, "Decisions": old peers may still send to the first ports)."""
+        self._next_port = self._rng.randrange(start, max(start + 1, end))
 
     def configure(self, port_range: list[Any] | None, timeout: int | None) -> dict[str, Any]:
         if port_range is not None:
@@ -227,7 +226,7 @@ class Engine:
             ):
                 raise ValueError("port_range must be [start, end] with 1 <= start < end <= 65535")
             self.port_range = (port_range[0], port_range[1])
-            self._next_port = self.drawn_port(*self.port_range)
+            self.start_looking_in(*self.port_range)
         if timeout is not None:
             if timeout < 0:
                 raise ValueError("timeout must not be negative")

@@ -403,7 +403,7 @@ class MediaService(Service, NatProbeMethods):
         start, end = self.engine.port_range
         share = (end - start) // max(count, self.worker + 1)
         first = start + self.worker * share
-        self.engine._next_port = self.engine.drawn_port(first, first + share)
+        self.engine.start_looking_in(first, first + share)
 
     def _apply_layers(self, why: str) -> None:
         try:
